@@ -1,0 +1,233 @@
+"""Conducting motion as data: 13 image-plane keypoints over time, with where they came from.
+
+A :class:`Motion` is what every generator in core returns (M2S-GAN, the procedural conductor)
+and what the retargeting, the add-on, the previews and the exports consume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConductorError
+from .skeleton import JOINT_COUNT, JOINT_NAMES
+
+MODEL_FPS = 30.0  # M2S-GAN's output rate, frames per second
+
+
+@dataclasses.dataclass
+class Motion:
+    """Keypoints of one performance.
+
+    Attributes
+    ----------
+    keypoints : np.ndarray [shape=(T, 13, 2), float32]
+        x and y in [0, 1] image coordinates, y down, joints in :data:`core.skeleton.JOINT_NAMES`.
+    fps : float > 0
+        Frames per second of ``keypoints``.
+    source_audio : str
+        File name of the music the motion was made for ("" if unknown).
+    audio_sha256 : str
+        SHA-256 of that file's bytes ("" if unknown).
+    seed : int or None
+        Seed of the generator's noise, None when the noise came from a file or there was none.
+    weights_id : str
+        Which model made it: a weights file's id, or "procedural".
+    extra : dict
+        JSON-serialisable details (variation, beats, tempo, ...).
+    """
+
+    keypoints: np.ndarray
+    fps: float = MODEL_FPS
+    source_audio: str = ""
+    audio_sha256: str = ""
+    seed: int | None = None
+    weights_id: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keypoints = np.asarray(self.keypoints, dtype=np.float32)
+        if keypoints.ndim != 3 or keypoints.shape[1:] != (JOINT_COUNT, 2):
+            raise ConductorError(
+                f"Motion keypoints must have shape (frames, {JOINT_COUNT}, 2), got "
+                f"{tuple(keypoints.shape)}; pass one (x, y) pair per joint per frame."
+            )
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise ConductorError(f"Motion fps must be a positive number, got {self.fps!r}.")
+        self.keypoints = keypoints
+        self.fps = float(self.fps)
+
+    joint_names = JOINT_NAMES
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds: frame count / fps."""
+        return self.frame_count / self.fps
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the keypoints, as JSON-ready data."""
+        return {
+            "fps": self.fps,
+            "frame_count": self.frame_count,
+            "duration_s": self.duration_s,
+            "joint_names": list(JOINT_NAMES),
+            "source_audio": self.source_audio,
+            "audio_sha256": self.audio_sha256,
+            "seed": self.seed,
+            "weights_id": self.weights_id,
+            "extra": self.extra,
+        }
+
+    def resampled(self, fps: float) -> Motion:
+        """The same motion at another frame rate, by linear interpolation in time.
+
+        Frame ``i`` of the result samples the motion at ``i / fps`` seconds; the result spans
+        the same duration (``round(duration_s * fps)`` frames, at least one).
+        """
+        fps = float(fps)
+        if not (np.isfinite(fps) and fps > 0):
+            raise ConductorError(f"The frame rate must be a positive number, got {fps!r}.")
+        if abs(fps - self.fps) < 1e-9:
+            return dataclasses.replace(self, keypoints=self.keypoints.copy())
+        count = max(1, int(round(self.duration_s * fps)))
+        times_s = np.arange(count, dtype=np.float64) / fps
+        return dataclasses.replace(
+            self, keypoints=sample_keypoints(self.keypoints, self.fps, times_s), fps=fps
+        )
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write to ``.npz`` (arrays ``keypoints``, ``fps``, ``metadata_json``), ``.json`` or
+        ``.csv`` (one row per frame: time_s then x, y of each joint), chosen by the suffix.
+
+        The file is written to a temporary name beside the target and renamed, so a failed
+        write never leaves a half-written file where a finished one is expected.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".npz", ".json", ".csv"):
+            raise ConductorError(
+                f"Cannot save motion as '{path.name}': use a .npz, .json or .csv file name."
+            )
+        meta = self.metadata()
+        if suffix == ".npz":
+
+            def write(handle: Any) -> None:
+                np.savez_compressed(
+                    handle,
+                    keypoints=self.keypoints,
+                    fps=np.float64(self.fps),
+                    metadata_json=np.array(json.dumps(meta)),
+                )
+
+            return write_atomically(path, write, binary=True)
+        if suffix == ".json":
+            document = dict(meta, keypoints=np.round(self.keypoints.astype(np.float64), 6).tolist())
+            return write_atomically(path, lambda handle: json.dump(document, handle), binary=False)
+
+        header = ["time_s"] + [f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"]
+        times_s = np.arange(self.frame_count) / self.fps
+        table = np.concatenate([times_s[:, None], self.keypoints.reshape(self.frame_count, -1)], 1)
+
+        def write_csv(handle: Any) -> None:
+            handle.write(",".join(header) + "\n")
+            np.savetxt(handle, table, delimiter=",", fmt="%.6f")
+
+        return write_atomically(path, write_csv, binary=False)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Motion:
+        """Read a motion saved by :meth:`save` (``.npz`` or ``.json``).
+
+        A plain ``.npz`` with only ``keypoints`` (and optionally ``fps``) also loads, so
+        ConductorMotion100's ``motion.npy`` arrays can be wrapped with ``Motion(array)``.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ConductorError(f"Motion file '{path}' does not exist; check the path.")
+        try:
+            if path.suffix.lower() == ".json":
+                document = json.loads(path.read_text())
+                keypoints = np.asarray(document.pop("keypoints"), dtype=np.float32)
+                meta = document
+            else:
+                with np.load(path, allow_pickle=False) as archive:
+                    keypoints = archive["keypoints"]
+                    meta = {"fps": float(archive["fps"])} if "fps" in archive else {}
+                    if "metadata_json" in archive:
+                        meta = dict(json.loads(str(archive["metadata_json"])), **meta)
+        except ConductorError:
+            raise
+        except Exception as error:  # corrupt archive, wrong JSON, missing array
+            raise ConductorError(
+                f"'{path.name}' is not a motion file ({type(error).__name__}); "
+                "give a .npz or .json written by 'python -m core generate'."
+            ) from error
+        return cls(
+            keypoints=keypoints,
+            fps=float(meta.get("fps", MODEL_FPS)),
+            source_audio=str(meta.get("source_audio", "")),
+            audio_sha256=str(meta.get("audio_sha256", "")),
+            seed=meta.get("seed"),
+            weights_id=str(meta.get("weights_id", "")),
+            extra=dict(meta.get("extra", {})),
+        )
+
+
+def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> np.ndarray:
+    """Linearly interpolate keypoints at arbitrary times.
+
+    Parameters
+    ----------
+    keypoints : np.ndarray [shape=(T, ...)]
+        Samples at ``i / fps`` seconds.
+    fps : float > 0
+        Their rate in frames per second.
+    times_s : np.ndarray [shape=(N,)]
+        Times in seconds; times past either end take the end sample.
+
+    Returns
+    -------
+    np.ndarray [shape=(N, ...), float32]
+    """
+    position = np.clip(np.asarray(times_s, dtype=np.float64) * fps, 0.0, keypoints.shape[0] - 1)
+    lower = np.floor(position).astype(np.int64)
+    upper = np.minimum(lower + 1, keypoints.shape[0] - 1)
+    weight = (position - lower).reshape((-1,) + (1,) * (keypoints.ndim - 1))
+    blended = keypoints[lower] * (1.0 - weight) + keypoints[upper] * weight
+    return blended.astype(np.float32)
+
+
+def write_atomically(path: Path, write: Any, *, binary: bool) -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    Raises :class:`ConductorError` (and removes the temporary file) when the folder is missing
+    or not writable, or the write fails.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConductorError(f"Output folder '{folder}' does not exist; create it or pick another.")
+    temporary = folder / f".{path.name}.partial-{os.getpid()}"
+    try:
+        with open(temporary, "wb" if binary else "w") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise ConductorError(
+            f"Cannot write '{path}' ({error.strerror or error}); choose a writable location."
+        ) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
