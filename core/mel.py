@@ -1,0 +1,163 @@
+"""The official VirtualConductor mel feature: 128 bands at 90 frames per second in [0, 1].
+
+Definition (see ``../shared/parity/README.md``): power mel spectrogram of the 22,050 Hz mono
+signal (n_fft 2048, hop 256, periodic Hann, centred with zero padding, Slaney mel filters),
+converted to dB relative to the piece's maximum and floored 80 dB below it, mapped by
+``|db + 80| / 80``, the frequency axis flipped (row 0 = highest band), then resized along time
+with half-pixel bilinear interpolation to ``int(duration_s * 90)`` frames.
+
+The STFT runs in torch, in blocks of frames, so a two-hour piece needs no more than a few
+hundred MB and avoids librosa's start-up cost.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .errors import ConductorError
+
+SAMPLE_RATE_HZ = 22_050
+N_FFT = 2048
+HOP_LENGTH = 256
+N_MELS = 128
+MEL_FPS = 90
+MOTION_FPS = 30
+TOP_DB = 80.0
+AMIN = 1e-10
+STFT_BLOCK_FRAMES = 8192
+
+
+def frame_count_90hz(sample_count: int, sample_rate_hz: int = SAMPLE_RATE_HZ) -> int:
+    """Mel frames of a signal: ``int(sample_count / sample_rate_hz * 90)``, as the official code."""
+    return int(sample_count / sample_rate_hz * MEL_FPS)
+
+
+def frame_count_30fps(mel_frames_90hz: int) -> int:
+    """Motion frames the networks give for ``mel_frames_90hz`` mel frames: ceil(T90 / 3)."""
+    return (int(mel_frames_90hz) - 1) // 3 + 1
+
+
+def mel_filterbank(sample_rate_hz: int = SAMPLE_RATE_HZ, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """Slaney-style mel filters (Slaney mel scale, area-normalised triangles), 0 Hz to Nyquist.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_mels, 1 + n_fft // 2), float32]
+    """
+    return _mel_filterbank_cached(int(sample_rate_hz), int(n_fft), int(n_mels)).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _mel_filterbank_cached(sample_rate_hz: int, n_fft: int, n_mels: int) -> np.ndarray:
+    fft_hz = np.linspace(0.0, sample_rate_hz / 2.0, 1 + n_fft // 2)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate_hz / 2.0), n_mels + 2))
+    widths_hz = np.diff(edges_hz)
+    distance = edges_hz[:, None] - fft_hz[None, :]
+    rising = -distance[:-2] / widths_hz[:-1, None]
+    falling = distance[2:] / widths_hz[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+# Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz... 15 mels per kHz), log above.
+_F_SP_HZ = 200.0 / 3.0
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP_HZ
+_LOG_STEP = np.log(6.4) / 27.0
+
+
+def hz_to_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
+    """Slaney mel value of frequencies in Hz."""
+    frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
+    linear = frequency_hz / _F_SP_HZ
+    logarithmic = _MIN_LOG_MEL + np.log(np.maximum(frequency_hz, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOG_STEP
+    return np.where(frequency_hz >= _MIN_LOG_HZ, logarithmic, linear)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    """Frequency in Hz of Slaney mel values."""
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = _F_SP_HZ * mel
+    logarithmic = _MIN_LOG_HZ * np.exp(_LOG_STEP * (mel - _MIN_LOG_MEL))
+    return np.where(mel >= _MIN_LOG_MEL, logarithmic, linear)
+
+
+def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Power mel spectrogram at 1 frame per ``HOP_LENGTH`` samples (~86 Hz at 22,050 Hz).
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz``.
+
+    Returns
+    -------
+    np.ndarray [shape=(128, 1 + n // 256), float32]
+        Mel-band power (squared magnitude), frequency ascending.
+    """
+    import torch
+
+    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    padded = torch.nn.functional.pad(signal, (N_FFT // 2, N_FFT // 2))
+    frame_count = 1 + signal.shape[0] // HOP_LENGTH
+    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float32)
+    filters = torch.from_numpy(mel_filterbank(sample_rate_hz))
+    power_mel = torch.empty((N_MELS, frame_count), dtype=torch.float32)
+    with torch.inference_mode():
+        for first in range(0, frame_count, STFT_BLOCK_FRAMES):
+            last = min(first + STFT_BLOCK_FRAMES, frame_count)
+            block = padded[first * HOP_LENGTH : (last - 1) * HOP_LENGTH + N_FFT]
+            spectrum = torch.stft(block, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
+            power = spectrum.real.square() + spectrum.imag.square()  # (1025, frames)
+            power_mel[:, first:last] = filters @ power
+    return power_mel.numpy()
+
+
+def mel_90hz(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """The official normalised mel feature of a mono 22,050 Hz signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz`` (use :func:`core.audio.load_audio`).
+
+    Returns
+    -------
+    mel : np.ndarray [shape=(int(n / sample_rate_hz * 90), 128), float32]
+        90 frames per second; values in [0, 1] (1 = loudest); column 0 is the highest band.
+        Silence gives all ones, never NaN.
+    """
+    if sample_rate_hz != SAMPLE_RATE_HZ:
+        raise ConductorError(f"The mel feature is defined at {SAMPLE_RATE_HZ} Hz; resample the audio first.")
+    target_frames = frame_count_90hz(samples.shape[0], sample_rate_hz)
+    if target_frames < 1:
+        raise ConductorError("The audio is too short for a mel frame; give at least 1 second of music.")
+    power = mel_power(samples, sample_rate_hz=sample_rate_hz)
+    db = 10.0 * np.log10(np.maximum(power, np.float32(AMIN)))
+    db -= np.float32(10.0 * np.log10(max(AMIN, float(power.max()))))
+    np.maximum(db, db.max() - np.float32(TOP_DB), out=db)
+    normalised = np.abs(db + np.float32(TOP_DB)) / np.float32(TOP_DB)
+    flipped = normalised[::-1]
+    return resize_time_bilinear(flipped, target_frames).T.copy()
+
+
+def resize_time_bilinear(image: np.ndarray, width: int) -> np.ndarray:
+    """Resize a (rows, columns) array to ``width`` columns as OpenCV's bilinear ``resize`` does.
+
+    Half-pixel centres: output column ``j`` samples input position ``(j + 0.5) * columns / width
+    - 0.5``, clamped to the first and last column.
+
+    Returns
+    -------
+    np.ndarray [shape=(rows, width), float32]
+    """
+    columns = image.shape[1]
+    position = (np.arange(width, dtype=np.float64) + 0.5) * (columns / width) - 0.5
+    position = np.clip(position, 0.0, columns - 1)
+    left = np.floor(position).astype(np.int64)
+    right = np.minimum(left + 1, columns - 1)
+    weight = (position - left).astype(np.float32)
+    return (image[:, left] * (1.0 - weight) + image[:, right] * weight).astype(np.float32)
