@@ -1,0 +1,147 @@
+"""Any-length M2S-GAN inference: mel + noise in, 30 fps keypoints out, in bounded memory.
+
+The generator is fully convolutional with a receptive field of about 9 s (six dilated temporal
+blocks reach 258 frames either way, plus the noise upsampler and the music encoder). A long
+piece is cut into windows of ``window_s`` seconds, each run with ``context_s`` seconds of real
+music on both sides that are then thrown away. Because the context is longer than the receptive
+field, the kept centre of every window is the same as a single pass over the whole piece would
+give: there are no seams to cross-fade, and memory stays bounded whatever the length.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import CancelledError, ConductorError
+from .mel import MEL_FPS, MOTION_FPS, frame_count_30fps
+from .networks import NOISE_PER_SECOND, Generator
+
+ProgressCallback = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
+
+DEFAULT_WINDOW_S = 120
+DEFAULT_CONTEXT_S = 12
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks cuda, then mps, then cpu; otherwise the named device, checked to exist."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConductorError("Device 'cuda' was asked for but PyTorch sees no CUDA GPU; choose 'cpu' or 'auto'.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ConductorError("Device 'mps' was asked for but this machine has no Metal GPU; choose 'cpu' or 'auto'.")
+    try:
+        return torch.device(name)
+    except RuntimeError as error:
+        raise ConductorError(f"'{name}' is not a device name; use auto, cpu, cuda or mps.") from error
+
+
+def seconds_of_noise(mel_frames_90hz: int) -> int:
+    """Whole seconds of noise the generator needs for ``mel_frames_90hz`` mel frames."""
+    return max(1, math.ceil(mel_frames_90hz / MEL_FPS))
+
+
+def make_noise(seconds: int, *, seed: int | None) -> np.ndarray:
+    """Standard-normal generator noise, one 8-vector per second.
+
+    The same seed gives the same noise, and the first ``k`` seconds of a longer draw equal a
+    shorter draw, so trimming the music does not change the motion of what remains.
+
+    Returns
+    -------
+    np.ndarray [shape=(seconds, 8), float32]
+    """
+    generator = torch.Generator().manual_seed(int(seed) if seed is not None else torch.seed())
+    return torch.randn(seconds, NOISE_PER_SECOND, generator=generator).numpy()
+
+
+def check_noise(noise: np.ndarray, seconds: int) -> np.ndarray:
+    """Accept noise shaped (S, 8) or (1, S, 8) with S >= ``seconds``; return its first ``seconds`` rows."""
+    noise = np.asarray(noise, dtype=np.float32)
+    if noise.ndim == 3 and noise.shape[0] == 1:
+        noise = noise[0]
+    if noise.ndim != 2 or noise.shape[1] != NOISE_PER_SECOND:
+        raise ConductorError(
+            f"Noise must be shaped (seconds, {NOISE_PER_SECOND}) or (1, seconds, {NOISE_PER_SECOND}), "
+            f"got {tuple(noise.shape)}; save one 8-vector per second of music."
+        )
+    if noise.shape[0] < seconds:
+        raise ConductorError(
+            f"The noise covers {noise.shape[0]} s but the music needs {seconds} s; give at least one 8-vector per second."
+        )
+    if not np.all(np.isfinite(noise)):
+        raise ConductorError("The noise contains NaN or infinite values; give finite numbers.")
+    return noise[:seconds]
+
+
+def generate_keypoints(
+    generator: Generator,
+    mel_90hz: np.ndarray,
+    noise: np.ndarray,
+    *,
+    variation: float = 1.0,
+    device: torch.device | str = "cpu",
+    window_s: int = DEFAULT_WINDOW_S,
+    context_s: int = DEFAULT_CONTEXT_S,
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> np.ndarray:
+    """Run the generator over a whole piece.
+
+    Parameters
+    ----------
+    generator : Generator
+        In eval mode.
+    mel_90hz : np.ndarray [shape=(T90, 128), float32]
+        The official mel feature (:func:`core.mel.mel_90hz`), T90 >= 1.
+    noise : np.ndarray [shape=(S, 8), float32]
+        One 8-vector per second, S >= ceil(T90 / 90) (extra rows are ignored).
+    variation : float >= 0
+        Scales the noise: 0 gives the mean motion for the music, 1 the trained spread.
+    window_s, context_s : int
+        Window length and context on each side, in whole seconds (context_s >= 10 keeps the
+        result equal to a single pass).
+
+    Returns
+    -------
+    keypoints_30fps : np.ndarray [shape=(ceil(T90 / 3), 13, 2), float32]
+        x and y in [0, 1], y down.
+    """
+    mel_frames = int(mel_90hz.shape[0])
+    if mel_90hz.ndim != 2 or mel_90hz.shape[1] != 128 or mel_frames < 1:
+        raise ConductorError(f"The mel feature must be shaped (frames, 128), got {tuple(mel_90hz.shape)}.")
+    if not (np.isfinite(variation) and variation >= 0):
+        raise ConductorError(f"Variation must be a number >= 0, got {variation!r}.")
+    seconds = seconds_of_noise(mel_frames)
+    noise = check_noise(noise, seconds) * np.float32(variation)
+    # Pad the mel to whole seconds (the noise is per second); the padded tail is cut off below.
+    padded = np.pad(mel_90hz.astype(np.float32), ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
+    device = torch.device(device)
+    generator = generator.to(device).eval()
+    output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)
+    starts = list(range(0, seconds, window_s))
+    with torch.inference_mode():
+        for index, core_start in enumerate(starts):
+            if should_cancel is not None and should_cancel():
+                raise CancelledError()
+            core_end = min(core_start + window_s, seconds)
+            first = max(0, core_start - context_s)
+            last = min(seconds, core_end + context_s)
+            mel_window = torch.from_numpy(padded[first * MEL_FPS : last * MEL_FPS]).to(device)[None]
+            noise_window = torch.from_numpy(noise[first:last]).to(device)[None]
+            motion = generator(mel_window, noise_window)[0].float().cpu().numpy()
+            keep = slice((core_start - first) * MOTION_FPS, (core_end - first) * MOTION_FPS)
+            output[core_start * MOTION_FPS : core_end * MOTION_FPS] = motion[keep]
+            if progress is not None:
+                progress((index + 1) / len(starts), f"generator: {core_end} of {seconds} s")
+    return output[: frame_count_30fps(mel_frames)]

@@ -1,0 +1,168 @@
+"""Batched rotation maths for retargeting: orthonormal frames, quaternions, smoothing in time.
+
+Every function works on a leading time axis so a whole piece is one numpy expression.
+Quaternions are (w, x, y, z), Hamilton convention, as Blender's ``rotation_quaternion``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalize(vectors: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
+    """Unit vectors along the last axis; near-zero vectors become ``fallback`` (or stay zero).
+
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(..., 3)]
+    fallback : np.ndarray [shape=(3,) or (..., 3)] or None
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 3)]
+    """
+    norm = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    unit = vectors / np.maximum(norm, 1e-12)
+    if fallback is not None:
+        unit = np.where(norm > 1e-9, unit, np.broadcast_to(fallback, unit.shape))
+    return unit
+
+
+def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """Right-handed frames whose Y axis is ``primary`` and X axis lies toward ``secondary``.
+
+    Where ``secondary`` is (nearly) parallel to ``primary``, the world axis least aligned with
+    ``primary`` stands in, so the result is always a rotation.
+
+    Parameters
+    ----------
+    primary : np.ndarray [shape=(..., 3)]
+        Bone directions, any non-zero length.
+    secondary : np.ndarray [shape=(..., 3)]
+        Hints for the X axis (a hinge or a lateral axis).
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 3, 3)]
+        Columns X, Y, Z.
+    """
+    y_axis = normalize(primary, np.array([0.0, 0.0, 1.0]))
+    x_axis = secondary - np.sum(secondary * y_axis, -1, keepdims=True) * y_axis
+    weak = np.linalg.norm(x_axis, axis=-1) < 1e-6
+    if np.any(weak):
+        spare = np.eye(3)[np.argmin(np.abs(y_axis[weak]), axis=-1)]
+        spare -= np.sum(spare * y_axis[weak], -1, keepdims=True) * y_axis[weak]
+        x_axis[weak] = spare
+    x_axis = normalize(x_axis)
+    z_axis = np.cross(x_axis, y_axis)
+    return np.stack([x_axis, y_axis, z_axis], axis=-1)
+
+
+def matrix_to_quaternion(matrices: np.ndarray) -> np.ndarray:
+    """Rotation matrices to unit quaternions (w, x, y, z), w >= 0 before continuity fixes.
+
+    Parameters
+    ----------
+    matrices : np.ndarray [shape=(..., 3, 3)]
+
+    Returns
+    -------
+    np.ndarray [shape=(..., 4), float64]
+    """
+    m = np.asarray(matrices, dtype=np.float64)
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    # Four candidate formulas, each stable where its diagonal term dominates (Shepperd).
+    candidates = np.stack(
+        [
+            np.stack([1 + m00 + m11 + m22, m[..., 2, 1] - m[..., 1, 2],
+                      m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
+            np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22,
+                      m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
+            np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0],
+                      1 - m00 + m11 - m22, m[..., 1, 2] + m[..., 2, 1]], -1),
+            np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
+                      m[..., 1, 2] + m[..., 2, 1], 1 - m00 - m11 + m22], -1),
+        ],
+        axis=-2,
+    )
+    best = np.argmax(np.stack([m00 + m11 + m22, m00, m11, m22], -1), axis=-1)
+    chosen = np.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
+    quaternion = chosen / np.linalg.norm(chosen, axis=-1, keepdims=True)
+    return quaternion * np.where(quaternion[..., :1] < 0, -1.0, 1.0)
+
+
+def quaternion_to_matrix(quaternions: np.ndarray) -> np.ndarray:
+    """Unit quaternions (w, x, y, z) [shape=(..., 4)] to rotation matrices [shape=(..., 3, 3)]."""
+    q = np.asarray(quaternions, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=-2,
+    )
+
+
+def continuous_quaternions(quaternions: np.ndarray) -> np.ndarray:
+    """Flip signs along time so consecutive quaternions lie in the same hemisphere.
+
+    q and -q are the same rotation, but F-Curves interpolate components, so a sign jump
+    between keys would spin the bone the long way round.
+
+    Parameters
+    ----------
+    quaternions : np.ndarray [shape=(T, 4)]
+
+    Returns
+    -------
+    np.ndarray [shape=(T, 4)]
+    """
+    if len(quaternions) < 2:
+        return quaternions.copy()
+    flips = np.sum(quaternions[1:] * quaternions[:-1], axis=-1) < 0
+    parity = np.concatenate([[0], np.cumsum(flips) % 2])
+    return quaternions * np.where(parity == 1, -1.0, 1.0)[:, None]
+
+
+def gaussian_smooth(signal: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Zero-phase Gaussian low-pass along axis 0, edges extended with the end samples.
+
+    Parameters
+    ----------
+    signal : np.ndarray [shape=(T, ...)]
+    sigma_frames : float >= 0
+        Standard deviation in frames; below 0.05 the signal is returned unchanged.
+
+    Returns
+    -------
+    np.ndarray [shape=(T, ...), float64]
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    if sigma_frames < 0.05 or len(signal) < 2:
+        return signal.copy()
+    radius = max(1, int(np.ceil(3.0 * sigma_frames)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
+    taps /= taps.sum()
+    padded = np.concatenate([np.repeat(signal[:1], radius, 0), signal,
+                             np.repeat(signal[-1:], radius, 0)])
+    out = np.zeros_like(signal)
+    for offset, weight in enumerate(taps):
+        out += weight * padded[offset:offset + len(signal)]
+    return out
+
+
+def rotate_toward(vectors: np.ndarray, targets: np.ndarray, max_angle_rad: float) -> np.ndarray:
+    """Turn unit ``vectors`` toward unit ``targets`` until at most ``max_angle_rad`` apart.
+
+    Vectors already within the limit are unchanged; the result stays a unit vector in the
+    plane of the two. Shapes [shape=(..., 3)].
+    """
+    cosine = np.clip(np.sum(vectors * targets, -1, keepdims=True), -1.0, 1.0)
+    outside = cosine < np.cos(max_angle_rad)
+    across = vectors - cosine * targets
+    across = normalize(across, fallback=orthonormal_frame(targets, np.ones_like(targets))[..., 0])
+    limited = np.cos(max_angle_rad) * targets + np.sin(max_angle_rad) * across
+    return np.where(outside, limited, vectors)
