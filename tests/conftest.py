@@ -1,0 +1,54 @@
+"""Shared fixtures: the parity files in ../shared/parity (read in place, never copied), the
+bundled demo piece, and real audio files written to a temporary folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PARITY_DIR = PROJECT_ROOT.parent / "shared" / "parity"
+DEMO_PIECE = PROJECT_ROOT / "core" / "assets" / "demo_piece.ogg"
+OFFICIAL_GENERATOR = PARITY_DIR / "M2SGAN_official_pretrained.pt"
+OFFICIAL_M2SNET = PARITY_DIR / "M2SNet_official_pretrained.pt"
+OFFICIAL_M2SNET_TEST = PARITY_DIR / "M2SNet_test_official_pretrained.pt"
+GOLDEN_AUDIO = PARITY_DIR / "beethoven_op18no1_40s.flac"
+GOLDEN_NPZ = PARITY_DIR / "beethoven_op18no1_40s.golden.npz"
+
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    assert PARITY_DIR.is_dir(), f"the parity fixtures are expected at {PARITY_DIR} (../shared/parity)"
+    return PARITY_DIR
+
+
+@pytest.fixture(scope="session")
+def golden(parity_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(GOLDEN_NPZ, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+@pytest.fixture(scope="session")
+def official_generator(parity_dir: Path):
+    from core.weights import GENERATOR, load_model
+
+    return load_model(OFFICIAL_GENERATOR, GENERATOR).model
+
+
+def write_tone(path: Path, *, duration_s: float, rate_hz: int = 22_050, channels: int = 1,
+               frequency_hz: float = 440.0, fmt: str | None = None) -> Path:
+    """Write a real audio file: a tone with a 2 Hz pulse (so it has beats), any rate/channels."""
+    import soundfile
+
+    t = np.arange(int(duration_s * rate_hz)) / rate_hz
+    pulse = 0.5 + 0.5 * (np.sin(2 * np.pi * 2.0 * t) > 0.6)
+    signal = 0.3 * np.sin(2 * np.pi * frequency_hz * t) * pulse
+    data = np.stack([signal * (1 - 0.3 * c) for c in range(channels)], axis=1).astype(np.float32)
+    soundfile.write(str(path), data, rate_hz, format=fmt)
+    return path
