@@ -1,0 +1,480 @@
+"""Operators: generate (a background worker polled by a modal timer, or synchronous), create a
+conductor, cancel.
+
+The operators only bridge: read the settings into plain data (``read_inputs``), run the worker
+(``worker.py``), hand the motion to the scene code (``apply.py``). Heavy modules are imported
+inside the methods so enabling the add-on stays instant. A user-fixable problem is a
+``ConductorError`` and becomes one ``self.report``; anything else is reported in one sentence with
+the traceback on the console.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty
+
+from ..core.errors import CancelledError, ConductorError
+from .properties import get_settings, sound_strips_collection
+
+TIMER_INTERVAL_S = 0.15
+MOTION_SUFFIXES = (".npz", ".json", ".csv")
+
+# The one generation job running in this Blender session: {"job": GenerationJob, "scene": name}.
+_active: dict = {}
+
+
+# ---------------------------------------------------------------------------- inputs
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Everything a run needs, as plain data, checked before any work starts."""
+
+    audio_path: str
+    weights: str
+    seed: int
+    variation: float
+    device: str
+    create_conductor: bool
+    save_motion_path: str
+    apply_kwargs: dict
+
+
+def absolute(path: str) -> str:
+    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+
+
+def resolve_music(settings, scene) -> tuple[str, bool]:
+    """(music file, whether it still needs a sound strip) or ConductorError."""
+    if settings.music_source == "STRIP":
+        name = settings.music_strip
+        if not name:
+            raise ConductorError("Choose a sound strip in the Music section.")
+        found = sound_strips_collection(scene)
+        strip = getattr(found[0], found[1]).get(name) if found else None
+        if strip is None or strip.type != "SOUND" or strip.sound is None:
+            raise ConductorError(f"'{name}' is not a sound strip of this scene; pick another.")
+        if strip.sound.packed_file is not None:
+            raise ConductorError(
+                f"The sound of '{name}' is packed into the .blend; unpack it (File > External "
+                "Data > Unpack Resources) so the generator can read it."
+            )
+        path = os.path.normpath(bpy.path.abspath(strip.sound.filepath, library=strip.sound.library))
+        needs_strip = False
+    else:
+        if not settings.music_path:
+            raise ConductorError("Choose a music file in the Music section.")
+        path = absolute(settings.music_path)
+        needs_strip = settings.add_sound
+    if not os.path.isfile(path):
+        raise ConductorError(f"Music file '{path}' does not exist; check the path.")
+    return path, needs_strip
+
+
+def resolve_weights(settings) -> str:
+    if settings.weights == "DEFAULT":
+        return "default"
+    if settings.weights == "PROCEDURAL":
+        return "procedural"
+    path = settings.official_weights_path if settings.weights == "OFFICIAL" else settings.custom_weights_path
+    if not path:
+        raise ConductorError("Choose a weights file in the Model section.")
+    path = absolute(path)
+    if not os.path.isfile(path):
+        raise ConductorError(f"Weights file '{path}' does not exist; check the path.")
+    return path
+
+
+def resolve_mapping(settings) -> str:
+    if settings.mapping != "CUSTOM":
+        return settings.mapping.lower()
+    if not settings.mapping_path:
+        raise ConductorError("Choose a bone mapping file (.json) in the Target section.")
+    path = absolute(settings.mapping_path)
+    if not os.path.isfile(path):
+        raise ConductorError(f"Bone mapping file '{path}' does not exist; check the path.")
+    return path
+
+
+def check_writable(path: str) -> None:
+    """Raise ConductorError unless a motion file can be written at ``path``."""
+    target = Path(path)
+    if target.suffix.lower() not in MOTION_SUFFIXES:
+        raise ConductorError(
+            f"Cannot save motion as '{target.name}': use a .npz, .json or .csv file name."
+        )
+    if not target.parent.is_dir():
+        raise ConductorError(
+            f"Folder '{target.parent}' does not exist; create it or pick another save path."
+        )
+    probe = target.parent / f".virtual_conductor_probe-{os.getpid()}"
+    try:
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as error:
+        raise ConductorError(
+            f"Cannot write '{target}' ({error.strerror or error}); choose a writable location."
+        ) from error
+
+
+def read_inputs(context) -> Inputs:
+    """Check the scene's settings and turn them into plain data; raises ConductorError."""
+    scene = context.scene
+    settings = get_settings(scene)
+    create = settings.target == "CREATE"
+    if not create:
+        armature = settings.armature
+        if armature is None:
+            raise ConductorError(
+                "No target armature: pick one or choose Create Conductor in the Target section."
+            )
+        if armature.name not in scene.objects:
+            raise ConductorError(f"Armature '{armature.name}' is not in this scene; pick another.")
+    audio_path, needs_strip = resolve_music(settings, scene)
+    weights = resolve_weights(settings)
+    mapping = "conductor" if create else resolve_mapping(settings)
+    save_path = absolute(settings.save_motion_path)
+    if save_path:
+        check_writable(save_path)
+    apply_kwargs = dict(
+        mapping=mapping,
+        mode=settings.mode,
+        amplitude=settings.amplitude,
+        smoothing=settings.smoothing,
+        mirror=settings.mirror,
+        baton_hand=settings.baton_hand.lower(),
+        hip_sway=settings.hip_sway,
+        start_frame=settings.start_frame,
+        keyframe_step=settings.keyframe_step,
+        interpolation=settings.interpolation,
+        add_sound=needs_strip,
+        audio_path=audio_path,
+        set_scene_range=settings.set_scene_range,
+        use_nla=settings.use_nla,
+    )
+    return Inputs(
+        audio_path=audio_path,
+        weights=weights,
+        seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
+        variation=settings.variation,
+        device=settings.device.lower(),
+        create_conductor=create,
+        save_motion_path=save_path,
+        apply_kwargs=apply_kwargs,
+    )
+
+
+def disabled_reason(context) -> str:
+    """Why Generate cannot run now ("" when it can); only checks that need no file access."""
+    if _active:
+        return "A generation is already running; wait for it or press Cancel."
+    scene = getattr(context, "scene", None)
+    if scene is None:
+        return "There is no scene to animate."
+    settings = get_settings(scene)
+    if settings.music_source == "FILE" and not settings.music_path:
+        return "Choose a music file in the Music section."
+    if settings.music_source == "STRIP" and not settings.music_strip:
+        return "Choose a sound strip in the Music section."
+    if settings.weights == "OFFICIAL" and not settings.official_weights_path:
+        return "Choose the official checkpoint file in the Model section."
+    if settings.weights == "CUSTOM" and not settings.custom_weights_path:
+        return "Choose a weights file in the Model section."
+    if settings.target == "EXISTING" and settings.armature is None:
+        return "Pick a target armature or choose Create Conductor in the Target section."
+    return ""
+
+
+# ---------------------------------------------------------------------------- scene work
+class SceneRollback:
+    """Remember which data-blocks exist, so that a failed run can remove what it added."""
+
+    COLLECTIONS = (
+        "objects", "armatures", "actions", "cameras", "lights", "meshes", "materials",
+        "collections", "curves", "sounds",
+    )
+
+    def __init__(self, scene) -> None:
+        self.scene = scene
+        self.camera = scene.camera
+        self.before = {
+            name: {block.as_pointer() for block in getattr(bpy.data, name)}
+            for name in self.COLLECTIONS
+        }
+
+    def restore(self) -> None:
+        for name in self.COLLECTIONS:
+            data = getattr(bpy.data, name)
+            for block in [b for b in data if b.as_pointer() not in self.before[name]]:
+                data.remove(block)
+        if self.scene.camera is None or self.scene.camera != self.camera:
+            self.scene.camera = self.camera
+
+
+def apply_to_scene(context, inputs: Inputs, motion_path: Path):
+    """Load the motion, keep a copy if asked, create the conductor if asked, write the keys.
+
+    Either everything happens or nothing does: a failure removes what this call added.
+    Returns (armature object, ApplyResult).
+    """
+    from ..core.motion import Motion
+    from .apply import ApplyOptions, apply_motion
+
+    motion = Motion.load(motion_path)
+    if inputs.save_motion_path:
+        motion.save(inputs.save_motion_path)
+    scene = context.scene
+    rollback = SceneRollback(scene)
+    try:
+        if inputs.create_conductor:
+            from .conductor_body import create_conductor
+
+            armature = create_conductor(context)
+        else:
+            armature = get_settings(scene).armature
+        result = apply_motion(scene, armature, motion, ApplyOptions(**inputs.apply_kwargs))
+    except BaseException:
+        rollback.restore()
+        raise
+    if inputs.create_conductor:
+        settings = get_settings(scene)
+        settings.armature = armature
+        settings.target = "EXISTING"
+    return armature, result
+
+
+def finished_message(armature, result) -> str:
+    return (
+        f"Conducting written to '{armature.name}': frames {result.frame_start}-"
+        f"{result.frame_end}, action '{result.action_name}'."
+    )
+
+
+def report_failure(operator, error: BaseException) -> set[str]:
+    """Turn an exception into one report; returns the operator's result."""
+    if isinstance(error, CancelledError):
+        operator.report({"WARNING"}, str(error))
+    elif isinstance(error, ConductorError):
+        operator.report({"ERROR"}, str(error))
+    else:
+        traceback.print_exception(type(error), error, error.__traceback__)
+        operator.report(
+            {"ERROR"},
+            f"Generation failed unexpectedly ({type(error).__name__}: {error}); "
+            "the system console has the details.",
+        )
+    return {"CANCELLED"}
+
+
+def worker_request(inputs: Inputs, folder: str):
+    from .worker import WorkerRequest
+
+    return WorkerRequest(
+        audio_path=inputs.audio_path,
+        output_path=os.path.join(folder, "motion.npz"),
+        weights=inputs.weights,
+        seed=inputs.seed,
+        variation=inputs.variation,
+        device=inputs.device,
+    )
+
+
+def dependency_paths() -> list[str]:
+    from .preferences import dependency_folder
+
+    folder = dependency_folder(create=False)
+    return [folder] if folder and os.path.isdir(folder) else []
+
+
+def redraw_sidebars(context) -> None:
+    for window in getattr(context.window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def cancel_running_job() -> None:
+    """Stop the worker of this session, if any (used on unregister and on file load)."""
+    job = _active.pop("job", None)
+    if job is not None:
+        job.cancel()
+    folder = _active.pop("folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    _active.clear()
+
+
+# ---------------------------------------------------------------------------- operators
+class CONDUCTOR_OT_generate(bpy.types.Operator):
+    """Generate conducting motion for the music and keyframe it onto the target armature"""
+
+    bl_idname = "conductor.generate"
+    bl_label = "Generate Conducting"
+    bl_options = {"REGISTER", "UNDO"}
+
+    synchronous: BoolProperty(
+        name="Synchronous",
+        description="Wait for the result instead of running in the background",
+        options={"SKIP_SAVE", "HIDDEN"},
+    )
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        reason = disabled_reason(context)
+        if reason:
+            cls.poll_message_set(reason)
+            return False
+        return True
+
+    # ------------------------------------------------------------ synchronous path
+    def execute(self, context):
+        from .worker import run_blocking
+
+        settings = get_settings(context.scene)
+        folder = None
+        try:
+            inputs = read_inputs(context)
+            folder = tempfile.mkdtemp(prefix="virtual_conductor_")
+            settings.is_running, settings.cancel_requested = True, False
+            motion_path = run_blocking(
+                worker_request(inputs, folder),
+                extra_paths=dependency_paths(),
+                should_cancel=lambda: settings.cancel_requested,
+            )
+            settings.status = "Writing keyframes"
+            armature, result = apply_to_scene(context, inputs, motion_path)
+        except Exception as error:
+            settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
+            return report_failure(self, error)
+        finally:
+            settings.reset_job_state()
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+        settings.status = finished_message(armature, result)
+        self.report({"INFO"}, settings.status)
+        return {"FINISHED"}
+
+    # ------------------------------------------------------------ background path
+    def invoke(self, context, event):
+        if self.synchronous or bpy.app.background:
+            return self.execute(context)
+        from .worker import GenerationJob
+
+        settings = get_settings(context.scene)
+        folder = None
+        try:
+            self._inputs = read_inputs(context)
+            folder = tempfile.mkdtemp(prefix="virtual_conductor_")
+            job = GenerationJob(worker_request(self._inputs, folder), extra_paths=dependency_paths())
+        except Exception as error:
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+            settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
+            return report_failure(self, error)
+        _active.update(job=job, folder=folder, scene=context.scene.name)
+        settings.is_running, settings.cancel_requested = True, False
+        settings.progress, settings.status = 0.0, job.message
+        self._scene = context.scene
+        self._timer = context.window_manager.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        settings = get_settings(self._scene)
+        job = _active.get("job")
+        if job is None:  # stopped from outside (file load, unregister)
+            return self._end(context, {"CANCELLED"})
+        if (event.type == "ESC" and event.value == "PRESS") or settings.cancel_requested:
+            job.cancel()
+            settings.status = "Cancelled; the scene was not changed."
+            self.report({"WARNING"}, "Generation cancelled; the scene was not changed.")
+            return self._end(context, {"CANCELLED"})
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = job.poll()
+        settings.progress, settings.status = job.progress, job.message
+        redraw_sidebars(context)
+        if state == "running":
+            return {"PASS_THROUGH"}
+        if state != "done":
+            if job.stderr_tail and "ModuleNotFoundError" not in job.error:
+                print(job.stderr_tail, file=sys.stderr)
+            settings.status = job.error
+            return self._end(context, report_failure(self, ConductorError(job.error)))
+        try:
+            armature, result = apply_to_scene(context, self._inputs, job.output_path)
+        except Exception as error:
+            settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
+            return self._end(context, report_failure(self, error))
+        settings.status = finished_message(armature, result)
+        self.report({"INFO"}, settings.status)
+        return self._end(context, {"FINISHED"})
+
+    def _end(self, context, result: set[str]) -> set[str]:
+        context.window_manager.event_timer_remove(self._timer)
+        cancel_running_job()
+        get_settings(self._scene).reset_job_state()
+        redraw_sidebars(context)
+        return result
+
+
+class CONDUCTOR_OT_cancel(bpy.types.Operator):
+    """Stop the running generation; the scene stays as it was"""
+
+    bl_idname = "conductor.cancel"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        if not _active:
+            cls.poll_message_set("Nothing is being generated.")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = bpy.data.scenes.get(_active.get("scene", ""), context.scene)
+        get_settings(scene).cancel_requested = True
+        return {"FINISHED"}
+
+
+class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
+    """Add a conductor figure (armature and body) and make it the target"""
+
+    bl_idname = "conductor.create_conductor"
+    bl_label = "Create Conductor"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        if context.scene is None:
+            cls.poll_message_set("There is no scene to add the conductor to.")
+            return False
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to add a conductor.")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            from .conductor_body import create_conductor
+
+            armature = create_conductor(context)
+        except Exception as error:
+            return report_failure(self, error)
+        settings = get_settings(context.scene)
+        settings.armature = armature
+        settings.target = "EXISTING"
+        self.report({"INFO"}, f"Added conductor '{armature.name}'.")
+        return {"FINISHED"}
+
+
+classes = (CONDUCTOR_OT_generate, CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor)

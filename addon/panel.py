@@ -1,0 +1,151 @@
+"""The sidebar tab "Conductor" in the 3D View: Music, Model, Target, Motion, Generate."""
+
+from __future__ import annotations
+
+import bpy
+
+from .operators import CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor, CONDUCTOR_OT_generate
+from .properties import get_settings, sound_strips_collection
+
+
+class ConductorPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Conductor"
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        return context.scene is not None and hasattr(context.scene, "virtual_conductor")
+
+
+class CONDUCTOR_PT_main(ConductorPanel, bpy.types.Panel):
+    bl_label = "VirtualConductor"
+
+    def draw(self, context):
+        from .preferences import missing_dependencies
+
+        layout = self.layout
+
+        missing = missing_dependencies()
+        if missing:
+            column = layout.column(align=True)
+            column.label(text=f"Missing: {', '.join(missing)}", icon="ERROR")
+            column.label(text="Install them in Preferences > Add-ons > VirtualConductor.")
+
+
+class CONDUCTOR_PT_music(ConductorPanel, bpy.types.Panel):
+    bl_label = "Music"
+    bl_parent_id = "CONDUCTOR_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        settings = get_settings(context)
+        layout.prop(settings, "music_source", expand=True)
+        if settings.music_source == "FILE":
+            layout.prop(settings, "music_path", text="File")
+            return
+        found = sound_strips_collection(context.scene)
+        if found is None:
+            layout.label(text="This scene has no sequencer strips.", icon="INFO")
+        else:
+            layout.prop_search(settings, "music_strip", found[0], found[1], text="Strip")
+
+
+class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
+    bl_label = "Model"
+    bl_parent_id = "CONDUCTOR_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        settings = get_settings(context)
+        layout.prop(settings, "weights")
+        if settings.weights == "OFFICIAL":
+            layout.prop(settings, "official_weights_path")
+        elif settings.weights == "CUSTOM":
+            layout.prop(settings, "custom_weights_path")
+        column = layout.column()
+        column.active = settings.weights != "PROCEDURAL"
+        column.prop(settings, "use_random_seed")
+        row = column.row()
+        row.active = not settings.use_random_seed
+        row.prop(settings, "seed")
+        column.prop(settings, "variation")
+        column.prop(settings, "device")
+
+
+class CONDUCTOR_PT_target(ConductorPanel, bpy.types.Panel):
+    bl_label = "Target"
+    bl_parent_id = "CONDUCTOR_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        settings = get_settings(context)
+        layout.prop(settings, "target", expand=True)
+        if settings.target == "CREATE":
+            layout.label(text="A conductor figure is added when you generate.", icon="INFO")
+            return
+        row = layout.row(align=True)
+        row.prop(settings, "armature")
+        row.operator(CONDUCTOR_OT_create_conductor.bl_idname, text="", icon="ADD")
+        layout.prop(settings, "mapping")
+        if settings.mapping == "CUSTOM":
+            layout.prop(settings, "mapping_path")
+
+
+class CONDUCTOR_PT_motion(ConductorPanel, bpy.types.Panel):
+    bl_label = "Motion"
+    bl_parent_id = "CONDUCTOR_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        settings = get_settings(context)
+        layout.prop(settings, "mode", expand=True)
+        column = layout.column()
+        for name in ("amplitude", "smoothing", "hip_sway", "baton_hand", "mirror"):
+            column.prop(settings, name)
+        column = layout.column()
+        for name in ("start_frame", "keyframe_step", "interpolation"):
+            column.prop(settings, name)
+        column = layout.column(heading="Scene")
+        add_sound = column.row()
+        add_sound.active = settings.music_source == "FILE"
+        add_sound.prop(settings, "add_sound", text="Add Music Strip")
+        column.prop(settings, "set_scene_range")
+        column.prop(settings, "use_nla")
+        layout.prop(settings, "save_motion_path")
+
+
+class CONDUCTOR_PT_generate(ConductorPanel, bpy.types.Panel):
+    bl_label = "Generate"
+    bl_parent_id = "CONDUCTOR_PT_main"
+    bl_options = {"HIDE_HEADER"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = get_settings(context)
+        if settings.is_running:
+            row = layout.row(align=True)
+            row.prop(settings, "progress", text=settings.status or "Generating", slider=True)
+            row.operator(CONDUCTOR_OT_cancel.bl_idname, text="", icon="CANCEL")
+            layout.label(text="Esc or the cross cancels; the scene stays as it was.")
+            return
+        layout.scale_y = 1.4
+        layout.operator(CONDUCTOR_OT_generate.bl_idname, icon="PLAY")
+        if settings.status:
+            layout.scale_y = 1.0
+            layout.label(text=settings.status)
+
+
+classes = (
+    CONDUCTOR_PT_main,
+    CONDUCTOR_PT_music,
+    CONDUCTOR_PT_model,
+    CONDUCTOR_PT_target,
+    CONDUCTOR_PT_motion,
+    CONDUCTOR_PT_generate,
+)
