@@ -1,0 +1,261 @@
+"""Beat, downbeat and meter tracking of a music signal, in numpy alone.
+
+The beat tracker is the dynamic-programming method of Ellis (2007, "Beat tracking by dynamic
+programming") with a tempo that may drift over the piece: an onset-strength curve from the
+log-mel spectral flux, a local tempo from windowed autocorrelation, then the beat sequence that
+best trades onset strength against regular spacing. Bars come from a small hidden Markov model
+over the position in the bar, whose evidence is how much each beat is accented (onset, bass
+onset and change of spectrum). No model file, no numba, no download; the mel spectrum comes
+from :func:`core.mel.mel_power`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage, signal
+
+from .mel import HOP_LENGTH, mel_power
+
+METERS = (2, 3, 4, 6)
+MIN_BPM = 40.0
+MAX_BPM = 220.0
+PRIOR_BPM = 110.0  # centre of the log-normal tempo prior
+PRIOR_OCTAVES = 0.9  # its standard deviation, in octaves
+TIGHTNESS = 300.0  # penalty per squared log-ratio of a beat interval to the local period
+TEMPO_WINDOW_S = 8.0
+BASS_BANDS = 24  # lowest mel bands (below ~500 Hz) that give the bass onsets
+
+
+@dataclasses.dataclass
+class BeatTrack:
+    """Where the beats and bars of a piece fall.
+
+    Attributes
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times in seconds, increasing.
+    downbeats_s : np.ndarray [shape=(D,), float64]
+        The beats that start a bar, in seconds.
+    bar_position : np.ndarray [shape=(B,), int]
+        Each beat's place in its bar, 0 (downbeat) to ``meter - 1``.
+    meter : int
+        Beats per bar, one of 2, 3, 4, 6.
+    tempo_bpm : float
+        Median beats per minute (0 when fewer than two beats).
+    """
+
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
+    bar_position: np.ndarray
+    meter: int
+    tempo_bpm: float
+
+
+def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
+    """Beats, downbeats and meter of a mono signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.load_audio`).
+    sample_rate_hz : int > 0
+
+    Returns
+    -------
+    BeatTrack
+        Empty beat lists for silence or a signal with no rhythm to follow.
+    """
+    frame_rate_hz = sample_rate_hz / HOP_LENGTH
+    log_mel = log_mel_spectrum(samples, sample_rate_hz)
+    onset = onset_strength(log_mel)
+    bass = onset_strength(log_mel[:BASS_BANDS])
+    if log_mel.shape[1] < 8 or not np.any(onset > 0):
+        return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), 4, 0.0)
+    period_frames = local_period(onset, frame_rate_hz)
+    beat_frames = dynamic_programming_beats(onset, period_frames)
+    beat_frames = drop_unsupported_beats(beat_frames, onset, period_frames)
+    beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
+    if beat_frames.size < 2:
+        return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
+    accent = beat_accent(beat_frames, onset, bass, log_mel)
+    meter, bar_position = infer_bars(accent)
+    tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
+    return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
+
+
+def log_mel_spectrum(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Mel power in dB, floored 80 dB under the peak.
+
+    Returns
+    -------
+    np.ndarray [shape=(128, 1 + n // 256), float32]
+        Frame ``i`` is centred on sample ``256 i`` (~86 frames per second at 22,050 Hz).
+    """
+    power = mel_power(np.asarray(samples, dtype=np.float32), sample_rate_hz=sample_rate_hz)
+    db = 10.0 * np.log10(np.maximum(power, 1e-10))
+    return np.maximum(db, db.max() - 80.0)
+
+
+def onset_strength(log_mel: np.ndarray) -> np.ndarray:
+    """Half-wave rectified spectral flux, mean over bands, with its slow trend removed.
+
+    Returns
+    -------
+    np.ndarray [shape=(frames,), float64] >= 0
+        Unit standard deviation where there is any flux; all zeros for a steady signal.
+    """
+    flux = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=log_mel[:, :1])).mean(axis=0)
+    flux = flux - ndimage.uniform_filter1d(flux, 32, mode="nearest")  # ~0.37 s trend
+    flux = np.maximum(flux, 0.0)
+    spread = flux.std()
+    return flux / spread if spread > 1e-6 else np.zeros_like(flux)
+
+
+def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
+    """Beat period in frames for every frame, from windowed autocorrelation with a tempo prior.
+
+    The global period is chosen first; each window's period is then searched within 25 % of
+    it, so a ritardando is followed but the octave (half or double tempo) stays put.
+
+    Returns
+    -------
+    np.ndarray [shape=(frames,), float64]
+    """
+    min_lag = int(frame_rate_hz * 60.0 / MAX_BPM)
+    max_lag = min(int(frame_rate_hz * 60.0 / MIN_BPM), onset.size - 1)
+    lags = np.arange(min_lag, max(max_lag, min_lag + 1) + 1)
+    bpm = 60.0 * frame_rate_hz / lags
+    prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
+
+    def autocorrelation(chunk: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(chunk - chunk.mean(), 2 * chunk.size)
+        full = np.fft.irfft(np.abs(spectrum) ** 2)[: chunk.size]
+        values = np.zeros(lags.size)
+        usable = lags < chunk.size
+        values[usable] = full[lags[usable]] / (chunk.size - lags[usable])
+        return values
+
+    global_period = lags[np.argmax(autocorrelation(onset) * prior)]
+    window = int(TEMPO_WINDOW_S * frame_rate_hz)
+    hop = max(1, window // 8)
+    near = np.abs(np.log(lags / global_period)) < np.log(1.25)
+    centres, periods = [], []
+    for start in range(0, max(1, onset.size - window + 1), hop):
+        values = autocorrelation(onset[start : start + window]) * near
+        if values.max() > 0:
+            centres.append(start + window // 2)
+            periods.append(lags[np.argmax(values)])
+    if len(periods) < 3:
+        return np.full(onset.size, float(global_period))
+    smoothed = signal.medfilt(np.asarray(periods, float), 5)
+    return np.interp(np.arange(onset.size), centres, smoothed)
+
+
+def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
+    """The beat frames maximising onset strength minus irregular spacing (Ellis 2007).
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), int]
+        Increasing frame indices.
+    """
+    frames = onset.size
+    # Light smoothing so a beat can land between two flux peaks of a spread-out attack.
+    local = np.convolve(onset, np.hanning(5) / np.hanning(5).sum(), mode="same")
+    score = local.copy()
+    previous = np.full(frames, -1)
+    for t in range(frames):
+        period = period_frames[t]
+        low, high = max(1, int(round(period / 2))), int(round(2 * period))
+        if t - low < 0:
+            continue
+        lags = np.arange(low, min(high, t) + 1)
+        candidates = score[t - lags] - TIGHTNESS * np.log(lags / period) ** 2
+        best = int(np.argmax(candidates))
+        if candidates[best] > 0:
+            score[t] = local[t] + candidates[best]
+            previous[t] = t - lags[best]
+    # End on the strongest beat of the last period, as the music may stop before the end.
+    tail = min(frames, max(1, int(round(period_frames[-1]))))
+    last = frames - tail + int(np.argmax(score[-tail:]))
+    beats = [last]
+    while previous[beats[-1]] >= 0:
+        beats.append(int(previous[beats[-1]]))
+    return np.asarray(beats[::-1], dtype=int)
+
+
+def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
+    """Remove beats that land where nothing starts: in silence, or inside a long held note.
+
+    A beat stays when the onset curve within a sixth of a period of it reaches a tenth of the
+    typical beat's onset; otherwise a fermata or a rest is under it and the conductor holds.
+    """
+    if beats.size == 0:
+        return beats
+    radius = np.maximum(2, np.round(period_frames[beats] / 6)).astype(int)
+    support = np.array([onset[max(0, b - r) : b + r + 1].max() for b, r in zip(beats, radius)])
+    typical = np.median(support)
+    return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
+
+
+def beat_accent(beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray) -> np.ndarray:
+    """How strongly each beat is marked: onset, bass onset and change of harmony, summed z-scores.
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), float64]
+    """
+    radius = 3
+    strength = np.array([onset[max(0, b - radius) : b + radius + 1].max() for b in beats])
+    low = np.array([bass[max(0, b - radius) : b + radius + 1].max() for b in beats])
+    # Spectral change: distance between the mean spectrum before and after the beat.
+    edges = np.concatenate([[0], beats, [log_mel.shape[1]]])
+    means = np.stack([log_mel[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])])
+    means = means - means.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(means, axis=1) + 1e-9
+    change = 1.0 - np.sum(means[:-1] * means[1:], axis=1) / (norms[:-1] * norms[1:])
+    zscore = lambda values: (values - values.mean()) / (values.std() + 1e-9)
+    return zscore(strength) + zscore(low) + 2.0 * zscore(change[: beats.size])
+
+
+def infer_bars(accent: np.ndarray) -> tuple[int, np.ndarray]:
+    """Meter and each beat's place in the bar.
+
+    The meter is the period whose most accented phase stands out most from its other phases
+    (``m / (m - 1)`` times the best phase's mean accent above the overall mean); a multiple of
+    the true meter scores lower, since its other phases then hold strong beats too. A small
+    preference (a factor) for 4 and 3 breaks near-ties the way music usually goes. The positions then
+    come from Viterbi decoding: a beat moves on by one place, or rarely anywhere, which absorbs
+    a missed or extra beat; a downbeat gains ``accent``, the other places lose a little.
+
+    Returns
+    -------
+    meter : int
+    bar_position : np.ndarray [shape=(B,), int]
+    """
+    preference = {2: 1.0, 3: 1.05, 4: 1.1, 6: 0.8}
+    contrast = {}
+    for meter in METERS:
+        if accent.size >= 2 * meter:
+            phase_means = [accent[phase::meter].mean() for phase in range(meter)]
+            contrast[meter] = meter / (meter - 1) * (max(phase_means) - accent.mean()) * preference[meter]
+    meter = max(contrast, key=contrast.get) if contrast else 4
+    transition = np.full((meter, meter), np.log(0.005 / meter))
+    for position in range(meter):
+        transition[position, (position + 1) % meter] = np.log(0.995)
+    emission = np.tile(-accent[:, None] / (meter - 1), (1, meter))
+    emission[:, 0] = accent
+    value = emission[0].copy()
+    back = np.zeros((accent.size, meter), int)
+    for b in range(1, accent.size):
+        total = value[:, None] + transition
+        back[b] = np.argmax(total, axis=0)
+        value = total[back[b], np.arange(meter)] + emission[b]
+    path = np.zeros(accent.size, int)
+    if accent.size:
+        path[-1] = int(np.argmax(value))
+        for b in range(accent.size - 1, 0, -1):
+            path[b - 1] = back[b, path[b]]
+    return meter, path
