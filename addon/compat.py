@@ -1,0 +1,190 @@
+"""Every difference between the Blender versions the add-on supports (4.2 LTS to 5.0), in one place.
+
+Differences are detected by feature (``hasattr``), never by version number:
+
+- Animation: 4.4 moved F-Curves from ``Action.fcurves`` into layered actions (slots, layers,
+  keyframe strips, channelbags); 5.0 removed ``Action.fcurves`` and ``Action.groups``.
+- Sequencer: 5.0 renamed ``SequenceEditor.sequences`` to ``strips``.
+- Materials: before 5.0 a new material has no node tree until ``use_nodes`` is set.
+- Sound: the 4.2 ``bpy`` wheel is built without audaspace, so it cannot load sound strips.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import bpy
+
+ACTION_LAYER_NAME = "Layer"
+
+
+# ---------------------------------------------------------------------------------- animation
+def has_layered_actions() -> bool:
+    """True where actions hold F-Curves in slots and channelbags (Blender 4.4 and later)."""
+    return "slots" in bpy.types.Action.bl_rna.properties
+
+
+class ActionWriter:
+    """Creates the F-Curves of one new action meant for one object.
+
+    Parameters
+    ----------
+    action : bpy.types.Action
+        A new, empty action.
+    id_name : str
+        Name of the object it animates; names the action slot where slots exist.
+    """
+
+    def __init__(self, action: bpy.types.Action, id_name: str) -> None:
+        self.action = action
+        self.slot = None
+        self._channelbag = None
+        if has_layered_actions():
+            self.slot = action.slots.new(id_type="OBJECT", name=id_name)
+            layer = action.layers.new(ACTION_LAYER_NAME)
+            strip = layer.strips.new(type="KEYFRAME")
+            self._channelbag = strip.channelbag(self.slot, ensure=True)
+        self._groups: dict[str, Any] = {}
+
+    def new_fcurve(self, data_path: str, index: int, group: str | None) -> bpy.types.FCurve:
+        """A new F-Curve for ``data_path[index]``, inside the group called ``group`` if given."""
+        if self._channelbag is None:
+            if group is None:
+                return self.action.fcurves.new(data_path, index=index)
+            return self.action.fcurves.new(data_path, index=index, action_group=group)
+        fcurve = self._channelbag.fcurves.new(data_path, index=index)
+        if group is not None:
+            channel_group = self._groups.get(group)
+            if channel_group is None:
+                channel_group = self._channelbag.groups.new(group)
+                self._groups[group] = channel_group
+            fcurve.group = channel_group
+        return fcurve
+
+
+def action_fcurves(action: bpy.types.Action, slot: Any = None) -> list[bpy.types.FCurve]:
+    """All F-Curves of ``action`` (of ``slot`` only, where slots exist and one is given)."""
+    if not has_layered_actions():
+        return list(action.fcurves)
+    fcurves: list[bpy.types.FCurve] = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            if not hasattr(strip, "channelbags"):
+                continue
+            for channelbag in strip.channelbags:
+                if slot is None or channelbag.slot_handle == slot.handle:
+                    fcurves.extend(channelbag.fcurves)
+    return fcurves
+
+
+def find_fcurve(action: bpy.types.Action, data_path: str, index: int = 0) -> Any:
+    """The F-Curve of ``action`` for ``data_path[index]``, or None."""
+    for fcurve in action_fcurves(action):
+        if fcurve.data_path == data_path and fcurve.array_index == index:
+            return fcurve
+    return None
+
+
+def fcurve_group_names(action: bpy.types.Action) -> list[str]:
+    """Names of the F-Curve groups of ``action``, in order."""
+    if not has_layered_actions():
+        return [group.name for group in action.groups]
+    names: list[str] = []
+    for layer in action.layers:
+        for strip in layer.strips:
+            for channelbag in getattr(strip, "channelbags", ()):
+                names.extend(group.name for group in channelbag.groups)
+    return names
+
+
+def assign_action(obj: bpy.types.Object, action: Any, slot: Any = None) -> None:
+    """Make ``action`` (with ``slot`` where slots exist) the active action of ``obj``.
+
+    ``action`` None clears it. The slot is assigned after the action, as Blender requires.
+    """
+    animation_data = obj.animation_data or obj.animation_data_create()
+    animation_data.action = action
+    if action is not None and slot is not None and hasattr(animation_data, "action_slot"):
+        animation_data.action_slot = slot
+
+
+def get_action_and_slot(obj: bpy.types.Object) -> tuple[Any, Any]:
+    """The active action of ``obj`` and its slot (None where there is none or no slots)."""
+    animation_data = obj.animation_data
+    if animation_data is None:
+        return None, None
+    return animation_data.action, getattr(animation_data, "action_slot", None)
+
+
+def new_nla_strip(obj: bpy.types.Object, action: Any, slot: Any, name: str, start: int) -> Any:
+    """Push ``action`` into a new NLA track on top of ``obj``'s stack; returns the track."""
+    animation_data = obj.animation_data or obj.animation_data_create()
+    track = animation_data.nla_tracks.new()
+    track.name = name
+    strip = track.strips.new(name, int(start), action)
+    if slot is not None and hasattr(strip, "action_slot"):
+        strip.action_slot = slot
+    return track
+
+
+def remove_action(action: Any) -> None:
+    """Delete ``action`` from the file, whoever uses it."""
+    if action is not None and action.name in bpy.data.actions:
+        bpy.data.actions.remove(action, do_unlink=True)
+
+
+# ---------------------------------------------------------------------------------- sequencer
+def can_load_sound() -> bool:
+    """True where this Blender was built with audaspace and can load sound strips."""
+    return bool(getattr(bpy.app.build_options, "audaspace", False))
+
+
+def _strip_collection(scene: bpy.types.Scene) -> Any:
+    editor = scene.sequence_editor
+    if editor is None:
+        return None
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def iter_strips(scene: bpy.types.Scene) -> Iterator[Any]:
+    """The top-level sequencer strips of ``scene`` (nothing when it has no sequence editor)."""
+    strips = _strip_collection(scene)
+    return iter(()) if strips is None else iter(list(strips))
+
+
+def new_sound_strip(
+    scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int
+) -> Any:
+    """Add the sound file ``filepath`` as a strip starting at ``frame_start`` on ``channel``."""
+    if scene.sequence_editor is None:
+        scene.sequence_editor_create()
+    return _strip_collection(scene).new_sound(
+        name=name, filepath=filepath, channel=int(channel), frame_start=int(frame_start)
+    )
+
+
+def remove_strip(scene: bpy.types.Scene, strip: Any) -> None:
+    """Delete ``strip`` from ``scene``'s sequencer."""
+    strips = _strip_collection(scene)
+    if strips is not None:
+        strips.remove(strip)
+
+
+def free_channel(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> int:
+    """The lowest sequencer channel with no strip overlapping ``[frame_start, frame_end)``."""
+    busy: set[int] = set()
+    for strip in iter_strips(scene):
+        if strip.frame_final_start < frame_end and strip.frame_final_end > frame_start:
+            busy.add(strip.channel)
+    channel = 1
+    while channel in busy:
+        channel += 1
+    return channel
+
+
+# ---------------------------------------------------------------------------------- materials
+def material_node_tree(material: bpy.types.Material) -> Any:
+    """The shader node tree of ``material``, switching nodes on where Blender needs that."""
+    if material.node_tree is None and "use_nodes" in material.bl_rna.properties:
+        material.use_nodes = True
+    return material.node_tree
