@@ -199,7 +199,7 @@ class SceneRollback:
 
     COLLECTIONS = (
         "objects", "armatures", "actions", "cameras", "lights", "meshes", "materials",
-        "collections", "curves", "sounds",
+        "collections", "curves", "sounds", "worlds",
     )
 
     def __init__(self, scene) -> None:

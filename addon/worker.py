@@ -279,6 +279,8 @@ def explain_crash(returncode: int | None, stderr_lines: Sequence[str]) -> str:
     for line in reversed(stderr_lines):
         if "ModuleNotFoundError" in line or line.startswith("ImportError"):
             module = line.split("'")[1].split(".")[0] if "'" in line else ""
+            if module == "core":
+                break  # a module of our own is missing: a broken install, not a dependency
             package = PACKAGE_NAMES.get(module, module or "a required package")
             return (
                 f"{package} is not installed for the generator; install the dependencies in "

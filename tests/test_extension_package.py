@@ -1,0 +1,200 @@
+"""The extension as users get it: built and validated with Blender's own extension tool,
+installed from the zip into a real bpy session, enabled, registered and unregistered twice.
+
+Blender's user folders point at a temporary directory (BLENDER_USER_RESOURCES, set before bpy is
+imported) and the package goes into a repository of its own, so no real configuration is touched.
+``install_extension`` is shared with test_addon_operators.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXTENSION_ID = "virtual_conductor"
+REPO_MODULE = "vc_test"
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="virtual_conductor_test_"))
+atexit.register(shutil.rmtree, _SCRATCH, True)
+os.environ.setdefault("BLENDER_USER_RESOURCES", str(_SCRATCH / "blender_user"))
+
+_installed: dict = {}
+
+
+def blender_ext_tool() -> Path:
+    """Blender's extension CLI as shipped inside the bpy wheel (found without importing bpy)."""
+    spec = importlib.util.find_spec("bpy")
+    assert spec is not None and spec.origin, "bpy is not installed in this Python"
+    found = sorted(Path(spec.origin).parent.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    assert found, "blender_ext.py is missing from the bpy package"
+    return found[-1]
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(blender_ext_tool()), *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def build_package(output_dir: Path) -> Path:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    done = run_tool("build", "--source-dir", str(PROJECT_ROOT), "--output-dir", str(output_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (archive,) = output_dir.glob(f"{EXTENSION_ID}-*.zip")
+    return archive
+
+
+def install_extension() -> dict:
+    """Build the zip once, install it into a temporary repository and enable it.
+
+    Returns {"zip", "package", "module", "folder"}: the archive, the add-on's module name
+    (``bl_ext.vc_test.virtual_conductor``), its imported module and its installed folder.
+    """
+    if _installed:
+        return _installed
+    import bpy
+
+    archive = build_package(_SCRATCH / "dist")
+    repos = bpy.context.preferences.extensions.repos
+    repo = repos.new(
+        name="VirtualConductor Test", module=REPO_MODULE,
+        custom_directory=str(_SCRATCH / "repo"), source="USER",
+    )
+    result = bpy.ops.extensions.package_install_files(
+        filepath=str(archive), repo=REPO_MODULE, enable_on_install=True
+    )
+    assert result == {"FINISHED"}
+    package = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
+    assert package in bpy.context.preferences.addons
+    _installed.update(
+        zip=archive, package=package, module=importlib.import_module(package),
+        folder=Path(repo.directory) / EXTENSION_ID,
+    )
+    return _installed
+
+
+@pytest.fixture(scope="module")
+def extension() -> dict:
+    return install_extension()
+
+
+def registered_classes(module) -> list[type]:
+    return [cls for cls in module.addon.classes if cls.is_registered]
+
+
+def leftovers(extension: dict) -> list[str]:
+    """What of the add-on is still registered in Blender (empty after a clean unregister)."""
+    import bpy
+
+    module = extension["module"]
+    found = [cls.__name__ for cls in registered_classes(module)]
+    if hasattr(bpy.types.Scene, "virtual_conductor"):
+        found.append("Scene.virtual_conductor")
+    for name in ("load_pre", "load_post"):
+        found += [
+            f"{name}:{handler.__name__}" for handler in getattr(bpy.app.handlers, name)
+            if handler.__module__.startswith(extension["package"])
+        ]
+    return found
+
+
+def test_manifest_fields_follow_blender_rules() -> None:
+    manifest = tomllib.loads((PROJECT_ROOT / "blender_manifest.toml").read_text())
+    assert manifest["id"] == EXTENSION_ID and manifest["type"] == "add-on"
+    assert manifest["schema_version"] == "1.0.0" and manifest["blender_version_min"] == "4.2.0"
+    tagline = manifest["tagline"]
+    assert len(tagline) <= 64 and tagline[-1].isalnum()
+    assert set(manifest["permissions"]) == {"files", "network"}
+    done = run_tool("validate", str(PROJECT_ROOT))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_built_zip_validates_and_leaves_out_development_files(extension: dict) -> None:
+    done = run_tool("validate", str(extension["zip"]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = zipfile.ZipFile(extension["zip"]).namelist()
+    for required in ("__init__.py", "blender_manifest.toml", "addon/__init__.py",
+                     "addon/worker.py", "core/__init__.py", "core/__main__.py"):
+        assert required in names
+    for name in names:
+        top = name.split("/")[0]
+        assert top not in ("training", "tests", "bench"), name
+        assert not top.startswith("."), name
+        assert "__pycache__" not in name and not name.endswith((".pyc", ".blend1")), name
+
+
+def test_installed_add_on_is_enabled_with_its_ui(extension: dict) -> None:
+    import bpy
+
+    assert extension["folder"].is_dir()
+    assert not (extension["folder"] / "tests").exists()
+    assert hasattr(bpy.types.Scene, "virtual_conductor")
+    assert registered_classes(extension["module"]) == list(extension["module"].addon.classes)
+    for operator in ("generate", "cancel", "create_conductor", "install_dependencies"):
+        assert getattr(bpy.ops.conductor, operator).get_rna_type() is not None
+    prefs = bpy.context.preferences.addons[extension["package"]].preferences
+    assert prefs is not None and hasattr(prefs, "install_status")
+
+
+def test_disable_enable_twice_leaves_nothing_behind(extension: dict) -> None:
+    import addon_utils
+
+    for _ in range(2):
+        addon_utils.disable(extension["package"], default_set=True)
+        assert leftovers(extension) == []
+        addon_utils.enable(extension["package"], default_set=True)
+        assert "Scene.virtual_conductor" in leftovers(extension)
+    extension["module"] = importlib.import_module(extension["package"])
+
+
+def test_register_and_unregister_are_idempotent(extension: dict) -> None:
+    import bpy
+
+    module = extension["module"]
+    module.unregister()
+    module.unregister()
+    assert leftovers(extension) == []
+    module.register()
+    module.register()
+    assert registered_classes(module) == list(module.addon.classes)
+    for name in ("load_pre", "load_post"):
+        ours = [h for h in getattr(bpy.app.handlers, name)
+                if h.__module__.startswith(extension["package"])]
+        assert len(ours) == 1, name
+    settings = bpy.context.scene.virtual_conductor
+    assert settings.weights == "DEFAULT" and not settings.is_running
+
+
+def test_install_button_explains_why_it_is_greyed_out(extension: dict) -> None:
+    import bpy
+
+    if bpy.app.online_access:
+        pytest.skip("this Blender allows online access")
+    with pytest.raises(RuntimeError, match="Online access is off"):
+        bpy.ops.conductor.install_dependencies()
+
+
+def test_pip_command_pins_blenders_numpy_and_targets_the_private_folder(extension: dict) -> None:
+    prefs = sys.modules[extension["package"] + ".addon.preferences"]
+    command = prefs.pip_command("CPU", "/x/site-packages", "/x/pins.txt")
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert command[command.index("--target") + 1] == "/x/site-packages"
+    assert command[command.index("--constraint") + 1] == "/x/pins.txt"
+    for module, _distribution, _label in prefs.DEPENDENCIES:
+        assert module in " ".join(command)
+    folder = prefs.dependency_folder(create=False)
+    assert folder.endswith(os.path.join(EXTENSION_ID, "site-packages"))
+    assert not folder.startswith(str(extension["folder"]))  # never inside the add-on
