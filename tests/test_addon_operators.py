@@ -1,0 +1,263 @@
+"""The add-on's operators in real bpy (the installed extension, no mocked Blender), and the
+generation worker as a real subprocess.
+
+Bad input must give one clear report and leave the scene exactly as it was. Reports of level
+ERROR reach Python as the RuntimeError that ``bpy.ops`` raises, so the text is checked there.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, write_tone
+from test_extension_package import install_extension
+
+MUSIC = DEMO_PIECE if DEMO_PIECE.is_file() else GOLDEN_AUDIO
+
+
+@pytest.fixture(scope="module")
+def extension() -> dict:
+    return install_extension()
+
+
+@pytest.fixture(scope="module")
+def worker(extension: dict):
+    """The installed copy's worker module (it runs ``python -m core`` from the installed folder)."""
+    return sys.modules[extension["package"] + ".addon.worker"]
+
+
+@pytest.fixture
+def bpy_scene(extension: dict):
+    """An empty file with the add-on enabled; returns bpy."""
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert hasattr(bpy.context.scene, "virtual_conductor")
+    return bpy
+
+
+def scene_state(bpy) -> dict:
+    """What a failed run must not change."""
+    scene = bpy.context.scene
+    editor = scene.sequence_editor
+    strips = getattr(editor, "strips_all", None) if editor else None
+    if editor is not None and strips is None:
+        strips = editor.sequences_all
+    return {
+        "objects": sorted(bpy.data.objects.keys()),
+        "actions": sorted(bpy.data.actions.keys()),
+        "collections": sorted(bpy.data.collections.keys()),
+        "meshes": len(bpy.data.meshes),
+        "range": (scene.frame_start, scene.frame_end),
+        "camera": scene.camera.name if scene.camera else None,
+        "strips": sorted(strip.name for strip in strips) if strips is not None else [],
+    }
+
+
+def settings_for(bpy, **values):
+    settings = bpy.context.scene.virtual_conductor
+    settings.music_path = str(MUSIC)
+    settings.weights = "OFFICIAL"
+    settings.official_weights_path = str(OFFICIAL_GENERATOR)
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def assert_fails_cleanly(bpy, match: str) -> None:
+    before = scene_state(bpy)
+    with pytest.raises(RuntimeError, match=match):
+        bpy.ops.conductor.generate(synchronous=True)
+    assert scene_state(bpy) == before
+    assert not bpy.context.scene.virtual_conductor.is_running
+
+
+def keyed_frame_range(action) -> tuple[float, float]:
+    frames = []
+    curves = getattr(action, "fcurves", None)
+    if curves is None or len(curves) == 0:  # Blender 5.0: curves live in layered channelbags
+        curves = [
+            curve for layer in action.layers for strip in layer.strips
+            for bag in strip.channelbags for curve in bag.fcurves
+        ]
+    for curve in curves:
+        keys = np.empty(2 * len(curve.keyframe_points), dtype=np.float32)
+        curve.keyframe_points.foreach_get("co", keys)
+        frames.extend(keys[0::2])
+    assert frames, "the action has no keyframes"
+    return min(frames), max(frames)
+
+
+# ---------------------------------------------------------------------------- success
+@pytest.fixture(scope="module")
+def official_run(extension: dict):
+    """One synchronous run with the official checkpoint onto a freshly created conductor."""
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    settings_for(bpy, target="CREATE")
+    result = bpy.ops.conductor.generate(synchronous=True)
+    return bpy, result
+
+
+def test_generate_with_official_checkpoint_keys_the_scene_range(official_run) -> None:
+    bpy, result = official_run
+    assert result == {"FINISHED"}
+    scene = bpy.context.scene
+    settings = scene.virtual_conductor
+    armature = settings.armature
+    assert armature is not None and armature.type == "ARMATURE" and settings.target == "EXISTING"
+    action = armature.animation_data.action
+    assert action is not None and action.name.startswith("Conductor")
+    first, last = keyed_frame_range(action)
+    assert first <= scene.frame_start and last >= scene.frame_end
+    assert scene.frame_end - scene.frame_start > 30 * 20  # the piece is longer than 20 s
+    assert settings.status.startswith(f"Conducting written to '{armature.name}'")
+    assert not settings.is_running and settings.progress == 0.0
+
+
+def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -> None:
+    bpy = bpy_scene
+    if not (Path(install_extension()["folder"]) / "core" / "procedural.py").is_file():
+        pytest.skip("core.procedural has not landed yet")
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    settings = settings_for(bpy, weights="PROCEDURAL", add_sound=False, keyframe_step=2)
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    assert settings.armature.animation_data.action is not None
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_no_armature_greys_out_generate_and_says_why(bpy_scene) -> None:
+    settings_for(bpy_scene, target="EXISTING")
+    assert_fails_cleanly(bpy_scene, "Pick a target armature")
+
+
+def test_armature_outside_the_scene_is_reported(bpy_scene) -> None:
+    bpy = bpy_scene
+    data = bpy.data.armatures.new("Loose")
+    settings_for(bpy, armature=bpy.data.objects.new("Loose", data))
+    assert_fails_cleanly(bpy, "is not in this scene")
+
+
+def test_missing_audio_is_reported(bpy_scene) -> None:
+    settings_for(bpy_scene, target="CREATE", music_path="/no/such/music.ogg")
+    assert_fails_cleanly(bpy_scene, r"Music file '.*music.ogg' does not exist")
+
+
+def test_corrupt_audio_is_reported(bpy_scene, tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken.ogg"
+    corrupt.write_bytes(b"OggS" + os.urandom(4000))
+    settings_for(bpy_scene, target="CREATE", music_path=str(corrupt))
+    assert_fails_cleanly(bpy_scene, "broken.ogg")
+
+
+def test_missing_weights_are_reported(bpy_scene) -> None:
+    settings_for(bpy_scene, target="CREATE", weights="CUSTOM",
+                 custom_weights_path="/no/such/weights.safetensors")
+    assert_fails_cleanly(bpy_scene, "Weights file '.*weights.safetensors' does not exist")
+
+
+def test_wrong_weights_are_reported(bpy_scene, tmp_path: Path) -> None:
+    wrong = tmp_path / "not_a_model.pt"
+    wrong.write_bytes(os.urandom(2048))
+    settings_for(bpy_scene, target="CREATE", weights="CUSTOM", custom_weights_path=str(wrong))
+    assert_fails_cleanly(bpy_scene, "not_a_model.pt")
+
+
+def test_missing_dependencies_are_reported(bpy_scene, tmp_path: Path, monkeypatch) -> None:
+    """A real interpreter without PyTorch: ``python -S`` sees every package of this
+    environment except torch (linked into a folder of their own), and the worker runs there."""
+    site = Path(np.__file__).resolve().parent.parent
+    no_torch = tmp_path / "site-without-torch"
+    no_torch.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(("torch", "functorch", "__pycache__")):
+            (no_torch / entry.name).symlink_to(entry)
+    python = tmp_path / "python-without-torch"
+    python.write_text(
+        f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{no_torch}" exec "{sys.executable}" -S "$@"\n'
+    )
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("VIRTUAL_CONDUCTOR_PYTHON", str(python))
+    settings_for(bpy_scene, target="CREATE")
+    assert_fails_cleanly(bpy_scene, "PyTorch is not installed .* Preferences > Add-ons")
+
+
+def read_only_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write into (root ignores permissions, so use /sys then)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").write_bytes(b"")
+    except OSError:
+        return folder
+    (folder / "probe").unlink()
+    if os.path.isdir("/sys"):
+        try:
+            Path("/sys/virtual_conductor_probe").write_bytes(b"")
+        except OSError:
+            return Path("/sys")
+    pytest.skip("no read-only folder is available to this user")
+
+
+def test_read_only_save_path_is_reported(bpy_scene, tmp_path: Path) -> None:
+    folder = read_only_folder(tmp_path)
+    settings_for(bpy_scene, target="CREATE", save_motion_path=str(folder / "motion.npz"))
+    try:
+        assert_fails_cleanly(bpy_scene, r"Cannot write '.*motion.npz'.*writable location")
+    finally:
+        if folder != Path("/sys"):
+            folder.chmod(0o755)
+
+
+def test_save_path_keeps_a_copy_of_the_motion(official_run, tmp_path: Path) -> None:
+    bpy, _result = official_run
+    from core.motion import Motion
+
+    target = tmp_path / "kept.npz"
+    settings = bpy.context.scene.virtual_conductor
+    settings.save_motion_path = str(target)
+    settings.weights = "PROCEDURAL" if (
+        Path(install_extension()["folder"]) / "core" / "procedural.py"
+    ).is_file() else "OFFICIAL"
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    assert Motion.load(target).frame_count > 30 * 20
+
+
+# ---------------------------------------------------------------------------- worker
+def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path: Path) -> None:
+    long_piece = write_tone(tmp_path / "long.flac", duration_s=900.0, rate_hz=22_050, fmt="FLAC")
+    output = tmp_path / "out" / "motion.npz"
+    output.parent.mkdir()
+    job = worker.GenerationJob(worker.WorkerRequest(
+        audio_path=str(long_piece), output_path=str(output), weights=str(OFFICIAL_GENERATOR)
+    ))
+    deadline = time.monotonic() + 60
+    while job.poll() == "running" and job.message == "Starting the generator":
+        assert time.monotonic() < deadline, "the worker never reported progress"
+        time.sleep(0.05)
+    assert job.state == "running", job.error
+    started = time.monotonic()
+    job.cancel()
+    assert time.monotonic() - started < 1.0
+    assert job.returncode is not None and job.state == "cancelled"
+    assert list(output.parent.iterdir()) == []
+    with pytest.raises(Exception, match="cancelled"):
+        job.result()
+
+
+def test_worker_reports_the_cores_one_sentence_error(worker, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"Weights file '.*missing.pt' does not exist"):
+        worker.run_blocking(worker.WorkerRequest(
+            audio_path=str(MUSIC), output_path=str(tmp_path / "m.npz"),
+            weights=str(tmp_path / "missing.pt"),
+        ))
+    assert not (tmp_path / "m.npz").exists()
