@@ -4,6 +4,8 @@ fill the holes from neighbouring frames.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..skeleton import JOINT_COUNT, JOINT_INDEX, MIRROR_INDEX
@@ -48,7 +50,8 @@ def repair_keypoints(keypoints: np.ndarray, *, mirror: bool = False) -> tuple[np
         bad = ~np.isfinite(points).all(-1) | (points < 0).any(-1) | (points > 1).any(-1)
     bad |= (points == 0).all(-1)
     points[bad] = np.nan
-    with np.errstate(invalid="ignore"), _quiet_nan():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames are handled below
         spread = np.nanmax(np.nanmax(points, 1) - np.nanmin(points, 1), -1)
     lost = ~(spread >= COLLAPSED_SPREAD) | ((~bad).sum(-1) < 3)
     points[lost] = np.nan
@@ -60,20 +63,6 @@ def repair_keypoints(keypoints: np.ndarray, *, mirror: bool = False) -> tuple[np
     points = _undo_swaps(points)
     observed = np.isfinite(points).all(-1)
     return _fill_holes(points, observed), observed
-
-
-class _quiet_nan:
-    """Silence numpy's all-NaN-slice warnings inside a block."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
 
 
 def _swap(points: np.ndarray, where: np.ndarray, left: str, right: str) -> None:

@@ -1,0 +1,405 @@
+"""Lifting: 13 image keypoints per frame -> a 3D upper body with constant bone lengths.
+
+World frame (Blender's): metres, Z up, the conductor facing -Y (toward the camera and the
+audience), their left on +X. The image plane is the XZ plane; depth is Y.
+
+Each bone keeps one length for the whole piece. Its image-plane offset gives two coordinates;
+the third (depth) follows from the length, and conducting priors choose its sign: elbows in
+front of the shoulders and hands in front of the elbows (so no arm flips or passes through the
+body), the head and face in front of the neck, and the shoulders, hips and ears turned the way
+the face turns (nose left of the ears' midpoint = turned to the conductor's left).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..motion import MODEL_FPS
+from ..skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
+from .repair import repair_keypoints
+from .rotations import gaussian_smooth, normalize, orthonormal_frame, rotate_toward
+from .settings import RetargetSettings
+
+# Reference body (the add-on's conductor rig), metres: fixes the scale of the lifted body.
+SHOULDER_WIDTH_M = 0.38
+TORSO_HEIGHT_M = 0.42      # hips' midpoint to shoulders' midpoint
+PELVIS_HEIGHT_M = 1.00
+HAND_LENGTH_M = 0.09
+BATON_LENGTH_M = 0.40
+HEAD_TOP_M = 0.12          # from the ears' midpoint up to the crown
+SPINE_FRACTION = 0.29      # derived spine and chest joints along pelvis -> neck
+CHEST_FRACTION = 0.67
+
+SMOOTHING_SECONDS = 0.12   # Gaussian sigma at smoothing = 1
+YAW_CUE_SECONDS = 0.3      # smoothing of the face-turn cue that picks the head's depth signs
+TORSO_CUE_SECONDS = 1.0    # ... and the torso's: the body turns slower than the head
+SWAY_SECONDS = 0.25
+SWAY_LIMIT_M = 0.05
+SWAY_TURN_LIMIT_RAD = np.radians(15.0)
+
+# Plausible lengths (metres) each bone's per-piece estimate is clipped to.
+LENGTH_RANGES_M: dict[str, tuple[float, float]] = {
+    "hip_half": (0.08, 0.20), "torso": (0.30, 0.60), "shoulder_half": (0.14, 0.26),
+    "upper_arm": (0.22, 0.40), "forearm": (0.20, 0.36), "neck": (0.08, 0.25),
+    "ear_half": (0.05, 0.10), "nose": (0.06, 0.16), "eye": (0.05, 0.14),
+}
+# Joint limits, radians.
+TORSO_LEAN_LIMIT = np.radians(40.0)     # from vertical
+NECK_BEND_LIMIT = np.radians(45.0)      # from the torso's line
+TORSO_TURN_LIMIT = np.radians(50.0)     # shoulder line from the X axis
+ELBOW_FLEXION_LIMIT = np.radians(150.0)  # forearm from the upper arm's line
+
+DERIVED_JOINTS: tuple[str, ...] = (
+    "pelvis", "spine", "chest", "neck", "head", "head_top", "hand_tip.L", "hand_tip.R",
+    "baton_tip",
+)
+LIFTED_JOINTS: tuple[str, ...] = JOINT_NAMES + DERIVED_JOINTS
+
+_J = JOINT_INDEX
+_UP = np.array([0.0, 0.0, 1.0])
+_LEFT = np.array([1.0, 0.0, 0.0])
+_FORWARD = np.array([0.0, -1.0, 0.0])
+
+
+@dataclasses.dataclass
+class Lifted:
+    """A 3D upper body over time.
+
+    Attributes
+    ----------
+    joint_names : tuple[str, ...]
+        The 13 keypoints then :data:`DERIVED_JOINTS`.
+    joints_m : np.ndarray [shape=(T, J, 3), float32]
+        World positions in metres (Z up, facing -Y, left on +X).
+    role_frames : dict[str, np.ndarray [shape=(T, 3, 3), float32]]
+        For each rotation role (see :data:`core.retarget.mapping.FK_ROLES`), a world rotation
+        whose columns are the part's X axis (lateral, or the elbow hinge for arm parts), its
+        Y axis (the bone direction: e.g. shoulder -> elbow for "upper_arm.L") and Z = X x Y.
+    bone_lengths_m : dict[str, float]
+        The constant lengths, metres ("*_half": centre to one side).
+    metres_per_unit : float
+        Metres per image height unit of the input.
+    keypoints_m : np.ndarray [shape=(T, 13, 2), float32]
+        The repaired, smoothed, amplitude-scaled keypoints in metres relative to the hips'
+        midpoint: (X, Z) = ((x - x_pelvis) * image_aspect, y_pelvis - y) * metres_per_unit.
+        The orthographic projection of ``joints_m - pelvis`` onto XZ reproduces them wherever
+        no length clamp or joint limit acted.
+    observed : np.ndarray [shape=(T, 13), bool]
+        True where the input joint was valid; False where it was filled from neighbours.
+    hips_offset_m : np.ndarray [shape=(T, 3), float32]
+        The pelvis' sway away from its still position (zero when hip_sway is 0).
+    fps : float
+    """
+
+    joint_names: tuple[str, ...]
+    joints_m: np.ndarray
+    role_frames: dict[str, np.ndarray]
+    bone_lengths_m: dict[str, float]
+    metres_per_unit: float
+    keypoints_m: np.ndarray
+    observed: np.ndarray
+    hips_offset_m: np.ndarray
+    fps: float
+
+    def joint(self, name: str) -> np.ndarray:
+        """Positions of one joint [shape=(T, 3)], metres."""
+        return self.joints_m[:, self.joint_names.index(name)]
+
+
+def lift_to_3d(
+    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MODEL_FPS
+) -> Lifted:
+    """Lift 2D conducting keypoints to a 3D upper body with constant bone lengths.
+
+    Parameters
+    ----------
+    keypoints : np.ndarray [shape=(T, 13, 2)]
+        x, y in [0, 1] image coordinates (y down), COCO joint order; bad values allowed
+        (NaN, zeros, out of range, swapped sides): they are repaired from neighbouring frames.
+    settings : RetargetSettings or None
+        amplitude, smoothing, mirror, baton_hand, hip_sway and image_aspect are used.
+    fps : float > 0
+        Frame rate of ``keypoints`` (sets the smoothing widths in frames).
+
+    Returns
+    -------
+    Lifted
+    """
+    settings = settings or RetargetSettings()
+    if len(keypoints) == 0:  # nothing to estimate from: lift one neutral frame, keep none
+        single = lift_to_3d(np.zeros((1, JOINT_COUNT, 2)), settings, fps=fps)
+        return dataclasses.replace(
+            single, joints_m=single.joints_m[:0], keypoints_m=single.keypoints_m[:0],
+            role_frames={role: frame[:0] for role, frame in single.role_frames.items()},
+            observed=single.observed[:0], hips_offset_m=single.hips_offset_m[:0])
+    points, observed = repair_keypoints(keypoints, mirror=settings.mirror)
+    points = gaussian_smooth(points, settings.smoothing * SMOOTHING_SECONDS * fps)
+    frames = len(points)
+
+    # --- image -> metres, relative to the hips' midpoint (X left, Z up)
+    units = points * np.array([settings.image_aspect, 1.0])
+    pelvis_units = (units[:, _J["left_hip"]] + units[:, _J["right_hip"]]) / 2
+    metres_per_unit = _scale(units, observed)
+    flat = (units - pelvis_units[:, None]) * metres_per_unit * np.array([1.0, -1.0])
+
+    offsets = _tree_offsets(flat)
+    lengths = {
+        name: float(np.clip(_robust_length(_pooled(offsets, name), seen_for(observed)),
+                            *LENGTH_RANGES_M[name]))
+        for name, seen_for in _OBSERVED_BY_BONE.items()
+    }
+    offsets = _scale_gestures(offsets, settings.amplitude)
+    flat = _flat_from_offsets(offsets)
+
+    # --- which way the face, and slower the body, is turned: +1 toward the conductor's left
+    cue = flat[:, _J["nose"], 0] - (flat[:, _J["left_ear"], 0] + flat[:, _J["right_ear"], 0]) / 2
+    head_turn = np.where(gaussian_smooth(cue, YAW_CUE_SECONDS * fps) >= 0, 1.0, -1.0)
+    body_turn = np.where(gaussian_smooth(cue, TORSO_CUE_SECONDS * fps) >= 0, 1.0, -1.0)
+
+    # --- bone directions: depth from the constant length, sign from the priors
+    turned_side = {"hip_half": body_turn, "shoulder_half": body_turn, "ear_half": head_turn}
+    directions = {
+        key: _lift_direction(offsets[key], lengths[key.split(":")[0]],
+                             turned_side.get(key.split(":")[0], -1.0))
+        for key in offsets
+    }
+    # --- joint limits
+    directions["torso"] = rotate_toward(directions["torso"], _UP, TORSO_LEAN_LIMIT)
+    directions["neck"] = rotate_toward(directions["neck"], directions["torso"], NECK_BEND_LIMIT)
+    directions["shoulder_half"] = rotate_toward(directions["shoulder_half"], _LEFT, TORSO_TURN_LIMIT)
+    for side in "LR":
+        directions[f"forearm:{side}"] = rotate_toward(
+            directions[f"forearm:{side}"], directions[f"upper_arm:{side}"], ELBOW_FLEXION_LIMIT)
+
+    # --- hips: still, or a limited sway and turn
+    sway = np.zeros((frames, 3))
+    hips_turn = np.zeros(frames)
+    if settings.hip_sway > 0:
+        drift = (pelvis_units - np.median(pelvis_units, 0)) * metres_per_unit * np.array([1.0, -1.0])
+        drift = gaussian_smooth(drift, SWAY_SECONDS * fps)
+        sway[:, [0, 2]] = settings.hip_sway * np.clip(drift, -SWAY_LIMIT_M, SWAY_LIMIT_M)
+        hip_line = directions["hip_half"]
+        hips_turn = settings.hip_sway * np.clip(
+            gaussian_smooth(np.arctan2(hip_line[:, 1], hip_line[:, 0]), SWAY_SECONDS * fps),
+            -SWAY_TURN_LIMIT_RAD, SWAY_TURN_LIMIT_RAD)
+
+    joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
+
+    # --- orientations of the parts the rigs animate
+    hinge = {side: _elbow_hinge(directions[f"upper_arm:{side}"], directions[f"forearm:{side}"])
+             for side in "LR"}
+    ear_line = directions["ear_half"]
+    # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
+    face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
+    head_up = normalize(np.cross(face_forward, ear_line), _UP)
+    hand = {side: directions[f"forearm:{side}"] for side in "LR"}  # no hand keypoints: straight wrist
+    for side in "LR":
+        wrist = joints["left_wrist" if side == "L" else "right_wrist"]
+        joints[f"hand_tip.{side}"] = wrist + HAND_LENGTH_M * hand[side]
+    baton_side = "L" if settings.baton_hand == "left" else "R"
+    joints["head_top"] = joints["head"] + HEAD_TOP_M * head_up
+    joints["baton_tip"] = joints[f"hand_tip.{baton_side}"] + BATON_LENGTH_M * hand[baton_side]
+    lengths.update(hand=HAND_LENGTH_M, baton=BATON_LENGTH_M, head_top=HEAD_TOP_M)
+
+    cos_turn, sin_turn = np.cos(hips_turn), np.sin(hips_turn)
+    torso, shoulder_line = directions["torso"], directions["shoulder_half"]
+    hip_line = directions["hip_half"]
+    frames_by_role = {
+        "hips": orthonormal_frame(np.broadcast_to(_UP, (frames, 3)),
+                                  np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
+        "spine": orthonormal_frame(torso, shoulder_line + hip_line),
+        "chest": orthonormal_frame(torso, shoulder_line),
+        "neck": orthonormal_frame(directions["neck"], shoulder_line + ear_line),
+        "head": orthonormal_frame(head_up, ear_line),
+        "shoulder.L": orthonormal_frame(shoulder_line, torso),
+        "shoulder.R": orthonormal_frame(-shoulder_line, torso),
+        "baton": orthonormal_frame(hand[baton_side], hinge[baton_side]),
+    }
+    for side in "LR":
+        frames_by_role[f"upper_arm.{side}"] = orthonormal_frame(directions[f"upper_arm:{side}"], hinge[side])
+        frames_by_role[f"forearm.{side}"] = orthonormal_frame(directions[f"forearm:{side}"], hinge[side])
+        frames_by_role[f"hand.{side}"] = orthonormal_frame(hand[side], hinge[side])
+
+    return Lifted(
+        joint_names=LIFTED_JOINTS,
+        joints_m=np.stack([joints[name] for name in LIFTED_JOINTS], 1).astype(np.float32),
+        role_frames={role: frame.astype(np.float32) for role, frame in frames_by_role.items()},
+        bone_lengths_m=lengths,
+        metres_per_unit=float(metres_per_unit),
+        keypoints_m=flat.astype(np.float32),
+        observed=observed,
+        hips_offset_m=sway.astype(np.float32),
+        fps=float(fps),
+    )
+
+
+# ---------------------------------------------------------------- the kinematic tree in 2D
+# Offsets (T, 2) of each lifted bone in the image plane. Keys "name" or "name:side"; paired
+# joints (hips, shoulders, ears) are half the left-minus-right vector about their midpoint.
+
+def _tree_offsets(flat: np.ndarray) -> dict[str, np.ndarray]:
+    p = {name: flat[:, i] for i, name in enumerate(JOINT_NAMES)}
+    neck = (p["left_shoulder"] + p["right_shoulder"]) / 2
+    head = (p["left_ear"] + p["right_ear"]) / 2
+    return {
+        "hip_half": (p["left_hip"] - p["right_hip"]) / 2,
+        "torso": neck,  # the pelvis is the origin
+        "shoulder_half": (p["left_shoulder"] - p["right_shoulder"]) / 2,
+        "upper_arm:L": p["left_elbow"] - p["left_shoulder"],
+        "upper_arm:R": p["right_elbow"] - p["right_shoulder"],
+        "forearm:L": p["left_wrist"] - p["left_elbow"],
+        "forearm:R": p["right_wrist"] - p["right_elbow"],
+        "neck": head - neck,
+        "ear_half": (p["left_ear"] - p["right_ear"]) / 2,
+        "nose": p["nose"] - head,
+        "eye:L": p["left_eye"] - head,
+        "eye:R": p["right_eye"] - head,
+    }
+
+
+def _flat_from_offsets(offsets: dict[str, np.ndarray]) -> np.ndarray:
+    """Inverse of :func:`_tree_offsets` (the pelvis at the origin) [shape=(T, 13, 2)]."""
+    neck = offsets["torso"]
+    head = neck + offsets["neck"]
+    p = {
+        "left_hip": offsets["hip_half"], "right_hip": -offsets["hip_half"],
+        "left_shoulder": neck + offsets["shoulder_half"],
+        "right_shoulder": neck - offsets["shoulder_half"],
+        "left_ear": head + offsets["ear_half"], "right_ear": head - offsets["ear_half"],
+        "nose": head + offsets["nose"],
+        "left_eye": head + offsets["eye:L"], "right_eye": head + offsets["eye:R"],
+    }
+    p["left_elbow"] = p["left_shoulder"] + offsets["upper_arm:L"]
+    p["right_elbow"] = p["right_shoulder"] + offsets["upper_arm:R"]
+    p["left_wrist"] = p["left_elbow"] + offsets["forearm:L"]
+    p["right_wrist"] = p["right_elbow"] + offsets["forearm:R"]
+    return np.stack([p[name] for name in JOINT_NAMES], 1)
+
+
+def _both(*names: str):
+    index = [_J[name] for name in names]
+    return lambda observed: observed[:, index].all(-1)
+
+
+_OBSERVED_BY_BONE = {
+    "hip_half": _both("left_hip", "right_hip"),
+    "torso": _both("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+    "shoulder_half": _both("left_shoulder", "right_shoulder"),
+    "upper_arm": lambda o: np.concatenate([_both("left_shoulder", "left_elbow")(o),
+                                           _both("right_shoulder", "right_elbow")(o)]),
+    "forearm": lambda o: np.concatenate([_both("left_elbow", "left_wrist")(o),
+                                         _both("right_elbow", "right_wrist")(o)]),
+    "neck": _both("left_shoulder", "right_shoulder", "left_ear", "right_ear"),
+    "ear_half": _both("left_ear", "right_ear"),
+    "nose": _both("nose", "left_ear", "right_ear"),
+    "eye": lambda o: np.concatenate([_both("left_eye", "left_ear", "right_ear")(o),
+                                     _both("right_eye", "left_ear", "right_ear")(o)]),
+}
+
+
+def _pooled(offsets: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """A bone's offsets, both sides stacked for the paired ones [shape=(T or 2T, 2)]."""
+    if name in offsets:
+        return offsets[name]
+    return np.concatenate([offsets[f"{name}:L"], offsets[f"{name}:R"]])
+
+
+def _robust_length(offset: np.ndarray | tuple, seen: np.ndarray) -> float:
+    """95th percentile of a bone's image-plane length over frames where it was observed.
+
+    The longest the bone ever looks is its true length (seen side-on); the percentile keeps
+    a few wild frames from stretching it. 0 when never observed (the range clip takes over).
+    """
+    lengths = np.linalg.norm(offset, axis=-1).reshape(-1)
+    seen = np.asarray(seen).reshape(-1)
+    return float(np.percentile(lengths[seen], 95)) if seen.any() else 0.0
+
+
+def _scale(units: np.ndarray, observed: np.ndarray) -> float:
+    """Metres per image-height unit from the piece's shoulder width and torso height."""
+    shoulders = units[:, _J["left_shoulder"]] - units[:, _J["right_shoulder"]]
+    torso = ((units[:, _J["left_shoulder"]] + units[:, _J["right_shoulder"]])
+             - (units[:, _J["left_hip"]] + units[:, _J["right_hip"]])) / 2
+    width = max(_robust_length(shoulders, _OBSERVED_BY_BONE["shoulder_half"](observed)), 1e-3)
+    height = max(_robust_length(torso, _OBSERVED_BY_BONE["torso"](observed)), 1e-3)
+    if not _OBSERVED_BY_BONE["torso"](observed).any():
+        return SHOULDER_WIDTH_M / width if _OBSERVED_BY_BONE["shoulder_half"](observed).any() else 1.9
+    # Geometric mean: a turned torso narrows the shoulders, a leaning one shortens the torso.
+    return float(np.sqrt(SHOULDER_WIDTH_M / width * TORSO_HEIGHT_M / height))
+
+
+def _scale_gestures(offsets: dict[str, np.ndarray], amplitude: float) -> dict[str, np.ndarray]:
+    """Scale every bone's image-plane offset about its median over the piece (hips kept)."""
+    if amplitude == 1.0:
+        return offsets
+    scaled = {}
+    for key, offset in offsets.items():
+        if key == "hip_half":
+            scaled[key] = offset
+        else:
+            median = np.median(offset, 0)
+            scaled[key] = median + amplitude * (offset - median)
+    return scaled
+
+
+def _lift_direction(offset: np.ndarray, length_m: float, depth_sign: np.ndarray | float) -> np.ndarray:
+    """Unit 3D direction [shape=(T, 3)] of a bone from its image offset [shape=(T, 2)] (X, Z).
+
+    Depth = depth_sign * sqrt(length^2 - offset^2); an offset longer than the bone is
+    shortened onto it (the bone then lies in the image plane).
+    """
+    seen = np.linalg.norm(offset, axis=-1)
+    inside = np.minimum(seen, length_m)
+    planar = offset * (inside / np.maximum(seen, 1e-12))[:, None]
+    depth = depth_sign * np.sqrt(np.maximum(length_m**2 - inside**2, 0.0))
+    vector = np.stack([planar[:, 0], depth, planar[:, 1]], -1)
+    return normalize(vector, _FORWARD)
+
+
+def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float],
+             pelvis: np.ndarray) -> dict[str, np.ndarray]:
+    """World joint positions [shape=(T, 3)] by chaining directions times lengths."""
+    j = {"pelvis": pelvis}
+    j["left_hip"] = pelvis + lengths["hip_half"] * directions["hip_half"]
+    j["right_hip"] = pelvis - lengths["hip_half"] * directions["hip_half"]
+    j["neck"] = pelvis + lengths["torso"] * directions["torso"]
+    j["spine"] = pelvis + SPINE_FRACTION * lengths["torso"] * directions["torso"]
+    j["chest"] = pelvis + CHEST_FRACTION * lengths["torso"] * directions["torso"]
+    j["left_shoulder"] = j["neck"] + lengths["shoulder_half"] * directions["shoulder_half"]
+    j["right_shoulder"] = j["neck"] - lengths["shoulder_half"] * directions["shoulder_half"]
+    for side, prefix in (("L", "left"), ("R", "right")):
+        j[f"{prefix}_elbow"] = j[f"{prefix}_shoulder"] + lengths["upper_arm"] * directions[f"upper_arm:{side}"]
+        j[f"{prefix}_wrist"] = j[f"{prefix}_elbow"] + lengths["forearm"] * directions[f"forearm:{side}"]
+    j["head"] = j["neck"] + lengths["neck"] * directions["neck"]
+    j["left_ear"] = j["head"] + lengths["ear_half"] * directions["ear_half"]
+    j["right_ear"] = j["head"] - lengths["ear_half"] * directions["ear_half"]
+    j["nose"] = j["head"] + lengths["nose"] * directions["nose"]
+    j["left_eye"] = j["head"] + lengths["eye"] * directions["eye:L"]
+    j["right_eye"] = j["head"] + lengths["eye"] * directions["eye:R"]
+    return j
+
+
+def _elbow_hinge(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:
+    """The elbow's bending axis, upper x forearm [shape=(T, 3)], defined even for a straight arm.
+
+    Where the arm is within 10 degrees of straight the axis is unreliable, so it is
+    interpolated from the nearest bent frames; an arm never bent uses upper x forward (the
+    forearm would bend forward), or upper x up when the arm points forward.
+    """
+    axis = np.cross(upper, forearm)
+    bent = np.linalg.norm(axis, axis=-1) > np.sin(np.radians(10.0))
+    if bent.all():
+        return normalize(axis)
+    fallback = np.cross(upper, _FORWARD)
+    fallback = np.where((np.linalg.norm(fallback, axis=-1) > 0.3)[:, None], fallback,
+                        np.cross(upper, _UP))
+    if not bent.any():
+        return normalize(fallback)
+    frames = np.arange(len(axis))
+    unit = normalize(axis[bent])
+    filled = np.stack([np.interp(frames, frames[bent], unit[:, k]) for k in range(3)], -1)
+    filled -= np.sum(filled * upper, -1, keepdims=True) * upper
+    filled = np.where((np.linalg.norm(filled, axis=-1) > 1e-3)[:, None], filled, fallback)
+    return normalize(np.where(bent[:, None], axis, filled))

@@ -1,0 +1,340 @@
+"""Solving: lifted body parts -> local pose rotations (and IK control locations) for a rig.
+
+For every mapped role the lifted body gives a world orientation frame (bone direction plus a
+lateral or hinge axis); the rig's rest pose gives the same frame at rest. The rotation taking
+one onto the other, applied to the bone's rest matrix, is the bone's posed orientation, so any
+rest pose (T-pose, A-pose) and any roll work. Local values then follow Blender's pose formula,
+parents first:
+
+    pose_matrix = parent_pose_matrix @ inv(parent_rest) @ rest @ Translation(location) @ Rotation(q)
+
+with ``rest`` = ``Bone.matrix_local``. Unmapped bones keep their rest pose relative to their
+parent. Constraints and disabled rotation inheritance on the rig are not modelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import ConductorError
+from ..motion import MODEL_FPS
+from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
+from .mapping import FK_ROLES, BoneMapping
+from .rest import RestSkeleton
+from .rotations import (continuous_quaternions, matrix_to_quaternion, normalize,
+                        orthonormal_frame, quaternion_to_matrix)
+from .settings import RetargetSettings
+
+# The next joint along each chain: a role's rest direction runs from its bone's head to the
+# next mapped role's bone head (bone axes of control bones need not follow the limb).
+_CHAIN_NEXT: dict[str, tuple[str, ...]] = {
+    "spine": ("chest", "neck", "head"), "chest": ("neck", "head"), "neck": ("head",),
+    **{f"shoulder.{s}": (f"upper_arm.{s}",) for s in "LR"},
+    **{f"upper_arm.{s}": (f"forearm.{s}",) for s in "LR"},
+    **{f"forearm.{s}": (f"hand.{s}",) for s in "LR"},
+}
+POLE_DISTANCE = 0.5  # pole target distance from the elbow, in arm lengths
+
+
+@dataclasses.dataclass
+class BoneAnimation:
+    """Per-frame pose channels for a rig's pose bones.
+
+    Attributes
+    ----------
+    rotation_quaternion : dict[str, np.ndarray [shape=(T, 4), float32]]
+        Rig bone name -> ``pose_bone.rotation_quaternion`` (w, x, y, z) per frame: the local
+        rotation relative to rest, Blender's convention; signs continuous over time.
+    location : dict[str, np.ndarray [shape=(T, 3), float32]]
+        Rig bone name -> ``pose_bone.location`` per frame, in the bone's own rest axes and
+        armature units: the value that puts the bone's head on its target given its parent's
+        pose (hips sway; IK hand targets at the wrist, elbow poles, head aim).
+    fps : float
+        Frame rate of the arrays.
+    """
+
+    rotation_quaternion: dict[str, np.ndarray]
+    location: dict[str, np.ndarray]
+    fps: float = MODEL_FPS
+
+    @property
+    def frame_count(self) -> int:
+        arrays = list(self.rotation_quaternion.values()) + list(self.location.values())
+        return int(arrays[0].shape[0]) if arrays else 0
+
+
+def retarget(
+    keypoints: np.ndarray,
+    skeleton: RestSkeleton,
+    mapping: BoneMapping,
+    settings: RetargetSettings | None = None,
+    *,
+    fps: float = MODEL_FPS,
+) -> BoneAnimation:
+    """Keypoints -> pose channels for the rig: :func:`lift_to_3d` then :func:`solve`.
+
+    Parameters
+    ----------
+    keypoints : np.ndarray [shape=(T, 13, 2)]
+        Image coordinates in [0, 1], y down, COCO order (bad frames are repaired).
+    skeleton : RestSkeleton
+        The rig's rest pose.
+    mapping : BoneMapping
+        Role -> bone; every named bone must exist (see :func:`missing_bones`).
+    settings : RetargetSettings or None
+    fps : float > 0
+        Frame rate of ``keypoints``.
+
+    Returns
+    -------
+    BoneAnimation with T frames.
+    """
+    settings = settings or RetargetSettings()
+    return solve(lift_to_3d(keypoints, settings, fps=fps), skeleton, mapping, settings)
+
+
+def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
+          settings: RetargetSettings | None = None) -> BoneAnimation:
+    """Local rotations (and IK/hips locations) that pose ``skeleton`` like ``lifted``.
+
+    Mapped rotation roles get ``rotation_quaternion``; the hips role also gets ``location``
+    (its sway). In IK mode, ``ik_hand.*`` bones get a location putting their head on the wrist
+    (the rig's posed shoulder plus its own upper-arm and forearm lengths along the lifted
+    directions, i.e. where the FK solution puts the wrist) and the hand's rotation; ``ik_pole.*`` a location half an arm length
+    from the elbow in its bending direction; ``ik_head_aim`` a location one metre (in rig
+    units) in front of the head bone's head.
+    """
+    settings = settings or RetargetSettings()
+    from .mapping import missing_bones  # local: keeps the import list short
+
+    absent = missing_bones(mapping, skeleton.bones)
+    if absent:
+        raise ConductorError(
+            f"The rig lacks the bones {', '.join(absent)} that mapping '{mapping.name}' uses; "
+            "pick another mapping or edit it to the rig's bone names."
+        )
+    rig = _RigBody(skeleton, mapping)
+    frames = lifted.joints_m.shape[0]
+    roles = dict(mapping.fk_bones)
+    if settings.baton_hand == "none":
+        roles.pop("baton", None)
+
+    world_rotations = {}
+    for role, bone in roles.items():
+        motion = rig.axes @ lifted.role_frames[role].astype(np.float64)  # (T, 3, 3)
+        world_rotations[bone] = motion @ rig.rest_frame(role, bone).T @ rig.rest_rotation(bone)
+    head_targets = {}
+    if "hips" in roles:
+        bone = roles["hips"]
+        sway = lifted.hips_offset_m.astype(np.float64) @ rig.axes.T * rig.units_per_metre
+        head_targets[bone] = skeleton.bones[bone].head + sway
+
+    ik = mapping.ik_bones if settings.mode == "IK" else {}
+    if ik:
+        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames)[2:]
+        for role, bone in ik.items():
+            target = _ik_target(role, lifted, rig, mapping, posed_head)
+            head_targets[bone] = target
+            if role.startswith("ik_hand."):
+                hand_role = "hand." + role[-1]
+                motion = rig.axes @ lifted.role_frames[hand_role].astype(np.float64)
+                world_rotations[bone] = (motion @ rig.rest_frame(hand_role, bone).T
+                                         @ rig.rest_rotation(bone))
+
+    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames)
+    return BoneAnimation(
+        rotation_quaternion={
+            bone: continuous_quaternions(matrix_to_quaternion(matrix)).astype(np.float32)
+            for bone, matrix in local_rotations.items()
+        },
+        location={bone: location.astype(np.float32) for bone, location in locations.items()},
+        fps=lifted.fps,
+    )
+
+
+def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
+                       bone_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Armature-space pose matrices (``pose_bone.matrix``) from the animation's channels.
+
+    Parameters
+    ----------
+    skeleton : RestSkeleton
+    animation : BoneAnimation
+    bone_names : list[str] or None
+        Bones wanted (their ancestors are evaluated too); all animated bones if None.
+
+    Returns
+    -------
+    dict[str, np.ndarray [shape=(T, 4, 4), float64]]
+        Every evaluated bone; bones without channels keep their rest pose relative to the parent.
+    """
+    frames = animation.frame_count
+    names = bone_names or list(animation.rotation_quaternion) + list(animation.location)
+    posed: dict[str, np.ndarray] = {}
+    for name in skeleton.order(names):
+        bone = skeleton.bones[name]
+        link = bone.matrix_local if bone.parent is None else (
+            np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local)
+        local = np.tile(np.eye(4), (frames, 1, 1))
+        if name in animation.rotation_quaternion:
+            local[:, :3, :3] = quaternion_to_matrix(animation.rotation_quaternion[name])
+        if name in animation.location:
+            local[:, :3, 3] = animation.location[name]
+        parent = posed[bone.parent] if bone.parent is not None else np.eye(4)
+        posed[name] = parent @ link @ local
+    return posed
+
+
+class _RigBody:
+    """What the solver needs to know about a rig's rest pose: its body axes, scale and each
+    role's rest frame."""
+
+    def __init__(self, skeleton: RestSkeleton, mapping: BoneMapping) -> None:
+        self.skeleton = skeleton
+        self.mapping = mapping
+        self.heads = {role: skeleton.bones[bone].head for role, bone in mapping.bones.items()}
+        self.axes = self._body_axes()
+        left, right = self.heads.get("upper_arm.L"), self.heads.get("upper_arm.R")
+        width = np.linalg.norm(left - right) if left is not None and right is not None else 0.0
+        self.units_per_metre = width / SHOULDER_WIDTH_M if width > 0 else 1.0
+
+    def _body_axes(self) -> np.ndarray:
+        """Armature-space directions [shape=(3, 3)] of our X (left), Y (back), Z (up), snapped
+        to the armature's axes; identity when the mapping lacks the bones to tell."""
+        def first(*roles: str) -> np.ndarray | None:
+            return next((self.heads[r] for r in roles if r in self.heads), None)
+
+        low, high = first("hips", "spine", "chest"), first("head", "neck", "chest")
+        left = first("upper_arm.L", "shoulder.L", "forearm.L", "hand.L")
+        right = first("upper_arm.R", "shoulder.R", "forearm.R", "hand.R")
+        if any(v is None for v in (low, high, left, right)):
+            return np.eye(3)
+        snapped = []
+        for vector in (left - right, high - low):
+            axis = int(np.argmax(np.abs(vector)))
+            if abs(vector[axis]) < 1e-9:
+                return np.eye(3)
+            snapped.append(np.sign(vector[axis]) * np.eye(3)[axis])
+        left_axis, up_axis = snapped
+        if abs(left_axis @ up_axis) > 0.5:
+            return np.eye(3)
+        return np.stack([left_axis, np.cross(up_axis, left_axis), up_axis], -1)
+
+    def rest_rotation(self, bone: str) -> np.ndarray:
+        return np.asarray(self.skeleton.bones[bone].matrix_local, dtype=np.float64)[:3, :3]
+
+    def rest_direction(self, role: str, bone: str) -> np.ndarray:
+        """The role's rest direction: toward the next mapped role's head, else the bone's Y."""
+        head = self.skeleton.bones[bone].head
+        for following in _CHAIN_NEXT.get(role, ()):
+            if following in self.heads:
+                step = self.heads[following] - head
+                if np.linalg.norm(step) > 1e-3 * self.units_per_metre:
+                    return normalize(step)
+                break
+        return self.rest_rotation(bone)[:, 1]
+
+    def hinge(self, side: str, bone_fallback: str) -> np.ndarray:
+        """Rest elbow hinge of one arm: upper arm x forward (the forearm bends forward)."""
+        upper_bone = self.mapping.bones.get(f"upper_arm.{side}", bone_fallback)
+        upper = self.rest_direction(f"upper_arm.{side}", upper_bone)
+        axis = np.cross(upper, -self.axes[:, 1])
+        return axis if np.linalg.norm(axis) > 1e-6 else np.cross(upper, self.axes[:, 2])
+
+    def rest_frame(self, role: str, bone: str) -> np.ndarray:
+        """The role's frame at rest [shape=(3, 3)], built like the lifted one."""
+        left, up = self.axes[:, 0], self.axes[:, 2]
+        if role == "hips":
+            return orthonormal_frame(up, left)
+        direction = self.rest_direction(role, bone)
+        if role.startswith("shoulder."):
+            secondary = up
+        elif role[-2:] in (".L", ".R"):
+            secondary = self.hinge(role[-1], bone)
+        elif role == "baton":
+            parent_side = "L" if self._baton_side() == "L" else "R"
+            secondary = self.hinge(parent_side, bone)
+        else:
+            secondary = left
+        return orthonormal_frame(direction, secondary)
+
+    def _baton_side(self) -> str:
+        baton = self.mapping.bones.get("baton")
+        parent = self.skeleton.bones[baton].parent if baton else None
+        return "L" if parent is not None and parent == self.mapping.bones.get("hand.L") else "R"
+
+    def arm_lengths(self, side: str) -> tuple[float, float]:
+        """Rest upper-arm and forearm lengths of the rig (armature units)."""
+        upper, fore = self.mapping.bones.get(f"upper_arm.{side}"), self.mapping.bones.get(f"forearm.{side}")
+        if upper is None or fore is None:
+            raise ConductorError(
+                f"IK targets for side {side} need the 'upper_arm.{side}' and 'forearm.{side}' "
+                "roles in the mapping to measure the arm; add them."
+            )
+        elbow = self.skeleton.bones[fore].head
+        hand = self.mapping.bones.get(f"hand.{side}")
+        wrist = self.skeleton.bones[hand].head if hand else self.skeleton.bones[fore].tail
+        return (float(np.linalg.norm(elbow - self.skeleton.bones[upper].head)),
+                float(np.linalg.norm(wrist - elbow)))
+
+
+def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
+               posed_head: dict[str, np.ndarray]) -> np.ndarray:
+    """Armature-space target [shape=(T, 3)] for one IK control role."""
+    if role == "ik_head_aim":
+        head_bone = mapping.bones.get("head")
+        if head_bone is None:
+            raise ConductorError("The head aim target needs the 'head' role in the mapping; add it.")
+        forward = lifted.role_frames["head"][:, :, 2].astype(np.float64)  # Z = X x Y: forward
+        return posed_head[head_bone] + forward @ rig.axes.T * rig.units_per_metre
+    side = role[-1]
+    upper_len, fore_len = rig.arm_lengths(side)
+    # The rig's own segment lengths along the lifted directions: the IK target is exactly
+    # where the FK solution puts the wrist, so switching FK/IK does not jump.
+    upper = lifted.role_frames[f"upper_arm.{side}"][:, :, 1].astype(np.float64)
+    fore = lifted.role_frames[f"forearm.{side}"][:, :, 1].astype(np.float64)
+    root = posed_head[mapping.bones[f"upper_arm.{side}"]]
+    elbow = root + (upper_len * upper) @ rig.axes.T
+    if role.startswith("ik_hand."):
+        return elbow + (fore_len * fore) @ rig.axes.T
+    hinge = lifted.role_frames[f"upper_arm.{side}"][:, :, 0].astype(np.float64)
+    bend = normalize(np.cross(upper_len * upper + fore_len * fore, hinge))  # where the elbow points
+    return elbow + (POLE_DISTANCE * (upper_len + fore_len) * bend) @ rig.axes.T
+
+
+def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
+          head_targets: dict[str, np.ndarray], frames: int):
+    """Invert Blender's pose formula, parents first.
+
+    Returns (local rotation matrices of the rotated bones, locations of the targeted bones,
+    posed armature-space rotations, posed heads) — the latter two for every evaluated bone,
+    shape (1, ...) where a bone's pose never changes.
+    """
+    posed_rotation: dict[str, np.ndarray] = {}
+    posed_head: dict[str, np.ndarray] = {}
+    local_rotations, locations = {}, {}
+    for name in skeleton.order(list(world_rotations) + list(head_targets)):
+        bone = skeleton.bones[name]
+        if bone.parent is None:
+            link = np.asarray(bone.matrix_local, dtype=np.float64)
+            parent_rotation, parent_head = np.eye(3)[None], np.zeros((1, 3))
+        else:
+            link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
+            parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
+        basis = parent_rotation @ link[:3, :3]  # the bone's axes with no local channels
+        location = np.zeros((1, 3))
+        if name in head_targets:
+            in_parent = np.einsum("tji,tj->ti", parent_rotation, head_targets[name] - parent_head)
+            location = (in_parent - link[:3, 3]) @ link[:3, :3]
+            locations[name] = np.broadcast_to(location, (frames, 3))
+        posed_head[name] = parent_head + np.einsum(
+            "tij,tj->ti", parent_rotation, link[:3, 3] + location @ link[:3, :3].T)
+        if name in world_rotations:
+            target = world_rotations[name]
+            local_rotations[name] = np.swapaxes(basis, -1, -2) @ target
+            posed_rotation[name] = np.broadcast_to(target, (frames, 3, 3))
+        else:
+            posed_rotation[name] = basis
+    return local_rotations, locations, posed_rotation, posed_head
