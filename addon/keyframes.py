@@ -174,5 +174,6 @@ def _fill(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray, inte
     co[0::2] = frames
     co[1::2] = values
     points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(count, _INTERPOLATION_VALUE[interpolation], np.int32))
+    if points[0].interpolation != interpolation:  # new keys are BEZIER: skip the call then
+        points.foreach_set("interpolation", np.full(count, _INTERPOLATION_VALUE[interpolation], np.int32))
     fcurve.update()

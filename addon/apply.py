@@ -1,0 +1,303 @@
+"""Put a generated motion on an armature: the one entry point of the operators and the headless CLI.
+
+:func:`apply_motion` checks everything first and changes nothing when a check fails; once it
+starts changing the scene, a failure undoes every change before the error goes on, so the
+scene is always either fully updated or exactly as before. It pushes no undo steps of its own:
+an operator with ``{'REGISTER', 'UNDO'}`` makes the whole run one undo step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+from ..core.errors import ConductorError
+from ..core.motion import Motion
+from ..core.retarget import (
+    PRESETS,
+    BoneMapping,
+    RestBone,
+    RestSkeleton,
+    RetargetSettings,
+    load_mapping_json,
+    missing_bones,
+    retarget,
+)
+from . import compat, keyframes
+
+MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
+
+
+@dataclasses.dataclass
+class ApplyOptions:
+    """How to put the motion on the armature (plain data, filled from the panel or the CLI).
+
+    ``mapping`` is a preset name ("conductor", "rigify", "mixamo") or the path of a JSON
+    mapping file. ``audio_path`` "" means the motion's own ``source_audio``. Frames are scene
+    frames; the motion is resampled to the scene's frame rate first.
+    """
+
+    mapping: str = "conductor"
+    mode: str = "FK"
+    amplitude: float = 1.0
+    smoothing: float = 0.5
+    mirror: bool = False
+    baton_hand: str = "right"
+    hip_sway: float = 0.0
+    start_frame: int = 1
+    keyframe_step: int = 1
+    interpolation: str = "LINEAR"
+    add_sound: bool = True
+    audio_path: str = ""
+    set_scene_range: bool = True
+    use_nla: bool = False
+
+
+@dataclasses.dataclass
+class ApplyResult:
+    """What :func:`apply_motion` wrote: the new action, its scene frames, the sound strip."""
+
+    action_name: str
+    frame_start: int
+    frame_end: int
+    fcurve_count: int
+    sound_strip_name: str | None
+
+
+@dataclasses.dataclass
+class _Plan:
+    """Everything :func:`apply_motion` worked out before touching the scene."""
+
+    mapping: BoneMapping
+    animation: Any  # core.retarget.BoneAnimation
+    frame_count: int
+    action_name: str
+    audio_path: str | None
+
+
+def apply_motion(
+    scene: bpy.types.Scene, armature_obj: Any, motion: Motion, options: ApplyOptions
+) -> ApplyResult:
+    """Retarget ``motion`` onto ``armature_obj`` and write it as one new action in ``scene``.
+
+    The armature's mapped pose bones get rotation mode 'QUATERNION'; the previous action keeps
+    a fake user, so it is never lost. With ``add_sound`` the music becomes a sound strip at
+    ``start_frame`` on a free channel (where this Blender can load sound; a strip of the same
+    file already there is reused). With ``set_scene_range`` the scene's frame range becomes
+    the motion's. Raises :class:`ConductorError` with the scene unchanged on any problem.
+    """
+    plan = _plan(scene, armature_obj, motion, options)
+    undo = _Rollback(scene, armature_obj)
+    try:
+        pose_bones = armature_obj.pose.bones
+        for bone_name in {**plan.animation.rotation_quaternion, **plan.animation.location}:
+            undo.remember_rotation_mode(pose_bones[bone_name])
+            pose_bones[bone_name].rotation_mode = "QUATERNION"
+        if plan.mapping.name == "rigify":
+            undo.set_rigify_ik_fk(armature_obj, 0.0 if options.mode == "IK" else 1.0)
+
+        undo.keep_previous_action()
+        curves = keyframes.bone_curves(
+            plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step
+        )
+        written = keyframes.write_action(
+            armature_obj, plan.action_name, curves,
+            interpolation=options.interpolation, use_nla=options.use_nla,
+        )
+        undo.action, undo.nla_track = written.action, written.nla_track
+
+        frame_end = options.start_frame + plan.frame_count - 1
+        strip_name = None
+        if plan.audio_path is not None and compat.can_load_sound():
+            strip_name = undo.add_sound(plan.audio_path, options.start_frame, frame_end)
+        if options.set_scene_range:
+            scene.frame_start, scene.frame_end = options.start_frame, frame_end
+    except BaseException:
+        undo.restore()
+        raise
+    return ApplyResult(
+        action_name=written.action.name,
+        frame_start=options.start_frame,
+        frame_end=frame_end,
+        fcurve_count=written.fcurve_count,
+        sound_strip_name=strip_name,
+    )
+
+
+# ---------------------------------------------------------------------------------- checks
+def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) -> _Plan:
+    """Check the inputs and compute the animation; raises ConductorError, changes nothing."""
+    if scene is None:
+        raise ConductorError("There is no scene to write the conducting into.")
+    if armature_obj is None:
+        raise ConductorError("No target armature was given; pick one or create the conductor.")
+    if getattr(armature_obj, "type", None) != "ARMATURE":
+        kind = getattr(armature_obj, "type", type(armature_obj).__name__)
+        raise ConductorError(
+            f"'{getattr(armature_obj, 'name', armature_obj)}' is a {kind}, not an armature; "
+            "pick an armature as the target."
+        )
+    if armature_obj.name not in scene.objects:
+        raise ConductorError(f"Armature '{armature_obj.name}' is not in scene '{scene.name}'; pick another.")
+    if armature_obj.library is not None and armature_obj.override_library is None:
+        raise ConductorError(
+            f"Armature '{armature_obj.name}' is linked from another file and cannot be animated; "
+            "make it local or a library override first."
+        )
+    if options.interpolation not in keyframes.INTERPOLATIONS:
+        raise ConductorError(
+            f"Interpolation must be one of {', '.join(keyframes.INTERPOLATIONS)}, "
+            f"got {options.interpolation!r}."
+        )
+    if int(options.keyframe_step) != options.keyframe_step or options.keyframe_step < 1:
+        raise ConductorError(f"Keyframe step must be a whole number of at least 1, got {options.keyframe_step!r}.")
+    if abs(int(options.start_frame)) > 1_000_000:
+        raise ConductorError(f"Start frame {options.start_frame} is outside Blender's frame range.")
+    settings = RetargetSettings(
+        amplitude=options.amplitude, smoothing=options.smoothing, mirror=options.mirror,
+        baton_hand=options.baton_hand, hip_sway=options.hip_sway, mode=options.mode,
+    )
+    mapping = _load_mapping(options.mapping)
+    bones = armature_obj.data.bones
+    missing = missing_bones(mapping, bones.keys())
+    if missing:
+        raise ConductorError(
+            f"Armature '{armature_obj.name}' lacks the bones {', '.join(missing)} that mapping "
+            f"'{mapping.name}' needs; pick the matching mapping or rename the bones."
+        )
+    audio_path = _audio_path(motion, options)
+
+    skeleton = RestSkeleton({
+        bone.name: RestBone(
+            bone.name,
+            bone.parent.name if bone.parent else None,
+            np.array(bone.matrix_local, dtype=np.float64),
+            float(bone.length),
+        )
+        for bone in bones
+    })
+    scene_motion = motion.resampled(keyframes.scene_fps(scene))
+    animation = retarget(scene_motion.keypoints, skeleton, mapping, settings)
+    for bone_name, values in (*animation.rotation_quaternion.items(), *animation.location.items()):
+        if not np.all(np.isfinite(values)):
+            raise ConductorError(
+                f"Retargeting gave invalid values for bone '{bone_name}'; the motion may be "
+                "corrupt, try generating it again."
+            )
+    return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path)
+
+
+def _load_mapping(mapping: str) -> BoneMapping:
+    if mapping in PRESETS:
+        return PRESETS[mapping]
+    path = bpy.path.abspath(mapping) if mapping.startswith("//") else mapping
+    if mapping and (Path(path).suffix.lower() == ".json" or os.sep in path or Path(path).exists()):
+        return load_mapping_json(path)
+    raise ConductorError(
+        f"Unknown bone mapping '{mapping}'; use {', '.join(sorted(PRESETS))} or a .json mapping file."
+    )
+
+
+def _audio_path(motion: Motion, options: ApplyOptions) -> str | None:
+    """The music file's absolute path when a sound strip is wanted, else None."""
+    if not options.add_sound:
+        return None
+    given = options.audio_path or motion.source_audio
+    if not given:
+        raise ConductorError(
+            "Adding the music needs an audio file, but neither the options nor the motion name "
+            "one; choose the music file or turn off adding the sound strip."
+        )
+    path = bpy.path.abspath(given)
+    if not os.path.isfile(path):
+        raise ConductorError(f"Music file '{path}' does not exist; check the path or turn off adding sound.")
+    return path
+
+
+def _action_name(motion: Motion, audio_path: str | None) -> str:
+    """"Conductor: <piece> (seed <n>)", shortened to fit Blender's name length."""
+    source = audio_path or motion.source_audio
+    stem = Path(bpy.path.abspath(source)).stem if source else "motion"
+    suffix = "" if motion.seed is None else f" (seed {motion.seed})"
+    room = MAX_ID_NAME - len("Conductor: ") - len(suffix)
+    stem = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # the limit is in bytes
+    return f"Conductor: {stem}{suffix}"
+
+
+# ---------------------------------------------------------------------------------- rollback
+class _Rollback:
+    """Records each change :func:`apply_motion` makes, and undoes them all on :meth:`restore`."""
+
+    def __init__(self, scene: bpy.types.Scene, armature_obj: bpy.types.Object) -> None:
+        self.scene = scene
+        self.armature = armature_obj
+        self.had_animation_data = armature_obj.animation_data is not None
+        self.previous_action, self.previous_slot = compat.get_action_and_slot(armature_obj)
+        self.previous_fake_user = None
+        self.frame_range = (scene.frame_start, scene.frame_end)
+        self.had_sequence_editor = scene.sequence_editor is not None
+        self.sounds_before = {sound.as_pointer() for sound in bpy.data.sounds}
+        self.rotation_modes: dict[str, str] = {}
+        self.custom_values: list[tuple[str, str, Any]] = []
+        self.action: Any = None
+        self.nla_track: Any = None
+        self.strip: Any = None
+
+    def remember_rotation_mode(self, pose_bone: bpy.types.PoseBone) -> None:
+        self.rotation_modes.setdefault(pose_bone.name, pose_bone.rotation_mode)
+
+    def set_rigify_ik_fk(self, armature_obj: bpy.types.Object, value: float) -> None:
+        """Switch a Rigify rig's arms to FK (1) or IK (0), remembering the old switch values."""
+        for side in ("L", "R"):
+            pose_bone = armature_obj.pose.bones.get(f"upper_arm_parent.{side}")
+            if pose_bone is not None and "IK_FK" in pose_bone.keys():
+                self.custom_values.append((pose_bone.name, "IK_FK", pose_bone["IK_FK"]))
+                pose_bone["IK_FK"] = value
+
+    def keep_previous_action(self) -> None:
+        """Give the action being replaced a fake user, so it survives without a user."""
+        if self.previous_action is not None:
+            self.previous_fake_user = self.previous_action.use_fake_user
+            self.previous_action.use_fake_user = True
+
+    def add_sound(self, path: str, frame_start: int, frame_end: int) -> str:
+        """The sound strip of ``path`` at ``frame_start``: an existing one, else a new one."""
+        for strip in compat.iter_strips(self.scene):
+            sound = getattr(strip, "sound", None)
+            if (strip.type == "SOUND" and sound is not None and strip.frame_start == frame_start
+                    and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)):
+                return strip.name
+        channel = compat.free_channel(self.scene, frame_start, frame_end + 1)
+        self.strip = compat.new_sound_strip(self.scene, Path(path).stem, path, channel, frame_start)
+        return self.strip.name
+
+    def restore(self) -> None:
+        """Put the scene and the armature back as they were."""
+        if self.strip is not None:
+            compat.remove_strip(self.scene, self.strip)
+        for sound in [s for s in bpy.data.sounds if s.as_pointer() not in self.sounds_before]:
+            if sound.users == 0:
+                bpy.data.sounds.remove(sound)
+        if not self.had_sequence_editor and self.scene.sequence_editor is not None:
+            self.scene.sequence_editor_clear()
+        animation_data = self.armature.animation_data
+        if self.nla_track is not None and animation_data is not None:
+            animation_data.nla_tracks.remove(self.nla_track)
+        compat.remove_action(self.action)
+        if self.had_animation_data:
+            compat.assign_action(self.armature, self.previous_action, self.previous_slot)
+        elif self.armature.animation_data is not None:
+            self.armature.animation_data_clear()
+        if self.previous_fake_user is not None:
+            self.previous_action.use_fake_user = self.previous_fake_user
+        pose_bones = self.armature.pose.bones
+        for bone_name, mode in self.rotation_modes.items():
+            pose_bones[bone_name].rotation_mode = mode
+        for bone_name, key, value in reversed(self.custom_values):
+            pose_bones[bone_name][key] = value
+        self.scene.frame_start, self.scene.frame_end = self.frame_range

@@ -1,0 +1,64 @@
+"""Time the bulk keyframe writer on a 10-minute piece: 18,000 frames (30 fps) on every bone of
+the conductor rig (rotations, plus the hips' location), against the 1 s goal.
+
+Run: ``python bench/keyframes.py`` with the ``bpy`` module installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import types
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "virtualconductor_bench"
+FRAMES = 18_000  # 10 minutes at 30 fps
+GOAL_S = 1.0
+
+
+def _import(name: str):
+    if PACKAGE not in sys.modules:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(PROJECT_ROOT)]
+        sys.modules[PACKAGE] = package
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+def wobbling_quaternions(frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth unit quaternions (frames, 4), w x y z, turning a little around a random axis."""
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = 0.4 * np.sin(np.arange(frames) * rng.uniform(0.05, 0.3))
+    return np.concatenate([np.cos(angle / 2)[:, None], np.sin(angle / 2)[:, None] * axis], axis=1)
+
+
+def main() -> None:
+    conductor_body = _import("addon.conductor_body")
+    keyframes = _import("addon.keyframes")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    armature = conductor_body.create_conductor(scene, camera=False, lights=False, stage=False)
+    rng = np.random.default_rng(0)
+    animation = types.SimpleNamespace(
+        rotation_quaternion={bone.name: wobbling_quaternions(FRAMES, rng) for bone in armature.pose.bones},
+        location={"hips": 0.02 * rng.normal(size=(FRAMES, 3)).cumsum(0) / np.sqrt(FRAMES)},
+    )
+
+    start = time.perf_counter()
+    curves = keyframes.bone_curves(animation, start_frame=1)
+    written = keyframes.write_action(armature, "Conductor: bench", curves, interpolation="LINEAR")
+    seconds = time.perf_counter() - start
+    print(
+        f"keyframes: {written.fcurve_count} F-Curves x {FRAMES} frames "
+        f"({written.key_count} keys) in {seconds:.3f} s; {seconds / GOAL_S:.2f} x the {GOAL_S:.0f} s goal"
+    )
+
+
+if __name__ == "__main__":
+    main()

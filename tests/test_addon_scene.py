@@ -1,0 +1,334 @@
+"""The add-on's scene side in real Blender (the bpy module): Create Conductor, apply_motion on the
+conductor, a Rigify rig and a Mixamo-named armature, frame rates, save and reload, rollback.
+
+The motion is the golden 40 s Beethoven motion from ../shared/parity (read in place). Runs on
+every bpy from 4.2 to 5.0; sound-strip checks need a Blender built with audaspace.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PARITY_DIR = PROJECT_ROOT.parent / "shared" / "parity"
+GOLDEN_NPZ = PARITY_DIR / "beethoven_op18no1_40s.golden.npz"
+GOLDEN_AUDIO = PARITY_DIR / "beethoven_op18no1_40s.flac"
+PACKAGE = "virtualconductor_scene_test"  # the repository root as a package, as Blender loads it
+SEED = 7
+HAS_SOUND = bool(getattr(bpy.app.build_options, "audaspace", False))
+
+
+def _import(name: str):
+    if PACKAGE not in sys.modules:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(PROJECT_ROOT)]
+        sys.modules[PACKAGE] = package
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+apply_mod = _import("addon.apply")
+compat = _import("addon.compat")
+conductor_body = _import("addon.conductor_body")
+keyframes = _import("addon.keyframes")
+ConductorError = _import("core.errors").ConductorError
+Motion = _import("core.motion").Motion
+PRESETS = _import("core.retarget").PRESETS
+
+
+# ---------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def motion():
+    if not GOLDEN_NPZ.is_file():
+        pytest.skip(f"golden motion not found at {GOLDEN_NPZ}")
+    with np.load(GOLDEN_NPZ, allow_pickle=False) as archive:
+        keypoints = archive["motion"][0]  # (1200, 13, 2) at 30 fps
+    return Motion(keypoints=keypoints, fps=30.0, source_audio=str(GOLDEN_AUDIO), seed=SEED)
+
+
+def fresh_conductor(fps: int = 30, fps_base: float = 1.0, **extras):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = fps, fps_base
+    return scene, conductor_body.create_conductor(scene, **extras)
+
+
+def options(**changes):
+    return apply_mod.ApplyOptions(**{"audio_path": str(GOLDEN_AUDIO), **changes})
+
+
+def fcurve_arrays(action) -> dict[tuple[str, int], np.ndarray]:
+    """(data path, index) -> keys (K, 2) frame, value."""
+    arrays = {}
+    for fcurve in compat.action_fcurves(action):
+        co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
+        fcurve.keyframe_points.foreach_get("co", co)
+        arrays[(fcurve.data_path, fcurve.array_index)] = co.reshape(-1, 2)
+    return arrays
+
+
+def snapshot(scene, armature=None) -> dict:
+    """What a failed apply_motion must leave exactly as it was."""
+    state = {
+        name: sorted(block.name for block in getattr(bpy.data, name))
+        for name in ("actions", "objects", "sounds", "armatures", "meshes", "collections")
+    }
+    state["strips"] = sorted((s.name, s.channel, s.frame_start) for s in compat.iter_strips(scene))
+    state["range"] = (scene.frame_start, scene.frame_end)
+    state["has_sequence_editor"] = scene.sequence_editor is not None
+    state["fake_users"] = sorted(a.name for a in bpy.data.actions if a.use_fake_user)
+    if armature is not None:
+        action, slot = compat.get_action_and_slot(armature)
+        state["action"] = (action.name if action else None, slot.identifier if slot else None)
+        state["rotation_modes"] = {b.name: b.rotation_mode for b in armature.pose.bones}
+        state["nla"] = [t.name for t in armature.animation_data.nla_tracks] if armature.animation_data else []
+    return state
+
+
+def check_applied(scene, armature, result, mapping: str, frame_count: int, start_frame: int = 1):
+    """One new action on the armature with a moving, finite key on every scene frame."""
+    action, _slot = compat.get_action_and_slot(armature)
+    assert action is not None and action.name == result.action_name
+    assert action.use_fake_user
+    arrays = fcurve_arrays(action)
+    assert len(arrays) == result.fcurve_count > 0
+    mapped = set(PRESETS[mapping].bones.values())
+    animated = {keyframes.group_of(path) for path, _index in arrays}
+    assert animated <= mapped
+    arms = {PRESETS[mapping].bones[role] for role in ("upper_arm.R", "forearm.R", "upper_arm.L")}
+    assert arms <= animated
+    for (path, _index), keys in arrays.items():
+        assert keys.shape == (frame_count, 2), path
+        np.testing.assert_array_equal(keys[:, 0], np.arange(frame_count) + start_frame)
+        assert np.all(np.isfinite(keys[:, 1]))
+    for bone in arms:
+        path = f'pose.bones["{bone}"].rotation_quaternion'
+        moving = sum(np.ptp(arrays[(path, index)][:, 1]) for index in range(4))
+        assert moving > 0.05, f"{bone} hardly moves"
+        assert armature.pose.bones[bone].rotation_mode == "QUATERNION"
+    assert set(compat.fcurve_group_names(action)) == animated
+    assert (result.frame_start, result.frame_end) == (start_frame, start_frame + frame_count - 1)
+    assert (scene.frame_start, scene.frame_end) == (result.frame_start, result.frame_end)
+    return arrays
+
+
+def check_sound(scene, result, start_frame: int = 1):
+    if not HAS_SOUND:
+        assert result.sound_strip_name is None
+        return
+    strips = [s for s in compat.iter_strips(scene) if s.type == "SOUND"]
+    assert [s.name for s in strips] == [result.sound_strip_name]
+    assert strips[0].frame_start == start_frame
+    assert Path(bpy.path.abspath(strips[0].sound.filepath)).name == GOLDEN_AUDIO.name
+
+
+def reload(tmp_path: Path, name: str = "scene.blend"):
+    path = tmp_path / name
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    return bpy.context.scene
+
+
+# ---------------------------------------------------------------------------------- conductor
+def test_create_conductor_builds_rig_body_baton_and_stage():
+    scene, armature = fresh_conductor()
+    assert armature.type == "ARMATURE" and armature.name in scene.objects
+    assert "Conductor" in [c.name for c in scene.collection.children]
+    core_bones = _import("core.conductor_rig").CONDUCTOR_BONE_NAMES
+    assert tuple(armature.data.bones.keys()) == core_bones
+    for rig_bone in _import("core.conductor_rig").CONDUCTOR_BONES:
+        bone = armature.data.bones[rig_bone.name]
+        np.testing.assert_allclose(bone.head_local, rig_bone.head, atol=1e-6)
+        np.testing.assert_allclose(bone.tail_local, rig_bone.tail, atol=1e-6)
+        assert (bone.parent.name if bone.parent else None) == rig_bone.parent
+
+    body = bpy.data.objects["Conductor Body"]
+    assert body.parent == armature and body.modifiers[0].object == armature
+    deforming = {b.name for b in armature.data.bones if b.use_deform}
+    assert deforming <= {g.name for g in body.vertex_groups}
+    assert {"Conductor Tailcoat", "Conductor Skin"} <= {m.name for m in body.data.materials}
+    assert len(body.data.vertices) > 1000
+
+    baton = bpy.data.objects["Conductor Baton"]
+    assert (baton.parent, baton.parent_type, baton.parent_bone) == (armature, "BONE", "baton")
+    bpy.context.view_layer.update()
+    tip = max((baton.matrix_world @ v.co for v in baton.data.vertices), key=lambda co: -co.x)
+    assert math.dist(tip, armature.data.bones["baton"].tail_local) < 0.02  # rests on the bone
+
+    # The baton follows the hand: swing the right arm and the baton tip rises with it.
+    armature.pose.bones["upper_arm.R"].rotation_quaternion = (math.cos(0.4), math.sin(0.4), 0, 0)
+    bpy.context.view_layer.update()
+    tip_up = max((baton.matrix_world @ v.co for v in baton.data.vertices), key=lambda co: abs(co.z - tip.z))
+    assert abs(tip_up.z - tip.z) > 0.3
+    assert scene.camera == bpy.data.objects["Conductor Camera"]
+    assert {"Conductor Key", "Conductor Fill", "Conductor Rim", "Conductor Stage"} <= set(scene.objects.keys())
+
+
+def test_apply_on_conductor_then_save_reload_and_apply_again(motion, tmp_path):
+    scene, armature = fresh_conductor(fps=30)
+    result = apply_mod.apply_motion(scene, armature, motion, options())
+    assert result.action_name == f"Conductor: beethoven_op18no1_40s (seed {SEED})"
+    assert [a.name for a in bpy.data.actions] == [result.action_name]
+    first = check_applied(scene, armature, result, "conductor", 1200)
+    check_sound(scene, result)
+
+    name = armature.name
+    scene = reload(tmp_path)
+    armature = scene.objects[name]
+    check_applied(scene, armature, result, "conductor", 1200)
+    check_sound(scene, result)
+    for (path, index), keys in fcurve_arrays(bpy.data.actions[result.action_name]).items():
+        np.testing.assert_array_equal(keys, first[(path, index)])
+
+    again = apply_mod.apply_motion(scene, armature, motion, options(amplitude=0.5))
+    assert sorted(a.name for a in bpy.data.actions) == sorted({result.action_name, again.action_name})
+    assert again.action_name != result.action_name
+    check_applied(scene, armature, again, "conductor", 1200)
+    check_sound(scene, again)  # the music strip is reused, not doubled
+    kept = bpy.data.actions[result.action_name]
+    assert kept.use_fake_user
+    unchanged = fcurve_arrays(kept)
+    assert unchanged.keys() == first.keys()
+    for key, keys in first.items():
+        np.testing.assert_array_equal(unchanged[key], keys)
+
+
+@pytest.mark.parametrize("fps, fps_base, frames", [(24, 1.0, 960), (60, 1.0, 2400), (30, 1.001, 1199)])
+def test_scene_frame_rate_sets_the_key_count(motion, fps, fps_base, frames):
+    scene, armature = fresh_conductor(fps, fps_base, body=False, camera=False, lights=False, stage=False)
+    result = apply_mod.apply_motion(scene, armature, motion, options(add_sound=False, start_frame=10))
+    check_applied(scene, armature, result, "conductor", frames, start_frame=10)
+    assert result.sound_strip_name is None
+
+
+def test_keyframe_step_bezier_and_nla(motion):
+    scene, armature = fresh_conductor(body=False, camera=False, lights=False, stage=False)
+    result = apply_mod.apply_motion(
+        scene, armature, motion,
+        options(add_sound=False, keyframe_step=3, interpolation="BEZIER", use_nla=True),
+    )
+    assert armature.animation_data.action is None
+    (track,) = armature.animation_data.nla_tracks
+    (strip,) = track.strips
+    assert strip.action.name == result.action_name and strip.frame_start == 1
+    for fcurve in compat.action_fcurves(strip.action):
+        frames = [point.co.x for point in fcurve.keyframe_points]
+        assert frames == [*range(1, 1200, 3), 1200]
+        assert {point.interpolation for point in fcurve.keyframe_points} == {"BEZIER"}
+    assert (scene.frame_start, scene.frame_end) == (1, 1200)
+    scene.frame_set(600)  # the NLA plays the action
+    assert armature.pose.bones["upper_arm.R"].rotation_quaternion[:] != (1.0, 0.0, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------- other rigs
+def test_rigify_rig_with_fk_controls(motion, tmp_path):
+    import addon_utils
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    bpy.ops.pose.rigify_generate()
+    rig = scene.objects["rig"]
+    result = apply_mod.apply_motion(scene, rig, motion, options(mapping="rigify"))
+    check_applied(scene, rig, result, "rigify", 1200)
+    check_sound(scene, result)
+    assert rig.pose.bones["upper_arm_parent.R"]["IK_FK"] == 1.0  # the arms follow the FK controls
+    scene = reload(tmp_path, "rigify.blend")
+    check_applied(scene, scene.objects["rig"], result, "rigify", 1200)
+
+
+def build_mixamo_armature(scene):
+    """A Mixamo-named armature: Z up, facing -Y, arms out along X, bones rolled like Mixamo's."""
+    data = bpy.data.armatures.new("Mixamo")
+    armature = bpy.data.objects.new("Armature", data)
+    scene.collection.objects.link(armature)
+    bpy.context.view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    m = "mixamorig:"
+    rows = [  # name, head, tail, parent, roll
+        ("Hips", (0, 0, 0.95), (0, 0, 1.05), None, 0.0),
+        ("Spine", (0, 0, 1.05), (0, 0, 1.16), "Hips", 0.0),
+        ("Spine1", (0, 0, 1.16), (0, 0, 1.28), "Spine", 0.0),
+        ("Spine2", (0, 0, 1.28), (0, 0, 1.42), "Spine1", 0.0),
+        ("Neck", (0, 0, 1.42), (0, 0, 1.52), "Spine2", 0.0),
+        ("Head", (0, 0, 1.52), (0, 0, 1.72), "Neck", 0.0),
+    ]
+    for side, sign in (("Left", 1), ("Right", -1)):
+        rows += [
+            (f"{side}Shoulder", (sign * 0.05, 0, 1.38), (sign * 0.17, 0, 1.40), "Spine2", sign * 1.5708),
+            (f"{side}Arm", (sign * 0.17, 0, 1.40), (sign * 0.44, 0, 1.40), f"{side}Shoulder", sign * 1.5708),
+            (f"{side}ForeArm", (sign * 0.44, 0, 1.40), (sign * 0.70, 0, 1.40), f"{side}Arm", sign * 1.5708),
+            (f"{side}Hand", (sign * 0.70, 0, 1.40), (sign * 0.80, 0, 1.40), f"{side}ForeArm", sign * 1.5708),
+        ]
+    for name, head, tail, parent, roll in rows:
+        bone = data.edit_bones.new(m + name)
+        bone.head, bone.tail, bone.roll = head, tail, roll
+        if parent:
+            bone.parent = data.edit_bones[m + parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    for pose_bone in armature.pose.bones:
+        pose_bone.rotation_mode = "XYZ"  # as FBX import leaves them
+    return armature
+
+
+def test_mixamo_named_armature(motion, tmp_path):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    armature = build_mixamo_armature(scene)
+    result = apply_mod.apply_motion(scene, armature, motion, options(mapping="mixamo", add_sound=False))
+    check_applied(scene, armature, result, "mixamo", 1200)
+    scene = reload(tmp_path, "mixamo.blend")
+    check_applied(scene, scene.objects["Armature"], result, "mixamo", 1200)
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkeypatch):
+    scene, armature = fresh_conductor()
+    apply_mod.apply_motion(scene, armature, motion, options(add_sound=False, set_scene_range=False))
+    armature.pose.bones["hand.R"].rotation_mode = "XYZ"
+    scene.frame_start, scene.frame_end = 5, 50
+    before = snapshot(scene, armature)
+
+    broken_json = tmp_path / "broken.json"
+    broken_json.write_text("{not json")
+    unknown_role = tmp_path / "unknown.json"
+    unknown_role.write_text(json.dumps({"bones": {"tentacle.L": "hand.L"}}))
+    cases = [
+        (bpy.data.objects["Conductor Body"], options(), "not an armature"),
+        (None, options(), "No target armature"),
+        (armature, options(mapping="mixamo"), "mixamorig:Hips"),
+        (armature, options(audio_path=str(tmp_path / "missing.flac")), "does not exist"),
+        (armature, options(mapping=str(broken_json)), "broken.json"),
+        (armature, options(mapping=str(unknown_role)), "tentacle.L"),
+        (armature, options(mapping=str(tmp_path / "absent.json")), "does not exist"),
+        (armature, options(mapping="no-such-preset"), "no-such-preset"),
+        (armature, options(interpolation="SPLINE"), "Interpolation"),
+        (armature, options(keyframe_step=0), "Keyframe step"),
+        (armature, options(smoothing=3.0), "Smoothing"),
+    ]
+    for target, opts, words in cases:
+        with pytest.raises(ConductorError, match=words):
+            apply_mod.apply_motion(scene, target, motion, opts)
+        assert snapshot(scene, armature) == before, words
+
+    # A failure after writing started (here: while adding the sound strip) rolls it all back.
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("sequencer full")
+
+    monkeypatch.setattr(compat, "can_load_sound", lambda: True)
+    monkeypatch.setattr(compat, "free_channel", fail)
+    with pytest.raises(RuntimeError, match="sequencer full"):
+        apply_mod.apply_motion(scene, armature, motion, options(use_nla=True))
+    assert snapshot(scene, armature) == before
