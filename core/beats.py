@@ -177,9 +177,12 @@ def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> n
         if candidates[best] > 0:
             score[t] = local[t] + candidates[best]
             previous[t] = t - lags[best]
-    # End on the strongest beat of the last period, as the music may stop before the end.
-    tail = min(frames, max(1, int(round(period_frames[-1]))))
-    last = frames - tail + int(np.argmax(score[-tail:]))
+    # End on the last strong local maximum of the score: the music may stop before the end.
+    peaks = signal.argrelmax(np.concatenate([[-np.inf], score, [-np.inf]]))[0] - 1
+    if peaks.size == 0:
+        return np.zeros(0, dtype=int)
+    strong = peaks[score[peaks] >= 0.5 * np.median(score[peaks])]
+    last = int(strong[-1]) if strong.size else int(np.argmax(score))
     beats = [last]
     while previous[beats[-1]] >= 0:
         beats.append(int(previous[beats[-1]]))
@@ -190,13 +193,13 @@ def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: 
     """Remove beats that land where nothing starts: in silence, or inside a long held note.
 
     A beat stays when the onset curve within a sixth of a period of it reaches a tenth of the
-    typical beat's onset; otherwise a fermata or a rest is under it and the conductor holds.
+    typical (75th percentile) beat's onset; otherwise a fermata or a rest is under it and the conductor holds.
     """
     if beats.size == 0:
         return beats
     radius = np.maximum(2, np.round(period_frames[beats] / 6)).astype(int)
     support = np.array([onset[max(0, b - r) : b + r + 1].max() for b, r in zip(beats, radius)])
-    typical = np.median(support)
+    typical = np.percentile(support, 75)  # the music may be silent for half the piece
     return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
 
 

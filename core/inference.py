@@ -25,6 +25,9 @@ CancelCheck = Callable[[], bool]
 
 DEFAULT_WINDOW_S = 120
 DEFAULT_CONTEXT_S = 12
+# The temporal blocks reflect-pad by up to 128 frames, so one pass needs more than 128 frames;
+# shorter pieces are mirrored out to this length and cut back afterwards.
+MIN_PASS_S = 6
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -61,8 +64,8 @@ def make_noise(seconds: int, *, seed: int | None) -> np.ndarray:
     -------
     np.ndarray [shape=(seconds, 8), float32]
     """
-    generator = torch.Generator().manual_seed(int(seed) if seed is not None else torch.seed())
-    return torch.randn(seconds, NOISE_PER_SECOND, generator=generator).numpy()
+    # numpy's generator draws sequentially, so a longer draw starts with the shorter one
+    return np.random.default_rng(seed).standard_normal((seconds, NOISE_PER_SECOND), dtype=np.float32)
 
 
 def check_noise(noise: np.ndarray, seconds: int) -> np.ndarray:
@@ -126,6 +129,10 @@ def generate_keypoints(
     noise = check_noise(noise, seconds) * np.float32(variation)
     # Pad the mel to whole seconds (the noise is per second); the padded tail is cut off below.
     padded = np.pad(mel_90hz.astype(np.float32), ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
+    if seconds < MIN_PASS_S:
+        padded = np.pad(padded, ((0, (MIN_PASS_S - seconds) * MEL_FPS), (0, 0)), mode="symmetric")
+        noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
+        seconds = MIN_PASS_S
     device = torch.device(device)
     generator = generator.to(device).eval()
     output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from ..motion import MODEL_FPS
 from ..skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
 from .repair import repair_keypoints
-from .rotations import gaussian_smooth, normalize, orthonormal_frame, rotate_toward
+from .rotations import cross3, dot3, gaussian_smooth, normalize, orthonormal_frame, rotate_toward
 from .settings import RetargetSettings
 
 # Reference body (the add-on's conductor rig), metres: fixes the scale of the lifted body.
@@ -193,7 +193,7 @@ def lift_to_3d(
     ear_line = directions["ear_half"]
     # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
     face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
-    head_up = normalize(np.cross(face_forward, ear_line), _UP)
+    head_up = normalize(cross3(face_forward, ear_line), _UP)
     hand = {side: directions[f"forearm:{side}"] for side in "LR"}  # no hand keypoints: straight wrist
     for side in "LR":
         wrist = joints["left_wrist" if side == "L" else "right_wrist"]
@@ -350,7 +350,7 @@ def _lift_direction(offset: np.ndarray, length_m: float, depth_sign: np.ndarray 
     Depth = depth_sign * sqrt(length^2 - offset^2); an offset longer than the bone is
     shortened onto it (the bone then lies in the image plane).
     """
-    seen = np.linalg.norm(offset, axis=-1)
+    seen = np.sqrt(offset[:, 0] ** 2 + offset[:, 1] ** 2)
     inside = np.minimum(seen, length_m)
     planar = offset * (inside / np.maximum(seen, 1e-12))[:, None]
     depth = depth_sign * np.sqrt(np.maximum(length_m**2 - inside**2, 0.0))
@@ -388,18 +388,18 @@ def _elbow_hinge(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:
     interpolated from the nearest bent frames; an arm never bent uses upper x forward (the
     forearm would bend forward), or upper x up when the arm points forward.
     """
-    axis = np.cross(upper, forearm)
-    bent = np.linalg.norm(axis, axis=-1) > np.sin(np.radians(10.0))
+    axis = cross3(upper, forearm)
+    bent = dot3(axis, axis) > np.sin(np.radians(10.0)) ** 2
     if bent.all():
         return normalize(axis)
-    fallback = np.cross(upper, _FORWARD)
-    fallback = np.where((np.linalg.norm(fallback, axis=-1) > 0.3)[:, None], fallback,
-                        np.cross(upper, _UP))
+    fallback = cross3(upper, _FORWARD)
+    fallback = np.where((dot3(fallback, fallback) > 0.09)[:, None], fallback,
+                        cross3(upper, _UP))
     if not bent.any():
         return normalize(fallback)
     frames = np.arange(len(axis))
     unit = normalize(axis[bent])
     filled = np.stack([np.interp(frames, frames[bent], unit[:, k]) for k in range(3)], -1)
-    filled -= np.sum(filled * upper, -1, keepdims=True) * upper
-    filled = np.where((np.linalg.norm(filled, axis=-1) > 1e-3)[:, None], filled, fallback)
+    filled -= dot3(filled, upper)[:, None] * upper
+    filled = np.where((dot3(filled, filled) > 1e-6)[:, None], filled, fallback)
     return normalize(np.where(bent[:, None], axis, filled))

@@ -23,8 +23,8 @@ from ..motion import MODEL_FPS
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
 from .mapping import FK_ROLES, BoneMapping
 from .rest import RestSkeleton
-from .rotations import (continuous_quaternions, matrix_to_quaternion, normalize,
-                        orthonormal_frame, quaternion_to_matrix)
+from .rotations import (continuous_quaternions, cross3, matmul3, matrix_to_quaternion,
+                        normalize, orthonormal_frame, quaternion_to_matrix, rotate3, transpose3)
 from .settings import RetargetSettings
 
 # The next joint along each chain: a role's rest direction runs from its bone's head to the
@@ -121,15 +121,15 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
     if settings.baton_hand == "none":
         roles.pop("baton", None)
 
+    # float32 throughout: ample for 2-hour pieces, half the memory traffic of float64.
     world_rotations = {}
     for role, bone in roles.items():
-        motion = rig.axes @ lifted.role_frames[role].astype(np.float64)  # (T, 3, 3)
-        world_rotations[bone] = motion @ rig.rest_frame(role, bone).T @ rig.rest_rotation(bone)
+        world_rotations[bone] = _posed_rotation(lifted, rig, role, bone)
     head_targets = {}
     if "hips" in roles:
         bone = roles["hips"]
-        sway = lifted.hips_offset_m.astype(np.float64) @ rig.axes.T * rig.units_per_metre
-        head_targets[bone] = skeleton.bones[bone].head + sway
+        sway = lifted.hips_offset_m @ (rig.axes.T * rig.units_per_metre).astype(np.float32)
+        head_targets[bone] = skeleton.bones[bone].head.astype(np.float32) + sway
 
     ik = mapping.ik_bones if settings.mode == "IK" else {}
     if ik:
@@ -138,10 +138,7 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
             target = _ik_target(role, lifted, rig, mapping, posed_head)
             head_targets[bone] = target
             if role.startswith("ik_hand."):
-                hand_role = "hand." + role[-1]
-                motion = rig.axes @ lifted.role_frames[hand_role].astype(np.float64)
-                world_rotations[bone] = (motion @ rig.rest_frame(hand_role, bone).T
-                                         @ rig.rest_rotation(bone))
+                world_rotations[bone] = _posed_rotation(lifted, rig, "hand." + role[-1], bone)
 
     local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames)
     return BoneAnimation(
@@ -152,6 +149,16 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
         location={bone: location.astype(np.float32) for bone, location in locations.items()},
         fps=lifted.fps,
     )
+
+
+def _posed_rotation(lifted: Lifted, rig: _RigBody, role: str, bone: str) -> np.ndarray:
+    """Armature-space rotation [shape=(T, 3, 3), float32] of ``bone`` playing ``role``.
+
+    The rotation carrying the role's rest frame onto its lifted frame, applied to the bone's
+    rest rotation: (axes @ lifted) @ rest_frame^T @ rest.
+    """
+    constant = (rig.rest_frame(role, bone).T @ rig.rest_rotation(bone)).astype(np.float32)
+    return matmul3(matmul3(rig.axes.astype(np.float32), lifted.role_frames[role]), constant)
 
 
 def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
@@ -282,26 +289,26 @@ class _RigBody:
 
 def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
                posed_head: dict[str, np.ndarray]) -> np.ndarray:
-    """Armature-space target [shape=(T, 3)] for one IK control role."""
+    """Armature-space target [shape=(T, 3), float32] for one IK control role."""
+    axes_t = rig.axes.T.astype(np.float32)
     if role == "ik_head_aim":
         head_bone = mapping.bones.get("head")
         if head_bone is None:
             raise ConductorError("The head aim target needs the 'head' role in the mapping; add it.")
-        forward = lifted.role_frames["head"][:, :, 2].astype(np.float64)  # Z = X x Y: forward
-        return posed_head[head_bone] + forward @ rig.axes.T * rig.units_per_metre
+        forward = lifted.role_frames["head"][:, :, 2]  # Z = X x Y: the face's forward
+        return posed_head[head_bone] + forward @ (axes_t * np.float32(rig.units_per_metre))
     side = role[-1]
     upper_len, fore_len = rig.arm_lengths(side)
     # The rig's own segment lengths along the lifted directions: the IK target is exactly
     # where the FK solution puts the wrist, so switching FK/IK does not jump.
-    upper = lifted.role_frames[f"upper_arm.{side}"][:, :, 1].astype(np.float64)
-    fore = lifted.role_frames[f"forearm.{side}"][:, :, 1].astype(np.float64)
-    root = posed_head[mapping.bones[f"upper_arm.{side}"]]
-    elbow = root + (upper_len * upper) @ rig.axes.T
+    upper = lifted.role_frames[f"upper_arm.{side}"][:, :, 1] @ (axes_t * np.float32(upper_len))
+    fore = lifted.role_frames[f"forearm.{side}"][:, :, 1] @ (axes_t * np.float32(fore_len))
+    elbow = posed_head[mapping.bones[f"upper_arm.{side}"]] + upper
     if role.startswith("ik_hand."):
-        return elbow + (fore_len * fore) @ rig.axes.T
-    hinge = lifted.role_frames[f"upper_arm.{side}"][:, :, 0].astype(np.float64)
-    bend = normalize(np.cross(upper_len * upper + fore_len * fore, hinge))  # where the elbow points
-    return elbow + (POLE_DISTANCE * (upper_len + fore_len) * bend) @ rig.axes.T
+        return elbow + fore
+    hinge = lifted.role_frames[f"upper_arm.{side}"][:, :, 0] @ axes_t
+    bend = normalize(cross3(upper + fore, hinge))  # where the elbow points
+    return elbow + np.float32(POLE_DISTANCE * (upper_len + fore_len)) * bend
 
 
 def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
@@ -319,22 +326,23 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
         bone = skeleton.bones[name]
         if bone.parent is None:
             link = np.asarray(bone.matrix_local, dtype=np.float64)
-            parent_rotation, parent_head = np.eye(3)[None], np.zeros((1, 3))
+            parent_rotation, parent_head = np.eye(3, dtype=np.float32)[None], np.zeros((1, 3), np.float32)
         else:
             link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
             parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
-        basis = parent_rotation @ link[:3, :3]  # the bone's axes with no local channels
-        location = np.zeros((1, 3))
+        link_rotation, link_offset = link[:3, :3].astype(np.float32), link[:3, 3].astype(np.float32)
+        basis = matmul3(parent_rotation, link_rotation)  # the bone's axes with no local channels
+        offset = link_offset[None]
         if name in head_targets:
-            in_parent = np.einsum("tji,tj->ti", parent_rotation, head_targets[name] - parent_head)
-            location = (in_parent - link[:3, 3]) @ link[:3, :3]
+            in_parent = rotate3(transpose3(parent_rotation), head_targets[name] - parent_head)
+            location = (in_parent - link_offset) @ link_rotation
             locations[name] = np.broadcast_to(location, (frames, 3))
-        posed_head[name] = parent_head + np.einsum(
-            "tij,tj->ti", parent_rotation, link[:3, 3] + location @ link[:3, :3].T)
+            offset = link_offset + location @ link_rotation.T
+        posed_head[name] = parent_head + rotate3(parent_rotation, offset)
         if name in world_rotations:
             target = world_rotations[name]
-            local_rotations[name] = np.swapaxes(basis, -1, -2) @ target
-            posed_rotation[name] = np.broadcast_to(target, (frames, 3, 3))
+            local_rotations[name] = matmul3(transpose3(basis), target)
+            posed_rotation[name] = target
         else:
             posed_rotation[name] = basis
     return local_rotations, locations, posed_rotation, posed_head

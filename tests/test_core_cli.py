@@ -1,0 +1,95 @@
+"""``python -m core`` as a user runs it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import GOLDEN_AUDIO, OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT, write_tone
+
+
+def run_cli(*args, check_rc=None):
+    result = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=600)
+    if check_rc is not None:
+        assert result.returncode == check_rc, result.stderr
+    return result
+
+
+def test_mel_then_generate_from_mel_matches_golden(tmp_path, golden, parity_dir):
+    run_cli("mel", GOLDEN_AUDIO, "-o", tmp_path / "mel.npy", check_rc=0)
+    mel = np.load(tmp_path / "mel.npy")
+    assert np.abs(mel - golden["mel"]).max() < 1e-4
+    noise = tmp_path / "noise.npy"
+    np.save(noise, golden["noise"])  # (1, S, 8)
+    run_cli("generate", tmp_path / "mel.npy", "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
+            "--noise", noise, "--device", "cpu", check_rc=0)
+    with np.load(tmp_path / "m.npz") as archive:
+        assert np.abs(archive["keypoints"] - golden["motion"][0]).max() < 1e-4
+        assert float(archive["fps"]) == 30.0
+
+
+def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
+    result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.json", "--weights", OFFICIAL_GENERATOR,
+                     "--seed", 5, "--fps", 24, "--variation", 0.5, check_rc=0)
+    assert "960 frames at 24 fps" in result.stdout
+    document = json.loads((tmp_path / "m.json").read_text())
+    assert document["fps"] == 24 and document["seed"] == 5
+    assert np.asarray(document["keypoints"]).shape == (960, 13, 2)
+    assert document["audio_sha256"] and document["source_audio"] == GOLDEN_AUDIO.name
+
+
+def test_progress_jsonl_protocol(tmp_path, parity_dir):
+    result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
+                     "--progress-jsonl", check_rc=0)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    fractions = [line["progress"] for line in lines if "progress" in line]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert lines[-1]["ok"] is True and lines[-1]["output"].endswith("m.npz")
+
+
+@pytest.mark.parametrize(
+    "case, phrase",
+    [
+        ("missing", "does not exist"),
+        ("short", "at least 1 second"),
+        ("wrong-weights", "m2snet weights"),
+        ("missing-weights", "does not exist"),
+        ("bad-output-suffix", ".npz, .json or .csv"),
+        ("missing-output-folder", "does not exist"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, phrase):
+    audio, weights, output = GOLDEN_AUDIO, OFFICIAL_GENERATOR, tmp_path / "m.npz"
+    if case == "missing":
+        audio = tmp_path / "nothing.mp3"
+    elif case == "short":
+        audio = write_tone(tmp_path / "short.wav", duration_s=0.6)
+    elif case == "wrong-weights":
+        weights = OFFICIAL_M2SNET
+    elif case == "missing-weights":
+        weights = tmp_path / "none.pt"
+    elif case == "bad-output-suffix":
+        output = tmp_path / "m.mp4"
+    elif case == "missing-output-folder":
+        output = tmp_path / "no" / "m.npz"
+    result = run_cli("generate", audio, "-o", output, "--weights", weights)
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and phrase in message and len(message.splitlines()) == 1, message
+    assert "Traceback" not in result.stderr
+    assert not output.exists()
+    assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, parity_dir):
+    # a directory squatting on the output name makes the final rename fail
+    output = tmp_path / "m.npz"
+    output.mkdir()
+    result = run_cli("generate", GOLDEN_AUDIO, "-o", output, "--weights", OFFICIAL_GENERATOR)
+    assert result.returncode == 1 and "choose a writable location" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]

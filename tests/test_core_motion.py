@@ -1,0 +1,79 @@
+"""The Motion object: files, metadata, resampling."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from core.errors import ConductorError
+from core.motion import Motion
+
+
+def sample_motion(frames: int = 90) -> Motion:
+    t = np.arange(frames) / 30.0
+    keypoints = np.zeros((frames, 13, 2), np.float32) + 0.5
+    keypoints[:, 10, 1] += 0.2 * np.sin(2 * np.pi * t)  # right wrist bobbing once a second
+    return Motion(keypoints, fps=30.0, source_audio="piece.flac", audio_sha256="ab" * 32, seed=7, weights_id="w1",
+                  extra={"variation": 0.5})
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_save_load_round_trip(tmp_path, suffix):
+    motion = sample_motion()
+    motion.save(tmp_path / f"m{suffix}")
+    back = Motion.load(tmp_path / f"m{suffix}")
+    assert np.allclose(back.keypoints, motion.keypoints, atol=1e-6)
+    assert (back.fps, back.seed, back.weights_id, back.source_audio) == (30.0, 7, "w1", "piece.flac")
+    assert back.extra == {"variation": 0.5}
+
+
+def test_npz_layout_is_plain(tmp_path):
+    sample_motion().save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        assert archive["keypoints"].shape == (90, 13, 2)
+        assert float(archive["fps"]) == 30.0
+        assert json.loads(str(archive["metadata_json"]))["joint_names"][10] == "right_wrist"
+
+
+def test_csv_has_a_row_per_frame(tmp_path):
+    sample_motion().save(tmp_path / "m.csv")
+    lines = (tmp_path / "m.csv").read_text().splitlines()
+    assert lines[0].startswith("time_s,nose_x,nose_y")
+    assert len(lines) == 91 and len(lines[1].split(",")) == 27
+
+
+@pytest.mark.parametrize("fps, frames", [(24, 72), (25, 75), (29.97, 90), (50, 150), (60, 180)])
+def test_resampling(fps, frames):
+    motion = sample_motion().resampled(fps)
+    assert motion.frame_count == frames and motion.fps == fps
+    t = np.arange(frames) / fps
+    expected = 0.5 + 0.2 * np.sin(2 * np.pi * np.minimum(t, 89 / 30))
+    assert np.abs(motion.keypoints[:, 10, 1] - expected).max() < 0.01
+
+
+def test_bad_shapes_and_paths(tmp_path):
+    with pytest.raises(ConductorError, match="shape"):
+        Motion(np.zeros((10, 12, 2)))
+    with pytest.raises(ConductorError, match=".npz, .json or .csv"):
+        sample_motion().save(tmp_path / "m.txt")
+    with pytest.raises(ConductorError, match="does not exist"):
+        sample_motion().save(tmp_path / "no" / "m.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ConductorError, match="not a motion file"):
+        Motion.load(tmp_path / "broken.npz")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_unwritable_folder_leaves_nothing(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ConductorError, match="writable"):
+            sample_motion().save(folder / "m.npz")
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)

@@ -1,0 +1,76 @@
+"""The networks reproduce the official golden outputs on CPU float32 (tolerance 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, OFFICIAL_M2SNET_TEST
+from core.weights import GENERATOR, SYNCNET, load_model, model_kind_of, rename_official_keys, build_model
+
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def syncnet(parity_dir):
+    return load_model(OFFICIAL_M2SNET, SYNCNET).model
+
+
+def run(module, *arrays):
+    with torch.inference_mode():
+        return module(*(torch.from_numpy(a) for a in arrays)).numpy()
+
+
+def test_official_checkpoints_load_strictly_through_the_key_map(parity_dir):
+    for path, kind in [(OFFICIAL_GENERATOR, GENERATOR), (OFFICIAL_M2SNET, SYNCNET), (OFFICIAL_M2SNET_TEST, SYNCNET)]:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        assert model_kind_of(raw) == kind
+        renamed = rename_official_keys(raw)
+        model = build_model(kind)
+        result = model.load_state_dict(renamed, strict=True)
+        assert not result.missing_keys and not result.unexpected_keys
+        # every official tensor was either loaded, or is a checked alias / the unused `fcn`
+        dropped = len(raw) - len(renamed)
+        assert dropped == (6 * (3 + 5 + 3 + 5) if kind == GENERATOR else 2)  # net.{0,2,5,7} aliases; fcn
+
+
+def test_music_encoder(official_generator, golden):
+    out = run(official_generator.music_encoder, golden["mel"][None])
+    assert out.shape == (1, 1200, 64)
+    assert np.abs(out - golden["music_features"]).max() < TOLERANCE
+
+
+@pytest.mark.parametrize("noise, motion", [("noise", "motion"), ("noise2", "motion2")])
+def test_generator(official_generator, golden, noise, motion):
+    out = run(official_generator, golden["mel"][None], golden[noise])
+    assert out.shape == (1, 1200, 13, 2)
+    assert np.abs(out - golden[motion]).max() < TOLERANCE
+
+
+@pytest.mark.parametrize("motion, sync", [("motion", "sync"), ("shifted", "sync_shifted")])
+def test_m2snet_sync(syncnet, golden, motion, sync):
+    out = run(syncnet, golden["mel"][None], golden[motion])
+    assert out.shape == (1, 1200, 1)
+    assert np.abs(out - golden[sync]).max() < TOLERANCE
+
+
+def test_motion_encoder_features_of_test_m2snet(golden):
+    net = load_model(OFFICIAL_M2SNET_TEST, SYNCNET).model
+    out = run(net.motion_encoder, golden["motion"])
+    assert out.shape == (1, 64, 1200)
+    assert np.abs(out - golden["motion_encoder_features"]).max() < TOLERANCE
+
+
+def test_stored_adjacency_equals_the_skeleton_graph(parity_dir):
+    from core.networks import skeleton_adjacency
+
+    raw = torch.load(OFFICIAL_M2SNET, map_location="cpu", weights_only=True)
+    assert np.allclose(raw["motion_encoder.st_gcn.A"].numpy(), skeleton_adjacency(), atol=1e-6)
+
+
+def test_critic_shapes():
+    from core.networks import Critic
+
+    score = Critic()(torch.rand(3, 900, 13, 2))
+    assert score.shape == (3, 1)
