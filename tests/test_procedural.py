@@ -1,0 +1,176 @@
+"""The procedural conductor and its beat tracker, on real audio: synthetic clicks made here and
+scores rendered with FluidSynth (those tests skip when the fluidsynth program is missing)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.audio import load_audio
+from core.beats import track_beats
+from core.errors import CancelledError
+from core.mel import frame_count_30fps, frame_count_90hz
+from core.procedural import conduct
+from core.skeleton import JOINT_INDEX
+
+SAMPLE_RATE_HZ = 22_050
+DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed (apt-get install fluidsynth)"
+)
+
+
+def metronome(meter: int, bpm: float, seconds: float, *, start_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Pitched clicks, a louder, lower one on each downbeat, at a steady tempo.
+
+    Returns (samples at 22,050 Hz, beat times in seconds).
+    """
+    samples = np.zeros(int(seconds * SAMPLE_RATE_HZ), dtype=np.float32)
+    beats_s = np.arange(start_s, seconds - 0.3, 60.0 / bpm)
+    click_t = np.arange(int(0.08 * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    for i, beat in enumerate(beats_s):
+        downbeat = i % meter == 0
+        pitch_hz, level = (440.0, 0.8) if downbeat else (880.0, 0.35)
+        click = level * np.sin(2 * np.pi * pitch_hz * click_t) * np.exp(-click_t / 0.02)
+        # A sustained low tone under each bar makes the harmony change on downbeats.
+        first = int(beat * SAMPLE_RATE_HZ)
+        samples[first : first + click.size] += click[: samples.size - first]
+    return samples, beats_s
+
+
+def f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, window_s: float = 0.07) -> float:
+    """Beat F-measure: each reference beat matches at most one estimate within the window."""
+    used: set[int] = set()
+    hits = 0
+    for beat in reference_s:
+        distance = np.abs(np.asarray(estimated_s) - beat)
+        for j in np.argsort(distance):
+            if distance[j] > window_s:
+                break
+            if j not in used:
+                used.add(j)
+                hits += 1
+                break
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(estimated_s), hits / len(reference_s)
+    return 2 * precision * recall / (precision + recall)
+
+
+@pytest.fixture(scope="module")
+def demo_motion():
+    samples = load_audio(DEMO_PIECE)
+    return samples, conduct(samples, seed=0)
+
+
+def test_frame_count_matches_the_neural_generator(demo_motion):
+    samples, motion = demo_motion
+    assert motion.frame_count == frame_count_30fps(frame_count_90hz(len(samples)))
+    assert motion.fps == 30.0 and motion.weights_id == "procedural" and motion.seed == 0
+    assert np.all(np.isfinite(motion.keypoints))
+    assert motion.keypoints.min() >= 0.0 and motion.keypoints.max() <= 1.0
+    assert set(motion.extra) >= {"beats_s", "downbeats_s", "meter", "tempo_bpm"}
+
+
+def test_right_wrist_lowest_point_on_each_beat(demo_motion):
+    _, motion = demo_motion
+    height = -motion.keypoints[:, JOINT_INDEX["right_wrist"], 1]  # image y points down
+    beats_s = np.asarray(motion.extra["beats_s"])
+    assert beats_s.size > 40
+    checked = 0
+    for beat in beats_s:
+        frame = int(round(beat * motion.fps))
+        if 2 <= frame < motion.frame_count - 3:
+            window = height[frame - 2 : frame + 3]
+            assert abs(int(np.argmin(window)) - 2) <= 1, f"lowest point not on the beat at {beat:.2f} s"
+            checked += 1
+    assert checked > 40
+
+
+def test_demo_piece_tracks_known_beats(demo_motion):
+    # The demo piece is Mozart K.155/i rendered at 120 bpm from 0 s (see core/assets/README.md).
+    _, motion = demo_motion
+    reference_s = np.arange(0.0, 34.0, 0.5)
+    assert f_measure(reference_s, motion.extra["beats_s"]) > 0.9
+    assert motion.extra["meter"] == 4
+    assert abs(motion.extra["tempo_bpm"] - 120.0) < 3.0
+
+
+@pytest.mark.parametrize("meter", [3, 4])
+def test_pattern_of_the_meter(meter):
+    samples, beats_s = metronome(meter, 100.0, 16.0)
+    motion = conduct(samples, seed=0, variation=0.0)
+    assert motion.extra["meter"] == meter
+    assert f_measure(beats_s, motion.extra["beats_s"]) > 0.95
+    wrist = motion.keypoints[:, JOINT_INDEX["right_wrist"]]
+    tracked = np.asarray(motion.extra["beats_s"])
+    downbeats = np.isin(tracked, motion.extra["downbeats_s"])
+    # Each beat's place in its bar: beats since the last tracked downbeat (-1 before the first).
+    last_downbeat = np.maximum.accumulate(np.where(downbeats, np.arange(tracked.size), -1))
+    position = np.where(last_downbeat >= 0, np.arange(tracked.size) - last_downbeat, -1)
+    assert np.all(position < meter)
+    frames = np.round(tracked * motion.fps).astype(int)
+    ictus_x = np.array([np.median(wrist[frames[position == p], 0]) for p in range(meter)])
+    # The right hand's beat 2 goes inward (larger x) in 4 and outward (smaller x) in 3.
+    if meter == 4:
+        assert ictus_x[1] > ictus_x[0] + 0.02 and ictus_x[2] < ictus_x[0] - 0.02
+    else:
+        assert ictus_x[1] < ictus_x[0] - 0.02
+    # The last beat of the bar rebounds highest, preparing the downbeat.
+    peaks = [wrist[f : f2, 1].min() for f, f2 in zip(frames[:-1], frames[1:])]
+    by_position = [np.median([y for y, p in zip(peaks, position[:-1]) if p == q]) for q in range(meter)]
+    assert int(np.argmin(by_position)) == meter - 1
+
+
+def test_silence_gives_a_still_pose():
+    motion = conduct(np.zeros(3 * SAMPLE_RATE_HZ, dtype=np.float32), seed=3)
+    assert motion.frame_count == frame_count_30fps(frame_count_90hz(3 * SAMPLE_RATE_HZ))
+    assert np.all(np.isfinite(motion.keypoints))
+    assert np.ptp(motion.keypoints, axis=0).max() < 1e-6
+    assert motion.extra["beats_s"] == []
+
+
+def test_one_second_of_music_works():
+    samples, _ = metronome(4, 120.0, 1.0, start_s=0.1)
+    motion = conduct(samples, seed=1)
+    assert motion.frame_count == frame_count_30fps(frame_count_90hz(samples.size))
+    assert np.all(np.isfinite(motion.keypoints))
+
+
+def test_music_then_silence_lowers_the_hands():
+    samples, _ = metronome(4, 120.0, 12.0)
+    samples[6 * SAMPLE_RATE_HZ :] = 0.0
+    motion = conduct(samples, seed=0, variation=0.0)
+    wrist_y = motion.keypoints[:, JOINT_INDEX["right_wrist"], 1]
+    assert np.ptp(wrist_y[-60:]) < 1e-3  # the last 2 s are still
+    assert wrist_y[-1] > np.median(wrist_y[30:150])  # resting lower than while beating
+
+
+def test_seed_and_variation():
+    samples, _ = metronome(4, 110.0, 8.0)
+    first = conduct(samples, seed=5).keypoints
+    assert np.array_equal(first, conduct(samples, seed=5).keypoints)
+    assert not np.allclose(first, conduct(samples, seed=6).keypoints)
+    exact = conduct(samples, seed=5, variation=0.0).keypoints
+    assert np.array_equal(exact, conduct(samples, seed=99, variation=0.0).keypoints)
+
+
+def test_cancel_raises():
+    samples, _ = metronome(4, 110.0, 3.0)
+    messages = []
+    with pytest.raises(CancelledError):
+        conduct(samples, progress=lambda f, m: messages.append(m), should_cancel=lambda: len(messages) >= 1)
+
+
+@needs_fluidsynth
+def test_beat_tracking_on_a_rendered_chorale():
+    pytest.importorskip("music21")
+    from training.scores import render_score
+
+    rendered = render_score("bach/bwv66.6", program=0, sample_rate_hz=SAMPLE_RATE_HZ)
+    track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
+    # Fermatas make the beat irregular here; the tracker should still find nearly all beats.
+    assert f_measure(rendered.beats_s, track.beats_s) > 0.9
