@@ -45,7 +45,7 @@ REST_POSE = {
 BODY_CENTRE_X = 0.5
 BEAT_PLANE_Y = 0.64  # height of every ictus of the right hand
 RIGHT_HAND_CENTRE_X = 0.41
-FOREARM = 0.10  # projected upper-arm and forearm length
+ELBOW_OUT, ELBOW_DOWN = 0.05, 0.02  # elbow offset from the shoulder-wrist line
 SIZE_RANGE = (0.07, 0.22)  # height of a full preparation, soft to loud
 LATERAL_SCALE = 0.75  # lateral pattern units per unit of size
 SILENCE_DB = -45.0  # below the piece's loud level: no music
@@ -344,29 +344,23 @@ def move_body(
 
 
 def elbow_between(shoulder: np.ndarray, wrist: np.ndarray, outward: float) -> np.ndarray:
-    """Elbow positions for two-bone arms of length ``FOREARM`` each, bent outward and down.
+    """Elbow positions a little past halfway from shoulder to wrist, pushed out and down.
+
+    A fixed offset rather than two-bone inverse kinematics: in the image the forearm often
+    points at the camera, so projected bone lengths vary, and an IK elbow flips between its two
+    solutions; the model's elbows sit about here (0.05 out, 0.02 down of the line).
 
     Parameters
     ----------
     shoulder, wrist : np.ndarray [shape=(T, 2)]
     outward : float
-        -1 for the right arm (bends toward smaller x), +1 for the left.
+        -1 for the right arm (out is toward smaller x), +1 for the left.
 
     Returns
     -------
     np.ndarray [shape=(T, 2)]
     """
-    reach = wrist - shoulder
-    distance = np.linalg.norm(reach, axis=1, keepdims=True)
-    direction = reach / np.maximum(distance, 1e-6)
-    half = np.minimum(distance / 2.0, FOREARM)
-    bend = np.sqrt(np.maximum(FOREARM**2 - half**2, 0.0))
-    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
-    # Of the two perpendiculars take the one pointing down (and away from the body): elbows
-    # hang below the line from shoulder to wrist.
-    flip = np.sign(0.3 * outward * normal[:, 0] + normal[:, 1])
-    normal *= np.where(flip == 0, 1.0, flip)[:, None]
-    return shoulder + direction * half + normal * bend
+    return shoulder + 0.55 * (wrist - shoulder) + np.array([outward * ELBOW_OUT, ELBOW_DOWN])
 
 
 def smooth(values: np.ndarray, seconds: float) -> np.ndarray:
