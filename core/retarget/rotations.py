@@ -22,13 +22,32 @@ def cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def matmul3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched 3x3 matrix products ``a @ b`` with broadcasting [shape=(..., 3, 3)].
+    """Batched 3x3 matrix products ``a @ b`` [shape=(T, 3, 3)]; either side may be one
+    matrix [shape=(3, 3) or (1, 3, 3)].
 
-    Three broadcast multiply-adds: numpy's matmul loops over the batch one tiny matrix at a
-    time, which is several times slower for millions of 3x3 products.
+    numpy's matmul loops over the batch one tiny matrix at a time; a constant side becomes a
+    single BLAS product and two batches are multiplied entry by entry on contiguous
+    (3, 3, T) copies, several times faster for long pieces.
     """
-    return (a[..., :, 0, None] * b[..., None, 0, :] + a[..., :, 1, None] * b[..., None, 1, :]
-            + a[..., :, 2, None] * b[..., None, 2, :])
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim == 3 and len(a) == 1:
+        a = a[0]
+    if b.ndim == 3 and len(b) == 1:
+        b = b[0]
+    if a.ndim == 2 and b.ndim == 2:
+        return (a @ b)[None]
+    if b.ndim == 2:
+        return (a.reshape(-1, 3) @ b.astype(a.dtype)).reshape(a.shape)
+    if a.ndim == 2:  # (a @ b)^T = b^T @ a^T
+        flipped = np.swapaxes(b, 1, 2).reshape(-1, 3) @ a.T.astype(b.dtype)
+        return np.swapaxes(flipped.reshape(b.shape), 1, 2)
+    left = np.ascontiguousarray(np.moveaxis(a, 0, -1))
+    right = np.ascontiguousarray(np.moveaxis(b, 0, -1))
+    out = np.empty(left.shape[:2] + (left.shape[2],), dtype=np.result_type(a, b))
+    for i in range(3):
+        for k in range(3):
+            out[i, k] = left[i, 0] * right[0, k] + left[i, 1] * right[1, k] + left[i, 2] * right[2, k]
+    return np.moveaxis(out, -1, 0)
 
 
 def transpose3(a: np.ndarray) -> np.ndarray:
