@@ -155,7 +155,9 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             f"got {options.interpolation!r}."
         )
     if int(options.keyframe_step) != options.keyframe_step or options.keyframe_step < 1:
-        raise ConductorError(f"Keyframe step must be a whole number of at least 1, got {options.keyframe_step!r}.")
+        raise ConductorError(
+            f"Keyframe step must be a whole number of at least 1, got {options.keyframe_step!r}."
+        )
     if abs(int(options.start_frame)) > 1_000_000:
         raise ConductorError(f"Start frame {options.start_frame} is outside Blender's frame range.")
     settings = RetargetSettings(

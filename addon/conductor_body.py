@@ -107,7 +107,8 @@ def _build_armature(
 
     previous = view_layer.objects.active
     if previous is not None and previous.mode != "OBJECT":
-        with bpy.context.temp_override(scene=scene, view_layer=view_layer, active_object=previous, object=previous):
+        override = {"scene": scene, "view_layer": view_layer, "active_object": previous, "object": previous}
+        with bpy.context.temp_override(**override):
             bpy.ops.object.mode_set(mode="OBJECT")
     view_layer.objects.active = armature
     override = {"scene": scene, "view_layer": view_layer, "active_object": armature, "object": armature}
@@ -186,7 +187,9 @@ def _ellipsoid(center: Sequence[float], radii: Sequence[float], segments: int = 
     return verts * np.asarray(radii) + np.asarray(center), faces
 
 
-def _capsule_profile(stations: Sequence[tuple[float, float]], cap_rings: int = 4) -> list[tuple[float, float]]:
+def _capsule_profile(
+    stations: Sequence[tuple[float, float]], cap_rings: int = 4
+) -> list[tuple[float, float]]:
     """``stations`` (t, radius) with rounded caps added at both ends."""
     (t0, r0), (t1, r1) = stations[0], stations[-1]
     start = [(t0 - r0 * math.cos(a), r0 * math.sin(a)) for a in np.linspace(0, math.pi / 2, cap_rings + 1)]
@@ -229,7 +232,8 @@ def _body_parts() -> list[_Part]:
 
     def torso_weights(verts: np.ndarray) -> dict[str, np.ndarray]:
         weights = _ramps(verts[:, 2], [("hips", 1.12), ("spine", 1.28), ("chest", 0.0)], 0.08)
-        reach = np.clip((np.abs(verts[:, 0]) - 0.09) / 0.09, 0, 1) * np.clip((verts[:, 2] - 1.29) / 0.08, 0, 1)
+        sideways = np.clip((np.abs(verts[:, 0]) - 0.09) / 0.09, 0, 1)
+        reach = sideways * np.clip((verts[:, 2] - 1.29) / 0.08, 0, 1)  # the shoulders' share
         for bone in weights:
             weights[bone] = weights[bone] * (1 - reach)
         weights["shoulder.L"] = np.where(verts[:, 0] > 0, reach, 0.0)
@@ -254,11 +258,13 @@ def _body_parts() -> list[_Part]:
     # Neck and head.
     neck = _capsule_profile([(1.42, 0.048), (1.58, 0.045)], 3)
     parts.append(_part(_lathe((0, -0.005, 0), z_axis, x_axis, neck, segments=16), "Conductor Skin",
-                       lambda verts: _ramps(verts[:, 2], [("chest", 1.46), ("neck", 1.57), ("head", 0.0)], 0.05)))
+                       lambda verts: _ramps(verts[:, 2], [("chest", 1.46), ("neck", 1.57), ("head", 0.0)],
+                                            0.05)))
     parts.append(_part(_ellipsoid((0, -0.01, 1.665), (0.082, 0.098, 0.115), 28), "Conductor Skin", "head"))
     parts.append(_part(_ellipsoid((0, -0.106, 1.655), (0.014, 0.02, 0.026), 10), "Conductor Skin", "head"))
     for side in (-1, 1):
-        parts.append(_part(_ellipsoid((side * 0.082, 0.0, 1.66), (0.012, 0.022, 0.03), 10), "Conductor Skin", "head"))
+        ear = _ellipsoid((side * 0.082, 0.0, 1.66), (0.012, 0.022, 0.03), 10)
+        parts.append(_part(ear, "Conductor Skin", "head"))
     parts.append(_part(_ellipsoid((0, 0.014, 1.69), (0.087, 0.098, 0.103), 28), "Conductor Hair", "head"))
     # Arms: sleeve, cuff, hand, mirrored.
     for side, suffix in ((1, "L"), (-1, "R")):
@@ -279,9 +285,11 @@ def _body_parts() -> list[_Part]:
     # Legs follow the hips more the higher they are, shoes stay on the floor.
     for side in (-1, 1):
         leg = [(0.04, 0.0), (0.05, 0.048), (0.50, 0.058), (0.90, 0.075), (1.00, 0.07), (1.02, 0.0)]
-        parts.append(_part(_lathe((side * 0.09, 0, 0), z_axis, x_axis, leg, segments=16), "Conductor Tailcoat",
+        leg_shape = _lathe((side * 0.09, 0, 0), z_axis, x_axis, leg, segments=16)
+        parts.append(_part(leg_shape, "Conductor Tailcoat",
                            lambda verts: {"hips": np.clip((verts[:, 2] - 0.55) / 0.45, 0, 1)}))
-        parts.append(_part(_ellipsoid((side * 0.09, -0.045, 0.035), (0.05, 0.125, 0.04), 16), "Conductor Shoes", {}))
+        shoe = _ellipsoid((side * 0.09, -0.045, 0.035), (0.05, 0.125, 0.04), 16)
+        parts.append(_part(shoe, "Conductor Shoes", {}))
     return parts
 
 
@@ -396,7 +404,8 @@ def _build_lights(collection: bpy.types.Collection) -> None:
 def _build_stage(collection: bpy.types.Collection) -> None:
     half = 4.0
     mesh = bpy.data.meshes.new("Conductor Stage")
-    mesh.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [], [(0, 1, 2, 3)])
+    corners = [(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)]
+    mesh.from_pydata(corners, [], [(0, 1, 2, 3)])
     mesh.materials.append(_material("Conductor Stage"))
     stage = bpy.data.objects.new("Conductor Stage", mesh)
     collection.objects.link(stage)

@@ -170,7 +170,8 @@ def test_create_conductor_builds_rig_body_baton_and_stage():
     tip_up = max((baton.matrix_world @ v.co for v in baton.data.vertices), key=lambda co: abs(co.z - tip.z))
     assert abs(tip_up.z - tip.z) > 0.3
     assert scene.camera == bpy.data.objects["Conductor Camera"]
-    assert {"Conductor Key", "Conductor Fill", "Conductor Rim", "Conductor Stage"} <= set(scene.objects.keys())
+    extras = {"Conductor Key", "Conductor Fill", "Conductor Rim", "Conductor Stage"}
+    assert extras <= set(scene.objects.keys())
 
 
 def test_apply_on_conductor_then_save_reload_and_apply_again(motion, tmp_path):
@@ -245,7 +246,14 @@ def test_rigify_rig_with_fk_controls(motion, tmp_path):
     check_sound(scene, result)
     assert rig.pose.bones["upper_arm_parent.R"]["IK_FK"] == 1.0  # the arms follow the FK controls
     scene = reload(tmp_path, "rigify.blend")
-    check_applied(scene, scene.objects["rig"], result, "rigify", 1200)
+    rig = scene.objects["rig"]
+    check_applied(scene, rig, result, "rigify", 1200)
+
+    ik = apply_mod.apply_motion(scene, rig, motion, options(mapping="rigify", mode="IK", add_sound=False))
+    assert rig.pose.bones["upper_arm_parent.R"]["IK_FK"] == 0.0  # the arms follow the IK controls
+    arrays = check_applied(scene, rig, ik, "rigify", 1200)
+    hand = arrays[('pose.bones["hand_ik.R"].location', 2)][:, 1]
+    assert np.ptp(hand) > 0.01  # the IK hand moves up and down
 
 
 def build_mixamo_armature(scene):
