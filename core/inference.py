@@ -18,6 +18,7 @@ import torch
 
 from .errors import CancelledError, ConductorError
 from .mel import MEL_FPS, MOTION_FPS, frame_count_30fps
+from .fusion import FusedGenerator
 from .networks import NOISE_PER_SECOND, Generator
 
 ProgressCallback = Callable[[float, str], None]
@@ -98,6 +99,7 @@ def generate_keypoints(
     context_s: int = DEFAULT_CONTEXT_S,
     progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
+    fused: bool = True,
 ) -> np.ndarray:
     """Run the generator over a whole piece.
 
@@ -114,6 +116,9 @@ def generate_keypoints(
     window_s, context_s : int
         Window length and context on each side, in whole seconds (context_s >= 10 keeps the
         result equal to a single pass).
+    fused : bool
+        Run :class:`core.fusion.FusedGenerator` (batch norms folded, ~1.7x faster on CPU, equal
+        to float32 rounding) instead of the plain network.
 
     Returns
     -------
@@ -134,7 +139,7 @@ def generate_keypoints(
         noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
         seconds = MIN_PASS_S
     device = torch.device(device)
-    generator = generator.to(device).eval()
+    model = FusedGenerator(generator.eval()).to(device) if fused else generator.to(device).eval()
     output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)
     starts = list(range(0, seconds, window_s))
     with torch.inference_mode():
@@ -146,7 +151,7 @@ def generate_keypoints(
             last = min(seconds, core_end + context_s)
             mel_window = torch.from_numpy(padded[first * MEL_FPS : last * MEL_FPS]).to(device)[None]
             noise_window = torch.from_numpy(noise[first:last]).to(device)[None]
-            motion = generator(mel_window, noise_window)[0].float().cpu().numpy()
+            motion = model(mel_window, noise_window)[0].float().cpu().numpy()
             keep = slice((core_start - first) * MOTION_FPS, (core_end - first) * MOTION_FPS)
             output[core_start * MOTION_FPS : core_end * MOTION_FPS] = motion[keep]
             if progress is not None:

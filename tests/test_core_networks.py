@@ -74,3 +74,10 @@ def test_critic_shapes():
 
     score = Critic()(torch.rand(3, 900, 13, 2))
     assert score.shape == (3, 1)
+
+
+def test_fused_generator_matches_golden(official_generator, golden):
+    from core.fusion import FusedGenerator
+
+    out = run(FusedGenerator(official_generator), golden["mel"][None], golden["noise"])
+    assert np.abs(out - golden["motion"]).max() < TOLERANCE

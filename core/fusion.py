@@ -1,0 +1,117 @@
+"""A faster inference copy of the generator: batch norms folded into the convolutions, weight
+norms computed once, channels-last layout for the 2D music encoder, in-place activations.
+
+Same function as :class:`core.networks.Generator` in eval mode, to float32 rounding (the
+golden parity tests run on both). Used only for inference; training uses the plain networks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .networks import Generator, MusicEncoder, ResidualConv2d, TemporalBlock
+
+
+def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of conv -> batch norm (eval) as one conv. ``weight`` is (out, ...)."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    folded_weight = weight * scale.reshape((-1,) + (1,) * (weight.dim() - 1))
+    base = bias if bias is not None else torch.zeros_like(norm.running_mean)
+    folded_bias = (base - norm.running_mean) * scale + norm.bias
+    return folded_weight.detach().clone(), folded_bias.detach().clone()
+
+
+class FusedResidualConv2d(nn.Module):
+    def __init__(self, layer: ResidualConv2d) -> None:
+        super().__init__()
+        conv, norm = layer.conv2d_layer[0], layer.conv2d_layer[1]
+        weight, bias = fold_batch_norm(conv.weight, conv.bias, norm)
+        self.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
+        self.bias = nn.Parameter(bias, requires_grad=False)
+        self.has_residual = layer.has_residual
+        self.residual: tuple[torch.Tensor, torch.Tensor] | None = None
+        if layer.residual is not None:
+            r_weight, r_bias = fold_batch_norm(layer.residual[0].weight, layer.residual[0].bias, layer.residual[1])
+            self.residual_weight = nn.Parameter(r_weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
+            self.residual_bias = nn.Parameter(r_bias, requires_grad=False)
+            self.residual = (self.residual_weight, self.residual_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias).relu_()
+        if not self.has_residual:
+            return out
+        if self.residual is None:
+            return out.add_(x)
+        return out.add_(F.conv2d(x, self.residual_weight, self.residual_bias))
+
+
+class FusedMusicEncoder(nn.Module):
+    def __init__(self, encoder: MusicEncoder) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv1))
+        self.conv2 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv2))
+        self.conv3 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv3))
+        self.pool1, self.pool2, self.pool3 = encoder.pool1, encoder.pool2, encoder.pool3
+        weight, bias = fold_batch_norm(encoder.conv4[0].weight, encoder.conv4[0].bias, encoder.conv4[1])
+        self.projection = nn.Parameter(weight[:, :, 0], requires_grad=False)   # (64, 512)
+        self.projection_bias = nn.Parameter(bias, requires_grad=False)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (N, 1, T90, 128)
+        x = self.pool1(self.conv1(x))
+        x = self.pool2(self.conv2(x))
+        x = self.pool3(self.conv3(x))                                          # (N, 32, T30, 16)
+        n, channels, frames, bands = x.shape
+        x = x.permute(0, 2, 1, 3).reshape(n, frames, channels * bands)         # (N, T30, 512), c * 16 + f
+        return torch.addmm(self.projection_bias, x.reshape(-1, channels * bands), self.projection.t()).reshape(n, frames, -1)
+
+
+class FusedTemporalBlock(nn.Module):
+    def __init__(self, block: TemporalBlock) -> None:
+        super().__init__()
+        self.trim = block.trim
+        self.dilation = block.conv1.dilation
+        self.padding = block.conv1.padding
+        w1, b1 = fold_batch_norm(block.conv1.weight(), block.conv1.bias, block.bn1)
+        w2, b2 = fold_batch_norm(block.conv2.weight(), block.conv2.bias, block.bn2)
+        self.w1, self.b1 = nn.Parameter(w1, requires_grad=False), nn.Parameter(b1, requires_grad=False)
+        self.w2, self.b2 = nn.Parameter(w2, requires_grad=False), nn.Parameter(b2, requires_grad=False)
+        self.downsample = block.downsample
+
+    def conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        # The official conv pads 4d and trims 2d each side: the same as padding 2d with the
+        # reflection of a 4d pad, so compute only the kept frames.
+        padded = F.pad(x, (self.padding, self.padding), mode="reflect")[:, :, self.trim : -self.trim]
+        return F.conv1d(padded, weight, bias, dilation=self.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x, self.w1, self.b1).relu_()
+        out = self.conv(out, self.w2, self.b2).relu_()
+        out = F.avg_pool1d(out, 3, stride=1, padding=1)
+        return out.add_(x if self.downsample is None else self.downsample(x)).relu_()
+
+
+class FusedGenerator(nn.Module):
+    """Inference-only twin of a :class:`Generator` (eval mode): same inputs, same outputs."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        generator = generator.eval()
+        self.music_encoder = FusedMusicEncoder(generator.music_encoder)
+        self.noise_upsampler = generator.noise_upsampler
+        self.noise_bn = generator.noise_bn
+        self.blocks = nn.ModuleList(FusedTemporalBlock(block) for block in generator.temporal.blocks)
+        self.linear = generator.temporal.linear
+        self.head = generator.head
+        self.eval()
+
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        music = self.music_encoder(mel)                                            # (N, T30, 64)
+        noise_features = self.noise_bn(self.noise_upsampler(noise.transpose(1, 2))).transpose(1, 2)
+        x = torch.cat([music, noise_features], dim=2).transpose(1, 2).contiguous()  # (N, 128, T30)
+        for block in self.blocks:
+            x = block(x)
+        keypoints = self.head(self.linear(x.transpose(1, 2)))                      # (N, T30, 26)
+        return keypoints.reshape(keypoints.shape[0], keypoints.shape[1], 13, 2)
