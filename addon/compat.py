@@ -188,3 +188,19 @@ def material_node_tree(material: bpy.types.Material) -> Any:
     if material.node_tree is None and "use_nodes" in material.bl_rna.properties:
         material.use_nodes = True
     return material.node_tree
+
+
+# ---------------------------------------------------------------------------------- rendering
+def set_video_output(image_settings: Any) -> None:
+    """Make render output a video file (5.0 added ``media_type``; 4.2 has only the FFMPEG format)."""
+    if "media_type" in image_settings.bl_rna.properties:
+        image_settings.media_type = "VIDEO"
+    image_settings.file_format = "FFMPEG"
+
+
+def use_eevee(render: Any) -> None:
+    """Make EEVEE the render engine: 'BLENDER_EEVEE_NEXT' in 4.2 and 4.3, 'BLENDER_EEVEE' from 4.4."""
+    try:
+        render.engine = "BLENDER_EEVEE_NEXT"
+    except TypeError:
+        render.engine = "BLENDER_EEVEE"

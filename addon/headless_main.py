@@ -1,0 +1,56 @@
+"""Run the headless command line from a file, in Blender or in plain Python with the ``bpy`` module.
+
+    blender -b [scene.blend] --python-exit-code 1 -P addon/headless_main.py -- generate song.ogg -o song.blend
+    python addon/headless_main.py generate song.ogg -o song.blend
+
+The add-on's modules use relative imports, so this file imports the extension root (this file's
+folder's parent) as a package called ``virtual_conductor`` and hands the arguments after ``--``
+(all of them under plain Python) to :func:`addon.headless.main`. The exit status is its return
+value: 0 success, 1 a user error, 3 when any file of a batch failed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+PACKAGE = "virtual_conductor"
+
+
+def command_line_arguments(argv: list[str]) -> list[str]:
+    """The arguments meant for this script: after ``--`` in Blender, all of them in Python."""
+    if "--" in argv:
+        return argv[argv.index("--") + 1:]
+    if argv and Path(argv[0]).resolve() == Path(__file__).resolve():
+        return argv[1:]  # python addon/headless_main.py ...
+    return []  # blender -b -P addon/headless_main.py without "--": no arguments
+
+
+def import_extension() -> object:
+    """Import the extension root as the package ``virtual_conductor`` (once) and return it."""
+    if PACKAGE in sys.modules:
+        return sys.modules[PACKAGE]
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(
+        PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[PACKAGE]
+        raise
+    return module
+
+
+def run() -> int:
+    import_extension()
+    headless = importlib.import_module(f"{PACKAGE}.addon.headless")
+    return headless.main(command_line_arguments(sys.argv))
+
+
+if __name__ == "__main__":
+    sys.exit(run())
