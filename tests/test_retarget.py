@@ -137,7 +137,7 @@ def role_errors_deg(skeleton, mapping, settings, keypoints) -> dict[str, float]:
     """Worst angle per role between the rig's FK-posed role frame axes and the lifted ones."""
     lifted = lift_to_3d(keypoints, settings)
     animation = solve(lifted, skeleton, mapping, settings)
-    posed = forward_kinematics(skeleton, animation)
+    posed = forward_kinematics(skeleton, animation, parent_blend=mapping.parent_blend)
     rig = _RigBody(skeleton, mapping)
     errors = {}
     for role, bone in mapping.fk_bones.items():
@@ -330,7 +330,7 @@ def test_ik_controls_land_on_scaled_wrists():
     settings = RetargetSettings(mode="IK")
     lifted = lift_to_3d(synthetic_keypoints(), settings)
     animation = solve(lifted, skeleton, PRESETS["rigify"], settings)
-    posed = forward_kinematics(skeleton, animation)
+    posed = forward_kinematics(skeleton, animation, parent_blend=PRESETS["rigify"].parent_blend)
     rig = _RigBody(skeleton, PRESETS["rigify"])
     for side in "LR":
         shoulder = posed[f"upper_arm_fk.{side}"][:, :3, 3]

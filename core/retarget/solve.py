@@ -133,14 +133,16 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
 
     ik = mapping.ik_bones if settings.mode == "IK" else {}
     if ik:
-        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames)[2:]
+        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames,
+                                           mapping.parent_blend)[2:]
         for role, bone in ik.items():
             target = _ik_target(role, lifted, rig, mapping, posed_head)
             head_targets[bone] = target
             if role.startswith("ik_hand."):
                 world_rotations[bone] = _posed_rotation(lifted, rig, "hand." + role[-1], bone)
 
-    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames)
+    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames,
+                                             mapping.parent_blend)
     return BoneAnimation(
         rotation_quaternion={
             bone: continuous_quaternions(matrix_to_quaternion(matrix)).astype(np.float32)
@@ -162,7 +164,9 @@ def _posed_rotation(lifted: Lifted, rig: _RigBody, role: str, bone: str) -> np.n
 
 
 def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
-                       bone_names: list[str] | None = None) -> dict[str, np.ndarray]:
+                       bone_names: list[str] | None = None, *,
+                       parent_blend: dict[str, tuple[str, str, float]] | None = None,
+                       ) -> dict[str, np.ndarray]:
     """Armature-space pose matrices (``pose_bone.matrix``) from the animation's channels.
 
     Parameters
@@ -171,6 +175,8 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
     animation : BoneAnimation
     bone_names : list[str] or None
         Bones wanted (their ancestors are evaluated too); all animated bones if None.
+    parent_blend : dict or None
+        The mapping's :attr:`BoneMapping.parent_blend` (constraint-driven parents).
 
     Returns
     -------
@@ -178,9 +184,14 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
         Every evaluated bone; bones without channels keep their rest pose relative to the parent.
     """
     frames = animation.frame_count
+    parent_blend = parent_blend or {}
     names = bone_names or list(animation.rotation_quaternion) + list(animation.location)
+    names = list(names) + [n for (a, b, _) in parent_blend.values() for n in (a, b)]
+    order = skeleton.order(names)
+    sources = {n for (a, b, _) in parent_blend.values() for n in (a, b)}
+    order.sort(key=lambda n: 0 if any(n in skeleton.order([s]) for s in sources) else 1)
     posed: dict[str, np.ndarray] = {}
-    for name in skeleton.order(names):
+    for name in order:
         bone = skeleton.bones[name]
         link = bone.matrix_local if bone.parent is None else (
             np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local)
@@ -189,7 +200,11 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
             local[:, :3, :3] = quaternion_to_matrix(animation.rotation_quaternion[name])
         if name in animation.location:
             local[:, :3, 3] = animation.location[name]
-        parent = posed[bone.parent] if bone.parent is not None else np.eye(4)
+        parent = posed[bone.parent].copy() if bone.parent is not None else np.eye(4)
+        if name in parent_blend and bone.parent is not None:
+            rotations = {n: posed[n][:, :3, :3].astype(np.float32) for n in parent_blend[name][:2]}
+            parent[:, :3, :3] = _blended_turn(skeleton, rotations, *parent_blend[name]) @ \
+                skeleton.bones[bone.parent].matrix_local[:3, :3]
         posed[name] = parent @ link @ local
     return posed
 
@@ -312,8 +327,12 @@ def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
 
 
 def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
-          head_targets: dict[str, np.ndarray], frames: int):
+          head_targets: dict[str, np.ndarray], frames: int,
+          parent_blend: dict[str, tuple[str, str, float]] | None = None):
     """Invert Blender's pose formula, parents first.
+
+    ``parent_blend`` (see :class:`BoneMapping`) replaces some bones' parent rotation by a
+    blend of two other bones' turns; those bones are evaluated first.
 
     Returns (local rotation matrices of the rotated bones, locations of the targeted bones,
     posed armature-space rotations, posed heads) — the latter two for every evaluated bone,
@@ -322,7 +341,14 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
     posed_rotation: dict[str, np.ndarray] = {}
     posed_head: dict[str, np.ndarray] = {}
     local_rotations, locations = {}, {}
-    for name in skeleton.order(list(world_rotations) + list(head_targets)):
+    parent_blend = parent_blend or {}
+    wanted = list(world_rotations) + list(head_targets)
+    wanted += [n for bone, (a, b, _) in parent_blend.items() if bone in wanted for n in (a, b)]
+    order = skeleton.order(wanted)
+    # Bones named in a blend must be posed before the bones that use it.
+    sources = {n for bone, (a, b, _) in parent_blend.items() if bone in wanted for n in (a, b)}
+    order.sort(key=lambda n: 0 if any(n in skeleton.order([s]) for s in sources) else 1)
+    for name in order:
         bone = skeleton.bones[name]
         if bone.parent is None:
             link = np.asarray(bone.matrix_local, dtype=np.float64)
@@ -330,6 +356,9 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
         else:
             link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
             parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
+        if name in parent_blend and bone.parent is not None:
+            parent_rotation = _blended_turn(skeleton, posed_rotation, *parent_blend[name]) @ \
+                skeleton.bones[bone.parent].matrix_local[:3, :3].astype(np.float32)
         link_rotation, link_offset = link[:3, :3].astype(np.float32), link[:3, 3].astype(np.float32)
         basis = matmul3(parent_rotation, link_rotation)  # the bone's axes with no local channels
         offset = link_offset[None]
@@ -346,3 +375,21 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
         else:
             posed_rotation[name] = basis
     return local_rotations, locations, posed_rotation, posed_head
+
+
+def _blended_turn(skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray],
+                  first: str, second: str, weight: float) -> np.ndarray:
+    """slerp(turn of ``first``, turn of ``second``, ``weight``) [shape=(T, 3, 3)], where a
+    bone's turn is its posed rotation times its rest rotation's inverse (armature space)."""
+    turns = [matmul3(posed_rotation[n], skeleton.bones[n].matrix_local[:3, :3].T.astype(np.float32))
+             for n in (first, second)]
+    if first == second or weight in (0.0, 1.0):
+        return turns[1] if weight == 1.0 else turns[0]
+    a, b = (matrix_to_quaternion(t).astype(np.float64) for t in turns)
+    b *= np.where(np.sum(a * b, -1, keepdims=True) < 0, -1.0, 1.0)
+    angle = np.arccos(np.clip(np.sum(a * b, -1, keepdims=True), -1.0, 1.0))
+    small = angle < 1e-6
+    sin = np.where(small, 1.0, np.sin(angle))
+    mixed = np.where(small, (1 - weight) * a + weight * b,
+                     (np.sin((1 - weight) * angle) * a + np.sin(weight * angle) * b) / sin)
+    return quaternion_to_matrix(mixed).astype(np.float32)

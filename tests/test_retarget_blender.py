@@ -1,0 +1,154 @@
+"""core.retarget against real Blender: rest matrices as Blender builds them, and the solved
+channels written into pose bones give, in Blender's own evaluated pose, the bone directions our
+forward kinematics and the lifted body predict (conductor rig, generated Rigify, Mixamo names).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from core.conductor_rig import CONDUCTOR_BONES  # noqa: E402
+from core.retarget import (PRESETS, RestBone, RestSkeleton, RetargetSettings,  # noqa: E402
+                           forward_kinematics, lift_to_3d, missing_bones, solve)
+from core.retarget.solve import _RigBody  # noqa: E402
+from test_retarget import MIXAMO_ROWS, angle_deg, synthetic_keypoints  # noqa: E402
+
+FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
+
+
+def skeleton_from_armature(obj) -> RestSkeleton:
+    return RestSkeleton({
+        bone.name: RestBone(bone.name, bone.parent.name if bone.parent else None,
+                            np.array(bone.matrix_local, dtype=np.float64), float(bone.length))
+        for bone in obj.data.bones
+    })
+
+
+def build_armature(name: str, rows) -> object:
+    """An armature object from (name, parent, head, tail, roll) rows, built in edit mode."""
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for bone_name, parent, head, tail, roll in rows:
+        edit = data.edit_bones.new(bone_name)
+        edit.head, edit.tail, edit.roll = head, tail, roll
+        if parent:
+            edit.parent = data.edit_bones[parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+@pytest.fixture(scope="module")
+def conductor_rig():
+    obj = build_armature("conductor_test", [(b.name, b.parent, b.head, b.tail, 0.0)
+                                            for b in CONDUCTOR_BONES])
+    yield obj
+    bpy.data.objects.remove(obj)
+
+
+@pytest.fixture(scope="module")
+def mixamo_rig():
+    # Stored Y-up in centimetres, as an FBX import leaves a Mixamo armature's bone data.
+    rows = [(n, p, (100 * h[0], 100 * h[2], -100 * h[1]), (100 * t[0], 100 * t[2], -100 * t[1]), r)
+            for n, p, h, t, r in MIXAMO_ROWS]
+    obj = build_armature("mixamo_test", rows)
+    yield obj
+    bpy.data.objects.remove(obj)
+
+
+@pytest.fixture(scope="module")
+def rigify_rig():
+    import addon_utils
+
+    addon_utils.enable("rigify", default_set=True, handle_error=None)
+    before = set(bpy.data.objects)
+    bpy.ops.object.armature_human_metarig_add()
+    metarig = bpy.context.object
+    bpy.ops.pose.rigify_generate()
+    rig = next(o for o in set(bpy.data.objects) - before if o.type == "ARMATURE" and o is not metarig)
+    yield rig
+    for obj in set(bpy.data.objects) - before:
+        bpy.data.objects.remove(obj)
+
+
+def check_in_blender(obj, mapping_name: str, settings: RetargetSettings) -> dict[str, float]:
+    """Write the solved channels at FRAMES into ``obj``'s pose; return the worst angle (degrees)
+    per bone between Blender's evaluated axes and ours, and assert the lifted directions."""
+    skeleton = skeleton_from_armature(obj)
+    mapping = PRESETS[mapping_name]
+    assert missing_bones(mapping, skeleton.bones) == []
+    lifted = lift_to_3d(synthetic_keypoints(), settings)
+    animation = solve(lifted, skeleton, mapping, settings)
+    ours = forward_kinematics(skeleton, animation, parent_blend=mapping.parent_blend)
+    rig = _RigBody(skeleton, mapping)
+    roles = {bone: role for role, bone in mapping.bones.items()}
+    worst: dict[str, float] = {}
+    for frame in FRAMES:
+        for bone, quaternion in animation.rotation_quaternion.items():
+            pose_bone = obj.pose.bones[bone]
+            pose_bone.rotation_mode = "QUATERNION"
+            pose_bone.rotation_quaternion = quaternion[frame].tolist()
+        for bone, location in animation.location.items():
+            obj.pose.bones[bone].location = location[frame].tolist()
+        bpy.context.view_layer.update()
+        for bone in animation.rotation_quaternion:
+            blender = np.array(obj.pose.bones[bone].matrix)
+            mine = ours[bone][frame]
+            error = max(angle_deg(blender[:3, 0], mine[:3, 0]), angle_deg(blender[:3, 1], mine[:3, 1]))
+            role = roles[bone]
+            if role.startswith("ik_hand."):
+                role = "hand." + role[-1]
+            # The role's direction in Blender's pose against the lifted one.
+            rest = skeleton.bones[bone].matrix_local[:3, :3]
+            carried = blender[:3, :3] @ rest.T @ rig.rest_frame(role, bone)[:, 1]
+            wanted = rig.axes @ lifted.role_frames[role][frame, :, 1]
+            error = max(error, angle_deg(carried, wanted))
+            worst[bone] = max(worst.get(bone, 0.0), float(error))
+        for bone in animation.location:
+            # Rigify's IK controls hang below parent-switch bones (Armature constraints), which
+            # the solver does not model: their heads are checked only on plain chains.
+            chain = obj.pose.bones[bone].parent_recursive
+            if any(pose_bone.constraints for pose_bone in chain):
+                continue
+            head = np.array(obj.pose.bones[bone].head)
+            scale = rig.units_per_metre
+            assert np.linalg.norm(head - ours[bone][frame, :3, 3]) < 1e-3 * scale, bone
+    for pose_bone in obj.pose.bones:  # back to rest for the next check
+        pose_bone.rotation_quaternion = (1, 0, 0, 0)
+        pose_bone.location = (0, 0, 0)
+    return worst
+
+
+def test_rest_matrices_match_blender(conductor_rig, mixamo_rig):
+    from test_retarget import mixamo_skeleton
+
+    for obj, ours in ((conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES)),
+                      (mixamo_rig, mixamo_skeleton(y_up=True, scale=100.0))):
+        blender = skeleton_from_armature(obj)
+        for name, bone in ours.bones.items():
+            assert np.allclose(bone.matrix_local, blender.bones[name].matrix_local, atol=1e-5), name
+            assert bone.length == pytest.approx(blender.bones[name].length, rel=1e-6)
+            assert bone.parent == blender.bones[name].parent
+
+
+@pytest.mark.parametrize("settings", [RetargetSettings(hip_sway=0.8),
+                                      RetargetSettings(mirror=True, baton_hand="left", amplitude=1.4)])
+def test_conductor_rig_in_blender(conductor_rig, settings):
+    worst = check_in_blender(conductor_rig, "conductor", settings)
+    assert max(worst.values()) < 2.0, worst
+
+
+def test_mixamo_rig_in_blender(mixamo_rig):
+    worst = check_in_blender(mixamo_rig, "mixamo", RetargetSettings(hip_sway=0.5))
+    assert max(worst.values()) < 2.0, worst
+
+
+@pytest.mark.parametrize("mode", ["FK", "IK"])
+def test_rigify_rig_in_blender(rigify_rig, mode):
+    worst = check_in_blender(rigify_rig, "rigify", RetargetSettings(mode=mode, hip_sway=0.5))
+    assert max(worst.values()) < 2.0, worst
