@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 
 from .operators import CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor, CONDUCTOR_OT_generate
@@ -23,9 +25,12 @@ class CONDUCTOR_PT_main(ConductorPanel, bpy.types.Panel):
 
     def draw(self, context):
         from .preferences import missing_dependencies
+        from .worker import PYTHON_ENVIRONMENT_VARIABLE, python_command
 
         layout = self.layout
-
+        if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE):
+            layout.label(text=f"Generating with {python_command()[0]}", icon="CONSOLE")
+            return
         missing = missing_dependencies()
         if missing:
             column = layout.column(align=True)

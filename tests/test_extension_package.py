@@ -61,27 +61,37 @@ def install_extension() -> dict:
     """Build the zip once, install it into a temporary repository and enable it.
 
     Returns {"zip", "package", "module", "folder"}: the archive, the add-on's module name
-    (``bl_ext.vc_test.virtual_conductor``), its imported module and its installed folder.
+    (``bl_ext.vc_test<n>.virtual_conductor``), its imported module and its installed folder.
+    Other tests may reset Blender's preferences (``read_factory_settings``), which drops the
+    repository and disables the add-on; it is then installed again into a fresh repository.
     """
-    if _installed:
-        return _installed
+    import addon_utils
     import bpy
 
-    archive = build_package(_SCRATCH / "dist")
+    addons = bpy.context.preferences.addons
     repos = bpy.context.preferences.extensions.repos
+    if _installed and _installed["package"] in addons:
+        return _installed
+    if _installed and any(repo.module == _installed["repo"] for repo in repos):
+        addon_utils.enable(_installed["package"], default_set=True)
+        _installed["module"] = importlib.import_module(_installed["package"])
+        return _installed
+    archive = _installed.get("zip") or build_package(_SCRATCH / "dist")
+    attempt = _installed.get("attempt", 0) + 1
+    module = REPO_MODULE if attempt == 1 else f"{REPO_MODULE}{attempt}"
     repo = repos.new(
-        name="VirtualConductor Test", module=REPO_MODULE,
-        custom_directory=str(_SCRATCH / "repo"), source="USER",
+        name=f"VirtualConductor Test {attempt}", module=module,
+        custom_directory=str(_SCRATCH / f"repo{attempt}"), source="USER",
     )
     result = bpy.ops.extensions.package_install_files(
-        filepath=str(archive), repo=REPO_MODULE, enable_on_install=True
+        filepath=str(archive), repo=module, enable_on_install=True
     )
     assert result == {"FINISHED"}
-    package = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
-    assert package in bpy.context.preferences.addons
+    package = f"bl_ext.{module}.{EXTENSION_ID}"
+    assert package in addons
     _installed.update(
-        zip=archive, package=package, module=importlib.import_module(package),
-        folder=Path(repo.directory) / EXTENSION_ID,
+        zip=archive, package=package, module=importlib.import_module(package), repo=module,
+        folder=Path(repo.directory) / EXTENSION_ID, attempt=attempt,
     )
     return _installed
 
