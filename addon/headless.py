@@ -287,9 +287,131 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch
+    index, count = parse_shard(args.shard)
+    formats = parse_formats(args.formats)
+    files, ignored = collect_inputs([Path(p) for p in args.inputs], [Path(p) for p in args.list])
+    if not files:
+        raise ConductorError("No music files were given; name files, folders of music or --list files.")
+    names = output_names(files)
+    mine = [(position, path) for position, path in enumerate(files) if position % count == index]
+    render_options = render_options_from_args(args) if "mp4" in formats else None
+    output_folder = Path(args.output)
+    print(f"batch: {len(mine)} of {len(files)} files (shard {index}/{count}), outputs {', '.join(formats)} "
+          f"in {output_folder}", file=sys.stderr, flush=True)
+    for path in ignored:
+        print(f"ignored {path}: not a music file ({', '.join(MUSIC_SUFFIXES)})", file=sys.stderr, flush=True)
 
-    return run_batch(args, job_from_args, render_options_from_args, produce)
+    results: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for number, (position, path) in enumerate(mine, start=1):
+        label = f"[{number}/{len(mine)}] {path.name}"
+        targets = {fmt: output_folder / f"{names[position]}.{fmt}" for fmt in formats}
+        todo = {fmt: target for fmt, target in targets.items() if args.force or not target.exists()}
+        result: dict[str, Any] = {"input": str(path), "outputs": [str(t) for t in targets.values()]}
+        file_started = time.monotonic()
+        if not todo:
+            result["status"] = "skipped"
+            print(f"{label}: skipped, its outputs exist (use --force to redo)", file=sys.stderr, flush=True)
+        else:
+            try:
+                produce(
+                    job_from_args(args, path), todo.get("blend"), todo.get("mp4"),
+                    [target for fmt, target in todo.items() if fmt not in ("blend", "mp4")],
+                    render_options, LineProgress(label),
+                )
+                result["status"] = "done"
+            except ConductorError as error:
+                result.update(status="failed", error=str(error))
+            except Exception as error:  # a bug on one file must not stop the others
+                traceback.print_exc()
+                result.update(status="failed", error=f"unexpected {type(error).__name__}: {error}")
+        result["seconds"] = round(time.monotonic() - file_started, 2)
+        results.append(result)
+        tally = _tally(results)
+        outcome = result["status"] if result["status"] != "failed" else f"FAILED: {result['error']}"
+        print(f"{label}: {outcome} ({result['seconds']:.1f} s); overall {number}/{len(mine)} "
+              f"({100 * number / len(mine):.0f}%), {tally['failed']} failed", file=sys.stderr, flush=True)
+
+    tally = _tally(results)
+    print(f"batch summary: {len(mine)} files in shard {index}/{count}: {tally['done']} done, "
+          f"{tally['skipped']} skipped (already finished), {tally['failed']} failed, "
+          f"{len(ignored)} ignored; {time.monotonic() - started:.1f} s")
+    for result in results:
+        if result["status"] == "failed":
+            print(f"  failed {result['input']}: {result['error']}")
+    if args.summary:
+        document = {"shard": [index, count], "formats": formats, "files": results,
+                    "ignored": [str(p) for p in ignored], **tally}
+        write_atomically(Path(args.summary), lambda handle: json.dump(document, handle, indent=1), binary=False)
+    return EXIT_BATCH_FAILED if tally["failed"] else EXIT_OK
+
+
+def _tally(results: list[dict[str, Any]]) -> dict[str, int]:
+    return {status: sum(r["status"] == status for r in results) for status in ("done", "skipped", "failed")}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"I/N" -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConductorError(f"--shard '{text}' is not I/N, e.g. 0/4 for the first of four machines.") from None
+    if count < 1 or not 0 <= index < count:
+        raise ConductorError(f"--shard {text}: I must be from 0 to N-1 and N at least 1.")
+    return index, count
+
+
+BATCH_FORMATS = ("blend", "mp4", "bvh", "glb", "gltf", "fbx", "npz", "json", "csv")
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = list(dict.fromkeys(part.strip().lower().lstrip(".") for part in text.split(",") if part.strip()))
+    unknown = [fmt for fmt in formats if fmt not in BATCH_FORMATS]
+    if unknown or not formats:
+        raise ConductorError(f"--formats must name some of {', '.join(BATCH_FORMATS)}, got '{text}'.")
+    return formats
+
+
+def collect_inputs(inputs: Sequence[Path], lists: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(music files in a fixed order, files skipped as not music).
+
+    A folder gives its music files (by suffix, sorted by name, hidden files left out); a file
+    named on the command line or in a list is taken whatever it is, so a bad one is reported.
+    The order is the arguments' order, then the lists', each file once: the same command on
+    any machine gives the same list, which is what ``--shard`` splits.
+    """
+    files: list[Path] = []
+    ignored: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            for entry in sorted(item.iterdir(), key=lambda p: p.name):
+                if entry.name.startswith(".") or entry.is_dir():
+                    continue
+                (files if entry.suffix.lower() in MUSIC_SUFFIXES else ignored).append(entry)
+        else:
+            files.append(item)
+    for list_path in lists:
+        try:
+            lines = list_path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConductorError(f"List file '{list_path}' could not be read ({error}); check the path.") from error
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                files.append(list_path.parent / Path(line).expanduser())
+    unique = list(dict.fromkeys(files))
+    return unique, ignored
+
+
+def output_names(files: Sequence[Path]) -> list[str]:
+    """An output name per file: its stem, with "-2", "-3", ... where stems repeat (in list order)."""
+    seen: dict[str, int] = {}
+    names = []
+    for path in files:
+        key = path.stem.lower()  # case-insensitive file systems too
+        seen[key] = seen.get(key, 0) + 1
+        names.append(path.stem if seen[key] == 1 else f"{path.stem}-{seen[key]}")
+    return names
 
 
 # ---------------------------------------------------------------------------------- arguments
@@ -325,6 +447,8 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
                        help="cycles (CPU or GPU, works headless anywhere), eevee (needs a GPU), workbench (flat)")
     group.add_argument("--samples", type=int, default=16, help="Cycles samples a pixel (default 16, denoised)")
     group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
+    group.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,
+                       help="Cycles denoising with OpenImageDenoise (default: yes; slow on few CPU cores)")
     group.add_argument("--seconds", type=float, help="render only the first SECONDS of the piece")
 
 
@@ -388,7 +512,7 @@ def render_options_from_args(args: argparse.Namespace) -> Any:
 
     return RenderOptions(
         resolution=parse_resolution(args.resolution), quality=args.quality, engine=args.engine,
-        samples=args.samples, gpu=args.gpu, seconds=args.seconds,
+        samples=args.samples, gpu=args.gpu, seconds=args.seconds, denoise=args.denoise,
     )
 
 
