@@ -1,0 +1,65 @@
+# Two commands do everything on a fresh machine (Python 3.11, Linux):
+#   make demo   install, then animate the conductor to the bundled demo piece (out/)
+#   make test   install, then run the whole test suite (Blender 5.0 module + the 4.2 LTS wheel)
+PYTHON ?= python3
+VENV ?= .venv
+VENV42 ?= .venv-bpy42
+BPY42 ?= 4.2.0
+PY := $(VENV)/bin/python
+PY42 := $(VENV42)/bin/python
+# torch is pinned to the CPU build that installs in seconds here; an unpinned torch pulls a
+# ~3 GB CUDA build. Users with a GPU install their own torch first (see README).
+TORCH ?= torch==2.13.0
+# Tests that drive Blender: run again on the 4.2 LTS wheel.
+BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_extension_package.py \
+                 tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
+
+.PHONY: demo test test-blender50 test-blender42 install install42 system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV42)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV42)
+	$(PY42) -m pip install --quiet --upgrade pip
+	$(PY42) -m pip install --quiet $(TORCH)
+	$(PY42) -m pip install --quiet bpy==$(BPY42) "numpy==1.26.4" soundfile soxr scipy safetensors pytest
+	touch $@
+
+install: $(VENV)/.installed
+install42: $(VENV42)/.installed
+
+# ffmpeg (video tests, m4a/aac/opus decoding) and FluidSynth with a General MIDI soundfont
+# (rendering scores). Installed with apt when running as root; otherwise those tests skip.
+system-deps:
+	@if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v fluidsynth >/dev/null \
+	    && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg fluidsynth fluid-soundfont-gm >/dev/null; \
+	else echo "note: install ffmpeg, fluidsynth and fluid-soundfont-gm for the full suite; tests needing them skip"; fi
+
+demo: install
+	mkdir -p out
+	$(PY) addon/headless_main.py generate core/assets/demo_piece.ogg -o out/demo.blend \
+	    --still out/demo.png --export out/demo_motion.npz
+	@echo "done: open out/demo.blend in Blender and press play (the picture is out/demo.png)"
+
+test: test-blender50 test-blender42
+
+test-blender50: install system-deps
+	$(PY) -m pytest
+
+test-blender42: install42 system-deps
+	$(PY42) -m pytest $(BLENDER_TESTS)
+
+bench: install
+	$(PY) bench/inference.py
+	$(PY) bench/retarget.py
+	$(PY) bench/keyframes.py
+
+clean:
+	rm -rf out build dist .pytest_cache
