@@ -97,30 +97,42 @@ def keyed_frame_range(action) -> tuple[float, float]:
 
 # ---------------------------------------------------------------------------- success
 @pytest.fixture(scope="module")
-def official_run(extension: dict):
-    """One synchronous run with the official checkpoint onto a freshly created conductor."""
+def official_run(extension: dict, tmp_path_factory) -> dict:
+    """One synchronous run with the official checkpoint onto a freshly created conductor,
+    keeping a copy of the motion; returns what the tests check, as plain data (later tests
+    load other files, which frees this scene)."""
     import bpy
 
     bpy.ops.wm.read_homefile(use_empty=True)
-    settings_for(bpy, target="CREATE")
+    kept = tmp_path_factory.mktemp("kept") / "motion.npz"
+    settings = settings_for(bpy, target="CREATE", save_motion_path=str(kept))
     result = bpy.ops.conductor.generate(synchronous=True)
-    return bpy, result
+    scene, armature = bpy.context.scene, settings.armature
+    action = armature.animation_data.action if armature and armature.animation_data else None
+    return {
+        "result": result,
+        "kept": kept,
+        "armature": (armature.name, armature.type) if armature else None,
+        "target": settings.target,
+        "action": action.name if action else None,
+        "keyed": keyed_frame_range(action) if action else None,
+        "range": (scene.frame_start, scene.frame_end),
+        "status": settings.status,
+        "job": (settings.is_running, settings.progress),
+    }
 
 
-def test_generate_with_official_checkpoint_keys_the_scene_range(official_run) -> None:
-    bpy, result = official_run
-    assert result == {"FINISHED"}
-    scene = bpy.context.scene
-    settings = scene.virtual_conductor
-    armature = settings.armature
-    assert armature is not None and armature.type == "ARMATURE" and settings.target == "EXISTING"
-    action = armature.animation_data.action
-    assert action is not None and action.name.startswith("Conductor")
-    first, last = keyed_frame_range(action)
-    assert first <= scene.frame_start and last >= scene.frame_end
-    assert scene.frame_end - scene.frame_start > 30 * 20  # the piece is longer than 20 s
-    assert settings.status.startswith(f"Conducting written to '{armature.name}'")
-    assert not settings.is_running and settings.progress == 0.0
+def test_generate_with_official_checkpoint_keys_the_scene_range(official_run: dict) -> None:
+    run = official_run
+    assert run["result"] == {"FINISHED"}
+    assert run["armature"] is not None and run["armature"][1] == "ARMATURE"
+    assert run["target"] == "EXISTING"
+    assert run["action"] is not None and run["action"].startswith("Conductor")
+    (first, last), (start, end) = run["keyed"], run["range"]
+    assert first <= start and last >= end
+    assert end - start > 30 * 20  # the piece is longer than 20 s
+    assert run["status"].startswith(f"Conducting written to '{run['armature'][0]}'")
+    assert run["job"] == (False, 0.0)
 
 
 def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -> None:
@@ -218,23 +230,16 @@ def test_read_only_save_path_is_reported(bpy_scene, tmp_path: Path) -> None:
             folder.chmod(0o755)
 
 
-def test_save_path_keeps_a_copy_of_the_motion(official_run, tmp_path: Path) -> None:
-    bpy, _result = official_run
+def test_save_path_keeps_a_copy_of_the_motion(official_run: dict) -> None:
     from core.motion import Motion
 
-    target = tmp_path / "kept.npz"
-    settings = bpy.context.scene.virtual_conductor
-    settings.save_motion_path = str(target)
-    settings.weights = "PROCEDURAL" if (
-        Path(install_extension()["folder"]) / "core" / "procedural.py"
-    ).is_file() else "OFFICIAL"
-    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
-    assert Motion.load(target).frame_count > 30 * 20
+    motion = Motion.load(official_run["kept"])
+    assert motion.frame_count > 30 * 20 and motion.weights_id.startswith("M2SGAN_official")
 
 
 # ---------------------------------------------------------------------------- worker
 def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path: Path) -> None:
-    long_piece = write_tone(tmp_path / "long.flac", duration_s=900.0, rate_hz=22_050, fmt="FLAC")
+    long_piece = write_tone(tmp_path / "long.flac", duration_s=300.0, rate_hz=22_050, fmt="FLAC")
     output = tmp_path / "out" / "motion.npz"
     output.parent.mkdir()
     job = worker.GenerationJob(worker.WorkerRequest(
