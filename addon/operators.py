@@ -14,7 +14,6 @@ import dataclasses
 import os
 import random
 import shutil
-import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -83,7 +82,8 @@ def resolve_weights(settings) -> str:
         return "default"
     if settings.weights == "PROCEDURAL":
         return "procedural"
-    path = settings.official_weights_path if settings.weights == "OFFICIAL" else settings.custom_weights_path
+    official = settings.weights == "OFFICIAL"
+    path = settings.official_weights_path if official else settings.custom_weights_path
     if not path:
         raise ConductorError("Choose a weights file in the Model section.")
     path = absolute(path)
@@ -405,8 +405,6 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         if state == "running":
             return {"PASS_THROUGH"}
         if state != "done":
-            if job.stderr_tail and "ModuleNotFoundError" not in job.error:
-                print(job.stderr_tail, file=sys.stderr)
             settings.status = job.error
             return self._end(context, report_failure(self, ConductorError(job.error)))
         try:

@@ -202,6 +202,8 @@ class GenerationJob:
             return
         self.state = "failed"
         self.error = str(result.get("error") or "") or explain_crash(returncode, self._stderr)
+        if not result.get("error") and self._stderr:  # a crash: its traceback goes to the console
+            print("\n".join(self._stderr), file=sys.stderr)
         self.output_path.unlink(missing_ok=True)
 
     def wait(
