@@ -306,7 +306,7 @@ def command_batch(args: argparse.Namespace) -> int:
     for number, (position, path) in enumerate(mine, start=1):
         label = f"[{number}/{len(mine)}] {path.name}"
         targets = {fmt: output_folder / f"{names[position]}.{fmt}" for fmt in formats}
-        todo = {fmt: target for fmt, target in targets.items() if args.force or not target.exists()}
+        todo = {fmt: target for fmt, target in targets.items() if args.force or not target.is_file()}
         result: dict[str, Any] = {"input": str(path), "outputs": [str(t) for t in targets.values()]}
         file_started = time.monotonic()
         if not todo:

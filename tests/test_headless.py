@@ -1,0 +1,287 @@
+"""The headless command line as render farms run it: ``python addon/headless_main.py ...`` in a
+real subprocess (the ``bpy`` module, no screen), real music files, real outputs reopened in bpy.
+
+One ``generate`` run makes the .blend, an MP4 and the exports that several tests check; batch
+and shard runs use short tones so the whole file stays around a minute on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, PROJECT_ROOT, write_tone
+
+bpy = pytest.importorskip("bpy")
+
+ENTRY = PROJECT_ROOT / "addon" / "headless_main.py"
+FPS = 25
+SECONDS = 8.0
+RENDER_SECONDS = 2.5
+FAST = ["--weights", "procedural"]
+
+
+def headless(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ENTRY), *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
+
+
+def first_seconds(source: Path, target: Path, seconds: float) -> Path:
+    import soundfile
+
+    samples, rate_hz = soundfile.read(str(source), dtype="float32", always_2d=True)
+    soundfile.write(str(target), samples[: int(seconds * rate_hz)], rate_hz)
+    return target
+
+
+def partial_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if ".partial" in p.name or p.name.endswith("@"))
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory) -> Path:
+    return first_seconds(DEMO_PIECE, tmp_path_factory.mktemp("music") / "demo 8s.ogg", SECONDS)
+
+
+@pytest.fixture(scope="module")
+def generated(music: Path, tmp_path_factory) -> dict[str, Path]:
+    """One generate run: .blend + MP4 (2.5 s at 160x120) + BVH, GLB, FBX, NPZ exports."""
+    out = tmp_path_factory.mktemp("generated") / "nested" / "out"  # folders are created
+    paths = {ext: out / f"piece.{ext}" for ext in ("blend", "mp4", "bvh", "glb", "fbx", "npz")}
+    done = headless(
+        "generate", music, "-o", paths["blend"], *FAST, "--fps", FPS,
+        "--render", paths["mp4"], "--resolution", "160x120", "--seconds", RENDER_SECONDS,
+        "--samples", 2, "--no-denoise",
+        *[arg for ext in ("bvh", "glb", "fbx", "npz") for arg in ("--export", paths[ext])],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert partial_files(out) == []
+    return paths
+
+
+def addon_module(name: str):
+    """``addon.<name>`` imported the way headless_main.py imports it (as ``virtual_conductor``)."""
+    spec = importlib.util.spec_from_file_location("headless_main_under_test", ENTRY)
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    entry.import_extension()
+    return importlib.import_module(f"{entry.PACKAGE}.addon.{name}")
+
+
+def open_blend(path: Path):
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    return bpy.context.scene
+
+
+def the_action(obj):
+    return obj.animation_data.action if obj.animation_data else None
+
+
+# ---------------------------------------------------------------------------------- generate
+def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music: Path) -> None:
+    scene = open_blend(generated["blend"])
+    frames = round(SECONDS * FPS)
+    assert (scene.render.fps, scene.render.fps_base) == (FPS, 1.0)
+    assert (scene.frame_start, scene.frame_end) == (1, frames)
+    armature = scene.objects["Conductor"]
+    action = the_action(armature)
+    assert action is not None and action.name == "Conductor: demo 8s (seed 0)"
+    assert tuple(action.frame_range) == (1.0, float(frames))
+    assert scene.camera is not None and scene.camera.name == "Conductor Camera"
+    if bpy.app.build_options.audaspace:
+        strips = [s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]
+        assert len(strips) == 1 and strips[0].frame_final_start == 1
+        assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == music.resolve()
+    stored = json.loads(bpy.data.texts["Conductor Motion.json"].as_string())
+    assert stored["weights_id"] == "procedural" and len(stored["keypoints"]) == round(SECONDS * 30)
+    scene.frame_set(10)
+    early = np.array(armature.pose.bones["forearm.R"].matrix)
+    scene.frame_set(60)
+    assert not np.allclose(early, np.array(armature.pose.bones["forearm.R"].matrix), atol=1e-3)
+
+
+def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_path: Path) -> None:
+    """--scene with --armature animates that rig in place: nothing else is added or lost."""
+    if not OFFICIAL_GENERATOR.is_file():
+        pytest.skip(f"official weights not found at {OFFICIAL_GENERATOR}")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.mesh.primitive_cube_add(location=(3, 0, 0))
+    armature = addon_module("conductor_body").create_conductor(bpy.context.scene, camera=False)
+    armature.name = "Maestro"
+    scene_file = tmp_path / "stage.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene_file))
+    objects_before = sorted(bpy.data.objects.keys())
+
+    output = tmp_path / "stage animated.blend"
+    done = headless("generate", music, "-o", output, "--scene", scene_file, "--armature", "Maestro",
+                    "--weights", OFFICIAL_GENERATOR, "--seed", 3, "--variation", 0.5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scene = open_blend(output)
+    assert sorted(bpy.data.objects.keys()) == objects_before
+    action = the_action(bpy.data.objects["Maestro"])
+    assert action is not None and action.name.endswith("(seed 3)")
+    stored = json.loads(bpy.data.texts["Conductor Motion.json"].as_string())
+    assert stored["weights_id"] != "procedural" and stored["extra"]["variation"] == 0.5
+    assert scene.render.fps == 24 and scene.frame_end == round(SECONDS * 24)  # the scene keeps its rate
+
+    wrong = headless("generate", music, "-o", tmp_path / "x.blend", "--scene", scene_file, "--armature", "Cube")
+    assert wrong.returncode == 1 and "not an armature" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1 and not (tmp_path / "x.blend").exists()
+
+
+def test_user_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    done = headless("generate", tmp_path / "missing.ogg", "-o", tmp_path / "x.blend")
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------- render
+def ffprobe_streams(path: Path) -> dict[str, dict]:
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        pytest.skip("ffprobe is not installed (apt-get install ffmpeg) to check the video's streams")
+    done = subprocess.run(
+        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)], capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return {stream["codec_type"]: stream for stream in json.loads(done.stdout)["streams"]}
+
+
+def test_render_writes_h264_video_with_aac_music(generated: dict) -> None:
+    streams = ffprobe_streams(generated["mp4"])
+    video, audio = streams["video"], streams["audio"]
+    assert video["codec_name"] == "h264" and (video["width"], video["height"]) == (160, 120)
+    assert video["r_frame_rate"] == f"{FPS}/1"
+    assert int(video["nb_frames"]) == round(RENDER_SECONDS * FPS)
+    assert float(video["duration"]) == pytest.approx(RENDER_SECONDS, abs=0.05)
+    assert audio["codec_name"] == "aac"
+    assert float(audio["duration"]) == pytest.approx(RENDER_SECONDS, abs=0.1)
+
+
+# ---------------------------------------------------------------------------------- exports
+def world_turns(armature, scene, frames: list[int], bones: list[str]) -> np.ndarray:
+    """(F, B, 4) quaternions: each bone's world rotation at each frame, relative to its rest.
+
+    Independent of how an importer orients bones: pose = turn @ rest, in world space.
+    """
+    turns = []
+    for frame in frames:
+        scene.frame_set(frame)
+        row = []
+        for name in bones:
+            rest = (armature.matrix_world @ armature.data.bones[name].matrix_local).to_quaternion()
+            pose = (armature.matrix_world @ armature.pose.bones[name].matrix).to_quaternion()
+            turn = pose @ rest.inverted()
+            row.append(np.array(turn) * (1 if turn.w >= 0 else -1))
+        turns.append(row)
+    return np.array(turns)
+
+
+def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 2 * np.arccos(np.clip(np.abs(np.sum(a * b, axis=-1)), 0, 1))
+
+
+@pytest.mark.parametrize("kind", ["bvh", "glb"])
+def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: str) -> None:
+    scene = open_blend(generated["blend"])
+    original = scene.objects["Conductor"]
+    bones = ["spine", "chest", "neck", "head", "upper_arm.L", "forearm.L", "hand.L",
+             "upper_arm.R", "forearm.R", "hand.R"]
+    frames = [1, 37, 90, 141, 200]
+    expected = world_turns(original, scene, frames, bones)
+    assert angle_between(expected, expected[:1]).max() > 0.2  # it really moves
+
+    before = set(bpy.data.objects.keys())
+    if kind == "bvh":
+        # Blender's BVH exporter writes its own Z-up axes; read them back unchanged
+        bpy.ops.import_anim.bvh(filepath=str(generated["bvh"]), rotate_mode="NATIVE",
+                                axis_forward="Y", axis_up="Z")
+    else:
+        bpy.ops.import_scene.gltf(filepath=str(generated["glb"]))
+    (imported,) = [bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - before
+                   if bpy.data.objects[n].type == "ARMATURE"]
+    if kind == "glb" and imported.animation_data.action is None:
+        pytest.fail("the GLB came back without its animation")
+    got = world_turns(imported, scene, frames, bones)
+    tolerance = np.radians(0.5)
+    assert angle_between(got, expected).max() < tolerance
+
+
+def test_motion_export_matches_the_stored_motion(generated: dict) -> None:
+    with np.load(generated["npz"], allow_pickle=False) as archive:
+        keypoints = archive["keypoints"]
+    assert keypoints.shape == (round(SECONDS * 30), 13, 2)
+    assert generated["fbx"].stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------- batch
+def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    write_tone(music / "good.wav", duration_s=2.0)
+    write_tone(music / "blocked.flac", duration_s=2.0)
+    (music / "notes.txt").write_text("not music")
+    (music / "fake.mp3").write_bytes(os.urandom(4000))
+    unreadable = music / "locked.ogg"
+    if os.geteuid() == 0:  # root reads chmod 000 files: a link to nowhere cannot be read either
+        unreadable.symlink_to(tmp_path / "gone.ogg")
+    else:
+        write_tone(unreadable, duration_s=2.0)
+        unreadable.chmod(0)
+    out = tmp_path / "out"
+    (out / "blocked.blend").mkdir(parents=True)  # the finished name is taken: the final rename fails
+    (out / "blocked.blend" / "keep").write_text("")
+
+    summary = tmp_path / "summary.json"
+    done = headless("batch", music, "-o", out, "--formats", "blend,npz", "--summary", summary, *FAST)
+    assert done.returncode == 3, done.stderr[-3000:]
+    report = json.loads(summary.read_text())
+    status = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert status == {"blocked.flac": "failed", "fake.mp3": "failed", "good.wav": "done", "locked.ogg": "failed"}
+    assert [Path(p).name for p in report["ignored"]] == ["notes.txt"]
+    for name in ("blocked.flac", "fake.mp3", "locked.ogg"):
+        assert f"{name}: FAILED" in done.stderr
+    assert "3 failed" in done.stdout and "1 done" in done.stdout
+    assert (out / "good.blend").is_file() and (out / "good.npz").is_file()
+    assert not (out / "fake.blend").exists() and not (out / "locked.blend").exists()
+    assert (out / "blocked.blend").is_dir() and partial_files(out) == []
+
+    stamp = (out / "good.blend").stat().st_mtime_ns
+    again = headless("batch", music, "-o", out, "--formats", "blend,npz", "--summary", summary, *FAST)
+    assert again.returncode == 3
+    status = {Path(f["input"]).name: f["status"] for f in json.loads(summary.read_text())["files"]}
+    assert status["good.wav"] == "skipped" and (out / "good.blend").stat().st_mtime_ns == stamp
+
+    blocked_folder = tmp_path / "a file"
+    blocked_folder.write_text("")
+    nowhere = headless("batch", music / "good.wav", "-o", blocked_folder / "out", *FAST)
+    assert nowhere.returncode == 3 and "cannot be created" in nowhere.stderr
+
+
+def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
+    names = [f"piece {i}.wav" for i in range(5)]
+    for i, name in enumerate(names):
+        write_tone(tmp_path / name, duration_s=1.5, frequency_hz=330 + 40 * i)
+    listing = tmp_path / "pieces.txt"
+    listing.write_text("# five pieces\n" + "\n".join(reversed(names)) + "\n")
+    taken = []
+    for shard in ("0/2", "1/2"):
+        summary = tmp_path / f"summary {shard[0]}.json"
+        done = headless("batch", "--list", listing, "-o", tmp_path / "out", "--formats", "npz",
+                        "--shard", shard, "--summary", summary, *FAST)
+        assert done.returncode == 0, done.stderr[-3000:]
+        taken.append([Path(f["input"]).name for f in json.loads(summary.read_text())["files"]])
+    assert not set(taken[0]) & set(taken[1])
+    assert sorted(taken[0] + taken[1]) == sorted(names)
+    assert taken[0] == list(reversed(names))[0::2]  # the list's order, every other one
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(n.replace(".wav", ".npz") for n in names)
