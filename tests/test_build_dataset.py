@@ -1,0 +1,84 @@
+"""training/build_dataset.py: a tiny dataset of three chorales in the ConductorMotion100 layout,
+split by piece, that training/data.py's loader accepts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.build_dataset import cut_points, score_track
+
+PIECES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv410"]
+
+
+def test_cut_points_keep_whole_minutes_and_a_long_remainder():
+    assert cut_points(1800 * 2 + 900) == [(0, 1800), (1800, 3600), (3600, 4500)]
+    assert cut_points(1800 + 899) == [(0, 1800)]          # a remainder under 30 s is dropped
+    assert cut_points(1000) == [(0, 1000)]                # a 33-s piece is one sample
+    assert cut_points(800) == []
+
+
+def test_score_track_counts_bar_positions_from_the_downbeats():
+    beats = np.arange(10) * 0.5
+    track = score_track(beats, beats[1::3], 3)            # a one-beat pickup in 3/4
+    assert track.meter == 3
+    assert track.bar_position.tolist() == [2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+    assert np.allclose(track.downbeats_s, beats[1::3]) and track.tempo_bpm == pytest.approx(120.0)
+    five = score_track(beats, beats[::5], 5)              # no 5-beat pattern: beaten in 4, restarting each bar
+    assert five.meter == 4 and five.bar_position.tolist() == [0, 1, 2, 3, 0, 0, 1, 2, 3, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    pytest.importorskip("music21")
+    from training.scores import SOUNDFONT_PATHS
+
+    if shutil.which("fluidsynth") is None or not any(Path(p).is_file() for p in SOUNDFONT_PATHS):
+        pytest.skip("fluidsynth or the FluidR3_GM soundfont is missing (apt-get install fluidsynth fluid-soundfont-gm)")
+    from training.build_dataset import build
+
+    root = tmp_path_factory.mktemp("vc_tiny") / "data"
+    build(root, hours=10.0, seed=3, jobs=1, max_piece_s=35.0, pieces=PIECES, log=lambda message: None)
+    return root
+
+
+def test_layout_shapes_and_ranges(tiny_dataset: Path):
+    for split in ("train", "val", "test"):
+        folders = sorted((tiny_dataset / split).iterdir())
+        assert folders, f"{split} is empty"
+        for folder in folders:
+            mel, motion = np.load(folder / "mel.npy"), np.load(folder / "motion.npy")
+            assert mel.dtype == np.float32 and motion.dtype == np.float32
+            assert mel.ndim == 2 and mel.shape[1] == 128 and motion.shape[1:] == (13, 2)
+            assert mel.shape[0] == 3 * motion.shape[0] and motion.shape[0] >= 30 * 30
+            assert 0.0 <= mel.min() and mel.max() <= 1.0 and 0.0 <= motion.min() and motion.max() <= 1.0
+            assert (folder / "audio.flac").is_file() == (split != "train")
+
+
+def test_splits_are_by_piece_and_listed_in_the_manifest(tiny_dataset: Path):
+    manifest = json.loads((tiny_dataset / "manifest.json").read_text())
+    pieces = manifest["pieces"]
+    assert sorted(p["corpus_path"] for p in pieces) == sorted(PIECES)
+    assert sorted(p["split"] for p in pieces) == ["test", "train", "val"]   # one piece per split
+    for piece in pieces:
+        assert {"tempo_bpm", "meter", "program", "tempo_scale", "takes", "samples"} <= set(piece)
+        for sample in piece["samples"]:
+            assert (tiny_dataset / piece["split"] / sample["name"] / "motion.npy").is_file()
+    on_disk = {split: {f.name for f in (tiny_dataset / split).iterdir()} for split in ("train", "val", "test")}
+    assert not (on_disk["train"] & on_disk["val"]) and not (on_disk["train"] & on_disk["test"])
+    assert manifest["hours"] == pytest.approx(sum(s["hours"] for s in manifest["splits"].values()), abs=1e-3)
+
+
+def test_the_training_loader_reads_it(tiny_dataset: Path):
+    from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, WindowDataset
+
+    for split in ("train", "val", "test"):
+        windows = ConductorMotionSplit(tiny_dataset, split, window_s=30)
+        item = WindowDataset(windows)[0]
+        assert item["mel"].shape == (2700, 128) and item["motion"].shape == (900, 13, 2)
+    pairs = ClipPairDataset(ConductorMotionSplit(tiny_dataset, "train", window_s=30), PairSpec(10, 10.0, 0.5, 5.0))
+    assert pairs[(0, 1, 0, 0)]["motion2"].shape == (300, 13, 2)
