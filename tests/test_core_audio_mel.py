@@ -118,3 +118,19 @@ def test_truncated_mp3_is_refused(tmp_path):
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(ConductorError, match="truncated|could not be decoded"):
         load_audio(cut)
+
+
+@pytest.mark.parametrize("suffix, codec", [(".m4a", "aac"), (".opus", "libopus")])
+def test_ffmpeg_formats_decode_when_ffmpeg_is_installed(tmp_path, suffix, codec):
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed (make test installs it with apt)")
+    source = write_tone(tmp_path / "tone.wav", duration_s=2.0, rate_hz=48_000, channels=2)
+    encoded = tmp_path / f"tone{suffix}"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(source), "-c:a", codec, str(encoded)], check=True)
+    samples = load_audio(encoded)
+    assert abs(samples.shape[0] - 2 * 22_050) < 3_000
+    assert 0.05 < np.abs(samples).max() < 1.0
