@@ -1,4 +1,4 @@
-"""``python -m core``: the command line over core (mel, generate).
+"""``python -m core``: the command line over core (mel, generate, preview, plot).
 
 Exit status 0 only on success. Errors a user can fix print one sentence to stderr (or, with
 ``--progress-jsonl``, a JSON line) and exit 1; a bug prints its traceback and exits 2.
@@ -94,7 +94,47 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     generate.add_argument("--fps", type=float, help="resample the 30 fps output to this frame rate (24, 25, 29.97, 60, ...)")
     generate.add_argument("--progress-jsonl", action="store_true", help="print progress as JSON lines (for the Blender worker)")
+
+    preview = commands.add_parser("preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)")
+    preview.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
+    preview.add_argument("-o", "--output", required=True, help=".mp4 video (needs ffmpeg), or .png for the frame at --at")
+    preview.add_argument("--audio", help="music to put under the video (cut to the motion's length)")
+    preview.add_argument("--size", default="480x480", help="WIDTHxHEIGHT in pixels, or one number for a square (default 480)")
+    preview.add_argument("--theme", default="dark", choices=("dark", "light"), help="background (default dark)")
+    preview.add_argument("--at", type=float, default=0.0, help="for a .png: the time in seconds to draw")
+    preview.set_defaults(run=command_preview)
+
+    plot = commands.add_parser("plot", help="plot a motion's keypoint curves over time as a .png")
+    plot.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
+    plot.add_argument("-o", "--output", required=True, help="the .png to write")
+    plot.add_argument("--joints", default="nose,left_wrist,right_wrist,left_elbow,right_elbow",
+                      help="comma-separated joint names to plot")
+    plot.add_argument("--size", default="1200x600", help="WIDTHxHEIGHT in pixels (default 1200x600)")
+    plot.set_defaults(run=command_plot)
     return parser
+
+
+def command_preview(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
+    from .motion import Motion
+    from .preview import parse_size, render_preview, render_still
+
+    motion = Motion.load(args.motion)
+    size = parse_size(args.size)
+    if Path(args.output).suffix.lower() == ".png":
+        render_still(motion, args.output, at_s=args.at, size=size, theme=args.theme)
+        return f"wrote {args.output}: the skeleton at {args.at:g} s"
+    render_preview(motion, args.output, audio=args.audio, size=size, theme=args.theme, progress=progress)
+    sound = f" with {Path(args.audio).name}" if args.audio else " (no audio)"
+    return f"wrote {args.output}: {motion.frame_count} frames at {motion.fps:g} fps{sound}"
+
+
+def command_plot(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
+    from .motion import Motion
+    from .preview import parse_size, plot_curves
+
+    joints = [name.strip() for name in args.joints.split(",") if name.strip()]
+    plot_curves(Motion.load(args.motion), args.output, joints=joints, size=parse_size(args.size))
+    return f"wrote {args.output}: {', '.join(joints)} over time"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,11 @@
+#!/bin/sh
+# The README's pictures: a preview frame and the keypoint curves of the demo piece, made with the
+# official M2S-GAN weights (read from ../shared/parity) by the bpy-free preview commands.
+# Run from the repository root: sh bench/figures/make_figures.sh
+set -e
+python=${PYTHON:-.venv/bin/python}
+weights=${WEIGHTS:-../shared/parity/M2SGAN_official_pretrained.pt}
+motion=$(mktemp -d)/demo.npz
+"$python" -m core generate core/assets/demo_piece.ogg -o "$motion" --weights "$weights" --seed 0
+"$python" -m core preview "$motion" -o bench/figures/preview_frame.png --at 4 --size 360
+"$python" -m core plot "$motion" -o bench/figures/keypoint_curves.png --size 1000x500
