@@ -119,7 +119,7 @@ def open_scene(scene_path: str) -> Any:
         except RuntimeError as error:
             raise ConductorError(f"Scene file '{path}' could not be opened as a .blend ({_first_line(error)}).") from error
         return bpy.context.scene
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # keeps the preferences (GPU)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = NEW_SCENE_FPS, 1.0
     scene.render.resolution_x, scene.render.resolution_y = 1920, 1080

@@ -100,7 +100,8 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
     assert tuple(action.frame_range) == (1.0, float(frames))
     assert scene.camera is not None and scene.camera.name == "Conductor Camera"
     if bpy.app.build_options.audaspace:
-        strips = [s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]
+        editor = scene.sequence_editor
+        strips = [s for s in getattr(editor, "strips_all", None) or editor.sequences_all if s.type == "SOUND"]
         assert len(strips) == 1 and strips[0].frame_final_start == 1
         assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == music.resolve()
     stored = json.loads(bpy.data.texts["Conductor Motion.json"].as_string())
@@ -115,7 +116,7 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
     """--scene with --armature animates that rig in place: nothing else is added or lost."""
     if not OFFICIAL_GENERATOR.is_file():
         pytest.skip(f"official weights not found at {OFFICIAL_GENERATOR}")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     bpy.ops.mesh.primitive_cube_add(location=(3, 0, 0))
     armature = addon_module("conductor_body").create_conductor(bpy.context.scene, camera=False)
     armature.name = "Maestro"
@@ -140,9 +141,15 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
     assert wrong.stderr.count("\n") == 1 and not (tmp_path / "x.blend").exists()
 
 
-def test_user_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
-    done = headless("generate", tmp_path / "missing.ogg", "-o", tmp_path / "x.blend")
+def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
+    """As ``blender -b --python-exit-code 1 -P headless_main.py -- ...`` runs it: the script is
+    __main__, sys.argv is Blender's, only what follows ``--`` is ours."""
+    argv = ["blender", "-b", "--python-exit-code", "1", "-P", str(ENTRY), "--",
+            "generate", str(tmp_path / "missing.ogg"), "-o", str(tmp_path / "x.blend")]
+    code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path(sys.argv[5], run_name='__main__')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "missing.ogg" in done.stderr and not (tmp_path / "x.blend").exists()
 
 
 # ---------------------------------------------------------------------------------- render
