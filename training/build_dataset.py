@@ -18,6 +18,9 @@ Layout written (the loader :mod:`training.data` reads it)::
     <out>/{val,test}/<sample>/audio.flac        the sample's music, mono 22,050 Hz (for evaluation)
     <out>/manifest.json                         pieces, splits, tempo, meter, program, takes, samples
 
+The manifest is rewritten after every piece ("complete": false until the end), so an interrupted
+build leaves a dataset that is usable and described as far as it got.
+
 Pieces are cut into 60-s samples; a remainder of 30 s or more becomes a shorter sample (the
 loader's windows are 30 s), a shorter one is dropped; a piece under 30 s is repeated until it
 lasts 30 s. Splits are by work (all movements of one quartet go to the same split), so no piece
@@ -276,6 +279,29 @@ def write_piece(result: dict, out: Path, split: str) -> list[dict]:
     return rows
 
 
+def manifest_of(*, seed: int, hours: float, takes: int, max_piece_s: float, beats: str, seconds: dict,
+                entries: list, skipped: list, started: float, complete: bool) -> dict:
+    """The manifest of what is written so far (``complete`` False while the build runs)."""
+    return {
+        "format": "ConductorMotion100 layout: <split>/<sample>/mel.npy (T90,128) 90 Hz, motion.npy (T30,13,2) 30 fps",
+        "built_with": "python -m training.build_dataset",
+        "complete": complete, "seed": seed, "hours_requested": hours, "takes": takes, "max_piece_s": max_piece_s, "beats": beats,
+        "hours": round(sum(seconds.values()) / 3600, 4),
+        "splits": {split: {"hours": round(seconds[split] / 3600, 4),
+                           "pieces": sum(e["split"] == split for e in entries),
+                           "works": len({e["work"] for e in entries if e["split"] == split}),
+                           "samples": sum(len(e["samples"]) for e in entries if e["split"] == split)}
+                   for split in SPLIT_SHARES},
+        "motion": {"source": "core.procedural.draw on the score's beats" if beats == "score"
+                   else "core.procedural.conduct on the audio", "variation": VARIATION, "jitter_s": JITTER_S,
+                   "lead_s": LEAD_S, "frame_scale": FRAME_SCALE, "frame_shift": FRAME_SHIFT},
+        "music": {"scores": "music21 corpus, public domain compositions", "soundfont": SOUNDFONT_LICENCE,
+                  "tempo_scale": TEMPO_SCALE, "programs": [p for p in PROGRAMS]},
+        "seconds_to_build": round(time.perf_counter() - started, 1),
+        "pieces": entries, "skipped": skipped,
+    }
+
+
 def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1, takes: int = 1,
           max_piece_s: float = 180.0, beats: str = "score", pieces: list[str] | None = None,
           log=print) -> dict:
@@ -300,6 +326,14 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
     work_split: dict[str, str] = {}
     entries, skipped = [], []
     started = time.perf_counter()
+    def write_manifest(complete: bool) -> dict:
+        manifest = manifest_of(seed=seed, hours=hours, takes=takes, max_piece_s=max_piece_s, beats=beats,
+                               seconds=seconds, entries=entries, skipped=skipped, started=started, complete=complete)
+        temporary = out / "manifest.json.partial"
+        temporary.write_text(json.dumps(manifest, indent=1))
+        os.replace(temporary, out / "manifest.json")
+        return manifest
+
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with context.Pool(max(1, jobs), maxtasksperchild=20) as pool:
         for result in pool.imap(render_piece, planned):
@@ -317,31 +351,14 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
             entries.append(entry)
             seconds[split] += piece_s
             total = sum(seconds.values())
+            write_manifest(complete=False)
             log(f"{total / 3600:6.3f} h  {split:5s}  {job.corpus_path}  {entry['duration_s']:.0f} s  "
                 f"meter {entry['meter']}  {entry['tempo_bpm']:.0f} bpm  program {job.program}  "
                 f"({time.perf_counter() - started:.0f} s)")
             if total >= target_s:
                 pool.terminate()
                 break
-    manifest = {
-        "format": "ConductorMotion100 layout: <split>/<sample>/mel.npy (T90,128) 90 Hz, motion.npy (T30,13,2) 30 fps",
-        "built_with": "python -m training.build_dataset",
-        "seed": seed, "hours_requested": hours, "takes": takes, "max_piece_s": max_piece_s, "beats": beats,
-        "hours": round(sum(seconds.values()) / 3600, 4),
-        "splits": {split: {"hours": round(seconds[split] / 3600, 4),
-                           "pieces": sum(e["split"] == split for e in entries),
-                           "works": len({e["work"] for e in entries if e["split"] == split}),
-                           "samples": sum(len(e["samples"]) for e in entries if e["split"] == split)}
-                   for split in SPLIT_SHARES},
-        "motion": {"source": "core.procedural.draw on the score's beats" if beats == "score"
-                   else "core.procedural.conduct on the audio", "variation": VARIATION, "jitter_s": JITTER_S,
-                   "lead_s": LEAD_S, "frame_scale": FRAME_SCALE, "frame_shift": FRAME_SHIFT},
-        "music": {"scores": "music21 corpus, public domain compositions", "soundfont": SOUNDFONT_LICENCE,
-                  "tempo_scale": TEMPO_SCALE, "programs": [p for p in PROGRAMS]},
-        "seconds_to_build": round(time.perf_counter() - started, 1),
-        "pieces": entries, "skipped": skipped,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    manifest = write_manifest(complete=True)
     return manifest
 
 
