@@ -44,9 +44,10 @@ system-deps:
 
 demo: install
 	mkdir -p out
-	$(PY) addon/headless_main.py generate core/assets/demo_piece.ogg -o out/demo.blend \
-	    --still out/demo.png --export out/demo_motion.npz
-	@echo "done: open out/demo.blend in Blender and press play (the picture is out/demo.png)"
+	$(PY) addon/headless_main.py generate core/assets/demo_piece.ogg -o out/demo.blend --export out/demo_motion.npz
+	$(PY) -m core preview out/demo_motion.npz -o out/demo_preview.png --at 12
+	$(PY) -m core plot out/demo_motion.npz -o out/demo_curves.png
+	@echo "done: open out/demo.blend in Blender and press play; out/demo_preview.png and out/demo_curves.png show the motion"
 
 test: test-blender50 test-blender42
 
