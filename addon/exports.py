@@ -43,9 +43,9 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
     try:
         partial.mkdir()
         target = partial / output.name  # the final name: a .gltf names its .bin after itself
-        with _Selection(scene, armature, with_children=suffix != ".bvh") as override:
-            with bpy.context.temp_override(**override):
-                writers[suffix](scene, armature, target)
+        selection = _Selection(scene, armature, with_children=suffix != ".bvh")
+        with selection as override, bpy.context.temp_override(**override):
+            writers[suffix](scene, armature, target)
         if not target.is_file():
             raise ConductorError(f"Blender's exporter wrote no '{output.name}'; see its messages above.")
         for companion in sorted(partial.iterdir()):  # a .gltf's .bin before the .gltf itself
@@ -112,7 +112,7 @@ class _Selection:
             "object": self.objects[0], "selected_objects": self.objects,
         }
 
-    def __exit__(self, *_exc: Any) -> None:
+    def __exit__(self, *_exc: object) -> None:
         for obj in self.objects:
             if obj.name in self.view_layer.objects:
                 obj.select_set(False, view_layer=self.view_layer)

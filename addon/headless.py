@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import bpy
 
 from ..core.errors import ConductorError
-from ..core.generate import GenerateOptions, generate_motion
+from ..core.generate import GenerateOptions, generate_motion, resolve_weights
 from ..core.motion import Motion, write_atomically
 from . import conductor_body
 from .apply import ApplyOptions, apply_motion
@@ -117,7 +117,9 @@ def open_scene(scene_path: str) -> Any:
         try:
             bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
         except RuntimeError as error:
-            raise ConductorError(f"Scene file '{path}' could not be opened as a .blend ({_first_line(error)}).") from error
+            raise ConductorError(
+                f"Scene file '{path}' could not be opened as a .blend ({_first_line(error)})."
+            ) from error
         return bpy.context.scene
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # keeps the preferences (GPU)
     scene = bpy.context.scene
@@ -187,7 +189,9 @@ def save_blend(path: Path) -> Path:
         bpy.ops.wm.save_as_mainfile(filepath=str(temporary), copy=True, compress=True)
         os.replace(temporary, path)
     except (RuntimeError, OSError) as error:
-        raise ConductorError(f"Could not write '{path}' ({_first_line(error)}); check the folder and free space.") from error
+        raise ConductorError(
+            f"Could not write '{path}' ({_first_line(error)}); check the folder and free space."
+        ) from error
     finally:
         for leftover in (temporary, Path(f"{temporary}1"), Path(f"{temporary}@")):
             if leftover.exists():
@@ -295,6 +299,9 @@ def command_batch(args: argparse.Namespace) -> int:
     names = output_names(files)
     mine = [(position, path) for position, path in enumerate(files) if position % count == index]
     render_options = render_options_from_args(args) if "mp4" in formats else None
+    if args.scene and not Path(args.scene).is_file():  # would fail every file the same way
+        raise ConductorError(f"Scene file '{args.scene}' does not exist; check the path of --scene.")
+    resolve_weights(args.weights)
     output_folder = Path(args.output)
     print(f"batch: {len(mine)} of {len(files)} files (shard {index}/{count}), outputs {', '.join(formats)} "
           f"in {output_folder}", file=sys.stderr, flush=True)
@@ -426,12 +433,14 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("generation")
     group.add_argument("--scene", default="", help="animate into this .blend instead of a new file")
     group.add_argument("--armature", default="", help="armature of --scene to animate (default: create the conductor)")
-    group.add_argument("--weights", default="default", help="'default', 'procedural' or a .safetensors/.pt generator file")
+    group.add_argument("--weights", default="default",
+                       help="'default', 'procedural' or a .safetensors/.pt generator file")
     group.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
     group.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
     group.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--mapping", default="conductor", help="bone mapping: conductor, rigify, mixamo or a .json file")
-    group.add_argument("--fps", type=float, help="scene frame rate (24, 25, 29.97, 30, 60; default: the scene's, 30 when new)")
+    group.add_argument("--fps", type=float,
+                       help="scene frame rate (24, 25, 29.97, 30, 60; default: the scene's, 30 when new)")
     group.add_argument("--camera", action=argparse.BooleanOptionalAction, default=True,
                        help="give a created conductor a camera framing the upper body (default: yes)")
     group.add_argument("--pack-audio", action="store_true", help="pack the music into the .blend (for render farms)")
@@ -472,8 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a text file naming one music file a line (relative to the list); repeatable")
     batch.add_argument("-o", "--output", required=True, help="folder for the outputs (NAME.blend, NAME.mp4, ...)")
     batch.add_argument("--formats", default="blend",
-                       help="comma-separated outputs per file: blend, mp4, bvh, glb, gltf, fbx, npz, json, csv (default blend)")
-    batch.add_argument("--shard", default="0/1", help="I/N: this process takes files I, I+N, I+2N, ... of the sorted list")
+                       help="comma-separated outputs per file: blend, mp4, bvh, glb, gltf, fbx, npz, json, csv "
+                            "(default blend)")
+    batch.add_argument("--shard", default="0/1",
+                       help="I/N: this process takes files I, I+N, I+2N, ... of the ordered list")
     batch.add_argument("--force", action="store_true", help="redo files whose outputs already exist")
     batch.add_argument("--summary", help="also write the summary as JSON to this file")
     add_generation_arguments(batch)

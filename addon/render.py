@@ -61,7 +61,9 @@ def parse_resolution(text: str) -> tuple[int, int]:
     except ValueError:
         raise ConductorError(f"Resolution '{text}' is not WIDTHxHEIGHT, e.g. 1280x720.") from None
     if not (16 <= width <= 16384 and 16 <= height <= 16384) or width % 2 or height % 2:
-        raise ConductorError(f"Resolution {width}x{height} must be even numbers from 16 to 16384 (H.264 needs even sizes).")
+        raise ConductorError(
+            f"Resolution {width}x{height} must be even numbers from 16 to 16384 (H.264 needs even sizes)."
+        )
     return width, height
 
 

@@ -8,6 +8,7 @@ is installed. Every file is written to a temporary name beside the target and re
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import struct
@@ -82,7 +83,8 @@ def draw_segment(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
     direction = b - a
     length2 = float(direction @ direction)
-    t = np.zeros_like(xs) if length2 == 0 else np.clip(((xs - a[0]) * direction[0] + (ys - a[1]) * direction[1]) / length2, 0, 1)
+    along = (xs - a[0]) * direction[0] + (ys - a[1]) * direction[1]
+    t = np.zeros_like(xs) if length2 == 0 else np.clip(along / length2, 0, 1)  # nearest point's place
     distance = np.hypot(xs - (a[0] + t * direction[0]), ys - (a[1] + t * direction[1]))
     coverage = np.clip(radius + 0.5 - distance, 0.0, 1.0)[..., None]
     patch = canvas[y0:y1, x0:x1]
@@ -106,8 +108,8 @@ def draw_skeleton(pixels: np.ndarray, width: int, height: int, *, theme: str = "
         draw_segment(canvas, point, point, 1.6 * unit, foreground)
         draw_segment(canvas, point, point, 1.0 * unit, side_colour(joint))
     if progress_fraction is not None:
-        bar = max(2, int(round(0.6 * unit)))
-        canvas[height - bar:, : int(round(width * min(max(progress_fraction, 0.0), 1.0)))] = foreground
+        bar = max(2, round(0.6 * unit))
+        canvas[height - bar:, : round(width * min(max(progress_fraction, 0.0), 1.0))] = foreground
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -157,7 +159,7 @@ def render_still(motion: Motion, output: str | os.PathLike[str], *, at_s: float 
     """The skeleton at ``at_s`` seconds as a PNG."""
     output = _check_output(Path(output), (".png",))
     width, height = size
-    frame = min(max(int(round(at_s * motion.fps)), 0), motion.frame_count - 1)
+    frame = min(max(round(at_s * motion.fps), 0), motion.frame_count - 1)
     pixels = fit_to_canvas(motion.keypoints, width, height)
     return write_png(output, draw_skeleton(pixels[frame], width, height, theme=theme))
 
@@ -174,7 +176,9 @@ def render_preview(
     output = _check_output(Path(output), (".mp4",))
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise ConductorError("Writing a preview video needs ffmpeg; install it (e.g. apt-get install ffmpeg) or write a .png.")
+        raise ConductorError(
+            "Writing a preview video needs ffmpeg; install it (e.g. apt-get install ffmpeg) or write a .png."
+        )
     if audio is not None and not Path(audio).is_file():
         raise ConductorError(f"Audio file '{audio}' does not exist; check the path or leave out --audio.")
     report = progress or (lambda fraction, message: None)
@@ -246,7 +250,8 @@ def plot_curves(motion: Motion, output: str | os.PathLike[str], *, joints: Seque
     axes[1].invert_yaxis()
     axes[1].set_xlabel("time (s)")
     axes[0].legend(loc="upper right", ncol=len(joints), fontsize=8, frameon=False)
-    title = f"{motion.source_audio or 'motion'}: {motion.frame_count} frames at {motion.fps:g} fps ({motion.weights_id or '?'})"
+    title = (f"{motion.source_audio or 'motion'}: {motion.frame_count} frames at {motion.fps:g} fps "
+             f"({motion.weights_id or '?'})")
     axes[0].set_title(title, fontsize=10)
     figure.tight_layout()
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.png")
@@ -278,6 +283,6 @@ def _plain_plot(motion: Motion, joints: Sequence[str], size: tuple[int, int]) ->
         step = max(1, count // width)
         for column, name in enumerate(joints):
             points = np.stack([xs, ys[:, column]], axis=1)[::step]
-            for a, b in zip(points[:-1], points[1:]):
+            for a, b in itertools.pairwise(points):
                 draw_segment(canvas, a, b, 0.8, side_colour(JOINT_INDEX[name]))
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, PROJECT_ROOT, write_tone
 
 bpy = pytest.importorskip("bpy")
@@ -32,7 +31,7 @@ FAST = ["--weights", "procedural"]
 
 def headless(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ENTRY), *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(ENTRY), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False,
         cwd=PROJECT_ROOT,
     )
 
@@ -147,7 +146,7 @@ def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     argv = ["blender", "-b", "--python-exit-code", "1", "-P", str(ENTRY), "--",
             "generate", str(tmp_path / "missing.ogg"), "-o", str(tmp_path / "x.blend")]
     code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path(sys.argv[5], run_name='__main__')"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert "missing.ogg" in done.stderr and not (tmp_path / "x.blend").exists()
 
@@ -158,7 +157,7 @@ def ffprobe_streams(path: Path) -> dict[str, dict]:
     if ffprobe is None:
         pytest.skip("ffprobe is not installed (apt-get install ffmpeg) to check the video's streams")
     done = subprocess.run(
-        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)], capture_output=True, text=True,
+        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)], capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr
     return {stream["codec_type"]: stream for stream in json.loads(done.stdout)["streams"]}

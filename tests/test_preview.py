@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import PROJECT_ROOT, write_tone
 
 SECONDS = 3.0
@@ -21,7 +20,7 @@ SECONDS = 3.0
 
 def core_cli(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "core", *map(str, args)], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=120)
+                          cwd=PROJECT_ROOT, timeout=120, check=False)
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -65,7 +64,7 @@ def test_preview_video_has_the_skeleton_and_the_music(motion_file, tmp_path: Pat
     done = core_cli("preview", motion, "--audio", music, "-o", output, "--size", "160x120")
     assert done.returncode == 0, done.stderr
     probe = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(output)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
     assert streams["video"]["codec_name"] == "h264"
     assert (streams["video"]["width"], streams["video"]["height"]) == (160, 120)
