@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer_g = torch.optim.RMSprop([p for p in generator.parameters() if p.requires_grad], lr=config.lr)
     optimizer_d = torch.optim.RMSprop(critic.parameters(), lr=config.lr)
     step = 0
+    losses = {"critic": float("nan"), "generator": float("nan")}  # the latest of each, mean over ranks
     if checkpoint is not None:
         generator.load_state_dict(checkpoint["model"])
         critic.load_state_dict(checkpoint["critic"])
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer_d.load_state_dict(checkpoint["optimizer_d"])
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
+        losses.update(checkpoint["loss"])
     if context.distributed:
         ids = [device.index] if device.type == "cuda" else None
         generator_model = torch.nn.parallel.DistributedDataParallel(generator, device_ids=ids)
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
 
             progress = tqdm(total=total_steps, initial=step, desc="m2sgan", dynamic_ncols=True, file=sys.stderr)
     results: dict = {}
-    losses = {"critic": float("nan"), "generator": float("nan")}
+    history: list[dict[str, float]] = []  # every step's losses (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
         save_checkpoint(os.path.join(config.out_dir, "ckpt.pt"), {
@@ -259,6 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
             losses["critic"] = distributed.mean_over_ranks(logged["critic"], context)
             if generator_step:
                 losses["generator"] = distributed.mean_over_ranks(logged["generator"], context)
+            history.append(dict(losses, generator_step=generator_step))
 
             # logging
             if step % config.log_every == 0 or step == total_steps:
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
         if writer is not None:
             writer.close()
     distributed.teardown(context)
-    return {"step": step, "loss": losses, "metrics": results}
+    return {"step": step, "loss": losses, "metrics": results, "history": history}
 
 
 if __name__ == "__main__":

@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
             progress = tqdm(total=total_steps, initial=step, desc="m2snet", dynamic_ncols=True, file=sys.stderr)
     metrics: dict = {}
     loss_value = float("nan")
+    history: list[float] = []  # every step's loss (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
         save_checkpoint(os.path.join(config.out_dir, "ckpt.pt"), {
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
             optimizer.zero_grad(set_to_none=True)
             step += 1
             loss_value = distributed.mean_over_ranks(loss_sum, context)
+            history.append(loss_value)
 
             # logging
             if step % config.log_every == 0 or step == total_steps:
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
         if writer is not None:
             writer.close()
     distributed.teardown(context)
-    return {"step": step, "loss": loss_value, "metrics": metrics}
+    return {"step": step, "loss": loss_value, "metrics": metrics, "history": history}
 
 
 if __name__ == "__main__":
