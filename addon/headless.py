@@ -453,7 +453,8 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--resolution", default="1280x720", help="WIDTHxHEIGHT in pixels (default 1280x720)")
     group.add_argument("--quality", default="medium", choices=QUALITIES, help="H.264 quality (default medium)")
     group.add_argument("--engine", default="cycles", choices=ENGINES,
-                       help="cycles (CPU or GPU, works headless anywhere), eevee (needs a GPU), workbench (flat)")
+                       help="cycles (default: CPU or --gpu, needs no OpenGL), workbench (flat, about 10x faster on "
+                            "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (needs a GPU)")
     group.add_argument("--samples", type=int, default=16, help="Cycles samples a pixel (default 16, denoised)")
     group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
     group.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,

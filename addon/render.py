@@ -1,13 +1,16 @@
 """The conductor scene to video: H.264 with the music as AAC in an MP4, headless, CPU or GPU.
 
-Engines, as tried with the ``bpy`` module on a machine with no GPU and no display:
+Engines, as tried with the ``bpy`` module 5.0.1 on a machine with no GPU and no display:
 
-- ``cycles`` (default) renders on the CPU anywhere; ``gpu`` picks CUDA, OptiX, HIP, oneAPI or
-  Metal for it instead. A few samples plus the OpenImageDenoise denoiser give a clean image.
-- ``workbench`` (flat shading, fastest) needs an OpenGL context; without a GPU it runs where
-  Mesa's software OpenGL is installed.
-- ``eevee`` needs a real GPU: with no GPU it hangs instead of failing, so it is never picked
-  automatically.
+- ``cycles`` (default) needs no OpenGL at all, so it renders anywhere; ``gpu`` picks CUDA,
+  OptiX, HIP, oneAPI or Metal for it (Cycles device preferences, all devices of that kind).
+  On two CPU cores a 1280x720 frame of the conductor takes about 19 s at 16 samples, and the
+  OpenImageDenoise pass adds about 40 s more: use a GPU, fewer ``samples`` or no ``denoise``.
+- ``workbench`` (flat studio lighting) takes about 2 s a 1280x720 frame on the same CPU, but
+  needs an OpenGL context: on a server without a GPU that is Mesa's software EGL (Debian:
+  libegl1, libgl1-mesa-dri); with no EGL at all Blender aborts the whole process.
+- ``eevee`` needs a real GPU: with only Mesa's software EGL it hangs instead of failing, so
+  it is never picked automatically.
 
 The video is written to a temporary name in the output's folder and renamed when complete.
 """

@@ -223,11 +223,20 @@ def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: s
     assert angle_between(got, expected).max() < tolerance
 
 
-def test_motion_export_matches_the_stored_motion(generated: dict) -> None:
+def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_path: Path) -> None:
+    """``export piece.blend`` later gives the same motion as ``generate --export`` did."""
     with np.load(generated["npz"], allow_pickle=False) as archive:
         keypoints = archive["keypoints"]
     assert keypoints.shape == (round(SECONDS * 30), 13, 2)
     assert generated["fbx"].stat().st_size > 10_000
+
+    done = headless("export", generated["blend"], "-o", tmp_path / "later.csv", "-o", tmp_path / "later.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = np.loadtxt(tmp_path / "later.csv", delimiter=",", skiprows=1)  # time_s, then x, y per joint
+    assert table.shape == (keypoints.shape[0], 1 + 26)
+    np.testing.assert_allclose(table[:, 1:].reshape(-1, 13, 2), keypoints, atol=1e-5)
+    document = json.loads((tmp_path / "later.json").read_text())
+    assert document["weights_id"] == "procedural" and document["fps"] == 30
 
 
 # ---------------------------------------------------------------------------------- batch
