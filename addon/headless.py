@@ -247,6 +247,7 @@ def command_generate(args: argparse.Namespace) -> int:
     audio = Path(args.audio)
     if not audio.is_file():
         raise ConductorError(f"Music file '{audio}' does not exist; check the path.")
+    check_output_names(args.render, args.export)
     started = time.monotonic()
     written = produce(
         job_from_args(args, audio), output, _path_or_none(args.render),
@@ -258,10 +259,24 @@ def command_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def check_output_names(video: str | None, exports: Sequence[str]) -> None:
+    """Refuse unknown output types before any slow work."""
+    from .exports import MOTION_SUFFIXES, SCENE_SUFFIXES
+
+    if video and Path(video).suffix.lower() not in (".mp4", ".m4v"):
+        raise ConductorError(f"The video '{Path(video).name}' must be an .mp4 (H.264 video with AAC audio).")
+    for name in exports:
+        if Path(name).suffix.lower() not in SCENE_SUFFIXES + MOTION_SUFFIXES:
+            raise ConductorError(
+                f"Cannot export '{Path(name).name}': name it {', '.join(SCENE_SUFFIXES + MOTION_SUFFIXES)}."
+            )
+
+
 def command_render(args: argparse.Namespace) -> int:
     from .render import render_video
 
     source, output = Path(args.input), Path(args.output)
+    check_output_names(str(output), [])
     progress = LineProgress(source.name)
     if source.suffix.lower() == ".blend":
         if args.fps is not None:
@@ -283,6 +298,7 @@ def command_export(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if source.suffix.lower() != ".blend":
         raise ConductorError(f"'{source.name}' is not a .blend; give a file made by 'generate'.")
+    check_output_names(None, args.output)
     scene = open_scene(str(source))
     armature, motion = stored_motion(scene)
     for output in args.output:
@@ -454,7 +470,8 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quality", default="medium", choices=QUALITIES, help="H.264 quality (default medium)")
     group.add_argument("--engine", default="cycles", choices=ENGINES,
                        help="cycles (default: CPU or --gpu, needs no OpenGL), workbench (flat, about 10x faster on "
-                            "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (needs a GPU)")
+                            "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (for GPUs: minutes of "
+                            "shader compiling on a CPU)")
     group.add_argument("--samples", type=int, default=16, help="Cycles samples a pixel (default 16, denoised)")
     group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
     group.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,

@@ -9,8 +9,8 @@ Engines, as tried with the ``bpy`` module 5.0.1 on a machine with no GPU and no 
 - ``workbench`` (flat studio lighting) takes about 2 s a 1280x720 frame on the same CPU, but
   needs an OpenGL context: on a server without a GPU that is Mesa's software EGL (Debian:
   libegl1, libgl1-mesa-dri); with no EGL at all Blender aborts the whole process.
-- ``eevee`` needs a real GPU: with only Mesa's software EGL it hangs instead of failing, so
-  it is never picked automatically.
+- ``eevee`` is for machines with a GPU: on Mesa's software EGL it works, but the first frame
+  took about two minutes (compiling its shaders on the CPU), even at 160x120.
 
 The video is written to a temporary name in the output's folder and renamed when complete.
 """
