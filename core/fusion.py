@@ -48,6 +48,17 @@ class FusedResidualConv2d(nn.Module):
 
 
 class FusedMusicEncoder(nn.Module):
+    """The music encoder with folded batch norms, run over time chunks.
+
+    Its receptive field is under 30 mel frames, so chunks of ``CHUNK_FRAMES`` with
+    ``CONTEXT_FRAMES`` of real music either side (both multiples of the 3-frame pooling
+    stride) give the same features as one pass, while the large 2D activations stay a few
+    tens of MB whatever the window length.
+    """
+
+    CHUNK_FRAMES = 2700
+    CONTEXT_FRAMES = 48
+
     def __init__(self, encoder: MusicEncoder) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv1))
@@ -59,6 +70,18 @@ class FusedMusicEncoder(nn.Module):
         self.projection_bias = nn.Parameter(bias, requires_grad=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (N, T90, 128) -> features (N, ceil(T90 / 3), 64)."""
+        frames = mel.shape[1]
+        pieces = []
+        for start in range(0, frames, self.CHUNK_FRAMES):
+            end = min(start + self.CHUNK_FRAMES, frames)
+            first, last = max(0, start - self.CONTEXT_FRAMES), min(frames, end + self.CONTEXT_FRAMES)
+            keep_from = (start - first) // 3
+            pieces.append(self.encode(mel[:, first:last])[:, keep_from : keep_from + (end - start - 1) // 3 + 1])
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        """One pass: mel (N, T, 128) -> features (N, ceil(T / 3), 64)."""
         x = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (N, 1, T90, 128)
         x = self.pool1(self.conv1(x))
         x = self.pool2(self.conv2(x))

@@ -24,7 +24,7 @@ from .networks import NOISE_PER_SECOND, Generator
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
 
-DEFAULT_WINDOW_S = 120
+DEFAULT_WINDOW_S = 600  # the fused encoder chunks itself, so only the cheap TCN sees a whole window
 DEFAULT_CONTEXT_S = 12
 # The temporal blocks reflect-pad by up to 128 frames, so one pass needs more than 128 frames;
 # shorter pieces are mirrored out to this length and cut back afterwards.

@@ -26,7 +26,7 @@ MEL_FPS = 90
 MOTION_FPS = 30
 TOP_DB = 80.0
 AMIN = 1e-10
-STFT_BLOCK_FRAMES = 8192
+STFT_BLOCK_FRAMES = 1024  # ~8 MB of spectrum per block: stays in cache (8192 was 2.7x slower)
 
 
 def frame_count_90hz(sample_count: int, sample_rate_hz: int = SAMPLE_RATE_HZ) -> int:

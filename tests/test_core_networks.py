@@ -81,3 +81,15 @@ def test_fused_generator_matches_golden(official_generator, golden):
 
     out = run(FusedGenerator(official_generator), golden["mel"][None], golden["noise"])
     assert np.abs(out - golden["motion"]).max() < TOLERANCE
+
+
+def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
+    from core.fusion import FusedGenerator
+
+    encoder = FusedGenerator(official_generator).music_encoder
+    mel = torch.from_numpy(np.concatenate([golden["mel"], golden["mel"][::-1]])[None, :7000])
+    with torch.inference_mode():
+        chunked = encoder(mel)
+        whole = encoder.encode(mel)
+    assert chunked.shape == whole.shape == (1, 2334, 64)
+    assert (chunked - whole).abs().max() < 1e-4
