@@ -1,7 +1,7 @@
 """Evaluation on held-out pieces: how well each conductor's motion follows the music.
 
     python -m training.compare --data /tmp/vc_data --split test \
-        --ours weights/virtualconductor_default.safetensors \
+        --ours weights/virtualconductor_cpu_v0.safetensors \
         --official ../shared/parity/M2SGAN_official_pretrained.pt \
         --m2snet ../shared/parity/M2SNet_official_pretrained.pt --out bench/figures
 

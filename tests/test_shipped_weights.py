@@ -1,0 +1,50 @@
+"""Weights shipped in weights/: each loads as a generator with a complete model card and gives
+finite, moving motion for the demo piece; "default" means the default file when it is shipped
+and the procedural conductor otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import DEMO_PIECE, PROJECT_ROOT
+from core.weights import GENERATOR, default_weights_path, load_model
+
+CARD_FIELDS = {"id", "model", "data", "config", "training", "metrics", "licence", "limits"}
+SHIPPED = sorted((PROJECT_ROOT / "weights").glob("*.safetensors"))
+
+
+def test_weights_are_shipped():
+    assert SHIPPED, "weights/ holds no .safetensors file"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_weights_have_a_model_card(path):
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert CARD_FIELDS <= set(card), f"model card lacks {sorted(CARD_FIELDS - set(card))}"
+    assert card["model"] == GENERATOR and card["licence"]
+    assert path.stat().st_size < 4_000_000
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_weights_generate_finite_motion_for_the_demo_piece(path):
+    from core.generate import GenerateOptions, generate_motion
+
+    loaded = load_model(path, GENERATOR)
+    assert loaded.weights_id == json.loads(path.with_suffix(".json").read_text())["id"]
+    motion = generate_motion(DEMO_PIECE, GenerateOptions(weights=str(path), seed=0, device="cpu"))
+    keypoints = motion.keypoints
+    assert motion.weights_id == loaded.weights_id
+    assert keypoints.shape[1:] == (13, 2) and keypoints.shape[0] == pytest.approx(35 * 30, abs=3)
+    assert np.all(np.isfinite(keypoints))
+    assert keypoints.min() >= -0.5 and keypoints.max() <= 1.5
+    assert keypoints[:, 9:11].std(axis=0).max() > 1e-4  # the wrists move
+
+
+def test_default_means_the_default_file_or_the_procedural_conductor():
+    from core.generate import PROCEDURAL, resolve_weights
+
+    expected = str(default_weights_path()) if default_weights_path().is_file() else PROCEDURAL
+    assert resolve_weights("default") == expected
