@@ -36,6 +36,8 @@ def import_extension() -> object:
     spec = importlib.util.spec_from_file_location(
         PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
     )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Cannot import the extension from {root}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACKAGE] = module
     try:
@@ -52,5 +54,18 @@ def run() -> int:
     return headless.main(command_line_arguments(sys.argv))
 
 
+def leave(status: int) -> None:
+    """Exit with ``status``. Under the ``bpy`` module (no Blender binary) skip the interpreter's
+    teardown: the 4.2 module can crash there (signal 11) after all the work is saved."""
+    bpy = sys.modules.get("bpy")
+    if bpy is not None and not bpy.app.binary_path:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    leave(run())
