@@ -244,7 +244,7 @@ class _Rollback:
         self.frame_range = (scene.frame_start, scene.frame_end)
         self.had_sequence_editor = scene.sequence_editor is not None
         self.sounds_before = {sound.as_pointer() for sound in bpy.data.sounds}
-        self.rotation_modes: dict[str, str] = {}
+        self.rotation_modes: dict[str, Any] = {}  # bone name -> rotation_mode (its stub enum type varies)
         self.custom_values: list[tuple[str, str, Any]] = []
         self.action: Any = None
         self.nla_track: Any = None
@@ -255,6 +255,7 @@ class _Rollback:
 
     def set_rigify_ik_fk(self, armature_obj: bpy.types.Object, value: float) -> None:
         """Switch a Rigify rig's arms to FK (1) or IK (0), remembering the old switch values."""
+        assert armature_obj.pose is not None, "an armature object always has a pose"
         for side in ("L", "R"):
             pose_bone = armature_obj.pose.bones.get(f"upper_arm_parent.{side}")
             if pose_bone is not None and "IK_FK" in pose_bone.keys():
@@ -297,6 +298,7 @@ class _Rollback:
             self.armature.animation_data_clear()
         if self.previous_fake_user is not None:
             self.previous_action.use_fake_user = self.previous_fake_user
+        assert self.armature.pose is not None, "an armature object always has a pose"
         pose_bones = self.armature.pose.bones
         for bone_name, mode in self.rotation_modes.items():
             pose_bones[bone_name].rotation_mode = mode

@@ -40,18 +40,21 @@ class ActionWriter:
         self.slot = None
         self._channelbag = None
         if has_layered_actions():
-            self.slot = action.slots.new(id_type="OBJECT", name=id_name)
-            layer = action.layers.new(ACTION_LAYER_NAME)
+            self.slot = action.slots.new(id_type="OBJECT", name=id_name)  # type: ignore[attr-defined]  # 4.4+
+            layer = action.layers.new(ACTION_LAYER_NAME)  # type: ignore[attr-defined]  # 4.4+
             strip = layer.strips.new(type="KEYFRAME")
-            self._channelbag = strip.channelbag(self.slot, ensure=True)
+            # A keyframe strip; the stubs type strips.new() as the base ActionStrip.
+            self._channelbag = strip.channelbag(self.slot, ensure=True)  # type: ignore[attr-defined]
         self._groups: dict[str, Any] = {}
 
     def new_fcurve(self, data_path: str, index: int, group: str | None) -> bpy.types.FCurve:
         """A new F-Curve for ``data_path[index]``, inside the group called ``group`` if given."""
         if self._channelbag is None:
             if group is None:
-                return self.action.fcurves.new(data_path, index=index)
-            return self.action.fcurves.new(data_path, index=index, action_group=group)
+                return self.action.fcurves.new(data_path, index=index)  # type: ignore[attr-defined]  # before 5.0
+            return self.action.fcurves.new(  # type: ignore[attr-defined]  # before 5.0
+                data_path, index=index, action_group=group
+            )
         fcurve = self._channelbag.fcurves.new(data_path, index=index)
         if group is not None:
             channel_group = self._groups.get(group)
@@ -65,9 +68,9 @@ class ActionWriter:
 def action_fcurves(action: bpy.types.Action, slot: Any = None) -> list[bpy.types.FCurve]:
     """All F-Curves of ``action`` (of ``slot`` only, where slots exist and one is given)."""
     if not has_layered_actions():
-        return list(action.fcurves)
+        return list(action.fcurves)  # type: ignore[attr-defined]  # before 5.0
     fcurves: list[bpy.types.FCurve] = []
-    for layer in action.layers:
+    for layer in action.layers:  # type: ignore[attr-defined]  # 4.4+
         for strip in layer.strips:
             if not hasattr(strip, "channelbags"):
                 continue
@@ -88,9 +91,9 @@ def find_fcurve(action: bpy.types.Action, data_path: str, index: int = 0) -> Any
 def fcurve_group_names(action: bpy.types.Action) -> list[str]:
     """Names of the F-Curve groups of ``action``, in order."""
     if not has_layered_actions():
-        return [group.name for group in action.groups]
+        return [group.name for group in action.groups]  # type: ignore[attr-defined]  # before 5.0
     names: list[str] = []
-    for layer in action.layers:
+    for layer in action.layers:  # type: ignore[attr-defined]  # 4.4+
         for strip in layer.strips:
             for channelbag in getattr(strip, "channelbags", ()):
                 names.extend(group.name for group in channelbag.groups)
@@ -127,6 +130,12 @@ def new_nla_strip(obj: bpy.types.Object, action: Any, slot: Any, name: str, star
     return track
 
 
+def set_object_id_root(action: bpy.types.Action) -> None:
+    """Mark ``action`` as animating objects where actions have ``id_root`` (before 5.0)."""
+    if "id_root" in action.bl_rna.properties:
+        action.id_root = "OBJECT"  # type: ignore[attr-defined]  # before 5.0
+
+
 def remove_action(action: Any) -> None:
     """Delete ``action`` from the file, whoever uses it."""
     if action is not None and action.name in bpy.data.actions:
@@ -143,7 +152,7 @@ def _strip_collection(scene: bpy.types.Scene) -> Any:
     editor = scene.sequence_editor
     if editor is None:
         return None
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
+    return editor.strips if hasattr(editor, "strips") else editor.sequences  # type: ignore[attr-defined]  # before 5.0
 
 
 def iter_strips(scene: bpy.types.Scene) -> Iterator[Any]:

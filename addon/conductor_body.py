@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import bpy
 import numpy as np
+from numpy.typing import ArrayLike
 from mathutils import Matrix, Vector
 
 from ..core.conductor_rig import CONDUCTOR_BONES
@@ -69,10 +70,15 @@ def create_conductor(
     """
     if isinstance(scene, bpy.types.Context):
         view_layer = view_layer or scene.view_layer
-        scene = scene.scene
+        context_scene = scene.scene
+        if context_scene is None:
+            raise ValueError("The context has no scene to build the conductor in.")
+        scene = context_scene
     view_layer = view_layer or _view_layer_of(scene)
     collection = bpy.data.collections.new(COLLECTION_NAME)
-    scene.collection.children.link(collection)
+    scene_collection = scene.collection
+    assert scene_collection is not None, "a scene always has its master collection"
+    scene_collection.children.link(collection)
 
     armature = _build_armature(scene, view_layer, collection)
     if body:
@@ -107,12 +113,12 @@ def _build_armature(
 
     previous = view_layer.objects.active
     if previous is not None and previous.mode != "OBJECT":
-        override = {"scene": scene, "view_layer": view_layer, "active_object": previous, "object": previous}
-        with bpy.context.temp_override(**override):
+        with bpy.context.temp_override(
+            scene=scene, view_layer=view_layer, active_object=previous, object=previous
+        ):
             bpy.ops.object.mode_set(mode="OBJECT")
     view_layer.objects.active = armature
-    override = {"scene": scene, "view_layer": view_layer, "active_object": armature, "object": armature}
-    with bpy.context.temp_override(**override):
+    with bpy.context.temp_override(scene=scene, view_layer=view_layer, active_object=armature, object=armature):
         bpy.ops.object.mode_set(mode="EDIT")
         try:
             for rig_bone in CONDUCTOR_BONES:
@@ -128,6 +134,7 @@ def _build_armature(
             data.edit_bones["baton"].use_deform = False
         finally:
             bpy.ops.object.mode_set(mode="OBJECT")
+    assert armature.pose is not None, "an armature object always has a pose"
     for pose_bone in armature.pose.bones:
         pose_bone.rotation_mode = "QUATERNION"
     return armature
@@ -135,9 +142,9 @@ def _build_armature(
 
 # ---------------------------------------------------------------------------------- shapes
 def _lathe(
-    origin: Sequence[float],
-    axis: Sequence[float],
-    u: Sequence[float],
+    origin: ArrayLike,
+    axis: ArrayLike,
+    u: ArrayLike,
     profile: Sequence[tuple[float, float]],
     *,
     scale_u: float = 1.0,
@@ -151,15 +158,15 @@ def _lathe(
     ``radius * scale_u`` along ``u`` and ``radius * scale_v`` along ``axis x u``.
     Returns vertices (V, 3) and faces with outward winding.
     """
-    origin, axis, u = (np.asarray(vector, dtype=np.float64) for vector in (origin, axis, u))
-    v = np.cross(axis, u)
+    origin_xyz, axis_xyz, u_xyz = (np.asarray(vector, dtype=np.float64) for vector in (origin, axis, u))
+    v = np.cross(axis_xyz, u_xyz)
     angles = np.linspace(0.0, 2.0 * math.pi, segments, endpoint=False)
-    ring_shape = np.cos(angles)[:, None] * u * scale_u + np.sin(angles)[:, None] * v * scale_v
+    ring_shape = np.cos(angles)[:, None] * u_xyz * scale_u + np.sin(angles)[:, None] * v * scale_v
     profile = list(profile)
     start_pole, end_pole = profile[0][1] == 0.0, profile[-1][1] == 0.0
     rings = profile[int(start_pole): len(profile) - int(end_pole)]
 
-    verts = [origin + axis * t + ring_shape * radius for t, radius in rings]  # each (S, 3)
+    verts = [origin_xyz + axis_xyz * t + ring_shape * radius for t, radius in rings]  # each (S, 3)
     faces: list[tuple[int, ...]] = []
     for ring in range(len(rings) - 1):
         a, b = ring * segments, (ring + 1) * segments
@@ -168,11 +175,11 @@ def _lathe(
             faces.append((a + j, a + k, b + k, b + j))
     count = len(rings) * segments
     if start_pole:
-        verts.append((origin + axis * profile[0][0])[None])
+        verts.append((origin_xyz + axis_xyz * profile[0][0])[None])
         faces.extend((count, (j + 1) % segments, j) for j in range(segments))
         count += 1
     if end_pole:
-        verts.append((origin + axis * profile[-1][0])[None])
+        verts.append((origin_xyz + axis_xyz * profile[-1][0])[None])
         last = (len(rings) - 1) * segments
         faces.extend((count, last + j, last + (j + 1) % segments) for j in range(segments))
     return np.concatenate(verts, axis=0), faces
@@ -313,7 +320,10 @@ def _material(name: str) -> bpy.types.Material:
 
 def _mesh_object(name: str, parts: list[_Part], collection: bpy.types.Collection) -> bpy.types.Object:
     """One smooth-shaded mesh object from ``parts``, with their materials and vertex groups."""
-    verts, faces, material_indices, offset = [], [], [], 0
+    verts: list[np.ndarray] = []
+    faces: list[tuple[int, ...]] = []
+    material_indices: list[int] = []
+    offset = 0
     material_names = list(dict.fromkeys(part.material for part in parts))
     for part in parts:
         verts.append(part.verts)
@@ -343,14 +353,14 @@ def _mesh_object(name: str, parts: list[_Part], collection: bpy.types.Collection
 def _build_body(armature: bpy.types.Object, collection: bpy.types.Collection) -> bpy.types.Object:
     body = _mesh_object("Conductor Body", _body_parts(), collection)
     body.parent = armature
-    modifier = body.modifiers.new("Armature", "ARMATURE")
+    modifier = cast(bpy.types.ArmatureModifier, body.modifiers.new("Armature", "ARMATURE"))
     modifier.object = armature
     return body
 
 
 def _build_baton(armature: bpy.types.Object, collection: bpy.types.Collection) -> bpy.types.Object:
     """A white baton with a cork grip along the baton bone, parented to that bone."""
-    bone = armature.data.bones["baton"]
+    bone = cast(bpy.types.Armature, armature.data).bones["baton"]
     head, tail = np.asarray(bone.head_local), np.asarray(bone.tail_local)
     axis = (tail - head) / np.linalg.norm(tail - head)
     length = float(np.linalg.norm(tail - head))
@@ -394,7 +404,7 @@ def _build_lights(collection: bpy.types.Collection) -> None:
         ("Rim", (0.8, 2.4, 2.8), 250.0, 0.8, (1.0, 1.0, 1.0)),
     )
     for name, location, watts, size, color in rig:
-        data = bpy.data.lights.new(f"Conductor {name}", "AREA")
+        data = cast(bpy.types.AreaLight, bpy.data.lights.new(f"Conductor {name}", "AREA"))
         data.energy, data.size, data.color = watts, size, color
         light = bpy.data.objects.new(f"Conductor {name}", data)
         collection.objects.link(light)

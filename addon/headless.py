@@ -123,6 +123,7 @@ def open_scene(scene_path: str) -> Any:
         return bpy.context.scene
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # keeps the preferences (GPU)
     scene = bpy.context.scene
+    assert scene is not None, "the empty home file has a scene"
     scene.render.fps, scene.render.fps_base = NEW_SCENE_FPS, 1.0
     scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
     return scene

@@ -130,8 +130,7 @@ def write_action(
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     action = bpy.data.actions.new(name)
     try:
-        if "id_root" in action.bl_rna.properties:
-            action.id_root = "OBJECT"
+        compat.set_object_id_root(action)
         action.use_fake_user = True
         writer = compat.ActionWriter(action, obj.name)
         fcurve_count = key_count = 0

@@ -10,10 +10,11 @@ from .operators import CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor, CONDU
 from .properties import get_settings, sound_strips_collection
 
 
-class ConductorPanel:
+class ConductorPanel(bpy.types.Panel):  # the base of the sidebar panels, never registered itself
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Conductor"
+    layout: bpy.types.UILayout  # for type checkers: never None inside draw()
 
     @classmethod
     def poll(cls, context) -> bool:

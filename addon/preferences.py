@@ -154,9 +154,11 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
             self.report({"ERROR"}, f"Cannot start pip ({error.strerror or error}).")
             return {"CANCELLED"}
         lines: queue.Queue[str | None] = queue.Queue()
+        output = process.stdout
+        assert output is not None, "pip's output is a pipe"
 
         def read() -> None:
-            for line in process.stdout:
+            for line in output:
                 lines.put(line.rstrip())
             lines.put(None)
 

@@ -170,7 +170,10 @@ def get_settings(context_or_scene) -> CONDUCTOR_PG_settings:
 
 
 def register_properties() -> None:
-    bpy.types.Scene.virtual_conductor = PointerProperty(type=CONDUCTOR_PG_settings)
+    # A property registered at runtime; the stubs type PointerProperty() as returning None.
+    bpy.types.Scene.virtual_conductor = PointerProperty(  # type: ignore[attr-defined,func-returns-value]
+        type=CONDUCTOR_PG_settings
+    )
 
 
 def unregister_properties() -> None:

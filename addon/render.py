@@ -130,7 +130,10 @@ def _set_engine(scene: Any, options: RenderOptions) -> None:
 
 def _use_gpu(backend: str) -> None:
     """Switch Cycles to ``backend`` (CUDA, OPTIX, HIP, ONEAPI, METAL) with all its devices."""
-    preferences = bpy.context.preferences.addons["cycles"].preferences
+    user_preferences = bpy.context.preferences
+    assert user_preferences is not None, "Blender always has user preferences"
+    # Cycles' own AddonPreferences subclass: its fields are not in the stubs.
+    preferences: Any = user_preferences.addons["cycles"].preferences
     try:
         preferences.compute_device_type = backend
     except TypeError:
