@@ -26,6 +26,11 @@ PRIOR_OCTAVES = 0.9  # its standard deviation, in octaves
 TIGHTNESS = 300.0  # penalty per squared log-ratio of a beat interval to the local period
 TEMPO_WINDOW_S = 8.0
 BASS_BANDS = 24  # lowest mel bands (below ~500 Hz) that give the bass onsets
+CHROMA_N_FFT = 4096  # 186 ms at 22,050 Hz: enough to tell semitones apart above ~100 Hz
+CHROMA_HOP = 4 * HOP_LENGTH  # chroma frames are 4 onset frames apart (~46 ms)
+CHROMA_RANGE_HZ = (60.0, 2000.0)
+BASS_RANGE_HZ = (40.0, 220.0)
+PHASE_MARGIN = 0.1  # spreads by which the half-shifted beats must win
 
 
 @dataclasses.dataclass
@@ -75,11 +80,14 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
         return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), 4, 0.0)
     period_frames = local_period(onset, frame_rate_hz)
     beat_frames = dynamic_programming_beats(onset, period_frames)
+    chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
+    beat_frames = on_beat_phase(beat_frames, chroma, bass_chroma)
+    beat_frames = beat_frames[beat_frames < onset.size]
     beat_frames = drop_unsupported_beats(beat_frames, onset, period_frames)
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
-    accent = beat_accent(beat_frames, onset, bass, log_mel)
+    accent = beat_accent(beat_frames, onset, bass, log_mel, chroma, bass_chroma)
     meter, bar_position = infer_bars(accent)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
@@ -111,6 +119,102 @@ def onset_strength(log_mel: np.ndarray) -> np.ndarray:
     flux = np.maximum(flux, 0.0)
     spread = flux.std()
     return flux / spread if spread > 1e-6 else np.zeros_like(flux)
+
+
+def pitch_class_profiles(samples: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-compressed chroma of the whole texture and of the bass alone.
+
+    Returns
+    -------
+    chroma, bass_chroma : np.ndarray [shape=(12, 1 + n // 1024), float32] >= 0
+        Magnitude per pitch class (C = 0) in ``CHROMA_RANGE_HZ`` and ``BASS_RANGE_HZ``; column
+        ``i`` is centred on sample ``1024 i`` (4 onset frames, ~46 ms at 22,050 Hz).
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    frame_count = 1 + samples.shape[0] // CHROMA_HOP
+    padded = np.pad(samples, (CHROMA_N_FFT // 2, CHROMA_N_FFT // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, CHROMA_N_FFT)[::CHROMA_HOP][:frame_count]
+    frequencies_hz = np.fft.rfftfreq(CHROMA_N_FFT, 1.0 / sample_rate_hz)
+    midi = 12.0 * np.log2(np.maximum(frequencies_hz, 1e-3) / 440.0) + 69.0
+    pitch_class = np.round(midi).astype(int) % 12
+
+    def folding(low_hz: float, high_hz: float) -> np.ndarray:  # (12, bins) sums bins per class
+        used = np.flatnonzero((frequencies_hz >= low_hz) & (frequencies_hz < high_hz))
+        matrix = np.zeros((12, frequencies_hz.size), dtype=np.float32)
+        matrix[pitch_class[used], used] = 1.0
+        return matrix
+
+    full, low = folding(*CHROMA_RANGE_HZ), folding(*BASS_RANGE_HZ)
+    window = np.hanning(CHROMA_N_FFT).astype(np.float32)
+    chroma = np.zeros((12, frame_count), dtype=np.float32)
+    bass_chroma = np.zeros((12, frame_count), dtype=np.float32)
+    for start in range(0, frame_count, 512):  # blocks keep a 10-minute piece's STFT small
+        magnitude = np.abs(np.fft.rfft(frames[start : start + 512] * window, axis=1)).astype(np.float32).T
+        chroma[:, start : start + 512] = full @ magnitude
+        bass_chroma[:, start : start + 512] = low @ magnitude
+    # Log compression so a loud melody note does not hide the rest of the chord.
+    compress = lambda values: np.log1p(values / (values.mean() + 1e-9))
+    return compress(chroma), compress(bass_chroma)
+
+
+def chroma_change(chroma: np.ndarray, centres: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Harmonic change at each centre: cosine distance of the mean chroma before and after it.
+
+    Parameters
+    ----------
+    chroma : np.ndarray [shape=(12, F)]
+        From :func:`pitch_class_profiles`.
+    centres : np.ndarray [shape=(K,), int]
+        Chroma frames.
+    width : np.ndarray [shape=(K,), int] >= 1
+        Frames averaged on each side.
+
+    Returns
+    -------
+    np.ndarray [shape=(K,), float64] in [0, 1]
+        0 where nothing changes or nothing sounds on one side.
+    """
+    total = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma, axis=1, dtype=np.float64)], axis=1)
+    frame_count = chroma.shape[1]
+    centres = np.clip(centres, 0, frame_count)
+    before = total[:, centres] - total[:, np.clip(centres - width, 0, frame_count)]
+    after = total[:, np.clip(centres + width, 0, frame_count)] - total[:, centres]
+    norms = np.linalg.norm(before, axis=0) * np.linalg.norm(after, axis=0)
+    similarity = np.where(norms > 1e-9, np.sum(before * after, axis=0) / np.maximum(norms, 1e-9), 1.0)
+    return 1.0 - similarity
+
+
+def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray) -> np.ndarray:
+    """The beats, or the points halfway between them when those are the real beats.
+
+    Steady off-beat figures (an Alberti bass, repeated quavers after a rest) give the
+    off-beats as much spectral flux as the beats, and the tracker may lock half a beat out.
+    Harmony and bass notes change on the beat, so the halfway points replace the beats when
+    the chroma and bass chroma change more there (over one beat on each side); they must win
+    by ``PHASE_MARGIN`` spreads, since the tracker is usually right.
+
+    Returns
+    -------
+    np.ndarray [shape=(B',), int]
+        Increasing onset frames.
+    """
+    if beats.size < 8:
+        return beats
+    middles = (beats[:-1] + beats[1:]) // 2
+    frames_per_chroma = CHROMA_HOP / HOP_LENGTH
+
+    def change(frames: np.ndarray) -> np.ndarray:  # (2, K): chroma and bass chroma change
+        period = np.median(np.diff(beats))
+        width = np.full(frames.size, max(1, int(round(period / frames_per_chroma))))
+        centres = np.round(frames / frames_per_chroma).astype(int)
+        return np.stack([chroma_change(chroma, centres, width), chroma_change(bass_chroma, centres, width)])
+
+    on, off = change(beats[1:-1]), change(middles)
+    spread = np.concatenate([on, off], axis=1).std(axis=1) + 1e-9
+    advantage = float(np.sum((off.mean(axis=1) - on.mean(axis=1)) / spread))
+    if advantage <= PHASE_MARGIN:
+        return beats
+    return np.concatenate([middles, [beats[-1] + (beats[-1] - beats[-2]) // 2]])
 
 
 def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
@@ -203,7 +307,10 @@ def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: 
     return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
 
 
-def beat_accent(beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray) -> np.ndarray:
+def beat_accent(
+    beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray,
+    chroma: np.ndarray | None = None, bass_chroma: np.ndarray | None = None,
+) -> np.ndarray:
     """How strongly each beat is marked: onset, bass onset and change of harmony, summed z-scores.
 
     Returns
