@@ -14,7 +14,12 @@ TORCH ?= torch==2.13.0
 BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_extension_package.py \
                  tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
 
-.PHONY: demo test test-blender50 test-blender42 install install42 system-deps bench clean
+# Type checking: mypy against the API stubs of both ends of the supported range. Both stub
+# packages provide `bpy`, so each gets its own venv.
+TYPING_PINS ?= mypy==2.4.1 numpy==1.26.4
+FAKE_BPY ?= 20260730
+
+.PHONY: demo test typecheck test-blender50 test-blender42 install install42 system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +33,11 @@ $(VENV42)/.installed: pyproject.toml
 	$(PY42) -m pip install --quiet --upgrade pip
 	$(PY42) -m pip install --quiet $(TORCH)
 	$(PY42) -m pip install --quiet bpy==$(BPY42) "numpy==1.26.4" soundfile soxr scipy safetensors pytest
+	touch $@
+
+.venv-typing-%/.installed: Makefile
+	$(PYTHON) -m venv .venv-typing-$*
+	.venv-typing-$*/bin/python -m pip install --quiet $(TYPING_PINS) fake-bpy-module-$*==$(FAKE_BPY)
 	touch $@
 
 install: $(VENV)/.installed
@@ -49,7 +59,12 @@ demo: install
 	$(PY) -m core plot out/demo_motion.npz -o out/demo_curves.png
 	@echo "done: open out/demo.blend in Blender and press play; out/demo_preview.png and out/demo_curves.png show the motion"
 
-test: test-blender50 test-blender42
+test: typecheck test-blender50 test-blender42
+
+# A Blender API that one supported version lacks must stay in addon/compat.py (config: pyproject.toml).
+typecheck: .venv-typing-4-2/.installed .venv-typing-5-0/.installed
+	.venv-typing-4-2/bin/mypy addon/
+	.venv-typing-5-0/bin/mypy addon/
 
 test-blender50: install system-deps
 	$(PY) -m pytest
