@@ -81,9 +81,12 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
     period_frames = local_period(onset, frame_rate_hz)
     beat_frames = dynamic_programming_beats(onset, period_frames)
     chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
-    beat_frames = on_beat_phase(beat_frames, chroma, bass_chroma)
-    beat_frames = beat_frames[beat_frames < onset.size]
+    shifted = on_beat_phase(beat_frames, chroma, bass_chroma)
+    shifted = drop_unsupported_beats(shifted[shifted < onset.size], onset, period_frames)
     beat_frames = drop_unsupported_beats(beat_frames, onset, period_frames)
+    # Halfway points with nothing starting under them are not the beats after all.
+    if shifted.size >= 0.9 * beat_frames.size:
+        beat_frames = shifted
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
@@ -172,16 +175,21 @@ def chroma_change(chroma: np.ndarray, centres: np.ndarray, width: np.ndarray) ->
     Returns
     -------
     np.ndarray [shape=(K,), float64] in [0, 1]
-        0 where nothing changes or nothing sounds on one side.
+        0 where nothing changes or one side is nearly silent.
     """
     total = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma, axis=1, dtype=np.float64)], axis=1)
     frame_count = chroma.shape[1]
     centres = np.clip(centres, 0, frame_count)
     before = total[:, centres] - total[:, np.clip(centres - width, 0, frame_count)]
     after = total[:, np.clip(centres + width, 0, frame_count)] - total[:, centres]
+    before_norm = np.linalg.norm(before, axis=0) / np.maximum(centres - np.clip(centres - width, 0, None), 1)
+    after_norm = np.linalg.norm(after, axis=0) / np.maximum(np.clip(centres + width, None, frame_count) - centres, 1)
+    # A side that is nearly silent (a decayed click, a rest) has a chroma of noise: no change.
+    audible = 0.1 * np.percentile(np.linalg.norm(chroma, axis=0), 90)
+    sounding = (before_norm > audible) & (after_norm > audible)
     norms = np.linalg.norm(before, axis=0) * np.linalg.norm(after, axis=0)
-    similarity = np.where(norms > 1e-9, np.sum(before * after, axis=0) / np.maximum(norms, 1e-9), 1.0)
-    return 1.0 - similarity
+    similarity = np.sum(before * after, axis=0) / np.maximum(norms, 1e-9)
+    return np.where(sounding, 1.0 - similarity, 0.0)
 
 
 def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray) -> np.ndarray:
@@ -210,7 +218,7 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
         return np.stack([chroma_change(chroma, centres, width), chroma_change(bass_chroma, centres, width)])
 
     on, off = change(beats[1:-1]), change(middles)
-    spread = np.concatenate([on, off], axis=1).std(axis=1) + 1e-9
+    spread = np.maximum(np.concatenate([on, off], axis=1).std(axis=1), 0.05)  # steady harmony: no evidence
     advantage = float(np.sum((off.mean(axis=1) - on.mean(axis=1)) / spread))
     if advantage <= PHASE_MARGIN:
         return beats
