@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -103,29 +104,55 @@ def mixamo_skeleton(y_up: bool = False, scale: float = 1.0) -> RestSkeleton:
         (name, parent, place(head), place(tail), roll) for name, parent, head, tail, roll in MIXAMO_ROWS)
 
 
-RIGIFY_ROWS = (  # the real generated names and parents of the bones the preset uses, simplified
-    ("root", None, (0, 0, 0), (0, 1, 0), 0.0),
-    ("torso", "root", (0, 0.04, 1.08), (0, 0.43, 1.08), 0.0),
-    ("chest", "torso", (0, 0, 1.29), (0, 0.22, 1.29), 0.0),
-    ("neck", "chest", (0, 0.01, 1.66), (0, -0.03, 1.78), 0.0),
-    ("head", "neck", (0, -0.03, 1.78), (0, -0.03, 1.98), 0.0),
-    ("shoulder.L", "chest", (0.02, -0.07, 1.6), (0.17, 0.02, 1.6), 0.1),
-    ("upper_arm_fk.L", "shoulder.L", (0.2, 0.03, 1.59), (0.44, 0.09, 1.45), 0.3),
-    ("forearm_fk.L", "upper_arm_fk.L", (0.44, 0.09, 1.45), (0.66, 0.05, 1.31), 0.2),
-    ("hand_fk.L", "forearm_fk.L", (0.66, 0.05, 1.31), (0.72, 0.04, 1.26), 0.1),
-    ("hand_ik.L", "root", (0.66, 0.05, 1.31), (0.72, 0.04, 1.26), 0.1),
-    ("upper_arm_ik_target.L", "root", (0.48, 0.62, 1.56), (0.48, 0.55, 1.55), 0.0),
-    ("shoulder.R", "chest", (-0.02, -0.07, 1.6), (-0.17, 0.02, 1.6), -0.1),
-    ("upper_arm_fk.R", "shoulder.R", (-0.2, 0.03, 1.59), (-0.44, 0.09, 1.45), -0.3),
-    ("forearm_fk.R", "upper_arm_fk.R", (-0.44, 0.09, 1.45), (-0.66, 0.05, 1.31), -0.2),
-    ("hand_fk.R", "forearm_fk.R", (-0.66, 0.05, 1.31), (-0.72, 0.04, 1.26), -0.1),
-    ("hand_ik.R", "root", (-0.66, 0.05, 1.31), (-0.72, 0.04, 1.26), -0.1),
-    ("upper_arm_ik_target.R", "root", (-0.48, 0.62, 1.56), (-0.48, 0.55, 1.55), 0.0),
+# The bones the preset uses and everything between them, with their rest pose, as Rigify
+# generates them from the human metarig (Blender 5.0); the IK controls' MCH parents are
+# parentless, moved by Armature constraints (the preset's "follow").
+RIGIFY_ROWS = (
+    ("MCH-torso.parent", None, (0, 0.0362, 1.0836), (0, 0.1671, 1.0836), 0.0000),
+    ("torso", "MCH-torso.parent", (0, 0.0362, 1.0836), (0, 0.4288, 1.0836), 0.0000),
+    ("chest", "torso", (0, 0.0004, 1.2929), (0, 0.2185, 1.2929), 0.0000),
+    ("MCH-spine.002", "torso", (0, 0.0004, 1.2929), (0, 0.0658, 1.2929), 0.0000),
+    ("spine_fk.002", "MCH-spine.002", (0, 0.0004, 1.2929), (0, 0.0059, 1.4657), 0.0000),
+    ("MCH-spine.003", "spine_fk.002", (0, 0.0059, 1.4657), (0, 0.0713, 1.4657), 0.0000),
+    ("spine_fk.003", "MCH-spine.003", (0, 0.0059, 1.4657), (0, 0.0114, 1.6582), 0.0000),
+    ("tweak_spine.003", "spine_fk.003", (0, 0.0059, 1.4657), (0, 0.0087, 1.5619), 0.0000),
+    ("ORG-spine.003", "tweak_spine.003", (0, 0.0059, 1.4657), (0, 0.0114, 1.6582), 0.0000),
+    ("shoulder.L", "ORG-spine.003", (0.0183, -0.0684, 1.6051), (0.1694, 0.0205, 1.605), 0.0004),
+    ("ORG-shoulder.L", "ORG-spine.003", (0.0183, -0.0684, 1.6051), (0.1694, 0.0205, 1.605), 0.0004),
+    ("MCH-upper_arm_parent.L", "ORG-shoulder.L", (0.1953, 0.0267, 1.5846), (0.1953, 0.0988, 1.5846), 0.0000),
+    ("upper_arm_fk.L", "MCH-upper_arm_parent.L", (0.1953, 0.0267, 1.5846), (0.4424, 0.0885, 1.4491), 2.2930),
+    ("forearm_fk.L", "upper_arm_fk.L", (0.4424, 0.0885, 1.4491), (0.6594, 0.0492, 1.3061), 2.3713),
+    ("shoulder.R", "ORG-spine.003", (-0.0183, -0.0684, 1.6051), (-0.1694, 0.0205, 1.605), -0.0004),
+    ("ORG-shoulder.R", "ORG-spine.003", (-0.0183, -0.0684, 1.6051), (-0.1694, 0.0205, 1.605), -0.0004),
+    ("MCH-upper_arm_parent.R", "ORG-shoulder.R", (-0.1953, 0.0267, 1.5846), (-0.1953, 0.0988, 1.5846), -0.0000),
+    ("upper_arm_fk.R", "MCH-upper_arm_parent.R", (-0.1953, 0.0267, 1.5846), (-0.4424, 0.0885, 1.4491), -2.2930),
+    ("forearm_fk.R", "upper_arm_fk.R", (-0.4424, 0.0885, 1.4491), (-0.6594, 0.0492, 1.3061), -2.3713),
+    ("MCH-hand_fk.L", "forearm_fk.L", (0.6594, 0.0492, 1.3061), (0.6754, 0.0472, 1.2942), 2.4340),
+    ("hand_fk.L", "MCH-hand_fk.L", (0.6594, 0.0492, 1.3061), (0.7234, 0.0412, 1.2585), 2.4340),
+    ("MCH-hand_fk.R", "forearm_fk.R", (-0.6594, 0.0492, 1.3061), (-0.6754, 0.0472, 1.2942), -2.4340),
+    ("hand_fk.R", "MCH-hand_fk.R", (-0.6594, 0.0492, 1.3061), (-0.7234, 0.0412, 1.2585), -2.4340),
+    ("root", None, (0, 0, 0), (0, 1, 0), 0.0000),
+    ("MCH-hand_ik.parent.L", None, (0.6594, 0.0492, 1.3061), (0.6594, 0.0759, 1.3061), 0.0000),
+    ("hand_ik.L", "MCH-hand_ik.parent.L", (0.6594, 0.0492, 1.3061), (0.7234, 0.0412, 1.2585), 2.4340),
+    ("MCH-hand_ik.parent.R", None, (-0.6594, 0.0492, 1.3061), (-0.6594, 0.0759, 1.3061), 0.0000),
+    ("hand_ik.R", "MCH-hand_ik.parent.R", (-0.6594, 0.0492, 1.3061), (-0.7234, 0.0412, 1.2585), -2.4340),
+    ("MCH-ROT-neck", "spine_fk.003", (0, 0.0114, 1.6582), (0, 0.0776, 1.6582), 0.0000),
+    ("neck", "MCH-ROT-neck", (0, 0.0114, 1.6582), (0, -0.0247, 1.7813), 0.0000),
+    ("MCH-ROT-head", "neck", (0, -0.0247, 1.7813), (0, 0.1736, 1.7813), 0.0000),
+    ("head", "MCH-ROT-head", (0, -0.0247, 1.7813), (0, -0.0247, 1.9796), 0.0000),
+    ("MCH-upper_arm_ik_target.parent.L", None, (0.4832, 0.6172, 1.5598), (0.4832, 0.6398, 1.5598), 0.0000),
+    ("upper_arm_ik_target.L", "MCH-upper_arm_ik_target.parent.L", (0.4832, 0.6172, 1.5598), (0.4781, 0.5511, 1.5459), 0.0000),
+    ("MCH-upper_arm_ik_target.parent.R", None, (-0.4832, 0.6172, 1.5598), (-0.4832, 0.6398, 1.5598), 0.0000),
+    ("upper_arm_ik_target.R", "MCH-upper_arm_ik_target.parent.R", (-0.4832, 0.6172, 1.5598), (-0.4781, 0.5511, 1.5459), -0.0000),
 )
 
 
 def rigify_like_skeleton() -> RestSkeleton:
-    return RestSkeleton.from_head_tail_roll(RIGIFY_ROWS)
+    """Rigify's IK controls read their location in their parent's axes (local location off)."""
+    skeleton = RestSkeleton.from_head_tail_roll(RIGIFY_ROWS)
+    for name in ("hand_ik.L", "hand_ik.R", "upper_arm_ik_target.L", "upper_arm_ik_target.R"):
+        skeleton.bones[name] = dataclasses.replace(skeleton.bones[name], local_location=False)
+    return skeleton
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,7 +164,7 @@ def role_errors_deg(skeleton, mapping, settings, keypoints) -> dict[str, float]:
     """Worst angle per role between the rig's FK-posed role frame axes and the lifted ones."""
     lifted = lift_to_3d(keypoints, settings)
     animation = solve(lifted, skeleton, mapping, settings)
-    posed = forward_kinematics(skeleton, animation, parent_blend=mapping.parent_blend)
+    posed = forward_kinematics(skeleton, animation, mapping=mapping)
     rig = _RigBody(skeleton, mapping)
     errors = {}
     for role, bone in mapping.fk_bones.items():
@@ -330,7 +357,7 @@ def test_ik_controls_land_on_scaled_wrists():
     settings = RetargetSettings(mode="IK")
     lifted = lift_to_3d(synthetic_keypoints(), settings)
     animation = solve(lifted, skeleton, PRESETS["rigify"], settings)
-    posed = forward_kinematics(skeleton, animation, parent_blend=PRESETS["rigify"].parent_blend)
+    posed = forward_kinematics(skeleton, animation, mapping=PRESETS["rigify"])
     rig = _RigBody(skeleton, PRESETS["rigify"])
     for side in "LR":
         shoulder = posed[f"upper_arm_fk.{side}"][:, :3, 3]

@@ -22,7 +22,8 @@ FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
 def skeleton_from_armature(obj) -> RestSkeleton:
     return RestSkeleton({
         bone.name: RestBone(bone.name, bone.parent.name if bone.parent else None,
-                            np.array(bone.matrix_local, dtype=np.float64), float(bone.length))
+                            np.array(bone.matrix_local, dtype=np.float64), float(bone.length),
+                            bool(bone.use_local_location))
         for bone in obj.data.bones
     })
 
@@ -84,7 +85,7 @@ def check_in_blender(obj, mapping_name: str, settings: RetargetSettings) -> dict
     assert missing_bones(mapping, skeleton.bones) == []
     lifted = lift_to_3d(synthetic_keypoints(), settings)
     animation = solve(lifted, skeleton, mapping, settings)
-    ours = forward_kinematics(skeleton, animation, parent_blend=mapping.parent_blend)
+    ours = forward_kinematics(skeleton, animation, mapping=mapping)
     rig = _RigBody(skeleton, mapping)
     roles = {bone: role for role, bone in mapping.bones.items()}
     worst: dict[str, float] = {}
@@ -109,30 +110,48 @@ def check_in_blender(obj, mapping_name: str, settings: RetargetSettings) -> dict
             wanted = rig.axes @ lifted.role_frames[role][frame, :, 1]
             error = max(error, angle_deg(carried, wanted))
             worst[bone] = max(worst.get(bone, 0.0), float(error))
-        for bone in animation.location:
-            # Rigify's IK controls hang below parent-switch bones (Armature constraints), which
-            # the solver does not model: their heads are checked only on plain chains.
-            chain = obj.pose.bones[bone].parent_recursive
-            if any(pose_bone.constraints for pose_bone in chain):
-                continue
+        for bone in animation.location:  # hips, IK controls (also below Rigify's MCH switches)
             head = np.array(obj.pose.bones[bone].head)
-            scale = rig.units_per_metre
-            assert np.linalg.norm(head - ours[bone][frame, :3, 3]) < 1e-3 * scale, bone
+            assert np.linalg.norm(head - ours[bone][frame, :3, 3]) < 1e-4 * rig.units_per_metre, bone
+        if mapping_name == "rigify" and settings.mode == "IK":
+            check_rigify_ik(obj, rig, frame)
     for pose_bone in obj.pose.bones:  # back to rest for the next check
         pose_bone.rotation_quaternion = (1, 0, 0, 0)
         pose_bone.location = (0, 0, 0)
     return worst
 
 
-def test_rest_matrices_match_blender(conductor_rig, mixamo_rig):
-    from test_retarget import mixamo_skeleton
+def check_rigify_ik(obj, rig: _RigBody, frame: int) -> None:
+    """In Blender's evaluated pose: each IK hand control sits on the FK wrist (the solved
+    wrist) within 0.1 mm, Rigify's IK chain reaches it, and the pole lies half an arm from
+    the elbow on the side the elbow bends to."""
+    def head(name: str) -> np.ndarray:
+        return np.array(obj.pose.bones[name].head, dtype=np.float64)
 
-    for obj, ours in ((conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES)),
-                      (mixamo_rig, mixamo_skeleton(y_up=True, scale=100.0))):
+    for side in "LR":
+        target, wrist = head(f"hand_ik.{side}"), head(f"hand_fk.{side}")
+        assert np.linalg.norm(target - wrist) < 1e-4, (side, frame)
+        assert np.linalg.norm(head(f"ORG-hand.{side}") - target) < 1e-4, (side, frame)
+        shoulder, elbow = head(f"upper_arm_fk.{side}"), head(f"forearm_fk.{side}")
+        line = (wrist - shoulder) / np.linalg.norm(wrist - shoulder)
+        bend = (elbow - shoulder) - np.dot(elbow - shoulder, line) * line  # toward the elbow
+        to_pole = head(f"upper_arm_ik_target.{side}") - elbow
+        assert np.linalg.norm(to_pole) == pytest.approx(0.5 * sum(rig.arm_lengths(side)), rel=1e-3)
+        if np.linalg.norm(bend) > 0.02:  # bent enough for the direction to be defined
+            assert angle_deg(to_pole, bend) < 1.0, (side, frame)
+
+
+def test_rest_matrices_match_blender(conductor_rig, mixamo_rig, rigify_rig):
+    from test_retarget import mixamo_skeleton, rigify_like_skeleton
+
+    for obj, ours, atol in ((conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES), 1e-5),
+                            (mixamo_rig, mixamo_skeleton(y_up=True, scale=100.0), 1e-5),
+                            (rigify_rig, rigify_like_skeleton(), 1e-3)):  # rows rounded to 0.1 mm
         blender = skeleton_from_armature(obj)
         for name, bone in ours.bones.items():
-            assert np.allclose(bone.matrix_local, blender.bones[name].matrix_local, atol=1e-5), name
-            assert bone.length == pytest.approx(blender.bones[name].length, rel=1e-6)
+            assert np.allclose(bone.matrix_local, blender.bones[name].matrix_local, atol=atol), name
+            assert bone.local_location == blender.bones[name].local_location, name
+            assert bone.length == pytest.approx(blender.bones[name].length, abs=atol)
             assert bone.parent == blender.bones[name].parent
 
 

@@ -29,12 +29,17 @@ class RestBone:
         translation, the head position (armature units, metres for our rigs).
     length : float > 0
         ``Bone.length``: head to tail distance in armature units.
+    local_location : bool
+        ``Bone.use_local_location``: True (Blender's default) reads ``pose_bone.location`` in
+        the bone's own rest axes; False in its parent's posed axes (armature axes for a root
+        bone). Rigify's IK controls are False.
     """
 
     name: str
     parent: str | None
     matrix_local: np.ndarray
     length: float
+    local_location: bool = True
 
     @property
     def head(self) -> np.ndarray:

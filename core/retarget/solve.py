@@ -9,7 +9,11 @@ parents first:
     pose_matrix = parent_pose_matrix @ inv(parent_rest) @ rest @ Translation(location) @ Rotation(q)
 
 with ``rest`` = ``Bone.matrix_local``. Unmapped bones keep their rest pose relative to their
-parent. Constraints and disabled rotation inheritance on the rig are not modelled.
+parent. ``Bone.use_local_location`` off (:attr:`RestBone.local_location`) puts the location
+in the parent's posed axes instead: ``pose_matrix = Translation(parent_rotation @ location) @
+(the above without it)``. Constraints on the rig are modelled only as the mapping describes them
+(:attr:`BoneMapping.parent_blend`, :attr:`BoneMapping.follow`); disabled rotation inheritance
+is not modelled.
 """
 
 from __future__ import annotations
@@ -134,7 +138,7 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
     ik = mapping.ik_bones if settings.mode == "IK" else {}
     if ik:
         posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames,
-                                           mapping.parent_blend)[2:]
+                                           mapping)[2:]
         for role, bone in ik.items():
             target = _ik_target(role, lifted, rig, mapping, posed_head)
             head_targets[bone] = target
@@ -142,7 +146,7 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
                 world_rotations[bone] = _posed_rotation(lifted, rig, "hand." + role[-1], bone)
 
     local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames,
-                                             mapping.parent_blend)
+                                             mapping)
     return BoneAnimation(
         rotation_quaternion={
             bone: continuous_quaternions(matrix_to_quaternion(matrix)).astype(np.float32)
@@ -165,8 +169,7 @@ def _posed_rotation(lifted: Lifted, rig: _RigBody, role: str, bone: str) -> np.n
 
 def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
                        bone_names: list[str] | None = None, *,
-                       parent_blend: dict[str, tuple[str, str, float]] | None = None,
-                       ) -> dict[str, np.ndarray]:
+                       mapping: BoneMapping | None = None) -> dict[str, np.ndarray]:
     """Armature-space pose matrices (``pose_bone.matrix``) from the animation's channels.
 
     Parameters
@@ -175,8 +178,9 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
     animation : BoneAnimation
     bone_names : list[str] or None
         Bones wanted (their ancestors are evaluated too); all animated bones if None.
-    parent_blend : dict or None
-        The mapping's :attr:`BoneMapping.parent_blend` (constraint-driven parents).
+    mapping : BoneMapping or None
+        Its constraint model (:attr:`BoneMapping.parent_blend`, ``follow``, ``copy_local``)
+        is applied; None for a rig without constraints.
 
     Returns
     -------
@@ -184,29 +188,78 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
         Every evaluated bone; bones without channels keep their rest pose relative to the parent.
     """
     frames = animation.frame_count
-    parent_blend = parent_blend or {}
+    mapping = mapping or BoneMapping("plain", {})
+    parent_blend, follow, copy_local = mapping.parent_blend, mapping.follow, mapping.copy_local
     names = bone_names or list(animation.rotation_quaternion) + list(animation.location)
-    names = list(names) + [n for (a, b, _) in parent_blend.values() for n in (a, b)]
-    order = skeleton.order(names)
-    sources = {n for (a, b, _) in parent_blend.values() for n in (a, b)}
-    order.sort(key=lambda n: 0 if any(n in skeleton.order([s]) for s in sources) else 1)
     posed: dict[str, np.ndarray] = {}
-    for name in order:
+    for name in _evaluation_order(skeleton, names, mapping):
         bone = skeleton.bones[name]
-        link = bone.matrix_local if bone.parent is None else (
+        link = bone.matrix_local if bone.parent is None or name in follow else (
             np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local)
         local = np.tile(np.eye(4), (frames, 1, 1))
         if name in animation.rotation_quaternion:
             local[:, :3, :3] = quaternion_to_matrix(animation.rotation_quaternion[name])
-        if name in animation.location:
-            local[:, :3, 3] = animation.location[name]
-        parent = posed[bone.parent].copy() if bone.parent is not None else np.eye(4)
+        elif name in copy_local and copy_local[name][0] in animation.rotation_quaternion:
+            target, weight = copy_local[name]
+            local[:, :3, :3] = _partial_turn(
+                quaternion_to_matrix(animation.rotation_quaternion[target]), weight)
+        parent = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
+        if name in follow:
+            parent = posed[follow[name]] @ np.linalg.inv(skeleton.bones[follow[name]].matrix_local)
+        elif bone.parent is not None:
+            parent = posed[bone.parent].copy()
         if name in parent_blend and bone.parent is not None:
             rotations = {n: posed[n][:, :3, :3].astype(np.float32) for n in parent_blend[name][:2]}
             parent[:, :3, :3] = _blended_turn(skeleton, rotations, *parent_blend[name]) @ \
                 skeleton.bones[bone.parent].matrix_local[:3, :3]
         posed[name] = parent @ link @ local
+        if name in animation.location:
+            space = (parent @ link if bone.local_location else parent)[:, :3, :3]
+            location = np.asarray(animation.location[name], np.float64)
+            posed[name][:, :3, 3] += (space @ location[..., None])[..., 0]
     return posed
+
+
+def _evaluation_order(skeleton: RestSkeleton, names, mapping: BoneMapping) -> list[str]:
+    """``names`` and every bone they depend on (parents, blend sources, follow and copy
+    targets), each after its dependencies."""
+    order: list[str] = []
+    state: dict[str, bool] = {}  # False while being visited, True once placed
+
+    def visit(name: str) -> None:
+        if state.get(name) is True:
+            return
+        if state.get(name) is False:
+            raise ConductorError(f"Bone '{name}' depends on itself through the mapping's "
+                                 "parent_blend / follow / copy_local; remove the loop.")
+        state[name] = False
+        bone = skeleton.bones[name]
+        needs = [bone.parent] if bone.parent is not None else []
+        needs += list(mapping.parent_blend[name][:2]) if name in mapping.parent_blend else []
+        needs += [mapping.follow[name]] if name in mapping.follow else []
+        needs += [mapping.copy_local[name][0]] if name in mapping.copy_local else []
+        for need in needs:
+            visit(need)
+        state[name] = True
+        order.append(name)
+
+    for name in sorted(set(names)):
+        visit(name)
+    return order
+
+
+def _partial_turn(local_rotations: np.ndarray, weight: float) -> np.ndarray:
+    """slerp(identity, rotation, weight) [shape=(T, 3, 3)]: a Copy Transforms constraint's
+    share of a bone's local rotation at influence ``weight``."""
+    if weight == 1.0:
+        return local_rotations
+    dtype = local_rotations.dtype
+    q = matrix_to_quaternion(local_rotations).astype(np.float64)  # w >= 0: the short way
+    half_angle = np.arccos(np.clip(q[..., :1], -1.0, 1.0))
+    sin = np.sin(half_angle)
+    scale = np.where(sin > 1e-9, np.sin(weight * half_angle) / np.maximum(sin, 1e-12), weight)
+    partial = np.concatenate([np.cos(weight * half_angle), q[..., 1:] * scale], -1)
+    return quaternion_to_matrix(partial).astype(dtype)
 
 
 class _RigBody:
@@ -328,11 +381,13 @@ def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
 
 def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
           head_targets: dict[str, np.ndarray], frames: int,
-          parent_blend: dict[str, tuple[str, str, float]] | None = None):
-    """Invert Blender's pose formula, parents first.
+          mapping: BoneMapping):
+    """Invert Blender's pose formula, parents first, with the mapping's constraint model.
 
     ``parent_blend`` (see :class:`BoneMapping`) replaces some bones' parent rotation by a
-    blend of two other bones' turns; those bones are evaluated first.
+    blend of two other bones' turns; ``follow`` poses helper bones by another bone's
+    deformation; ``copy_local`` gives helper bones a share of another's local rotation.
+    Those other bones are evaluated first.
 
     Returns (local rotation matrices of the rotated bones, locations of the targeted bones,
     posed armature-space rotations, posed heads) — the latter two for every evaluated bone,
@@ -341,18 +396,17 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
     posed_rotation: dict[str, np.ndarray] = {}
     posed_head: dict[str, np.ndarray] = {}
     local_rotations, locations = {}, {}
-    parent_blend = parent_blend or {}
+    parent_blend, follow, copy_local = mapping.parent_blend, mapping.follow, mapping.copy_local
     wanted = list(world_rotations) + list(head_targets)
-    wanted += [n for bone, (a, b, _) in parent_blend.items() if bone in wanted for n in (a, b)]
-    order = skeleton.order(wanted)
-    # Bones named in a blend must be posed before the bones that use it.
-    sources = {n for bone, (a, b, _) in parent_blend.items() if bone in wanted for n in (a, b)}
-    order.sort(key=lambda n: 0 if any(n in skeleton.order([s]) for s in sources) else 1)
-    for name in order:
+    for name in _evaluation_order(skeleton, wanted, mapping):
         bone = skeleton.bones[name]
-        if bone.parent is None:
+        if bone.parent is None or name in follow:
             link = np.asarray(bone.matrix_local, dtype=np.float64)
             parent_rotation, parent_head = np.eye(3, dtype=np.float32)[None], np.zeros((1, 3), np.float32)
+            if name in follow:  # the target's deformation, posed @ inv(rest), replaces the parent
+                rest = skeleton.bones[follow[name]].matrix_local
+                parent_rotation = matmul3(posed_rotation[follow[name]], rest[:3, :3].T.astype(np.float32))
+                parent_head = posed_head[follow[name]] - rotate3(parent_rotation, rest[:3, 3].astype(np.float32))
         else:
             link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
             parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
@@ -361,12 +415,16 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
                 skeleton.bones[bone.parent].matrix_local[:3, :3].astype(np.float32)
         link_rotation, link_offset = link[:3, :3].astype(np.float32), link[:3, 3].astype(np.float32)
         basis = matmul3(parent_rotation, link_rotation)  # the bone's axes with no local channels
+        if name in copy_local and copy_local[name][0] in local_rotations:
+            basis = matmul3(basis, _partial_turn(local_rotations[copy_local[name][0]], copy_local[name][1]))
         offset = link_offset[None]
         if name in head_targets:
+            # The location's axes: the bone's rest axes, or its parent's with local location off.
+            space = link_rotation if bone.local_location else np.eye(3, dtype=np.float32)
             in_parent = rotate3(transpose3(parent_rotation), head_targets[name] - parent_head)
-            location = (in_parent - link_offset) @ link_rotation
+            location = (in_parent - link_offset) @ space
             locations[name] = np.broadcast_to(location, (frames, 3))
-            offset = link_offset + location @ link_rotation.T
+            offset = link_offset + location @ space.T
         posed_head[name] = parent_head + rotate3(parent_rotation, offset)
         if name in world_rotations:
             target = world_rotations[name]
