@@ -234,7 +234,7 @@ def produce(job: SceneJob, blend: Path | None, video: Path | None, exports: Sequ
 
         written.append(render_video(
             animated.scene, video, render_options,
-            progress=lambda fraction, message: progress(0.6 + 0.4 * fraction, message),
+            progress=lambda fraction, message: progress(0.6 + 0.4 * fraction, message), music=job.audio,
         ))
     progress(1.0, "done")
     return written

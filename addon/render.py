@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +28,7 @@ import bpy
 
 from ..core.errors import ConductorError
 from . import compat
+from .keyframes import scene_fps
 
 ENGINES = ("cycles", "eevee", "workbench")
 QUALITIES = ("low", "medium", "high", "lossless")
@@ -148,12 +151,14 @@ def _use_gpu(backend: str) -> None:
 
 def render_video(
     scene: Any, output: str | os.PathLike[str], options: RenderOptions,
-    *, progress: Callable[[float, str], None] | None = None,
+    *, progress: Callable[[float, str], None] | None = None, music: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Render ``scene``'s frame range (its camera, its sound strips) to the MP4 ``output``.
 
-    Returns the written path. Raises ConductorError with no file at ``output`` (and no
-    temporary file) when anything fails.
+    ``music``: the piece's file, laid under the video with ffmpeg from the first rendered frame
+    when this Blender build has no audio support (the 4.2 ``bpy`` wheel) and so cannot mix the
+    sound strips itself. Returns the written path. Raises ConductorError with no file at
+    ``output`` (and no temporary file) when anything fails.
     """
     output = Path(output).resolve()
     if output.suffix.lower() not in (".mp4", ".m4v"):
@@ -180,6 +185,8 @@ def render_video(
             bpy.ops.render.render(animation=True, scene=scene.name)
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise ConductorError(f"Blender wrote no video for '{output.name}'; check the render log above.")
+        if music is not None and not compat.can_load_sound():
+            add_music_with_ffmpeg(temporary, Path(music), seconds=total / scene_fps(scene))
         os.replace(temporary, output)
     except (RuntimeError, OSError) as error:
         raise ConductorError(f"Rendering '{output.name}' failed ({str(error).strip().splitlines()[0]}).") from error
@@ -189,3 +196,21 @@ def render_video(
         if temporary.exists():
             temporary.unlink()
     return output
+
+
+def add_music_with_ffmpeg(video: Path, music: Path, *, seconds: float) -> None:
+    """Mux ``music`` (cut to ``seconds``) as AAC under the silent MP4 ``video``, in place."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ConductorError(
+            "This Blender build cannot mix audio into the video; install ffmpeg so the music can be added."
+        )
+    muxed = video.with_name(video.stem + ".music.mp4")
+    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(music), "-t", f"{seconds:.3f}",
+               "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", str(muxed)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        muxed.unlink(missing_ok=True)
+        reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise ConductorError(f"Adding the music to '{video.name}' failed ({reason}).")
+    os.replace(muxed, video)
