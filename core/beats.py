@@ -3,9 +3,11 @@
 The beat tracker is the dynamic-programming method of Ellis (2007, "Beat tracking by dynamic
 programming") with a tempo that may drift over the piece: an onset-strength curve from the
 log-mel spectral flux, a local tempo from windowed autocorrelation, then the beat sequence that
-best trades onset strength against regular spacing. Bars come from a small hidden Markov model
-over the position in the bar, whose evidence is how much each beat is accented (onset, bass
-onset and change of spectrum). No model file, no numba, no download; the mel spectrum comes
+best trades onset strength against regular spacing. A beat locked half a beat out is moved
+back when harmony changes between the beats rather than on them. The meter is the bar length
+into which the beats' accents (onset, bass onset and change of chroma) group most clearly
+beyond chance, with a prior for 4 and 3; the bars then come from a small hidden Markov model
+over the position in the bar. No model file, no numba, no download; the mel spectrum comes
 from :func:`core.mel.mel_power`.
 """
 
@@ -30,6 +32,9 @@ CHROMA_N_FFT = 4096  # 186 ms at 22,050 Hz: enough to tell semitones apart above
 CHROMA_HOP = 4 * HOP_LENGTH  # chroma frames are 4 onset frames apart (~46 ms)
 CHROMA_RANGE_HZ = (60.0, 2000.0)
 BASS_RANGE_HZ = (40.0, 220.0)
+METER_PRIOR = {2: 0.0, 3: 0.3, 4: 0.6}  # added to the evidence, in standard deviations
+COMPOUND_MIN_BPM = 130.0  # triple beats this fast may be the quavers of a 6/8
+COMPOUND_EVIDENCE = 2.0  # how clearly its bars must pair up to be beaten in six
 PHASE_MARGIN = 0.1  # spreads by which the half-shifted beats must win
 
 
@@ -90,9 +95,9 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
-    accent = beat_accent(beat_frames, onset, bass, log_mel, chroma, bass_chroma)
-    meter, bar_position = infer_bars(accent)
+    accent = beat_accent(beat_frames, onset, bass, chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
+    meter, bar_position = infer_bars(accent, tempo_bpm)
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
 
 
@@ -315,11 +320,12 @@ def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: 
     return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
 
 
-def beat_accent(
-    beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray,
-    chroma: np.ndarray | None = None, bass_chroma: np.ndarray | None = None,
-) -> np.ndarray:
+def beat_accent(beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     """How strongly each beat is marked: onset, bass onset and change of harmony, summed z-scores.
+
+    The harmonic change compares the chroma over one beat before and one beat after; a new bar
+    usually brings a new chord (or a new bass note), which is the best single sign of a
+    downbeat in notated music.
 
     Returns
     -------
@@ -328,38 +334,69 @@ def beat_accent(
     radius = 3
     strength = np.array([onset[max(0, b - radius) : b + radius + 1].max() for b in beats])
     low = np.array([bass[max(0, b - radius) : b + radius + 1].max() for b in beats])
-    # Spectral change: distance between the mean spectrum before and after the beat.
-    edges = np.concatenate([[0], beats, [log_mel.shape[1]]])
-    means = np.stack([log_mel[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])])
-    means = means - means.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(means, axis=1) + 1e-9
-    change = 1.0 - np.sum(means[:-1] * means[1:], axis=1) / (norms[:-1] * norms[1:])
+    frames_per_chroma = CHROMA_HOP / HOP_LENGTH
+    width = np.full(beats.size, max(1, int(round(np.median(np.diff(beats)) / frames_per_chroma))))
+    change = chroma_change(chroma, np.round(beats / frames_per_chroma).astype(int), width)
     zscore = lambda values: (values - values.mean()) / (values.std() + 1e-9)
-    return zscore(strength) + zscore(low) + 2.0 * zscore(change[: beats.size])
+    return zscore(strength) + zscore(low) + zscore(change)
 
 
-def infer_bars(accent: np.ndarray) -> tuple[int, np.ndarray]:
+def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
+    """How far the accents group into bars of ``meter`` beats, in standard deviations of chance.
+
+    The statistic is the best phase's mean accent minus the other phases' mean; since the best
+    of more, smaller groups is larger by chance alone, it is compared with the same statistic
+    on shuffled accents (a fixed seed keeps the answer reproducible).
+
+    Returns
+    -------
+    float
+        About 0 for no grouping, above 2 for a clear one.
+    """
+    def contrast(values: np.ndarray) -> float:
+        total = values.sum()
+        best = -np.inf
+        for phase in range(meter):
+            chosen = values[phase::meter]
+            rest = (total - chosen.sum()) / max(values.size - chosen.size, 1)
+            best = max(best, chosen.mean() - rest)
+        return best
+
+    rng = np.random.default_rng(meter)
+    chance = np.array([contrast(rng.permutation(accent)) for _ in range(trials)])
+    return float((contrast(accent) - chance.mean()) / (chance.std() + 1e-9))
+
+
+def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0) -> tuple[int, np.ndarray]:
     """Meter and each beat's place in the bar.
 
-    The meter is the period whose most accented phase stands out most from its other phases
-    (``m / (m - 1)`` times the best phase's mean accent above the overall mean); a multiple of
-    the true meter scores lower, since its other phases then hold strong beats too. A small
-    preference (a factor) for 4 and 3 breaks near-ties the way music usually goes. The positions then
-    come from Viterbi decoding: a beat moves on by one place, or rarely anywhere, which absorbs
-    a missed or extra beat; a downbeat gains ``accent``, the other places lose a little.
+    The meter is the one of 2, 3 and 4 whose accent grouping stands out most from chance
+    (:func:`meter_evidence`) after a small prior for 4 and 3, the meters music is most often in.
+    Six is chosen only on compound evidence: triple groups of fast beats (at least
+    ``COMPOUND_MIN_BPM``, so quavers of a 6/8) whose bars alternate strong and weak. The
+    positions then come from Viterbi decoding: a beat moves on by one place, or rarely
+    anywhere, which absorbs a missed or extra beat; a downbeat gains ``accent``, the other
+    places lose a little.
+
+    Parameters
+    ----------
+    accent : np.ndarray [shape=(B,), float64]
+        From :func:`beat_accent`.
+    tempo_bpm : float >= 0
+        Beats per minute, for the compound test (0 rules six out).
 
     Returns
     -------
     meter : int
     bar_position : np.ndarray [shape=(B,), int]
     """
-    preference = {2: 1.0, 3: 1.05, 4: 1.1, 6: 0.8}
-    contrast = {}
-    for meter in METERS:
-        if accent.size >= 2 * meter:
-            phase_means = [accent[phase::meter].mean() for phase in range(meter)]
-            contrast[meter] = meter / (meter - 1) * (max(phase_means) - accent.mean()) * preference[meter]
-    meter = max(contrast, key=contrast.get) if contrast else 4
+    evidence = {m: meter_evidence(accent, m) + METER_PRIOR[m] for m in (2, 3, 4) if accent.size >= 2 * m}
+    meter = max(evidence, key=evidence.get) if evidence else 4
+    if meter == 3 and tempo_bpm >= COMPOUND_MIN_BPM and accent.size >= 24:
+        phase = int(np.argmax([accent[p::3].mean() for p in range(3)]))
+        bar_accent = accent[phase::3]
+        if meter_evidence(bar_accent, 2) > COMPOUND_EVIDENCE:
+            meter = 6
     transition = np.full((meter, meter), np.log(0.005 / meter))
     for position in range(meter):
         transition[position, (position + 1) % meter] = np.log(0.995)
