@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, write_tone
+from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, write_tone
 from test_extension_package import install_extension
 
-MUSIC = DEMO_PIECE if DEMO_PIECE.is_file() else GOLDEN_AUDIO
+MUSIC = DEMO_PIECE
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +137,30 @@ def test_generate_with_official_checkpoint_keys_the_scene_range(official_run: di
 
 def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -> None:
     bpy = bpy_scene
-    if not (Path(install_extension()["folder"]) / "core" / "procedural.py").is_file():
-        pytest.skip("core.procedural has not landed yet")
     assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
     settings = settings_for(bpy, weights="PROCEDURAL", add_sound=False, keyframe_step=2)
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     assert settings.armature.animation_data.action is not None
+
+
+def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
+    bpy = bpy_scene
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy build has no audaspace, so it cannot hold sound strips")
+    scene = bpy.context.scene
+    editor = scene.sequence_editor_create()
+    strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+    strip = strips.new_sound("Music", str(MUSIC), 1, 1)
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    settings = settings_for(bpy, weights="PROCEDURAL", music_source="STRIP", music_strip=strip.name)
+    settings.music_path = ""
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    action = settings.armature.animation_data.action
+    assert action is not None and MUSIC.stem in action.name
+    all_strips = editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+    assert [s.name for s in all_strips] == ["Music"]  # the strip is the music: no second copy
+    fps = scene.render.fps / scene.render.fps_base
+    assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
 
 
 # ---------------------------------------------------------------------------- bad input
