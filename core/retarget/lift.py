@@ -207,25 +207,28 @@ def lift_to_3d(
     torso, shoulder_line = directions["torso"], directions["shoulder_half"]
     hip_line = directions["hip_half"]
     frames_by_role = {
-        "hips": orthonormal_frame(np.broadcast_to(_UP, (frames, 3)),
-                                  np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
-        "spine": orthonormal_frame(torso, shoulder_line + hip_line),
-        "chest": orthonormal_frame(torso, shoulder_line),
-        "neck": orthonormal_frame(directions["neck"], shoulder_line + ear_line),
-        "head": orthonormal_frame(head_up, ear_line),
-        "shoulder.L": orthonormal_frame(shoulder_line, torso),
-        "shoulder.R": orthonormal_frame(-shoulder_line, torso),
-        "baton": orthonormal_frame(hand[baton_side], hinge[baton_side]),
+        "hips": _frame32(np.broadcast_to(_UP, (frames, 3)),
+                         np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
+        "spine": _frame32(torso, shoulder_line + hip_line),
+        "chest": _frame32(torso, shoulder_line),
+        "neck": _frame32(directions["neck"], shoulder_line + ear_line),
+        "head": _frame32(head_up, ear_line),
+        "shoulder.L": _frame32(shoulder_line, torso),
+        "shoulder.R": _frame32(-shoulder_line, torso),
+        "baton": _frame32(hand[baton_side], hinge[baton_side]),
     }
     for side in "LR":
-        frames_by_role[f"upper_arm.{side}"] = orthonormal_frame(directions[f"upper_arm:{side}"], hinge[side])
-        frames_by_role[f"forearm.{side}"] = orthonormal_frame(directions[f"forearm:{side}"], hinge[side])
-        frames_by_role[f"hand.{side}"] = orthonormal_frame(hand[side], hinge[side])
+        frames_by_role[f"upper_arm.{side}"] = _frame32(directions[f"upper_arm:{side}"], hinge[side])
+        frames_by_role[f"forearm.{side}"] = _frame32(directions[f"forearm:{side}"], hinge[side])
+        frames_by_role[f"hand.{side}"] = _frame32(hand[side], hinge[side])
 
+    joints_m = np.empty((frames, len(LIFTED_JOINTS), 3), np.float32)
+    for index, name in enumerate(LIFTED_JOINTS):
+        joints_m[:, index] = joints[name]
     return Lifted(
         joint_names=LIFTED_JOINTS,
-        joints_m=np.stack([joints[name] for name in LIFTED_JOINTS], 1).astype(np.float32),
-        role_frames={role: frame.astype(np.float32) for role, frame in frames_by_role.items()},
+        joints_m=joints_m,
+        role_frames=frames_by_role,
         bone_lengths_m=lengths,
         metres_per_unit=float(metres_per_unit),
         keypoints_m=flat.astype(np.float32),
@@ -233,6 +236,11 @@ def lift_to_3d(
         hips_offset_m=sway.astype(np.float32),
         fps=float(fps),
     )
+
+
+def _frame32(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """:func:`orthonormal_frame` rounded to float32 [shape=(T, 3, 3)]."""
+    return orthonormal_frame(primary, secondary, dtype=np.float32)
 
 
 # ---------------------------------------------------------------- the kinematic tree in 2D

@@ -80,7 +80,8 @@ def normalize(vectors: np.ndarray, fallback: np.ndarray | None = None) -> np.nda
     return unit
 
 
-def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray, *,
+                      dtype: np.dtype | type | None = None) -> np.ndarray:
     """Right-handed frames whose Y axis is ``primary`` and X axis lies toward ``secondary``.
 
     Where ``secondary`` is (nearly) parallel to ``primary``, the world axis least aligned with
@@ -92,12 +93,23 @@ def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
         Bone directions, any non-zero length.
     secondary : np.ndarray [shape=(..., 3)]
         Hints for the X axis (a hinge or a lateral axis).
+    dtype : numpy dtype or None
+        Of the result (computed in float64, rounded once); that of the inputs if None.
 
     Returns
     -------
     np.ndarray [shape=(..., 3, 3)]
         Columns X, Y, Z.
     """
+    x_axis, y_axis = _frame_xy(primary, secondary)
+    z_axis = cross3(x_axis, y_axis)
+    frame = np.empty(x_axis.shape + (3,), dtype=dtype or x_axis.dtype)
+    frame[..., 0], frame[..., 1], frame[..., 2] = x_axis, y_axis, z_axis
+    return frame
+
+
+def _frame_xy(primary: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The X and Y axes of :func:`orthonormal_frame` [shape=(..., 3) each]."""
     y_axis = normalize(primary, np.array([0.0, 0.0, 1.0]))
     x_axis = secondary - dot3(secondary, y_axis)[..., None] * y_axis
     weak = dot3(x_axis, x_axis) < 1e-12
@@ -105,9 +117,7 @@ def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
         spare = np.eye(3)[np.argmin(np.abs(y_axis[weak]), axis=-1)]
         spare -= np.sum(spare * y_axis[weak], -1, keepdims=True) * y_axis[weak]
         x_axis[weak] = spare
-    x_axis = normalize(x_axis)
-    z_axis = cross3(x_axis, y_axis)
-    return np.stack([x_axis, y_axis, z_axis], axis=-1)
+    return normalize(x_axis), y_axis
 
 
 def matrix_to_quaternion(matrices: np.ndarray) -> np.ndarray:
@@ -219,6 +229,6 @@ def rotate_toward(vectors: np.ndarray, targets: np.ndarray, max_angle_rad: float
     cosine = np.clip(dot3(vectors, targets)[..., None], -1.0, 1.0)
     outside = cosine < np.cos(max_angle_rad)
     across = vectors - cosine * targets
-    across = normalize(across, fallback=orthonormal_frame(targets, np.ones_like(targets))[..., 0])
+    across = normalize(across, fallback=_frame_xy(targets, np.ones_like(targets))[0])
     limited = np.cos(max_angle_rad) * targets + np.sin(max_angle_rad) * across
     return np.where(outside, limited, vectors)
