@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,10 @@ def test_unrelated_state_dict(tmp_path):
     path = tmp_path / "resnet.pt"
     torch.save({"conv1.weight": torch.zeros(2)}, path)
     expect_error(path, GENERATOR, "not a VirtualConductor checkpoint")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_bytes_are_not_a_checkpoint(tmp_path, seed):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(np.random.default_rng(seed).bytes(4096))
+    expect_error(path, GENERATOR, "noise.pt")
