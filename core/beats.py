@@ -32,6 +32,7 @@ CHROMA_N_FFT = 4096  # 186 ms at 22,050 Hz: enough to tell semitones apart above
 CHROMA_HOP = 4 * HOP_LENGTH  # chroma frames are 4 onset frames apart (~46 ms)
 CHROMA_RANGE_HZ = (60.0, 2000.0)
 BASS_RANGE_HZ = (40.0, 220.0)
+SPECTRAL_WEIGHT = 0.25  # of the mel-spectrum change among the beat accents
 METER_PRIOR = {2: 0.0, 3: 0.3, 4: 0.6}  # added to the evidence, in standard deviations
 COMPOUND_MIN_BPM = 130.0  # triple beats this fast may be the quavers of a 6/8
 COMPOUND_EVIDENCE = 2.0  # how clearly its bars must pair up to be beaten in six
@@ -95,7 +96,7 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
-    accent = beat_accent(beat_frames, onset, bass, chroma)
+    accent = beat_accent(beat_frames, onset, bass, log_mel, chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
     meter, bar_position = infer_bars(accent, tempo_bpm)
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
@@ -320,8 +321,10 @@ def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: 
     return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
 
 
-def beat_accent(beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """How strongly each beat is marked: onset, bass onset and change of harmony, summed z-scores.
+def beat_accent(
+    beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray, chroma: np.ndarray
+) -> np.ndarray:
+    """How strongly each beat is marked: onset, bass onset, change of spectrum and of harmony.
 
     The harmonic change compares the chroma over one beat before and one beat after; a new bar
     usually brings a new chord (or a new bass note), which is the best single sign of a
@@ -337,8 +340,17 @@ def beat_accent(beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, chroma: 
     frames_per_chroma = CHROMA_HOP / HOP_LENGTH
     width = np.full(beats.size, max(1, int(round(np.median(np.diff(beats)) / frames_per_chroma))))
     change = chroma_change(chroma, np.round(beats / frames_per_chroma).astype(int), width)
-    zscore = lambda values: (values - values.mean()) / (values.std() + 1e-9)
-    return zscore(strength) + zscore(low) + zscore(change)
+    # Spectral change: distance between the mean spectrum from the beat before to this one and
+    # from this one to the next (it tells a low click from a high one, which chroma cannot).
+    edges = np.concatenate([[0], beats, [log_mel.shape[1]]])
+    means = np.stack([log_mel[:, a : max(b, a + 1)].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])])
+    means = means - means.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(means, axis=1) + 1e-9
+    spectral = 1.0 - np.sum(means[:-1] * means[1:], axis=1) / (norms[:-1] * norms[1:])
+    zscore = lambda values, floor: (values - values.mean()) / max(values.std(), floor)
+    # The floor keeps a steady harmony's tiny chroma wobble (a click track) from counting.
+    return (zscore(strength, 1e-9) + zscore(low, 1e-9) + SPECTRAL_WEIGHT * zscore(spectral[: beats.size], 1e-9)
+            + zscore(change, 0.05))
 
 
 def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
