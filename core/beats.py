@@ -64,7 +64,7 @@ class BeatTrack:
     tempo_bpm: float
 
 
-def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
+def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None) -> BeatTrack:
     """Beats, downbeats and meter of a mono signal.
 
     Parameters
@@ -72,6 +72,8 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
     samples : np.ndarray [shape=(n,), float32]
         Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.load_audio`).
     sample_rate_hz : int > 0
+    meter : int in ``METERS`` or None
+        Beats per bar to use instead of the detected meter (the downbeats are still found).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
     onset = onset_strength(log_mel)
     bass = onset_strength(log_mel[:BASS_BANDS])
     if log_mel.shape[1] < 8 or not np.any(onset > 0):
-        return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), 4, 0.0)
+        return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), meter or 4, 0.0)
     period_frames = local_period(onset, frame_rate_hz)
     beat_frames = dynamic_programming_beats(onset, period_frames)
     chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
@@ -95,10 +97,10 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050) -> BeatTrack:
         beat_frames = shifted
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
-        return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), 4, 0.0)
+        return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), meter or 4, 0.0)
     accent = beat_accent(beat_frames, onset, bass, log_mel, chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
-    meter, bar_position = infer_bars(accent, tempo_bpm)
+    meter, bar_position = infer_bars(accent, tempo_bpm, meter=meter)
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
 
 
@@ -379,7 +381,7 @@ def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
     return float((contrast(accent) - chance.mean()) / (chance.std() + 1e-9))
 
 
-def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0) -> tuple[int, np.ndarray]:
+def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None = None) -> tuple[int, np.ndarray]:
     """Meter and each beat's place in the bar.
 
     The meter is the one of 2, 3 and 4 whose accent grouping stands out most from chance
@@ -396,12 +398,16 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0) -> tuple[int, np.ndar
         From :func:`beat_accent`.
     tempo_bpm : float >= 0
         Beats per minute, for the compound test (0 rules six out).
+    meter : int > 1 or None
+        A given meter; only the positions are then inferred.
 
     Returns
     -------
     meter : int
     bar_position : np.ndarray [shape=(B,), int]
     """
+    if meter is not None:
+        return meter, bar_positions(accent, meter)
     evidence = {m: meter_evidence(accent, m) + METER_PRIOR[m] for m in (2, 3, 4) if accent.size >= 2 * m}
     meter = max(evidence, key=evidence.get) if evidence else 4
     if meter == 3 and tempo_bpm >= COMPOUND_MIN_BPM and accent.size >= 24:
@@ -409,6 +415,16 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0) -> tuple[int, np.ndar
         bar_accent = accent[phase::3]
         if meter_evidence(bar_accent, 2) > COMPOUND_EVIDENCE:
             meter = 6
+    return meter, bar_positions(accent, meter)
+
+
+def bar_positions(accent: np.ndarray, meter: int) -> np.ndarray:
+    """Each beat's place in a bar of ``meter`` beats, by Viterbi decoding of the accents.
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), int] in [0, meter)
+    """
     transition = np.full((meter, meter), np.log(0.005 / meter))
     for position in range(meter):
         transition[position, (position + 1) % meter] = np.log(0.995)
@@ -425,4 +441,4 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0) -> tuple[int, np.ndar
         path[-1] = int(np.argmax(value))
         for b in range(accent.size - 1, 0, -1):
             path[b - 1] = back[b, path[b]]
-    return meter, path
+    return path

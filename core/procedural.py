@@ -79,6 +79,7 @@ def conduct(
     variation: float = 1.0,
     progress: Callable[[float, str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    meter: int | None = None,
 ) -> Motion:
     """Conducting motion for a piece of music, on its tracked beats.
 
@@ -96,6 +97,9 @@ def conduct(
         Called with a fraction in [0, 1] and a short message as the work advances.
     should_cancel : callable() -> bool or None
         Polled between stages; returning True raises :class:`core.errors.CancelledError`.
+    meter : {2, 3, 4, 6} or None
+        Beats per bar to conduct in, overriding the detected meter (e.g. 6 for a slow 6/8
+        whose quavers are tracked as beats); None detects it.
 
     Returns
     -------
@@ -123,12 +127,15 @@ def conduct(
     if not (np.isfinite(variation) and variation >= 0):
         raise ConductorError(f"Variation must be 0 or more, got {variation!r}; use 0 to 2.")
 
+    if meter is not None and meter not in ICTUS_LATERAL:
+        raise ConductorError(f"Meter must be 2, 3, 4 or 6 beats per bar, got {meter!r}; leave it unset to detect it.")
+
     checkpoint(0.0, "Tracking beats")
     if sample_rate_hz != SAMPLE_RATE_HZ:
         import soxr
 
         samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
-    track = track_beats(samples, SAMPLE_RATE_HZ)
+    track = track_beats(samples, SAMPLE_RATE_HZ, meter=meter)
     checkpoint(0.5, "Measuring loudness")
     times_s = np.arange(frame_count) / MODEL_FPS
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
