@@ -99,7 +99,10 @@ def apply_motion(
             undo.remember_rotation_mode(pose_bones[bone_name])
             pose_bones[bone_name].rotation_mode = "QUATERNION"
         if plan.mapping.name == "rigify":
-            undo.set_rigify_ik_fk(armature_obj, 0.0 if options.mode == "IK" else 1.0)
+            ik = options.mode == "IK"
+            undo.set_rigify_switch(armature_obj, "IK_FK", 0.0 if ik else 1.0)
+            if ik:  # without the pole the IK elbow swings freely (measured 3-28 cm off the solve)
+                undo.set_rigify_switch(armature_obj, "pole_vector", True)
 
         undo.keep_previous_action()
         curves = keyframes.bone_curves(
@@ -180,6 +183,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             bone.parent.name if bone.parent else None,
             np.array(bone.matrix_local, dtype=np.float64),
             float(bone.length),
+            bool(bone.use_local_location),  # Rigify's IK controls move in their parent's axes
         )
         for bone in bones
     })
@@ -253,14 +257,15 @@ class _Rollback:
     def remember_rotation_mode(self, pose_bone: bpy.types.PoseBone) -> None:
         self.rotation_modes.setdefault(pose_bone.name, pose_bone.rotation_mode)
 
-    def set_rigify_ik_fk(self, armature_obj: bpy.types.Object, value: float) -> None:
-        """Switch a Rigify rig's arms to FK (1) or IK (0), remembering the old switch values."""
+    def set_rigify_switch(self, armature_obj: bpy.types.Object, key: str, value: Any) -> None:
+        """Set a Rigify arm switch (``IK_FK``: FK 1 / IK 0; ``pole_vector``) on both arms,
+        remembering the old values."""
         assert armature_obj.pose is not None, "an armature object always has a pose"
         for side in ("L", "R"):
             pose_bone = armature_obj.pose.bones.get(f"upper_arm_parent.{side}")
-            if pose_bone is not None and "IK_FK" in pose_bone.keys():
-                self.custom_values.append((pose_bone.name, "IK_FK", pose_bone["IK_FK"]))
-                pose_bone["IK_FK"] = value
+            if pose_bone is not None and key in pose_bone.keys():
+                self.custom_values.append((pose_bone.name, key, pose_bone[key]))
+                pose_bone[key] = value
 
     def keep_previous_action(self) -> None:
         """Give the action being replaced a fake user, so it survives without a user."""

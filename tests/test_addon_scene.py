@@ -245,6 +245,7 @@ def test_rigify_rig_with_fk_controls(motion, tmp_path):
     check_applied(scene, rig, result, "rigify", 1200)
     check_sound(scene, result)
     assert rig.pose.bones["upper_arm_parent.R"]["IK_FK"] == 1.0  # the arms follow the FK controls
+    fk_hands = hand_heads(scene, rig, SAMPLE_FRAMES)
     scene = reload(tmp_path, "rigify.blend")
     rig = scene.objects["rig"]
     check_applied(scene, rig, result, "rigify", 1200)
@@ -254,6 +255,22 @@ def test_rigify_rig_with_fk_controls(motion, tmp_path):
     arrays = check_applied(scene, rig, ik, "rigify", 1200)
     hand = arrays[('pose.bones["hand_ik.R"].location', 2)][:, 1]
     assert np.ptp(hand) > 0.01  # the IK hand moves up and down
+    assert rig.pose.bones["upper_arm_parent.R"]["pole_vector"]
+    # driven by the IK controls, Blender puts the hands where the FK run put them
+    assert np.abs(hand_heads(scene, rig, SAMPLE_FRAMES) - fk_hands).max() < 0.005  # metres
+
+
+SAMPLE_FRAMES = (50, 400, 900)
+
+
+def hand_heads(scene, rig, frames) -> np.ndarray:
+    """(frames, 2, 3) armature-space heads of Rigify's ORG-hand.L/R as Blender evaluates them."""
+    heads = []
+    for frame in frames:
+        scene.frame_set(frame)
+        bpy.context.view_layer.update()
+        heads.append([list(rig.pose.bones[f"ORG-hand.{side}"].head) for side in "LR"])
+    return np.array(heads)
 
 
 def build_mixamo_armature(scene):
