@@ -30,7 +30,9 @@ def extension() -> dict:
 @pytest.fixture(scope="module")
 def worker(extension: dict):
     """The installed copy's worker module (it runs ``python -m core`` from the installed folder)."""
-    return sys.modules[extension["package"] + ".addon.worker"]
+    import importlib
+
+    return importlib.import_module(extension["package"] + ".addon.worker")
 
 
 @pytest.fixture
@@ -284,3 +286,22 @@ def test_worker_reports_the_cores_one_sentence_error(worker, tmp_path: Path) -> 
             weights=str(tmp_path / "missing.pt"),
         ))
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path: Path) -> None:
+    """What the timer-driven modal operator does between events: poll, show progress, finish."""
+    output = tmp_path / "motion.npz"
+    job = worker.GenerationJob(worker.WorkerRequest(
+        audio_path=str(MUSIC), output_path=str(output), weights=str(OFFICIAL_GENERATOR)
+    ))
+    seen, deadline = [], time.monotonic() + 300
+    while job.poll() == "running":
+        assert time.monotonic() < deadline, "the worker never finished"
+        seen.append(job.progress)
+        time.sleep(0.1)
+    assert job.state == "done", job.error
+    assert seen == sorted(seen) and job.progress == 1.0
+    assert job.output_path == output and output.is_file()
+    from core.motion import Motion
+
+    assert Motion.load(output).frame_count == 35 * 30
