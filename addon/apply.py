@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bpy
 import numpy as np
@@ -175,6 +175,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             f"Armature '{armature_obj.name}' lacks the bones {', '.join(missing)} that mapping "
             f"'{mapping.name}' needs; pick the matching mapping or rename the bones."
         )
+    _check_baton_parent(armature_obj, mapping, options.baton_hand)
     audio_path = _audio_path(motion, options)
 
     skeleton = RestSkeleton({
@@ -196,6 +197,23 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
                 "corrupt, try generating it again."
             )
     return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path)
+
+
+def _check_baton_parent(armature_obj: bpy.types.Object, mapping: BoneMapping, baton_hand: str) -> None:
+    """The baton bone must hang from the hand that holds the baton, or its keys would swing a
+    baton attached to the other hand."""
+    baton = mapping.bones.get("baton")
+    bones = cast(bpy.types.Armature, armature_obj.data).bones
+    if baton_hand == "none" or baton is None or baton not in bones:
+        return
+    hand = mapping.bones.get("hand.L" if baton_hand == "left" else "hand.R")
+    parent = bones[baton].parent
+    if hand is not None and (parent is None or parent.name != hand):
+        raise ConductorError(
+            f"The baton bone '{baton}' of '{armature_obj.name}' hangs from "
+            f"'{parent.name if parent else 'nothing'}', not the {baton_hand} hand '{hand}'; choose the "
+            f"baton hand that matches the rig, or create a conductor with the baton in the {baton_hand} hand."
+        )
 
 
 def _load_mapping(mapping: str) -> BoneMapping:

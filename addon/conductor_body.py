@@ -54,6 +54,7 @@ def create_conductor(
     camera: bool = True,
     lights: bool = True,
     stage: bool = True,
+    baton_hand: str = "right",
 ) -> bpy.types.Object:
     """Build the conductor in ``scene`` and return its armature object.
 
@@ -67,7 +68,11 @@ def create_conductor(
     body, baton, camera, lights, stage : bool
         Which extras to add: the skinned mesh, the baton on the "baton" bone, a camera framing
         the upper body from the front (made the scene camera), key/fill/rim lights, a floor.
+    baton_hand : "right", "left" or "none"
+        The hand the baton bone hangs from ("left" mirrors it to hand.L); "none" adds no baton.
     """
+    if baton_hand not in ("right", "left", "none"):
+        raise ValueError(f"baton_hand must be 'right', 'left' or 'none', got {baton_hand!r}")
     if isinstance(scene, bpy.types.Context):
         view_layer = view_layer or scene.view_layer
         context_scene = scene.scene
@@ -80,10 +85,10 @@ def create_conductor(
     assert scene_collection is not None, "a scene always has its master collection"
     scene_collection.children.link(collection)
 
-    armature = _build_armature(scene, view_layer, collection)
+    armature = _build_armature(scene, view_layer, collection, left_handed=baton_hand == "left")
     if body:
         _build_body(armature, collection)
-    if baton:
+    if baton and baton_hand != "none":
         _build_baton(armature, collection)
     if camera:
         scene.camera = _build_camera(collection)
@@ -103,7 +108,8 @@ def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
 
 
 def _build_armature(
-    scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, collection: bpy.types.Collection
+    scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, collection: bpy.types.Collection,
+    *, left_handed: bool = False,
 ) -> bpy.types.Object:
     data = bpy.data.armatures.new(COLLECTION_NAME)
     data.display_type = "OCTAHEDRAL"
@@ -131,7 +137,11 @@ def _build_armature(
                     bone = data.edit_bones[rig_bone.name]
                     bone.parent = data.edit_bones[rig_bone.parent]
                     bone.use_connect = rig_bone.connected
-            data.edit_bones["baton"].use_deform = False
+            baton_bone = data.edit_bones["baton"]
+            baton_bone.use_deform = False
+            if left_handed:  # the baton continues the left hand's line instead
+                baton_bone.parent = data.edit_bones["hand.L"]
+                baton_bone.head.x, baton_bone.tail.x = -baton_bone.head.x, -baton_bone.tail.x
         finally:
             bpy.ops.object.mode_set(mode="OBJECT")
     assert armature.pose is not None, "an armature object always has a pose"

@@ -237,7 +237,7 @@ def apply_to_scene(context, inputs: Inputs, motion_path: Path):
         if inputs.create_conductor:
             from .conductor_body import create_conductor
 
-            armature = create_conductor(context)
+            armature = create_conductor(context, baton_hand=inputs.apply_kwargs["baton_hand"])
         else:
             armature = get_settings(scene).armature
         result = apply_motion(scene, armature, motion, ApplyOptions(**inputs.apply_kwargs))
@@ -465,7 +465,7 @@ class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
         try:
             from .conductor_body import create_conductor
 
-            armature = create_conductor(context)
+            armature = create_conductor(context, baton_hand=get_settings(context.scene).baton_hand.lower())
         except Exception as error:
             return report_failure(self, error)
         settings = get_settings(context.scene)

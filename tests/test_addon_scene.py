@@ -318,6 +318,24 @@ def test_mixamo_named_armature(motion, tmp_path):
     check_applied(scene, scene.objects["Armature"], result, "mixamo", 1200)
 
 
+def test_left_handed_conductor_holds_the_baton_in_the_left_hand(motion):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    armature = conductor_body.create_conductor(scene, baton_hand="left")
+    assert armature.data.bones["baton"].parent.name == "hand.L"
+    apply_mod.apply_motion(scene, armature, motion, options(mirror=True, baton_hand="left", add_sound=False))
+    for frame in (50, 400, 900):
+        scene.frame_set(frame)
+        bpy.context.view_layer.update()
+        bones = armature.pose.bones
+        baton = np.array(bones["baton"].tail - bones["baton"].head)
+        forearm = np.array(bones["forearm.L"].tail - bones["forearm.L"].head)
+        cosine = baton @ forearm / np.linalg.norm(baton) / np.linalg.norm(forearm)
+        assert cosine > np.cos(np.radians(45)), frame  # the baton carries on the left forearm's line
+        assert np.linalg.norm(np.array(bones["baton"].head - bones["hand.L"].tail)) < 0.05
+
+
 # ---------------------------------------------------------------------------------- bad input
 def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkeypatch):
     scene, armature = fresh_conductor()
@@ -342,6 +360,7 @@ def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkey
         (armature, options(interpolation="SPLINE"), "Interpolation"),
         (armature, options(keyframe_step=0), "Keyframe step"),
         (armature, options(smoothing=3.0), "Smoothing"),
+        (armature, options(baton_hand="left"), "hangs from 'hand.R', not the left hand"),
     ]
     for target, opts, words in cases:
         with pytest.raises(ConductorError, match=words):
