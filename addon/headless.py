@@ -89,7 +89,7 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     )
     progress(0.9, "putting the motion on the armature")
     if armature is None:
-        armature = conductor_body.create_conductor(scene, camera=job.camera)
+        armature = conductor_body.create_conductor(scene, camera=job.camera, baton_hand=job.apply.baton_hand)
     options = dataclasses.replace(job.apply, audio_path=str(job.audio.resolve()))
     result = apply_motion(scene, armature, motion, options)
     store_motion(scene, armature, motion)
@@ -461,6 +461,15 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--camera", action=argparse.BooleanOptionalAction, default=True,
                        help="give a created conductor a camera framing the upper body (default: yes)")
     group.add_argument("--pack-audio", action="store_true", help="pack the music into the .blend (for render farms)")
+    motion = parser.add_argument_group("motion")
+    motion.add_argument("--mode", choices=("FK", "IK"), default="FK", help="key FK rotations or IK controls (default FK)")
+    motion.add_argument("--amplitude", type=float, default=1.0, help="gesture size around the rest pose (default 1)")
+    motion.add_argument("--smoothing", type=float, default=0.5, help="temporal smoothing, 0 to 1 (default 0.5)")
+    motion.add_argument("--mirror", action="store_true", help="mirror the motion (a left-handed conductor)")
+    motion.add_argument("--baton-hand", choices=("right", "left", "none"), default="right",
+                        help="the hand holding the baton; a created conductor gets it there (default right)")
+    motion.add_argument("--hip-sway", type=float, default=0.0, help="0 keeps the hips still (default 0)")
+    motion.add_argument("--keyframe-step", type=int, default=1, help="key every Nth frame (default 1)")
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -531,7 +540,10 @@ def job_from_args(args: argparse.Namespace, audio: Path) -> SceneJob:
     return SceneJob(
         audio=audio,
         generate=GenerateOptions(weights=args.weights, seed=args.seed, variation=args.variation, device=args.device),
-        apply=ApplyOptions(mapping=args.mapping),
+        apply=ApplyOptions(
+            mapping=args.mapping, mode=args.mode, amplitude=args.amplitude, smoothing=args.smoothing,
+            mirror=args.mirror, baton_hand=args.baton_hand, hip_sway=args.hip_sway, keyframe_step=args.keyframe_step,
+        ),
         scene_path=args.scene, armature=args.armature, fps=args.fps, camera=args.camera,
         pack_audio=args.pack_audio,
     )

@@ -111,6 +111,22 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
     assert not np.allclose(early, np.array(armature.pose.bones["forearm.R"].matrix), atol=1e-3)
 
 
+def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_path: Path) -> None:
+    output = tmp_path / "left.blend"
+    done = headless("generate", music, "-o", output, "--weights", "procedural", "--mirror", "--baton-hand", "left",
+                    "--amplitude", 1.2, "--keyframe-step", 2, "--no-camera")
+    assert done.returncode == 0, done.stderr[-3000:]
+    scene = open_blend(output)
+    armature = scene.objects["Conductor"]
+    assert armature.data.bones["baton"].parent.name == "hand.L"
+    keys = [len(fc.keyframe_points) for fc in addon_module("compat").action_fcurves(the_action(armature))]
+    frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
+    assert max(keys) == frames // 2 + 1  # every 2nd frame, and always the last one
+    bad = headless("generate", music, "-o", tmp_path / "bad.blend", "--weights", "procedural", "--smoothing", 4)
+    assert bad.returncode == 1 and "Smoothing must be between 0 and 1" in bad.stderr
+    assert not (tmp_path / "bad.blend").exists()
+
+
 def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_path: Path) -> None:
     """--scene with --armature animates that rig in place: nothing else is added or lost."""
     if not OFFICIAL_GENERATOR.is_file():
