@@ -26,13 +26,14 @@ from .motion import MODEL_FPS, Motion
 from .skeleton import JOINT_COUNT, JOINT_INDEX
 
 # Rest pose of the whole body, image coordinates (x right, y down), from the model's typical
-# output with the hands lowered in front of the waist.
+# output with the hands lowered in front of the waist; the eyes sit level with the ears as there
+# (higher eyes lift to a head tipped back by 20 degrees in 3D).
 REST_POSE = {
-    "nose": (0.500, 0.375),
-    "left_eye": (0.516, 0.360),
-    "right_eye": (0.484, 0.360),
-    "left_ear": (0.540, 0.370),
-    "right_ear": (0.460, 0.370),
+    "nose": (0.500, 0.386),
+    "left_eye": (0.516, 0.367),
+    "right_eye": (0.484, 0.367),
+    "left_ear": (0.540, 0.364),
+    "right_ear": (0.460, 0.364),
     "left_shoulder": (0.585, 0.452),
     "right_shoulder": (0.415, 0.452),
     "left_elbow": (0.625, 0.575),

@@ -255,3 +255,16 @@ def test_beat_tracking_on_a_rendered_chorale():
     track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
     # Fermatas make the beat irregular here; the tracker should still find nearly all beats.
     assert f_measure(rendered.beats_s, track.beats_s) > 0.9
+
+
+def test_head_lifts_upright_in_3d(demo_motion):
+    """The face keypoints lift to a head within 15 degrees of upright (the golden M2S-GAN output
+    lifts to about 6 degrees forward); higher eyes once tipped it back by 20 degrees."""
+    from core.retarget import RetargetSettings, lift_to_3d
+
+    lifted = lift_to_3d(demo_motion[1].keypoints, RetargetSettings())
+    names = list(lifted.joint_names)
+    up = lifted.joints_m[:, names.index("head_top")] - lifted.joints_m[:, names.index("head")]
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    tilt_deg = np.degrees(np.arccos(np.clip(np.median(up, axis=0)[2], -1, 1)))
+    assert tilt_deg < 15.0
