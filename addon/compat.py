@@ -207,6 +207,13 @@ def set_video_output(image_settings: Any) -> None:
     image_settings.file_format = "FFMPEG"
 
 
+def set_png_output(image_settings: Any) -> None:
+    """Make render output a PNG image (5.0 added ``media_type``)."""
+    if "media_type" in image_settings.bl_rna.properties:
+        image_settings.media_type = "IMAGE"
+    image_settings.file_format = "PNG"
+
+
 def use_eevee(render: Any) -> None:
     """Make EEVEE the render engine: 'BLENDER_EEVEE_NEXT' in 4.2 and 4.3, 'BLENDER_EEVEE' from 4.4."""
     try:

@@ -277,6 +277,8 @@ def command_render(args: argparse.Namespace) -> int:
     from .render import render_video
 
     source, output = Path(args.input), Path(args.output)
+    if output.suffix.lower() == ".png":
+        return command_render_still(args, source, output)
     check_output_names(str(output), [])
     progress = LineProgress(source.name)
     if source.suffix.lower() == ".blend":
@@ -290,6 +292,17 @@ def command_render(args: argparse.Namespace) -> int:
         raise ConductorError(f"'{source}' does not exist; give a .blend made by 'generate' or a music file.")
     produce(job_from_args(args, source), None, output, [], render_options_from_args(args), progress)
     print(f"wrote {output}")
+    return EXIT_OK
+
+
+def command_render_still(args: argparse.Namespace, source: Path, output: Path) -> int:
+    from .render import render_still
+
+    if source.suffix.lower() != ".blend":
+        raise ConductorError(f"A still frame is rendered from a .blend made by 'generate', not '{source.name}'.")
+    scene = open_scene(str(source))
+    frame = scene.frame_start if args.frame is None else args.frame
+    print(f"wrote {render_still(scene, output, render_options_from_args(args), frame=frame)}")
     return EXIT_OK
 
 
@@ -521,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="a .blend from 'generate' (or a music file) -> H.264/AAC .mp4")
     render.add_argument("input", help="a .blend made by 'generate', or a music file")
-    render.add_argument("-o", "--output", required=True, help="the .mp4 to write")
+    render.add_argument("-o", "--output", required=True, help="the .mp4 to write, or a .png for one frame (see --frame)")
+    render.add_argument("--frame", type=int, help="with a .png output: the scene frame to render (default: the first)")
     add_generation_arguments(render)
     add_render_arguments(render)
     render.set_defaults(run=command_render)

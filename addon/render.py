@@ -214,3 +214,38 @@ def add_music_with_ffmpeg(video: Path, music: Path, *, seconds: float) -> None:
         reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise ConductorError(f"Adding the music to '{video.name}' failed ({reason}).")
     os.replace(muxed, video)
+
+
+def render_still(scene: Any, output: str | os.PathLike[str], options: RenderOptions, *, frame: int) -> Path:
+    """Render frame ``frame`` of ``scene`` (its camera) to the PNG ``output``.
+
+    Written to a temporary name and renamed; raises ConductorError, leaving no file, when the
+    frame is outside the scene's range or rendering fails.
+    """
+    output = Path(output).resolve()
+    if output.suffix.lower() != ".png":
+        raise ConductorError(f"A still frame is written as .png, not '{output.name}'.")
+    if not output.parent.is_dir():
+        raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")
+    if not scene.frame_start <= frame <= scene.frame_end:
+        raise ConductorError(f"Frame {frame} is outside the scene's frames {scene.frame_start}-{scene.frame_end}.")
+    configure(scene, options)
+    compat.set_png_output(scene.render.image_settings)
+    temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.png")
+    saved = (scene.frame_current, scene.render.filepath)
+    try:
+        scene.frame_set(frame)
+        scene.render.filepath = str(temporary)
+        with bpy.context.temp_override(scene=scene):
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+        if not temporary.is_file():
+            raise ConductorError(f"Blender wrote no image for '{output.name}'; check the render log above.")
+        os.replace(temporary, output)
+    except (RuntimeError, OSError) as error:
+        raise ConductorError(f"Rendering '{output.name}' failed ({str(error).strip().splitlines()[0]}).") from error
+    finally:
+        scene.frame_set(saved[0])
+        scene.render.filepath = saved[1]
+        if temporary.exists():
+            temporary.unlink()
+    return output

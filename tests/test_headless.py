@@ -316,3 +316,17 @@ def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
     assert sorted(taken[0] + taken[1]) == sorted(names)
     assert taken[0] == list(reversed(names))[0::2]  # the list's order, every other one
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(n.replace(".wav", ".npz") for n in names)
+
+
+def test_render_a_still_frame_from_the_blend(generated: dict, tmp_path: Path) -> None:
+    import struct
+
+    still = tmp_path / "frame.png"
+    done = headless("render", generated["blend"], "-o", still, "--frame", 30, "--resolution", "160x120",
+                    "--samples", 2, "--no-denoise")
+    assert done.returncode == 0, done.stderr[-3000:]
+    header = still.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (160, 120)
+    outside = headless("render", generated["blend"], "-o", tmp_path / "late.png", "--frame", 99999)
+    assert outside.returncode == 1 and "outside the scene's frames" in outside.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"]

@@ -9,3 +9,9 @@ motion=$(mktemp -d)/demo.npz
 "$python" -m core generate core/assets/demo_piece.ogg -o "$motion" --weights "$weights" --seed 0
 "$python" -m core preview "$motion" -o bench/figures/preview_frame.png --at 4 --size 360
 "$python" -m core plot "$motion" -o bench/figures/keypoint_curves.png --size 1000x500
+# The conductor as make demo builds it, one frame rendered headless (EEVEE; on a machine without a
+# GPU it runs on Mesa's software OpenGL: a minute or more).
+blend=$(mktemp -d)/demo.blend
+"$python" addon/headless_main.py generate core/assets/demo_piece.ogg -o "$blend"
+"$python" addon/headless_main.py render "$blend" -o bench/figures/demo_frame.png --frame 292 \
+    --resolution 960x540 --engine eevee
