@@ -55,9 +55,10 @@ system-deps:
 demo: install
 	mkdir -p out
 	$(PY) addon/headless_main.py generate core/assets/demo_piece.ogg -o out/demo.blend --export out/demo_motion.npz
+	$(PY) addon/headless_main.py render out/demo.blend -o out/demo.png --frame 292 --resolution 960x540 --samples 16 --no-denoise
 	$(PY) -m core preview out/demo_motion.npz -o out/demo_preview.png --at 12
 	$(PY) -m core plot out/demo_motion.npz -o out/demo_curves.png
-	@echo "done: open out/demo.blend in Blender and press play; out/demo_preview.png and out/demo_curves.png show the motion"
+	@echo "done: open out/demo.blend in Blender and press play; out/demo.png is a rendered frame"
 
 test: typecheck test-blender50 test-blender42
 
