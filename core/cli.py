@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -160,6 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.close()
         print("error: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug, not bad input: keep the traceback for the report
+        bar.close()
+        traceback.print_exc()
+        if machine:
+            print(json.dumps({"ok": False, "error": f"internal error: {type(error).__name__}: {error}"}), flush=True)
+        return 2
     bar.close()
     if machine:
         print(json.dumps({"ok": True, "output": getattr(args, "output", ""), "summary": summary}), flush=True)

@@ -64,6 +64,11 @@ def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
             raise ConductorError(f"'{source.name}' is shaped {mel.shape}, not (frames, 128); give a mel saved by 'python -m core mel'.")
         if mel.shape[0] < 90:
             raise ConductorError(f"'{source.name}' covers {mel.shape[0] / 90:.2f} s; the conductor needs at least 1 second of music.")
+        if not np.all(np.isfinite(mel)) or mel.min() < -1e-3 or mel.max() > 1 + 1e-3:
+            raise ConductorError(
+                f"'{source.name}' holds values outside [0, 1] or NaN, so it is not the normalised mel feature; "
+                "give a mel saved by 'python -m core mel'."
+            )
         return None, mel.astype(np.float32)
     samples = load_audio(source)
     duration_s = samples.shape[0] / SAMPLE_RATE_HZ

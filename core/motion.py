@@ -57,6 +57,8 @@ class Motion:
                 f"Motion keypoints must have shape (frames, {JOINT_COUNT}, 2), got "
                 f"{tuple(keypoints.shape)}; pass one (x, y) pair per joint per frame."
             )
+        if keypoints.shape[0] == 0:
+            raise ConductorError("The motion has no frames; generate it from at least 1 second of music.")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise ConductorError(f"Motion fps must be a positive number, got {self.fps!r}.")
         self.keypoints = keypoints

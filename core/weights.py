@@ -129,7 +129,16 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
                 f"Weights file '{path.name}' is not a complete safetensors file ({error}); download it again."
             ) from error
         card_path = path.with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        card: Any = {}
+        if card_path.is_file():
+            try:
+                card = json.loads(card_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                raise ConductorError(
+                    f"Model card '{card_path.name}' is not valid JSON; delete it or download the weights again."
+                ) from error
+            if not isinstance(card, dict):
+                raise ConductorError(f"Model card '{card_path.name}' is not a JSON object; delete it or download the weights again.")
         return state, card
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)

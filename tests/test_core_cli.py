@@ -93,3 +93,14 @@ def test_failed_write_leaves_no_partial_file(tmp_path, parity_dir):
     result = run_cli("generate", GOLDEN_AUDIO, "-o", output, "--weights", OFFICIAL_GENERATOR)
     assert result.returncode == 1 and "choose a writable location" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_a_mel_with_nan_or_raw_decibels_is_refused(tmp_path, parity_dir):
+    nan_mel = np.full((300, 128), 0.5, np.float32)
+    nan_mel[10, 3] = np.nan
+    np.save(tmp_path / "nan.npy", nan_mel)
+    np.save(tmp_path / "db.npy", np.full((300, 128), -40.0, np.float32))
+    for name in ("nan.npy", "db.npy"):
+        result = run_cli("generate", tmp_path / name, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR)
+        assert result.returncode == 1 and "not the normalised mel feature" in result.stderr
+    assert not (tmp_path / "m.npz").exists()

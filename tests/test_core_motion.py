@@ -77,3 +77,11 @@ def test_unwritable_folder_leaves_nothing(tmp_path):
         assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o700)
+
+
+def test_a_motion_needs_frames(tmp_path):
+    with pytest.raises(ConductorError, match="no frames"):
+        Motion(np.zeros((0, 13, 2)))
+    np.savez(tmp_path / "empty.npz", keypoints=np.zeros((0, 13, 2), np.float32), fps=30.0)
+    with pytest.raises(ConductorError, match="no frames"):
+        Motion.load(tmp_path / "empty.npz")

@@ -108,3 +108,11 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path, seed):
     path = tmp_path / "noise.pt"
     path.write_bytes(np.random.default_rng(seed).bytes(4096))
     expect_error(path, GENERATOR, "noise.pt")
+
+
+def test_a_damaged_model_card_is_one_sentence(official_generator, tmp_path):
+    path = save_weights(official_generator, tmp_path / "w.safetensors", {"id": "w"})
+    path.with_suffix(".json").write_text("{bad")
+    expect_error(path, GENERATOR, "w.json", "not valid JSON")
+    path.with_suffix(".json").write_text("[1]")
+    expect_error(path, GENERATOR, "w.json", "not a JSON object")
