@@ -301,15 +301,34 @@ def redraw_sidebars(context) -> None:
                 area.tag_redraw()
 
 
+def job_scene():
+    """The scene the running job started in, looked up by name (None when gone or no job)."""
+    name = _active.get("scene")
+    try:
+        return bpy.data.scenes.get(name) if name else None
+    except AttributeError:  # bpy.data is restricted while add-ons are enabled at startup
+        return None
+
+
 def cancel_running_job() -> None:
-    """Stop the worker of this session, if any (used on unregister and on file load)."""
-    job = _active.pop("job", None)
+    """End this session's run, if any: stop the worker, remove its timer and temporary folder,
+    and reset the job state of its scene (used by the operator, on unregister, on file load)."""
+    if not _active:
+        return
+    job = _active.get("job")
     if job is not None:
         job.cancel()
-    folder = _active.pop("folder", None)
+    timer = _active.get("timer")
+    window_manager = getattr(bpy.context, "window_manager", None)
+    if timer is not None and window_manager is not None:
+        window_manager.event_timer_remove(timer)
+    folder = _active.get("folder")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
+    scene = job_scene()
     _active.clear()
+    if scene is not None and hasattr(scene, "virtual_conductor"):
+        get_settings(scene).reset_job_state()
 
 
 # ---------------------------------------------------------------------------- operators
@@ -379,19 +398,32 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
                 shutil.rmtree(folder, ignore_errors=True)
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
-        _active.update(job=job, folder=folder, scene=context.scene.name)
+        window_manager = context.window_manager
+        timer = window_manager.event_timer_add(TIMER_INTERVAL_S, window=context.window)
+        _active.update(job=job, folder=folder, scene=context.scene.name, timer=timer)
         settings.is_running, settings.cancel_requested = True, False
         settings.progress, settings.status = 0.0, job.message
-        self._scene = context.scene
-        self._timer = context.window_manager.event_timer_add(TIMER_INTERVAL_S, window=context.window)
-        context.window_manager.modal_handler_add(self)
+        window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        settings = get_settings(self._scene)
+        try:
+            return self._step(context, event)
+        except Exception as error:
+            return self._end(context, report_failure(self, error))
+
+    def _step(self, context, event) -> set[str]:
         job = _active.get("job")
         if job is None:  # stopped from outside (file load, unregister)
             return self._end(context, {"CANCELLED"})
+        scene = job_scene()  # by name on every tick: undo replaces the scene data-block
+        if scene is None:
+            job.cancel()
+            self.report(
+                {"ERROR"}, f"Generation stopped: the scene '{_active.get('scene')}' no longer exists."
+            )
+            return self._end(context, {"CANCELLED"})
+        settings = get_settings(scene)
         if (event.type == "ESC" and event.value == "PRESS") or settings.cancel_requested:
             job.cancel()
             settings.status = "Cancelled; the scene was not changed."
@@ -416,10 +448,12 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         self.report({"INFO"}, settings.status)
         return self._end(context, {"FINISHED"})
 
+    def cancel(self, context) -> None:
+        """Blender ends the operator (window closed, file loaded): clean up like ``_end``."""
+        self._end(context, {"CANCELLED"})
+
     def _end(self, context, result: set[str]) -> set[str]:
-        context.window_manager.event_timer_remove(self._timer)
         cancel_running_job()
-        get_settings(self._scene).reset_job_state()
         redraw_sidebars(context)
         return result
 

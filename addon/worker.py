@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import queue
 import subprocess
@@ -184,7 +185,10 @@ class GenerationJob:
             if "ok" in event:
                 self._result = event
             elif "progress" in event:
-                self.progress = min(1.0, max(self.progress, float(event.get("progress", 0.0))))
+                value = parse_progress(event.get("progress"))
+                if value is None:
+                    continue  # a malformed progress line: ignore it, as the reader ignores garbage
+                self.progress = min(1.0, max(self.progress, value))
                 self.message = str(event.get("message", self.message))
         if stream_ended:
             self._finish()
@@ -267,6 +271,17 @@ class GenerationJob:
     @property
     def returncode(self) -> int | None:
         return self._process.poll()
+
+
+def parse_progress(value: object) -> float | None:
+    """A progress value as a float in [0, 1], or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return min(1.0, max(0.0, number)) if math.isfinite(number) else None
 
 
 def remove_partial_outputs(output_path: Path) -> None:

@@ -305,3 +305,59 @@ def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path
     from core.motion import Motion
 
     assert Motion.load(output).frame_count == 35 * 30
+
+
+def test_worker_ignores_malformed_progress_lines(worker, tmp_path: Path) -> None:
+    """A worker that prints null, text and garbage as progress: poll never raises."""
+    script = (
+        "print('{\"progress\": null}'); print('{\"progress\": \"half\"}'); "
+        "print('{\"progress\": [1]}'); print('{garbage'); print('not json'); "
+        "print('{\"progress\": 0.5, \"message\": \"Halfway\"}')"
+    )
+    job = worker.GenerationJob(
+        worker.WorkerRequest(audio_path=str(MUSIC), output_path=str(tmp_path / "m.npz")),
+        python=[sys.executable, "-c", script],
+    )
+    deadline = time.monotonic() + 30
+    while job.poll() == "running":
+        assert time.monotonic() < deadline, "the script never ended"
+        time.sleep(0.05)
+    assert job.state == "failed"  # it wrote no motion
+    assert job.progress == 0.5 and job.message == "Halfway"
+
+
+def simulate_background_run(bpy, extension: dict, worker, tmp_path: Path):
+    """What Generate's invoke does, without its modal handler: a real sleeping worker, a timer
+    and the job state on the scene. Returns the operators module and the job."""
+    import importlib
+
+    operators = importlib.import_module(extension["package"] + ".addon.operators")
+    folder = tmp_path / "job"
+    folder.mkdir(parents=True)
+    job = worker.GenerationJob(
+        worker.WorkerRequest(audio_path=str(MUSIC), output_path=str(folder / "motion.npz")),
+        python=[sys.executable, "-c", "import time; time.sleep(60)"],
+    )
+    timer = bpy.context.window_manager.event_timer_add(0.15, window=bpy.context.window)
+    operators._active.update(job=job, folder=str(folder), scene=bpy.context.scene.name, timer=timer)
+    settings = bpy.context.scene.virtual_conductor
+    settings.is_running = True
+    return operators, job, folder
+
+
+def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extension, worker,
+                                                               tmp_path: Path) -> None:
+    bpy = bpy_scene
+    operators, job, folder = simulate_background_run(bpy, extension, worker, tmp_path)
+    assert bpy.ops.conductor.cancel.poll()
+    extension["module"].unregister()
+    extension["module"].register()
+    assert job.state == "cancelled" and job.returncode is not None
+    assert operators._active == {} and not folder.exists()
+    assert not bpy.context.scene.virtual_conductor.is_running
+    # The next run can be cancelled again through the Cancel button.
+    operators, job, _folder = simulate_background_run(bpy, extension, worker, tmp_path / "again")
+    assert bpy.ops.conductor.cancel() == {"FINISHED"}
+    assert bpy.context.scene.virtual_conductor.cancel_requested
+    operators.cancel_running_job()
+    assert job.state == "cancelled" and not bpy.context.scene.virtual_conductor.is_running
