@@ -71,6 +71,11 @@ def test_stage1_resume_is_exact(toy, tmp_path):
     b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)
     assert same_weights(a["model"], b["model"])
     assert {**a["config"], "out_dir": "", "resume": ""} == {**b["config"], "out_dir": "", "resume": ""}
+    # resuming a finished run changes nothing: the card keeps its figures
+    card = json.loads((tmp_path / "b" / "m2snet.json").read_text())
+    again = m2snet.main(["--resume", "auto", "--out-dir", str(tmp_path / "b"), "--max-steps", "3"])
+    assert again["history"] == [] and json.loads((tmp_path / "b" / "m2snet.json").read_text())["metrics"] == card["metrics"]
+    assert card["metrics"]
 
 
 def test_stage2_runs_resumes_and_saves_project_weights(toy, tmp_path):
@@ -104,3 +109,18 @@ def test_evaluate_prints_metrics_beside_published(toy, capsys):
     printed = capsys.readouterr().out
     assert "0.76339" in printed and "BAS music->motion" in printed and "sigma = 0.1 s" in printed
     assert all(np.isfinite(results[name]) for name in ("mpe", "rde", "sce", "sdp", "FD", "diversity"))
+
+
+def test_bad_options_end_with_one_sentence(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    missing = subprocess.run([sys.executable, "-m", "training.m2snet", "--data", str(tmp_path / "none")],
+                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    uneven = subprocess.run([sys.executable, "-m", "training.m2snet", "--data", str(tmp_path / "none"),
+                             "--batch-size", "4", "--micro-batches", "3"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert uneven.returncode == 1 and "does not split into 3 micro-batches" in uneven.stderr

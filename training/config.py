@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any
+from typing import Any, Callable
 
 NEGATIVE_KINDS = ("easy", "hard", "super_hard")
 
@@ -106,7 +106,10 @@ def build_config(config_class: type, given: dict[str, Any], saved: dict[str, Any
 
 def validate(config: CommonConfig) -> None:
     if config.batch_size < 1 or config.micro_batches < 1:
-        raise ValueError("batch_size and micro_batches must be positive")
+        raise ValueError("--batch-size and --micro-batches must be positive")
+    if config.batch_size % config.micro_batches:
+        raise ValueError(f"--batch-size {config.batch_size} does not split into {config.micro_batches} micro-batches; "
+                         "choose a multiple")
     if isinstance(config, M2SNetConfig):
         if config.negatives not in NEGATIVE_KINDS:
             raise ValueError(f"negatives must be one of {NEGATIVE_KINDS}, not {config.negatives!r}")
@@ -114,6 +117,17 @@ def validate(config: CommonConfig) -> None:
             raise ValueError("clip_s must not exceed sample_s")
     if isinstance(config, M2SGANConfig) and config.critic_steps < 1:
         raise ValueError("critic_steps must be at least 1")
+
+
+def run_command(main: Callable[[], Any]) -> None:
+    """Run a training command's ``main``: bad data or options end with one sentence and exit
+    status 1 instead of a traceback."""
+    from core.errors import ConductorError
+
+    try:
+        main()
+    except (ConductorError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def parse(config_class: type, argv: list[str] | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import torch
 
 from core.weights import GENERATOR, SYNCNET, load_model
 from training import metrics
+from training.config import run_command
 from training.data import ConductorMotionSplit, WindowDataset
 
 
@@ -100,4 +101,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

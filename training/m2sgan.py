@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from core.networks import NOISE_PER_SECOND, Critic, Generator
 from core.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
 from training import distributed, metrics
-from training.config import (M2SGANConfig, build_config, load_checkpoint, parse, rng_state, save_checkpoint,
+from training.config import (M2SGANConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
                              set_rng_state)
 from training.data import ConductorMotionSplit, WindowDataset, epoch_batches, make_loader, rank_chunks
 from training.m2snet import autocast, to_device
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
             from tqdm import tqdm
 
             progress = tqdm(total=total_steps, initial=step, desc="m2sgan", dynamic_ncols=True, file=sys.stderr)
-    results: dict = {}
+    results: dict = dict(checkpoint.get("metrics", {})) if checkpoint else {}  # kept on resume, like the losses
     history: list[dict[str, float]] = []  # every step's losses (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
@@ -309,4 +309,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from core.networks import SyncNet
 from core.weights import SYNCNET, save_weights
 from training import distributed
-from training.config import (M2SNetConfig, build_config, load_checkpoint, parse, rng_state, save_checkpoint,
+from training.config import (M2SNetConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
                              set_rng_state)
 from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, epoch_batches, make_loader, rank_chunks
 
@@ -106,6 +106,8 @@ def validate(scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConf
     results, example = {}, None
     for kind_index, kind in enumerate(KINDS):
         if not dataset.fits(kind):  # e.g. hard negatives need windows longer than two clips
+            continue
+        if kind == "easy" and count < 2:  # the only item would be its own negative
             continue
         chunks = [[(i, kind_index, config.seed, -1) for i in range(s, min(s + size, count))] for s in range(0, count, size)]
         if len(chunks) > 1 and len(chunks[-1]) == 1:  # easy negatives need two items in a batch
@@ -199,8 +201,9 @@ def main(argv: list[str] | None = None) -> dict:
             from tqdm import tqdm
 
             progress = tqdm(total=total_steps, initial=step, desc="m2snet", dynamic_ncols=True, file=sys.stderr)
-    metrics: dict = {}
-    loss_value = float("nan")
+    # restored on resume, so resuming a finished run rewrites its card with the same figures
+    metrics: dict = dict(checkpoint.get("metrics", {})) if checkpoint else {}
+    loss_value = float(checkpoint.get("loss", float("nan"))) if checkpoint else float("nan")
     history: list[float] = []  # every step's loss (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
@@ -287,4 +290,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
