@@ -7,9 +7,11 @@ VENV42 ?= .venv-bpy42
 BPY42 ?= 4.2.0
 PY := $(VENV)/bin/python
 PY42 := $(VENV42)/bin/python
-# torch is pinned to the CPU build that installs in seconds here; an unpinned torch pulls a
-# ~3 GB CUDA build. Users with a GPU install their own torch first (see README).
+# torch is pinned: on the project's machines a CPU wheel of 2.13.0 lies on disk and installs in
+# seconds. Elsewhere PyPI's Linux torch is the ~3 GB CUDA build; for the CPU build run e.g.
+#   make demo TORCH_FLAGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
+TORCH_FLAGS ?=
 # Tests that drive Blender: run again on the 4.2 LTS wheel.
 BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_extension_package.py \
                  tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
@@ -24,14 +26,14 @@ FAKE_BPY ?= 20260730
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet $(TORCH_FLAGS) $(TORCH)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
 $(VENV42)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV42)
 	$(PY42) -m pip install --quiet --upgrade pip
-	$(PY42) -m pip install --quiet $(TORCH)
+	$(PY42) -m pip install --quiet $(TORCH_FLAGS) $(TORCH)
 	$(PY42) -m pip install --quiet bpy==$(BPY42) "numpy==1.26.4" soundfile soxr scipy safetensors pytest
 	touch $@
 
