@@ -219,8 +219,9 @@ class SceneRollback:
             self.scene.camera = self.camera
 
 
-def apply_to_scene(context, inputs: Inputs, motion_path: Path):
-    """Load the motion, keep a copy if asked, create the conductor if asked, write the keys.
+def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
+    """Load the motion, keep a copy if asked, create the conductor if asked, write the keys,
+    all in ``scene`` (and with its settings), whichever scene is active now.
 
     Either everything happens or nothing does: a failure removes what this call added.
     Returns (armature object, ApplyResult).
@@ -231,13 +232,12 @@ def apply_to_scene(context, inputs: Inputs, motion_path: Path):
     motion = Motion.load(motion_path)
     if inputs.save_motion_path:
         motion.save(inputs.save_motion_path)
-    scene = context.scene
     rollback = SceneRollback(scene)
     try:
         if inputs.create_conductor:
             from .conductor_body import create_conductor
 
-            armature = create_conductor(context, baton_hand=inputs.apply_kwargs["baton_hand"])
+            armature = create_conductor(scene, baton_hand=inputs.apply_kwargs["baton_hand"])
         else:
             armature = get_settings(scene).armature
         result = apply_motion(scene, armature, motion, ApplyOptions(**inputs.apply_kwargs))
@@ -249,6 +249,17 @@ def apply_to_scene(context, inputs: Inputs, motion_path: Path):
         settings.armature = armature
         settings.target = "EXISTING"
     return armature, result
+
+
+def finish_run(scene_name: str, inputs: Inputs, motion_path: Path):
+    """Apply a finished background run to the scene it started in, found by name; raises
+    ConductorError when that scene no longer exists. Returns (armature object, ApplyResult)."""
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        raise ConductorError(
+            f"The scene '{scene_name}' no longer exists; the generated motion was not applied."
+        )
+    return apply_to_scene(scene, inputs, motion_path)
 
 
 def finished_message(armature, result) -> str:
@@ -369,7 +380,7 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
                 should_cancel=lambda: settings.cancel_requested,
             )
             settings.status = "Writing keyframes"
-            armature, result = apply_to_scene(context, inputs, motion_path)
+            armature, result = apply_to_scene(context.scene, inputs, motion_path)
         except Exception as error:
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
@@ -440,7 +451,7 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
             settings.status = job.error
             return self._end(context, report_failure(self, ConductorError(job.error)))
         try:
-            armature, result = apply_to_scene(context, self._inputs, job.output_path)
+            armature, result = finish_run(scene.name, self._inputs, job.output_path)
         except Exception as error:
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return self._end(context, report_failure(self, error))

@@ -361,3 +361,29 @@ def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extens
     assert bpy.context.scene.virtual_conductor.cancel_requested
     operators.cancel_running_job()
     assert job.state == "cancelled" and not bpy.context.scene.virtual_conductor.is_running
+
+
+def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, worker,
+                                                      tmp_path: Path) -> None:
+    """The user switched scenes while the worker ran: the keys and the conductor go to the
+    run's scene, read with that scene's settings; a deleted scene is one clear error."""
+    import importlib
+
+    bpy = bpy_scene
+    operators = importlib.import_module(extension["package"] + ".addon.operators")
+    started = bpy.context.scene
+    settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False)
+    inputs = operators.read_inputs(bpy.context)
+    motion = worker.run_blocking(worker.WorkerRequest(
+        audio_path=str(MUSIC), output_path=str(tmp_path / "motion.npz"), weights="procedural"
+    ))
+    other = bpy.data.scenes.new("Other")
+    with bpy.context.temp_override(scene=other):
+        assert bpy.context.scene == other
+        armature, _result = operators.finish_run(started.name, inputs, motion)
+    assert armature.name in started.objects and len(other.objects) == 0
+    assert started.virtual_conductor.armature == armature
+    assert other.virtual_conductor.armature is None
+    bpy.data.scenes.remove(bpy.data.scenes["Other"])
+    with pytest.raises(Exception, match="'Gone' no longer exists"):
+        operators.finish_run("Gone", inputs, motion)
