@@ -49,6 +49,7 @@ def register() -> None:
 
 def unregister() -> None:
     operators.cancel_running_job()
+    preferences.stop_install()
     for handlers, handler in HANDLERS:
         for registered in [h for h in handlers if h.__name__ == handler.__name__
                            and h.__module__ == handler.__module__]:

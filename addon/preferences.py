@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ TORCH_INDEX = {
 }
 
 _status_cache: dict[str, str | None] = {}
-_install: dict = {}  # the running pip: {"process", "lines", "done"}
+_install: dict = {}  # the running pip: {"process", "lines", "log", "done", "timer", "folder"}
 
 
 def dependency_folder(*, create: bool) -> str:
@@ -115,6 +116,29 @@ def install_disabled_reason() -> str:
     return ""
 
 
+def stop_install() -> None:
+    """End the running pip, if any: terminate it and wait, remove its timer and its temporary
+    constraints folder, forget it (used when it ends, by Cancel and on unregister)."""
+    if not _install:
+        return
+    process = _install.get("process")
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    timer = _install.get("timer")
+    window_manager = getattr(bpy.context, "window_manager", None)
+    if timer is not None and window_manager is not None:
+        window_manager.event_timer_remove(timer)
+    folder = _install.get("folder")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    _install.clear()
+
+
 class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
     """Download PyTorch, librosa and the other packages the generator needs"""
 
@@ -141,7 +165,8 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
 
     def execute(self, context):
         target = dependency_folder(create=True)
-        constraints = os.path.join(tempfile.mkdtemp(prefix="virtual_conductor_pip_"), "pins.txt")
+        folder = tempfile.mkdtemp(prefix="virtual_conductor_pip_")
+        constraints = os.path.join(folder, "pins.txt")
         with open(constraints, "w", encoding="utf-8") as handle:
             handle.write(f"numpy=={numpy_version()}\n")
         command = pip_command(self.build, target, constraints)
@@ -151,6 +176,7 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
                 encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
             )
         except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
             self.report({"ERROR"}, f"Cannot start pip ({error.strerror or error}).")
             return {"CANCELLED"}
         lines: queue.Queue[str | None] = queue.Queue()
@@ -163,14 +189,20 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
             lines.put(None)
 
         threading.Thread(target=read, daemon=True).start()
-        _install.update(process=process, lines=lines, log=[], done=False)
+        timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        _install.update(process=process, lines=lines, log=[], done=False, timer=timer, folder=folder)
         prefs = preferences(context)
         prefs.install_progress, prefs.install_status = 0.02, "Starting pip"
-        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
+    def cancel(self, context) -> None:
+        """Blender ends the operator (window closed, file loaded): stop pip and clean up."""
+        stop_install()
+
     def modal(self, context, event):
+        if not _install:  # stopped by the Cancel button or unregister
+            return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         prefs = preferences(context)
@@ -191,11 +223,9 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
             area.tag_redraw()
         if not _install["done"]:
             return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        process = _install["process"]
-        code = process.wait()
+        code = _install["process"].wait()
         log = _install["log"]
-        _install.clear()
+        stop_install()
         add_dependency_folder_to_path()
         dependency_status(refresh=True)
         prefs.install_progress = 0.0
@@ -207,6 +237,29 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
             return {"CANCELLED"}
         prefs.install_status = "Installed"
         self.report({"INFO"}, "Dependencies installed; Generate is ready.")
+        return {"FINISHED"}
+
+
+class CONDUCTOR_OT_cancel_install(bpy.types.Operator):
+    """Stop installing the dependencies"""
+
+    bl_idname = "conductor.cancel_install"
+    bl_label = "Cancel Install"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        if not _install:
+            cls.poll_message_set("Nothing is being installed.")
+            return False
+        return True
+
+    def execute(self, context):
+        stop_install()
+        preferences(context).install_progress = 0.0
+        preferences(context).install_status = "Install cancelled"
+        dependency_status(refresh=True)
+        self.report({"WARNING"}, "Installing the dependencies was cancelled.")
         return {"FINISHED"}
 
 
@@ -253,7 +306,9 @@ class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
             )
             operator.build = build
         if _install:
-            box.prop(self, "install_progress", text=self.install_status or "Installing", slider=True)
+            row = box.row(align=True)
+            row.prop(self, "install_progress", text=self.install_status or "Installing", slider=True)
+            row.operator(CONDUCTOR_OT_cancel_install.bl_idname, text="Cancel", icon="CANCEL")
         elif self.install_status:
             box.label(text=self.install_status)
         reason = install_disabled_reason()
@@ -267,6 +322,7 @@ def preferences(context) -> CONDUCTOR_AP_preferences:
 
 classes = (
     CONDUCTOR_OT_install_dependencies,
+    CONDUCTOR_OT_cancel_install,
     CONDUCTOR_OT_refresh_dependencies,
     CONDUCTOR_AP_preferences,
 )

@@ -209,3 +209,32 @@ def test_pip_command_pins_blenders_numpy_and_targets_the_private_folder(extensio
     folder = prefs.dependency_folder(create=False)
     assert folder.endswith(os.path.join(EXTENSION_ID, "site-packages"))
     assert not folder.startswith(str(extension["folder"]))  # never inside the add-on
+
+
+def simulate_install(bpy, prefs) -> tuple:
+    """What Install Dependencies does, with a stand-in for pip: a real process that waits,
+    its timer and its temporary constraints folder. Returns (process, folder)."""
+    import queue
+
+    folder = tempfile.mkdtemp(prefix="virtual_conductor_pip_")
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    timer = bpy.context.window_manager.event_timer_add(0.2, window=bpy.context.window)
+    prefs._install.update(process=process, lines=queue.Queue(), log=[], done=False,
+                          timer=timer, folder=folder)
+    return process, folder
+
+
+def test_cancel_and_unregister_stop_a_running_install(extension: dict) -> None:
+    import bpy
+
+    prefs = sys.modules[extension["package"] + ".addon.preferences"]
+    assert not bpy.ops.conductor.cancel_install.poll()
+    process, folder = simulate_install(bpy, prefs)
+    assert bpy.ops.conductor.cancel_install() == {"FINISHED"}
+    assert process.returncode is not None and not os.path.exists(folder)
+    assert prefs._install == {}
+    process, folder = simulate_install(bpy, prefs)
+    extension["module"].unregister()
+    extension["module"].register()
+    assert process.returncode is not None and not os.path.exists(folder)
+    assert prefs._install == {}
