@@ -7,6 +7,8 @@ Differences are detected by feature (``hasattr``), never by version number:
 - Sequencer: 5.0 renamed ``SequenceEditor.sequences`` to ``strips``.
 - Materials: before 5.0 a new material has no node tree until ``use_nodes`` is set.
 - Sound: the 4.2 ``bpy`` wheel is built without audaspace, so it cannot load sound strips.
+- Properties: 5.0 warns on a "//" (blend-relative) path unless the property has the option
+  ``PATH_SUPPORTS_BLEND_RELATIVE``, which 4.2 rejects.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ from typing import Any, Iterator
 import bpy
 
 ACTION_LAYER_NAME = "Layer"
+
+
+# ---------------------------------------------------------------------------------- properties
+# The ``options`` of a file path StringProperty: where the option exists (5.0), "//" paths must
+# be declared as supported; 4.2 has no such option and raises ValueError on it.
+PATH_OPTIONS: set[str] = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+    else set()
+)
 
 
 # ---------------------------------------------------------------------------------- animation

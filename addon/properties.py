@@ -16,6 +16,8 @@ from bpy.props import (
     StringProperty,
 )
 
+from .compat import PATH_OPTIONS
+
 WEIGHTS_ITEMS = (
     ("DEFAULT", "Project Default", "The weights that ship with the add-on"),
     ("PROCEDURAL", "Procedural (Beat-Exact)", "No network: a conductor that beats time exactly"),
@@ -59,17 +61,19 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     )
     music_path: StringProperty(
         name="Music File", description="The music to conduct (wav, flac, ogg, mp3)",
-        subtype="FILE_PATH",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
     )
     music_strip: StringProperty(name="Sound Strip", description="A sound strip of this scene")
 
     # ---------------------------------------------------------------- model
     weights: EnumProperty(name="Weights", items=WEIGHTS_ITEMS, default="DEFAULT")
     official_weights_path: StringProperty(
-        name="Checkpoint", description="M2SGAN_official_pretrained.pt", subtype="FILE_PATH"
+        name="Checkpoint", description="M2SGAN_official_pretrained.pt",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
     )
     custom_weights_path: StringProperty(
-        name="Weights File", description="A .safetensors or .pt file", subtype="FILE_PATH"
+        name="Weights File", description="A .safetensors or .pt file",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
     )
     use_random_seed: BoolProperty(
         name="Random Seed", description="A new performance each run instead of a fixed seed"
@@ -102,7 +106,8 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=poll_armature)
     mapping: EnumProperty(name="Bone Mapping", items=MAPPING_ITEMS, default="CONDUCTOR")
     mapping_path: StringProperty(
-        name="Mapping File", description="A bone mapping (.json)", subtype="FILE_PATH"
+        name="Mapping File", description="A bone mapping (.json)",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
     )
 
     # ---------------------------------------------------------------- motion
@@ -144,7 +149,7 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         name="Save Motion",
         description="Also keep the generated motion as a file (.npz, .json or .csv); "
         "leave empty to skip",
-        subtype="FILE_PATH",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
     )
 
     # ---------------------------------------------------------------- job state

@@ -387,3 +387,17 @@ def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, work
     bpy.data.scenes.remove(bpy.data.scenes["Other"])
     with pytest.raises(Exception, match="'Gone' no longer exists"):
         operators.finish_run("Gone", inputs, motion)
+
+
+@pytest.mark.parametrize("name", [
+    "music_path", "official_weights_path", "custom_weights_path", "mapping_path",
+    "save_motion_path",
+])
+def test_path_settings_accept_blend_relative_paths_without_a_warning(bpy_scene, name) -> None:
+    import warnings
+
+    settings = bpy_scene.context.scene.virtual_conductor
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Blender 5.0 warns on "//" unless the path allows it
+        setattr(settings, name, "//music.ogg")
+    assert getattr(settings, name) == "//music.ogg"
