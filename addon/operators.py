@@ -179,6 +179,8 @@ def disabled_reason(context) -> str:
     scene = getattr(context, "scene", None)
     if scene is None:
         return "There is no scene to animate."
+    if getattr(context, "mode", "OBJECT") not in {"OBJECT", "POSE"}:
+        return "Switch to Object or Pose Mode to generate."
     settings = get_settings(scene)
     if settings.music_source == "FILE" and not settings.music_path:
         return "Choose a music file in the Music section."

@@ -171,6 +171,21 @@ def test_no_armature_greys_out_generate_and_says_why(bpy_scene) -> None:
     assert_fails_cleanly(bpy_scene, "Pick a target armature")
 
 
+def test_edit_mode_greys_out_generate_and_says_why(bpy_scene) -> None:
+    bpy = bpy_scene
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    settings = settings_for(bpy, weights="PROCEDURAL", add_sound=False)
+    bpy.context.view_layer.objects.active = settings.armature
+    assert bpy.ops.conductor.generate.poll()
+    bpy.ops.object.mode_set(mode="EDIT")
+    assert bpy.context.mode == "EDIT_ARMATURE"
+    assert not bpy.ops.conductor.generate.poll()
+    assert_fails_cleanly(bpy, "Switch to Object or Pose Mode to generate")
+    bpy.ops.object.mode_set(mode="POSE")
+    assert bpy.ops.conductor.generate.poll()
+    bpy.ops.object.mode_set(mode="OBJECT")
+
+
 def test_armature_outside_the_scene_is_reported(bpy_scene) -> None:
     bpy = bpy_scene
     data = bpy.data.armatures.new("Loose")
