@@ -437,7 +437,7 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
             )
             return self._end(context, {"CANCELLED"})
         settings = get_settings(scene)
-        if (event.type == "ESC" and event.value == "PRESS") or settings.cancel_requested:
+        if settings.cancel_requested:  # the panel's Cancel button; Esc stays with Blender
             job.cancel()
             settings.status = "Cancelled; the scene was not changed."
             self.report({"WARNING"}, "Generation cancelled; the scene was not changed.")

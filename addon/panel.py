@@ -138,7 +138,7 @@ class CONDUCTOR_PT_generate(ConductorPanel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "progress", text=settings.status or "Generating", slider=True)
             row.operator(CONDUCTOR_OT_cancel.bl_idname, text="", icon="CANCEL")
-            layout.label(text="Esc or the cross cancels; the scene stays as it was.")
+            layout.label(text="The cross cancels; the scene stays as it was.")
             return
         layout.scale_y = 1.4
         layout.operator(CONDUCTOR_OT_generate.bl_idname, icon="PLAY")
