@@ -350,7 +350,8 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
 
     bl_idname = "conductor.generate"
     bl_label = "Generate Conducting"
-    bl_options = {"REGISTER", "UNDO"}
+    # One undo step, but no REGISTER: Repeat Last would re-run the blocking path.
+    bl_options = {"UNDO"}
 
     synchronous: BoolProperty(
         name="Synchronous",

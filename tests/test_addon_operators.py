@@ -143,6 +143,9 @@ def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -
     settings = settings_for(bpy, weights="PROCEDURAL", add_sound=False, keyframe_step=2)
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     assert settings.armature.animation_data.action is not None
+    # One undo step, but not offered to Edit > Repeat Last (which would re-run it blocking).
+    generate = bpy.types.Operator.bl_rna_get_subclass_py("CONDUCTOR_OT_generate")
+    assert generate.bl_options == {"UNDO"}
 
 
 def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
