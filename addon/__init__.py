@@ -44,7 +44,6 @@ def register() -> None:
     properties.register_properties()
     for handlers, handler in HANDLERS:
         handlers.append(handler)
-    preferences.add_dependency_folder_to_path()
 
 
 def unregister() -> None:
@@ -54,7 +53,6 @@ def unregister() -> None:
         for registered in [h for h in handlers if h.__name__ == handler.__name__
                            and h.__module__ == handler.__module__]:
             handlers.remove(registered)
-    preferences.remove_dependency_folder_from_path()
     properties.unregister_properties()
     for cls in reversed(classes):
         if getattr(cls, "is_registered", False):

@@ -8,6 +8,7 @@ NumPy to the version Blender bundles, so Blender's NumPy is never replaced.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
@@ -52,33 +53,30 @@ def dependency_folder(*, create: bool) -> str:
         return ""
 
 
-def add_dependency_folder_to_path() -> None:
-    """Append the private folder to sys.path (after Blender's own, so its NumPy wins)."""
-    folder = dependency_folder(create=False)
-    if folder and os.path.isdir(folder) and folder not in sys.path:
-        sys.path.append(folder)
-        importlib.invalidate_caches()
-
-
-def remove_dependency_folder_from_path() -> None:
-    folder = dependency_folder(create=False)
-    while folder and folder in sys.path:
-        sys.path.remove(folder)
+def find_package(module: str, distribution: str, folder: str) -> str | None:
+    """The version of ``module`` as the worker sees it: importable by Blender's Python or
+    present in the private ``folder``; None when neither. Looks, never imports; ``sys.path``
+    is left alone (only the worker gets the folder, through PYTHONPATH)."""
+    in_folder = bool(folder) and os.path.isdir(folder)
+    if in_folder and importlib.machinery.PathFinder.find_spec(module, [folder]) is not None:
+        found = next(iter(importlib.metadata.distributions(name=distribution, path=[folder])), None)
+        return found.version if found is not None else "unknown version"
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown version"
 
 
 def dependency_status(*, refresh: bool = False) -> dict[str, str | None]:
-    """{label: version, or None when it cannot be imported}; looks, never imports."""
+    """{label: version, or None when the generator cannot import it}; looks, never imports."""
     if refresh or not _status_cache:
         importlib.invalidate_caches()
         _status_cache.clear()
+        folder = dependency_folder(create=False)
         for module, distribution, label in DEPENDENCIES:
-            if importlib.util.find_spec(module) is None:
-                _status_cache[label] = None
-                continue
-            try:
-                _status_cache[label] = importlib.metadata.version(distribution)
-            except importlib.metadata.PackageNotFoundError:
-                _status_cache[label] = "unknown version"
+            _status_cache[label] = find_package(module, distribution, folder)
     return dict(_status_cache)
 
 
@@ -226,7 +224,6 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
         code = _install["process"].wait()
         log = _install["log"]
         stop_install()
-        add_dependency_folder_to_path()
         dependency_status(refresh=True)
         prefs.install_progress = 0.0
         if code != 0:
@@ -271,7 +268,6 @@ class CONDUCTOR_OT_refresh_dependencies(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context):
-        add_dependency_folder_to_path()
         dependency_status(refresh=True)
         return {"FINISHED"}
 

@@ -238,3 +238,21 @@ def test_cancel_and_unregister_stop_a_running_install(extension: dict) -> None:
     extension["module"].register()
     assert process.returncode is not None and not os.path.exists(folder)
     assert prefs._install == {}
+
+
+def test_private_packages_are_found_without_touching_sys_path(extension: dict, tmp_path) -> None:
+    """A package in the private folder is listed with its version, Blender's own are still
+    listed, and register leaves Blender's sys.path as it was (only the worker needs them)."""
+    prefs = sys.modules[extension["package"] + ".addon.preferences"]
+    (tmp_path / "vc_private_pkg").mkdir()
+    (tmp_path / "vc_private_pkg" / "__init__.py").write_text("")
+    info = tmp_path / "vc_private_pkg-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vc_private_pkg\nVersion: 1.2.3\n")
+    assert prefs.find_package("vc_private_pkg", "vc_private_pkg", str(tmp_path)) == "1.2.3"
+    assert prefs.find_package("vc_private_pkg", "vc_private_pkg", "") is None
+    assert prefs.find_package("numpy", "numpy", str(tmp_path)) == prefs.numpy_version()
+    before = list(sys.path)
+    extension["module"].unregister()
+    extension["module"].register()
+    assert sys.path == before
