@@ -492,6 +492,37 @@ class CONDUCTOR_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def demo_piece_path() -> Path:
+    """The demo piece bundled with the installed add-on (read in place, never copied)."""
+    from .worker import extension_root
+
+    return extension_root() / "core" / "assets" / "demo_piece.ogg"
+
+
+class CONDUCTOR_OT_use_demo_piece(bpy.types.Operator):
+    """Conduct the short demo piece that ships with the add-on"""
+
+    bl_idname = "conductor.use_demo_piece"
+    bl_label = "Try the Demo Piece"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context) -> bool:
+        if context.scene is None:
+            cls.poll_message_set("There is no scene to set the music of.")
+            return False
+        if not demo_piece_path().is_file():
+            cls.poll_message_set("The demo piece is missing from this installation.")
+            return False
+        return True
+
+    def execute(self, context):
+        settings = get_settings(context.scene)
+        settings.music_source = "FILE"
+        settings.music_path = str(demo_piece_path())
+        return {"FINISHED"}
+
+
 class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
     """Add a conductor figure (armature and body) and make it the target"""
 
@@ -523,4 +554,9 @@ class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (CONDUCTOR_OT_generate, CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor)
+classes = (
+    CONDUCTOR_OT_generate,
+    CONDUCTOR_OT_cancel,
+    CONDUCTOR_OT_use_demo_piece,
+    CONDUCTOR_OT_create_conductor,
+)

@@ -6,7 +6,12 @@ import os
 
 import bpy
 
-from .operators import CONDUCTOR_OT_cancel, CONDUCTOR_OT_create_conductor, CONDUCTOR_OT_generate
+from .operators import (
+    CONDUCTOR_OT_cancel,
+    CONDUCTOR_OT_create_conductor,
+    CONDUCTOR_OT_generate,
+    CONDUCTOR_OT_use_demo_piece,
+)
 from .properties import get_settings, sound_strips_collection
 
 
@@ -50,6 +55,8 @@ class CONDUCTOR_PT_music(ConductorPanel, bpy.types.Panel):
         layout.prop(settings, "music_source", expand=True)
         if settings.music_source == "FILE":
             layout.prop(settings, "music_path", text="File")
+            if not settings.music_path:
+                layout.operator(CONDUCTOR_OT_use_demo_piece.bl_idname, icon="PLAY_SOUND")
             return
         found = sound_strips_collection(context.scene)
         if found is None:

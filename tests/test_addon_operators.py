@@ -419,3 +419,15 @@ def test_path_settings_accept_blend_relative_paths_without_a_warning(bpy_scene, 
         warnings.simplefilter("error")  # Blender 5.0 warns on "//" unless the path allows it
         setattr(settings, name, "//music.ogg")
     assert getattr(settings, name) == "//music.ogg"
+
+
+def test_demo_piece_button_sets_the_bundled_file(bpy_scene, extension) -> None:
+    bpy = bpy_scene
+    settings = bpy.context.scene.virtual_conductor
+    settings.music_source = "STRIP"
+    assert settings.music_path == ""
+    assert bpy.ops.conductor.use_demo_piece() == {"FINISHED"}
+    path = Path(settings.music_path)
+    assert settings.music_source == "FILE" and path.is_file()
+    assert path.name == "demo_piece.ogg"
+    assert path.resolve().is_relative_to(Path(extension["folder"]).resolve())  # the installed copy
