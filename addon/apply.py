@@ -243,6 +243,18 @@ def _audio_path(motion: Motion, options: ApplyOptions) -> str | None:
     return path
 
 
+def _relative_to_blend(path: str) -> str:
+    """``path`` as a "//" path when the .blend is saved and the user prefers relative paths
+    (Preferences > File Paths > Default to Relative Paths); "" otherwise."""
+    preferences = bpy.context.preferences
+    if not bpy.data.is_saved or preferences is None or not preferences.filepaths.use_relative_paths:
+        return ""
+    try:
+        return bpy.path.relpath(path)
+    except ValueError:  # another drive than the .blend (Windows): keep it absolute
+        return ""
+
+
 def _action_name(motion: Motion, audio_path: str | None) -> str:
     """"Conductor: <piece> (seed <n>)", shortened to fit Blender's name length."""
     source = audio_path or motion.source_audio
@@ -300,6 +312,9 @@ class _Rollback:
                 return strip.name
         channel = compat.free_channel(self.scene, frame_start, frame_end + 1)
         self.strip = compat.new_sound_strip(self.scene, Path(path).stem, path, channel, frame_start)
+        relative = _relative_to_blend(path)
+        if relative and self.strip.sound is not None:
+            self.strip.sound.filepath = relative
         return self.strip.name
 
     def restore(self) -> None:

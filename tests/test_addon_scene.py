@@ -376,3 +376,20 @@ def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkey
     with pytest.raises(RuntimeError, match="sequencer full"):
         apply_mod.apply_motion(scene, armature, motion, options(use_nla=True))
     assert snapshot(scene, armature) == before
+
+
+@pytest.mark.skipif(not HAS_SOUND, reason="this Blender is built without audaspace")
+@pytest.mark.parametrize("use_relative", [True, False])
+def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path, use_relative):
+    scene, armature = fresh_conductor(fps=30)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "saved.blend"))
+    filepaths = bpy.context.preferences.filepaths
+    before = filepaths.use_relative_paths
+    filepaths.use_relative_paths = use_relative
+    try:
+        result = apply_mod.apply_motion(scene, armature, motion, options())
+    finally:
+        filepaths.use_relative_paths = before
+    (strip,) = [s for s in compat.iter_strips(scene) if s.name == result.sound_strip_name]
+    assert strip.sound.filepath.startswith("//") == use_relative
+    assert Path(bpy.path.abspath(strip.sound.filepath)).resolve() == GOLDEN_AUDIO.resolve()
