@@ -161,6 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.close()
         print("error: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        bar.close()
+        if machine:
+            raise  # the add-on's worker turns a missing package into its own advice
+        print(f"error: the package '{error.name}' is not installed; install the project's dependencies "
+              "(pip install -e . from the project folder, or make demo).", file=sys.stderr)
+        return 1
     except Exception as error:  # a bug, not bad input: keep the traceback for the report
         bar.close()
         traceback.print_exc()

@@ -104,3 +104,12 @@ def test_a_mel_with_nan_or_raw_decibels_is_refused(tmp_path, parity_dir):
         result = run_cli("generate", tmp_path / name, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR)
         assert result.returncode == 1 and "not the normalised mel feature" in result.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_missing_dependency_is_one_sentence(tmp_path, parity_dir):
+    # `python -S` skips site-packages: a real interpreter where torch (and numpy) are absent
+    result = subprocess.run([sys.executable, "-S", "-m", "core", "generate", str(GOLDEN_AUDIO), "-o",
+                             str(tmp_path / "m.npz")], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: the package '") and "is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
