@@ -101,7 +101,7 @@ def generate_motion(
         raise ConductorError("A noise file only applies to neural weights; drop --noise or choose a weights file.")
     report(0.0, "decoding audio")
     samples, mel = load_mel_input(source)
-    common = dict(source_audio=source.name, audio_sha256=file_sha256(source))
+    audio_sha256 = file_sha256(source)
 
     if weights == PROCEDURAL:
         if samples is None:
@@ -115,7 +115,7 @@ def generate_motion(
             progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message),
             should_cancel=should_cancel,
         )
-        return dataclasses.replace(motion, **common)
+        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=audio_sha256)
 
     from .inference import generate_keypoints, make_noise, check_noise, pick_device, seconds_of_noise
     from .mel import mel_90hz
@@ -123,6 +123,7 @@ def generate_motion(
 
     device = pick_device(options.device)
     if mel is None:
+        assert samples is not None, "load_mel_input gives samples or a mel"
         report(0.05, "mel spectrogram")
         mel = mel_90hz(samples)
     loaded = load_model(weights, GENERATOR)
@@ -135,7 +136,7 @@ def generate_motion(
             raise ConductorError(f"Noise file '{noise_file}' could not be read as a .npy array; check the path.") from error
         seed = None
     else:
-        seed = options.seed if options.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        seed = options.seed if options.seed is not None else int(np.random.default_rng().integers(2**31))
         noise = make_noise(seconds, seed=seed)
     keypoints = generate_keypoints(
         loaded.model,
@@ -152,5 +153,6 @@ def generate_motion(
         seed=seed,
         weights_id=loaded.weights_id,
         extra={"variation": float(options.variation), "device": str(device)},
-        **common,
+        source_audio=source.name,
+        audio_sha256=audio_sha256,
     )
