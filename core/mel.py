@@ -16,9 +16,9 @@ import functools
 
 import numpy as np
 
+from .audio import SAMPLE_RATE_HZ
 from .errors import ConductorError
 
-SAMPLE_RATE_HZ = 22_050
 N_FFT = 2048
 HOP_LENGTH = 256
 N_MELS = 128

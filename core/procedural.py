@@ -23,7 +23,7 @@ from .beats import BeatTrack, track_beats
 from .errors import CancelledError, ConductorError
 from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
 from .motion import MODEL_FPS, Motion
-from .skeleton import JOINT_COUNT, JOINT_INDEX
+from .skeleton import JOINT_INDEX
 
 # Rest pose of the whole body, image coordinates (x right, y down), from the model's typical
 # output with the hands lowered in front of the waist; the eyes sit level with the ears as there

@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-MEL_FPS = 90
-MOTION_FPS = 30
-SAMPLE_RATE_HZ = 22_050
+from core.audio import SAMPLE_RATE_HZ
+from core.mel import MOTION_FPS
+
 SAMPLE_S = 60
 MIN_SAMPLE_S = 30
 SPLIT_SHARES = {"train": 0.8, "val": 0.1, "test": 0.1}

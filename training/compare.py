@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-MEL_FPS = 90
-MOTION_FPS = 30
-SAMPLE_RATE_HZ = 22_050
+from core.mel import MEL_FPS, MOTION_FPS
+
 METHODS = {
     "reference": "(r) training target: procedural on the score's beats",
     "procedural": "(a) procedural conductor (tracked beats)",
@@ -109,11 +108,11 @@ def score_motion(mel: np.ndarray, music_beats: np.ndarray, motion: np.ndarray, n
 def evaluate(root: Path, split: str, *, ours: str, official: str | None, m2snet: str | None,
              seed: int = 0, limit: int = 0, log=print) -> dict:
     """Score every method on every sample; return per-sample rows and per-method summaries."""
+    import soundfile
+
     from core.procedural import conduct
     from core.weights import GENERATOR, SYNCNET, load_model
     from training import metrics
-
-    import soundfile
 
     folders = list_samples(root, split)[: limit or None]
     generators = {"ours": load_model(ours, GENERATOR).model}

@@ -27,10 +27,9 @@ import numpy as np
 import torch
 
 from core.errors import ConductorError
+from core.mel import MEL_FPS, MOTION_FPS
 
 SPLITS = ("train", "val", "test")
-MEL_FPS = 90
-MOTION_FPS = 30
 MEL_BANDS = 128
 JOINTS = 13
 RATE_TOLERANCE_S = 0.1           # mel and motion may differ in length by this much

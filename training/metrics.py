@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-MOTION_FPS = 30
-MEL_FPS = 90
+from core.mel import MEL_FPS, MOTION_FPS
+
 RDE_BINS = slice(6, 26)  # Welch bins 6..25 inclusive, about 0.7 to 3.0 Hz at nperseg 256
 SCE_WINDOW = 60          # frames (2 s)
 SCE_STRIDE = 30          # frames (1 s)

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConductorError
 from ..motion import MODEL_FPS
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
-from .mapping import FK_ROLES, BoneMapping
+from .mapping import BoneMapping
 from .rest import RestSkeleton
 from .rotations import (continuous_quaternions, cross3, matmul3, matrix_to_quaternion,
                         normalize, orthonormal_frame, quaternion_to_matrix, rotate3, transpose3)
