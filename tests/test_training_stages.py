@@ -103,6 +103,17 @@ def test_stage2_generator_learns_a_reconstruction_toy(toy, tmp_path):
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_stage2_trains_the_music_encoder_only_when_asked(toy, tmp_path):
+    m2sgan.main(stage2_args(toy, tmp_path, 2) + ["--critic-steps", "1", "--mse-weight", "10", "--no-tensorboard",
+                                               "--train-music-encoder"])
+    generator = load_model(tmp_path / "m2sgan_generator.safetensors", GENERATOR).model
+    transferred = load_model(OFFICIAL_M2SNET, SYNCNET).model.music_encoder.state_dict()
+    trained = generator.music_encoder.state_dict()
+    changed = [k for k in transferred if not torch.equal(transferred[k], trained[k])]
+    assert any(k.endswith("weight") for k in changed)                     # the weights learned ...
+    assert any(k.endswith("running_mean") for k in changed)               # ... and batch norm followed the batches
+
+
 def test_evaluate_prints_metrics_beside_published(toy, capsys):
     results = evaluate.main(["--weights", str(OFFICIAL_GENERATOR), "--data", str(toy), "--split", "test", "--window-s", "6",
                              "--limit", "3", "--m2snet-test", str(OFFICIAL_M2SNET_TEST)])

@@ -74,6 +74,9 @@ class M2SGANConfig(CommonConfig):
     # the frozen encoder in eval mode by default: its features stay exactly those M2S-Net was
     # trained with. --encoder-bn-updates reproduces the official behaviour.
     encoder_bn_updates: bool = False
+    # Off in the recipe. On, the copied music encoder is trained with the rest of the generator:
+    # the CPU configuration's stage 1 is too short for its features to carry the beat.
+    train_music_encoder: bool = False
     sync_net_eval: bool = True     # the frozen M2S-Net of the sync loss runs in eval mode
     eval_every_epochs: int = 10
     plot_seconds: int = 10         # length of the motion plot in TensorBoard
