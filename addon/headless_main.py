@@ -7,6 +7,9 @@ The add-on's modules use relative imports, so this file imports the extension ro
 folder's parent) as a package called ``virtual_conductor`` and hands the arguments after ``--``
 (all of them under plain Python) to :func:`addon.headless.main`. The exit status is its return
 value: 0 success, 1 a user error, 3 when any file of a batch failed.
+
+:func:`import_extension` is also how the tests (tests/conftest.py) and bench/keyframes.py import
+the add-on, so this file must stay importable on its own (no imports from the repository).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE = "virtual_conductor"
 
@@ -28,29 +32,29 @@ def command_line_arguments(argv: list[str]) -> list[str]:
     return []  # blender -b -P addon/headless_main.py without "--": no arguments
 
 
-def import_extension() -> object:
-    """Import the extension root as the package ``virtual_conductor`` (once) and return it."""
-    if PACKAGE in sys.modules:
-        return sys.modules[PACKAGE]
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location(
-        PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError(f"Cannot import the extension from {root}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[PACKAGE]
-        raise
-    return module
+def import_extension(name: str = "") -> ModuleType:
+    """Import the extension root as the package ``virtual_conductor`` (once), the way Blender
+    loads it as ``bl_ext.<repo>.<id>``, and return it, or its submodule ``name`` when given
+    (``"addon.headless"``, ``"core.errors"``)."""
+    if PACKAGE not in sys.modules:
+        root = Path(__file__).resolve().parent.parent
+        spec = importlib.util.spec_from_file_location(
+            PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError(f"Cannot import the extension from {root}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACKAGE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[PACKAGE]
+            raise
+    return importlib.import_module(f"{PACKAGE}.{name}") if name else sys.modules[PACKAGE]
 
 
 def run() -> int:
-    import_extension()
-    headless = importlib.import_module(f"{PACKAGE}.addon.headless")
+    headless = import_extension("addon.headless")
     return headless.main(command_line_arguments(sys.argv))
 
 

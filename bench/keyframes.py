@@ -7,8 +7,7 @@ Run: ``python bench/keyframes.py`` with the ``bpy`` module installed.
 
 from __future__ import annotations
 
-import importlib
-import sys
+import runpy
 import time
 import types
 from pathlib import Path
@@ -17,18 +16,13 @@ import bpy
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "virtualconductor_bench"
 FRAMES = 18_000  # 10 minutes at 30 fps
 GOAL_S = 1.0
 REPEATS = 5
 
-
-def _import(name: str):
-    if PACKAGE not in sys.modules:
-        package = types.ModuleType(PACKAGE)
-        package.__path__ = [str(PROJECT_ROOT)]
-        sys.modules[PACKAGE] = package
-    return importlib.import_module(f"{PACKAGE}.{name}")
+# The add-on imported as Blender loads it (the repository root as a package), by the headless
+# entry point's import_extension: import_extension("addon.keyframes") returns that module.
+import_extension = runpy.run_path(str(PROJECT_ROOT / "addon" / "headless_main.py"))["import_extension"]
 
 
 def wobbling_quaternions(frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -40,8 +34,8 @@ def wobbling_quaternions(frames: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def main() -> None:
-    conductor_body = _import("addon.conductor_body")
-    keyframes = _import("addon.keyframes")
+    conductor_body = import_extension("addon.conductor_body")
+    keyframes = import_extension("addon.keyframes")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 30

@@ -1,8 +1,10 @@
 """Shared fixtures: the parity files in ../shared/parity (read in place, never copied), the
-bundled demo piece, and real audio files written to a temporary folder."""
+bundled demo piece, real audio files written to a temporary folder, and the add-on imported the
+way Blender loads it (:func:`import_extension`)."""
 
 from __future__ import annotations
 
+import runpy
 import sys
 from pathlib import Path
 
@@ -20,6 +22,12 @@ GOLDEN_NPZ = PARITY_DIR / "beethoven_op18no1_40s.golden.npz"
 
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+
+# The repository root imported as the package ``virtual_conductor`` (as Blender loads the extension),
+# so the add-on's relative imports work: ``import_extension("addon.apply")`` returns that module.
+# addon/headless_main.py holds the one implementation; running it here does not import bpy, the
+# modules it returns do.
+import_extension = runpy.run_path(str(PROJECT_ROOT / "addon" / "headless_main.py"))["import_extension"]
 
 
 @pytest.fixture(scope="session")

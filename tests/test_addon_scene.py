@@ -7,42 +7,26 @@ every bpy from 4.2 to 5.0; sound-strip checks need a Blender built with audaspac
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import GOLDEN_AUDIO, GOLDEN_NPZ, import_extension
 
 bpy = pytest.importorskip("bpy")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PARITY_DIR = PROJECT_ROOT.parent / "shared" / "parity"
-GOLDEN_NPZ = PARITY_DIR / "beethoven_op18no1_40s.golden.npz"
-GOLDEN_AUDIO = PARITY_DIR / "beethoven_op18no1_40s.flac"
-PACKAGE = "virtualconductor_scene_test"  # the repository root as a package, as Blender loads it
 SEED = 7
 HAS_SOUND = bool(getattr(bpy.app.build_options, "audaspace", False))
 
-
-def _import(name: str):
-    if PACKAGE not in sys.modules:
-        package = types.ModuleType(PACKAGE)
-        package.__path__ = [str(PROJECT_ROOT)]
-        sys.modules[PACKAGE] = package
-    return importlib.import_module(f"{PACKAGE}.{name}")
-
-
-apply_mod = _import("addon.apply")
-compat = _import("addon.compat")
-conductor_body = _import("addon.conductor_body")
-keyframes = _import("addon.keyframes")
-ConductorError = _import("core.errors").ConductorError
-Motion = _import("core.motion").Motion
-PRESETS = _import("core.retarget").PRESETS
+apply_mod = import_extension("addon.apply")
+compat = import_extension("addon.compat")
+conductor_body = import_extension("addon.conductor_body")
+keyframes = import_extension("addon.keyframes")
+ConductorError = import_extension("core.errors").ConductorError
+Motion = import_extension("core.motion").Motion
+PRESETS = import_extension("core.retarget").PRESETS
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -143,9 +127,9 @@ def test_create_conductor_builds_rig_body_baton_and_stage():
     scene, armature = fresh_conductor()
     assert armature.type == "ARMATURE" and armature.name in scene.objects
     assert "Conductor" in [c.name for c in scene.collection.children]
-    core_bones = _import("core.conductor_rig").CONDUCTOR_BONE_NAMES
+    core_bones = import_extension("core.conductor_rig").CONDUCTOR_BONE_NAMES
     assert tuple(armature.data.bones.keys()) == core_bones
-    for rig_bone in _import("core.conductor_rig").CONDUCTOR_BONES:
+    for rig_bone in import_extension("core.conductor_rig").CONDUCTOR_BONES:
         bone = armature.data.bones[rig_bone.name]
         np.testing.assert_allclose(bone.head_local, rig_bone.head, atol=1e-6)
         np.testing.assert_allclose(bone.tail_local, rig_bone.tail, atol=1e-6)

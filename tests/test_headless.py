@@ -7,8 +7,6 @@ and shard runs use short tones so the whole file stays around a minute on two CP
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, PROJECT_ROOT, write_tone
+from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, PROJECT_ROOT, import_extension, write_tone
 
 bpy = pytest.importorskip("bpy")
 
@@ -69,15 +67,6 @@ def generated(music: Path, tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def addon_module(name: str):
-    """``addon.<name>`` imported the way headless_main.py imports it (as ``virtual_conductor``)."""
-    spec = importlib.util.spec_from_file_location("headless_main_under_test", ENTRY)
-    entry = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(entry)
-    entry.import_extension()
-    return importlib.import_module(f"{entry.PACKAGE}.addon.{name}")
-
-
 def open_blend(path: Path):
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
     return bpy.context.scene
@@ -119,7 +108,7 @@ def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_p
     scene = open_blend(output)
     armature = scene.objects["Conductor"]
     assert armature.data.bones["baton"].parent.name == "hand.L"
-    keys = [len(fc.keyframe_points) for fc in addon_module("compat").action_fcurves(the_action(armature))]
+    keys = [len(fc.keyframe_points) for fc in import_extension("addon.compat").action_fcurves(the_action(armature))]
     frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
     assert max(keys) == frames // 2 + 1  # every 2nd frame, and always the last one
     bad = headless("generate", music, "-o", tmp_path / "bad.blend", "--weights", "procedural", "--smoothing", 4)
@@ -133,7 +122,7 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
         pytest.skip(f"official weights not found at {OFFICIAL_GENERATOR}")
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     bpy.ops.mesh.primitive_cube_add(location=(3, 0, 0))
-    armature = addon_module("conductor_body").create_conductor(bpy.context.scene, camera=False)
+    armature = import_extension("addon.conductor_body").create_conductor(bpy.context.scene, camera=False)
     armature.name = "Maestro"
     scene_file = tmp_path / "stage.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(scene_file))
