@@ -7,6 +7,8 @@ golden parity tests run on both). Used only for inference; training uses the pla
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -16,24 +18,28 @@ from .networks import Generator, MusicEncoder, ResidualConv2d, TemporalBlock
 
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of conv -> batch norm (eval) as one conv. ``weight`` is (out, ...)."""
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    running_mean, running_var = norm.running_mean, norm.running_var
+    assert running_mean is not None and running_var is not None, "the networks' batch norms track running stats"
+    scale = norm.weight / torch.sqrt(running_var + norm.eps)
     folded_weight = weight * scale.reshape((-1,) + (1,) * (weight.dim() - 1))
-    base = bias if bias is not None else torch.zeros_like(norm.running_mean)
-    folded_bias = (base - norm.running_mean) * scale + norm.bias
+    base = bias if bias is not None else torch.zeros_like(running_mean)
+    folded_bias = (base - running_mean) * scale + norm.bias
     return folded_weight.detach().clone(), folded_bias.detach().clone()
 
 
 class FusedResidualConv2d(nn.Module):
     def __init__(self, layer: ResidualConv2d) -> None:
         super().__init__()
-        conv, norm = layer.conv2d_layer[0], layer.conv2d_layer[1]
+        # nn.Sequential's items are typed nn.Module: name the layer types (see ResidualConv2d).
+        conv, norm = cast(nn.Conv2d, layer.conv2d_layer[0]), cast(nn.BatchNorm2d, layer.conv2d_layer[1])
         weight, bias = fold_batch_norm(conv.weight, conv.bias, norm)
         self.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False)
         self.has_residual = layer.has_residual
         self.residual: tuple[torch.Tensor, torch.Tensor] | None = None
         if layer.residual is not None:
-            r_weight, r_bias = fold_batch_norm(layer.residual[0].weight, layer.residual[0].bias, layer.residual[1])
+            r_conv, r_norm = cast(nn.Conv2d, layer.residual[0]), cast(nn.BatchNorm2d, layer.residual[1])
+            r_weight, r_bias = fold_batch_norm(r_conv.weight, r_conv.bias, r_norm)
             self.residual_weight = nn.Parameter(r_weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
             self.residual_bias = nn.Parameter(r_bias, requires_grad=False)
             self.residual = (self.residual_weight, self.residual_bias)
@@ -61,11 +67,12 @@ class FusedMusicEncoder(nn.Module):
 
     def __init__(self, encoder: MusicEncoder) -> None:
         super().__init__()
-        self.conv1 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv1))
-        self.conv2 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv2))
-        self.conv3 = nn.Sequential(*(FusedResidualConv2d(layer) for layer in encoder.conv3))
+        self.conv1 = nn.Sequential(*(FusedResidualConv2d(cast(ResidualConv2d, layer)) for layer in encoder.conv1))
+        self.conv2 = nn.Sequential(*(FusedResidualConv2d(cast(ResidualConv2d, layer)) for layer in encoder.conv2))
+        self.conv3 = nn.Sequential(*(FusedResidualConv2d(cast(ResidualConv2d, layer)) for layer in encoder.conv3))
         self.pool1, self.pool2, self.pool3 = encoder.pool1, encoder.pool2, encoder.pool3
-        weight, bias = fold_batch_norm(encoder.conv4[0].weight, encoder.conv4[0].bias, encoder.conv4[1])
+        conv4, norm4 = cast(nn.Conv1d, encoder.conv4[0]), cast(nn.BatchNorm1d, encoder.conv4[1])
+        weight, bias = fold_batch_norm(conv4.weight, conv4.bias, norm4)
         self.projection = nn.Parameter(weight[:, :, 0], requires_grad=False)   # (64, 512)
         self.projection_bias = nn.Parameter(bias, requires_grad=False)
 
@@ -125,7 +132,9 @@ class FusedGenerator(nn.Module):
         self.music_encoder = FusedMusicEncoder(generator.music_encoder)
         self.noise_upsampler = generator.noise_upsampler
         self.noise_bn = generator.noise_bn
-        self.blocks = nn.ModuleList(FusedTemporalBlock(block) for block in generator.temporal.blocks)
+        self.blocks = nn.ModuleList(
+            FusedTemporalBlock(cast(TemporalBlock, block)) for block in generator.temporal.blocks
+        )
         self.linear = generator.temporal.linear
         self.head = generator.head
         self.eval()

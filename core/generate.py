@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -119,6 +120,7 @@ def generate_motion(
 
     from .inference import generate_keypoints, make_noise, check_noise, pick_device, seconds_of_noise
     from .mel import mel_90hz
+    from .networks import Generator
     from .weights import GENERATOR, load_model
 
     device = pick_device(options.device)
@@ -139,7 +141,7 @@ def generate_motion(
         seed = options.seed if options.seed is not None else int(np.random.default_rng().integers(2**31))
         noise = make_noise(seconds, seed=seed)
     keypoints = generate_keypoints(
-        loaded.model,
+        cast(Generator, loaded.model),  # load_model builds the network of the kind asked for
         mel,
         noise,
         variation=options.variation,

@@ -13,6 +13,8 @@ S seconds. Architecture facts: ``../shared/parity/ARCHITECTURE.md``. Module name
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch import nn
@@ -42,7 +44,7 @@ class ResidualConv2d(nn.Module):
             nn.ReLU(),
         )
         self.has_residual = residual
-        self.residual: nn.Module | None = None
+        self.residual: nn.Sequential | None = None
         if residual and in_channels != out_channels:
             self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
 
@@ -215,7 +217,8 @@ class GraphBlock(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
-        out = torch.einsum("nctv,vw->nctw", self.gcn.conv(x), graph)
+        conv = cast(nn.Conv2d, self.gcn.conv)  # a plain submodule's attribute: typed Tensor | Module
+        out = torch.einsum("nctv,vw->nctw", conv(x), graph)
         out = self.tcn(out)
         return F.relu(out + x if self.residual else out)
 

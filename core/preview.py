@@ -192,22 +192,24 @@ def render_preview(
     command += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(int(crf)), "-movflags", "+faststart",
                 "-f", "mp4", str(temporary)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdin, stderr = process.stdin, process.stderr
+    assert stdin is not None and stderr is not None, "both are pipes"
     try:
         for index in range(motion.frame_count):
             image = draw_skeleton(pixels[index], width, height, theme=theme,
                                   progress_fraction=(index + 1) / motion.frame_count)
-            process.stdin.write(image.tobytes())
+            stdin.write(image.tobytes())
             if index % 30 == 0:
                 report(index / motion.frame_count, f"frame {index}/{motion.frame_count}")
-        process.stdin.close()
-        error_text = process.stderr.read().decode(errors="replace").strip()
+        stdin.close()
+        error_text = stderr.read().decode(errors="replace").strip()
         if process.wait() != 0 or not temporary.is_file():
             reason = (error_text.splitlines() or ["unknown error"])[-1]
             raise ConductorError(f"ffmpeg could not write '{output.name}' ({reason}).")
         os.replace(temporary, output)
     except BrokenPipeError:
         process.wait()
-        reason = (process.stderr.read().decode(errors="replace").strip().splitlines() or ["it stopped early"])[-1]
+        reason = (stderr.read().decode(errors="replace").strip().splitlines() or ["it stopped early"])[-1]
         raise ConductorError(f"ffmpeg could not write '{output.name}' ({reason}).") from None
     finally:
         if process.poll() is None:

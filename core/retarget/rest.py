@@ -100,15 +100,17 @@ class RestSkeleton:
     def order(self, names: Iterable[str] | None = None) -> list[str]:
         """Bone names parents-first: ``names`` and all their ancestors (every bone if None)."""
         wanted = set(self.bones if names is None else ())
-        for name in names or ():
+        for start in names or ():
+            name: str | None = start
             while name is not None and name not in wanted:
                 wanted.add(name)
                 name = self.bones[name].parent
 
         def depth(name: str) -> int:
             count = 0
-            while self.bones[name].parent is not None:
-                name = self.bones[name].parent
+            parent = self.bones[name].parent
+            while parent is not None:
+                parent = self.bones[parent].parent
                 count += 1
             return count
 

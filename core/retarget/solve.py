@@ -19,6 +19,7 @@ is not modelled.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -203,7 +204,7 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
             target, weight = copy_local[name]
             local[:, :3, :3] = _partial_turn(
                 quaternion_to_matrix(animation.rotation_quaternion[target]), weight)
-        parent = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
+        parent: np.ndarray = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
         if name in follow:
             parent = posed[follow[name]] @ np.linalg.inv(skeleton.bones[follow[name]].matrix_local)
         elif bone.parent is not None:
@@ -220,7 +221,7 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
     return posed
 
 
-def _evaluation_order(skeleton: RestSkeleton, names, mapping: BoneMapping) -> list[str]:
+def _evaluation_order(skeleton: RestSkeleton, names: Iterable[str], mapping: BoneMapping) -> list[str]:
     """``names`` and every bone they depend on (parents, blend sources, follow and copy
     targets), each after its dependencies."""
     order: list[str] = []
@@ -284,7 +285,7 @@ class _RigBody:
         low, high = first("hips", "spine", "chest"), first("head", "neck", "chest")
         left = first("upper_arm.L", "shoulder.L", "forearm.L", "hand.L")
         right = first("upper_arm.R", "shoulder.R", "forearm.R", "hand.R")
-        if any(v is None for v in (low, high, left, right)):
+        if low is None or high is None or left is None or right is None:
             return np.eye(3)
         snapped = []
         for vector in (left - right, high - low):
@@ -381,7 +382,8 @@ def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
 
 def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
           head_targets: dict[str, np.ndarray], frames: int,
-          mapping: BoneMapping):
+          mapping: BoneMapping) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                         dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Invert Blender's pose formula, parents first, with the mapping's constraint model.
 
     ``parent_blend`` (see :class:`BoneMapping`) replaces some bones' parent rotation by a
@@ -395,11 +397,13 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
     """
     posed_rotation: dict[str, np.ndarray] = {}
     posed_head: dict[str, np.ndarray] = {}
-    local_rotations, locations = {}, {}
+    local_rotations: dict[str, np.ndarray] = {}
+    locations: dict[str, np.ndarray] = {}
     parent_blend, follow, copy_local = mapping.parent_blend, mapping.follow, mapping.copy_local
     wanted = list(world_rotations) + list(head_targets)
     for name in _evaluation_order(skeleton, wanted, mapping):
         bone = skeleton.bones[name]
+        parent_rotation: np.ndarray  # float32, (T or 1, 3, 3)
         if bone.parent is None or name in follow:
             link = np.asarray(bone.matrix_local, dtype=np.float64)
             parent_rotation, parent_head = np.eye(3, dtype=np.float32)[None], np.zeros((1, 3), np.float32)
