@@ -16,8 +16,9 @@ TORCH_FLAGS ?=
 BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_extension_package.py \
                  tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
 
-# Type checking: mypy against the API stubs of both ends of the supported range. Both stub
-# packages provide `bpy`, so each gets its own venv.
+# Type checking: addon/ with mypy against the API stubs of both ends of the supported range (both
+# stub packages provide `bpy`, so each gets its own venv); core/ in the main venv, against the
+# numpy and torch it runs with (mypy comes with the "test" extra, pinned as here).
 TYPING_PINS ?= mypy==2.4.1 numpy==1.26.4
 FAKE_BPY ?= 20260730
 
@@ -65,9 +66,10 @@ demo: install
 test: typecheck test-blender50 test-blender42
 
 # A Blender API that one supported version lacks must stay in addon/compat.py (config: pyproject.toml).
-typecheck: .venv-typing-4-2/.installed .venv-typing-5-0/.installed
+typecheck: .venv-typing-4-2/.installed .venv-typing-5-0/.installed $(VENV)/.installed
 	.venv-typing-4-2/bin/mypy addon/
 	.venv-typing-5-0/bin/mypy addon/
+	$(PY) -m mypy core/
 
 test-blender50: install system-deps
 	$(PY) -m pytest
