@@ -1,0 +1,150 @@
+"""Beat, downbeat, meter and tempo of core/beats.py on the 18 pieces of core/assets/README.md.
+
+    python bench/beat_tracking.py [--cache DIR] [--beats FILE] [--only SUBSTRING]
+
+Each piece is a 30-second excerpt rendered from music21's corpus with FluidSynth by
+``training.scores.render_score`` (``excerpt_s=30``, ``default_bpm`` 100, 22,050 Hz, the program
+and tempo scale of the table), which also gives the exact beats, downbeats and meter. Printed
+per piece: beat F-measure (70 ms window), downbeat F-measure, tracked meter, tracked tempo,
+seconds the tracker took; then the means of the tuning half (thresholds may be chosen on it)
+and of the held-out half (reported only).
+
+``--cache DIR`` keeps the renders as .npz files (rendering takes longer than tracking);
+``--beats FILE`` tracks with another copy of core/beats.py, e.g. the committed one::
+
+    git show HEAD:core/beats.py > /tmp/beats_head.py
+    python bench/beat_tracking.py --cache /tmp/beat_renders --beats /tmp/beats_head.py
+
+Needs music21 and the fluidsynth program with the FluidR3_GM soundfont.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SAMPLE_RATE_HZ = 22_050
+EXCERPT_S = 30.0
+DEFAULT_BPM = 100.0
+WINDOW_S = 0.07
+
+# (half, corpus path, General MIDI program or None for the score's instruments, tempo scale)
+PIECES = (
+    ("tune", "mozart/k155/movement1", None, 1.0),
+    ("tune", "haydn/opus74no1/movement3", None, 1.0),
+    ("tune", "bach/bwv66.6", 0, 1.0),
+    ("tune", "mozart/k458/movement1", None, 1.0),
+    ("tune", "beethoven/opus18no1/movement1", None, 0.8),
+    ("tune", "bach/bwv269", 0, 1.0),
+    ("tune", "mozart/k80/movement1", 0, 1.0),
+    ("held", "joplin/maple_leaf_rag", 0, 1.0),
+    ("held", "bach/bwv846", 0, 1.0),
+    ("held", "bach/bwv1.6", 52, 1.0),
+    ("held", "haydn/opus1no1/movement1", None, 1.0),
+    ("held", "schubert/lindenbaum", 0, 1.0),
+    ("held", "beethoven/opus18no1/movement2", None, 1.5),
+    ("held", "mozart/k458/movement3", None, 1.0),
+    ("held", "cpebach/h186", 0, 1.0),
+    ("held", "corelli/opus3no1/1grave", 48, 1.0),
+    ("held", "schumann_robert/opus41no1/movement2", None, 1.0),
+    ("held", "bach/bwv57.8", 19, 1.0),
+)
+
+
+def f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, window_s: float = WINDOW_S) -> float:
+    """Beat F-measure: each reference beat matches at most one estimate within the window."""
+    estimated_s = np.asarray(estimated_s, dtype=np.float64)
+    used: set[int] = set()
+    hits = 0
+    for beat in reference_s:
+        distance = np.abs(estimated_s - beat)
+        for j in np.argsort(distance):
+            if distance[j] > window_s:
+                break
+            if j not in used:
+                used.add(j)
+                hits += 1
+                break
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(estimated_s), hits / len(reference_s)
+    return 2 * precision * recall / (precision + recall)
+
+
+def render(corpus_path: str, program: int | None, tempo_scale: float, cache: Path | None) -> dict:
+    """Samples, beats, downbeats, meter and first tempo of one excerpt (from the cache if there)."""
+    name = f"{corpus_path.replace('/', '_')}_{program}_{tempo_scale:g}.npz"
+    if cache is not None and (cache / name).exists():
+        with np.load(cache / name) as archive:
+            return {key: archive[key] for key in archive.files}
+    from training.scores import render_score
+
+    rendered = render_score(corpus_path, program=program, tempo_scale=tempo_scale, excerpt_s=EXCERPT_S,
+                            default_bpm=DEFAULT_BPM, sample_rate_hz=SAMPLE_RATE_HZ)
+    piece = {"samples": rendered.samples, "beats_s": rendered.beats_s, "downbeats_s": rendered.downbeats_s,
+             "meter": np.int64(rendered.meter), "tempo_bpm": np.float64(rendered.tempo_bpm)}
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(cache / name, **piece)
+    return piece
+
+
+def load_tracker(path: str | None):
+    """``track_beats`` from core/beats.py, or from another copy of it (same package, for ``.mel``)."""
+    if path is None:
+        from core.beats import track_beats
+
+        return track_beats
+    import core
+
+    spec = importlib.util.spec_from_file_location("core._beats_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = core.__name__
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.track_beats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=None, help="folder for rendered excerpts (.npz)")
+    parser.add_argument("--beats", default=None, help="a copy of core/beats.py to evaluate instead")
+    parser.add_argument("--only", default=None, help="only pieces whose corpus path contains this")
+    args = parser.parse_args()
+    track_beats = load_tracker(args.beats)
+
+    rows = {"tune": [], "held": []}
+    print(f"{'half':4} {'piece (program; scale)':48} {'meter,bpm':>10} {'F':>5} {'dbF':>5} {'met':>3} "
+          f"{'bpm':>6} {'s':>5}")
+    for half, corpus_path, program, tempo_scale in PIECES:
+        if args.only and args.only not in corpus_path:
+            continue
+        piece = render(corpus_path, program, tempo_scale, args.cache)
+        started = time.perf_counter()
+        track = track_beats(piece["samples"], SAMPLE_RATE_HZ)
+        took = time.perf_counter() - started
+        beat_f = f_measure(piece["beats_s"], track.beats_s)
+        downbeat_f = f_measure(piece["downbeats_s"], track.downbeats_s)
+        meter = int(piece["meter"])
+        true_bpm = 60.0 / float(np.median(np.diff(piece["beats_s"])))
+        rows[half].append((beat_f, downbeat_f, track.meter == meter))
+        label = corpus_path + (f" ({program})" if program is not None else "") + (
+            f" x{tempo_scale:g}" if tempo_scale != 1.0 else "")
+        print(f"{half:4} {label:48} {meter:>3},{true_bpm:>6.1f} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} "
+              f"{track.tempo_bpm:6.1f} {took:5.2f}", flush=True)
+    for half, values in rows.items():
+        if values:
+            beat_f, downbeat_f, right = np.mean(values, axis=0)
+            print(f"{half} mean: F {beat_f:.2f}  dbF {downbeat_f:.2f}  meter {round(right * len(values))} "
+                  f"of {len(values)}")
+
+
+if __name__ == "__main__":
+    main()
