@@ -21,10 +21,13 @@ from scipy import ndimage, signal
 from .mel import HOP_LENGTH, mel_power
 
 METERS = (2, 3, 4, 6)
-MIN_BPM = 40.0
-MAX_BPM = 220.0
+MIN_BPM = 40.0  # a conductor beats between 40 and 180 beats per minute
+MAX_BPM = 180.0
 PRIOR_BPM = 110.0  # centre of the log-normal tempo prior
-PRIOR_OCTAVES = 0.9  # its standard deviation, in octaves
+PRIOR_OCTAVES = 0.6  # its standard deviation, in octaves (0.9 took op. 18/1 i's hemiola as the beat)
+REST_DB = -30.0  # under the loud (95th percentile) frames: a rest, not a held note
+SILENT_BEAT_SHARE = 0.5  # of the beats at one place in the bar, lone and silent: a tie, kept
+COMPOUND_MARGIN = 0.05  # autocorrelation by which a 6/8 bar's halves and eighths must stand out
 TIGHTNESS = 300.0  # penalty per squared log-ratio of a beat interval to the local period
 TEMPO_WINDOW_S = 8.0
 BASS_BANDS = 24  # lowest mel bands (below ~500 Hz) that give the bass onsets
@@ -90,11 +93,15 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int 
     beat_frames = dynamic_programming_beats(onset, period_frames)
     chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
     shifted = on_beat_phase(beat_frames, chroma, bass_chroma)
-    shifted = drop_unsupported_beats(shifted[shifted < onset.size], onset, period_frames)
-    beat_frames = drop_unsupported_beats(beat_frames, onset, period_frames)
+    shifted = shifted[shifted < onset.size]
     # Halfway points with nothing starting under them are not the beats after all.
-    if shifted.size >= 0.9 * beat_frames.size:
+    supported = drop_unsupported_beats(beat_frames, onset, period_frames).size
+    if drop_unsupported_beats(shifted, onset, period_frames).size >= 0.9 * supported:
         beat_frames = shifted
+    # Rests and ties inside a regular rhythm are beaten through (the bars need them too).
+    level_db = 10.0 * np.log10(np.mean(10.0 ** (log_mel / 10.0), axis=0))
+    sounding = level_db > np.percentile(level_db, 95) + REST_DB
+    beat_frames = drop_unsupported_beats(beat_frames, onset, period_frames, sounding=sounding)
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), meter or 4, 0.0)
@@ -236,8 +243,10 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
 def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     """Beat period in frames for every frame, from windowed autocorrelation with a tempo prior.
 
-    The global period is chosen first; each window's period is then searched within 25 % of
-    it, so a ritardando is followed but the octave (half or double tempo) stays put.
+    The global period is chosen first, as the autocorrelation peak weighted by a log-normal
+    prior around ``PRIOR_BPM``; a period that is the bar of a 6/8 (:func:`compound_bar`) is
+    halved. Each window's period is then searched within 25 % of it, so a ritardando is
+    followed but the octave (half or double tempo) stays put.
 
     Returns
     -------
@@ -250,14 +259,15 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
 
     def autocorrelation(chunk: np.ndarray) -> np.ndarray:
-        spectrum = np.fft.rfft(chunk - chunk.mean(), 2 * chunk.size)
-        full = np.fft.irfft(np.abs(spectrum) ** 2)[: chunk.size]
+        full = unbiased_autocorrelation(chunk)
         values = np.zeros(lags.size)
         usable = lags < chunk.size
-        values[usable] = full[lags[usable]] / (chunk.size - lags[usable])
+        values[usable] = full[lags[usable]]
         return values
 
     global_period = lags[np.argmax(autocorrelation(onset) * prior)]
+    if compound_bar(unbiased_autocorrelation(onset), global_period) and global_period / 2 >= min_lag:
+        global_period = lags[np.argmin(np.abs(lags - global_period / 2))]
     window = int(TEMPO_WINDOW_S * frame_rate_hz)
     hop = max(1, window // 8)
     near = np.abs(np.log(lags / global_period)) < np.log(1.25)
@@ -271,6 +281,45 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
         return np.full(onset.size, float(global_period))
     smoothed = signal.medfilt(np.asarray(periods, float), 5)
     return np.interp(np.arange(onset.size), centres, smoothed)
+
+
+def unbiased_autocorrelation(values: np.ndarray) -> np.ndarray:
+    """Autocorrelation of the mean-removed values at every lag, averaged over the overlap.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), float64]
+        Lag 0 first; divided by lag 0's value, so 1 at lag 0 (all zeros for a constant).
+    """
+    centred = values - values.mean()
+    spectrum = np.fft.rfft(centred, 2 * values.size)
+    full = np.fft.irfft(np.abs(spectrum) ** 2)[: values.size] / (values.size - np.arange(values.size))
+    return full / full[0] if full[0] > 0 else np.zeros_like(full)
+
+
+def compound_bar(autocorrelation: np.ndarray, period: float) -> bool:
+    """Whether a period is the bar of a compound duple meter (6/8) rather than one beat.
+
+    A 6/8 bar falls in two halves (the dotted crotchets a conductor beats) of three quavers
+    each, so the onset curve repeats after a half and after a sixth of the period, and less
+    after a third or a quarter. A beat of simple time divides into quavers (half the period)
+    and semiquavers (a quarter), and a beat of compound time (k458 i at 80) into three quavers
+    (a third); neither is taken for a bar.
+
+    Parameters
+    ----------
+    autocorrelation : np.ndarray [shape=(n,), float64]
+        From :func:`unbiased_autocorrelation` of the onset curve.
+    period : float > 0
+        In onset frames.
+    """
+    def at(lag: float) -> float:  # the best of the frames around a fractional lag
+        i = int(round(lag))
+        return float(autocorrelation[max(i - 1, 1) : i + 2].max()) if 1 <= i < autocorrelation.size - 1 else 0.0
+
+    half, third, quarter, sixth = (at(period / d) for d in (2, 3, 4, 6))
+    return (half > third + COMPOUND_MARGIN and sixth > quarter + COMPOUND_MARGIN
+            and min(half, sixth) > COMPOUND_MARGIN)
 
 
 def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
@@ -309,18 +358,49 @@ def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> n
     return np.asarray(beats[::-1], dtype=int)
 
 
-def drop_unsupported_beats(beats: np.ndarray, onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
+def drop_unsupported_beats(
+    beats: np.ndarray, onset: np.ndarray, period_frames: np.ndarray, *, sounding: np.ndarray | None = None
+) -> np.ndarray:
     """Remove beats that land where nothing starts: in silence, or inside a long held note.
 
     A beat stays when the onset curve within a sixth of a period of it reaches a tenth of the
-    typical (75th percentile) beat's onset; otherwise a fermata or a rest is under it and the conductor holds.
+    typical (75th percentile) beat's onset; otherwise a fermata or a rest is under it and the
+    conductor holds.
+
+    Given ``sounding`` (per onset frame, whether the music is audible), two kinds of beats
+    without an onset stay when they are one or two between beats with onsets, as a conductor
+    beats through them: those in silence (a rest), and those inside a held note when such
+    beats recur at one place in a bar of 2, 3 or 4 beats, at least ``SILENT_BEAT_SHARE`` of
+    the beats there (a note tied over the second beat of every bar, Beethoven op. 18/1 i). The
+    fermatas of a chorale sound on and fall irregularly, and are dropped.
     """
     if beats.size == 0:
         return beats
     radius = np.maximum(2, np.round(period_frames[beats] / 6)).astype(int)
     support = np.array([onset[max(0, b - r) : b + r + 1].max() for b, r in zip(beats, radius)])
     typical = np.percentile(support, 75)  # the music may be silent for half the piece
-    return beats[support >= 0.1 * typical] if typical > 0 else beats[:0]
+    if typical <= 0:
+        return beats[:0]
+    keep = support >= 0.1 * typical
+    if sounding is None or beats.size < 8:
+        return beats[keep]
+    # Gaps of one or two beats without onsets, between beats with onsets.
+    short_gap = np.zeros_like(keep)
+    start = 0
+    while start < beats.size:
+        end = start
+        while not keep[start] and end + 1 < beats.size and not keep[end + 1]:
+            end += 1
+        if not keep[start] and end - start < 2 and start > 0 and end + 1 < beats.size:
+            short_gap[start : end + 1] = True
+        start = end + 1
+    held = short_gap & sounding[beats]
+    extra = short_gap & ~sounding[beats]  # a rest
+    for meter in (2, 3, 4):
+        for phase in range(meter):
+            if held[phase::meter].mean() >= SILENT_BEAT_SHARE:
+                extra[phase::meter] |= held[phase::meter]  # a tie
+    return beats[keep | extra]
 
 
 def beat_accent(
