@@ -314,7 +314,7 @@ def compound_bar(autocorrelation: np.ndarray, period: float) -> bool:
         In onset frames.
     """
     def at(lag: float) -> float:  # the best of the frames around a fractional lag
-        i = int(round(lag))
+        i = round(lag)
         return float(autocorrelation[max(i - 1, 1) : i + 2].max()) if 1 <= i < autocorrelation.size - 1 else 0.0
 
     half, third, quarter, sixth = (at(period / d) for d in (2, 3, 4, 6))
