@@ -73,6 +73,60 @@ def test_splits_are_by_piece_and_listed_in_the_manifest(tiny_dataset: Path):
     assert manifest["hours"] == pytest.approx(sum(s["hours"] for s in manifest["splits"].values()), abs=1e-3)
 
 
+def test_samples_carry_the_score_beats_and_add_beats_rewrites_them(tiny_dataset: Path, tmp_path: Path):
+    from training.build_dataset import add_beats
+
+    manifest = json.loads((tiny_dataset / "manifest.json").read_text())
+    piece = next(p for p in manifest["pieces"] if p["split"] == "test")
+    folder = tiny_dataset / "test" / piece["samples"][0]["name"]
+    beats, downbeats = np.load(folder / "beats.npy"), np.load(folder / "downbeats.npy")
+    seconds = piece["samples"][0]["seconds"]
+    assert beats.size >= 8 and 0.0 <= beats.min() and beats.max() < seconds and np.all(np.diff(beats) > 0.2)
+    assert np.isin(np.round(downbeats, 6), np.round(beats, 6)).all() and downbeats.size < beats.size
+    # the beats are the music's: the motion's target bounces on them (its ictus is the lowest point)
+    from training.metrics import beat_alignment, ictus_beats
+
+    assert beat_alignment(beats, ictus_beats(np.load(folder / "motion.npy"))) > 0.6
+    # a dataset built before beats.npy existed gets the same files back
+    copy = tmp_path / "data"
+    shutil.copytree(tiny_dataset, copy)
+    for name in ("beats.npy", "downbeats.npy"):
+        (copy / "test" / folder.name / name).unlink()
+    assert add_beats(copy, ("test",), log=lambda message: None) == len(piece["samples"])
+    np.testing.assert_array_equal(np.load(copy / "test" / folder.name / "beats.npy"), beats)
+    np.testing.assert_array_equal(np.load(copy / "test" / folder.name / "downbeats.npy"), downbeats)
+
+
+def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_path: Path, parity_dir: Path):
+    from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT
+
+    from training import compare
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    for folder in (data / "val").iterdir():            # a second held-out piece for the shuffled control
+        shutil.copytree(folder, data / "test" / folder.name)
+    out = tmp_path / "figures"
+    result = compare.main(["--data", str(data), "--split", "test", "--out", str(out),
+                           "--ours", str(PROJECT_ROOT / "weights" / "virtualconductor_cpu_v0.safetensors"),
+                           "--official", str(OFFICIAL_GENERATOR), "--m2snet", str(OFFICIAL_M2SNET)])
+    assert result["beats_from"] == "score" and result["samples"] >= 2
+    summary = result["summary"]
+    assert set(summary) == set(compare.METHODS)
+    for name, scores in summary.items():
+        assert set(scores) == set(compare.SCORES)
+        for score in ("ictus_music", "ictus_motion", "bas_music", "sync"):
+            assert 0.0 <= scores[score]["mean"] <= 1.0, (name, score)
+    # the training target bounces on the score's beats, at most 50 ms ahead of them
+    assert summary["reference"]["ictus_music"]["mean"] > 0.6
+    assert -0.08 < summary["reference"]["ictus_offset_s"]["mean"] < 0.02
+    # the smoke-test weights do not follow the music as well as the procedural conductor
+    assert compare.beats_procedural(result) is False
+    table = (out / "evaluation.md").read_text()
+    assert "the score's exact beats" in table and "(d) our weights on another piece's music" in table
+    assert (out / "evaluation.png").stat().st_size > 10_000 and json.loads((out / "evaluation.json").read_text())["rows"]
+
+
 def test_the_training_loader_reads_it(tiny_dataset: Path):
     from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, WindowDataset
 

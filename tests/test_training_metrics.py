@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import OFFICIAL_M2SNET_TEST
 
 from training import metrics
-
-from conftest import OFFICIAL_M2SNET_TEST
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +62,24 @@ def test_motion_beats_are_wrist_stops():
     beats = metrics.motion_beats(motion)
     np.testing.assert_allclose(np.diff(beats), 0.5, atol=1 / 30)
     assert np.min(np.abs(beats[:, None] - np.arange(0, 10.5, 0.5)[None]), axis=1).max() < 1.5 / 30
+
+
+def test_ictus_is_the_bottom_of_a_bounce_where_speed_minima_are_not():
+    # A hand that bounces off every beat (0.6 s apart) at speed: the lowest points are the beats,
+    # the speed minima sit at the tops of the rebounds, half a beat later.
+    t = np.arange(360) / 30
+    motion = np.full((360, 13, 2), 0.5, np.float32)
+    motion[:, 10, 1] = 0.64 - 0.12 * np.abs(np.sin(np.pi * t / 0.6))
+    motion[:, 9, 1] = motion[:, 10, 1]
+    beats = np.arange(0.6, 11.5, 0.6)
+    ictus = metrics.ictus_beats(motion)
+    np.testing.assert_allclose(ictus, beats, atol=1.01 / 30)
+    assert metrics.beat_alignment(beats, ictus) > 0.95
+    assert metrics.beat_alignment(beats, metrics.motion_beats(motion)) < 0.05
+    # small wobbles are not beats; the other hand is not read
+    motion[:, 10, 1] += 0.004 * np.sin(2 * np.pi * 7 * t)
+    motion[:, 9, 1] = 0.5 + 0.1 * np.sin(2 * np.pi * 3 * t)
+    np.testing.assert_allclose(metrics.ictus_beats(motion), beats, atol=1.01 / 30)
 
 
 def test_music_beats_find_the_clicks(tmp_path):

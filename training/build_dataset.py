@@ -15,6 +15,8 @@ Layout written (the loader :mod:`training.data` reads it)::
 
     <out>/{train,val,test}/<sample>/mel.npy     (T90, 128) float32 in [0, 1], 90 frames per second
     <out>/{train,val,test}/<sample>/motion.npy  (T30, 13, 2) float32 in [0, 1], 30 frames per second
+    <out>/{train,val,test}/<sample>/beats.npy   (B,) float64 the score's beats, seconds from the sample's start
+    <out>/{train,val,test}/<sample>/downbeats.npy  (D,) float64 the score's downbeats, same clock
     <out>/{val,test}/<sample>/audio.flac        the sample's music, mono 22,050 Hz (for evaluation)
     <out>/manifest.json                         pieces, splits, tempo, meter, program, takes, samples
 
@@ -191,6 +193,16 @@ def cut_points(frames30: int) -> list[tuple[int, int]]:
     return spans
 
 
+def repeated_piece(rendered) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A rendered score played often enough to last ``MIN_SAMPLE_S`` (a short chorale is sung again
+    after its release): samples (n,) at 22,050 Hz, beats (B,) and downbeats (D,) in seconds, repeats."""
+    repeats = max(1, math.ceil(MIN_SAMPLE_S / rendered.duration_s))
+    samples = np.tile(rendered.samples, repeats) if repeats > 1 else rendered.samples
+    beats_s = np.concatenate([rendered.beats_s + k * rendered.duration_s for k in range(repeats)])
+    downbeats_s = np.concatenate([rendered.downbeats_s + k * rendered.duration_s for k in range(repeats)])
+    return samples, beats_s, downbeats_s, repeats
+
+
 def render_piece(job: Job) -> dict:
     """Render, analyse and conduct one piece (runs in a worker process).
 
@@ -213,14 +225,9 @@ def render_piece(job: Job) -> dict:
                                 excerpt_s=job.max_piece_s, sample_rate_hz=SAMPLE_RATE_HZ)
     except Exception as error:  # music21 cannot lay out every corpus file; such a piece is skipped
         return {"ok": False, "job": job, "error": f"{type(error).__name__}: {error}"}
-    samples, beats_s = rendered.samples, rendered.beats_s
-    if beats_s.size < 8 or not np.any(samples):
+    if rendered.beats_s.size < 8 or not np.any(rendered.samples):
         return {"ok": False, "job": job, "error": "fewer than 8 beats"}
-    repeats = max(1, math.ceil(MIN_SAMPLE_S / rendered.duration_s))
-    if repeats > 1:  # a short chorale is sung again after its release
-        samples = np.tile(samples, repeats)
-        beats_s = np.concatenate([beats_s + k * rendered.duration_s for k in range(repeats)])
-    downbeats_s = np.concatenate([rendered.downbeats_s + k * rendered.duration_s for k in range(repeats)])
+    samples, beats_s, downbeats_s, repeats = repeated_piece(rendered)
     mel = mel_90hz(samples)                                                   # (T90, 128)
     rng = np.random.default_rng(job.seed)
     track = score_track(beats_s, downbeats_s, rendered.meter)
@@ -244,7 +251,7 @@ def render_piece(job: Job) -> dict:
         "seed": job.seed, "takes": takes, "seconds_to_build": round(time.perf_counter() - started, 1),
     }
     return {"ok": True, "job": job, "samples": samples, "mel": mel, "motions": motions,
-            "spans": cut_points(frames30), "entry": entry}
+            "beats_s": beats_s, "downbeats_s": downbeats_s, "spans": cut_points(frames30), "entry": entry}
 
 
 # --------------------------------------------------------------------------- writing
@@ -256,6 +263,46 @@ def pick_split(seconds: dict[str, float], pending: float) -> str:
             return split
     total = sum(seconds.values()) + pending
     return max(SPLIT_SHARES, key=lambda s: SPLIT_SHARES[s] * total - seconds[s])
+
+
+def write_sample_beats(folder: Path, beats_s: np.ndarray, downbeats_s: np.ndarray, start: int, end: int) -> None:
+    """The score's beats and downbeats that fall in motion frames [start, end), in seconds from
+    the sample's start, as ``beats.npy`` and ``downbeats.npy`` (float64): what the evaluation
+    measures against instead of a beat tracker's guess."""
+    start_s, end_s = start / MOTION_FPS, end / MOTION_FPS
+    for name, times in (("beats", beats_s), ("downbeats", downbeats_s)):
+        inside = times[(times >= start_s) & (times < end_s)] - start_s
+        np.save(folder / f"{name}.npy", np.asarray(inside, dtype=np.float64))
+
+
+def add_beats(root: str | os.PathLike[str], splits: tuple[str, ...] = ("train", "val", "test"), log=print) -> int:
+    """Write ``beats.npy`` and ``downbeats.npy`` into the samples of a dataset built before they
+    existed: each piece of the manifest is rendered again with its recorded tempo and program
+    (the beats follow from the score, tempo and repeats alone). Returns the samples written."""
+    from training.scores import render_score
+
+    root = Path(root)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise SystemExit(f"'{root}' has no manifest.json; it was not built by training.build_dataset.")
+    manifest = json.loads(manifest_path.read_text())
+    written = 0
+    for entry in manifest["pieces"]:
+        if entry["split"] not in splits:
+            continue
+        rendered = render_score(entry["corpus_path"], tempo_scale=entry["tempo_scale"], program=entry["program"],
+                                excerpt_s=manifest["max_piece_s"], sample_rate_hz=SAMPLE_RATE_HZ)
+        _, beats_s, downbeats_s, repeats = repeated_piece(rendered)
+        if repeats != entry["repeats"] or beats_s.size != entry["beats"]:
+            raise SystemExit(f"{entry['corpus_path']} renders with {beats_s.size} beats now, not the manifest's "
+                             f"{entry['beats']}; rebuild the dataset instead.")
+        for sample in entry["samples"]:
+            start = round(sample["start_s"] * MOTION_FPS)
+            end = start + round(sample["seconds"] * MOTION_FPS)
+            write_sample_beats(root / entry["split"] / sample["name"], beats_s, downbeats_s, start, end)
+            written += 1
+        log(f"{entry['split']:5s}  {entry['corpus_path']}  {len(entry['samples'])} samples")
+    return written
 
 
 def write_piece(result: dict, out: Path, split: str) -> list[dict]:
@@ -271,6 +318,7 @@ def write_piece(result: dict, out: Path, split: str) -> list[dict]:
             folder.mkdir(parents=True, exist_ok=True)
             np.save(folder / "mel.npy", np.ascontiguousarray(mel[3 * start : 3 * end], dtype=np.float32))
             np.save(folder / "motion.npy", np.ascontiguousarray(motion[start:end], dtype=np.float32))
+            write_sample_beats(folder, result["beats_s"], result["downbeats_s"], start, end)
             if split != "train" and take == 0:
                 first = int(round(start / MOTION_FPS * SAMPLE_RATE_HZ))
                 last = int(round(end / MOTION_FPS * SAMPLE_RATE_HZ))
@@ -365,7 +413,10 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="new dataset folder (train/ val/ test/ and manifest.json)")
-    parser.add_argument("--hours", type=float, required=True, help="stop once the samples last this long")
+    parser.add_argument("--hours", type=float, help="stop once the samples last this long")
+    parser.add_argument("--add-beats", nargs="*", choices=("train", "val", "test"), default=None, metavar="SPLIT",
+                        help="instead of building: write the score's beats into the samples of the existing "
+                             "dataset --out (these splits; all when none are named)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--takes", type=int, default=1, help="conducted takes (variations) per piece")
@@ -376,6 +427,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if shutil.which("fluidsynth") is None:
         raise SystemExit("The fluidsynth program is missing; install it with 'apt-get install fluidsynth fluid-soundfont-gm'.")
+    if args.add_beats is not None:
+        written = add_beats(args.out, tuple(args.add_beats) or ("train", "val", "test"))
+        print(json.dumps({"samples_with_beats": written}))
+        return {"samples_with_beats": written}
+    if args.hours is None:
+        raise SystemExit("--hours is required to build a dataset (how long its samples should last in all).")
     manifest = build(args.out, hours=args.hours, seed=args.seed, jobs=args.jobs, takes=args.takes,
                      max_piece_s=args.max_piece_s, beats=args.beats, pieces=args.pieces)
     print(json.dumps({"hours": manifest["hours"], "splits": manifest["splits"], "skipped": len(manifest["skipped"])}))
