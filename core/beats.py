@@ -489,7 +489,7 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None 
     if meter is not None:
         return meter, bar_positions(accent, meter)
     evidence = {m: meter_evidence(accent, m) + METER_PRIOR[m] for m in (2, 3, 4) if accent.size >= 2 * m}
-    meter = max(evidence, key=evidence.get) if evidence else 4
+    meter = max(evidence, key=lambda m: evidence[m]) if evidence else 4
     if meter == 3 and tempo_bpm >= COMPOUND_MIN_BPM and accent.size >= 24:
         phase = int(np.argmax([accent[p::3].mean() for p in range(3)]))
         bar_accent = accent[phase::3]
