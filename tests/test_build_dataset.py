@@ -120,8 +120,16 @@ def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_
     # the training target bounces on the score's beats, at most 50 ms ahead of them
     assert summary["reference"]["ictus_music"]["mean"] > 0.6
     assert -0.08 < summary["reference"]["ictus_offset_s"]["mean"] < 0.02
+    assert summary["reference"]["wrist_speed"]["mean"] > 0.05
     # the smoke-test weights do not follow the music as well as the procedural conductor
     assert compare.beats_procedural(result) is False
+    # ... and the bar also asks for movement: better timing by hands that barely move is not enough
+    better = {name: {score: {"mean": value} for score, value in scores.items()} for name, scores in {
+        "ours": {"ictus_music": 0.8, "sync": 0.7, "wrist_speed": 0.2},
+        "procedural": {"ictus_music": 0.7, "sync": 0.6, "wrist_speed": 0.3}}.items()}
+    assert compare.beats_procedural({"summary": better}) is True
+    better["ours"]["wrist_speed"]["mean"] = 0.1
+    assert compare.beats_procedural({"summary": better}) is False
     table = (out / "evaluation.md").read_text()
     assert "the score's exact beats" in table and "(d) our weights on another piece's music" in table
     assert (out / "evaluation.png").stat().st_size > 10_000 and json.loads((out / "evaluation.json").read_text())["rows"]
