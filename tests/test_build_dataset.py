@@ -108,7 +108,7 @@ def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_
         shutil.copytree(folder, data / "test" / folder.name)
     out = tmp_path / "figures"
     result = compare.main(["--data", str(data), "--split", "test", "--out", str(out),
-                           "--ours", str(PROJECT_ROOT / "weights" / "virtualconductor_cpu_v0.safetensors"),
+                           "--ours", str(PROJECT_ROOT / "weights" / "virtualconductor_cpu_v1.safetensors"),
                            "--official", str(OFFICIAL_GENERATOR), "--m2snet", str(OFFICIAL_M2SNET)])
     assert result["beats_from"] == "score" and result["samples"] >= 2
     summary = result["summary"]
@@ -121,7 +121,7 @@ def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_
     assert summary["reference"]["ictus_music"]["mean"] > 0.6
     assert -0.08 < summary["reference"]["ictus_offset_s"]["mean"] < 0.02
     assert summary["reference"]["wrist_speed"]["mean"] > 0.05
-    # the smoke-test weights do not follow the music as well as the procedural conductor
+    # the CPU weights do not follow the music as well as the procedural conductor
     assert compare.beats_procedural(result) is False
     # ... and the bar also asks for movement: better timing by hands that barely move is not enough
     better = {name: {score: {"mean": value} for score, value in scores.items()} for name, scores in {

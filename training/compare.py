@@ -1,7 +1,7 @@
 """Evaluation on held-out pieces: how well each conductor's motion follows the music.
 
     python -m training.compare --data /tmp/vc_data --split test \
-        --ours weights/virtualconductor_cpu_v0.safetensors \
+        --ours weights/virtualconductor_cpu_v1.safetensors \
         --official ../shared/parity/M2SGAN_official_pretrained.pt \
         --m2snet ../shared/parity/M2SNet_official_pretrained.pt --out bench/figures
 
@@ -236,8 +236,8 @@ def bar_plot(result: dict, path: Path) -> None:
         errors = [np.nan_to_num(result["summary"][name][s]["sem"]) for s in shown]
         axis.bar(np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width, means, width, yerr=errors,
                  capsize=2, label=METHODS[name])
-    axis.set_xticks(np.arange(len(shown)), ["ictus alignment\nmusic → motion", "ictus alignment\nmotion → music",
-                                            "speed-minimum alignment\nmusic → motion", "M2S-Net sync\n(mean probability)"])
+    axis.set_xticks(np.arange(len(shown)), ["ictus\nalignment\nmusic → motion", "ictus\nalignment\nmotion → music",
+                                            "speed-minimum\nalignment\nmusic → motion", "M2S-Net sync\n(mean\nprobability)"])
     axis.set(ylim=(0, 1), ylabel="score (higher follows the music better)",
              title=f"Held-out {result['split']} split, {result['samples']} samples")
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
