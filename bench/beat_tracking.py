@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from training.metrics import beat_f_measure  # after the path is set
 
 SAMPLE_RATE_HZ = 22_050
 EXCERPT_S = 30.0
@@ -56,26 +57,6 @@ PIECES = (
     ("held", "schumann_robert/opus41no1/movement2", None, 1.0),
     ("held", "bach/bwv57.8", 19, 1.0),
 )
-
-
-def f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, window_s: float = WINDOW_S) -> float:
-    """Beat F-measure: each reference beat matches at most one estimate within the window."""
-    estimated_s = np.asarray(estimated_s, dtype=np.float64)
-    used: set[int] = set()
-    hits = 0
-    for beat in reference_s:
-        distance = np.abs(estimated_s - beat)
-        for j in np.argsort(distance):
-            if distance[j] > window_s:
-                break
-            if j not in used:
-                used.add(j)
-                hits += 1
-                break
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / len(estimated_s), hits / len(reference_s)
-    return 2 * precision * recall / (precision + recall)
 
 
 def render(corpus_path: str, program: int | None, tempo_scale: float, cache: Path | None) -> dict:
@@ -130,8 +111,8 @@ def main() -> None:
         started = time.perf_counter()
         track = track_beats(piece["samples"], SAMPLE_RATE_HZ)
         took = time.perf_counter() - started
-        beat_f = f_measure(piece["beats_s"], track.beats_s)
-        downbeat_f = f_measure(piece["downbeats_s"], track.downbeats_s)
+        beat_f = beat_f_measure(piece["beats_s"], track.beats_s, window_s=WINDOW_S)
+        downbeat_f = beat_f_measure(piece["downbeats_s"], track.downbeats_s, window_s=WINDOW_S)
         meter = int(piece["meter"])
         true_bpm = 60.0 / float(np.median(np.diff(piece["beats_s"])))
         rows[half].append((beat_f, downbeat_f, track.meter == meter))

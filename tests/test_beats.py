@@ -9,27 +9,9 @@ import numpy as np
 import pytest
 
 from core.beats import track_beats
+from training.metrics import beat_f_measure
 
 SAMPLE_RATE_HZ = 22_050
-
-
-def f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, window_s: float = 0.07) -> float:
-    """Beat F-measure: each reference beat matches at most one estimate within the window."""
-    used: set[int] = set()
-    hits = 0
-    for beat in reference_s:
-        distance = np.abs(np.asarray(estimated_s) - beat)
-        for j in np.argsort(distance):
-            if distance[j] > window_s:
-                break
-            if j not in used:
-                used.add(j)
-                hits += 1
-                break
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / len(estimated_s), hits / len(reference_s)
-    return 2 * precision * recall / (precision + recall)
 
 
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed")
@@ -44,9 +26,9 @@ def test_hemiola_is_not_taken_for_the_beat():
     track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
     true_bpm = 60.0 / float(np.median(np.diff(rendered.beats_s)))
     assert track.tempo_bpm == pytest.approx(true_bpm, rel=0.05)
-    assert f_measure(rendered.beats_s, track.beats_s) > 0.9  # the tied second beats are kept
+    assert beat_f_measure(rendered.beats_s, track.beats_s) > 0.9  # the tied second beats are kept
     assert track.meter == 3
-    assert f_measure(rendered.downbeats_s, track.downbeats_s) > 0.8
+    assert beat_f_measure(rendered.downbeats_s, track.downbeats_s) > 0.8
 
 
 def onset_curve(pattern: list[float], tatum_frames: int, bars: int = 40) -> np.ndarray:

@@ -15,6 +15,7 @@ from core.errors import CancelledError, ConductorError
 from core.mel import frame_count_30fps, frame_count_90hz
 from core.procedural import BEAT_PLANE_Y, conduct
 from core.skeleton import JOINT_INDEX
+from training.metrics import beat_f_measure
 
 SAMPLE_RATE_HZ = 22_050
 DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
@@ -39,25 +40,6 @@ def metronome(meter: int, bpm: float, seconds: float, *, start_s: float = 0.5) -
         first = int(beat * SAMPLE_RATE_HZ)
         samples[first : first + click.size] += click[: samples.size - first]
     return samples, beats_s
-
-
-def f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, window_s: float = 0.07) -> float:
-    """Beat F-measure: each reference beat matches at most one estimate within the window."""
-    used: set[int] = set()
-    hits = 0
-    for beat in reference_s:
-        distance = np.abs(np.asarray(estimated_s) - beat)
-        for j in np.argsort(distance):
-            if distance[j] > window_s:
-                break
-            if j not in used:
-                used.add(j)
-                hits += 1
-                break
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / len(estimated_s), hits / len(reference_s)
-    return 2 * precision * recall / (precision + recall)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +76,7 @@ def test_demo_piece_tracks_known_beats(demo_motion):
     # The demo piece is Mozart K.155/i rendered at 120 bpm from 0 s (see core/assets/README.md).
     _, motion = demo_motion
     reference_s = np.arange(0.0, 34.0, 0.5)
-    assert f_measure(reference_s, motion.extra["beats_s"]) > 0.9
+    assert beat_f_measure(reference_s, motion.extra["beats_s"]) > 0.9
     assert motion.extra["meter"] == 4
     assert abs(motion.extra["tempo_bpm"] - 120.0) < 3.0
 
@@ -104,7 +86,7 @@ def test_pattern_of_the_meter(meter):
     samples, beats_s = metronome(meter, 100.0, 16.0)
     motion = conduct(samples, seed=0, variation=0.0)
     assert motion.extra["meter"] == meter
-    assert f_measure(beats_s, motion.extra["beats_s"]) > 0.95
+    assert beat_f_measure(beats_s, motion.extra["beats_s"]) > 0.95
     ictus_x, rebound_y = pattern_by_position(motion, meter)
     # The right hand's beat 2 goes inward (larger x) in 4 and outward (smaller x) in 3.
     if meter == 4:
@@ -137,8 +119,8 @@ def test_six_beat_pattern_when_the_meter_is_given():
     samples, beats_s = metronome(6, 100.0, 18.0)
     motion = conduct(samples, seed=0, variation=0.0, meter=6)
     assert motion.extra["meter"] == 6
-    assert f_measure(beats_s, motion.extra["beats_s"]) > 0.95
-    assert f_measure(beats_s[::6], motion.extra["downbeats_s"]) > 0.9
+    assert beat_f_measure(beats_s, motion.extra["beats_s"]) > 0.95
+    assert beat_f_measure(beats_s[::6], motion.extra["downbeats_s"]) > 0.9
     ictus_x, rebound_y = pattern_by_position(motion, 6)
     # Beats 2 and 3 go inward (larger x), 4 and 5 outward, 6 comes back near the middle.
     assert ictus_x[1] > ictus_x[0] + 0.01 and ictus_x[2] > ictus_x[1]
@@ -254,7 +236,7 @@ def test_beat_tracking_on_a_rendered_chorale():
     rendered = render_score("bach/bwv66.6", program=0, sample_rate_hz=SAMPLE_RATE_HZ)
     track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
     # Fermatas make the beat irregular here; the tracker should still find nearly all beats.
-    assert f_measure(rendered.beats_s, track.beats_s) > 0.9
+    assert beat_f_measure(rendered.beats_s, track.beats_s) > 0.9
 
 
 def test_head_lifts_upright_in_3d(demo_motion):

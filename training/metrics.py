@@ -207,6 +207,27 @@ def music_beats(mel: np.ndarray, *, fps: float = MEL_FPS) -> np.ndarray:
     return np.asarray(frames, dtype=np.float64) / fps
 
 
+def beat_f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, *, window_s: float = 0.07) -> float:
+    """Beat F-measure: each reference beat (seconds) matches at most one estimate within
+    ``window_s`` seconds (70 ms, the usual beat-tracking tolerance). In [0, 1]; 0 when nothing matches."""
+    estimated_s = np.asarray(estimated_s, dtype=np.float64)
+    used: set[int] = set()
+    hits = 0
+    for beat in np.asarray(reference_s, dtype=np.float64):
+        distance = np.abs(estimated_s - beat)
+        for j in np.argsort(distance):
+            if distance[j] > window_s:
+                break
+            if j not in used:
+                used.add(int(j))
+                hits += 1
+                break
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(estimated_s), hits / len(reference_s)
+    return 2 * precision * recall / (precision + recall)
+
+
 def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: float = BEAT_SIGMA_S) -> float:
     """Beat alignment score: mean over ``reference_s`` beats of exp(-d^2 / (2 sigma^2)), d the
     distance in seconds to the nearest beat of ``other_s``. In [0, 1]; 1 = every reference beat
