@@ -12,7 +12,7 @@ from .operators import (
     CONDUCTOR_OT_generate,
     CONDUCTOR_OT_use_demo_piece,
 )
-from .properties import get_settings, sound_strips_collection
+from .properties import default_weights_installed, get_settings, sound_strips_collection
 
 
 class ConductorPanel(bpy.types.Panel):  # the base of the sidebar panels, never registered itself
@@ -74,12 +74,16 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         layout.use_property_split = True
         settings = get_settings(context)
         layout.prop(settings, "weights")
+        procedural = settings.weights == "PROCEDURAL"
         if settings.weights == "OFFICIAL":
             layout.prop(settings, "official_weights_path")
         elif settings.weights == "CUSTOM":
             layout.prop(settings, "custom_weights_path")
+        elif settings.weights == "DEFAULT" and not default_weights_installed():
+            layout.label(text="No default weights yet: the procedural conductor runs", icon="INFO")
+            procedural = True
         column = layout.column()
-        column.active = settings.weights != "PROCEDURAL"
+        column.active = not procedural
         column.prop(settings, "use_random_seed")
         row = column.row()
         row.active = not settings.use_random_seed

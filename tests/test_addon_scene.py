@@ -377,3 +377,11 @@ def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path
     (strip,) = [s for s in compat.iter_strips(scene) if s.name == result.sound_strip_name]
     assert strip.sound.filepath.startswith("//") == use_relative
     assert Path(bpy.path.abspath(strip.sound.filepath)).resolve() == GOLDEN_AUDIO.resolve()
+
+
+def test_the_panel_knows_where_core_looks_for_the_default_weights():
+    from core.weights import default_weights_path
+
+    properties = import_extension("addon.properties")
+    assert Path(properties.DEFAULT_WEIGHTS_FILE).resolve() == default_weights_path().resolve()
+    assert properties.default_weights_installed() == default_weights_path().is_file()
