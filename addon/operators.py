@@ -499,6 +499,15 @@ def demo_piece_path() -> Path:
     return extension_root() / "core" / "assets" / "demo_piece.ogg"
 
 
+def default_weights_file() -> Path:
+    """Where "Project Default" looks for weights (without them it runs the procedural conductor):
+    core.weights.default_weights_path(), found without importing torch while a panel draws; a
+    test keeps the two equal."""
+    from .worker import extension_root
+
+    return extension_root() / "weights" / "virtualconductor_default.safetensors"
+
+
 class CONDUCTOR_OT_use_demo_piece(bpy.types.Operator):
     """Conduct the short demo piece that ships with the add-on"""
 

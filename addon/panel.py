@@ -11,8 +11,9 @@ from .operators import (
     CONDUCTOR_OT_create_conductor,
     CONDUCTOR_OT_generate,
     CONDUCTOR_OT_use_demo_piece,
+    default_weights_file,
 )
-from .properties import default_weights_installed, get_settings, sound_strips_collection
+from .properties import get_settings, sound_strips_collection
 
 
 class ConductorPanel(bpy.types.Panel):  # the base of the sidebar panels, never registered itself
@@ -79,7 +80,7 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
             layout.prop(settings, "official_weights_path")
         elif settings.weights == "CUSTOM":
             layout.prop(settings, "custom_weights_path")
-        elif settings.weights == "DEFAULT" and not default_weights_installed():
+        elif settings.weights == "DEFAULT" and not default_weights_file().is_file():
             layout.label(text="No default weights yet: the procedural conductor runs", icon="INFO")
             procedural = True
         column = layout.column()

@@ -6,8 +6,6 @@ and the scene code; nothing past this module reads the PropertyGroup.
 
 from __future__ import annotations
 
-import os
-
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -19,17 +17,6 @@ from bpy.props import (
 )
 
 from .compat import PATH_OPTIONS
-
-# core.weights.default_weights_path(), known here without importing torch while a panel draws;
-# a test keeps the two equal.
-DEFAULT_WEIGHTS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "weights", "virtualconductor_default.safetensors")
-
-
-def default_weights_installed() -> bool:
-    """Whether this install ships default weights (else "Project Default" is the procedural conductor)."""
-    return os.path.isfile(DEFAULT_WEIGHTS_FILE)
-
 
 WEIGHTS_ITEMS = (
     ("DEFAULT", "Project Default", "The project's own trained weights, or the procedural conductor until they ship"),

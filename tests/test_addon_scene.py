@@ -382,6 +382,5 @@ def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path
 def test_the_panel_knows_where_core_looks_for_the_default_weights():
     from core.weights import default_weights_path
 
-    properties = import_extension("addon.properties")
-    assert Path(properties.DEFAULT_WEIGHTS_FILE).resolve() == default_weights_path().resolve()
-    assert properties.default_weights_installed() == default_weights_path().is_file()
+    operators = import_extension("addon.operators")
+    assert operators.default_weights_file().resolve() == default_weights_path().resolve()
