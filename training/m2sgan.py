@@ -9,7 +9,8 @@ Recipe (``../shared/parity/ARCHITECTURE.md``): the generator's music encoder is 
 given M2S-Net and frozen; generator and critic use RMSprop 5e-4, batch 20 of 30-s windows,
 noise (N, 30, 8); every step updates the critic (-D(real) + D(fake) + 10 GP, GP the squared norm
 of the gradient at one random interpolation per sample, centred on 0) and every 5th step also the
-generator (-D(fake) + 0.05 L1 between M2S-Net motion features of fake and real). ``--train-music-encoder`` trains the copied encoder too (the CPU configuration). Validation:
+generator (-D(fake) + 0.05 L1 between M2S-Net motion features of fake and real).
+``--train-music-encoder`` trains the copied encoder too (our CPU configuration). Validation:
 MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is written as ``m2sgan_generator
 .safetensors`` with its model card, which ``core.weights.load_model`` and the add-on read.
 """
@@ -37,7 +38,8 @@ from training.m2snet import autocast, to_device
 
 def set_modes(generator: Generator, config: M2SGANConfig, training: bool) -> None:
     """Train or eval mode; the frozen music encoder stays in eval unless its batch-norm
-    statistics are meant to keep updating (``encoder_bn_updates``, the official behaviour)."""
+    statistics are meant to keep updating (``encoder_bn_updates``, the official behaviour) or
+    it is trained itself (``train_music_encoder``)."""
     generator.train(training)
     if training and not (config.encoder_bn_updates or config.train_music_encoder):
         generator.music_encoder.eval()
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(config.seed)
     generator, critic = Generator(), Critic()
     generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred ...
-    generator.music_encoder.requires_grad_(config.train_music_encoder)              # ... and frozen
+    generator.music_encoder.requires_grad_(config.train_music_encoder)              # ... and frozen (recipe)
     generator.to(device)
     critic.to(device).train()
     set_modes(generator, config, training=True)
