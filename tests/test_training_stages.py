@@ -114,6 +114,19 @@ def test_stage2_trains_the_music_encoder_only_when_asked(toy, tmp_path):
     assert any(k.endswith("running_mean") for k in changed)               # ... and batch norm followed the batches
 
 
+def test_stage2_warm_starts_the_whole_generator_from_weights(toy, tmp_path):
+    official = load_model(OFFICIAL_GENERATOR, GENERATOR).model
+    common = ["--critic-steps", "1", "--lr", "0", "--no-tensorboard", "--train-music-encoder"]
+    m2sgan.main(stage2_args(toy, tmp_path / "warm", 1) + common + ["--init-generator", str(OFFICIAL_GENERATOR)])
+    m2sgan.main(stage2_args(toy, tmp_path / "cold", 1) + common)
+    warm = load_model(tmp_path / "warm" / "m2sgan_generator.safetensors", GENERATOR)
+    cold = load_model(tmp_path / "cold" / "m2sgan_generator.safetensors", GENERATOR).model
+    # with a zero learning rate every parameter is still the one it started from
+    assert same_weights(dict(warm.model.named_parameters()), dict(official.named_parameters()))
+    assert not same_weights(dict(cold.named_parameters()), dict(official.named_parameters()))
+    assert warm.card["music_encoder_from"] == str(OFFICIAL_GENERATOR)
+
+
 def test_evaluate_prints_metrics_beside_published(toy, capsys):
     results = evaluate.main(["--weights", str(OFFICIAL_GENERATOR), "--data", str(toy), "--split", "test", "--window-s", "6",
                              "--limit", "3", "--m2snet-test", str(OFFICIAL_M2SNET_TEST)])

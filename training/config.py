@@ -69,6 +69,10 @@ class M2SGANConfig(CommonConfig):
     mse_weight: float = 0.0
     m2snet: str = ""               # trained M2S-Net: music encoder init + sync-loss features
     m2snet_test: str = ""          # test-split M2S-Net for MPE (skipped when empty)
+    # Warm start: the whole generator (music encoder included) from these weights (.safetensors
+    # or an official .pt) instead of M2S-Net's encoder and a fresh rest; the critic starts fresh.
+    # For continuing a finished run on more data; --resume continues an unfinished one exactly.
+    init_generator: str = ""
     # The official freeze only stops gradients, so in train mode the batch-norm running
     # statistics of the copied music encoder kept drifting towards the GAN's batches. We keep
     # the frozen encoder in eval mode by default: its features stay exactly those M2S-Net was

@@ -10,7 +10,8 @@ given M2S-Net and frozen; generator and critic use RMSprop 5e-4, batch 20 of 30-
 noise (N, 30, 8); every step updates the critic (-D(real) + D(fake) + 10 GP, GP the squared norm
 of the gradient at one random interpolation per sample, centred on 0) and every 5th step also the
 generator (-D(fake) + 0.05 L1 between M2S-Net motion features of fake and real).
-``--train-music-encoder`` trains the copied encoder too (our CPU configuration). Validation:
+``--train-music-encoder`` trains the copied encoder too (our CPU configuration);
+``--init-generator W`` starts the whole generator from finished weights (continuing on more data). Validation:
 MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is written as ``m2sgan_generator
 .safetensors`` with its model card, which ``core.weights.load_model`` and the add-on read.
 """
@@ -151,8 +152,11 @@ def main(argv: list[str] | None = None) -> dict:
         print("no --m2snet-test given: validation skips MPE", file=sys.stderr)
     torch.manual_seed(config.seed)
     generator, critic = Generator(), Critic()
-    generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred ...
-    generator.music_encoder.requires_grad_(config.train_music_encoder)              # ... and frozen (recipe)
+    if config.init_generator:
+        generator.load_state_dict(load_model(config.init_generator, GENERATOR).model.state_dict())  # warm start
+    else:
+        generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred ...
+    generator.music_encoder.requires_grad_(config.train_music_encoder)                  # ... and frozen (recipe)
     generator.to(device)
     critic.to(device).train()
     set_modes(generator, config, training=True)
@@ -300,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
             progress.close()
         card = {"id": f"m2sgan-{os.path.basename(os.path.normpath(config.out_dir))}", "model": GENERATOR,
                 "data": config.data, "config": dataclasses.asdict(config), "metrics": results, "steps": step,
-                "music_encoder_from": config.m2snet, "licence": "trained by the user on their data"}
+                "music_encoder_from": config.init_generator or config.m2snet, "licence": "trained by the user on their data"}
         save_weights(generator, os.path.join(config.out_dir, "m2sgan_generator.safetensors"), card)
         save_weights(critic, os.path.join(config.out_dir, "m2sgan_critic.safetensors"),
                      {"id": card["id"] + "-critic", "model": CRITIC, "data": config.data, "steps": step})
