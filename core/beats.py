@@ -30,6 +30,7 @@ SILENT_BEAT_SHARE = 0.5  # of the beats at one place in the bar, lone and silent
 COMPOUND_MARGIN = 0.05  # autocorrelation by which a 6/8 bar's halves and eighths must stand out
 TIGHTNESS = 300.0  # penalty per squared log-ratio of a beat interval to the local period
 TEMPO_WINDOW_S = 8.0
+TEMPO_CHANGE_COST = 10.0  # per squared log-ratio of the period between windows one second apart
 BASS_BANDS = 24  # lowest mel bands (below ~500 Hz) that give the bass onsets
 CHROMA_N_FFT = 4096  # 186 ms at 22,050 Hz: enough to tell semitones apart above ~100 Hz
 CHROMA_HOP = 4 * HOP_LENGTH  # chroma frames are 4 onset frames apart (~46 ms)
@@ -37,6 +38,7 @@ CHROMA_RANGE_HZ = (60.0, 2000.0)
 BASS_RANGE_HZ = (40.0, 220.0)
 SPECTRAL_WEIGHT = 0.25  # of the mel-spectrum change among the beat accents
 METER_PRIOR = {2: 0.0, 3: 0.3, 4: 0.6}  # added to the evidence, in standard deviations
+COMPOUND_METER_PRIOR = {2: 0.6, 3: 0.3, 4: 0.0}  # beats in three: 6/8 is far commoner than 12/8
 COMPOUND_MIN_BPM = 130.0  # triple beats this fast may be the quavers of a 6/8
 COMPOUND_EVIDENCE = 2.0  # how clearly its bars must pair up to be beaten in six
 PHASE_MARGIN = 0.1  # spreads by which the half-shifted beats must win
@@ -107,7 +109,8 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int 
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), meter or 4, 0.0)
     accent = beat_accent(beat_frames, onset, bass, log_mel, chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
-    meter, bar_position = infer_bars(accent, tempo_bpm, meter=meter)
+    compound = compound_beat(unbiased_autocorrelation(onset), float(np.median(np.diff(beat_frames))))
+    meter, bar_position = infer_bars(accent, tempo_bpm, meter=meter, compound=compound)
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
 
 
@@ -241,12 +244,15 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
 
 
 def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
-    """Beat period in frames for every frame, from windowed autocorrelation with a tempo prior.
+    """Beat period in frames for every frame: a smooth path through windowed autocorrelations.
 
-    The global period is chosen first, as the autocorrelation peak weighted by a log-normal
-    prior around ``PRIOR_BPM``; a period that is the bar of a 6/8 (:func:`compound_bar`) is
-    halved. Each window's period is then searched within 25 % of it, so a ritardando is
-    followed but the octave (half or double tempo) stays put.
+    Each ``TEMPO_WINDOW_S`` window's onset autocorrelation, weighted by a log-normal prior
+    around ``PRIOR_BPM``, scores every period in the conductor's range; the path through the
+    windows maximises the scores minus ``TEMPO_CHANGE_COST`` per squared log-ratio between
+    neighbouring windows (one second apart). A gradual accelerando or ritardando costs little,
+    so it is followed however far it goes; a jump to half or double tempo costs more than any
+    window can gain, so the tempo level is chosen once for the whole piece. A path that is the
+    bar of a 6/8 (:func:`compound_bar`) is halved.
 
     Returns
     -------
@@ -265,22 +271,31 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
         values[usable] = full[lags[usable]]
         return values
 
-    global_period = lags[np.argmax(autocorrelation(onset) * prior)]
-    if compound_bar(unbiased_autocorrelation(onset), global_period) and global_period / 2 >= min_lag:
-        global_period = lags[np.argmin(np.abs(lags - global_period / 2))]
     window = int(TEMPO_WINDOW_S * frame_rate_hz)
     hop = max(1, window // 8)
-    near = np.abs(np.log(lags / global_period)) < np.log(1.25)
-    centres, periods = [], []
-    for start in range(0, max(1, onset.size - window + 1), hop):
-        values = autocorrelation(onset[start : start + window]) * near
-        if values.max() > 0:
-            centres.append(start + window // 2)
-            periods.append(lags[np.argmax(values)])
-    if len(periods) < 3:
-        return np.full(onset.size, float(global_period))
-    smoothed = signal.medfilt(np.asarray(periods, float), 5)
-    return np.interp(np.arange(onset.size), centres, smoothed)
+    starts = np.arange(0, max(1, onset.size - window + 1), hop)
+    scores = np.stack([autocorrelation(onset[start : start + window]) for start in starts]) * prior  # (W, L)
+    if starts.size < 3:  # shorter than about ten seconds: one tempo
+        scores = (autocorrelation(onset) * prior)[None]
+    # Viterbi over the lags: a window's score plus the best predecessor minus the change cost.
+    log_lags = np.log(lags)
+    change_cost = TEMPO_CHANGE_COST * (log_lags[:, None] - log_lags[None, :]) ** 2  # (from, to)
+    value = scores[0].copy()
+    back = np.zeros(scores.shape, dtype=int)
+    for w in range(1, scores.shape[0]):
+        total = value[:, None] - change_cost
+        back[w] = np.argmax(total, axis=0)
+        value = total[back[w], np.arange(lags.size)] + scores[w]
+    path = np.zeros(scores.shape[0], dtype=int)
+    path[-1] = int(np.argmax(value))
+    for w in range(scores.shape[0] - 1, 0, -1):
+        path[w - 1] = back[w, path[w]]
+    periods = lags[path].astype(np.float64)
+    if compound_bar(unbiased_autocorrelation(onset), float(np.median(periods))) and np.median(periods) / 2 >= min_lag:
+        periods = periods / 2
+    if periods.size == 1:
+        return np.full(onset.size, periods[0])
+    return np.interp(np.arange(onset.size), starts + window // 2, periods)
 
 
 def unbiased_autocorrelation(values: np.ndarray) -> np.ndarray:
@@ -313,13 +328,22 @@ def compound_bar(autocorrelation: np.ndarray, period: float) -> bool:
     period : float > 0
         In onset frames.
     """
-    def at(lag: float) -> float:  # the best of the frames around a fractional lag
-        i = round(lag)
-        return float(autocorrelation[max(i - 1, 1) : i + 2].max()) if 1 <= i < autocorrelation.size - 1 else 0.0
-
-    half, third, quarter, sixth = (at(period / d) for d in (2, 3, 4, 6))
+    half, third, quarter, sixth = (autocorrelation_near(autocorrelation, period / d) for d in (2, 3, 4, 6))
     return (half > third + COMPOUND_MARGIN and sixth > quarter + COMPOUND_MARGIN
             and min(half, sixth) > COMPOUND_MARGIN)
+
+
+def compound_beat(autocorrelation: np.ndarray, period: float) -> bool:
+    """Whether a beat divides into three (the dotted crotchet of a 6/8) rather than two: the
+    onset curve repeats after a third of the period more than after a half."""
+    third, half = (autocorrelation_near(autocorrelation, period / d) for d in (3, 2))
+    return third > half + COMPOUND_MARGIN
+
+
+def autocorrelation_near(autocorrelation: np.ndarray, lag: float) -> float:
+    """The largest autocorrelation at the frames around a fractional lag (0 out of range)."""
+    i = round(lag)
+    return float(autocorrelation[max(i - 1, 1) : i + 2].max()) if 1 <= i < autocorrelation.size - 1 else 0.0
 
 
 def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
@@ -461,11 +485,14 @@ def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
     return float((contrast(accent) - chance.mean()) / (chance.std() + 1e-9))
 
 
-def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None = None) -> tuple[int, np.ndarray]:
+def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None = None,
+               compound: bool = False) -> tuple[int, np.ndarray]:
     """Meter and each beat's place in the bar.
 
     The meter is the one of 2, 3 and 4 whose accent grouping stands out most from chance
-    (:func:`meter_evidence`) after a small prior for 4 and 3, the meters music is most often in.
+    (:func:`meter_evidence`) after a small prior for 4 and 3, the meters music is most often in;
+    for beats that divide into three (``compound``) the prior favours 2 and 3 instead (6/8 and
+    9/8 are far commoner than 12/8).
     Six is chosen only on compound evidence: triple groups of fast beats (at least
     ``COMPOUND_MIN_BPM``, so quavers of a 6/8) whose bars alternate strong and weak. The
     positions then come from Viterbi decoding: a beat moves on by one place, or rarely
@@ -480,6 +507,8 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None 
         Beats per minute, for the compound test (0 rules six out).
     meter : int > 1 or None
         A given meter; only the positions are then inferred.
+    compound : bool
+        Whether the beats divide into three (:func:`compound_beat`).
 
     Returns
     -------
@@ -488,7 +517,8 @@ def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None 
     """
     if meter is not None:
         return meter, bar_positions(accent, meter)
-    evidence = {m: meter_evidence(accent, m) + METER_PRIOR[m] for m in (2, 3, 4) if accent.size >= 2 * m}
+    prior = COMPOUND_METER_PRIOR if compound else METER_PRIOR
+    evidence = {m: meter_evidence(accent, m) + prior[m] for m in (2, 3, 4) if accent.size >= 2 * m}
     meter = max(evidence, key=lambda m: evidence[m]) if evidence else 4
     if meter == 3 and tempo_bpm >= COMPOUND_MIN_BPM and accent.size >= 24:
         phase = int(np.argmax([accent[p::3].mean() for p in range(3)]))

@@ -82,6 +82,7 @@ def render_score(
     excerpt_s: float | None = None,
     default_bpm: float = DEFAULT_BPM,
     fermata_scale: float = 2.0,
+    tempo_curve_ql: tuple[tuple[float, float], ...] = (),
     sample_rate_hz: int = 44_100,
     tail_s: float = 1.0,
     soundfont: str | None = None,
@@ -104,6 +105,11 @@ def render_score(
         Quarter notes per minute where the score has no tempo mark.
     fermata_scale : float >= 1
         How much longer a note under a fermata lasts (the whole texture is held).
+    tempo_curve_ql : sequence of (offset in quarter lengths, tempo factor > 0)
+        Gradual tempo changes on top of the score's marks and ``tempo_scale``, e.g.
+        ``((0, 0.8), (32, 1.2))`` for an accelerando from 0.8 to 1.2 times the tempo over the first
+        32 quarters: the factor is linear between the points and constant beyond them. The time
+        line follows it in steps of a sixteenth note; empty keeps every tempo steady.
     sample_rate_hz : int
         Output rate in Hz.
     tail_s : float >= 0
@@ -120,7 +126,8 @@ def render_score(
     if not tempo_scale > 0:
         raise ValueError(f"tempo_scale must be positive, got {tempo_scale!r}")
     score = corpus.parse(corpus_path)
-    timeline = ScoreTimeline(score, tempo_scale=tempo_scale, default_bpm=default_bpm, fermata_scale=fermata_scale)
+    timeline = ScoreTimeline(score, tempo_scale=tempo_scale, default_bpm=default_bpm, fermata_scale=fermata_scale,
+                             tempo_curve_ql=tempo_curve_ql)
     beats_s, downbeats_s, bar_lines_s = timeline.beats_and_bars()
     end_s = timeline.end_s
     if excerpt_s is not None and excerpt_s < end_s:
@@ -167,12 +174,18 @@ class NoteEvent:
 class ScoreTimeline:
     """Maps a parsed score's offsets (quarter lengths) to seconds.
 
-    Seconds per quarter are piecewise constant: they change at each tempo mark and are
-    multiplied by ``fermata_scale`` over the span of every note that carries a fermata.
+    Seconds per quarter are piecewise constant: they change at each tempo mark, are multiplied
+    by ``fermata_scale`` over the span of every note that carries a fermata, and divided by the
+    factor of ``tempo_curve_ql`` (see :func:`render_score`), sampled every sixteenth note.
     """
 
-    def __init__(self, score, *, tempo_scale: float, default_bpm: float, fermata_scale: float) -> None:
+    def __init__(self, score, *, tempo_scale: float, default_bpm: float, fermata_scale: float,
+                 tempo_curve_ql: tuple[tuple[float, float], ...] = ()) -> None:
         from music21 import expressions, meter, tempo
+
+        curve = np.array(sorted(tempo_curve_ql), dtype=np.float64).reshape(-1, 2)
+        if curve.size and not np.all(curve[:, 1] > 0):
+            raise ValueError(f"tempo factors must be positive, got {curve[:, 1].tolist()}")
 
         self.score = score
         self.end_ql = float(score.highestTime)
@@ -191,13 +204,16 @@ class ScoreTimeline:
                 start = float(element.getOffsetInHierarchy(score))
                 spans.append((start, start + float(element.quarterLength)))
         edges = {0.0, self.end_ql, *(start for start, _ in marks), *(e for span in spans for e in span)}
+        if curve.size:
+            edges.update(np.arange(0.0, self.end_ql, 0.25).tolist())
         edges_ql = np.array(sorted(e for e in edges if 0.0 <= e <= self.end_ql), dtype=np.float64)
         seconds_per_ql = np.empty(max(edges_ql.size - 1, 0), dtype=np.float64)
         for i, (left, right) in enumerate(zip(edges_ql[:-1], edges_ql[1:])):
             middle = 0.5 * (left + right)
             bpm = [b for start, b in marks if start <= middle][-1]
             held = any(start <= middle < stop for start, stop in spans)
-            seconds_per_ql[i] = 60.0 / (bpm * tempo_scale) * (fermata_scale if held else 1.0)
+            factor = float(np.interp(middle, curve[:, 0], curve[:, 1])) if curve.size else 1.0
+            seconds_per_ql[i] = 60.0 / (bpm * tempo_scale * factor) * (fermata_scale if held else 1.0)
         self.edges_ql = edges_ql
         self.edges_s = np.concatenate([[0.0], np.cumsum(np.diff(edges_ql) * seconds_per_ql)])
         self.end_s = float(self.edges_s[-1])
@@ -205,7 +221,8 @@ class ScoreTimeline:
             ts.beatCount for ts in score.recurse().getElementsByClass(meter.TimeSignature)
         ] or [4]
         self.meter = int(max(set(signatures), key=signatures.count))
-        self.first_tempo_bpm = marks[0][1] * tempo_scale  # in quarters; fixed below per beat unit
+        first_factor = float(np.interp(0.0, curve[:, 0], curve[:, 1])) if curve.size else 1.0
+        self.first_tempo_bpm = marks[0][1] * tempo_scale * first_factor  # in quarters; fixed below per beat unit
         first_signature = next(iter(score.recurse().getElementsByClass(meter.TimeSignature)), None)
         if first_signature is not None:
             self.first_tempo_bpm /= float(first_signature.beatDuration.quarterLength)
