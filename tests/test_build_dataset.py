@@ -3,6 +3,7 @@ split by piece, that training/data.py's loader accepts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -32,13 +33,34 @@ def test_score_track_counts_bar_positions_from_the_downbeats():
     assert five.meter == 4 and five.bar_position.tolist() == [0, 1, 2, 3, 0, 0, 1, 2, 3, 0]
 
 
+def test_a_rubato_share_changes_only_the_tempo_curves():
+    from training.build_dataset import RUBATO_RANGE, plan_jobs
+
+    candidates = {"chorale": [f"bach/bwv{n}" for n in range(300, 340)], "quartet": ["mozart/k155/movement1"]}
+    plan = lambda share: plan_jobs(candidates, seed=4, takes=1, max_piece_s=60.0, beats="score", rubato=share)  # noqa: E731
+    steady, all_rubato, half = plan(0.0), plan(1.0), plan(0.5)
+    assert all(job.tempo_curve_ql == () for job in steady)
+    strip = lambda jobs: [dataclasses.replace(job, tempo_curve_ql=()) for job in jobs]  # noqa: E731
+    assert strip(all_rubato) == steady == strip(half)       # pieces, tempi, programs and seeds unchanged
+    assert 8 < sum(bool(job.tempo_curve_ql) for job in half) < 33
+    for job in all_rubato:
+        offsets, factors = np.array(job.tempo_curve_ql).T
+        assert offsets[0] == 0.0 and factors[0] == 1.0 and np.all(np.diff(offsets) >= 8.0)
+        assert RUBATO_RANGE[0] <= factors.min() and factors.max() <= RUBATO_RANGE[1] and np.ptp(factors) > 0.05
+
+
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
+def renderer() -> None:
+    """Skips where scores cannot be rendered: music21, fluidsynth or the soundfont missing."""
     pytest.importorskip("music21")
     from training.scores import SOUNDFONT_PATHS
 
     if shutil.which("fluidsynth") is None or not any(Path(p).is_file() for p in SOUNDFONT_PATHS):
         pytest.skip("fluidsynth or the FluidR3_GM soundfont is missing (apt-get install fluidsynth fluid-soundfont-gm)")
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, renderer) -> Path:
     from training.build_dataset import build
 
     root = tmp_path_factory.mktemp("vc_tiny") / "data"
@@ -95,6 +117,25 @@ def test_samples_carry_the_score_beats_and_add_beats_rewrites_them(tiny_dataset:
     assert add_beats(copy, ("test",), log=lambda message: None) == len(piece["samples"])
     np.testing.assert_array_equal(np.load(copy / "test" / folder.name / "beats.npy"), beats)
     np.testing.assert_array_equal(np.load(copy / "test" / folder.name / "downbeats.npy"), downbeats)
+
+
+def test_a_rubato_piece_is_conducted_on_its_changing_beats(renderer, tmp_path: Path):
+    from training.build_dataset import add_beats, build
+    from training.metrics import beat_alignment, ictus_beats
+
+    root = tmp_path / "rubato"
+    manifest = build(root, hours=10.0, seed=3, jobs=1, max_piece_s=35.0, rubato=1.0, pieces=["mozart/k155/movement1"],
+                     log=lambda message: None)
+    (piece,) = manifest["pieces"]
+    assert len(piece["tempo_curve_ql"]) > 2 and manifest["music"]["rubato"]["share"] == 1.0
+    folder = root / piece["split"] / piece["samples"][0]["name"]
+    beats = np.load(folder / "beats.npy")
+    intervals = np.diff(beats)          # the score has no tempo mark or fermata: all change comes from the curve
+    assert intervals.max() / intervals.min() > 1.05
+    assert beat_alignment(beats, ictus_beats(np.load(folder / "motion.npy"))) > 0.6
+    (folder / "beats.npy").unlink()
+    assert add_beats(root, log=lambda message: None) == len(piece["samples"])   # rendered again on the same curve
+    np.testing.assert_array_equal(np.load(folder / "beats.npy"), beats)
 
 
 def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_path: Path, parity_dir: Path):

@@ -4,7 +4,9 @@
 
 Every piece is a music21 corpus score (Bach chorales; Mozart, Haydn and Beethoven quartet
 movements; madrigals, rags, arias and other pieces) rendered with :func:`training.scores.render_score`
-at a random tempo scale and General MIDI program. The music becomes core's 90 Hz mel
+at a random tempo scale and General MIDI program, and with ``--rubato SHARE`` that share of the
+pieces with gradual tempo changes (a slow random walk of the tempo every two to four bars,
+within ``RUBATO_RANGE``; the beats stay the score's, on the same time line). The music becomes core's 90 Hz mel
 (:func:`core.mel.mel_90hz`, on the whole piece as the add-on computes it); the motion comes from
 the procedural conductor's drawing (:func:`core.procedural.draw`) on the score's exact beats,
 downbeats and meter (``--beats tracked`` runs :func:`core.procedural.conduct` on the audio instead),
@@ -55,6 +57,11 @@ GROUP_WEIGHTS = {"quartet": 0.45, "chorale": 0.35, "other": 0.20}
 # General MIDI programs a piece may be played with (None: each part's instrument from the score).
 PROGRAMS = (None, 0, 6, 19, 40, 42, 46, 48, 49, 52, 56, 60, 68, 71, 73)
 TEMPO_SCALE = (0.8, 1.25)
+RUBATO_SPACING_QL = (8.0, 16.0)  # quarters between the points of a tempo curve (two to four 4/4 bars)
+RUBATO_STEP = 0.06               # standard deviation of the log-tempo change from one point to the next
+RUBATO_PULL = 0.7                # each point keeps this much of the last one's deviation (mean reversion)
+RUBATO_RANGE = (0.8, 1.25)       # tempo factors a curve stays within
+RUBATO_LENGTH_QL = 720.0         # curves reach this far: 180 s at 240 quarters a minute
 VARIATION = (0.6, 1.5)
 JITTER_S = 0.012       # standard deviation of each ictus' timing
 LEAD_S = (0.0, 0.05)   # the conductor's beat comes this much before the music's
@@ -80,6 +87,7 @@ class Job:
     takes: int
     max_piece_s: float
     beats: str
+    tempo_curve_ql: tuple[tuple[float, float], ...] = ()  # gradual tempo changes (render_score)
 
 
 # --------------------------------------------------------------------------- the pieces
@@ -107,9 +115,26 @@ def work_of(corpus_path: str) -> str:
     return re.sub(r"/movement[^/]*$", "", corpus_path)
 
 
-def plan_jobs(candidates: dict[str, list[str]], *, seed: int, takes: int, max_piece_s: float, beats: str) -> list[Job]:
-    """Every candidate once, in a seeded order that mixes the groups by ``GROUP_WEIGHTS``."""
+def rubato_curve(rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
+    """A tempo curve for :func:`training.scores.render_score`: (offset in quarters, factor) points
+    every ``RUBATO_SPACING_QL`` quarters up to ``RUBATO_LENGTH_QL``, the log factor a
+    mean-reverting random walk clipped to ``RUBATO_RANGE``, starting at 1."""
+    low, high = np.log(RUBATO_RANGE)
+    points, offset_ql, log_factor = [(0.0, 1.0)], 0.0, 0.0
+    while offset_ql < RUBATO_LENGTH_QL:
+        offset_ql += float(rng.uniform(*RUBATO_SPACING_QL))
+        log_factor = float(np.clip(RUBATO_PULL * log_factor + rng.normal(0.0, RUBATO_STEP), low, high))
+        points.append((round(offset_ql, 2), round(float(np.exp(log_factor)), 4)))
+    return tuple(points)
+
+
+def plan_jobs(candidates: dict[str, list[str]], *, seed: int, takes: int, max_piece_s: float, beats: str,
+              rubato: float = 0.0) -> list[Job]:
+    """Every candidate once, in a seeded order that mixes the groups by ``GROUP_WEIGHTS``; a
+    ``rubato`` share of them (0 to 1) with a :func:`rubato_curve`. The curves come from a
+    generator of their own, so every other choice is the same whatever the share."""
     rng = np.random.default_rng(seed)
+    rubato_rng = np.random.default_rng([seed, 1])
     pools = {group: list(rng.permutation(paths)) for group, paths in candidates.items() if paths}
     jobs: list[Job] = []
     while pools:
@@ -124,6 +149,7 @@ def plan_jobs(candidates: dict[str, list[str]], *, seed: int, takes: int, max_pi
             tempo_scale=round(float(rng.uniform(*TEMPO_SCALE)), 3),
             program=PROGRAMS[int(rng.integers(len(PROGRAMS)))], seed=int(rng.integers(2**31)),
             takes=takes, max_piece_s=max_piece_s, beats=beats,
+            tempo_curve_ql=rubato_curve(rubato_rng) if rubato_rng.random() < rubato else (),
         ))
     return jobs
 
@@ -222,7 +248,8 @@ def render_piece(job: Job) -> dict:
     started = time.perf_counter()
     try:
         rendered = render_score(job.corpus_path, tempo_scale=job.tempo_scale, program=job.program,
-                                excerpt_s=job.max_piece_s, sample_rate_hz=SAMPLE_RATE_HZ)
+                                tempo_curve_ql=job.tempo_curve_ql, excerpt_s=job.max_piece_s,
+                                sample_rate_hz=SAMPLE_RATE_HZ)
     except Exception as error:  # music21 cannot lay out every corpus file; such a piece is skipped
         return {"ok": False, "job": job, "error": f"{type(error).__name__}: {error}"}
     if rendered.beats_s.size < 8 or not np.any(rendered.samples):
@@ -245,7 +272,8 @@ def render_piece(job: Job) -> dict:
     frames30 = min(motions[0].shape[0], mel.shape[0] // 3)
     entry = {
         "corpus_path": job.corpus_path, "work": job.work, "group": job.group,
-        "tempo_scale": job.tempo_scale, "tempo_bpm": round(float(rendered.tempo_bpm), 2),
+        "tempo_scale": job.tempo_scale, "tempo_curve_ql": [list(point) for point in job.tempo_curve_ql],
+        "tempo_bpm": round(float(rendered.tempo_bpm), 2),
         "meter": int(rendered.meter), "beaten_in": int(track.meter), "program": job.program,
         "duration_s": round(frames30 / MOTION_FPS, 2), "repeats": repeats, "beats": int(beats_s.size),
         "seed": job.seed, "takes": takes, "seconds_to_build": round(time.perf_counter() - started, 1),
@@ -291,6 +319,7 @@ def add_beats(root: str | os.PathLike[str], splits: tuple[str, ...] = ("train", 
         if entry["split"] not in splits:
             continue
         rendered = render_score(entry["corpus_path"], tempo_scale=entry["tempo_scale"], program=entry["program"],
+                                tempo_curve_ql=tuple(map(tuple, entry.get("tempo_curve_ql", ()))),
                                 excerpt_s=manifest["max_piece_s"], sample_rate_hz=SAMPLE_RATE_HZ)
         _, beats_s, downbeats_s, repeats = repeated_piece(rendered)
         if repeats != entry["repeats"] or beats_s.size != entry["beats"]:
@@ -327,7 +356,7 @@ def write_piece(result: dict, out: Path, split: str) -> list[dict]:
     return rows
 
 
-def manifest_of(*, seed: int, hours: float, takes: int, max_piece_s: float, beats: str, seconds: dict,
+def manifest_of(*, seed: int, hours: float, takes: int, max_piece_s: float, beats: str, rubato: float, seconds: dict,
                 entries: list, skipped: list, started: float, complete: bool) -> dict:
     """The manifest of what is written so far (``complete`` False while the build runs)."""
     return {
@@ -344,14 +373,16 @@ def manifest_of(*, seed: int, hours: float, takes: int, max_piece_s: float, beat
                    else "core.procedural.conduct on the audio", "variation": VARIATION, "jitter_s": JITTER_S,
                    "lead_s": LEAD_S, "frame_scale": FRAME_SCALE, "frame_shift": FRAME_SHIFT},
         "music": {"scores": "music21 corpus, public domain compositions", "soundfont": SOUNDFONT_LICENCE,
-                  "tempo_scale": TEMPO_SCALE, "programs": [p for p in PROGRAMS]},
+                  "tempo_scale": TEMPO_SCALE, "programs": [p for p in PROGRAMS],
+                  "rubato": {"share": rubato, "spacing_ql": RUBATO_SPACING_QL, "step": RUBATO_STEP,
+                             "pull": RUBATO_PULL, "range": RUBATO_RANGE}},
         "seconds_to_build": round(time.perf_counter() - started, 1),
         "pieces": entries, "skipped": skipped,
     }
 
 
 def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1, takes: int = 1,
-          max_piece_s: float = 180.0, beats: str = "score", pieces: list[str] | None = None,
+          max_piece_s: float = 180.0, beats: str = "score", rubato: float = 0.0, pieces: list[str] | None = None,
           log=print) -> dict:
     """Render pieces until the samples (all takes) last ``hours``; return the manifest.
 
@@ -363,19 +394,20 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
     out.mkdir(parents=True, exist_ok=True)
     if pieces:
         candidates = {"other": list(pieces)}
-        planned = plan_jobs(candidates, seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats)
+        planned = plan_jobs(candidates, seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats, rubato=rubato)
         order = {p: i for i, p in enumerate(pieces)}
         planned = sorted(planned, key=lambda j: order[j.corpus_path])
         planned = [dataclasses.replace(j, index=i) for i, j in enumerate(planned)]
     else:
-        planned = plan_jobs(corpus_candidates(), seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats)
+        planned = plan_jobs(corpus_candidates(), seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats,
+                            rubato=rubato)
     target_s = hours * 3600.0
     seconds = {split: 0.0 for split in SPLIT_SHARES}
     work_split: dict[str, str] = {}
     entries, skipped = [], []
     started = time.perf_counter()
     def write_manifest(complete: bool) -> dict:
-        manifest = manifest_of(seed=seed, hours=hours, takes=takes, max_piece_s=max_piece_s, beats=beats,
+        manifest = manifest_of(seed=seed, hours=hours, takes=takes, max_piece_s=max_piece_s, beats=beats, rubato=rubato,
                                seconds=seconds, entries=entries, skipped=skipped, started=started, complete=complete)
         temporary = out / "manifest.json.partial"
         temporary.write_text(json.dumps(manifest, indent=1))
@@ -423,6 +455,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-piece-s", type=float, default=180.0, help="render at most this much of each score")
     parser.add_argument("--beats", choices=("score", "tracked"), default="score",
                         help="conduct on the score's exact beats or on the beats core tracks in the audio")
+    parser.add_argument("--rubato", type=float, default=0.0, metavar="SHARE",
+                        help="share of the pieces (0 to 1) played with gradual tempo changes (default 0)")
     parser.add_argument("--pieces", nargs="*", default=None, help="corpus paths to use instead of the selection")
     args = parser.parse_args(argv)
     if shutil.which("fluidsynth") is None:
@@ -433,8 +467,10 @@ def main(argv: list[str] | None = None) -> dict:
         return {"samples_with_beats": written}
     if args.hours is None:
         raise SystemExit("--hours is required to build a dataset (how long its samples should last in all).")
+    if not 0.0 <= args.rubato <= 1.0:
+        raise SystemExit(f"--rubato is a share of the pieces, from 0 to 1, not {args.rubato:g}.")
     manifest = build(args.out, hours=args.hours, seed=args.seed, jobs=args.jobs, takes=args.takes,
-                     max_piece_s=args.max_piece_s, beats=args.beats, pieces=args.pieces)
+                     max_piece_s=args.max_piece_s, beats=args.beats, rubato=args.rubato, pieces=args.pieces)
     print(json.dumps({"hours": manifest["hours"], "splits": manifest["splits"], "skipped": len(manifest["skipped"])}))
     return manifest
 
