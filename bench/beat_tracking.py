@@ -1,6 +1,6 @@
 """Beat, downbeat, meter and tempo of core/beats.py on the 18 pieces of core/assets/README.md.
 
-    python bench/beat_tracking.py [--cache DIR] [--beats FILE] [--only SUBSTRING]
+    python bench/beat_tracking.py [--cache DIR] [--beats FILE] [--only SUBSTRING] [--dataset DIR]
 
 Each piece is a 30-second excerpt rendered from music21's corpus with FluidSynth by
 ``training.scores.render_score`` (``excerpt_s=30``, ``default_bpm`` 100, 22,050 Hz, the program
@@ -16,6 +16,10 @@ turn) and also print the true and tracked tempo over the first and last three be
 
     git show HEAD:core/beats.py > /tmp/beats_head.py
     python bench/beat_tracking.py --cache /tmp/beat_renders --beats /tmp/beats_head.py
+
+``--dataset DIR`` scores the held-out samples of a dataset built by ``training.build_dataset``
+instead (``val`` and ``test``: each sample's ``audio.flac`` against its score beats in
+``beats.npy``), one line a sample and the mean of each split.
 
 Needs music21 and the fluidsynth program with the FluidR3_GM soundfont.
 """
@@ -108,13 +112,38 @@ def load_tracker(path: str | None):
     return module.track_beats
 
 
+def score_dataset(root: Path, track_beats) -> None:
+    """Beat and downbeat F-measure of every val and test sample of a built dataset."""
+    import soundfile
+
+    for split in ("val", "test"):
+        values = []
+        for folder in sorted((root / split).iterdir()):
+            if not (folder / "audio.flac").is_file():
+                continue
+            samples, sample_rate_hz = soundfile.read(folder / "audio.flac", dtype="float32")
+            track = track_beats(samples, sample_rate_hz)
+            beat_f = beat_f_measure(np.load(folder / "beats.npy"), track.beats_s, window_s=WINDOW_S)
+            downbeat_f = beat_f_measure(np.load(folder / "downbeats.npy"), track.downbeats_s, window_s=WINDOW_S)
+            values.append((beat_f, downbeat_f))
+            print(f"{split:5} {folder.name:10} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} {track.tempo_bpm:6.1f}",
+                  flush=True)
+        if values:
+            beat_f, downbeat_f = np.mean(values, axis=0)
+            print(f"{split} mean over {len(values)} samples: F {beat_f:.3f}  dbF {downbeat_f:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="folder for rendered excerpts (.npz)")
     parser.add_argument("--beats", default=None, help="a copy of core/beats.py to evaluate instead")
     parser.add_argument("--only", default=None, help="only pieces whose corpus path contains this")
+    parser.add_argument("--dataset", type=Path, default=None, help="score a built dataset's val and test samples instead")
     args = parser.parse_args()
     track_beats = load_tracker(args.beats)
+    if args.dataset is not None:
+        score_dataset(args.dataset, track_beats)
+        return
 
     rows: dict[str, list] = {"tune": [], "held": [], "tune-r": [], "held-r": []}
     print(f"{'half':6} {'piece (program; scale; tempo curve)':60} {'meter,bpm':>10} {'F':>5} {'dbF':>5} {'met':>3} "

@@ -246,12 +246,14 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
 def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     """Beat period in frames for every frame: a smooth path through windowed autocorrelations.
 
-    Each ``TEMPO_WINDOW_S`` window's onset autocorrelation, weighted by a log-normal prior
-    around ``PRIOR_BPM``, scores every period in the conductor's range; the path through the
-    windows maximises the scores minus ``TEMPO_CHANGE_COST`` per squared log-ratio between
-    neighbouring windows (one second apart). A gradual accelerando or ritardando costs little,
-    so it is followed however far it goes; a jump to half or double tempo costs more than any
-    window can gain, so the tempo level is chosen once for the whole piece. A path that is the
+    Each ``TEMPO_WINDOW_S`` window's onset autocorrelation scores every period in the
+    conductor's range, and :func:`smoothest_path` takes the periods through the windows (one
+    second apart) with the most score less ``TEMPO_CHANGE_COST`` per squared log-ratio between
+    neighbours. A gradual accelerando or ritardando costs little, so it is followed however far
+    it goes; a jump to half or double tempo costs more than any window can gain. Two passes: the
+    first, on scores weighted by a log-normal prior around ``PRIOR_BPM``, chooses the tempo
+    level; the second keeps within half an octave of it, without the prior, whose pull towards
+    ``PRIOR_BPM`` would otherwise move a steady tempo to a nearby rhythm's. A path that is the
     bar of a 6/8 (:func:`compound_bar`) is halved.
 
     Returns
@@ -274,28 +276,49 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     window = int(TEMPO_WINDOW_S * frame_rate_hz)
     hop = max(1, window // 8)
     starts = np.arange(0, max(1, onset.size - window + 1), hop)
-    scores = np.stack([autocorrelation(onset[start : start + window]) for start in starts]) * prior  # (W, L)
+    correlations = np.stack([autocorrelation(onset[start : start + window]) for start in starts])  # (W, L)
     if starts.size < 3:  # shorter than about ten seconds: one tempo
-        scores = (autocorrelation(onset) * prior)[None]
-    # Viterbi over the lags: a window's score plus the best predecessor minus the change cost.
+        correlations = autocorrelation(onset)[None]
     log_lags = np.log(lags)
-    change_cost = TEMPO_CHANGE_COST * (log_lags[:, None] - log_lags[None, :]) ** 2  # (from, to)
-    value = scores[0].copy()
-    back = np.zeros(scores.shape, dtype=int)
-    for w in range(1, scores.shape[0]):
-        total = value[:, None] - change_cost
-        back[w] = np.argmax(total, axis=0)
-        value = total[back[w], np.arange(lags.size)] + scores[w]
-    path = np.zeros(scores.shape[0], dtype=int)
-    path[-1] = int(np.argmax(value))
-    for w in range(scores.shape[0] - 1, 0, -1):
-        path[w - 1] = back[w, path[w]]
+    # First the tempo level, with the prior; then the tempo within half an octave of that level,
+    # without it, so that the prior's pull towards PRIOR_BPM cannot move a steady tempo.
+    level = smoothest_path(correlations * prior, log_lags)
+    near_level = np.abs(log_lags[None, :] - log_lags[level][:, None]) < np.log(2.0) / 2.0
+    path = smoothest_path(np.where(near_level, correlations, -1e6), log_lags)
     periods = lags[path].astype(np.float64)
     if compound_bar(unbiased_autocorrelation(onset), float(np.median(periods))) and np.median(periods) / 2 >= min_lag:
         periods = periods / 2
     if periods.size == 1:
         return np.full(onset.size, periods[0])
     return np.interp(np.arange(onset.size), starts + window // 2, periods)
+
+
+def smoothest_path(scores: np.ndarray, log_lags: np.ndarray) -> np.ndarray:
+    """Viterbi path through per-window scores of every lag: the sum of the scores minus
+    ``TEMPO_CHANGE_COST`` per squared change of log lag from one window to the next.
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(W, L), float64]
+    log_lags : np.ndarray [shape=(L,), float64]
+
+    Returns
+    -------
+    np.ndarray [shape=(W,), int]
+        The chosen lag index of each window.
+    """
+    change_cost = TEMPO_CHANGE_COST * (log_lags[:, None] - log_lags[None, :]) ** 2  # (from, to)
+    value = scores[0].copy()
+    back = np.zeros(scores.shape, dtype=int)
+    for w in range(1, scores.shape[0]):
+        total = value[:, None] - change_cost
+        back[w] = np.argmax(total, axis=0)
+        value = total[back[w], np.arange(log_lags.size)] + scores[w]
+    path = np.zeros(scores.shape[0], dtype=int)
+    path[-1] = int(np.argmax(value))
+    for w in range(scores.shape[0] - 1, 0, -1):
+        path[w - 1] = back[w, path[w]]
+    return path
 
 
 def unbiased_autocorrelation(values: np.ndarray) -> np.ndarray:
