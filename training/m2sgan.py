@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("no --m2snet-test given: validation skips MPE", file=sys.stderr)
     torch.manual_seed(config.seed)
     generator, critic = Generator(), Critic()
-    if config.init_generator:
+    if config.init_generator and checkpoint is None:   # a resumed run has its own weights below
         generator.load_state_dict(load_model(config.init_generator, GENERATOR).model.state_dict())  # warm start
     else:
         generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred ...
