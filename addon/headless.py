@@ -468,6 +468,8 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
     group.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
     group.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N or mps")
+    group.add_argument("--meter", type=int, choices=(2, 3, 4, 6), default=None,
+                       help="procedural conductor: beats per bar instead of the detected meter")
     group.add_argument("--mapping", default="conductor", help="bone mapping: conductor, rigify, mixamo or a .json file")
     group.add_argument("--fps", type=float,
                        help="scene frame rate (24, 25, 29.97, 30, 60; default: the scene's, 30 when new)")
@@ -553,7 +555,8 @@ def job_from_args(args: argparse.Namespace, audio: Path) -> SceneJob:
         raise ConductorError(f"--variation must be 0 or more, got {args.variation:g}.")
     return SceneJob(
         audio=audio,
-        generate=GenerateOptions(weights=args.weights, seed=args.seed, variation=args.variation, device=args.device),
+        generate=GenerateOptions(weights=args.weights, seed=args.seed, variation=args.variation, device=args.device,
+                                 meter=args.meter),
         apply=ApplyOptions(
             mapping=args.mapping, mode=args.mode, amplitude=args.amplitude, smoothing=args.smoothing,
             mirror=args.mirror, baton_hand=args.baton_hand, hip_sway=args.hip_sway, keyframe_step=args.keyframe_step,

@@ -41,6 +41,7 @@ class Inputs:
     seed: int
     variation: float
     device: str
+    meter: int | None
     create_conductor: bool
     save_motion_path: str
     apply_kwargs: dict
@@ -90,6 +91,12 @@ def resolve_weights(settings) -> str:
     if not os.path.isfile(path):
         raise ConductorError(f"Weights file '{path}' does not exist; check the path.")
     return path
+
+
+def runs_procedural(settings) -> bool:
+    """Whether Generate runs the procedural conductor: chosen, or the Project Default while no
+    default weights are installed."""
+    return settings.weights == "PROCEDURAL" or (settings.weights == "DEFAULT" and not default_weights_file().is_file())
 
 
 def resolve_mapping(settings) -> str:
@@ -166,6 +173,7 @@ def read_inputs(context) -> Inputs:
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
         variation=settings.variation,
         device=settings.device.lower(),
+        meter=int(settings.beats_per_bar) if settings.beats_per_bar != "AUTO" and runs_procedural(settings) else None,
         create_conductor=create,
         save_motion_path=save_path,
         apply_kwargs=apply_kwargs,
@@ -297,6 +305,7 @@ def worker_request(inputs: Inputs, folder: str):
         seed=inputs.seed,
         variation=inputs.variation,
         device=inputs.device,
+        meter=inputs.meter,
     )
 
 

@@ -11,7 +11,7 @@ from .operators import (
     CONDUCTOR_OT_create_conductor,
     CONDUCTOR_OT_generate,
     CONDUCTOR_OT_use_demo_piece,
-    default_weights_file,
+    runs_procedural,
 )
 from .properties import get_settings, sound_strips_collection
 
@@ -75,22 +75,24 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         layout.use_property_split = True
         settings = get_settings(context)
         layout.prop(settings, "weights")
-        procedural = settings.weights == "PROCEDURAL"
+        procedural = runs_procedural(settings)
         if settings.weights == "OFFICIAL":
             layout.prop(settings, "official_weights_path")
         elif settings.weights == "CUSTOM":
             layout.prop(settings, "custom_weights_path")
-        elif settings.weights == "DEFAULT" and not default_weights_file().is_file():
+        elif settings.weights == "DEFAULT" and procedural:
             layout.label(text="No default weights yet: the procedural conductor runs", icon="INFO")
-            procedural = True
+        if procedural:
+            layout.prop(settings, "beats_per_bar")
         column = layout.column()
-        column.active = not procedural
         column.prop(settings, "use_random_seed")
         row = column.row()
         row.active = not settings.use_random_seed
         row.prop(settings, "seed")
         column.prop(settings, "variation")
-        column.prop(settings, "device")
+        row = column.row()
+        row.active = not procedural  # the procedural conductor needs no network, so no device
+        row.prop(settings, "device")
 
 
 class CONDUCTOR_PT_target(ConductorPanel, bpy.types.Panel):

@@ -80,8 +80,22 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     )
     seed: IntProperty(name="Seed", description="Same seed, same motion", min=0, default=0)
     variation: FloatProperty(
-        name="Variation", description="Scale of the generator's noise: 0 is the calmest",
+        name="Variation",
+        description="Scale of the generator's noise, or of the procedural conductor's human irregularity: "
+        "0 is the calmest",
         min=0.0, soft_max=2.0, max=4.0, default=1.0,
+    )
+    beats_per_bar: EnumProperty(
+        name="Beats per Bar",
+        description="The procedural conductor's pattern: the meter it detects, or the one you know the piece is in",
+        items=(
+            ("AUTO", "Detect", "Find the meter in the music"),
+            ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
+            ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
+            ("4", "4", "Four beats a bar (4/4)"),
+            ("6", "6", "Six beats a bar (a slow 6/8)"),
+        ),
+        default="AUTO",
     )
     device: EnumProperty(
         name="Device",

@@ -65,6 +65,7 @@ class WorkerRequest:
     seed: int | None = 0
     variation: float = 1.0
     device: str = "auto"
+    meter: int | None = None  # beats per bar for the procedural conductor (None: detected)
 
     def arguments(self) -> list[str]:
         args = ["-m", "core", "generate", self.audio_path, "-o", self.output_path]
@@ -72,6 +73,8 @@ class WorkerRequest:
         args += ["--device", self.device]
         if self.seed is not None:
             args += ["--seed", str(int(self.seed))]
+        if self.meter is not None:
+            args += ["--meter", str(int(self.meter))]
         return args + ["--progress-jsonl"]
 
 

@@ -64,7 +64,8 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     if not output.parent.is_dir() and str(output.parent):
         raise ConductorError(f"Output folder '{output.parent}' does not exist; create it or pick another.")
     options = GenerateOptions(
-        weights=args.weights, seed=args.seed, noise_path=args.noise, variation=args.variation, device=args.device
+        weights=args.weights, seed=args.seed, noise_path=args.noise, variation=args.variation, device=args.device,
+        meter=args.meter,
     )
     motion = generate_motion(args.audio, options, progress=progress)
     if args.fps is not None:
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--noise", help="noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second")
     generate.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
     generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    generate.add_argument("--meter", type=int, choices=(2, 3, 4, 6), default=None,
+                          help="procedural conductor: beats per bar instead of the detected meter")
     generate.add_argument("--fps", type=float, help="resample the 30 fps output to this frame rate (24, 25, 29.97, 60, ...)")
     generate.add_argument("--progress-jsonl", action="store_true", help="print progress as JSON lines (for the Blender worker)")
 

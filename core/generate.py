@@ -27,8 +27,11 @@ class GenerateOptions:
         official .pt generator checkpoint.
     seed : noise seed (same seed, same motion); None draws a fresh one.
     noise_path : a .npy of noise shaped (S, 8) or (1, S, 8), used instead of the seed.
-    variation : scales the noise (0 = the mean motion for the music, 1 = as trained).
+    variation : scales the noise (0 = the mean motion for the music, 1 = as trained); for the
+        procedural conductor, the human irregularity (0 = the textbook pattern).
     device : "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps".
+    meter : beats per bar for the procedural conductor (2, 3, 4 or 6) instead of the detected
+        meter; None detects it. Neural weights have no meter to set.
     """
 
     weights: str = DEFAULT
@@ -36,6 +39,7 @@ class GenerateOptions:
     noise_path: str | None = None
     variation: float = 1.0
     device: str = "auto"
+    meter: int | None = None
 
 
 def resolve_weights(weights: str) -> str:
@@ -100,6 +104,10 @@ def generate_motion(
     weights = resolve_weights(options.weights)
     if options.noise_path is not None and weights == PROCEDURAL:
         raise ConductorError("A noise file only applies to neural weights; drop --noise or choose a weights file.")
+    if options.meter is not None and weights != PROCEDURAL:
+        raise ConductorError(
+            "Beats per bar can only be set for the procedural conductor; drop --meter or choose --weights procedural."
+        )
     report(0.0, "decoding audio")
     samples, mel = load_mel_input(source)
     audio_sha256 = file_sha256(source)
@@ -115,6 +123,7 @@ def generate_motion(
             variation=options.variation,
             progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message),
             should_cancel=should_cancel,
+            meter=options.meter,
         )
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=audio_sha256)
 

@@ -407,6 +407,69 @@ def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, work
         operators.finish_run("Gone", inputs, motion)
 
 
+def test_beats_per_bar_reaches_the_procedural_conductor_only(bpy_scene, extension, worker, tmp_path: Path) -> None:
+    import importlib
+
+    bpy = bpy_scene
+    operators = importlib.import_module(extension["package"] + ".addon.operators")
+    settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False, beats_per_bar="3")
+    inputs = operators.read_inputs(bpy.context)
+    assert inputs.meter == 3
+    request = operators.worker_request(inputs, str(tmp_path))
+    assert request.arguments()[-3:-1] == ["--meter", "3"]
+    motion = worker.run_blocking(request)
+    from core.motion import Motion
+
+    assert Motion.load(motion).extra["meter"] == 3
+    settings_for(bpy, weights="OFFICIAL", beats_per_bar="3")    # a network has no meter to set
+    assert operators.read_inputs(bpy.context).meter is None
+    settings_for(bpy, weights="PROCEDURAL", beats_per_bar="AUTO")
+    assert operators.read_inputs(bpy.context).meter is None
+
+
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout, which exists only while Blender draws a window: records
+    each property a panel shows and whether it is drawn active (not greyed out)."""
+
+    def __init__(self, shown: dict, parent: "RecordingLayout | None" = None) -> None:
+        self.shown, self.parent, self.active, self.use_property_split = shown, parent, True, False
+
+    def drawn_active(self) -> bool:
+        return self.active and (self.parent is None or self.parent.drawn_active())
+
+    def column(self, **_options) -> "RecordingLayout":
+        return RecordingLayout(self.shown, self)
+
+    row = column
+
+    def prop(self, _data, name: str, **_options) -> None:
+        self.shown[name] = self.drawn_active()
+
+    def label(self, **_options) -> None:
+        pass
+
+
+def test_model_panel_offers_beats_per_bar_for_the_procedural_conductor(bpy_scene, extension) -> None:
+    import importlib
+    import types
+
+    bpy = bpy_scene
+    panel = importlib.import_module(extension["package"] + ".addon.panel")
+
+    def draw_model_panel() -> dict:
+        shown: dict = {}
+        panel.CONDUCTOR_PT_model.draw(types.SimpleNamespace(layout=RecordingLayout(shown)), bpy.context)
+        return shown
+
+    settings_for(bpy, weights="PROCEDURAL")
+    shown = draw_model_panel()
+    # the procedural conductor uses the seed and the variation (its human irregularity), not a device
+    assert shown["beats_per_bar"] and shown["seed"] and shown["variation"] and not shown["device"]
+    settings_for(bpy, weights="OFFICIAL")
+    shown = draw_model_panel()
+    assert "beats_per_bar" not in shown and shown["device"] and shown["variation"]
+
+
 @pytest.mark.parametrize("name", [
     "music_path", "official_weights_path", "custom_weights_path", "mapping_path",
     "save_motion_path",

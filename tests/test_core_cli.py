@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import GOLDEN_AUDIO, OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT, write_tone
+from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT, write_tone
 
 
 def run_cli(*args, check_rc=None):
@@ -43,6 +43,19 @@ def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
     assert document["audio_sha256"] and document["source_audio"] == GOLDEN_AUDIO.name
 
 
+def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
+    demo = DEMO_PIECE   # 4/4, and detected so
+    run_cli("generate", demo, "-o", tmp_path / "three.npz", "--weights", "procedural", "--meter", 3, check_rc=0)
+    run_cli("generate", demo, "-o", tmp_path / "found.npz", "--weights", "procedural", check_rc=0)
+    from core.motion import Motion
+
+    three, found = Motion.load(tmp_path / "three.npz"), Motion.load(tmp_path / "found.npz")
+    assert three.extra["meter"] == 3 and found.extra["meter"] == 4
+    assert three.extra["beats_s"] == found.extra["beats_s"]              # the same beats, grouped in three
+    assert len(three.extra["downbeats_s"]) > len(found.extra["downbeats_s"])
+    assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)   # and drawn in the 3-beat pattern
+
+
 def test_progress_jsonl_protocol(tmp_path, parity_dir):
     result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
                      "--progress-jsonl", check_rc=0)
@@ -61,6 +74,7 @@ def test_progress_jsonl_protocol(tmp_path, parity_dir):
         ("missing-weights", "does not exist"),
         ("bad-output-suffix", ".npz, .json or .csv"),
         ("missing-output-folder", "does not exist"),
+        ("meter-for-a-network", "only be set for the procedural conductor"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, phrase):
@@ -77,7 +91,8 @@ def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, 
         output = tmp_path / "m.mp4"
     elif case == "missing-output-folder":
         output = tmp_path / "no" / "m.npz"
-    result = run_cli("generate", audio, "-o", output, "--weights", weights)
+    extra = ["--meter", "3"] if case == "meter-for-a-network" else []
+    result = run_cli("generate", audio, "-o", output, "--weights", weights, *extra)
     assert result.returncode == 1
     message = result.stderr.strip()
     assert message.startswith("error: ") and phrase in message and len(message.splitlines()) == 1, message

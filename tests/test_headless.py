@@ -103,10 +103,11 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
 def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_path: Path) -> None:
     output = tmp_path / "left.blend"
     done = headless("generate", music, "-o", output, "--weights", "procedural", "--mirror", "--baton-hand", "left",
-                    "--amplitude", 1.2, "--keyframe-step", 2, "--no-camera")
+                    "--amplitude", 1.2, "--keyframe-step", 2, "--no-camera", "--meter", 3)
     assert done.returncode == 0, done.stderr[-3000:]
     scene = open_blend(output)
     armature = scene.objects["Conductor"]
+    assert import_extension("addon.headless").stored_motion(scene)[1].extra["meter"] == 3  # beaten in three
     assert armature.data.bones["baton"].parent.name == "hand.L"
     keys = [len(fc.keyframe_points) for fc in import_extension("addon.compat").action_fcurves(the_action(armature))]
     frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
