@@ -464,7 +464,8 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scene", default="", help="animate into this .blend instead of a new file")
     group.add_argument("--armature", default="", help="armature of --scene to animate (default: create the conductor)")
     group.add_argument("--weights", default="default",
-                       help="'default', 'procedural' or a .safetensors/.pt generator file")
+                       help="'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental) "
+                            "or a .safetensors/.pt generator file")
     group.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
     group.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
     group.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N or mps")

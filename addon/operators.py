@@ -83,6 +83,8 @@ def resolve_weights(settings) -> str:
         return "default"
     if settings.weights == "PROCEDURAL":
         return "procedural"
+    if settings.weights == "NEURAL":
+        return "neural"
     official = settings.weights == "OFFICIAL"
     path = settings.official_weights_path if official else settings.custom_weights_path
     if not path:

@@ -82,6 +82,8 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
             layout.prop(settings, "custom_weights_path")
         elif settings.weights == "DEFAULT" and procedural:
             layout.label(text="No default weights yet: the procedural conductor runs", icon="INFO")
+        elif settings.weights == "NEURAL":
+            layout.label(text="Experimental: less exact on the beat than Procedural", icon="INFO")
         if procedural:
             layout.prop(settings, "beats_per_bar")
         column = layout.column()

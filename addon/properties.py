@@ -21,6 +21,8 @@ from .compat import PATH_OPTIONS
 WEIGHTS_ITEMS = (
     ("DEFAULT", "Project Default", "The project's own trained weights, or the procedural conductor until they ship"),
     ("PROCEDURAL", "Procedural (Beat-Exact)", "No network: a conductor that beats time exactly"),
+    ("NEURAL", "Our M2S-GAN (Experimental)",
+     "The project's own trained generator: it follows the music, less exactly than the procedural conductor"),
     ("OFFICIAL", "Official Checkpoint", "The original M2S-GAN checkpoint file (.pt)"),
     ("CUSTOM", "Custom File", "Weights you trained (.safetensors or .pt)"),
 )

@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate conducting motion for a piece of music")
     generate.add_argument("audio", help="music file, or a mel .npy from 'python -m core mel'")
     generate.add_argument("-o", "--output", required=True, help="motion file to write: .npz, .json or .csv")
-    generate.add_argument("--weights", default="default", help="'default', 'procedural', or a .safetensors/.pt generator file")
+    generate.add_argument("--weights", default="default",
+                          help="'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
+                               "or a .safetensors/.pt generator file")
     noise = generate.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
     noise.add_argument("--noise", help="noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second")

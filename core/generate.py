@@ -16,6 +16,7 @@ from .motion import Motion
 MIN_DURATION_S = 1.0
 PROCEDURAL = "procedural"
 DEFAULT = "default"
+NEURAL = "neural"
 
 
 @dataclasses.dataclass
@@ -23,7 +24,8 @@ class GenerateOptions:
     """How to generate.
 
     weights : "default" (the project's weights, or the procedural conductor where none are
-        installed), "procedural" (beat-exact, no network), or a path to a .safetensors or
+        installed), "procedural" (beat-exact, no network), "neural" (the project's own trained
+        generator, experimental until it is the default), or a path to a .safetensors or
         official .pt generator checkpoint.
     seed : noise seed (same seed, same motion); None draws a fresh one.
     noise_path : a .npy of noise shaped (S, 8) or (1, S, 8), used instead of the seed.
@@ -43,14 +45,20 @@ class GenerateOptions:
 
 
 def resolve_weights(weights: str) -> str:
-    """Turn "default" into a path or "procedural"; check a given path exists."""
-    from .weights import default_weights_path
+    """Turn "default" and "neural" into a path (or "procedural"); check a given path exists."""
+    from .weights import default_weights_path, neural_weights_path
 
     if weights in ("", DEFAULT):
         path = default_weights_path()
         return str(path) if path.is_file() else PROCEDURAL
     if weights == PROCEDURAL:
         return PROCEDURAL
+    if weights == NEURAL:
+        path = neural_weights_path()
+        if not path.is_file():
+            raise ConductorError(f"The project's neural weights '{path.name}' are not installed here; "
+                                 "reinstall the add-on or give a weights file.")
+        return str(path)
     if not Path(weights).expanduser().is_file():
         raise ConductorError(f"Weights file '{weights}' does not exist; check the path or choose 'default'.")
     return str(Path(weights).expanduser())

@@ -28,6 +28,9 @@ from .errors import ConductorError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_WEIGHTS_NAME = "virtualconductor_default"
+# The project's own trained generator that is not (yet) the default: "neural" in the CLI and the
+# add-on. weights/README.md says how it was made and how it compares with the procedural conductor.
+NEURAL_WEIGHTS_NAME = "virtualconductor_cpu_v1"
 
 GENERATOR = "m2sgan-generator"
 SYNCNET = "m2snet"
@@ -67,6 +70,11 @@ class LoadedWeights:
 def default_weights_path() -> Path:
     """The project's default generator weights (may not exist in a checkout without them)."""
     return WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
+
+
+def neural_weights_path() -> Path:
+    """The project's own trained generator weights that "neural" names (shipped in weights/)."""
+    return WEIGHTS_DIR / f"{NEURAL_WEIGHTS_NAME}.safetensors"
 
 
 def model_kind_of(state: dict[str, torch.Tensor]) -> str | None:

@@ -470,6 +470,17 @@ def test_model_panel_offers_beats_per_bar_for_the_procedural_conductor(bpy_scene
     assert "beats_per_bar" not in shown and shown["device"] and shown["variation"]
 
 
+def test_our_experimental_weights_are_one_choice_away(bpy_scene, extension) -> None:
+    import importlib
+
+    bpy = bpy_scene
+    operators = importlib.import_module(extension["package"] + ".addon.operators")
+    settings_for(bpy, weights="NEURAL", target="CREATE", beats_per_bar="3")
+    inputs = operators.read_inputs(bpy.context)
+    assert inputs.weights == "neural" and inputs.meter is None    # a network: no beats per bar
+    assert not operators.runs_procedural(bpy.context.scene.virtual_conductor)
+
+
 @pytest.mark.parametrize("name", [
     "music_path", "official_weights_path", "custom_weights_path", "mapping_path",
     "save_motion_path",

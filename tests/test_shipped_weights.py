@@ -48,3 +48,20 @@ def test_default_means_the_default_file_or_the_procedural_conductor():
 
     expected = str(default_weights_path()) if default_weights_path().is_file() else PROCEDURAL
     assert resolve_weights("default") == expected
+
+
+def test_neural_names_the_shipped_experimental_weights(tmp_path):
+    import subprocess
+    import sys
+
+    from core.generate import resolve_weights
+    from core.motion import Motion
+    from core.weights import neural_weights_path
+
+    assert neural_weights_path() in SHIPPED and resolve_weights("neural") == str(neural_weights_path())
+    card = json.loads(neural_weights_path().with_suffix(".json").read_text())
+    result = subprocess.run([sys.executable, "-m", "core", "generate", str(DEMO_PIECE), "-o", str(tmp_path / "m.npz"),
+                             "--weights", "neural", "--device", "cpu"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert Motion.load(tmp_path / "m.npz").weights_id == card["id"]
