@@ -91,7 +91,8 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int 
     bass = onset_strength(log_mel[:BASS_BANDS])
     if log_mel.shape[1] < 8 or not np.any(onset > 0):
         return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), meter or 4, 0.0)
-    period_frames = local_period(onset, frame_rate_hz)
+    whole = unbiased_autocorrelation(onset)  # of the whole piece: is a period a 6/8 bar, a beat in three?
+    period_frames = local_period(onset, frame_rate_hz, whole_autocorrelation=whole)
     beat_frames = dynamic_programming_beats(onset, period_frames)
     chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
     shifted = on_beat_phase(beat_frames, chroma, bass_chroma)
@@ -109,7 +110,7 @@ def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int 
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), meter or 4, 0.0)
     accent = beat_accent(beat_frames, onset, bass, log_mel, chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
-    compound = compound_beat(unbiased_autocorrelation(onset), float(np.median(np.diff(beat_frames))))
+    compound = compound_beat(whole, float(np.median(np.diff(beat_frames))))
     meter, bar_position = infer_bars(accent, tempo_bpm, meter=meter, compound=compound)
     return BeatTrack(beats_s, beats_s[bar_position == 0], bar_position, meter, tempo_bpm)
 
@@ -243,7 +244,8 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
     return np.concatenate([middles, [beats[-1] + (beats[-1] - beats[-2]) // 2]])
 
 
-def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
+def local_period(onset: np.ndarray, frame_rate_hz: float, *,
+                 whole_autocorrelation: np.ndarray | None = None) -> np.ndarray:
     """Beat period in frames for every frame: a smooth path through windowed autocorrelations.
 
     Each ``TEMPO_WINDOW_S`` window's onset autocorrelation scores every period in the
@@ -255,6 +257,14 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     level; the second keeps within half an octave of it, without the prior, whose pull towards
     ``PRIOR_BPM`` would otherwise move a steady tempo to a nearby rhythm's. A path that is the
     bar of a 6/8 (:func:`compound_bar`) is halved.
+
+    Parameters
+    ----------
+    onset : np.ndarray [shape=(frames,), float64]
+        From :func:`onset_strength`, at ``frame_rate_hz``.
+    frame_rate_hz : float > 0
+    whole_autocorrelation : np.ndarray [shape=(frames,)] or None
+        :func:`unbiased_autocorrelation` of ``onset`` when the caller has it already.
 
     Returns
     -------
@@ -286,7 +296,9 @@ def local_period(onset: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     near_level = np.abs(log_lags[None, :] - log_lags[level][:, None]) < np.log(2.0) / 2.0
     path = smoothest_path(np.where(near_level, correlations, -1e6), log_lags)
     periods = lags[path].astype(np.float64)
-    if compound_bar(unbiased_autocorrelation(onset), float(np.median(periods))) and np.median(periods) / 2 >= min_lag:
+    if whole_autocorrelation is None:
+        whole_autocorrelation = unbiased_autocorrelation(onset)
+    if compound_bar(whole_autocorrelation, float(np.median(periods))) and np.median(periods) / 2 >= min_lag:
         periods = periods / 2
     if periods.size == 1:
         return np.full(onset.size, periods[0])
