@@ -1,4 +1,5 @@
-"""The networks reproduce the official golden outputs on CPU float32 (tolerance 1e-4)."""
+"""The networks reproduce the official golden outputs on CPU float32 (tolerance 1e-4; the sync
+probability 5e-4, see SYNC_TOLERANCE)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, OFFICIAL_M2SNET_TEST
 from core.weights import GENERATOR, SYNCNET, load_model, model_kind_of, rename_official_keys, build_model
 
 TOLERANCE = 1e-4
+# The sync probability is ill-conditioned (the fuse head's logits reach ~970, parity README):
+# with oneDNN's AVX2 kernels it matches the goldens to 1e-6, with its AVX-512 kernels, which sum
+# the convolutions in another order, to 1.3e-4 (measured on an AVX-512 AMD EPYC).
+SYNC_TOLERANCE = 5e-4
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def test_generator(official_generator, golden, noise, motion):
 def test_m2snet_sync(syncnet, golden, motion, sync):
     out = run(syncnet, golden["mel"][None], golden[motion])
     assert out.shape == (1, 1200, 1)
-    assert np.abs(out - golden[sync]).max() < TOLERANCE
+    assert np.abs(out - golden[sync]).max() < SYNC_TOLERANCE
 
 
 def test_motion_encoder_features_of_test_m2snet(golden):

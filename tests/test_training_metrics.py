@@ -35,7 +35,8 @@ def test_official_metrics_match_goldens(golden, test_encoder):
 
 def test_mpe_features_are_the_golden_ones(golden, test_encoder):
     features = metrics.motion_features(test_encoder, golden["motion"])
-    np.testing.assert_allclose(features.numpy(), golden["motion_encoder_features"], rtol=0, atol=1e-6)
+    # features up to 3.5 in size: equal to 1e-6 with oneDNN's AVX2 kernels, 4e-6 with its AVX-512 ones
+    np.testing.assert_allclose(features.numpy(), golden["motion_encoder_features"], rtol=0, atol=1e-5)
 
 
 def test_sdp_is_a_ratio_of_spreads(golden):
