@@ -467,7 +467,8 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
                        help="'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental) "
                             "or a .safetensors/.pt generator file")
     group.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
-    group.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
+    group.add_argument("--variation", type=float, default=1.0,
+                       help="noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained")
     group.add_argument("--device", default="auto", help="network device: auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--meter", type=int, choices=(2, 3, 4, 6), default=None,
                        help="procedural conductor: beats per bar instead of the detected meter")

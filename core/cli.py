@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     noise = generate.add_mutually_exclusive_group()
     noise.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
     noise.add_argument("--noise", help="noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second")
-    generate.add_argument("--variation", type=float, default=1.0, help="noise scale: 0 = calmest, 1 = as trained")
+    generate.add_argument("--variation", type=float, default=1.0,
+                          help="noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained")
     generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     generate.add_argument("--meter", type=int, choices=(2, 3, 4, 6), default=None,
                           help="procedural conductor: beats per bar instead of the detected meter")
