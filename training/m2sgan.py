@@ -11,8 +11,8 @@ noise (N, 30, 8); every step updates the critic (-D(real) + D(fake) + 10 GP, GP 
 of the gradient at one random interpolation per sample, centred on 0) and every 5th step also the
 generator (-D(fake) + 0.05 L1 between M2S-Net motion features of fake and real).
 ``--train-music-encoder`` trains the copied encoder too (our CPU configuration);
-``--init-generator W`` starts the whole generator from finished weights (continuing on more data). Validation:
-MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is written as ``m2sgan_generator
+``--init-generator W`` starts the whole generator from finished weights (continuing on more
+data). Validation: MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is written as ``m2sgan_generator
 .safetensors`` with its model card, which ``core.weights.load_model`` and the add-on read.
 """
 
@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     if config.init_generator and checkpoint is None:   # a resumed run has its own weights below
         generator.load_state_dict(load_model(config.init_generator, GENERATOR).model.state_dict())  # warm start
     else:
-        generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred ...
-    generator.music_encoder.requires_grad_(config.train_music_encoder)                  # ... and frozen (recipe)
+        generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred (recipe)
+    generator.music_encoder.requires_grad_(config.train_music_encoder)                  # frozen unless asked
     generator.to(device)
     critic.to(device).train()
     set_modes(generator, config, training=True)
