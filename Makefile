@@ -13,7 +13,7 @@ PY42 := $(VENV42)/bin/python
 TORCH ?= torch==2.13.0
 TORCH_FLAGS ?=
 # Tests that drive Blender: run again on the 4.2 LTS wheel.
-BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_extension_package.py \
+BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_addon_settings.py tests/test_extension_package.py \
                  tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
 
 # Type checking: addon/ with mypy against the API stubs of both ends of the supported range (both
@@ -22,7 +22,7 @@ BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/t
 TYPING_PINS ?= mypy==2.4.1 numpy==1.26.4
 FAKE_BPY ?= 20260730
 
-.PHONY: demo test typecheck test-blender50 test-blender42 install install42 system-deps bench clean
+.PHONY: demo test test-fast lint typecheck test-blender50 test-blender42 install install42 system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,13 +63,24 @@ demo: install
 	$(PY) -m core plot out/demo_motion.npz -o out/demo_curves.png
 	@echo "done: open out/demo.blend in Blender and press play; out/demo.png is a rendered frame"
 
-test: typecheck test-blender50 test-blender42
+test: lint typecheck test-blender50 test-blender42
+
+# The edit-test loop: everything but renders, training runs and Blender subprocesses (under two
+# minutes on two cores); `make test` runs it all.
+test-fast: install
+	$(PY) -m pytest -m "not slow" -q
+
+# Style: ruff's checks and formatting (configuration in pyproject.toml).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # A Blender API that one supported version lacks must stay in addon/compat.py (config: pyproject.toml).
 typecheck: .venv-typing-4-2/.installed .venv-typing-5-0/.installed $(VENV)/.installed
 	.venv-typing-4-2/bin/mypy addon/
 	.venv-typing-5-0/bin/mypy addon/
 	$(PY) -m mypy core/
+	$(PY) -m mypy -p training
 
 test-blender50: install system-deps
 	$(PY) -m pytest

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import ConductorError
 from ..core.motion import Motion
+from ..core.options import check, nested, option
 from ..core.retarget import (
     PRESETS,
     BoneMapping,
@@ -29,6 +30,7 @@ from ..core.retarget import (
     retarget,
 )
 from . import compat, keyframes
+from .rollback import Rollback
 from .stored_motion import ARMATURE_KEY, keep_motion
 
 MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
@@ -37,27 +39,26 @@ MUSIC_STRIP_KEY = "_virtual_conductor_music"  # marks the sound strips this add-
 
 @dataclasses.dataclass
 class ApplyOptions:
-    """How to put the motion on the armature (plain data, filled from the panel or the CLI).
+    """How to put the motion on the armature (plain data, filled from the panel or the CLI; each
+    field but ``audio_path`` is a setting, see core.options).
 
     ``mapping`` is a preset name ("conductor", "rigify", "mixamo") or the path of a JSON
     mapping file. ``audio_path`` "" means the motion's own ``source_audio``. Frames are scene
     frames; the motion is resampled to the scene's frame rate first.
     """
 
-    mapping: str = "conductor"
-    mode: str = "FK"
-    amplitude: float = 1.0
-    smoothing: float = 0.5
-    mirror: bool = False
-    baton_hand: str = "right"
-    hip_sway: float = 0.0
-    start_frame: int = 1
-    keyframe_step: int = 1
-    interpolation: str = "LINEAR"
-    add_sound: bool = True
+    mapping: str = option("conductor", "bone mapping: conductor, rigify, mixamo or a .json file")
+    retarget: RetargetSettings = nested(RetargetSettings)
+    start_frame: int = option(1, "scene frame of the music's start", minimum=-1_000_000, maximum=1_000_000)
+    keyframe_step: int = option(1, "key every Nth frame", minimum=1, maximum=30)
+    interpolation: str = option("LINEAR", "keyframe interpolation", choices=keyframes.INTERPOLATIONS)
+    add_sound: bool = option(True, "add the music to the sequencer as a sound strip", label="Add Music to Sequencer")
+    set_scene_range: bool = option(True, "fit the scene's frame range to the music")
+    use_nla: bool = option(False, "push the new action onto an NLA track", label="Use NLA")
     audio_path: str = ""
-    set_scene_range: bool = True
-    use_nla: bool = False
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 @dataclasses.dataclass
@@ -94,39 +95,28 @@ def apply_motion(
     the motion's. Raises :class:`ConductorError` with the scene unchanged on any problem.
     """
     plan = _plan(scene, armature_obj, motion, options)
-    undo = _Rollback(scene, armature_obj)
-    try:
+    with Rollback() as rollback:
         pose_bones = armature_obj.pose.bones
         for bone_name in {**plan.animation.rotation_quaternion, **plan.animation.location}:
-            undo.remember_rotation_mode(pose_bones[bone_name])
-            pose_bones[bone_name].rotation_mode = "QUATERNION"
+            rollback.set(pose_bones[bone_name], "rotation_mode", "QUATERNION")
         if plan.mapping.name == "rigify":
-            ik = options.mode == "IK"
-            undo.set_rigify_switch(armature_obj, "IK_FK", 0.0 if ik else 1.0)
+            ik = options.retarget.mode == "IK"
+            set_rigify_switch(rollback, armature_obj, "IK_FK", 0.0 if ik else 1.0)
             if ik:  # without the pole the IK elbow swings freely (measured 3-28 cm off the solve)
-                undo.set_rigify_switch(armature_obj, "pole_vector", True)
+                set_rigify_switch(rollback, armature_obj, "pole_vector", True)
 
-        undo.keep_previous_action()
-        curves = keyframes.bone_curves(
-            plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step
-        )
-        written = keyframes.write_action(
-            armature_obj, plan.action_name, curves,
-            interpolation=options.interpolation, use_nla=options.use_nla,
-        )
-        undo.action, undo.nla_track = written.action, written.nla_track
+        written = write_undoably(rollback, armature_obj, plan, options)
         keep_motion(written.action, motion)  # removed with the action on a rollback
 
         frame_end = options.start_frame + plan.frame_count - 1
         strip_name = None
         if plan.audio_path is not None and compat.can_load_sound():
-            strip_name = undo.add_sound(plan.audio_path, options.start_frame, frame_end)
+            strip_name = add_sound(rollback, scene, plan.audio_path, options.start_frame, frame_end)
         if options.set_scene_range:
+            frame_range = (scene.frame_start, scene.frame_end)
             scene.frame_start, scene.frame_end = options.start_frame, frame_end
-        undo.set_scene_property(ARMATURE_KEY, armature_obj.name)
-    except BaseException:
-        undo.restore()
-        raise
+            rollback.on_undo(lambda: _set_frame_range(scene, frame_range))
+        rollback.set_key(scene, ARMATURE_KEY, armature_obj.name)
     if strip_name is not None:  # last, once nothing can fail: the earlier piece stops playing
         remove_earlier_music(scene, strip_name)
     return ApplyResult(
@@ -158,21 +148,8 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             f"Armature '{armature_obj.name}' is linked from another file and cannot be animated; "
             "make it local or a library override first."
         )
-    if options.interpolation not in keyframes.INTERPOLATIONS:
-        raise ConductorError(
-            f"Interpolation must be one of {', '.join(keyframes.INTERPOLATIONS)}, "
-            f"got {options.interpolation!r}."
-        )
-    if int(options.keyframe_step) != options.keyframe_step or options.keyframe_step < 1:
-        raise ConductorError(
-            f"Keyframe step must be a whole number of at least 1, got {options.keyframe_step!r}."
-        )
-    if abs(int(options.start_frame)) > 1_000_000:
-        raise ConductorError(f"Start frame {options.start_frame} is outside Blender's frame range.")
-    settings = RetargetSettings(
-        amplitude=options.amplitude, smoothing=options.smoothing, mirror=options.mirror,
-        baton_hand=options.baton_hand, hip_sway=options.hip_sway, mode=options.mode,
-    )
+    check(options)  # again: the fields may have changed since it was made
+    settings = options.retarget
     mapping = _load_mapping(options.mapping)
     bones = armature_obj.data.bones
     missing = missing_bones(mapping, bones.keys())
@@ -181,7 +158,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             f"Armature '{armature_obj.name}' lacks the bones {', '.join(missing)} that mapping "
             f"'{mapping.name}' needs; pick the matching mapping or rename the bones."
         )
-    _check_baton_parent(armature_obj, mapping, options.baton_hand)
+    _check_baton_parent(armature_obj, mapping, settings.baton_hand)
     audio_path = _audio_path(motion, options)
 
     skeleton = RestSkeleton({
@@ -279,92 +256,63 @@ def remove_earlier_music(scene: Any, keep: str) -> None:
             compat.remove_strip(scene, strip)
 
 
-# ---------------------------------------------------------------------------------- rollback
-class _Rollback:
-    """Records each change :func:`apply_motion` makes, and undoes them all on :meth:`restore`."""
+# ---------------------------------------------------------------------------------- changes
+def set_rigify_switch(rollback: Rollback, armature_obj: bpy.types.Object, key: str, value: Any) -> None:
+    """Set a Rigify arm switch (``IK_FK``: FK 1 / IK 0; ``pole_vector``) on both arms."""
+    assert armature_obj.pose is not None, "an armature object always has a pose"
+    for side in ("L", "R"):
+        pose_bone = armature_obj.pose.bones.get(f"upper_arm_parent.{side}")
+        if pose_bone is not None and key in pose_bone.keys():
+            rollback.set_key(pose_bone, key, value)
 
-    def __init__(self, scene: bpy.types.Scene, armature_obj: bpy.types.Object) -> None:
-        self.scene = scene
-        self.armature = armature_obj
-        self.had_animation_data = armature_obj.animation_data is not None
-        self.previous_action, self.previous_slot = compat.get_action_and_slot(armature_obj)
-        self.previous_fake_user = None
-        self.frame_range = (scene.frame_start, scene.frame_end)
-        self.had_sequence_editor = scene.sequence_editor is not None
-        self.sounds_before = {sound.as_pointer() for sound in bpy.data.sounds}
-        self.rotation_modes: dict[str, Any] = {}  # bone name -> rotation_mode (its stub enum type varies)
-        self.custom_values: list[tuple[str, str, Any]] = []
-        self.scene_values: dict[str, Any] = {}  # scene property -> its value before (None: absent)
-        self.action: Any = None
-        self.nla_track: Any = None
-        self.strip: Any = None
 
-    def remember_rotation_mode(self, pose_bone: bpy.types.PoseBone) -> None:
-        self.rotation_modes.setdefault(pose_bone.name, pose_bone.rotation_mode)
+def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: ApplyOptions) -> Any:
+    """Write the new action (the replaced one keeps a fake user, so it is never lost); undo
+    removes the new action and NLA track and gives the armature its old action back."""
+    previous_action, previous_slot = compat.get_action_and_slot(armature_obj)
+    had_animation_data = armature_obj.animation_data is not None
+    tracks_before = {track.as_pointer() for track in armature_obj.animation_data.nla_tracks} if had_animation_data else set()
 
-    def set_rigify_switch(self, armature_obj: bpy.types.Object, key: str, value: Any) -> None:
-        """Set a Rigify arm switch (``IK_FK``: FK 1 / IK 0; ``pole_vector``) on both arms,
-        remembering the old values."""
-        assert armature_obj.pose is not None, "an armature object always has a pose"
-        for side in ("L", "R"):
-            pose_bone = armature_obj.pose.bones.get(f"upper_arm_parent.{side}")
-            if pose_bone is not None and key in pose_bone.keys():
-                self.custom_values.append((pose_bone.name, key, pose_bone[key]))
-                pose_bone[key] = value
+    def restore_animation() -> None:
+        animation_data = armature_obj.animation_data
+        if animation_data is not None:
+            for track in [t for t in animation_data.nla_tracks if t.as_pointer() not in tracks_before]:
+                animation_data.nla_tracks.remove(track)
+        if had_animation_data:
+            compat.assign_action(armature_obj, previous_action, previous_slot)
+        elif animation_data is not None:
+            armature_obj.animation_data_clear()
 
-    def keep_previous_action(self) -> None:
-        """Give the action being replaced a fake user, so it survives without a user."""
-        if self.previous_action is not None:
-            self.previous_fake_user = self.previous_action.use_fake_user
-            self.previous_action.use_fake_user = True
+    if previous_action is not None:
+        rollback.set(previous_action, "use_fake_user", True)
+    rollback.on_undo(restore_animation)
+    rollback.new_blocks_in("actions")  # undone first: the new action goes before the old returns
+    curves = keyframes.bone_curves(plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step)
+    return keyframes.write_action(
+        armature_obj, plan.action_name, curves, interpolation=options.interpolation, use_nla=options.use_nla,
+    )
 
-    def add_sound(self, path: str, frame_start: int, frame_end: int) -> str:
-        """The sound strip of ``path`` at ``frame_start``: an existing one, else a new one."""
-        for strip in compat.iter_strips(self.scene):
-            sound = getattr(strip, "sound", None)
-            if (strip.type == "SOUND" and sound is not None and compat.strip_start(strip) == frame_start
-                    and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)):
-                return strip.name
-        channel = compat.free_channel(self.scene, frame_start, frame_end + 1)
-        self.strip = compat.new_sound_strip(self.scene, Path(path).stem, path, channel, frame_start)
-        self.strip[MUSIC_STRIP_KEY] = True
-        relative = _relative_to_blend(path)
-        if relative and self.strip.sound is not None:
-            self.strip.sound.filepath = relative
-        return self.strip.name
 
-    def set_scene_property(self, key: str, value: Any) -> None:
-        self.scene_values.setdefault(key, self.scene.get(key))
-        self.scene[key] = value
+def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame_end: int) -> str:
+    """The sound strip of ``path`` at ``frame_start``: an existing one, else a new one on a free
+    channel (marked as this add-on's, with a "//" path where the user prefers relative paths)."""
+    for strip in compat.iter_strips(scene):
+        sound = getattr(strip, "sound", None)
+        if (strip.type == "SOUND" and sound is not None and compat.strip_start(strip) == frame_start
+                and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)):
+            return strip.name
+    if scene.sequence_editor is None:
+        rollback.on_undo(lambda: scene.sequence_editor_clear() if scene.sequence_editor is not None else None)
+    rollback.new_blocks_in("sounds")
+    channel = compat.free_channel(scene, frame_start, frame_end + 1)
+    strip = compat.new_sound_strip(scene, Path(path).stem, path, channel, frame_start)
+    rollback.on_undo(lambda: compat.remove_strip(scene, strip))
+    strip[MUSIC_STRIP_KEY] = True
+    relative = _relative_to_blend(path)
+    if relative and strip.sound is not None:
+        strip.sound.filepath = relative
+    return strip.name
 
-    def restore(self) -> None:
-        """Put the scene and the armature back as they were."""
-        for key, value in self.scene_values.items():
-            if value is None:
-                self.scene.pop(key, None)
-            else:
-                self.scene[key] = value
-        if self.strip is not None:
-            compat.remove_strip(self.scene, self.strip)
-        for sound in [s for s in bpy.data.sounds if s.as_pointer() not in self.sounds_before]:
-            if sound.users == 0:
-                bpy.data.sounds.remove(sound)
-        if not self.had_sequence_editor and self.scene.sequence_editor is not None:
-            self.scene.sequence_editor_clear()
-        animation_data = self.armature.animation_data
-        if self.nla_track is not None and animation_data is not None:
-            animation_data.nla_tracks.remove(self.nla_track)
-        compat.remove_action(self.action)
-        if self.had_animation_data:
-            compat.assign_action(self.armature, self.previous_action, self.previous_slot)
-        elif self.armature.animation_data is not None:
-            self.armature.animation_data_clear()
-        if self.previous_fake_user is not None:
-            self.previous_action.use_fake_user = self.previous_fake_user
-        assert self.armature.pose is not None, "an armature object always has a pose"
-        pose_bones = self.armature.pose.bones
-        for bone_name, mode in self.rotation_modes.items():
-            pose_bones[bone_name].rotation_mode = mode
-        for bone_name, key, value in reversed(self.custom_values):
-            pose_bones[bone_name][key] = value
-        self.scene.frame_start, self.scene.frame_end = self.frame_range
+
+def _set_frame_range(scene: Any, frame_range: tuple[int, int]) -> None:
+    scene.frame_start, scene.frame_end = frame_range

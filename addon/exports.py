@@ -15,10 +15,9 @@ from typing import Any, Callable
 
 import bpy
 
-from ..core.errors import ConductorError
-from ..core.motion import Motion
+from ..core.errors import ConductorError, one_of
+from ..core.motion import MOTION_SUFFIXES, Motion
 
-MOTION_SUFFIXES = (".npz", ".json", ".csv")
 SCENE_SUFFIXES = (".bvh", ".glb", ".gltf", ".fbx")
 
 
@@ -35,7 +34,7 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
     }
     if suffix not in writers:
         raise ConductorError(
-            f"Cannot export '{output.name}': name it {', '.join(SCENE_SUFFIXES + MOTION_SUFFIXES)}."
+            f"Cannot export '{output.name}': name it {one_of(SCENE_SUFFIXES + MOTION_SUFFIXES)}."
         )
     if not output.parent.is_dir():
         raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")

@@ -21,14 +21,17 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty
 
-from ..core.errors import CancelledError, ConductorError
-from .properties import get_settings, sound_strips_collection
+from ..core.errors import CancelledError, ConductorError, one_of
+from ..core.generate import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions
+from ..core.motion import MOTION_SUFFIXES
+from ..core.outputs import check_output_folder
+from ..core.weights import default_weights_path
+from .apply import ApplyOptions
+from .background import BackgroundTask
+from .properties import get_settings, read_options, sound_strips_collection
 
 TIMER_INTERVAL_S = 0.15
-MOTION_SUFFIXES = (".npz", ".json", ".csv")
-
-# The one generation job running in this Blender session: {"job": GenerationJob, "scene": name}.
-_active: dict = {}
+GENERATE = "generate"  # the BackgroundTask kind of a run; its details name the run's scene
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -37,14 +40,10 @@ class Inputs:
     """Everything a run needs, as plain data, checked before any work starts."""
 
     audio_path: str
-    weights: str
-    seed: int
-    variation: float
-    device: str
-    meter: int | None
+    generate: GenerateOptions
+    apply: ApplyOptions
     create_conductor: bool
     save_motion_path: str
-    apply_kwargs: dict
 
 
 def absolute(path: str) -> str:
@@ -79,12 +78,9 @@ def resolve_music(settings, scene) -> tuple[str, bool]:
 
 
 def resolve_weights(settings) -> str:
-    if settings.weights == "DEFAULT":
-        return "default"
-    if settings.weights == "PROCEDURAL":
-        return "procedural"
-    if settings.weights == "NEURAL":
-        return "neural"
+    named = {"DEFAULT": DEFAULT, "PROCEDURAL": PROCEDURAL, "NEURAL": NEURAL}
+    if settings.weights in named:
+        return named[settings.weights]
     official = settings.weights == "OFFICIAL"
     path = settings.official_weights_path if official else settings.custom_weights_path
     if not path:
@@ -98,7 +94,7 @@ def resolve_weights(settings) -> str:
 def runs_procedural(settings) -> bool:
     """Whether Generate runs the procedural conductor: chosen, or the Project Default while no
     default weights are installed."""
-    return settings.weights == "PROCEDURAL" or (settings.weights == "DEFAULT" and not default_weights_file().is_file())
+    return settings.weights == "PROCEDURAL" or (settings.weights == "DEFAULT" and not default_weights_path().is_file())
 
 
 def resolve_mapping(settings) -> str:
@@ -117,21 +113,9 @@ def check_writable(path: str) -> None:
     target = Path(path)
     if target.suffix.lower() not in MOTION_SUFFIXES:
         raise ConductorError(
-            f"Cannot save motion as '{target.name}': use a .npz, .json or .csv file name."
+            f"Cannot save motion as '{target.name}': use a {one_of(MOTION_SUFFIXES)} file name."
         )
-    if not target.parent.is_dir():
-        raise ConductorError(
-            f"Folder '{target.parent}' does not exist; create it or pick another save path."
-        )
-    probe = target.parent / f".virtual_conductor_probe-{os.getpid()}"
-    try:
-        with open(probe, "wb"):
-            pass
-        probe.unlink()
-    except OSError as error:
-        raise ConductorError(
-            f"Cannot write '{target}' ({error.strerror or error}); choose a writable location."
-        ) from error
+    check_output_folder(target.parent)
 
 
 def read_inputs(context) -> Inputs:
@@ -153,38 +137,25 @@ def read_inputs(context) -> Inputs:
     save_path = absolute(settings.save_motion_path)
     if save_path:
         check_writable(save_path)
-    apply_kwargs = dict(
-        mapping=mapping,
-        mode=settings.mode,
-        amplitude=settings.amplitude,
-        smoothing=settings.smoothing,
-        mirror=settings.mirror,
-        baton_hand=settings.baton_hand.lower(),
-        hip_sway=settings.hip_sway,
-        start_frame=settings.start_frame,
-        keyframe_step=settings.keyframe_step,
-        interpolation=settings.interpolation,
-        add_sound=needs_strip,
-        audio_path=audio_path,
-        set_scene_range=settings.set_scene_range,
-        use_nla=settings.use_nla,
-    )
-    return Inputs(
-        audio_path=audio_path,
-        weights=weights,
+    generate = read_options(
+        GenerateOptions, settings, weights=weights, device=settings.device.lower(),
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
-        variation=settings.variation,
-        device=settings.device.lower(),
-        meter=int(settings.beats_per_bar) if settings.beats_per_bar != "AUTO" and runs_procedural(settings) else None,
-        create_conductor=create,
-        save_motion_path=save_path,
-        apply_kwargs=apply_kwargs,
+    )
+    # The panel hides what the chosen model has no use for: a meter for a network, a
+    # precision for the procedural conductor.
+    if runs_procedural(settings):
+        generate = dataclasses.replace(generate, precision="float32")
+    else:
+        generate = dataclasses.replace(generate, meter=None)
+    apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)
+    return Inputs(
+        audio_path=audio_path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path
     )
 
 
 def disabled_reason(context) -> str:
     """Why Generate cannot run now ("" when it can); only checks that need no file access."""
-    if _active:
+    if BackgroundTask.get(GENERATE) is not None:
         return "A generation is already running; wait for it or press Cancel."
     scene = getattr(context, "scene", None)
     if scene is None:
@@ -206,29 +177,8 @@ def disabled_reason(context) -> str:
 
 
 # ---------------------------------------------------------------------------- scene work
-class SceneRollback:
-    """Remember which data-blocks exist, so that a failed run can remove what it added."""
-
-    COLLECTIONS = (
-        "objects", "armatures", "actions", "cameras", "lights", "meshes", "materials",
-        "collections", "curves", "sounds", "worlds",
-    )
-
-    def __init__(self, scene) -> None:
-        self.scene = scene
-        self.camera = scene.camera
-        self.before = {
-            name: {block.as_pointer() for block in getattr(bpy.data, name)}
-            for name in self.COLLECTIONS
-        }
-
-    def restore(self) -> None:
-        for name in self.COLLECTIONS:
-            data = getattr(bpy.data, name)
-            for block in [b for b in data if b.as_pointer() not in self.before[name]]:
-                data.remove(block)
-        if self.scene.camera is None or self.scene.camera != self.camera:
-            self.scene.camera = self.camera
+# What creating a conductor adds to the file; removed again when the run fails.
+CREATED_BLOCKS = ("objects", "armatures", "cameras", "lights", "meshes", "materials", "collections", "curves", "worlds")
 
 
 def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
@@ -239,23 +189,22 @@ def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
     Returns (armature object, ApplyResult).
     """
     from ..core.motion import Motion
-    from .apply import ApplyOptions, apply_motion
+    from .apply import apply_motion
+    from .rollback import Rollback
 
     motion = Motion.load(motion_path)
     if inputs.save_motion_path:
         motion.save(inputs.save_motion_path)
-    rollback = SceneRollback(scene)
-    try:
+    with Rollback() as rollback:
         if inputs.create_conductor:
             from .conductor_body import create_conductor
 
-            armature = create_conductor(scene, baton_hand=inputs.apply_kwargs["baton_hand"])
+            rollback.new_blocks_in(*CREATED_BLOCKS)
+            rollback.set(scene, "camera", scene.camera)  # the conductor's camera becomes the scene's
+            armature = create_conductor(scene, baton_hand=inputs.apply.retarget.baton_hand)
         else:
             armature = get_settings(scene).armature
-        result = apply_motion(scene, armature, motion, ApplyOptions(**inputs.apply_kwargs))
-    except BaseException:
-        rollback.restore()
-        raise
+        result = apply_motion(scene, armature, motion, inputs.apply)
     if inputs.create_conductor:
         settings = get_settings(scene)
         settings.armature = armature
@@ -300,15 +249,7 @@ def report_failure(operator, error: BaseException) -> set[str]:
 def worker_request(inputs: Inputs, folder: str):
     from .worker import WorkerRequest
 
-    return WorkerRequest(
-        audio_path=inputs.audio_path,
-        output_path=os.path.join(folder, "motion.npz"),
-        weights=inputs.weights,
-        seed=inputs.seed,
-        variation=inputs.variation,
-        device=inputs.device,
-        meter=inputs.meter,
-    )
+    return WorkerRequest(inputs.audio_path, os.path.join(folder, "motion.npz"), inputs.generate)
 
 
 def dependency_paths() -> list[str]:
@@ -327,9 +268,9 @@ def redraw_sidebars(context) -> None:
 
 def job_scene():
     """The scene the running job started in, looked up by name (None when gone or no job)."""
-    name = _active.get("scene")
+    task = BackgroundTask.get(GENERATE)
     try:
-        return bpy.data.scenes.get(name) if name else None
+        return bpy.data.scenes.get(task.details["scene"]) if task is not None else None
     except AttributeError:  # bpy.data is restricted while add-ons are enabled at startup
         return None
 
@@ -337,20 +278,11 @@ def job_scene():
 def cancel_running_job() -> None:
     """End this session's run, if any: stop the worker, remove its timer and temporary folder,
     and reset the job state of its scene (used by the operator, on unregister, on file load)."""
-    if not _active:
+    task = BackgroundTask.get(GENERATE)
+    if task is None:
         return
-    job = _active.get("job")
-    if job is not None:
-        job.cancel()
-    timer = _active.get("timer")
-    window_manager = getattr(bpy.context, "window_manager", None)
-    if timer is not None and window_manager is not None:
-        window_manager.event_timer_remove(timer)
-    folder = _active.get("folder")
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
     scene = job_scene()
-    _active.clear()
+    task.stop()
     if scene is not None and hasattr(scene, "virtual_conductor"):
         get_settings(scene).reset_job_state()
 
@@ -423,12 +355,12 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
                 shutil.rmtree(folder, ignore_errors=True)
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
-        window_manager = context.window_manager
-        timer = window_manager.event_timer_add(TIMER_INTERVAL_S, window=context.window)
-        _active.update(job=job, folder=folder, scene=context.scene.name, timer=timer)
+        task = BackgroundTask(GENERATE, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
+                              scene=context.scene.name)
+        task.start_timer(context.window_manager, context.window, TIMER_INTERVAL_S)
         settings.is_running, settings.cancel_requested = True, False
         settings.progress, settings.status = 0.0, job.message
-        window_manager.modal_handler_add(self)
+        context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
@@ -438,14 +370,15 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
             return self._end(context, report_failure(self, error))
 
     def _step(self, context, event) -> set[str]:
-        job = _active.get("job")
-        if job is None:  # stopped from outside (file load, unregister)
+        task = BackgroundTask.get(GENERATE)
+        if task is None:  # stopped from outside (file load, unregister)
             return self._end(context, {"CANCELLED"})
+        job = task.job
         scene = job_scene()  # by name on every tick: undo replaces the scene data-block
         if scene is None:
             job.cancel()
             self.report(
-                {"ERROR"}, f"Generation stopped: the scene '{_active.get('scene')}' no longer exists."
+                {"ERROR"}, f"Generation stopped: the scene '{task.details['scene']}' no longer exists."
             )
             return self._end(context, {"CANCELLED"})
         settings = get_settings(scene)
@@ -492,13 +425,13 @@ class CONDUCTOR_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context) -> bool:
-        if not _active:
+        if BackgroundTask.get(GENERATE) is None:
             cls.poll_message_set("Nothing is being generated.")
             return False
         return True
 
     def execute(self, context):
-        scene = bpy.data.scenes.get(_active.get("scene", ""), context.scene)
+        scene = job_scene() or context.scene
         get_settings(scene).cancel_requested = True
         return {"FINISHED"}
 
@@ -508,15 +441,6 @@ def demo_piece_path() -> Path:
     from .worker import extension_root
 
     return extension_root() / "core" / "assets" / "demo_piece.ogg"
-
-
-def default_weights_file() -> Path:
-    """Where "Project Default" looks for weights (without them it runs the procedural conductor):
-    core.weights.default_weights_path(), found without importing torch while a panel draws; a
-    test keeps the two equal."""
-    from .worker import extension_root
-
-    return extension_root() / "weights" / "virtualconductor_default.safetensors"
 
 
 class CONDUCTOR_OT_use_demo_piece(bpy.types.Operator):

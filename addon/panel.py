@@ -85,16 +85,17 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         elif settings.weights == "NEURAL":
             layout.label(text="Experimental: less exact on the beat than Procedural", icon="INFO")
         if procedural:
-            layout.prop(settings, "beats_per_bar")
+            layout.prop(settings, "meter")
         column = layout.column()
         column.prop(settings, "use_random_seed")
         row = column.row()
         row.active = not settings.use_random_seed
         row.prop(settings, "seed")
         column.prop(settings, "variation")
-        row = column.row()
-        row.active = not procedural  # the procedural conductor needs no network, so no device
-        row.prop(settings, "device")
+        column = column.column()
+        column.active = not procedural  # the procedural conductor runs no network: no device, no precision
+        column.prop(settings, "device")
+        column.prop(settings, "precision")
 
 
 class CONDUCTOR_PT_target(ConductorPanel, bpy.types.Panel):

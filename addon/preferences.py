@@ -3,7 +3,8 @@
 Dependencies go into the extension's private user folder
 (``extension_path_user(<package>, path="site-packages")``), never into the add-on's own folder
 or Blender's Python. pip runs in a subprocess polled by a modal timer; a constraints file pins
-NumPy to the version Blender bundles, so Blender's NumPy is never replaced.
+NumPy to the version Blender bundles, so Blender's NumPy is never replaced. The pip process is a
+:class:`~addon.background.BackgroundTask`, like a generation run.
 """
 
 from __future__ import annotations
@@ -13,34 +14,24 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import queue
 
 import bpy
 from bpy.props import EnumProperty
 
+from .background import BackgroundTask, ChildProcess
+from .worker import PACKAGES
+
 # "bl_ext.<repo>.virtual_conductor" (or the plain module name when loaded as a legacy add-on).
 ADDON_PACKAGE = __package__.rpartition(".")[0]
-
-# (import name, distribution name, label) of what the generator needs beyond Blender's Python.
-DEPENDENCIES = (
-    ("torch", "torch", "PyTorch"),
-    ("librosa", "librosa", "librosa"),
-    ("soundfile", "soundfile", "soundfile"),
-    ("soxr", "soxr", "soxr"),
-    ("safetensors", "safetensors", "safetensors"),
-    ("scipy", "scipy", "SciPy"),
-)
+INSTALL = "install"  # the BackgroundTask kind of a running pip
 TORCH_INDEX = {
     "CPU": "https://download.pytorch.org/whl/cpu",
     "CUDA": "https://download.pytorch.org/whl/cu126",
 }
 
 _status_cache: dict[str, str | None] = {}
-_install: dict = {}  # the running pip: {"process", "lines", "log", "done", "timer", "folder"}
 
 
 def dependency_folder(*, create: bool) -> str:
@@ -75,8 +66,8 @@ def dependency_status(*, refresh: bool = False) -> dict[str, str | None]:
         importlib.invalidate_caches()
         _status_cache.clear()
         folder = dependency_folder(create=False)
-        for module, distribution, label in DEPENDENCIES:
-            _status_cache[label] = find_package(module, distribution, folder)
+        for package in PACKAGES:
+            _status_cache[package.label] = find_package(package.module, package.distribution, folder)
     return dict(_status_cache)
 
 
@@ -92,17 +83,16 @@ def numpy_version() -> str:
 
 def pip_command(build: str, target: str, constraints: str) -> list[str]:
     """The pip call that installs every dependency into ``target``."""
-    packages = [distribution for _module, distribution, _label in DEPENDENCIES]
     command = [sys.executable, "-m", "pip", "install", "--upgrade", "--no-input"]
     command += ["--disable-pip-version-check", "--progress-bar", "off"]
     command += ["--target", target, "--constraint", constraints]
     if sys.platform != "darwin":
         command += ["--extra-index-url", TORCH_INDEX[build]]
-    return command + packages
+    return command + [package.distribution for package in PACKAGES]
 
 
 def install_disabled_reason() -> str:
-    if _install:
+    if BackgroundTask.get(INSTALL) is not None:
         return "Dependencies are being installed."
     if not bpy.app.online_access:
         return (
@@ -114,31 +104,42 @@ def install_disabled_reason() -> str:
     return ""
 
 
+class InstallJob:
+    """One pip run: its log so far and a rough progress from the lines it has printed."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.child = ChildProcess(command, merge_stderr=True)
+        self.log: list[str] = []
+        self.progress, self.status = 0.02, "Starting pip"
+        self.finished = False
+        self.returncode: int | None = None
+
+    def poll(self) -> bool:
+        """Take in pip's new lines; True once it has ended (``returncode`` set)."""
+        for line in self.child.new_lines():
+            self.log.append(line)
+            if line.startswith(("Collecting", "Downloading", "Installing", "Successfully")):
+                self.status = line[:120]
+                self.progress = min(0.95, self.progress + 0.03)
+        if self.child.output_ended and not self.finished:
+            self.returncode, self.finished = self.child.wait(), True
+        return self.finished
+
+    def cancel(self) -> None:
+        self.child.stop(grace_s=5.0)
+        self.finished = True
+
+
 def stop_install() -> None:
-    """End the running pip, if any: terminate it and wait, remove its timer and its temporary
-    constraints folder, forget it (used when it ends, by Cancel and on unregister)."""
-    if not _install:
-        return
-    process = _install.get("process")
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    timer = _install.get("timer")
-    window_manager = getattr(bpy.context, "window_manager", None)
-    if timer is not None and window_manager is not None:
-        window_manager.event_timer_remove(timer)
-    folder = _install.get("folder")
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-    _install.clear()
+    """End the running pip, if any (Cancel, unregister): stop it, remove its timer and its
+    temporary constraints folder."""
+    task = BackgroundTask.get(INSTALL)
+    if task is not None:
+        task.stop()
 
 
 class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
-    """Download PyTorch, librosa and the other packages the generator needs"""
+    """Download PyTorch and the other packages the generator needs"""
 
     bl_idname = "conductor.install_dependencies"
     bl_label = "Install Dependencies"
@@ -167,30 +168,16 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
         constraints = os.path.join(folder, "pins.txt")
         with open(constraints, "w", encoding="utf-8") as handle:
             handle.write(f"numpy=={numpy_version()}\n")
-        command = pip_command(self.build, target, constraints)
         try:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                encoding="utf-8", errors="replace", stdin=subprocess.DEVNULL,
-            )
+            job = InstallJob(pip_command(self.build, target, constraints))
         except OSError as error:
             shutil.rmtree(folder, ignore_errors=True)
             self.report({"ERROR"}, f"Cannot start pip ({error.strerror or error}).")
             return {"CANCELLED"}
-        lines: queue.Queue[str | None] = queue.Queue()
-        output = process.stdout
-        assert output is not None, "pip's output is a pipe"
-
-        def read() -> None:
-            for line in output:
-                lines.put(line.rstrip())
-            lines.put(None)
-
-        threading.Thread(target=read, daemon=True).start()
-        timer = context.window_manager.event_timer_add(0.2, window=context.window)
-        _install.update(process=process, lines=lines, log=[], done=False, timer=timer, folder=folder)
+        task = BackgroundTask(INSTALL, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True))
+        task.start_timer(context.window_manager, context.window, 0.2)
         prefs = preferences(context)
-        prefs.install_progress, prefs.install_status = 0.02, "Starting pip"
+        prefs.install_progress, prefs.install_status = job.progress, job.status
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
@@ -199,38 +186,27 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
         stop_install()
 
     def modal(self, context, event):
-        if not _install:  # stopped by the Cancel button or unregister
+        task = BackgroundTask.get(INSTALL)
+        if task is None:  # stopped by the Cancel button or unregister
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        job = task.job
         prefs = preferences(context)
-        queue_ = _install["lines"]
-        while True:
-            try:
-                line = queue_.get_nowait()
-            except queue.Empty:
-                break
-            if line is None:
-                _install["done"] = True
-                break
-            _install["log"].append(line)
-            if line.startswith(("Collecting", "Downloading", "Installing", "Successfully")):
-                prefs.install_status = line[:120]
-                prefs.install_progress = min(0.95, prefs.install_progress + 0.03)
+        ended = job.poll()
+        prefs.install_progress, prefs.install_status = job.progress, job.status
         for area in context.screen.areas if context.screen else ():
             area.tag_redraw()
-        if not _install["done"]:
+        if not ended:
             return {"PASS_THROUGH"}
-        code = _install["process"].wait()
-        log = _install["log"]
-        stop_install()
+        task.stop()
         dependency_status(refresh=True)
         prefs.install_progress = 0.0
-        if code != 0:
-            print("\n".join(log), file=sys.stderr)
-            last = next((line for line in reversed(log) if line.strip()), "")
+        if job.returncode != 0:
+            print("\n".join(job.log), file=sys.stderr)
+            last = next((line for line in reversed(job.log) if line.strip()), "")
             prefs.install_status = "Install failed"
-            self.report({"ERROR"}, f"pip failed (exit code {code}): {last[:200]}")
+            self.report({"ERROR"}, f"pip failed (exit code {job.returncode}): {last[:200]}")
             return {"CANCELLED"}
         prefs.install_status = "Installed"
         self.report({"INFO"}, "Dependencies installed; Generate is ready.")
@@ -246,7 +222,7 @@ class CONDUCTOR_OT_cancel_install(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context) -> bool:
-        if not _install:
+        if BackgroundTask.get(INSTALL) is None:
             cls.poll_message_set("Nothing is being installed.")
             return False
         return True
@@ -301,14 +277,15 @@ class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
                 icon="IMPORT",
             )
             operator.build = build
-        if _install:
+        installing = BackgroundTask.get(INSTALL) is not None
+        if installing:
             row = box.row(align=True)
             row.prop(self, "install_progress", text=self.install_status or "Installing", slider=True)
             row.operator(CONDUCTOR_OT_cancel_install.bl_idname, text="Cancel", icon="CANCEL")
         elif self.install_status:
             box.label(text=self.install_status)
         reason = install_disabled_reason()
-        if reason and not _install:
+        if reason and not installing:
             box.label(text=reason, icon="INFO")
 
 

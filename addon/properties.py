@@ -1,10 +1,15 @@
 """The add-on's settings on the Scene (``scene.virtual_conductor``) and the job's live state.
 
-``generation_request`` and ``apply_settings`` turn the settings into plain data for the worker
-and the scene code; nothing past this module reads the PropertyGroup.
+Every setting that core declares (``GenerateOptions``, ``ApplyOptions`` with its
+``RetargetSettings``, see core/options.py) becomes a property here through :func:`setting`,
+with the field's name, default, range, choices and help text, so nothing is declared twice;
+:func:`read_options` turns the properties back into those dataclasses. The properties below
+that are written out by hand are the panel's own (where the music and the weights come from).
 """
 
 from __future__ import annotations
+
+from typing import Any, TypeVar
 
 import bpy
 from bpy.props import (
@@ -16,7 +21,75 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..core.generate import GenerateOptions
+from ..core.options import OptionInfo, from_values, option_fields
+from .apply import ApplyOptions
 from .compat import PATH_OPTIONS
+
+OptionsT = TypeVar("OptionsT")
+AUTO = "AUTO"  # the enum item of an optional setting left unset (None: detect it)
+# Settings of the option dataclasses the panel offers its own way (or not at all), and why.
+PANEL_OWN = {
+    "weights": "chosen from WEIGHTS_ITEMS, with a file path for the official or a custom checkpoint",
+    "noise_path": "a noise file is for the command line",
+    "device": "the panel offers auto, cpu, cuda and mps (not cuda:N)",
+    "mapping": "chosen from MAPPING_ITEMS, with a file path for a custom mapping",
+}
+
+
+def option_info(name: str) -> OptionInfo:
+    """The declaration of setting ``name`` in GenerateOptions or ApplyOptions."""
+    for cls in (GenerateOptions, ApplyOptions):
+        for info in option_fields(cls):
+            if info.name == name:
+                return info
+    raise KeyError(name)
+
+
+def enum_identifier(value: object) -> str:
+    """The enum item of a choice (None: :data:`AUTO`); upper case, as Blender's enums are."""
+    return AUTO if value is None else str(value).upper()
+
+
+def setting(name: str, *, items: tuple[tuple[str, str, str], ...] | None = None, **ui: Any) -> Any:
+    """The Blender property of core's setting ``name``: its label, help, default and range from
+    the declaration; ``items`` (enum items with descriptions) and ``ui`` (soft limits, subtype)
+    only add how the panel shows it."""
+    info = option_info(name)
+    common: dict[str, Any] = {"name": info.label, "description": info.help[:1].upper() + info.help[1:]}
+    if info.choices is not None:
+        choices = ((None,) if info.optional else ()) + info.choices
+        items = items or tuple(
+            (enum_identifier(value), "Detect" if value is None else str(value).title(), "") for value in choices
+        )
+        assert [item[0] for item in items] == [enum_identifier(value) for value in choices], name
+        return EnumProperty(items=items, default=enum_identifier(info.default), **common, **ui)
+    if info.kind is bool:
+        return BoolProperty(default=info.default, **common, **ui)
+    limits: dict[str, Any] = {key: value for key, value in (("min", info.minimum), ("max", info.maximum))
+                              if value is not None}
+    if info.kind is int:
+        return IntProperty(default=info.default, **limits, **common, **ui)
+    if info.kind is float:
+        return FloatProperty(default=info.default, **limits, **common, **ui)
+    return StringProperty(default=info.default, **common, **ui)
+
+
+def setting_value(settings: bpy.types.PropertyGroup, name: str) -> object:
+    """The value of setting ``name`` as core takes it (an enum item back to its choice)."""
+    info = option_info(name)
+    value = getattr(settings, name)
+    if info.choices is None:
+        return value
+    choices = ((None,) if info.optional else ()) + info.choices
+    return next(choice for choice in choices if enum_identifier(choice) == value)
+
+
+def read_options(cls: type[OptionsT], settings: bpy.types.PropertyGroup, **given: object) -> OptionsT:
+    """An instance of option dataclass ``cls`` from the panel's properties; ``given`` supplies
+    the settings the panel offers its own way (:data:`PANEL_OWN`) and fields that are not settings."""
+    values = {info.name: setting_value(settings, info.name) for info in option_fields(cls) if info.name not in PANEL_OWN}
+    return from_values(cls, values, **given)
 
 WEIGHTS_ITEMS = (
     ("DEFAULT", "Project Default", "The project's own trained weights, or the procedural conductor until they ship"),
@@ -80,25 +153,19 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     use_random_seed: BoolProperty(
         name="Random Seed", description="A new performance each run instead of a fixed seed"
     )
-    seed: IntProperty(name="Seed", description="Same seed, same motion", min=0, default=0)
-    variation: FloatProperty(
-        name="Variation",
-        description="Scale of the generator's noise, or of the procedural conductor's human irregularity: "
-        "0 is the calmest",
-        min=0.0, soft_max=2.0, max=4.0, default=1.0,
-    )
-    beats_per_bar: EnumProperty(
-        name="Beats per Bar",
-        description="The procedural conductor's pattern: the meter it detects, or the one you know the piece is in",
-        items=(
-            ("AUTO", "Detect", "Find the meter in the music"),
-            ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
-            ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
-            ("4", "4", "Four beats a bar (4/4)"),
-            ("6", "6", "Six beats a bar (a slow 6/8)"),
-        ),
-        default="AUTO",
-    )
+    seed: setting("seed")
+    variation: setting("variation", soft_max=2.0)
+    meter: setting("meter", items=(
+        (AUTO, "Detect", "Find the meter in the music"),
+        ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
+        ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
+        ("4", "4", "Four beats a bar (4/4)"),
+        ("6", "6", "Six beats a bar (a slow 6/8)"),
+    ))
+    precision: setting("precision", items=(
+        ("FLOAT32", "Float32", "Exact: the network as trained"),
+        ("BF16", "BF16", "Faster on CPUs with AMX or AVX-512 BF16 and on CUDA GPUs; keypoints differ slightly"),
+    ))
     device: EnumProperty(
         name="Device",
         items=(
@@ -127,40 +194,18 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     )
 
     # ---------------------------------------------------------------- motion
-    mode: EnumProperty(
-        name="Mode",
-        items=(("FK", "FK", "Rotate the bones"), ("IK", "IK", "Move the hand and IK targets")),
-        default="FK",
-    )
-    amplitude: FloatProperty(name="Amplitude", min=0.0, soft_max=2.0, max=5.0, default=1.0)
-    smoothing: FloatProperty(name="Smoothing", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
-    mirror: BoolProperty(name="Mirror", description="Swap left and right")
-    baton_hand: EnumProperty(
-        name="Baton Hand",
-        items=(("RIGHT", "Right", ""), ("LEFT", "Left", "")),
-        default="RIGHT",
-    )
-    hip_sway: FloatProperty(name="Hip Sway", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
-    start_frame: IntProperty(name="Start Frame", default=1)
-    keyframe_step: IntProperty(
-        name="Keyframe Step", description="Key every n-th frame", min=1, max=30, default=1
-    )
-    interpolation: EnumProperty(
-        name="Interpolation",
-        items=(("LINEAR", "Linear", ""), ("BEZIER", "Bezier", ""), ("CONSTANT", "Constant", "")),
-        default="LINEAR",
-    )
-    add_sound: BoolProperty(
-        name="Add Music to Sequencer", description="Add the music file as a sound strip",
-        default=True,
-    )
-    set_scene_range: BoolProperty(
-        name="Set Scene Range", description="Fit the scene's frame range to the music",
-        default=True,
-    )
-    use_nla: BoolProperty(
-        name="Use NLA", description="Push the new action onto an NLA track"
-    )
+    mode: setting("mode", items=(("FK", "FK", "Rotate the bones"), ("IK", "IK", "Move the hand and IK targets")))
+    amplitude: setting("amplitude", soft_max=2.0)
+    smoothing: setting("smoothing", subtype="FACTOR")
+    mirror: setting("mirror")
+    baton_hand: setting("baton_hand")
+    hip_sway: setting("hip_sway", subtype="FACTOR")
+    start_frame: setting("start_frame")
+    keyframe_step: setting("keyframe_step")
+    interpolation: setting("interpolation")
+    add_sound: setting("add_sound")
+    set_scene_range: setting("set_scene_range")
+    use_nla: setting("use_nla")
     save_motion_path: StringProperty(
         name="Save Motion",
         description="Also keep the generated motion as a file (.npz, .json or .csv); "

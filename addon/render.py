@@ -232,20 +232,20 @@ def render_still(scene: Any, output: str | os.PathLike[str], options: RenderOpti
     configure(scene, options)
     compat.set_png_output(scene.render.image_settings)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.png")
-    saved = (scene.frame_current, scene.render.filepath)
+    saved_frame = scene.frame_current
     try:
         scene.frame_set(frame)
-        scene.render.filepath = str(temporary)
         with bpy.context.temp_override(scene=scene):
-            bpy.ops.render.render(write_still=True, scene=scene.name)
+            bpy.ops.render.render(write_still=False, scene=scene.name)
+        # Saved by us, quietly (write_still would print the temporary name), then renamed.
+        bpy.data.images["Render Result"].save_render(filepath=str(temporary), scene=scene)
         if not temporary.is_file():
             raise ConductorError(f"Blender wrote no image for '{output.name}'; check the render log above.")
         os.replace(temporary, output)
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, KeyError) as error:
         raise ConductorError(f"Rendering '{output.name}' failed ({str(error).strip().splitlines()[0]}).") from error
     finally:
-        scene.frame_set(saved[0])
-        scene.render.filepath = saved[1]
+        scene.frame_set(saved_frame)
         if temporary.exists():
             temporary.unlink()
     return output

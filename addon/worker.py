@@ -2,8 +2,9 @@
 
 Plain Python (no bpy), so it runs in tests without Blender. The operator starts a
 :class:`GenerationJob`, calls :meth:`GenerationJob.poll` from a timer and reads ``progress``,
-``message`` and ``state``; a reader thread turns the worker's JSON-lines stdout into a queue so
-the timer never blocks. ``run_blocking`` is the same job for the synchronous path.
+``message`` and ``state``; the worker's JSON events (core/cli.py) arrive through a
+:class:`~addon.background.ChildProcess`, so the timer never blocks. ``run_blocking`` is the same
+job for the synchronous path.
 
 Running generation in its own process keeps PyTorch out of Blender's process (no clashes with
 the libraries Blender bundles), lets a cancel stop it at once, and leaves nothing behind.
@@ -15,33 +16,43 @@ import dataclasses
 import json
 import math
 import os
-import queue
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ..core.errors import CancelledError, ConductorError
+from ..core.generate import GenerateOptions
+from ..core.options import to_arguments
+from .background import ChildProcess
 
 # Set this to another interpreter (one with PyTorch, say a CUDA build in a conda environment)
 # to run generation there instead of in Blender's own Python.
 PYTHON_ENVIRONMENT_VARIABLE = "VIRTUAL_CONDUCTOR_PYTHON"
 
-# Import names of the packages the worker needs, and what users know them as.
-PACKAGE_NAMES = {
-    "torch": "PyTorch",
-    "librosa": "librosa",
-    "soundfile": "soundfile",
-    "soxr": "soxr",
-    "safetensors": "safetensors",
-    "scipy": "SciPy",
-    "numpy": "NumPy",
-}
 
-STDERR_KEEP_LINES = 40
-TERMINATE_GRACE_S = 0.5
+@dataclasses.dataclass(frozen=True)
+class Package:
+    """A Python package the worker may need: its import name, distribution name and label."""
+
+    module: str
+    distribution: str
+    label: str
+
+
+# What the worker imports beyond Blender's own Python (NumPy stays Blender's).
+PACKAGES = (
+    Package("torch", "torch", "PyTorch"),
+    Package("soundfile", "soundfile", "soundfile"),
+    Package("soxr", "soxr", "soxr"),
+    Package("safetensors", "safetensors", "safetensors"),
+    Package("scipy", "scipy", "SciPy"),
+)
+
+
+def package_label(module: str) -> str:
+    """What users call the package that provides import name ``module``."""
+    return next((package.label for package in PACKAGES if package.module == module), module)
 
 
 def extension_root() -> Path:
@@ -57,25 +68,16 @@ def python_command() -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class WorkerRequest:
-    """What to generate: the CLI arguments of ``python -m core generate`` as plain data."""
+    """What to generate: the music, where the motion goes, and the options (plain data)."""
 
     audio_path: str
     output_path: str
-    weights: str = "default"
-    seed: int | None = 0
-    variation: float = 1.0
-    device: str = "auto"
-    meter: int | None = None  # beats per bar for the procedural conductor (None: detected)
+    options: GenerateOptions = dataclasses.field(default_factory=GenerateOptions)
 
     def arguments(self) -> list[str]:
-        args = ["-m", "core", "generate", self.audio_path, "-o", self.output_path]
-        args += ["--weights", self.weights, "--variation", repr(float(self.variation))]
-        args += ["--device", self.device]
-        if self.seed is not None:
-            args += ["--seed", str(int(self.seed))]
-        if self.meter is not None:
-            args += ["--meter", str(int(self.meter))]
-        return args + ["--progress-jsonl"]
+        """The ``python -m core generate`` command line (after the interpreter)."""
+        return ["-m", "core", "generate", self.audio_path, "-o", self.output_path, *to_arguments(self.options),
+                "--progress-jsonl"]
 
 
 def worker_environment(extra_paths: Sequence[str] = ()) -> dict[str, str]:
@@ -88,7 +90,7 @@ def worker_environment(extra_paths: Sequence[str] = ()) -> dict[str, str]:
 
 
 class GenerationJob:
-    """One worker process and what it has said so far.
+    """One worker process and what it has reported so far (its JSON events, see core/cli.py).
 
     Attributes
     ----------
@@ -98,6 +100,8 @@ class GenerationJob:
     progress : float in [0, 1]
     message : str
         The worker's last progress message.
+    missing_package : str
+        The import name of a package the worker lacked ("" if none), for the panel's advice.
     """
 
     def __init__(
@@ -112,107 +116,67 @@ class GenerationJob:
         self.progress = 0.0
         self.message = "Starting the generator"
         self.error = ""
+        self.missing_package = ""
         self.output_path = Path(request.output_path)
-        self._result: dict | None = None
-        self._events: queue.Queue[dict | None] = queue.Queue()
-        self._stderr: list[str] = []
+        self._outcome: dict | None = None
         command = list(python or python_command()) + request.arguments()
-        flags = 0
-        if sys.platform == "win32":  # an if statement, so type checkers on Linux skip it
-            flags = subprocess.CREATE_NO_WINDOW
         try:
-            self._process = subprocess.Popen(
-                command,
-                cwd=str(extension_root()),
-                env=worker_environment(extra_paths),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                bufsize=1,
-                creationflags=flags,
-            )
+            self._child = ChildProcess(command, cwd=str(extension_root()), env=worker_environment(extra_paths))
         except OSError as error:
             raise ConductorError(
                 f"Cannot start the generator with '{command[0]}' ({error.strerror or error}); "
                 f"check {PYTHON_ENVIRONMENT_VARIABLE} or reinstall the add-on."
             ) from error
-        self._threads = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
 
-    # -------------------------------------------------------------- reader threads
-    def _read_stdout(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue  # stray prints from libraries are not part of the protocol
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                self._events.put(event)
-        self._events.put(None)  # end of stream
-
-    def _read_stderr(self) -> None:
-        assert self._process.stderr is not None
-        for line in self._process.stderr:
-            self._stderr.append(line.rstrip())
-            del self._stderr[:-STDERR_KEEP_LINES]
-
-    # -------------------------------------------------------------- polling
     @property
     def finished(self) -> bool:
         return self.state != "running"
 
     def poll(self) -> str:
-        """Take in everything the worker said since the last call; never blocks. Returns state."""
+        """Take in every event the worker sent since the last call; never blocks. Returns state."""
         if self.finished:
             return self.state
-        stream_ended = False
-        while True:
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                break
+        for line in self._child.new_lines():
+            event = parse_event(line)
             if event is None:
-                stream_ended = True
-                break
-            if "ok" in event:
-                self._result = event
-            elif "progress" in event:
-                value = parse_progress(event.get("progress"))
+                continue  # stray prints from libraries are not part of the protocol
+            if event["event"] == "progress":
+                value = parse_progress(event.get("fraction"))
                 if value is None:
-                    continue  # a malformed progress line: ignore it, as the reader ignores garbage
+                    continue  # a malformed progress event: ignored, as garbage is
                 self.progress = min(1.0, max(self.progress, value))
                 self.message = str(event.get("message", self.message))
-        if stream_ended:
+            else:
+                self._outcome = event
+        if self._child.output_ended:
             self._finish()
         return self.state
 
     def _finish(self) -> None:
-        try:
-            returncode = self._process.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            returncode = self._process.wait()
-        for thread in self._threads:
-            thread.join(timeout=1.0)
-        result = self._result or {}
-        if returncode == 0 and result.get("ok") and self.output_path.is_file():
+        returncode = self._child.wait()
+        outcome = self._outcome or {}
+        if returncode == 0 and outcome.get("event") == "result" and self.output_path.is_file():
             self.state, self.progress, self.message = "done", 1.0, "Done"
             return
         self.state = "failed"
-        self.error = str(result.get("error") or "") or explain_crash(returncode, self._stderr)
-        if not result.get("error") and self._stderr:  # a crash: its traceback goes to the console
-            print("\n".join(self._stderr), file=sys.stderr)
+        kind = outcome.get("event")
+        if kind == "missing_package":
+            self.missing_package = str(outcome.get("package", ""))
+            self.error = (
+                f"{package_label(self.missing_package)} is not installed for the generator; install it in "
+                "Preferences > Add-ons > VirtualConductor, or see the README's manual route."
+            )
+        elif kind == "error":
+            self.error = str(outcome.get("message", ""))
+        else:  # an internal error or a crash: its traceback goes to the console
+            print("\n".join(self._child.stderr_lines), file=sys.stderr)
+            detail = outcome.get("message") or next(
+                (line.strip() for line in reversed(self._child.stderr_lines) if line.strip()), ""
+            )
+            self.error = (
+                f"The generator stopped unexpectedly (exit code {returncode}){': ' + str(detail) if detail else ''}; "
+                "see the system console for details."
+            )
         self.output_path.unlink(missing_ok=True)
 
     def wait(
@@ -242,38 +206,38 @@ class GenerationJob:
             raise ConductorError(self.error)
         raise ConductorError("The generator is still running; wait for it or cancel it.")
 
-    # -------------------------------------------------------------- stopping
     def cancel(self) -> None:
         """Stop the worker (terminate, then kill after half a second) and remove its output."""
         if self.finished:
             return
-        self.terminate()
-        self.state, self.message = "cancelled", "Cancelled"
-
-    def terminate(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=TERMINATE_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        for thread in self._threads:
-            thread.join(timeout=0.5)
+        self._child.stop()
         remove_partial_outputs(self.output_path)
+        self.state, self.message = "cancelled", "Cancelled"
 
     @property
     def stderr_tail(self) -> str:
         """The worker's last lines of stderr (tracebacks go to the console, not the UI)."""
-        return "\n".join(self._stderr)
+        return "\n".join(self._child.stderr_lines)
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._child.process.pid
 
     @property
     def returncode(self) -> int | None:
-        return self._process.poll()
+        return self._child.returncode
+
+
+def parse_event(line: str) -> dict | None:
+    """A worker event from one stdout line, or None when the line is not one."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
 
 
 def parse_progress(value: object) -> float | None:
@@ -294,26 +258,6 @@ def remove_partial_outputs(output_path: Path) -> None:
     if output_path.parent.is_dir():
         for partial in output_path.parent.glob(f".{output_path.name}.partial-*"):
             partial.unlink(missing_ok=True)
-
-
-def explain_crash(returncode: int | None, stderr_lines: Sequence[str]) -> str:
-    """One sentence for a worker that died without its final JSON line."""
-    for line in reversed(stderr_lines):
-        if "ModuleNotFoundError" in line or line.startswith("ImportError"):
-            module = line.split("'")[1].split(".")[0] if "'" in line else ""
-            if module == "core":
-                break  # a module of our own is missing: a broken install, not a dependency
-            package = PACKAGE_NAMES.get(module, module or "a required package")
-            return (
-                f"{package} is not installed for the generator; install the dependencies in "
-                "Preferences > Add-ons > VirtualConductor, or see the README's manual route."
-            )
-    last = next((line.strip() for line in reversed(stderr_lines) if line.strip()), "")
-    detail = f": {last}" if last else ""
-    return (
-        f"The generator stopped unexpectedly (exit code {returncode}){detail}; "
-        "see the system console for details."
-    )
 
 
 def run_blocking(

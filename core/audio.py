@@ -23,6 +23,7 @@ SAMPLE_RATE_HZ = 22_050
 MIN_SOURCE_RATE_HZ = 8_000
 MAX_SOURCE_RATE_HZ = 192_000
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+MUSIC_SUFFIXES = SOUNDFILE_SUFFIXES + (".m4a", ".aac", ".opus")  # the last three through ffmpeg
 
 
 def load_audio(path: str | os.PathLike[str], *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

@@ -1,12 +1,18 @@
 """``python -m core``: the command line over core (mel, generate, preview, plot).
 
-Exit status 0 only on success. Errors a user can fix print one sentence to stderr (or, with
-``--progress-jsonl``, a JSON line) and exit 1; a bug prints its traceback and exits 2.
+Exit status (the same contract as ``addon/headless_main.py``): 0 done; 1 bad input (one sentence
+on stderr saying what is wrong and how to fix it); 2 a malformed command line (argparse's usage
+message); 70 an internal error (a bug: the traceback is printed, please report it); 130
+interrupted. With ``--progress-jsonl`` (how the add-on runs its worker) stdout carries one JSON
+event a line instead: ``{"event": "progress", "fraction", "message"}``, then one of
+``{"event": "result", "output", "summary"}``, ``{"event": "error", "message"}``,
+``{"event": "missing_package", "package", "message"}`` or ``{"event": "internal_error", "message"}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -14,7 +20,9 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConductorError
+from .errors import ConductorError, one_of
+from .options import add_arguments, from_arguments, option
+from .outputs import check_output_folder
 
 
 class ProgressBar:
@@ -39,8 +47,24 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
+
+
+def emit_event(event: str, **fields: object) -> None:
+    """One JSON event line on stdout, for the add-on's worker protocol."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
 def jsonl_progress(fraction: float, message: str) -> None:
-    print(json.dumps({"progress": round(float(fraction), 4), "message": message}), flush=True)
+    emit_event("progress", fraction=round(float(fraction), 4), message=message)
+
+
+@dataclasses.dataclass
+class MotionOutput:
+    """How ``generate`` writes the motion (besides the file name)."""
+
+    fps: float | None = option(None, "resample the 30 fps motion to this frame rate (24, 25, 29.97, 60, ...)",
+                               minimum=1.0, maximum=1000.0)
 
 
 def command_mel(args: argparse.Namespace) -> str:
@@ -48,7 +72,7 @@ def command_mel(args: argparse.Namespace) -> str:
 
     from .audio import load_audio
     from .mel import mel_90hz
-    from .motion import write_atomically
+    from .outputs import write_atomically
 
     mel = mel_90hz(load_audio(args.audio))
     write_atomically(Path(args.output), lambda handle: np.save(handle, mel), binary=True)
@@ -57,16 +81,13 @@ def command_mel(args: argparse.Namespace) -> str:
 
 def command_generate(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
     from .generate import GenerateOptions, generate_motion
+    from .motion import MOTION_SUFFIXES
 
     output = Path(args.output)
-    if output.suffix.lower() not in (".npz", ".json", ".csv"):
-        raise ConductorError(f"Cannot write motion to '{output.name}'; name the output .npz, .json or .csv.")
-    if not output.parent.is_dir() and str(output.parent):
-        raise ConductorError(f"Output folder '{output.parent}' does not exist; create it or pick another.")
-    options = GenerateOptions(
-        weights=args.weights, seed=args.seed, noise_path=args.noise, variation=args.variation, device=args.device,
-        meter=args.meter,
-    )
+    if output.suffix.lower() not in MOTION_SUFFIXES:
+        raise ConductorError(f"Cannot write motion to '{output.name}'; name the output {one_of(MOTION_SUFFIXES)}.")
+    check_output_folder(output.parent)
+    options = from_arguments(GenerateOptions, args)
     motion = generate_motion(args.audio, options, progress=progress)
     if args.fps is not None:
         motion = motion.resampled(args.fps)
@@ -78,7 +99,13 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="VirtualConductor: music in, conducting motion out.")
+    from .generate import GenerateOptions
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="VirtualConductor: music in, conducting motion out.",
+        epilog="Exit status: 0 done, 1 bad input (one sentence on stderr), 2 a malformed command line, "
+               "70 an internal error (please report it), 130 interrupted.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     mel = commands.add_parser("mel", help="compute the (T90, 128) mel feature at 90 fps")
@@ -88,19 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate conducting motion for a piece of music")
     generate.add_argument("audio", help="music file, or a mel .npy from 'python -m core mel'")
     generate.add_argument("-o", "--output", required=True, help="motion file to write: .npz, .json or .csv")
-    generate.add_argument("--weights", default="default",
-                          help="'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
-                               "or a .safetensors/.pt generator file")
-    noise = generate.add_mutually_exclusive_group()
-    noise.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same motion; default 0)")
-    noise.add_argument("--noise", help="noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second")
-    generate.add_argument("--variation", type=float, default=1.0,
-                          help="noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained")
-    generate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    generate.add_argument("--meter", type=int, choices=(2, 3, 4, 6), default=None,
-                          help="procedural conductor: beats per bar instead of the detected meter")
-    generate.add_argument("--fps", type=float, help="resample the 30 fps output to this frame rate (24, 25, 29.97, 60, ...)")
-    generate.add_argument("--progress-jsonl", action="store_true", help="print progress as JSON lines (for the Blender worker)")
+    add_arguments(generate, GenerateOptions)
+    add_arguments(generate, MotionOutput)
+    generate.add_argument("--progress-jsonl", action="store_true",
+                          help="print progress and the outcome as JSON events (the Blender worker's protocol)")
 
     preview = commands.add_parser("preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)")
     preview.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
@@ -145,11 +163,14 @@ def command_plot(args: argparse.Namespace, progress: Callable[[float, str], None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    machine = bool(getattr(args, "progress_jsonl", False))
+    machine = "--progress-jsonl" in (sys.argv[1:] if argv is None else argv)
     bar = ProgressBar(enabled=not machine)
     progress = jsonl_progress if machine else bar
     try:
+        try:
+            args = build_parser().parse_args(argv)  # the settings' declarations need NumPy
+        except SystemExit as done:  # --help (0) or a malformed command line (2, usage printed)
+            return int(done.code or 0)
         if args.command == "mel":
             summary = command_mel(args)
         elif args.command == "generate":
@@ -159,30 +180,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConductorError as error:
         bar.close()
         if machine:
-            print(json.dumps({"ok": False, "error": str(error)}), flush=True)
+            emit_event("error", message=str(error))
         else:
             print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         bar.close()
         print("error: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except ModuleNotFoundError as error:
         bar.close()
+        package = (error.name or "").split(".")[0]
+        if package in ("core", ""):  # a module of our own: a broken install, not a dependency
+            traceback.print_exc()
+            if machine:
+                emit_event("internal_error", message=f"the installation is incomplete ({error}); reinstall it")
+            return EXIT_INTERNAL_ERROR
+        message = (f"the package '{package}' is not installed; install the project's dependencies "
+                   "(pip install -e . from the project folder, or make demo)")
         if machine:
-            raise  # the add-on's worker turns a missing package into its own advice
-        print(f"error: the package '{error.name}' is not installed; install the project's dependencies "
-              "(pip install -e . from the project folder, or make demo).", file=sys.stderr)
-        return 1
+            emit_event("missing_package", package=package, message=message)
+        else:
+            print(f"error: {message}.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as error:  # a bug, not bad input: keep the traceback for the report
         bar.close()
         traceback.print_exc()
         if machine:
-            print(json.dumps({"ok": False, "error": f"internal error: {type(error).__name__}: {error}"}), flush=True)
-        return 2
+            emit_event("internal_error", message=f"{type(error).__name__}: {error}")
+        return EXIT_INTERNAL_ERROR
     bar.close()
     if machine:
-        print(json.dumps({"ok": True, "output": getattr(args, "output", ""), "summary": summary}), flush=True)
+        emit_event("result", output=getattr(args, "output", ""), summary=summary)
     else:
         print(summary)
-    return 0
+    return EXIT_OK

@@ -5,10 +5,16 @@ add-on's operators) show it as is, without a traceback. Long jobs take the two c
 here: one that hears progress, and one whose True stops the work with :class:`CancelledError`.
 """
 
-from typing import Callable
+from typing import Callable, Sequence
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done in [0, 1], short message)
 CancelCheck = Callable[[], bool]  # True: stop now
+
+
+def one_of(choices: Sequence[object]) -> str:
+    """Choices as a sentence says them: ".npz, .json or .csv"."""
+    names = [str(choice) for choice in choices]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 class ConductorError(Exception):

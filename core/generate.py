@@ -10,7 +10,11 @@ from typing import cast
 import numpy as np
 
 from .errors import CancelCheck, ConductorError, ProgressCallback
+from .mel import MOTION_FPS
 from .motion import Motion
+from .options import check, option
+
+PRECISIONS = ("float32", "bf16")  # of the network's arithmetic (core.inference.check_precision)
 
 MIN_DURATION_S = 1.0
 PROCEDURAL = "procedural"
@@ -20,27 +24,31 @@ NEURAL = "neural"
 
 @dataclasses.dataclass
 class GenerateOptions:
-    """How to generate.
+    """How to generate: each field is a setting of both CLIs and the add-on (see core.options).
 
-    weights : "default" (the project's weights, or the procedural conductor where none are
-        installed), "procedural" (beat-exact, no network), "neural" (the project's own trained
-        generator, experimental until it is the default), or a path to a .safetensors or
-        official .pt generator checkpoint.
-    seed : noise seed (same seed, same motion); None draws a fresh one.
-    noise_path : a .npy of noise shaped (S, 8) or (1, S, 8), used instead of the seed.
-    variation : scales the noise (0 = the mean motion for the music, 1 = as trained); for the
-        procedural conductor, the human irregularity (0 = the textbook pattern).
-    device : "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps".
-    meter : beats per bar for the procedural conductor (2, 3, 4 or 6) instead of the detected
-        meter; None detects it. Neural weights have no meter to set.
+    ``weights`` "default" is the project's weights, or the procedural conductor where none are
+    installed; ``seed`` None draws a fresh one; ``noise_path`` is used instead of the seed.
     """
 
-    weights: str = DEFAULT
-    seed: int | None = 0
-    noise_path: str | None = None
-    variation: float = 1.0
-    device: str = "auto"
-    meter: int | None = None
+    weights: str = option(
+        DEFAULT, "'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
+        "or a .safetensors/.pt generator file")
+    seed: int | None = option(0, "noise seed: same seed, same motion", minimum=0, maximum=2**31 - 1, exclusive="noise")
+    noise_path: str | None = option(
+        None, "neural weights: noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second, instead of the seed",
+        flag="--noise", exclusive="noise")
+    variation: float = option(
+        1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0)
+    device: str = option("auto", "network device: auto, cpu, cuda, cuda:N or mps")
+    meter: int | None = option(
+        None, "procedural conductor: beats per bar instead of the detected meter", label="Beats per Bar",
+        choices=(2, 3, 4, 6))
+    precision: str = option(
+        "float32", "network arithmetic: float32 (exact), or bf16 (faster on CPUs with AMX or AVX-512 BF16 and on "
+        "CUDA GPUs; keypoints differ by up to ~0.04)", choices=PRECISIONS)
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 def resolve_weights(weights: str) -> str:
@@ -115,11 +123,11 @@ def generate_motion(
         raise ConductorError(
             "Beats per bar can only be set for the procedural conductor; drop --meter or choose --weights procedural."
         )
-    report(0.0, "decoding audio")
-    samples, mel = load_mel_input(source)
-    audio_sha256 = file_sha256(source)
-
+    if options.precision != "float32" and weights == PROCEDURAL:
+        raise ConductorError("The procedural conductor runs no network; drop --precision or choose neural weights.")
     if weights == PROCEDURAL:
+        report(0.0, "decoding audio")
+        samples, _ = load_mel_input(source)
         if samples is None:
             raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
         from .procedural import conduct
@@ -132,19 +140,25 @@ def generate_motion(
             should_cancel=should_cancel,
             meter=options.meter,
         )
-        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=audio_sha256)
+        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source))
 
-    from .inference import generate_keypoints, make_noise, check_noise, pick_device, seconds_of_noise
+    from .inference import check_noise, check_precision, generate_keypoints, make_noise, pick_device, seconds_of_noise
     from .mel import mel_90hz
     from .networks import Generator
     from .weights import GENERATOR, load_model
 
+    # The device and the weights are checked before the music is decoded.
     device = pick_device(options.device)
+    check_precision(options.precision, device)
+    report(0.0, "loading the weights")
+    loaded = load_model(weights, GENERATOR)
+    report(0.02, "decoding audio")
+    samples, mel = load_mel_input(source)
+    audio_sha256 = file_sha256(source)
     if mel is None:
         assert samples is not None, "load_mel_input gives samples or a mel"
         report(0.05, "mel spectrogram")
         mel = mel_90hz(samples)
-    loaded = load_model(weights, GENERATOR)
     seconds = seconds_of_noise(mel.shape[0])
     if options.noise_path is not None:
         noise_file = Path(options.noise_path)
@@ -164,13 +178,14 @@ def generate_motion(
         device=device,
         progress=lambda fraction, message: report(0.15 + 0.85 * fraction, message),
         should_cancel=should_cancel,
+        precision=options.precision,
     )
     return Motion(
         keypoints=keypoints,
-        fps=30.0,
+        fps=float(MOTION_FPS),
         seed=seed,
         weights_id=loaded.weights_id,
-        extra={"variation": float(options.variation), "device": str(device)},
+        extra={"variation": float(options.variation), "device": str(device), "precision": options.precision},
         source_audio=source.name,
         audio_sha256=audio_sha256,
     )

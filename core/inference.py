@@ -18,6 +18,7 @@ import torch
 from .errors import CancelCheck, CancelledError, ConductorError, ProgressCallback
 from .mel import MEL_FPS, MOTION_FPS, frame_count_30fps
 from .fusion import FusedGenerator
+from .generate import PRECISIONS
 from .networks import NOISE_PER_SECOND, Generator
 
 DEFAULT_WINDOW_S = 600  # the fused encoder chunks itself, so only the cheap TCN sees a whole window
@@ -44,9 +45,6 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as error:
         raise ConductorError(f"'{name}' is not a device name; use auto, cpu, cuda or mps.") from error
-
-
-PRECISIONS = ("float32", "bf16")
 
 
 def check_precision(precision: str, device: torch.device) -> None:

@@ -1,6 +1,6 @@
 """The official VirtualConductor mel feature: 128 bands at 90 frames per second in [0, 1].
 
-Definition (see ``../shared/parity/README.md``): power mel spectrogram of the 22,050 Hz mono
+Definition (see ``docs/parity.md``): power mel spectrogram of the 22,050 Hz mono
 signal (n_fft 2048, hop 256, periodic Hann, centred with zero padding, Slaney mel filters),
 converted to dB relative to the piece's maximum and floored 80 dB below it, mapped by
 ``|db + 80| / 80``, the frequency axis flipped (row 0 = highest band), then resized along time

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConductorError
+from .errors import ConductorError, one_of
+from .outputs import write_atomically
 from .skeleton import JOINT_COUNT, JOINT_NAMES
 
 MODEL_FPS = 30.0  # M2S-GAN's output rate, frames per second
+MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes (and .npz, .json load)
 
 
 @dataclasses.dataclass
@@ -116,9 +118,9 @@ class Motion:
         """
         path = Path(path)
         suffix = path.suffix.lower()
-        if suffix not in (".npz", ".json", ".csv"):
+        if suffix not in MOTION_SUFFIXES:
             raise ConductorError(
-                f"Cannot save motion as '{path.name}': use a .npz, .json or .csv file name."
+                f"Cannot save motion as '{path.name}': use a {one_of(MOTION_SUFFIXES)} file name."
             )
         meta = self.metadata()
         if suffix == ".npz":
@@ -233,29 +235,3 @@ def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> 
     weight = (position - lower).reshape((-1,) + (1,) * (keypoints.ndim - 1))
     blended = keypoints[lower] * (1.0 - weight) + keypoints[upper] * weight
     return blended.astype(np.float32)
-
-
-def write_atomically(path: Path, write: Any, *, binary: bool) -> Path:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    Raises :class:`ConductorError` (and removes the temporary file) when the folder is missing
-    or not writable, or the write fails.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConductorError(f"Output folder '{folder}' does not exist; create it or pick another.")
-    temporary = folder / f".{path.name}.partial-{os.getpid()}"
-    try:
-        with open(temporary, "wb" if binary else "w") as handle:
-            write(handle)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise ConductorError(
-            f"Cannot write '{path}' ({error.strerror or error}); choose a writable location."
-        ) from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path

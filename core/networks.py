@@ -1,7 +1,7 @@
 """The VirtualConductor networks: the one definition of each, used by inference and training.
 
 Shapes: N batch, T90 mel frames (90 per second), T30 motion frames (30 per second),
-S seconds. Architecture facts: ``../shared/parity/ARCHITECTURE.md``. Module names are our own;
+S seconds. Architecture facts: ``docs/parity.md``. Module names are our own;
 :mod:`core.weights` maps the official checkpoints' key names onto them.
 
 - :class:`MusicEncoder`: mel (N, T90, 128) -> features (N, T30, 64).

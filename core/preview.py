@@ -129,7 +129,7 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
-    from .motion import write_atomically
+    from .outputs import write_atomically
 
     return write_atomically(path, lambda handle: handle.write(data), binary=True)
 

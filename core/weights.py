@@ -231,11 +231,9 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
 def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any]) -> Path:
     """Write ``model``'s weights as ``path`` (.safetensors) and its model card as the same name
     with .json. ``card`` should give id, model, data, config, metrics and licence."""
-    import torch
-
     from safetensors.torch import save
 
-    from .motion import write_atomically
+    from .outputs import write_atomically
 
     path = Path(path)
     if path.suffix.lower() != ".safetensors":

@@ -8,6 +8,7 @@ ERROR reach Python as the RuntimeError that ``bpy.ops`` raises, so the text is c
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 import time
@@ -20,6 +21,12 @@ from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, write_tone
 from test_extension_package import install_extension
 
 MUSIC = DEMO_PIECE
+
+
+def options(**values):
+    from core.generate import GenerateOptions
+
+    return GenerateOptions(**values)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +175,34 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
 
 
+def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_music(bpy_scene, extension,
+                                                                               tmp_path: Path) -> None:
+    """The panel's Generate keeps the motion as headless generate does, so ``export`` reads the
+    saved file; generating again with another piece leaves one music strip of ours, not two."""
+    import subprocess
+
+    bpy = bpy_scene
+    second = write_tone(tmp_path / "second piece.wav", duration_s=6.0)
+    settings = settings_for(bpy, weights="PROCEDURAL", target="CREATE")
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    saved = tmp_path / "animated in the add-on.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(saved), copy=True)
+    done = subprocess.run([sys.executable, str(Path(extension["folder"]) / "addon" / "headless_main.py"), "export",
+                           str(saved), "-o", str(tmp_path / "motion.npz")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from core.motion import Motion
+
+    assert Motion.load(tmp_path / "motion.npz").frame_count == 35 * 30
+    if not bpy.app.build_options.audaspace:
+        return  # no sound strips in this build
+    settings.music_path = str(second)
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    editor = bpy.context.scene.sequence_editor
+    strips = [s for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
+              if s.type == "SOUND"]
+    assert [Path(s.sound.filepath).name for s in strips] == [second.name]
+
+
 # ---------------------------------------------------------------------------- bad input
 def test_no_armature_greys_out_generate_and_says_why(bpy_scene) -> None:
     settings_for(bpy_scene, target="EXISTING")
@@ -262,7 +297,7 @@ def test_read_only_save_path_is_reported(bpy_scene, tmp_path: Path) -> None:
     folder = read_only_folder(tmp_path)
     settings_for(bpy_scene, target="CREATE", save_motion_path=str(folder / "motion.npz"))
     try:
-        assert_fails_cleanly(bpy_scene, r"Cannot write '.*motion.npz'.*writable location")
+        assert_fails_cleanly(bpy_scene, r"Output folder '.*' is not writable .*; pick another")
     finally:
         if folder != Path("/sys"):
             folder.chmod(0o755)
@@ -280,9 +315,7 @@ def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path
     long_piece = write_tone(tmp_path / "long.flac", duration_s=300.0, rate_hz=22_050, fmt="FLAC")
     output = tmp_path / "out" / "motion.npz"
     output.parent.mkdir()
-    job = worker.GenerationJob(worker.WorkerRequest(
-        audio_path=str(long_piece), output_path=str(output), weights=str(OFFICIAL_GENERATOR)
-    ))
+    job = worker.GenerationJob(worker.WorkerRequest(str(long_piece), str(output), options(weights=str(OFFICIAL_GENERATOR))))
     deadline = time.monotonic() + 60
     while job.poll() == "running" and job.message == "Starting the generator":
         assert time.monotonic() < deadline, "the worker never reported progress"
@@ -299,19 +332,15 @@ def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path
 
 def test_worker_reports_the_cores_one_sentence_error(worker, tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"Weights file '.*missing.pt' does not exist"):
-        worker.run_blocking(worker.WorkerRequest(
-            audio_path=str(MUSIC), output_path=str(tmp_path / "m.npz"),
-            weights=str(tmp_path / "missing.pt"),
-        ))
+        worker.run_blocking(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz"),
+                                                 options(weights=str(tmp_path / "missing.pt"))))
     assert not (tmp_path / "m.npz").exists()
 
 
 def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path: Path) -> None:
     """What the timer-driven modal operator does between events: poll, show progress, finish."""
     output = tmp_path / "motion.npz"
-    job = worker.GenerationJob(worker.WorkerRequest(
-        audio_path=str(MUSIC), output_path=str(output), weights=str(OFFICIAL_GENERATOR)
-    ))
+    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(output), options(weights=str(OFFICIAL_GENERATOR))))
     seen, deadline = [], time.monotonic() + 300
     while job.poll() == "running":
         assert time.monotonic() < deadline, "the worker never finished"
@@ -328,20 +357,43 @@ def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path
 def test_worker_ignores_malformed_progress_lines(worker, tmp_path: Path) -> None:
     """A worker that prints null, text and garbage as progress: poll never raises."""
     script = (
-        "print('{\"progress\": null}'); print('{\"progress\": \"half\"}'); "
-        "print('{\"progress\": [1]}'); print('{garbage'); print('not json'); "
-        "print('{\"progress\": 0.5, \"message\": \"Halfway\"}')"
+        "print('{\"event\": \"progress\", \"fraction\": null}'); "
+        "print('{\"event\": \"progress\", \"fraction\": \"half\"}'); "
+        "print('{\"event\": \"progress\", \"fraction\": [1]}'); print('{\"progress\": 0.9}'); "
+        "print('{garbage'); print('not json'); "
+        "print('{\"event\": \"progress\", \"fraction\": 0.5, \"message\": \"Halfway\"}')"
     )
-    job = worker.GenerationJob(
-        worker.WorkerRequest(audio_path=str(MUSIC), output_path=str(tmp_path / "m.npz")),
-        python=[sys.executable, "-c", script],
-    )
+    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")),
+                               python=[sys.executable, "-c", script])
     deadline = time.monotonic() + 30
     while job.poll() == "running":
         assert time.monotonic() < deadline, "the script never ended"
         time.sleep(0.05)
     assert job.state == "failed"  # it wrote no motion
     assert job.progress == 0.5 and job.message == "Halfway"
+
+
+def test_worker_names_a_missing_package_from_its_event(worker, tmp_path: Path) -> None:
+    """The worker reports a missing package as a structured event: the job names it."""
+    script = "print('{\"event\": \"missing_package\", \"package\": \"torch\", \"message\": \"x\"}')"
+    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")),
+                               python=[sys.executable, "-c", script])
+    with pytest.raises(Exception, match="PyTorch is not installed for the generator"):
+        job.wait()
+    assert job.missing_package == "torch"
+
+
+def test_worker_request_round_trips_every_setting(worker) -> None:
+    """What the panel asks for is what the worker's command line says: no setting is lost."""
+    from core.cli import build_parser
+    from core.options import from_arguments
+
+    chosen = options(weights="procedural", seed=123, variation=0.25, device="cpu", meter=6)
+    arguments = worker.WorkerRequest("music.ogg", "out.npz", chosen).arguments()
+    parsed = build_parser().parse_args(arguments[2:])
+    assert from_arguments(type(chosen), parsed) == chosen
+    assert worker.WorkerRequest("music.ogg", "out.npz").arguments()[3:] == ["music.ogg", "-o", "out.npz",
+                                                                          "--progress-jsonl"]
 
 
 def simulate_background_run(bpy, extension: dict, worker, tmp_path: Path):
@@ -352,12 +404,12 @@ def simulate_background_run(bpy, extension: dict, worker, tmp_path: Path):
     operators = importlib.import_module(extension["package"] + ".addon.operators")
     folder = tmp_path / "job"
     folder.mkdir(parents=True)
-    job = worker.GenerationJob(
-        worker.WorkerRequest(audio_path=str(MUSIC), output_path=str(folder / "motion.npz")),
-        python=[sys.executable, "-c", "import time; time.sleep(60)"],
-    )
-    timer = bpy.context.window_manager.event_timer_add(0.15, window=bpy.context.window)
-    operators._active.update(job=job, folder=str(folder), scene=bpy.context.scene.name, timer=timer)
+    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(folder / "motion.npz")),
+                               python=[sys.executable, "-c", "import time; time.sleep(60)"])
+    background = importlib.import_module(extension["package"] + ".addon.background")
+    task = background.BackgroundTask(operators.GENERATE, job, cleanup=lambda: shutil.rmtree(folder),
+                                     scene=bpy.context.scene.name)
+    task.start_timer(bpy.context.window_manager, bpy.context.window, 0.15)
     settings = bpy.context.scene.virtual_conductor
     settings.is_running = True
     return operators, job, folder
@@ -371,7 +423,7 @@ def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extens
     extension["module"].unregister()
     extension["module"].register()
     assert job.state == "cancelled" and job.returncode is not None
-    assert operators._active == {} and not folder.exists()
+    assert operators.BackgroundTask.get(operators.GENERATE) is None and not folder.exists()
     assert not bpy.context.scene.virtual_conductor.is_running
     # The next run can be cancelled again through the Cancel button.
     operators, job, _folder = simulate_background_run(bpy, extension, worker, tmp_path / "again")
@@ -392,9 +444,8 @@ def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, work
     started = bpy.context.scene
     settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False)
     inputs = operators.read_inputs(bpy.context)
-    motion = worker.run_blocking(worker.WorkerRequest(
-        audio_path=str(MUSIC), output_path=str(tmp_path / "motion.npz"), weights="procedural"
-    ))
+    motion = worker.run_blocking(worker.WorkerRequest(str(MUSIC), str(tmp_path / "motion.npz"),
+                                                      options(weights="procedural")))
     other = bpy.data.scenes.new("Other")
     with bpy.context.temp_override(scene=other):
         assert bpy.context.scene == other
@@ -412,19 +463,19 @@ def test_beats_per_bar_reaches_the_procedural_conductor_only(bpy_scene, extensio
 
     bpy = bpy_scene
     operators = importlib.import_module(extension["package"] + ".addon.operators")
-    settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False, beats_per_bar="3")
+    settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False, meter="3")
     inputs = operators.read_inputs(bpy.context)
-    assert inputs.meter == 3
+    assert inputs.generate.meter == 3
     request = operators.worker_request(inputs, str(tmp_path))
-    assert request.arguments()[-3:-1] == ["--meter", "3"]
+    assert "--meter 3" in " ".join(request.arguments())
     motion = worker.run_blocking(request)
     from core.motion import Motion
 
     assert Motion.load(motion).extra["meter"] == 3
-    settings_for(bpy, weights="OFFICIAL", beats_per_bar="3")    # a network has no meter to set
-    assert operators.read_inputs(bpy.context).meter is None
-    settings_for(bpy, weights="PROCEDURAL", beats_per_bar="AUTO")
-    assert operators.read_inputs(bpy.context).meter is None
+    settings_for(bpy, weights="OFFICIAL", meter="3")    # a network has no meter to set
+    assert operators.read_inputs(bpy.context).generate.meter is None
+    settings_for(bpy, weights="PROCEDURAL", meter="AUTO")
+    assert operators.read_inputs(bpy.context).generate.meter is None
 
 
 class RecordingLayout:
@@ -464,10 +515,11 @@ def test_model_panel_offers_beats_per_bar_for_the_procedural_conductor(bpy_scene
     settings_for(bpy, weights="PROCEDURAL")
     shown = draw_model_panel()
     # the procedural conductor uses the seed and the variation (its human irregularity), not a device
-    assert shown["beats_per_bar"] and shown["seed"] and shown["variation"] and not shown["device"]
+    assert shown["meter"] and shown["seed"] and shown["variation"]
+    assert not shown["device"] and not shown["precision"]
     settings_for(bpy, weights="OFFICIAL")
     shown = draw_model_panel()
-    assert "beats_per_bar" not in shown and shown["device"] and shown["variation"]
+    assert "meter" not in shown and shown["device"] and shown["precision"] and shown["variation"]
 
 
 def test_our_experimental_weights_are_one_choice_away(bpy_scene, extension) -> None:
@@ -475,9 +527,9 @@ def test_our_experimental_weights_are_one_choice_away(bpy_scene, extension) -> N
 
     bpy = bpy_scene
     operators = importlib.import_module(extension["package"] + ".addon.operators")
-    settings_for(bpy, weights="NEURAL", target="CREATE", beats_per_bar="3")
+    settings_for(bpy, weights="NEURAL", target="CREATE", meter="3")
     inputs = operators.read_inputs(bpy.context)
-    assert inputs.weights == "neural" and inputs.meter is None    # a network: no beats per bar
+    assert inputs.generate.weights == "neural" and inputs.generate.meter is None    # a network: no beats per bar
     assert not operators.runs_procedural(bpy.context.scene.virtual_conductor)
 
 

@@ -27,6 +27,7 @@ keyframes = import_extension("addon.keyframes")
 ConductorError = import_extension("core.errors").ConductorError
 Motion = import_extension("core.motion").Motion
 PRESETS = import_extension("core.retarget").PRESETS
+from_values = import_extension("core.options").from_values
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -46,8 +47,17 @@ def fresh_conductor(fps: int = 30, fps_base: float = 1.0, **extras):
     return scene, conductor_body.create_conductor(scene, **extras)
 
 
-def options(**changes):
-    return apply_mod.ApplyOptions(**{"audio_path": str(GOLDEN_AUDIO), **changes})
+def options(audio_path: str = str(GOLDEN_AUDIO), **changes):
+    """ApplyOptions with these settings (nested RetargetSettings ones included, by name)."""
+    return from_values(apply_mod.ApplyOptions, changes, audio_path=audio_path)
+
+
+def altered(**changes):
+    """Options changed after they were made (and checked): apply_motion must check them again."""
+    changed = options()
+    for name, value in changes.items():
+        setattr(changed.retarget if hasattr(changed.retarget, name) else changed, name, value)
+    return changed
 
 
 def fcurve_arrays(action) -> dict[tuple[str, int], np.ndarray]:
@@ -215,6 +225,7 @@ def test_keyframe_step_bezier_and_nla(motion):
 
 
 # ---------------------------------------------------------------------------------- other rigs
+@pytest.mark.slow  # generating a Rigify rig / ten minutes of network passes
 def test_rigify_rig_with_fk_controls(motion, tmp_path):
     import addon_utils
 
@@ -341,15 +352,18 @@ def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkey
         (armature, options(mapping=str(unknown_role)), "tentacle.L"),
         (armature, options(mapping=str(tmp_path / "absent.json")), "does not exist"),
         (armature, options(mapping="no-such-preset"), "no-such-preset"),
-        (armature, options(interpolation="SPLINE"), "Interpolation"),
-        (armature, options(keyframe_step=0), "Keyframe step"),
-        (armature, options(smoothing=3.0), "Smoothing"),
+        (armature, altered(interpolation="SPLINE"), "Interpolation must be one of"),
+        (armature, altered(keyframe_step=0), "Keyframe Step must be between 1 and 30"),
+        (armature, altered(smoothing=3.0), "Smoothing must be between 0 and 1"),
         (armature, options(baton_hand="left"), "hangs from 'hand.R', not the left hand"),
     ]
     for target, opts, words in cases:
         with pytest.raises(ConductorError, match=words):
             apply_mod.apply_motion(scene, target, motion, opts)
         assert snapshot(scene, armature) == before, words
+    for changes, words in (({"keyframe_step": 0}, "Keyframe Step"), ({"smoothing": 3.0}, "Smoothing")):
+        with pytest.raises(ConductorError, match=words):
+            options(**changes)  # refused as soon as it is made
 
     # A failure after writing started (here: while adding the sound strip) rolls it all back.
     def fail(*_args, **_kwargs):
@@ -377,10 +391,3 @@ def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path
     (strip,) = [s for s in compat.iter_strips(scene) if s.name == result.sound_strip_name]
     assert strip.sound.filepath.startswith("//") == use_relative
     assert Path(bpy.path.abspath(strip.sound.filepath)).resolve() == GOLDEN_AUDIO.resolve()
-
-
-def test_the_panel_knows_where_core_looks_for_the_default_weights():
-    from core.weights import default_weights_path
-
-    operators = import_extension("addon.operators")
-    assert operators.default_weights_file().resolve() == default_weights_path().resolve()

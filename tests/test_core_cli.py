@@ -59,10 +59,33 @@ def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
 def test_progress_jsonl_protocol(tmp_path, parity_dir):
     result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
                      "--progress-jsonl", check_rc=0)
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    fractions = [line["progress"] for line in lines if "progress" in line]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    fractions = [event["fraction"] for event in events if event["event"] == "progress"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert lines[-1]["ok"] is True and lines[-1]["output"].endswith("m.npz")
+    assert events[-1]["event"] == "result" and events[-1]["output"].endswith("m.npz")
+    bad = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", tmp_path / "none.pt",
+                  "--progress-jsonl", check_rc=1)
+    last = json.loads(bad.stdout.splitlines()[-1])
+    assert last["event"] == "error" and "does not exist" in last["message"]
+
+
+@pytest.mark.parametrize("flags, phrase", [
+    (["--variation", "-1"], "argument --variation: must be between 0 and 4, got -1"),
+    (["--fps", "0"], "argument --fps: must be between 1 and 1000, got 0"),
+    (["--meter", "5"], "argument --meter: must be one of 2, 3, 4, 6, got 5"),
+    (["--seed", "1", "--noise", "n.npy"], "argument --noise: not allowed with argument --seed"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_a_malformed_command_line_exits_2_before_any_work(tmp_path, flags, phrase):
+    """argparse's convention: a usage error is exit status 2 with the usage message, at once."""
+    result = run_cli("generate", tmp_path / "not-even-read.ogg", "-o", tmp_path / "m.npz", *flags, check_rc=2)
+    assert result.stderr.startswith("usage: ") and phrase in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
+
+
+def test_help_states_the_exit_status_contract():
+    text = " ".join(run_cli("--help", check_rc=0).stdout.split())  # argparse wraps the epilog
+    assert "1 bad input" in text and "2 a malformed command line" in text and "70 an internal error" in text
 
 
 @pytest.mark.parametrize(

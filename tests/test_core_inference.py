@@ -23,6 +23,7 @@ def test_golden_noise_reproduces_golden_motion(official_generator, golden):
     assert np.abs(keypoints - golden["motion"][0]).max() < 1e-4
 
 
+@pytest.mark.slow  # generating a Rigify rig / ten minutes of network passes
 def test_windows_equal_a_single_pass(official_generator, long_mel):
     noise = make_noise(130, seed=11)
     single = generate_keypoints(official_generator, long_mel, noise, window_s=1000)

@@ -204,8 +204,8 @@ def test_pip_command_pins_blenders_numpy_and_targets_the_private_folder(extensio
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
     assert command[command.index("--target") + 1] == "/x/site-packages"
     assert command[command.index("--constraint") + 1] == "/x/pins.txt"
-    for module, _distribution, _label in prefs.DEPENDENCIES:
-        assert module in " ".join(command)
+    for package in prefs.PACKAGES:
+        assert package.distribution in command
     folder = prefs.dependency_folder(create=False)
     assert folder.endswith(os.path.join(EXTENSION_ID, "site-packages"))
     assert not folder.startswith(str(extension["folder"]))  # never inside the add-on
@@ -214,14 +214,11 @@ def test_pip_command_pins_blenders_numpy_and_targets_the_private_folder(extensio
 def simulate_install(bpy, prefs) -> tuple:
     """What Install Dependencies does, with a stand-in for pip: a real process that waits,
     its timer and its temporary constraints folder. Returns (process, folder)."""
-    import queue
-
     folder = tempfile.mkdtemp(prefix="virtual_conductor_pip_")
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    timer = bpy.context.window_manager.event_timer_add(0.2, window=bpy.context.window)
-    prefs._install.update(process=process, lines=queue.Queue(), log=[], done=False,
-                          timer=timer, folder=folder)
-    return process, folder
+    job = prefs.InstallJob([sys.executable, "-c", "import time; time.sleep(60)"])
+    task = prefs.BackgroundTask(prefs.INSTALL, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True))
+    task.start_timer(bpy.context.window_manager, bpy.context.window, 0.2)
+    return job.child.process, folder
 
 
 def test_cancel_and_unregister_stop_a_running_install(extension: dict) -> None:
@@ -232,12 +229,12 @@ def test_cancel_and_unregister_stop_a_running_install(extension: dict) -> None:
     process, folder = simulate_install(bpy, prefs)
     assert bpy.ops.conductor.cancel_install() == {"FINISHED"}
     assert process.returncode is not None and not os.path.exists(folder)
-    assert prefs._install == {}
+    assert prefs.BackgroundTask.get(prefs.INSTALL) is None
     process, folder = simulate_install(bpy, prefs)
     extension["module"].unregister()
     extension["module"].register()
     assert process.returncode is not None and not os.path.exists(folder)
-    assert prefs._install == {}
+    assert prefs.BackgroundTask.get(prefs.INSTALL) is None
 
 
 def test_private_packages_are_found_without_touching_sys_path(extension: dict, tmp_path) -> None:

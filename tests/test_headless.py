@@ -114,7 +114,7 @@ def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_p
     frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
     assert max(keys) == frames // 2 + 1  # every 2nd frame, and always the last one
     bad = headless("generate", music, "-o", tmp_path / "bad.blend", "--weights", "procedural", "--smoothing", 4)
-    assert bad.returncode == 1 and "Smoothing must be between 0 and 1" in bad.stderr
+    assert bad.returncode == 2 and "argument --smoothing: must be between 0 and 1, got 4" in bad.stderr
     assert not (tmp_path / "bad.blend").exists()
 
 
@@ -246,6 +246,53 @@ def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_
     assert document["weights_id"] == "procedural" and document["fps"] == 30
 
 
+def test_a_ten_minute_piece_generates_and_exports_exactly(tmp_path: Path) -> None:
+    """Real length on the headless paths: 18,000 frames keyed, kept in the .blend and exported
+    back bit for bit (the motion is stored linearly, not as one text line)."""
+    import soundfile
+
+    demo, rate_hz = soundfile.read(str(DEMO_PIECE), dtype="float32")
+    repeats = int(np.ceil(600 * rate_hz / demo.shape[0]))
+    piece = np.concatenate([demo if i % 2 == 0 else demo[::-1] for i in range(repeats)])[: 600 * rate_hz]
+    music = tmp_path / "ten minutes.flac"
+    soundfile.write(str(music), piece, rate_hz)
+    blend, direct, later = tmp_path / "long.blend", tmp_path / "direct.npz", tmp_path / "later.npz"
+    done = headless("generate", music, "-o", blend, "--export", direct, *FAST, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = headless("export", blend, "-o", later, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(direct) as first, np.load(later) as second:
+        assert first["keypoints"].shape == (18_000, 13, 2)
+        np.testing.assert_array_equal(first["keypoints"], second["keypoints"])
+    scene = open_blend(blend)
+    assert (scene.frame_start, scene.frame_end) == (1, 18_000)
+    assert tuple(the_action(scene.objects["Conductor"]).frame_range) == (1.0, 18_000.0)
+
+
+def test_a_blend_in_the_previous_format_still_exports(generated: dict, tmp_path: Path) -> None:
+    """Files from before the motion moved onto the action kept it as one JSON line in a text
+    block: they still export, with the keypoints they stored."""
+    stored_motion = import_extension("addon.stored_motion")
+    scene = open_blend(generated["blend"])
+    action = the_action(scene.objects["Conductor"])
+    motion = stored_motion.motion_of(action)
+    for key in (stored_motion.METADATA_KEY, stored_motion.KEYPOINTS_KEY):
+        del action[key]
+    old_document = dict(motion.metadata(), keypoints=motion.keypoints.round(5).tolist())
+    bpy.data.texts.new(stored_motion.LEGACY_TEXT).from_string(json.dumps(old_document, separators=(",", ":")))
+    old_file = tmp_path / "old format.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(old_file), copy=True)
+    done = headless("export", old_file, "-o", tmp_path / "old.npz")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(tmp_path / "old.npz") as archive:
+        np.testing.assert_allclose(archive["keypoints"], motion.keypoints, atol=6e-6)
+    nothing = tmp_path / "empty.blend"
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(nothing))
+    done = headless("export", nothing, "-o", tmp_path / "none.npz")
+    assert done.returncode == 1 and "holds no conducting made by this tool" in done.stderr
+
+
 # ---------------------------------------------------------------------------------- batch
 def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files(tmp_path: Path) -> None:
     music = tmp_path / "music"
@@ -287,7 +334,11 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     blocked_folder = tmp_path / "a file"
     blocked_folder.write_text("")
     nowhere = headless("batch", music / "good.wav", "-o", blocked_folder / "out", *FAST)
-    assert nowhere.returncode == 3 and "cannot be created" in nowhere.stderr
+    assert nowhere.returncode == 1 and "cannot be created" in nowhere.stderr  # before any file is tried
+    missing = headless("batch", tmp_path / "no such folder", "-o", out, *FAST)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
+    usage = headless("batch", music, "-o", out, "--shard")
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: ")
 
 
 def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:

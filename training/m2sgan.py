@@ -5,7 +5,7 @@
     torchrun --nproc_per_node=4 -m training.m2sgan --data DIR --m2snet CKPT
     python -m training.m2sgan --data DIR --m2snet CKPT --resume auto
 
-Recipe (``../shared/parity/ARCHITECTURE.md``): the generator's music encoder is copied from the
+Recipe (``docs/parity.md``): the generator's music encoder is copied from the
 given M2S-Net and frozen; generator and critic use RMSprop 5e-4, batch 20 of 30-s windows,
 noise (N, 30, 8); every step updates the critic (-D(real) + D(fake) + 10 GP, GP the squared norm
 of the gradient at one random interpolation per sample, centred on 0) and every 5th step also the

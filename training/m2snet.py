@@ -4,7 +4,7 @@
     torchrun --nproc_per_node=4 -m training.m2snet --data DIR --negatives super_hard
     python -m training.m2snet --data DIR --resume auto          # continue out_dir/ckpt.pt
 
-Recipe (``../shared/parity/ARCHITECTURE.md``): 30-s windows, two 10-s clips per window, four
+Recipe (``docs/parity.md``): 30-s windows, two 10-s clips per window, four
 pairs per item ((music1, motion1), (music2, motion2) positive; (music1, motion2), (music2,
 motion1) negative), loss = the sum of four BCEs on the time-mean sync probability, Adam 1e-3,
 batch 10, 400 epochs, the first epoch with easy negatives. Validation reports the frame accuracy

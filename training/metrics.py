@@ -3,7 +3,7 @@ beat alignment, Frechet distance and diversity.
 
 Motions are keypoints shaped (N, T30, 13, 2) or (T30, 13, 2): 30 frames per second, x and y in
 [0, 1]. "real" is the reference (ground truth), "fake" the generated motion. The official
-definitions are in ``../shared/parity/README.md``; the numerical order written there (float32
+definitions are summarised in ``docs/parity.md``; the numerical order (float32
 PSDs averaged in float32, the rest in float64 for RDE; float32 torch for SCE) is what reproduces
 the golden values and is kept here on purpose.
 """

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ConductorError
+from ..options import check, option
 
 
 @dataclasses.dataclass
 class RetargetSettings:
     """How the keypoints become a pose.
 
-    Attributes
+    Attributes (each but ``image_aspect`` a setting of the CLIs and the add-on, see core.options)
     ----------
-    amplitude : float >= 0
+    amplitude : float in [0, 5]
         Gesture size around the piece's median pose: 1 as generated, above 1 exaggerated,
         below 1 calmer, 0 frozen in the median pose.
     smoothing : float in [0, 1]
@@ -31,26 +32,18 @@ class RetargetSettings:
         Width / height of the image the keypoints were normalised by (1 for square).
     """
 
-    amplitude: float = 1.0
-    smoothing: float = 0.5
-    mirror: bool = False
-    baton_hand: str = "right"
-    hip_sway: float = 0.0
-    mode: str = "FK"
+    amplitude: float = option(1.0, "gesture size around the median pose: 1 as generated, 0 still", minimum=0.0,
+                              maximum=5.0)
+    smoothing: float = option(0.5, "temporal smoothing, 0 to 1", minimum=0.0, maximum=1.0)
+    mirror: bool = option(False, "mirror the motion (a left-handed conductor)")
+    baton_hand: str = option("right", "the hand holding the baton; a created conductor gets it there",
+                             choices=("right", "left", "none"))
+    hip_sway: float = option(0.0, "how far the hips follow the motion: 0 still, 1 a slight sway", minimum=0.0,
+                             maximum=1.0)
+    mode: str = option("FK", "key FK rotations, or IK controls too", choices=("FK", "IK"))
     image_aspect: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.amplitude >= 0 and self.amplitude < 100):
-            raise ConductorError(f"Amplitude must be between 0 and 100, got {self.amplitude!r}.")
-        if not 0 <= self.smoothing <= 1:
-            raise ConductorError(f"Smoothing must be between 0 and 1, got {self.smoothing!r}.")
-        if not 0 <= self.hip_sway <= 1:
-            raise ConductorError(f"Hip sway must be between 0 and 1, got {self.hip_sway!r}.")
-        if self.baton_hand not in ("right", "left", "none"):
-            raise ConductorError(
-                f"Baton hand must be 'right', 'left' or 'none', got {self.baton_hand!r}."
-            )
-        if self.mode not in ("FK", "IK"):
-            raise ConductorError(f"Mode must be 'FK' or 'IK', got {self.mode!r}.")
+        check(self)
         if not self.image_aspect > 0:
             raise ConductorError(f"Image aspect must be positive, got {self.image_aspect!r}.")

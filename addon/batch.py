@@ -1,0 +1,84 @@
+"""``batch``: every music file of folders, files and lists to outputs in one folder, resumably.
+
+Which files, in which order, under which names and for which shard comes from core/batch.py
+(no Blender needed); this module runs them one by one through :func:`addon.scene_io.produce`.
+A failing file is reported and never stops the rest; a file whose outputs all exist is skipped
+(``--force`` redoes it), so a stopped batch resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.audio import MUSIC_SUFFIXES
+from ..core.batch import collect_inputs, parse_formats, parse_shard, plan_batch, tally
+from ..core.errors import ConductorError
+from ..core.generate import resolve_weights
+from ..core.outputs import check_output_folder, write_atomically
+from .scene_io import LineProgress, SceneJob, produce
+
+def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], render_options: Any) -> int:
+    """Run the batch the command line describes; returns how many files failed."""
+    shard = parse_shard(args.shard)
+    formats = parse_formats(args.formats)
+    files, ignored = collect_inputs([Path(p) for p in args.inputs], [Path(p) for p in args.list])
+    if not files:
+        raise ConductorError("No music files were given; name files, folders of music or --list files.")
+    if args.scene_path and not Path(args.scene_path).is_file():  # would fail every file the same way
+        raise ConductorError(f"Scene file '{args.scene_path}' does not exist; check the path of --scene.")
+    resolve_weights(args.weights)
+    output_folder = check_output_folder(args.output, create=True)
+    items = plan_batch(files, formats, output_folder, shard)
+    print(f"batch: {len(items)} of {len(files)} files (shard {shard[0]}/{shard[1]}), outputs {', '.join(formats)} "
+          f"in {output_folder}", file=sys.stderr, flush=True)
+    for path in ignored:
+        print(f"ignored {path}: not a music file ({', '.join(MUSIC_SUFFIXES)})", file=sys.stderr, flush=True)
+
+    results: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for number, item in enumerate(items, start=1):
+        label = f"[{number}/{len(items)}] {item.music.name}"
+        todo = {fmt: target for fmt, target in item.outputs.items() if args.force or not target.is_file()}
+        result: dict[str, Any] = {"input": str(item.music), "outputs": [str(t) for t in item.outputs.values()]}
+        file_started = time.monotonic()
+        if not todo:
+            result["status"] = "skipped"
+            print(f"{label}: skipped, its outputs exist (use --force to redo)", file=sys.stderr, flush=True)
+        else:
+            try:
+                produce(
+                    make_job(item.music), todo.get("blend"), todo.get("mp4"),
+                    [target for fmt, target in todo.items() if fmt not in ("blend", "mp4")],
+                    render_options, LineProgress(label),
+                )
+                result["status"] = "done"
+            except ConductorError as error:
+                result.update(status="failed", error=str(error))
+            except Exception as error:  # a bug on one file must not stop the others
+                traceback.print_exc()
+                result.update(status="failed", error=f"unexpected {type(error).__name__}: {error}")
+        result["seconds"] = round(time.monotonic() - file_started, 2)
+        results.append(result)
+        failed = tally([r["status"] for r in results])["failed"]
+        outcome = result["status"] if result["status"] != "failed" else f"FAILED: {result['error']}"
+        print(f"{label}: {outcome} ({result['seconds']:.1f} s); overall {number}/{len(items)} "
+              f"({100 * number / len(items):.0f}%), {failed} failed", file=sys.stderr, flush=True)
+
+    counts = tally([r["status"] for r in results])
+    print(f"batch summary: {len(items)} files in shard {shard[0]}/{shard[1]}: {counts['done']} done, "
+          f"{counts['skipped']} skipped (already finished), {counts['failed']} failed, "
+          f"{len(ignored)} ignored; {time.monotonic() - started:.1f} s")
+    for result in results:
+        if result["status"] == "failed":
+            print(f"  failed {result['input']}: {result['error']}")
+    if args.summary:
+        document = {"shard": list(shard), "formats": formats, "files": results,
+                    "ignored": [str(p) for p in ignored], **counts}
+        write_atomically(Path(args.summary), lambda handle: json.dump(document, handle, indent=1), binary=False)
+    return counts["failed"]

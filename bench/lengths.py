@@ -1,0 +1,212 @@
+"""Real lengths on every path: whole-process seconds and peak memory for 1, 10 and 120 minutes.
+
+Each path runs as a user runs it, in its own process (Blender's start-up and the imports
+included): ``python -m core generate`` (procedural and a network), headless ``generate``,
+``batch``, ``render`` up to the first frame, ``export``, and the add-on's *Generate* through its
+worker. Peak memory is the largest resident size of the whole process tree (the add-on's worker
+included), sampled every 20 ms. The seconds per minute of music show a step that is not linear.
+Then the speed goals against the reference pipeline (bench/reference_pipeline.py: librosa's mel
+and the plain generator in 60-s windows, as the official code) on a 584-s piece, in the same run,
+and the import time of the default (procedural) path.
+
+    python bench/lengths.py [--minutes 1 10] [--with-120] [--repeat 3]
+
+The pieces are the demo piece played over and over, alternately reversed (no two minutes alike),
+written as FLAC. Quote the figures as ratios measured in one run: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PARITY_GENERATOR = ROOT.parent / "shared" / "parity" / "M2SGAN_official_pretrained.pt"
+HEADLESS = [sys.executable, str(ROOT / "addon" / "headless_main.py")]
+
+GOAL_HEADLESS_10MIN_S = 10.0
+GOAL_2H_S = 120.0
+GOAL_2H_PEAK_MB = 2048.0
+GOAL_IMPORT_S = 0.5
+GOAL_PROCEDURAL_SPEEDUP = 6.0
+GOAL_NETWORK_SPEEDUP = 4.0
+REFERENCE_PIECE_S = 584
+
+# The add-on's Generate as the panel runs it, synchronously (bpy has no event loop here): the
+# extension registered, the music file, the procedural conductor, a created conductor.
+ADDON_GENERATE = """
+import runpy, sys
+import bpy
+root, music = sys.argv[1], sys.argv[2]
+addon = runpy.run_path(root + "/addon/headless_main.py")["import_extension"]("addon")
+bpy.ops.wm.read_homefile(use_empty=True)
+addon.register()
+settings = bpy.context.scene.virtual_conductor
+settings.music_path, settings.weights, settings.target = music, "PROCEDURAL", "CREATE"
+assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+print(settings.status)
+"""
+
+# What the default path imports before it reads any music.
+DEFAULT_IMPORTS = """
+import time
+started = time.perf_counter()
+import core.cli, core.generate, core.audio, core.mel, core.motion, core.beats, core.procedural
+print(time.perf_counter() - started)
+"""
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))  # field 4: parent pid
+        rss[int(entry)] = int(fields[21])  # field 24: resident pages
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo.extend(children.get(current, []))
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_measured(command: list[str], label: str) -> tuple[float, float]:
+    """(wall seconds, peak MB of the process tree); exits with the command's stderr if it fails."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0.0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], tree_rss_mb(process.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    sampler.join()
+    if process.returncode != 0:
+        sys.exit(f"{label} failed (exit {process.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}")
+    return seconds, peak[0]
+
+
+def write_piece(folder: Path, seconds: float) -> Path:
+    import numpy as np
+    import soundfile
+
+    from core.audio import SAMPLE_RATE_HZ, load_audio
+
+    path = folder / f"piece_{seconds:g}s.flac"
+    demo = load_audio(ROOT / "core" / "assets" / "demo_piece.ogg")
+    count = int(seconds * SAMPLE_RATE_HZ)
+    repeats = -(-count // demo.shape[0])
+    samples = np.concatenate([demo if i % 2 == 0 else demo[::-1] for i in range(repeats)])[:count]
+    soundfile.write(str(path), samples, SAMPLE_RATE_HZ)
+    return path
+
+
+def network_weights() -> str:
+    return str(PARITY_GENERATOR) if PARITY_GENERATOR.is_file() else "neural"
+
+
+def paths_for(music: Path, work: Path) -> list[tuple[str, list[str]]]:
+    blend = work / f"{music.stem}.blend"
+    return [
+        ("core: procedural", [sys.executable, "-m", "core", "generate", str(music), "-o", str(work / "p.npz"),
+                              "--weights", "procedural"]),
+        ("core: network", [sys.executable, "-m", "core", "generate", str(music), "-o", str(work / "n.npz"),
+                           "--weights", network_weights(), "--device", "cpu"]),
+        ("headless generate", [*HEADLESS, "generate", str(music), "-o", str(blend)]),
+        ("batch (one file)", [*HEADLESS, "batch", str(music), "-o", str(work / "batch"), "--force"]),
+        ("render first frame", [*HEADLESS, "render", str(blend), "-o", str(work / "first.png"), "--frame", "1",
+                                "--resolution", "64x64", "--samples", "1", "--no-denoise"]),
+        ("export .npz", [*HEADLESS, "export", str(blend), "-o", str(work / "x.npz")]),
+        ("add-on Generate", [sys.executable, "-c", ADDON_GENERATE, str(ROOT), str(music)]),
+    ]
+
+
+def lengths_table(minutes: list[float], folder: Path) -> dict[tuple[str, float], tuple[float, float]]:
+    results: dict[tuple[str, float], tuple[float, float]] = {}
+    for length in minutes:
+        music = write_piece(folder, length * 60)
+        work = folder / f"work_{length:g}"
+        work.mkdir()
+        for label, command in paths_for(music, work):
+            results[(label, length)] = run_measured(command, f"{label} on {length:g} min")
+            seconds, peak = results[(label, length)]
+            print(f"  {label:<20} {length:>6g} min {seconds:8.1f} s {seconds / length:8.2f} s/min {peak:8.0f} MB",
+                  flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--with-120", action="store_true", help="also the 2-hour concert (minutes of work)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each speed comparison (median)")
+    args = parser.parse_args()
+    minutes = args.minutes + ([120.0] if args.with_120 else [])
+
+    with tempfile.TemporaryDirectory(prefix="vc_lengths_") as name:
+        folder = Path(name)
+        print(f"paths (network weights: {Path(network_weights()).name}), whole process:")
+        results = lengths_table(minutes, folder)
+
+        print("\ngoals:")
+        if 10.0 in minutes:
+            seconds = results[("headless generate", 10.0)][0]
+            print(f"  headless generate, 10 min, procedural: {seconds:.1f} s "
+                  f"(goal < {GOAL_HEADLESS_10MIN_S:g} s: ratio {GOAL_HEADLESS_10MIN_S / seconds:.2f})")
+        if 120.0 in minutes:
+            worst_s = max(results[(label, 120.0)][0] for label, _ in paths_for(Path("x"), Path("y")))
+            worst_mb = max(results[(label, 120.0)][1] for label, _ in paths_for(Path("x"), Path("y")))
+            print(f"  2-hour piece, slowest path {worst_s:.1f} s (goal < {GOAL_2H_S:g} s: ratio {GOAL_2H_S / worst_s:.2f}), "
+                  f"largest peak {worst_mb:.0f} MB (goal < {GOAL_2H_PEAK_MB:g} MB: ratio {GOAL_2H_PEAK_MB / worst_mb:.2f})")
+
+        imports = [float(subprocess.run([sys.executable, "-c", DEFAULT_IMPORTS], cwd=ROOT, capture_output=True,
+                                        text=True, check=True).stdout) for _ in range(args.repeat)]
+        import_s = statistics.median(imports)
+        print(f"  default path's imports: {import_s:.2f} s (goal < {GOAL_IMPORT_S:g} s: ratio {GOAL_IMPORT_S / import_s:.2f})")
+
+        if not PARITY_GENERATOR.is_file():
+            print("  speed against the reference: skipped (it needs the official weights in ../shared/parity)")
+            return
+        music = write_piece(folder, REFERENCE_PIECE_S)
+        work = folder / "reference"
+        work.mkdir()
+        runs: dict[str, list[float]] = {"reference": [], "procedural": [], "network": []}
+        for _ in range(args.repeat):  # interleaved, so a busy moment hits all three alike
+            runs["reference"].append(run_measured([sys.executable, str(ROOT / "bench" / "reference_pipeline.py"),
+                                                   str(music), str(PARITY_GENERATOR), str(work / "r.npy")],
+                                                  "reference")[0])
+            for kind, weights in (("procedural", "procedural"), ("network", str(PARITY_GENERATOR))):
+                runs[kind].append(run_measured([sys.executable, "-m", "core", "generate", str(music), "-o",
+                                                str(work / f"{kind}.npz"), "--weights", weights, "--device", "cpu"],
+                                               kind)[0])
+        reference = statistics.median(runs["reference"])
+        for kind, goal in (("procedural", GOAL_PROCEDURAL_SPEEDUP), ("network", GOAL_NETWORK_SPEEDUP)):
+            ours = statistics.median(runs[kind])
+            speedup = reference / ours
+            print(f"  {REFERENCE_PIECE_S}-s piece, {kind}: {ours:.2f} s against the reference's {reference:.2f} s: "
+                  f"{speedup:.1f}x faster (goal {goal:g}x: ratio {speedup / goal:.2f})")
+
+
+if __name__ == "__main__":
+    main()
