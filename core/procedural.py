@@ -137,13 +137,16 @@ RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the p
 POST_CUTOFF_S, LOWER_S = 0.6, 1.5  # still after a cut-off, then down to rest
 LONG_REST_S = 3.0  # a silence this long after a release: the hands go down and come back
 CUTOFF_BEATS = 0.75  # length of a cut-off stroke, in beats (at most 0.6 s)
+SHORT_NOTE_BEATS = 0.6  # a held beat whose sound stops this soon is cut off at its ictus
+RELEASE_LIFT, RELEASE_LIFT_S = 0.04, 0.3  # ... and the hand lifts off it this much (image units), this fast
 CUTOFF_HOOK = (0.035, 0.04)  # the cut-off's small loop out and up before it closes (size 1)
 CUTOFF_CLOSE = (-0.06, -0.06)  # ... and where it closes, in and down from the held point
 
 LEFT_MIRROR_SHARE = 0.7  # the left hand mirrors the pattern at this size
 MIRROR_DB = 2.0  # beats this much louder than the piece's median: the left hand mirrors (activity 1)
-CRESCENDO_DB_PER_S = 2.0  # a level trend this steep for ``DYNAMIC_MIN_S``: crescendo or diminuendo
-DYNAMIC_MIN_S = 1.0
+CRESCENDO_DB_PER_S = 1.0  # a level trend this steep for ``DYNAMIC_MIN_S``: crescendo or diminuendo
+DYNAMIC_MIN_S = 1.5
+TREND_SMOOTHING_S = 1.0  # the trend is of the level smoothed by a Gaussian this wide (sigma)
 SUBITO_DB = 8.0  # a beat this much softer than the one before: subito piano, the left hand calms
 ASK_FROM, ASK_TO = (0.625, 0.60), (0.64, 0.44)  # the left wrist rising palm up through a crescendo
 CALM_FROM, CALM_TO = (0.65, 0.55), (0.65, 0.66)  # ... and lowering palm down to calm
@@ -484,7 +487,7 @@ def plan_beats(
     count = len(pattern.ictus)
     places = np.mod(np.asarray(track.bar_position, dtype=int), count)
     intervals_s = np.diff(beats_s)
-    period_s = ndimage.median_filter(np.append(intervals_s, intervals_s[-1]), 9, mode="nearest")
+    period_s = local_period(intervals_s)
     gaps_s = np.append(intervals_s, np.inf)
     held = gaps_s > HOLD_FACTOR * period_s
 
@@ -520,20 +523,32 @@ def plan_beats(
     release_s = np.full(beats_s.size, np.nan)
     stopped = sustained_until(loudness_db, times_s)
     for k in np.flatnonzero(held):
-        end_s = beats_s[k + 1] - period_s[k] if k + 1 < beats_s.size else np.inf
-        after = stopped[(stopped > beats_s[k] + 0.5 * period_s[k]) & (stopped < end_s)]
+        end_s = beats_s[k + 1] - period_s[k + 1] if k + 1 < beats_s.size else np.inf
+        after = stopped[(stopped > beats_s[k]) & (stopped < end_s)]
         release_s[k] = after[0] if after.size else np.nan
 
     before = (places[0] - 1) % count  # the beat before the first: its ictus and rebound prepare it
     ready = to_image(np.array([pattern.ictus[before]]), size[:1])[0]
     prep_top = to_image(np.array([pattern.rebound[before]]), size[:1])[0]
     first_s = beats_s[0] - period_s[0] - READY_HOLD_S - RAISE_S
-    last_release = release_s[-1] if np.isfinite(release_s[-1]) else beats_s[-1]
-    last_s = last_release + POST_CUTOFF_S + LOWER_S
+    # Conducting ends after the last cut-off, or never when the last note sounds to the end.
+    last_s = release_s[-1] + POST_CUTOFF_S + LOWER_S if np.isfinite(release_s[-1]) else np.inf
     engaged = smooth(((times_s >= first_s) & (times_s <= last_s)).astype(float), 0.3)
     return BeatPlan(beats_s=beats_s, ictus=ictus, rebound=rebound, hold=hold, size=size, level_db=level_db,
                     articulation=articulation, period_s=period_s, held=held, release_s=release_s,
                     ready=ready, prep_top=prep_top, engaged=engaged)
+
+
+def local_period(intervals_s: np.ndarray) -> np.ndarray:
+    """The beat period around each beat [shape=(B,)], seconds: the median of the nearest nine
+    intervals that are not holds (a fermata would stretch it), from B - 1 intervals."""
+    typical = float(np.median(intervals_s))
+    regular = np.flatnonzero(intervals_s < HOLD_FACTOR * typical)
+    periods = np.empty(intervals_s.size + 1)
+    for k in range(periods.size):
+        near = regular[np.argsort(np.abs(regular - k), kind="stable")[:9]]
+        periods[k] = np.median(intervals_s[near]) if near.size else typical
+    return periods
 
 
 def to_image(points: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -646,21 +661,24 @@ def right_hand_path(plan: BeatPlan, *, legato: bool) -> Path:
             path.to(beats_s[k] + 0.4 * period, plan.hold[k], "rebound")  # sounds on to the end: hold
             path.to(beats_s[k] + 60.0, plan.hold[k] + np.array([0.0, -0.01 * size]), "linear")
             break
-        if last and release - beats_s[k] < 0.6 * period:  # a short last note: its ictus is the cut-off
-            path.to(beats_s[k] + POST_CUTOFF_S, plan.ictus[k], "hold")
-            path.to(beats_s[k] + POST_CUTOFF_S + LOWER_S, rest, "smooth")
-            break
         next_prep = beats_s[k + 1] - period_s[k + 1] if not last else np.inf
-        if not np.isfinite(release):
-            release = next_prep  # held into the next phrase: the release leads into its preparation
-        cutoff_s = min(CUTOFF_BEATS * period, 0.6, max(release - beats_s[k] - 0.4 * period, 0.05))
-        held_point = plan.hold[k]
-        path.to(beats_s[k] + 0.4 * period, held_point, "rebound")
-        sustain_point = held_point + np.array([0.0, -0.015 * size])  # the hand keeps the note alive
-        path.to(release - cutoff_s, sustain_point, "linear")
-        hook = sustain_point + size * np.array([-CUTOFF_HOOK[0], -CUTOFF_HOOK[1]])
-        closed = sustain_point + size * np.array([-CUTOFF_CLOSE[0], -CUTOFF_CLOSE[1]])
-        path.to(release - 0.55 * cutoff_s, hook, "smooth").to(release, closed, "fall")
+        if release - beats_s[k] < SHORT_NOTE_BEATS * period:
+            # A short note: its ictus is the cut-off; the hand stops there and lifts off a little.
+            release = beats_s[k] + RELEASE_LIFT_S
+            closed = plan.ictus[k] + np.array([0.0, -RELEASE_LIFT])
+            path.to(beats_s[k] + ICTUS_STOP_S, plan.ictus[k] + np.array([0.0, -0.002]), "linear")
+            path.to(release, closed, "rebound")
+        else:
+            if not np.isfinite(release):
+                release = next_prep  # held into the next phrase: the release leads into its preparation
+            cutoff_s = min(CUTOFF_BEATS * period, 0.6, max(release - beats_s[k] - 0.4 * period, 0.05))
+            held_point = plan.hold[k]
+            path.to(beats_s[k] + 0.4 * period, held_point, "rebound")
+            sustain_point = held_point + np.array([0.0, -0.015 * size])  # the hand keeps the note alive
+            path.to(release - cutoff_s, sustain_point, "linear")
+            hook = sustain_point + size * np.array([-CUTOFF_HOOK[0], -CUTOFF_HOOK[1]])
+            closed = sustain_point + size * np.array([-CUTOFF_CLOSE[0], -CUTOFF_CLOSE[1]])
+            path.to(release - 0.55 * cutoff_s, hook, "smooth").to(release, closed, "fall")
         if last:
             path.to(release + POST_CUTOFF_S, closed, "hold").to(release + POST_CUTOFF_S + LOWER_S, rest, "smooth")
             break
@@ -767,8 +785,8 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
     ask_weight, ask_progress, calm_weight, calm_progress : np.ndarray [shape=(T,)]
     """
     frame_count = times_s.size
-    trend = np.gradient(ndimage.gaussian_filter1d(loudness_db, 0.6 * MODEL_FPS, mode="nearest")) * MODEL_FPS
-    span = int(1.2 * MODEL_FPS)
+    trend = np.gradient(ndimage.gaussian_filter1d(loudness_db, TREND_SMOOTHING_S * MODEL_FPS, mode="nearest")) * MODEL_FPS
+    span = int(4 * TREND_SMOOTHING_S * MODEL_FPS)  # a start or stop within two sigmas would read as a trend
     sounding = ndimage.minimum_filter1d((loudness_db > END_DB).astype(np.uint8), span).astype(bool)
     inside = (times_s >= plan.beats_s[0]) & (times_s <= plan.beats_s[-1]) & sounding
     runs = {"ask": inside & (trend > CRESCENDO_DB_PER_S), "calm": inside & (trend < -CRESCENDO_DB_PER_S)}
@@ -778,7 +796,7 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
         found = ndimage.find_objects(labels)
         spans[name] = [(times_s[s.start], times_s[s.stop - 1]) for (s,) in found
                        if times_s[s.stop - 1] - times_s[s.start] >= DYNAMIC_MIN_S]
-    drops = np.flatnonzero(np.diff(plan.level_db) <= -SUBITO_DB) + 1
+    drops = np.flatnonzero((np.diff(plan.level_db) <= -SUBITO_DB) & (plan.level_db[1:] > END_DB)) + 1
     spans["calm"] += [(plan.beats_s[k] - 0.2 * plan.period_s[k], plan.beats_s[k] + 2.0) for k in drops]
 
     result = []
