@@ -3,9 +3,12 @@
 A conductor shows articulation with the shape of the beat: legato (sustained, smoothly joined
 notes) with round, continuous strokes; staccato (short notes, silence between them) and
 marcato (hard, accented attacks) with straight strokes that stop sharply at the ictus. Two
-measurements of a fine RMS envelope tell them apart at every beat: how steeply the level rises
-at the beat (the attack) and how much of the beat the sound stays near its peak (the note
-length). Plain numpy; the beats come from :func:`core.beats.track_beats`.
+measurements of a fine RMS envelope tell them apart at every beat: how fast the level rises at
+the beat (the onset's sharpness) and how far it falls before the next beat (short notes leave a
+gap; joined ones hardly any). Measured on FluidSynth renders of one phrase (median over beats):
+legato strings, flute and organ rise 2-3 dB per 10 ms and dip 3-7 dB; a trumpet marcato rises 8;
+pizzicato and staccato piano rise 27-39 and dip 24-35. Plain numpy; the beats come from
+:func:`core.beats.track_beats`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import numpy as np
 from scipy import ndimage
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
-ATTACK_BEFORE_S = 0.08  # the level before a beat: the lowest in this span before it ...
-ATTACK_AFTER_S = 0.06   # ... and after it: the highest in this span after it
-SUSTAIN_DROP_DB = 15.0  # a note has ended once its level falls this far under the beat's peak
-FLOOR_DB = -60.0        # under the piece's loud level: silence, for the envelope
-# Note length (share of the beat sounding) from which a beat counts as detached, and fully so.
-DETACHED_SUSTAIN = (0.8, 0.45)
-# Attack (dB risen around the beat) from which a sustained beat counts as marcato, and fully so.
-MARCATO_ATTACK_DB = (9.0, 18.0)
+ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
+PEAK_AFTER_S = 0.06  # a beat's peak level: the highest this soon after it
+GAP_BEFORE_NEXT_S = 0.03  # the dip is measured up to this long before the next beat
+FLOOR_DB = -60.0  # under the piece's loud level: silence, for the envelope
+# Dip (dB the level falls before the next beat) from which a beat counts as detached, and fully so.
+DETACHED_DIP_DB = (9.0, 18.0)
+# Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
+MARCATO_RISE_DB = (5.0, 10.0)
 ARTICULATION_BEATS = 5  # the weights are a running median over this many beats
 ARTICULATIONS = ("legato", "staccato", "marcato")
 
@@ -34,21 +37,23 @@ class BeatSound:
 
     Attributes
     ----------
-    attack_db : np.ndarray [shape=(B,), float64] >= 0
-        How far the level rises around the beat: the highest level within ``ATTACK_AFTER_S``
-        after it minus the lowest within ``ATTACK_BEFORE_S`` before it, in dB.
-    sustain : np.ndarray [shape=(B,), float64] in [0, 1]
-        Share of the beat (up to the next one, at most one typical period) during which the
-        level stays within ``SUSTAIN_DROP_DB`` of the beat's peak: 1 for a held note, about a
-        third for a staccato crotchet.
+    rise_db : np.ndarray [shape=(B,), float64] >= 0
+        The onset's sharpness: the steepest rise of the level within ``ONSET_RADIUS_S`` of
+        the beat, dB per 10 ms.
+    dip_db : np.ndarray [shape=(B,), float64] >= 0
+        How far the level falls after the beat's peak before the next beat (or one typical
+        period, in a fermata): short notes leave a deep dip.
+    peak_db : np.ndarray [shape=(B,), float64] <= ~0
+        The beat's peak level, dB relative to the piece's loud level: its accent.
     """
 
-    attack_db: np.ndarray
-    sustain: np.ndarray
+    rise_db: np.ndarray
+    dip_db: np.ndarray
+    peak_db: np.ndarray
 
 
 def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) -> BeatSound:
-    """Attack and note length at each beat of a mono signal.
+    """Onset sharpness, note length and accent at each beat of a mono signal.
 
     Parameters
     ----------
@@ -64,26 +69,25 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     """
     beats_s = np.asarray(beats_s, dtype=np.float64)
     if beats_s.size == 0:
-        return BeatSound(np.zeros(0), np.zeros(0))
+        return BeatSound(np.zeros(0), np.zeros(0), np.zeros(0))
     envelope_db = rms_envelope_db(samples, sample_rate_hz)
-    frame = lambda seconds: np.clip(np.round(np.asarray(seconds) / ENVELOPE_HOP_S).astype(int), 0, envelope_db.size - 1)
-    before_frames = int(round(ATTACK_BEFORE_S / ENVELOPE_HOP_S))
-    after_frames = int(round(ATTACK_AFTER_S / ENVELOPE_HOP_S))
-    lowest_before = ndimage.minimum_filter1d(envelope_db, before_frames + 1, origin=before_frames // 2)
-    highest_after = ndimage.maximum_filter1d(envelope_db, after_frames + 1, origin=-(after_frames // 2))
+    last = envelope_db.size - 1
+    frame = lambda seconds: np.clip(np.round(np.asarray(seconds) / ENVELOPE_HOP_S).astype(int), 0, last)
+    radius = int(round(ONSET_RADIUS_S / ENVELOPE_HOP_S))
+    after = int(round(PEAK_AFTER_S / ENVELOPE_HOP_S))
+    steepest = ndimage.maximum_filter1d(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)
+    highest_after = ndimage.maximum_filter1d(envelope_db, after + 1, origin=-(after // 2))
     at = frame(beats_s)
-    attack_db = np.maximum(highest_after[at] - lowest_before[at], 0.0)
+    rise_db = np.maximum(steepest[at], 0.0) * (0.01 / ENVELOPE_HOP_S)
+    peak_db = highest_after[at]
 
     intervals_s = np.diff(beats_s)
     period_s = float(np.median(intervals_s)) if intervals_s.size else 0.5
     # A beat's span runs to the next beat but no further than one typical period (a fermata).
-    ends_s = np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s)
-    sustain = np.zeros(beats_s.size)
-    for k, (start, end) in enumerate(zip(at, frame(ends_s))):
-        span = envelope_db[start : max(end, start + 1)]
-        peak = span[: max(1, after_frames)].max()
-        sustain[k] = np.mean(span >= peak - SUSTAIN_DROP_DB)
-    return BeatSound(attack_db=attack_db, sustain=sustain)
+    ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s) - GAP_BEFORE_NEXT_S)
+    dip_db = np.array([peak - envelope_db[start + after : end].min() if end > start + after else 0.0
+                       for start, end, peak in zip(at, ends, peak_db)])
+    return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db)
 
 
 def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -106,20 +110,20 @@ def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 def articulation_weights(sound: BeatSound) -> np.ndarray:
     """How legato, staccato and marcato each beat is played.
 
-    Short notes make a beat staccato; of the sustained rest, a hard attack makes it marcato
-    and a soft one legato. A running median over ``ARTICULATION_BEATS`` beats keeps a single
-    odd note from changing the stroke.
+    Short notes (a deep dip before the next beat) make a beat staccato; of the joined rest, a
+    sharp onset makes it marcato and a soft one legato. A running median over
+    ``ARTICULATION_BEATS`` beats keeps a single odd note from changing the stroke.
 
     Returns
     -------
     np.ndarray [shape=(B, 3), float64] in [0, 1]
         Weights of ``ARTICULATIONS`` (legato, staccato, marcato); each row sums to 1.
     """
-    if sound.sustain.size == 0:
+    if sound.dip_db.size == 0:
         return np.zeros((0, 3))
-    width = min(ARTICULATION_BEATS, sound.sustain.size)
-    sustain = ndimage.median_filter(sound.sustain, width, mode="nearest")
-    attack_db = ndimage.median_filter(sound.attack_db, width, mode="nearest")
-    detached = np.clip((DETACHED_SUSTAIN[0] - sustain) / (DETACHED_SUSTAIN[0] - DETACHED_SUSTAIN[1]), 0.0, 1.0)
-    hard = np.clip((attack_db - MARCATO_ATTACK_DB[0]) / (MARCATO_ATTACK_DB[1] - MARCATO_ATTACK_DB[0]), 0.0, 1.0)
+    width = min(ARTICULATION_BEATS, sound.dip_db.size)
+    dip_db = ndimage.median_filter(sound.dip_db, width, mode="nearest")
+    rise_db = ndimage.median_filter(sound.rise_db, width, mode="nearest")
+    detached = np.clip((dip_db - DETACHED_DIP_DB[0]) / (DETACHED_DIP_DB[1] - DETACHED_DIP_DB[0]), 0.0, 1.0)
+    hard = np.clip((rise_db - MARCATO_RISE_DB[0]) / (MARCATO_RISE_DB[1] - MARCATO_RISE_DB[0]), 0.0, 1.0)
     return np.stack([(1.0 - detached) * (1.0 - hard), detached, (1.0 - detached) * hard], axis=1)

@@ -286,8 +286,8 @@ def conduct(
     checkpoint(0.5, "Listening to the articulation")
     sound = beat_sound(samples, SAMPLE_RATE_HZ, track.beats_s)
     if meter in (1, 5):
-        track = regroup(track, meter, sound.attack_db)
-    pattern = pattern_name(track.meter, track.bar_position, sound.attack_db)
+        track = regroup(track, meter, sound.peak_db)
+    pattern = pattern_name(track.meter, track.bar_position, sound.peak_db)
     articulation = articulation_weights(sound)
     times_s = np.arange(frame_count) / MODEL_FPS
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)

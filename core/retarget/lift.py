@@ -7,7 +7,10 @@ Each bone keeps one length for the whole piece. Its image-plane offset gives two
 the third (depth) follows from the length, and conducting priors choose its sign: elbows in
 front of the shoulders and hands in front of the elbows (so no arm flips or passes through the
 body), the head and face in front of the neck, and the shoulders, hips and ears turned the way
-the face turns (nose left of the ears' midpoint = turned to the conductor's left).
+the face turns (nose left of the ears' midpoint = turned to the conductor's left). An elbow or
+wrist that crosses in front of the chest is turned forward, its bone keeping its length, to stay
+``ARM_CLEARANCE_M`` in front of the spine line (big gestures and ``amplitude`` above 1 can ask
+for more than the bones' lengths in the image, which would lay the arm flat through the chest).
 
 There are no hand keypoints: the free hand continues its forearm; the baton hand is held as a
 conductor holds it, the baton tip a little above the hand and the wrist flexing it down into
@@ -58,6 +61,11 @@ WRIST_FLEX_RAD = np.radians(15.0)
 WRIST_FLEX_REFERENCE_M = 0.12
 BATON_FLEX_SECONDS = 0.35
 WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT = np.radians(60.0), np.radians(50.0)
+# The chest that arms must pass in front of: this share of the shoulders' half span wide, and
+# ARM_CLEARANCE_M in front of the spine line for the centre of an elbow or wrist (the built-in
+# body's chest is 0.115 m deep from the spine line, its sleeves 0.05 m thick).
+CHEST_HALF_WIDTH_SHARE = 0.95
+ARM_CLEARANCE_M = 0.16
 # Joint limits, radians.
 TORSO_LEAN_LIMIT = np.radians(40.0)     # from vertical
 NECK_BEND_LIMIT = np.radians(45.0)      # from the torso's line
@@ -198,6 +206,7 @@ def lift_to_3d(
             gaussian_smooth(np.arctan2(hip_line[:, 1], hip_line[:, 0]), SWAY_SECONDS * fps),
             -SWAY_TURN_LIMIT_RAD, SWAY_TURN_LIMIT_RAD)
 
+    directions = _clear_of_chest(directions, lengths)
     joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
 
     # --- orientations of the parts the rigs animate
@@ -427,6 +436,41 @@ def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarr
     axis = normalize(axis - dot3(axis, forearm)[:, None] * forearm, normalize(hinge))
     turned = (forearm * np.cos(bend)[:, None] + cross3(axis, forearm) * np.sin(bend)[:, None])
     return normalize(turned, forearm)
+
+
+def _clear_of_chest(directions: dict[str, np.ndarray], lengths: dict[str, float]) -> dict[str, np.ndarray]:
+    """The bone directions with every elbow and wrist in front of the chest.
+
+    Where an arm bone's end lies within the chest's width and height but less than
+    ``ARM_CLEARANCE_M`` in front of the spine line, the bone turns forward about its start
+    until it is that far in front (all of it forward if too short), keeping its length; its
+    sideways and vertical parts shrink in proportion. Upper arms first, then forearms.
+    """
+    directions = dict(directions)
+    for side, prefix in (("L", "left"), ("R", "right")):
+        for bone, end in (("upper_arm", f"{prefix}_elbow"), ("forearm", f"{prefix}_wrist")):
+            joints = _compose(directions, lengths, np.zeros(3))
+            spine = joints["neck"] - joints["pelvis"]
+            up = normalize(spine, _UP)
+            across = joints["left_shoulder"] - joints["right_shoulder"]
+            across = normalize(across - dot3(across, up)[:, None] * up, _LEFT)
+            forward = cross3(across, up)  # left x up: toward the audience
+            reach = joints[end] - joints["pelvis"]
+            inside = ((np.abs(dot3(reach, across)) < CHEST_HALF_WIDTH_SHARE * lengths["shoulder_half"])
+                      & (dot3(reach, up) > 0.0) & (dot3(reach, up) < dot3(spine, up)))
+            short_m = np.where(inside, np.maximum(ARM_CLEARANCE_M - dot3(reach, forward), 0.0), 0.0)
+            if not np.any(short_m > 0.0):
+                continue
+            key, length = f"{bone}:{side}", lengths[bone]
+            vector = length * directions[key]
+            ahead = dot3(vector, forward)
+            wanted = np.minimum(ahead + short_m, length)
+            rest = vector - ahead[:, None] * forward
+            rest_length = np.sqrt(dot3(rest, rest))
+            scale = np.sqrt(np.maximum(length**2 - wanted**2, 0.0)) / np.maximum(rest_length, 1e-12)
+            moved = normalize(rest * scale[:, None] + wanted[:, None] * forward, forward)
+            directions[key] = np.where((short_m > 0.0)[:, None], moved, directions[key])
+    return directions
 
 
 def _elbow_hinge(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:
