@@ -20,9 +20,11 @@ from scipy import ndimage
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
 ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
-PEAK_AFTER_S = 0.06  # a beat's peak level: the highest this soon after it
+# A beat's peak level: the highest this long after it (from 30 ms on, past a joined note's tail).
+PEAK_WINDOW_S = (0.03, 0.15)
 GAP_BEFORE_NEXT_S = 0.03  # the dip is measured up to this long before the next beat
 FLOOR_DB = -60.0  # under the piece's loud level: silence, for the envelope
+SILENCE_BELOW_PEAK_DB = 30.0  # a beat whose level just before is this far under its peak comes out of silence
 # Dip (dB the level falls before the next beat) from which a beat counts as detached, and fully so.
 DETACHED_DIP_DB = (9.0, 18.0)
 # Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
@@ -39,12 +41,14 @@ class BeatSound:
     ----------
     rise_db : np.ndarray [shape=(B,), float64] >= 0
         The onset's sharpness: the steepest rise of the level within ``ONSET_RADIUS_S`` of
-        the beat, dB per 10 ms.
+        the beat, dB per 10 ms; 0 for a note out of silence (``SILENCE_BELOW_PEAK_DB`` under
+        its peak just before it), whose rise in dB says nothing about its attack.
     dip_db : np.ndarray [shape=(B,), float64] >= 0
         How far the level falls after the beat's peak before the next beat (or one typical
         period, in a fermata): short notes leave a deep dip.
     peak_db : np.ndarray [shape=(B,), float64] <= ~0
-        The beat's peak level, dB relative to the piece's loud level: its accent.
+        The beat's peak level (over ``PEAK_WINDOW_S`` after it), dB relative to the piece's
+        loud level: its accent.
     """
 
     rise_db: np.ndarray
@@ -74,18 +78,19 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     last = envelope_db.size - 1
     frame = lambda seconds: np.clip(np.round(np.asarray(seconds) / ENVELOPE_HOP_S).astype(int), 0, last)
     radius = int(round(ONSET_RADIUS_S / ENVELOPE_HOP_S))
-    after = int(round(PEAK_AFTER_S / ENVELOPE_HOP_S))
+    peak_from, peak_to = (int(round(s / ENVELOPE_HOP_S)) for s in PEAK_WINDOW_S)
     steepest = ndimage.maximum_filter1d(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)
-    highest_after = ndimage.maximum_filter1d(envelope_db, after + 1, origin=-(after // 2))
     at = frame(beats_s)
     rise_db = np.maximum(steepest[at], 0.0) * (0.01 / ENVELOPE_HOP_S)
-    peak_db = highest_after[at]
+    peak_db = np.array([envelope_db[min(start + peak_from, last) : start + peak_to + 1].max() for start in at])
+    before_db = envelope_db[np.clip(at - radius, 0, last)]
+    rise_db = np.where(before_db < peak_db - SILENCE_BELOW_PEAK_DB, 0.0, rise_db)
 
     intervals_s = np.diff(beats_s)
     period_s = float(np.median(intervals_s)) if intervals_s.size else 0.5
     # A beat's span runs to the next beat but no further than one typical period (a fermata).
     ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s) - GAP_BEFORE_NEXT_S)
-    dip_db = np.array([peak - envelope_db[start + after : end].min() if end > start + after else 0.0
+    dip_db = np.array([peak - envelope_db[start + peak_to : end].min() if end > start + peak_to else 0.0
                        for start, end, peak in zip(at, ends, peak_db)])
     return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db)
 

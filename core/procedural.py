@@ -59,7 +59,7 @@ BODY_CENTRE_X = 0.5
 SHOULDER_WIDTH = REST_POSE["left_shoulder"][0] - REST_POSE["right_shoulder"][0]  # image units
 BEAT_PLANE_Y = 0.68  # height of beat 1's ictus, the lowest of the pattern, at the waist
 PATTERN_CENTRE_X = 0.44  # where beat 1 falls: in front of the right half of the chest
-TOP_Y, TOP_SOFTNESS = 0.315, 0.02  # the hand rises to the forehead at most, easing in over this
+TOP_Y, TOP_SOFTNESS = 0.28, 0.03  # the hand rises to the top of the head at most, easing in over this
 
 # The arm as two bones in 3D, image units: the model's upper arms and forearms seen side-on
 # (95th percentile of the official network's image lengths: 0.158 and 0.143).
@@ -96,22 +96,23 @@ class Pattern:
 
 # Textbook geometry (Rudolf): 1 straight down, the last beat up, in 4 the second beat across the
 # body and the third out wide, in 3 the second out wide; 5 is a 4 with a second beat on the
-# right (2+3) or on the left (3+2); 6 is the German six (two small beats in, two out, one up).
+# right (2+3) or on the left (3+2); 6 is the German six (two small beats in, two out, one up),
+# lifting before it crosses the body and before the last beat.
 # Every rebound stands at least 0.08 above the ictus before and after it, so each ictus stays a
 # clear lowest point even at pianissimo.
 PATTERNS: dict[str, Pattern] = {
     "1": Pattern(ictus=((0.0, 0.0),), rebound=((0.0, 0.34),)),
-    "2": Pattern(ictus=((0.0, 0.0), (0.11, 0.03)), rebound=((0.24, 0.17), (-0.10, 0.35))),
+    "2": Pattern(ictus=((0.0, 0.0), (0.12, 0.03)), rebound=((0.28, 0.18), (-0.05, 0.35))),
     "3": Pattern(ictus=((0.0, 0.0), (0.20, 0.02), (0.07, 0.05)),
                  rebound=((-0.11, 0.15), (0.21, 0.18), (-0.01, 0.35))),
-    "4": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.05, 0.05)),
+    "4": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.07, 0.05)),
                  rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35))),
-    "2+3": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.10, 0.02), (0.19, 0.03), (0.05, 0.05)),
-                   rebound=((-0.05, 0.14), (-0.14, 0.17), (0.13, 0.13), (0.20, 0.18), (0.01, 0.35))),
-    "3+2": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.05, 0.05)),
+    "2+3": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
+                   rebound=((-0.05, 0.14), (-0.14, 0.17), (0.16, 0.13), (0.23, 0.18), (0.01, 0.35))),
+    "3+2": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
                    rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.18), (0.20, 0.18), (0.01, 0.35))),
-    "6": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.12, 0.02), (0.20, 0.03), (0.055, 0.05)),
-                 rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.18), (0.13, 0.13), (0.20, 0.18),
+    "6": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
+                 rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29),
                           (0.01, 0.35))),
 }
 METERS = (1, 2, 3, 4, 5, 6)  # beats per bar the conductor has a pattern for
@@ -123,10 +124,11 @@ STACCATO_UP, STACCATO_FALL = 0.22, 0.72
 MARCATO_UP, MARCATO_FALL = 0.28, 0.60
 ICTUS_STOP_S = 0.05  # a detached stroke stops this long at the ictus before it rebounds
 ROUNDNESS = 0.6  # share of the Catmull-Rom tangents a legato path takes: 0 would be straight
-ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.88, "marcato": 1.12}  # relative gesture size
+ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.9, "marcato": 1.12}  # relative gesture size
 SIZE_PER_DB = 1.0 / 20.0  # gesture size change per dB from the piece's median beat (energy 1)
 SIZE_LIMITS = (0.35, 1.4)  # gesture size from pianissimo to fortissimo (1 = mezzo-forte)
 METRIC_ACCENT_SHARE = 0.7  # of each place's typical level in the bar, taken out before sizing
+LOUDNESS_SMEAR_S = 0.17  # how far :func:`loudness_30fps` smears a level change forward and back
 
 SILENCE_DB = -45.0  # below the piece's loud level: no music
 END_DB = -30.0  # below the piece's loud level: the last note (or a fermata) has stopped
@@ -139,8 +141,10 @@ LONG_REST_S = 3.0  # a silence this long after a release: the hands go down and 
 CUTOFF_BEATS = 0.75  # length of a cut-off stroke, in beats (at most 0.6 s)
 SHORT_NOTE_BEATS = 0.6  # a held beat whose sound stops this soon is cut off at its ictus
 RELEASE_LIFT, RELEASE_LIFT_S = 0.04, 0.3  # ... and the hand lifts off it this much (image units), this fast
-CUTOFF_HOOK = (0.035, 0.04)  # the cut-off's small loop out and up before it closes (size 1)
-CUTOFF_CLOSE = (-0.06, -0.06)  # ... and where it closes, in and down from the held point
+# The cut-off: a small loop out and down from the held point, then a quick close in and up
+# that stops on the release (up, so that it does not read as another ictus); size 1.
+CUTOFF_HOOK = (0.03, -0.02)
+CUTOFF_CLOSE = (-0.05, 0.04)
 
 LEFT_MIRROR_SHARE = 0.7  # the left hand mirrors the pattern at this size
 MIRROR_DB = 2.0  # beats this much louder than the piece's median: the left hand mirrors (activity 1)
@@ -491,8 +495,10 @@ def plan_beats(
     gaps_s = np.append(intervals_s, np.inf)
     held = gaps_s > HOLD_FACTOR * period_s
 
-    # Loudness of each beat: its level over one period from the beat, against the piece's median.
+    # Loudness of each beat: its level over one period from the beat (past the loudness curve's
+    # spill from the beat before), against the piece's median.
     def level_at(start_s: float, end_s: float) -> float:
+        start_s = start_s + min(LOUDNESS_SMEAR_S, 0.5 * (end_s - start_s))
         inside = loudness_db[(times_s >= start_s) & (times_s < max(end_s, start_s + 0.04))]
         return float(np.mean(inside)) if inside.size else SILENCE_DB  # a beat after the last frame
 
@@ -569,7 +575,7 @@ def sustained_until(loudness_db: np.ndarray, times_s: np.ndarray) -> np.ndarray:
     # A frame starts a stop when it is quiet, the frame before was not, and the next ``run`` are quiet.
     stays_quiet = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, origin=-(run // 2)).astype(bool)
     starts = stays_quiet & np.concatenate([[False], ~quiet[:-1]])
-    return times_s[starts]
+    return times_s[starts] - LOUDNESS_SMEAR_S  # the curve drops below END_DB this late
 
 
 class Path:
@@ -906,7 +912,7 @@ def preparation_breath(plan: BeatPlan, track: BeatTrack, times_s: np.ndarray) ->
     beats_s, size = plan.beats_s, plan.size
     count = max(int(track.meter), 1)
     last_places = np.flatnonzero(np.mod(track.bar_position, count) == count - 1)
-    windows = [(beats_s[0] - plan.period_s[0] - READY_HOLD_S, beats_s[0], 1.0)]
+    windows = [(beats_s[0] - plan.period_s[0], beats_s[0], 1.0)]
     windows += [(beats_s[k + 1] - plan.period_s[k + 1], beats_s[k + 1], 1.0)
                 for k in np.flatnonzero(plan.held[:-1])]
     windows += [(beats_s[k], beats_s[k + 1], float(np.clip((size[k + 1] - 0.9) / 0.4, 0.0, 1.0)))
