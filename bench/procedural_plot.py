@@ -3,8 +3,8 @@ against the goals of issue 16, and the 3D conductor rendered over one bar.
 
 Usage:
     python bench/procedural_plot.py patterns OUT.png      # every meter, two bars, legato and staccato
-    python bench/procedural_plot.py music MUSIC OUT.png [--seconds 12] [--seed 0] [--variation 1]
-    python bench/procedural_plot.py strip OUT.png [--music MUSIC] [--meter 4]   # six rendered frames (bpy)
+    python bench/procedural_plot.py music MUSIC OUT.png [--start 0] [--seconds 12] [--seed 0] [--variation 1]
+    python bench/procedural_plot.py strip OUT.png [--music MUSIC] [--seconds 8]   # six rendered frames (bpy)
 
 ``patterns`` conducts synthetic music (tones changing on every beat, sustained for legato,
 short for staccato, at one steady mezzo-forte level) on the beats it was made with (the
@@ -15,8 +15,8 @@ over two bars with each ictus numbered, beside a sketch of the textbook diagram 
 reference of the official M2S-GAN is lateral 1.79-2.66, vertical 1.48-2.39), the spread of the
 ictus positions across the body and the ictus alignment. ``music`` draws the hands' height over
 time with the tracked beats and both wrists' paths for any piece. ``strip`` builds the scene
-with ``addon/headless_main.py generate`` and renders six frames of one bar with Cycles on the
-CPU (480x480, 8 samples: about a minute on two cores).
+with ``addon/headless_main.py generate`` (the demo piece by default) and renders six moments of
+one bar with Cycles on the CPU (480x480, 8 samples: about a minute on two cores).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def patterns(out: Path) -> None:
     print(f"wrote {out}")
 
 
-def music(path: str, out: Path, seconds: float, seed: int, variation: float) -> None:
+def music(path: str, out: Path, start_s: float, seconds: float, seed: int, variation: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,10 +211,10 @@ def music(path: str, out: Path, seconds: float, seed: int, variation: float) -> 
     motion = conduct(load_audio(path), seed=seed, variation=variation)
     keypoints = motion.keypoints
     times_s = np.arange(motion.frame_count) / motion.fps
-    shown = times_s <= seconds
+    shown = (times_s >= start_s) & (times_s <= start_s + seconds)
     figure, (timeline, image) = plt.subplots(2, 1, figsize=(12, 10), gridspec_kw={"height_ratios": [1, 1.4]})
     for beat in motion.extra["beats_s"]:
-        if beat <= seconds:
+        if start_s <= beat <= start_s + seconds:
             strong = beat in motion.extra["downbeats_s"]
             timeline.axvline(beat, color="0.3" if strong else "0.8", lw=1.5 if strong else 0.7, zorder=0)
     for name, colour in (("right_wrist", "tab:red"), ("left_wrist", "tab:blue"), ("nose", "tab:green")):
@@ -232,49 +232,50 @@ def music(path: str, out: Path, seconds: float, seed: int, variation: float) -> 
         image.scatter(*keypoints[0, JOINT_INDEX[name]], color="k", s=10)
     image.set(xlim=(0.15, 0.85), ylim=(0.85, 0.25), aspect="equal")  # image y points down
     image.legend(loc="lower right")
-    image.set_title(f"paths in the image (first {seconds:g} s), black: pose at frame 0")
+    image.set_title(f"paths in the image ({start_s:g} to {start_s + seconds:g} s), black: pose at frame 0")
     figure.tight_layout()
     figure.savefig(out, dpi=80)
     print(f"wrote {out}")
 
 
-def strip(out: Path, music_path: str | None, meter: int) -> None:
-    """Six frames over one bar of the 3D conductor, rendered headless with Cycles."""
+def strip(out: Path, music_path: str, seconds: float) -> None:
+    """Six frames over one bar of the 3D conductor (the bar from the first downbeat after
+    ``seconds``), rendered headless with Cycles: each ictus, the rebound after beat 1 and the
+    top of the preparation for the next bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import soundfile
 
+    motion = conduct(load_audio(music_path), seed=0)
+    beats, places = np.asarray(motion.extra["beats_s"]), beat_places(motion)
+    first = int(np.flatnonzero((places == 0) & (beats > seconds))[0])
+    meter = int(motion.extra["meter"])
+    bar = beats[first : first + meter + 1]
+    period_s = float(np.median(np.diff(bar)))
+    moments = [(bar[0], "beat 1: ictus"), (bar[0] + 0.45 * period_s, "rebound of 1")]
+    moments += [(bar[i], f"beat {i + 1}: ictus") for i in range(1, meter)]
+    moments += [(bar[-1] - 0.5 * period_s, "preparing the next 1")]
+    moments = moments[:6]
     python, headless = sys.executable, str(ROOT / "addon" / "headless_main.py")
+    images = []
     with tempfile.TemporaryDirectory() as folder:
-        if music_path is None:
-            samples, _ = played_bars(meter, 90.0, 10.0, staccato=False)
-            music_path = str(Path(folder) / "bars.wav")
-            soundfile.write(music_path, samples, SAMPLE_RATE_HZ)
-        motion = conduct(load_audio(music_path), seed=0, meter=meter)
-        downbeats = np.asarray(motion.extra["downbeats_s"])
-        bar_start = downbeats[downbeats > 3.0][0]
-        bar_s = float(np.diff(downbeats).mean()) if downbeats.size > 1 else 2.0
-        times = bar_start + np.arange(6) * bar_s / 6
         blend = Path(folder) / "scene.blend"
-        subprocess.run([python, headless, "generate", music_path, "-o", str(blend), "--weights", "procedural",
-                        "--meter", str(meter)], check=True)
-        frames = []
-        for time_s in times:
-            png = Path(folder) / f"frame_{time_s:.2f}.png"
-            # Blender's first frame is 1, at time 0.
+        subprocess.run([python, headless, "generate", music_path, "-o", str(blend), "--weights", "procedural"],
+                       check=True, stdout=subprocess.DEVNULL)
+        for time_s, _ in moments:
+            png = Path(folder) / f"frame_{time_s:.3f}.png"
+            # Blender's frame 1 is at time 0.
             subprocess.run([python, headless, "render", str(blend), "-o", str(png), "--frame",
                             str(int(round(time_s * motion.fps)) + 1), "--resolution", "480x480", "--samples", "8",
-                            "--no-denoise"], check=True)
-            frames.append(plt.imread(png))
-    figure, axes = plt.subplots(1, 6, figsize=(18, 3.4))
-    for axis, image, time_s in zip(axes, frames, times):
+                            "--no-denoise"], check=True, stdout=subprocess.DEVNULL)
+            images.append(plt.imread(png)[110:390, 100:380])  # the upper body
+    figure, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4))
+    for axis, image, (time_s, label) in zip(axes, images, moments):
         axis.imshow(image)
         axis.set_axis_off()
-        beat = (time_s - bar_start) / (bar_s / meter) + 1
-        axis.set_title(f"{time_s:.2f} s: beat {beat:.2f} of {meter}")
-    figure.suptitle(f"The conductor over one bar in {meter} ({Path(music_path).name}), rendered headless (Cycles)")
+        axis.set_title(f"{time_s:.2f} s, {label}", fontsize=10)
+    figure.suptitle(f"One bar in {meter} of {Path(music_path).name}, rendered headless (Cycles, 8 samples)")
     figure.tight_layout()
     figure.savefig(out, dpi=80)
     print(f"wrote {out}")
@@ -288,20 +289,21 @@ def main() -> None:
     command = commands.add_parser("music", help="the hands of one piece over time and in the image")
     command.add_argument("music")
     command.add_argument("out", type=Path)
-    command.add_argument("--seconds", type=float, default=12.0, help="length of the time plot")
+    command.add_argument("--start", type=float, default=0.0, help="start of the plots, seconds")
+    command.add_argument("--seconds", type=float, default=12.0, help="length of the plots")
     command.add_argument("--seed", type=int, default=0)
     command.add_argument("--variation", type=float, default=1.0)
     command = commands.add_parser("strip", help="six rendered frames of one bar (needs the bpy module)")
     command.add_argument("out", type=Path)
-    command.add_argument("--music", help="a piece to conduct (default: synthetic bars)")
-    command.add_argument("--meter", type=int, default=4)
+    command.add_argument("--music", default=str(ROOT / "core" / "assets" / "demo_piece.ogg"))
+    command.add_argument("--seconds", type=float, default=8.0, help="the bar starts at the first downbeat after this")
     args = parser.parse_args()
     if args.command == "patterns":
         patterns(args.out)
     elif args.command == "music":
-        music(args.music, args.out, args.seconds, args.seed, args.variation)
+        music(args.music, args.out, args.start, args.seconds, args.seed, args.variation)
     else:
-        strip(args.out, args.music, args.meter)
+        strip(args.out, args.music, args.seconds)
 
 
 if __name__ == "__main__":

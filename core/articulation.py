@@ -104,10 +104,21 @@ def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
         Floored at ``FLOOR_DB``.
     """
     hop = max(1, int(round(ENVELOPE_HOP_S * sample_rate_hz)))
-    energy = np.concatenate([[0.0], np.cumsum(np.asarray(samples, dtype=np.float64) ** 2)])
-    centres = np.arange(0, len(samples) + 1, hop)
-    low, high = np.clip(centres - hop, 0, len(samples)), np.clip(centres + hop, 0, len(samples))
-    rms = np.sqrt((energy[high] - energy[low]) / np.maximum(high - low, 1))
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    whole = samples.size // hop
+    # Energy of each hop, a block at a time (a 2-hour piece's squares would take gigabytes at once).
+    hop_energy = np.zeros(whole + 1)
+    block = 4096 * hop
+    for start in range(0, whole * hop, block):
+        chunk = samples[start : min(start + block, whole * hop)].reshape(-1, hop)
+        hop_energy[start // hop : start // hop + chunk.shape[0]] = np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64)
+    hop_energy[whole] = float(np.dot(samples[whole * hop :], samples[whole * hop :]))
+    # Frame i spans the hop before sample i * hop and the hop after it.
+    before = np.concatenate([[0.0], hop_energy[:-1]])
+    counts = np.full(whole + 1, 2.0 * hop)
+    counts[0] = hop
+    counts[-1] = hop + samples.size - whole * hop
+    rms = np.sqrt((before + hop_energy) / np.maximum(counts, 1.0))
     db = 20.0 * np.log10(np.maximum(rms, 1e-9))
     return np.maximum(db - np.percentile(db, 95), FLOOR_DB)
 

@@ -497,12 +497,9 @@ def plan_beats(
 
     # Loudness of each beat: its level over one period from the beat (past the loudness curve's
     # spill from the beat before), against the piece's median.
-    def level_at(start_s: float, end_s: float) -> float:
-        start_s = start_s + min(LOUDNESS_SMEAR_S, 0.5 * (end_s - start_s))
-        inside = loudness_db[(times_s >= start_s) & (times_s < max(end_s, start_s + 0.04))]
-        return float(np.mean(inside)) if inside.size else SILENCE_DB  # a beat after the last frame
-
-    raw_db = np.array([level_at(b, b + min(g, p)) for b, g, p in zip(beats_s, gaps_s, period_s)])
+    spans_s = np.minimum(gaps_s, period_s)
+    raw_db = mean_over(loudness_db, times_s, beats_s + np.minimum(LOUDNESS_SMEAR_S, 0.5 * spans_s),
+                       beats_s + spans_s, empty=SILENCE_DB)
     sounding = raw_db > SILENCE_DB
     median_db = float(np.median(raw_db[sounding])) if sounding.any() else 0.0
     level_db = raw_db - median_db
@@ -545,15 +542,29 @@ def plan_beats(
                     ready=ready, prep_top=prep_top, engaged=engaged)
 
 
+def mean_over(values: np.ndarray, times_s: np.ndarray, starts_s: np.ndarray, ends_s: np.ndarray, *,
+              empty: float) -> np.ndarray:
+    """Mean of per-frame ``values`` over the frames in each [start, end) [shape=(K,)];
+    ``empty`` where a span holds no frame."""
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    first = np.searchsorted(times_s, starts_s, side="left")
+    last = np.maximum(np.searchsorted(times_s, ends_s, side="left"), first)
+    count = last - first
+    return np.where(count > 0, (total[last] - total[first]) / np.maximum(count, 1), empty)
+
+
 def local_period(intervals_s: np.ndarray) -> np.ndarray:
     """The beat period around each beat [shape=(B,)], seconds: the median of the nearest nine
     intervals that are not holds (a fermata would stretch it), from B - 1 intervals."""
     typical = float(np.median(intervals_s))
     regular = np.flatnonzero(intervals_s < HOLD_FACTOR * typical)
-    periods = np.empty(intervals_s.size + 1)
+    periods = np.full(intervals_s.size + 1, typical)
     for k in range(periods.size):
-        near = regular[np.argsort(np.abs(regular - k), kind="stable")[:9]]
-        periods[k] = np.median(intervals_s[near]) if near.size else typical
+        middle = int(np.searchsorted(regular, k))
+        candidates = regular[max(middle - 9, 0) : middle + 9]
+        near = candidates[np.argsort(np.abs(candidates - k), kind="stable")[:9]]
+        if near.size:
+            periods[k] = np.median(intervals_s[near])
     return periods
 
 
@@ -757,7 +768,7 @@ def left_hand(
     for k in np.flatnonzero(plan.held):  # holds and cut-offs: both hands
         release = plan.release_s[k] if np.isfinite(plan.release_s[k]) else (
             beats_s[k + 1] - plan.period_s[k + 1] if k + 1 < beats_s.size else np.inf)
-        together |= (times_s >= beats_s[k]) & (times_s <= release + 0.2)
+        together[slice(*np.searchsorted(times_s, [beats_s[k], release + 0.2]))] = True
     together |= times_s >= beats_s[-1]
     mirror_weight = taking_part * smooth(together.astype(float), 0.6) * plan.engaged
 
@@ -809,13 +820,14 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
     for name in ("ask", "calm"):
         weight, progress = np.zeros(frame_count), np.zeros(frame_count)
         for start_s, end_s in spans[name]:
-            rise = np.clip((times_s - start_s) / 0.4, 0.0, 1.0)
-            fall = np.clip(1.0 - (times_s - end_s) / 0.8, 0.0, 1.0)
-            shape = np.minimum(rise, fall)
+            near = slice(*np.searchsorted(times_s, [start_s, end_s + 0.8]))
+            local_s = times_s[near]
+            shape = np.minimum(np.clip((local_s - start_s) / 0.4, 0.0, 1.0),
+                               np.clip(1.0 - (local_s - end_s) / 0.8, 0.0, 1.0))  # in over 0.4 s, out over 0.8 s
             shape = shape * shape * (3.0 - 2.0 * shape)
-            along = np.clip((times_s - start_s) / max(end_s - start_s, 1e-6), 0.0, 1.0)
-            progress = np.where(shape > weight, along, progress)
-            weight = np.maximum(weight, shape)
+            along = np.clip((local_s - start_s) / max(end_s - start_s, 1e-6), 0.0, 1.0)
+            progress[near] = np.where(shape > weight[near], along, progress[near])
+            weight[near] = np.maximum(weight[near], shape)
         result += [weight, progress]
     return result[0], result[1], result[2], result[3]
 
@@ -844,9 +856,10 @@ def cue_envelope(
         if (entrance or chosen) and downbeat - last_cue > 2 * bar_s and downbeat > period_s:
             last_cue = downbeat
             # Rise over the beat before, point on the downbeat, let go over the next two beats.
-            offset = (times_s - downbeat) / period_s
+            near = slice(*np.searchsorted(times_s, [downbeat - period_s, downbeat + 2 * period_s]))
+            offset = (times_s[near] - downbeat) / period_s
             shape = np.where(offset < 0, np.clip(1.0 + offset, 0.0, 1.0), np.clip(1.0 - offset / 2.0, 0.0, 1.0))
-            weight = np.maximum(weight, np.sin(0.5 * np.pi * shape) ** 2)
+            weight[near] = np.maximum(weight[near], np.sin(0.5 * np.pi * shape) ** 2)
     return weight
 
 
@@ -921,7 +934,7 @@ def preparation_breath(plan: BeatPlan, track: BeatTrack, times_s: np.ndarray) ->
     for start_s, end_s, amount in windows:
         if amount <= 0:
             continue
-        inside = (times_s > start_s) & (times_s < end_s)
+        inside = slice(*np.searchsorted(times_s, [start_s, end_s]))
         u = (times_s[inside] - start_s) / (end_s - start_s)
         breath[inside] = np.maximum(breath[inside], amount * np.sin(np.pi * u) ** 2)
     return breath
