@@ -164,6 +164,7 @@ def patterns(out: Path) -> None:
             row[0].plot(x, y, "o", color="tab:red")
             row[0].annotate(str(number), (x, y), textcoords="offset points", xytext=(4, -12))
         row[0].set_title(f"{name}: textbook (after Rudolf)")
+        row[0].set(xlim=(-0.6, 0.7), ylim=(-0.15, 1.1))
         for column, staccato in ((1, False), (2, True)):
             strong = (0, 2) if name == "5 = 2+3" else (0, 3) if name == "5 = 3+2" else (0,)
             samples, beats_s = played_bars(meter, bpm, 14.0, staccato=staccato, strong=strong)

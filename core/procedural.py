@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from .articulation import ARTICULATIONS, articulation_weights, beat_sound
+from .articulation import ARTICULATIONS, BeatSound, articulation_weights, beat_sound
 from .beats import BeatTrack, track_beats
 from .errors import CancelledError, ConductorError
 from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
@@ -96,8 +96,8 @@ class Pattern:
 
 # Textbook geometry (Rudolf): 1 straight down, the last beat up, in 4 the second beat across the
 # body and the third out wide, in 3 the second out wide; 5 is a 4 with a second beat on the
-# right (2+3) or on the left (3+2); 6 is the German six (two small beats in, two out, one up),
-# lifting before it crosses the body and before the last beat.
+# right (2+3) or on the left (3+2); 6 is the German six (two small beats in, two out, one up);
+# 5 and 6 lift before they cross the body and before the last beat.
 # Every rebound stands at least 0.08 above the ictus before and after it, so each ictus stays a
 # clear lowest point even at pianissimo.
 PATTERNS: dict[str, Pattern] = {
@@ -108,9 +108,9 @@ PATTERNS: dict[str, Pattern] = {
     "4": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.07, 0.05)),
                  rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35))),
     "2+3": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
-                   rebound=((-0.05, 0.14), (-0.14, 0.17), (0.16, 0.13), (0.23, 0.18), (0.01, 0.35))),
+                   rebound=((-0.05, 0.14), (-0.14, 0.22), (0.16, 0.13), (0.23, 0.22), (0.01, 0.35))),
     "3+2": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
-                   rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.18), (0.20, 0.18), (0.01, 0.35))),
+                   rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.22), (0.20, 0.22), (0.01, 0.35))),
     "6": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
                  rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29),
                           (0.01, 0.35))),
@@ -292,15 +292,13 @@ def conduct(
     if meter in (1, 5):
         track = regroup(track, meter, sound.peak_db)
     pattern = pattern_name(track.meter, track.bar_position, sound.peak_db)
-    articulation = articulation_weights(sound)
     times_s = np.arange(frame_count) / MODEL_FPS
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
-    keypoints = draw(track, loudness_db, times_s, rng, variation, style=style, articulation=articulation,
-                     pattern=pattern)
+    keypoints = draw(track, loudness_db, times_s, rng, variation, style=style, sound=sound, pattern=pattern)
     checkpoint(1.0, "Done")
-    used = used_articulation(articulation, style, track.beats_s.size)
+    used = used_articulation(sound, style, track.beats_s.size)
     return Motion(
         keypoints=keypoints,
         fps=MODEL_FPS,
@@ -343,13 +341,14 @@ def pattern_name(meter: int, bar_position: np.ndarray, accent_db: np.ndarray) ->
     return str(meter) if str(meter) in PATTERNS else "4"
 
 
-def used_articulation(articulation: np.ndarray | None, style: ConductingStyle, beat_count: int) -> np.ndarray:
-    """Per-beat weights of legato, staccato and marcato [shape=(B, 3)] after the style override."""
+def used_articulation(sound: BeatSound | None, style: ConductingStyle, beat_count: int) -> np.ndarray:
+    """Per-beat weights of legato, staccato and marcato [shape=(B, 3)]: the style's, or the
+    music's (legato without an analysis of it)."""
     if style.articulation != "auto":
         return np.tile(np.eye(3)[ARTICULATIONS.index(style.articulation)], (beat_count, 1))
-    if articulation is None or len(articulation) != beat_count:
-        return np.tile(np.eye(3)[0], (beat_count, 1))  # no audio analysis: legato
-    return np.asarray(articulation, dtype=np.float64)
+    if sound is None or len(sound.dip_db) != beat_count:
+        return np.tile(np.eye(3)[0], (beat_count, 1))
+    return articulation_weights(sound)
 
 
 def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -> np.ndarray:
@@ -378,7 +377,7 @@ def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -
 # ------------------------------------------------------------------------------- drawing
 def draw(
     track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, rng: np.random.Generator, variation: float,
-    *, style: ConductingStyle | None = None, articulation: np.ndarray | None = None, pattern: str | None = None,
+    *, style: ConductingStyle | None = None, sound: BeatSound | None = None, pattern: str | None = None,
 ) -> np.ndarray:
     """All 13 keypoints for every frame.
 
@@ -395,9 +394,10 @@ def draw(
     variation : float >= 0
         Its scale.
     style : ConductingStyle or None
-    articulation : np.ndarray [shape=(B, 3)] or None
-        Per-beat weights of legato, staccato, marcato (:func:`core.articulation.articulation_weights`);
-        None conducts legato unless ``style`` says otherwise.
+    sound : BeatSound or None
+        How each beat is played (:func:`core.articulation.beat_sound`): the strokes' style and
+        each beat's level come from it; None conducts legato (unless ``style`` says otherwise)
+        with each beat's level from ``loudness_db``.
     pattern : str or None
         A key of :data:`PATTERNS`; None takes the meter's (a 5 as 2+3).
 
@@ -412,8 +412,9 @@ def draw(
     if beats_s.size < 2:
         return pose.astype(np.float32)  # nothing to beat: stand still
     pattern = PATTERNS[pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size))]
-    plan = plan_beats(track, loudness_db, times_s, pattern, style, used_articulation(articulation, style, beats_s.size),
-                      rng, variation)
+    plan = plan_beats(track, loudness_db, times_s, pattern, style, used_articulation(sound, style, beats_s.size),
+                      rng, variation, peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size
+                      else None)
 
     legato_path = right_hand_path(plan, legato=True).evaluate(times_s)
     detached_path = right_hand_path(plan, legato=False).evaluate(times_s)
@@ -484,9 +485,11 @@ class BeatPlan:
 
 def plan_beats(
     track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, pattern: Pattern, style: ConductingStyle,
-    articulation: np.ndarray, rng: np.random.Generator, variation: float,
+    articulation: np.ndarray, rng: np.random.Generator, variation: float, *, peak_db: np.ndarray | None = None,
 ) -> BeatPlan:
-    """Each beat's ictus, rebound and size from its place in the bar and its loudness."""
+    """Each beat's ictus, rebound and size from its place in the bar and its loudness: the
+    peak level of its note (``peak_db`` [shape=(B,)], :attr:`core.articulation.BeatSound.peak_db`)
+    or else the mean of ``loudness_db`` over the beat."""
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     count = len(pattern.ictus)
     places = np.mod(np.asarray(track.bar_position, dtype=int), count)
@@ -500,6 +503,8 @@ def plan_beats(
     spans_s = np.minimum(gaps_s, period_s)
     raw_db = mean_over(loudness_db, times_s, beats_s + np.minimum(LOUDNESS_SMEAR_S, 0.5 * spans_s),
                        beats_s + spans_s, empty=SILENCE_DB)
+    if peak_db is not None:  # the note itself, not the silence after a short one
+        raw_db = np.where(raw_db > SILENCE_DB, np.asarray(peak_db, dtype=np.float64), raw_db)
     sounding = raw_db > SILENCE_DB
     median_db = float(np.median(raw_db[sounding])) if sounding.any() else 0.0
     level_db = raw_db - median_db
