@@ -194,8 +194,8 @@ def patterns(out: Path) -> None:
         for axis in row:
             axis.set_aspect("equal")
             axis.grid(alpha=0.3)
-        row[1].set_xlim(-1.4, 1.6)
-        row[2].set_xlim(-1.4, 1.6)
+        row[1].set_xlim(-1.4, 1.9)
+        row[2].set_xlim(-1.4, 1.9)
         row[1].set_ylim(-0.4, 2.2)
         row[2].set_ylim(-0.4, 2.2)
     figure.tight_layout()
