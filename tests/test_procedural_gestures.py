@@ -403,3 +403,17 @@ def test_beats_and_a_meter_together_are_refused():
     samples, track = played(3, 100.0, 2)
     with pytest.raises(ConductorError, match="meter"):
         conduct(samples, beats=track, meter=3)
+
+
+@pytest.mark.parametrize("meter", [1, 5])
+def test_the_meter_override_regroups_the_tracked_beats(meter):
+    samples, track = played(4, 100.0, 5)
+    motion = conduct(samples, seed=0, variation=0.0, meter=meter)
+    beats, downbeats = np.asarray(motion.extra["beats_s"]), np.asarray(motion.extra["downbeats_s"])
+    assert motion.extra["meter"] == meter and beats.size >= 16
+    if meter == 1:
+        assert motion.extra["pattern"] == "1" and np.array_equal(beats, downbeats)
+    else:
+        assert motion.extra["pattern"] in ("2+3", "3+2")
+        assert np.all(np.diff(np.flatnonzero(np.isin(beats, downbeats))) == 5)
+    assert beat_alignment(beats, ictus_beats(motion.keypoints)) > 0.9
