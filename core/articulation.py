@@ -78,7 +78,10 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     envelope_db = rms_envelope_db(samples, sample_rate_hz)
     hop_s = envelope_hop(sample_rate_hz) / sample_rate_hz  # the envelope's true step (110 samples: 4.99 ms)
     last = envelope_db.size - 1
-    frame = lambda seconds: np.clip(np.round(np.asarray(seconds) / hop_s).astype(int), 0, last)
+
+    def frame(seconds: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(np.asarray(seconds) / hop_s).astype(int), 0, last)
+
     radius = int(round(ONSET_RADIUS_S / hop_s))
     peak_from, peak_to = (int(round(s / hop_s)) for s in PEAK_WINDOW_S)
     steepest = ndimage.maximum_filter1d(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)

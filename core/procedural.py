@@ -411,8 +411,8 @@ def draw(
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     if beats_s.size < 2:
         return pose.astype(np.float32)  # nothing to beat: stand still
-    pattern = PATTERNS[pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size))]
-    plan = plan_beats(track, loudness_db, times_s, pattern, style, used_articulation(sound, style, beats_s.size),
+    shape = PATTERNS[pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size))]
+    plan = plan_beats(track, loudness_db, times_s, shape, style, used_articulation(sound, style, beats_s.size),
                       rng, variation, peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size
                       else None)
 
@@ -852,7 +852,10 @@ def cue_envelope(
     np.ndarray [shape=(T,), float64]
     """
     weight = np.zeros(times_s.size)
-    level = lambda t: np.interp(t, times_s, loudness_db)
+
+    def level(time_s: float) -> float:
+        return float(np.interp(time_s, times_s, loudness_db))
+
     bar_s = period_s * max(track.meter, 1)
     last_cue = -np.inf
     for downbeat in track.downbeats_s:
