@@ -13,7 +13,7 @@ from core.audio import load_audio
 from core.beats import track_beats
 from core.errors import CancelledError, ConductorError
 from core.mel import frame_count_30fps, frame_count_90hz
-from core.procedural import BEAT_PLANE_Y, conduct
+from core.procedural import BEAT_PLANE_Y, PATTERN_CENTRE_X, conduct
 from core.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
@@ -131,7 +131,7 @@ def test_six_beat_pattern_when_the_meter_is_given():
 def test_a_meter_with_no_pattern_is_refused():
     samples, _ = metronome(4, 110.0, 3.0)
     with pytest.raises(ConductorError, match="Meter"):
-        conduct(samples, meter=5)
+        conduct(samples, meter=7)
 
 
 def test_left_hand_cues_a_loud_entrance():
@@ -142,13 +142,18 @@ def test_left_hand_cues_a_loud_entrance():
     samples[: int(entrance_s * SAMPLE_RATE_HZ) - 200] *= 0.1
     motion = conduct(samples, seed=0, variation=0.0)
     assert any(abs(d - entrance_s) < 0.07 for d in motion.extra["downbeats_s"])
-    right = motion.keypoints[:, JOINT_INDEX["right_wrist"]]
-    left = motion.keypoints[:, JOINT_INDEX["left_wrist"]]
-    off_mirror = np.linalg.norm(left - np.stack([1.0 - right[:, 0], right[:, 1]], axis=1), axis=1)
+    off_mirror = np.linalg.norm(motion.keypoints[:, JOINT_INDEX["left_wrist"]] - mirrored_at_70(motion), axis=1)
     frame = int(round(entrance_s * motion.fps))
     assert off_mirror[frame - 3 : frame + 4].max() > 0.05  # the left hand points on its own
     later = int(round((entrance_s + 4.0) * motion.fps))
-    assert off_mirror[later : later + 90].max() < 0.01  # then mirrors again
+    assert off_mirror[later : later + 90].max() < 0.01  # then mirrors again (the music is loud now)
+
+
+def mirrored_at_70(motion) -> np.ndarray:
+    """The right wrist mirrored to the left side of the body at 70 % of its size [shape=(T, 2)]."""
+    right = motion.keypoints[:, JOINT_INDEX["right_wrist"]].astype(np.float64)
+    centre = np.array([1.0 - PATTERN_CENTRE_X, BEAT_PLANE_Y])
+    return centre + 0.7 * (np.stack([1.0 - right[:, 0], right[:, 1]], axis=1) - centre)
 
 
 @pytest.fixture(scope="module")

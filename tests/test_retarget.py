@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from core.retarget.solve import _RigBody
 from core.skeleton import JOINT_INDEX, MIRROR_INDEX
 
 METRES_PER_UNIT = 1.9  # image height of the synthetic camera, metres
+DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
 
 
 def _unit(v):
@@ -70,6 +73,16 @@ def to_image(joints_m: np.ndarray) -> np.ndarray:
 
 def synthetic_keypoints(frames: int = 240, seed: int = 0) -> np.ndarray:
     return to_image(synthetic_joints_m(frames, seed=seed))
+
+
+@functools.lru_cache(maxsize=None)
+def procedural_motion(gesture_size: float = 1.0):
+    """The procedural conductor on the first 12 s of the demo piece (360 frames) at a gesture size."""
+    from core.audio import load_audio
+    from core.procedural import ConductingStyle, conduct
+
+    samples = load_audio(DEMO_PIECE)[: 12 * 22_050]
+    return conduct(samples, seed=0, style=ConductingStyle(gesture_size=gesture_size))
 
 
 def conductor_skeleton() -> RestSkeleton:
@@ -196,9 +209,12 @@ def test_fk_of_solved_rotations_reproduces_lifted_directions(name, skeleton):
 def test_rest_like_input_gives_rest_rotations_on_the_conductor_rig():
     skeleton = conductor_skeleton()
     animation = retarget(synthetic_keypoints(30), skeleton, PRESETS["conductor"])
-    for bone in ("hips", "hand.L", "hand.R", "baton"):
+    for bone in ("hips", "hand.L", "baton"):
         q = animation.rotation_quaternion[bone]
-        assert np.allclose(np.abs(q[:, 0]), 1.0, atol=1e-5), bone  # hands/baton follow forearms
+        assert np.allclose(np.abs(q[:, 0]), 1.0, atol=1e-5), bone  # free hand: forearm; baton: its hand
+    # The baton hand bends at the wrist, within the wrist's range.
+    bend_deg = np.degrees(2 * np.arccos(np.clip(np.abs(animation.rotation_quaternion["hand.R"][:, 0]), 0, 1)))
+    assert 1.0 < bend_deg.max() <= 60.0 + 1e-3
 
 
 def test_quaternions_are_unit_finite_and_continuous():
@@ -249,6 +265,67 @@ def test_bone_lengths_are_constant():
     for a, b in pairs:
         length = np.linalg.norm(lifted.joint(a).astype(np.float64) - lifted.joint(b), axis=-1)
         assert np.ptp(length) < 1e-6, (a, b, np.ptp(length))
+
+
+def chest_clearance_m(lifted, name: str) -> np.ndarray:
+    """How far a joint is in front of the spine line in the frames where it lies within the
+    chest's width and height [shape=(K,)], metres (see core.retarget.lift.ARM_CLEARANCE_M)."""
+    from core.retarget.lift import CHEST_HALF_WIDTH_SHARE
+
+    pelvis, neck = lifted.joint("pelvis").astype(np.float64), lifted.joint("neck").astype(np.float64)
+    up = _unit(neck - pelvis)
+    across = lifted.joint("left_shoulder") - lifted.joint("right_shoulder")
+    across = _unit(across - np.sum(across * up, axis=1, keepdims=True) * up)
+    forward = np.cross(across, up)
+    reach = lifted.joint(name) - pelvis
+    height = np.sum(reach * up, axis=1)
+    inside = ((np.abs(np.sum(reach * across, axis=1)) < CHEST_HALF_WIDTH_SHARE * lifted.bone_lengths_m["shoulder_half"])
+              & (height > 0) & (height < np.linalg.norm(neck - pelvis, axis=1)))
+    return np.sum(reach * forward, axis=1)[inside]
+
+
+@pytest.mark.parametrize("gesture_size", [1.0, 1.6])
+def test_the_procedural_conductor_lifts_to_a_valid_body(gesture_size):
+    """At the new gesture sizes: constant bone lengths, elbows and wrists in front of the chest
+    (hands and baton tip at least in front of its surface), and every rig posed as lifted."""
+    from core.retarget.lift import ARM_CLEARANCE_M
+
+    keypoints = procedural_motion(gesture_size).keypoints
+    lifted = lift_to_3d(keypoints, RetargetSettings())
+    pairs = [("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
+             ("right_elbow", "right_wrist"), ("pelvis", "neck"), ("left_shoulder", "right_shoulder"),
+             ("left_wrist", "hand_tip.L"), ("right_wrist", "hand_tip.R"), ("hand_tip.R", "baton_tip")]
+    for a, b in pairs:
+        length = np.linalg.norm(lifted.joint(a).astype(np.float64) - lifted.joint(b), axis=-1)
+        assert np.ptp(length) < 1e-6, (a, b)
+    crossing = 0
+    for name in ("left_elbow", "right_elbow", "left_wrist", "right_wrist"):
+        clearance = chest_clearance_m(lifted, name)
+        assert clearance.size == 0 or clearance.min() >= ARM_CLEARANCE_M - 1e-5, name
+        crossing += clearance.size
+    assert crossing > 100  # the hands do pass in front of the chest
+    for name in ("hand_tip.L", "hand_tip.R", "baton_tip"):
+        clearance = chest_clearance_m(lifted, name)
+        assert clearance.size == 0 or clearance.min() > 0.115, name  # the built-in body's chest surface
+    for name, skeleton in (("conductor", conductor_skeleton()), ("rigify", rigify_like_skeleton()),
+                           ("mixamo", mixamo_skeleton(y_up=True, scale=100.0))):
+        errors = role_errors_deg(skeleton, PRESETS[name], RetargetSettings(), keypoints)
+        assert max(errors.values()) < 2.0, (name, errors)
+
+
+def test_the_baton_is_held_above_the_hand_and_flexes_into_each_ictus():
+    motion = procedural_motion()
+    lifted = lift_to_3d(motion.keypoints, RetargetSettings())
+    baton = lifted.joint("baton_tip") - lifted.joint("hand_tip.R")
+    elevation_deg = np.degrees(np.arcsin(baton[:, 2] / np.linalg.norm(baton, axis=1)))
+    assert 0.0 < np.median(elevation_deg) < 20.0  # was -20: a straight forearm pointing at the floor
+    beats = np.round(np.asarray(motion.extra["beats_s"]) * motion.fps).astype(int)
+    beats = beats[(beats > 0) & (beats < len(elevation_deg) - 1)]
+    wrist_z = lifted.joint("right_wrist")[:, 2]
+    tops = [a + int(np.argmax(wrist_z[a:b])) for a, b in zip(beats[:-1], beats[1:])]
+    assert np.median(elevation_deg[tops]) - np.median(elevation_deg[beats]) > 8.0
+    # From the frontal camera the baton points up and out, not at the floor.
+    assert np.median(np.degrees(np.arctan2(baton[:, 2], np.abs(baton[:, 0])))) > 0.0
 
 
 def test_hands_and_elbows_stay_in_front_of_the_body():

@@ -14,7 +14,7 @@ from core.conductor_rig import CONDUCTOR_BONES  # noqa: E402
 from core.retarget import (PRESETS, RestBone, RestSkeleton, RetargetSettings,  # noqa: E402
                            forward_kinematics, lift_to_3d, missing_bones, solve)
 from core.retarget.solve import _RigBody  # noqa: E402
-from test_retarget import MIXAMO_ROWS, angle_deg, synthetic_keypoints  # noqa: E402
+from test_retarget import MIXAMO_ROWS, angle_deg, procedural_motion, synthetic_keypoints  # noqa: E402
 
 FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
 
@@ -77,13 +77,15 @@ def rigify_rig():
         bpy.data.objects.remove(obj)
 
 
-def check_in_blender(obj, mapping_name: str, settings: RetargetSettings) -> dict[str, float]:
+def check_in_blender(obj, mapping_name: str, settings: RetargetSettings,
+                     keypoints: np.ndarray | None = None) -> dict[str, float]:
     """Write the solved channels at FRAMES into ``obj``'s pose; return the worst angle (degrees)
-    per bone between Blender's evaluated axes and ours, and assert the lifted directions."""
+    per bone between Blender's evaluated axes and ours, and assert the lifted directions.
+    ``keypoints`` [shape=(T >= 240, 13, 2)] default to the synthetic 2/4 conductor."""
     skeleton = skeleton_from_armature(obj)
     mapping = PRESETS[mapping_name]
     assert missing_bones(mapping, skeleton.bones) == []
-    lifted = lift_to_3d(synthetic_keypoints(), settings)
+    lifted = lift_to_3d(synthetic_keypoints() if keypoints is None else keypoints, settings)
     animation = solve(lifted, skeleton, mapping, settings)
     ours = forward_kinematics(skeleton, animation, mapping=mapping)
     rig = _RigBody(skeleton, mapping)
@@ -171,3 +173,42 @@ def test_mixamo_rig_in_blender(mixamo_rig):
 def test_rigify_rig_in_blender(rigify_rig, mode):
     worst = check_in_blender(rigify_rig, "rigify", RetargetSettings(mode=mode, hip_sway=0.5))
     assert max(worst.values()) < 2.0, worst
+
+
+@pytest.mark.parametrize("rig, mapping_name", [("conductor_rig", "conductor"), ("rigify_rig", "rigify"),
+                                               ("mixamo_rig", "mixamo")])
+def test_procedural_conductor_at_its_largest_on_each_rig(rig, mapping_name, request):
+    """The procedural conductor at gesture size 1.6, posed in Blender: the rig follows the lifted
+    body, and its wrists pass in front of its chest, never through it."""
+    obj = request.getfixturevalue(rig)
+    keypoints = procedural_motion(1.6).keypoints
+    settings = RetargetSettings()
+    worst = check_in_blender(obj, mapping_name, settings, keypoints)
+    assert max(worst.values()) < 2.0, worst
+    skeleton = skeleton_from_armature(obj)
+    mapping = PRESETS[mapping_name]
+    rig_body = _RigBody(skeleton, mapping)
+    animation = solve(lift_to_3d(keypoints, settings), skeleton, mapping, settings)
+    left, up = rig_body.axes[:, 0], rig_body.axes[:, 2]
+    forward = -rig_body.axes[:, 1]
+    heads = {role: np.array(obj.data.bones[mapping.bones[role]].head_local) for role in ("upper_arm.L", "upper_arm.R")}
+    half_width = abs(np.dot(heads["upper_arm.L"] - heads["upper_arm.R"], left)) / 2
+    crossing = 0
+    for frame in range(0, len(keypoints), 3):
+        for bone, quaternion in animation.rotation_quaternion.items():
+            obj.pose.bones[bone].rotation_mode = "QUATERNION"
+            obj.pose.bones[bone].rotation_quaternion = quaternion[frame].tolist()
+        for bone, location in animation.location.items():
+            obj.pose.bones[bone].location = location[frame].tolist()
+        bpy.context.view_layer.update()
+        spine = np.array(obj.pose.bones[mapping.bones["chest"]].head)
+        for side in "LR":
+            wrist = np.array(obj.pose.bones[mapping.bones[f"hand.{side}"]].head)
+            if abs(np.dot(wrist - spine, left)) < 0.9 * half_width and np.dot(wrist - spine, up) > -0.4 * rig_body.units_per_metre:
+                crossing += 1
+                # The built-in body's chest is 0.115 m deep from the spine line.
+                assert np.dot(wrist - spine, forward) > 0.115 * rig_body.units_per_metre, (side, frame)
+    assert crossing > 10
+    for pose_bone in obj.pose.bones:
+        pose_bone.rotation_quaternion = (1, 0, 0, 0)
+        pose_bone.location = (0, 0, 0)

@@ -7,7 +7,14 @@ Each bone keeps one length for the whole piece. Its image-plane offset gives two
 the third (depth) follows from the length, and conducting priors choose its sign: elbows in
 front of the shoulders and hands in front of the elbows (so no arm flips or passes through the
 body), the head and face in front of the neck, and the shoulders, hips and ears turned the way
-the face turns (nose left of the ears' midpoint = turned to the conductor's left).
+the face turns (nose left of the ears' midpoint = turned to the conductor's left). An elbow or
+wrist that crosses in front of the chest is turned forward, its bone keeping its length, to stay
+``ARM_CLEARANCE_M`` in front of the spine line (big gestures and ``amplitude`` above 1 can ask
+for more than the bones' lengths in the image, which would lay the arm flat through the chest).
+
+There are no hand keypoints: the free hand continues its forearm; the baton hand is held as a
+conductor holds it, the baton tip a little above the hand and the wrist flexing it down into
+each ictus (the hand's lowest points) and up on the rebound.
 """
 
 from __future__ import annotations
@@ -45,6 +52,20 @@ LENGTH_RANGES_M: dict[str, tuple[float, float]] = {
     "upper_arm": (0.22, 0.40), "forearm": (0.20, 0.36), "neck": (0.08, 0.25),
     "ear_half": (0.05, 0.10), "nose": (0.06, 0.16), "eye": (0.05, 0.14),
 }
+# The baton hand: the baton continues the hand, whose wrist bends it toward an elevation of
+# BATON_ELEVATION_RAD above the horizon, lower as the hand drops below its local mean height
+# (Gaussian, sigma BATON_FLEX_SECONDS) and higher as it rises, WRIST_FLEX_RAD per
+# WRIST_FLEX_REFERENCE_M; the wrist bends at most WRIST_FLEXION_LIMIT down, WRIST_EXTENSION_LIMIT up.
+BATON_ELEVATION_RAD = np.radians(10.0)
+WRIST_FLEX_RAD = np.radians(15.0)
+WRIST_FLEX_REFERENCE_M = 0.12
+BATON_FLEX_SECONDS = 0.35
+WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT = np.radians(60.0), np.radians(50.0)
+# The chest that arms must pass in front of: this share of the shoulders' half span wide, and
+# ARM_CLEARANCE_M in front of the spine line for the centre of an elbow or wrist (the built-in
+# body's chest is 0.115 m deep from the spine line, its sleeves 0.05 m thick).
+CHEST_HALF_WIDTH_SHARE = 0.95
+ARM_CLEARANCE_M = 0.16
 # Joint limits, radians.
 TORSO_LEAN_LIMIT = np.radians(40.0)     # from vertical
 NECK_BEND_LIMIT = np.radians(45.0)      # from the torso's line
@@ -185,6 +206,7 @@ def lift_to_3d(
             gaussian_smooth(np.arctan2(hip_line[:, 1], hip_line[:, 0]), SWAY_SECONDS * fps),
             -SWAY_TURN_LIMIT_RAD, SWAY_TURN_LIMIT_RAD)
 
+    directions = _clear_of_chest(directions, lengths)
     joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
 
     # --- orientations of the parts the rigs animate
@@ -195,10 +217,13 @@ def lift_to_3d(
     face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
     head_up = normalize(cross3(face_forward, ear_line), _UP)
     hand = {side: directions[f"forearm:{side}"] for side in "LR"}  # no hand keypoints: straight wrist
+    baton_side = "L" if settings.baton_hand == "left" else "R"
+    if settings.baton_hand != "none":
+        wrist = joints["left_wrist" if baton_side == "L" else "right_wrist"]
+        hand[baton_side] = _baton_hand(hand[baton_side], wrist[:, 2], hinge[baton_side], fps)
     for side in "LR":
         wrist = joints["left_wrist" if side == "L" else "right_wrist"]
         joints[f"hand_tip.{side}"] = wrist + HAND_LENGTH_M * hand[side]
-    baton_side = "L" if settings.baton_hand == "left" else "R"
     joints["head_top"] = joints["head"] + HEAD_TOP_M * head_up
     joints["baton_tip"] = joints[f"hand_tip.{baton_side}"] + BATON_LENGTH_M * hand[baton_side]
     lengths.update(hand=HAND_LENGTH_M, baton=BATON_LENGTH_M, head_top=HEAD_TOP_M)
@@ -387,6 +412,65 @@ def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float],
     j["left_eye"] = j["head"] + lengths["eye"] * directions["eye:L"]
     j["right_eye"] = j["head"] + lengths["eye"] * directions["eye:R"]
     return j
+
+
+def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarray, fps: float) -> np.ndarray:
+    """Direction of the baton hand (and baton) [shape=(T, 3)]: the forearm bent at the wrist,
+    in the vertical plane through it, toward the elevation a conductor holds the baton at.
+
+    Parameters
+    ----------
+    forearm : np.ndarray [shape=(T, 3)]
+        Unit forearm directions.
+    wrist_height_m : np.ndarray [shape=(T,)]
+        The wrist's height, metres.
+    hinge : np.ndarray [shape=(T, 3)]
+        The elbow's axis: the bending axis where the forearm points straight up or down.
+    """
+    local_m = wrist_height_m - gaussian_smooth(wrist_height_m, BATON_FLEX_SECONDS * fps)
+    wanted = BATON_ELEVATION_RAD + WRIST_FLEX_RAD * np.clip(local_m / WRIST_FLEX_REFERENCE_M, -1.0, 1.0)
+    elevation = np.arcsin(np.clip(forearm[:, 2], -1.0, 1.0))
+    bend = np.clip(wanted - elevation, -WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT)
+    # Turning about forearm x up by +bend raises the tip (Rodrigues' formula, axis _|_ forearm).
+    axis = normalize(cross3(forearm, _UP), normalize(hinge))
+    axis = normalize(axis - dot3(axis, forearm)[:, None] * forearm, normalize(hinge))
+    turned = (forearm * np.cos(bend)[:, None] + cross3(axis, forearm) * np.sin(bend)[:, None])
+    return normalize(turned, forearm)
+
+
+def _clear_of_chest(directions: dict[str, np.ndarray], lengths: dict[str, float]) -> dict[str, np.ndarray]:
+    """The bone directions with every elbow and wrist in front of the chest.
+
+    Where an arm bone's end lies within the chest's width and height but less than
+    ``ARM_CLEARANCE_M`` in front of the spine line, the bone turns forward about its start
+    until it is that far in front (all of it forward if too short), keeping its length; its
+    sideways and vertical parts shrink in proportion. Upper arms first, then forearms.
+    """
+    directions = dict(directions)
+    for side, prefix in (("L", "left"), ("R", "right")):
+        for bone, end in (("upper_arm", f"{prefix}_elbow"), ("forearm", f"{prefix}_wrist")):
+            joints = _compose(directions, lengths, np.zeros(3))
+            spine = joints["neck"] - joints["pelvis"]
+            up = normalize(spine, _UP)
+            across = joints["left_shoulder"] - joints["right_shoulder"]
+            across = normalize(across - dot3(across, up)[:, None] * up, _LEFT)
+            forward = cross3(across, up)  # left x up: toward the audience
+            reach = joints[end] - joints["pelvis"]
+            inside = ((np.abs(dot3(reach, across)) < CHEST_HALF_WIDTH_SHARE * lengths["shoulder_half"])
+                      & (dot3(reach, up) > 0.0) & (dot3(reach, up) < dot3(spine, up)))
+            short_m = np.where(inside, np.maximum(ARM_CLEARANCE_M - dot3(reach, forward), 0.0), 0.0)
+            if not np.any(short_m > 0.0):
+                continue
+            key, length = f"{bone}:{side}", lengths[bone]
+            vector = length * directions[key]
+            ahead = dot3(vector, forward)
+            wanted = np.minimum(ahead + short_m, length)
+            rest = vector - ahead[:, None] * forward
+            rest_length = np.sqrt(dot3(rest, rest))
+            scale = np.sqrt(np.maximum(length**2 - wanted**2, 0.0)) / np.maximum(rest_length, 1e-12)
+            moved = normalize(rest * scale[:, None] + wanted[:, None] * forward, forward)
+            directions[key] = np.where((short_m > 0.0)[:, None], moved, directions[key])
+    return directions
 
 
 def _elbow_hinge(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""How the music is played at each beat, read from the signal: attack, note length, accent.
+
+A conductor shows articulation with the shape of the beat: legato (sustained, smoothly joined
+notes) with round, continuous strokes; staccato (short notes, silence between them) and
+marcato (hard, accented attacks) with straight strokes that stop sharply at the ictus. Two
+measurements of a fine RMS envelope tell them apart at every beat: how fast the level rises at
+the beat (the onset's sharpness) and how far it falls before the next beat (short notes leave a
+gap; joined ones hardly any). Measured on FluidSynth renders of one phrase at 120 bpm (median
+over beats): legato strings, flute and organ rise 2-4 dB per 10 ms and dip 3-7 dB (legato 1.00);
+detached strings dip 19 (staccato 0.87), pizzicato and staccato piano 36 (0.98-1.00); a trumpet
+marcato rises 9 (marcato 0.46, staccato 0.37). Plain numpy; the beats come from
+:func:`core.beats.track_beats`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage
+
+ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
+ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
+# A beat's peak level: the highest this long after it (from 50 ms on, past a joined note's tail).
+PEAK_WINDOW_S = (0.05, 0.15)
+GAP_BEFORE_NEXT_S = 0.03  # the dip is measured up to this long before the next beat
+FLOOR_DB = -60.0  # under the piece's loud level: silence, for the envelope
+SILENCE_BELOW_PEAK_DB = 30.0  # a beat whose level just before is this far under its peak comes out of silence
+# Dip (dB the level falls before the next beat) from which a beat counts as detached, and fully so.
+DETACHED_DIP_DB = (9.0, 18.0)
+# Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
+MARCATO_RISE_DB = (5.0, 10.0)
+ARTICULATION_BEATS = 5  # the weights are a running median over this many beats
+ARTICULATIONS = ("legato", "staccato", "marcato")
+
+
+@dataclasses.dataclass
+class BeatSound:
+    """What the signal does at and after each beat.
+
+    Attributes
+    ----------
+    rise_db : np.ndarray [shape=(B,), float64] >= 0
+        The onset's sharpness: the steepest rise of the level within ``ONSET_RADIUS_S`` of
+        the beat, dB per 10 ms; 0 for a note out of silence (``SILENCE_BELOW_PEAK_DB`` under
+        its peak just before it), whose rise in dB says nothing about its attack.
+    dip_db : np.ndarray [shape=(B,), float64] >= 0
+        How far the level falls after the beat's peak before the next beat (or one typical
+        period, in a fermata): short notes leave a deep dip.
+    peak_db : np.ndarray [shape=(B,), float64] <= ~0
+        The beat's peak level (over ``PEAK_WINDOW_S`` after it), dB relative to the piece's
+        loud level: its accent.
+    """
+
+    rise_db: np.ndarray
+    dip_db: np.ndarray
+    peak_db: np.ndarray
+
+
+def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) -> BeatSound:
+    """Onset sharpness, note length and accent at each beat of a mono signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal.
+    sample_rate_hz : int > 0
+    beats_s : np.ndarray [shape=(B,), float64]
+        Increasing beat times in seconds.
+
+    Returns
+    -------
+    BeatSound
+    """
+    beats_s = np.asarray(beats_s, dtype=np.float64)
+    if beats_s.size == 0:
+        return BeatSound(np.zeros(0), np.zeros(0), np.zeros(0))
+    envelope_db = rms_envelope_db(samples, sample_rate_hz)
+    hop_s = envelope_hop(sample_rate_hz) / sample_rate_hz  # the envelope's true step (110 samples: 4.99 ms)
+    last = envelope_db.size - 1
+
+    def frame(seconds: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(np.asarray(seconds) / hop_s).astype(int), 0, last)
+
+    radius = int(round(ONSET_RADIUS_S / hop_s))
+    peak_from, peak_to = (int(round(s / hop_s)) for s in PEAK_WINDOW_S)
+    steepest = ndimage.maximum_filter1d(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)
+    at = frame(beats_s)
+    rise_db = np.maximum(steepest[at], 0.0) * (0.01 / hop_s)
+    peak_db = np.array([envelope_db[min(start + peak_from, last) : start + peak_to + 1].max() for start in at])
+    before_db = envelope_db[np.clip(at - radius, 0, last)]
+    rise_db = np.where(before_db < peak_db - SILENCE_BELOW_PEAK_DB, 0.0, rise_db)
+
+    intervals_s = np.diff(beats_s)
+    period_s = float(np.median(intervals_s)) if intervals_s.size else 0.5
+    # A beat's span runs to the next beat but no further than one typical period (a fermata).
+    ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s) - GAP_BEFORE_NEXT_S)
+    dip_db = np.array([peak - envelope_db[start + peak_to : end].min() if end > start + peak_to else 0.0
+                       for start, end, peak in zip(at, ends, peak_db)])
+    return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db)
+
+
+def envelope_hop(sample_rate_hz: int) -> int:
+    """The envelope's step in samples: ``ENVELOPE_HOP_S`` rounded to whole samples."""
+    return max(1, int(round(ENVELOPE_HOP_S * sample_rate_hz)))
+
+
+def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """RMS level every :func:`envelope_hop` samples over two hops, in dB relative to the 95th
+    percentile.
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + n // hop,), float64]
+        Frame ``i`` is centred on sample ``i * hop``; floored at ``FLOOR_DB``.
+    """
+    hop = envelope_hop(sample_rate_hz)
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    whole = samples.size // hop
+    # Energy of each hop, a block at a time (a 2-hour piece's squares would take gigabytes at once).
+    hop_energy = np.zeros(whole + 1)
+    block = 4096 * hop
+    for start in range(0, whole * hop, block):
+        chunk = samples[start : min(start + block, whole * hop)].reshape(-1, hop)
+        hop_energy[start // hop : start // hop + chunk.shape[0]] = np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64)
+    hop_energy[whole] = float(np.dot(samples[whole * hop :], samples[whole * hop :]))
+    # Frame i spans the hop before sample i * hop and the hop after it.
+    before = np.concatenate([[0.0], hop_energy[:-1]])
+    counts = np.full(whole + 1, 2.0 * hop)
+    counts[0] = hop
+    counts[-1] = hop + samples.size - whole * hop
+    rms = np.sqrt((before + hop_energy) / np.maximum(counts, 1.0))
+    db = 20.0 * np.log10(np.maximum(rms, 1e-9))
+    return np.maximum(db - np.percentile(db, 95), FLOOR_DB)
+
+
+def articulation_weights(sound: BeatSound) -> np.ndarray:
+    """How legato, staccato and marcato each beat is played.
+
+    Short notes (a deep dip before the next beat) make a beat staccato; of the joined rest, a
+    sharp onset makes it marcato and a soft one legato. A running median over
+    ``ARTICULATION_BEATS`` beats keeps a single odd note from changing the stroke.
+
+    Returns
+    -------
+    np.ndarray [shape=(B, 3), float64] in [0, 1]
+        Weights of ``ARTICULATIONS`` (legato, staccato, marcato); each row sums to 1.
+    """
+    if sound.dip_db.size == 0:
+        return np.zeros((0, 3))
+    width = min(ARTICULATION_BEATS, sound.dip_db.size)
+    dip_db = ndimage.median_filter(sound.dip_db, width, mode="nearest")
+    rise_db = ndimage.median_filter(sound.rise_db, width, mode="nearest")
+    detached = np.clip((dip_db - DETACHED_DIP_DB[0]) / (DETACHED_DIP_DB[1] - DETACHED_DIP_DB[0]), 0.0, 1.0)
+    hard = np.clip((rise_db - MARCATO_RISE_DB[0]) / (MARCATO_RISE_DB[1] - MARCATO_RISE_DB[0]), 0.0, 1.0)
+    return np.stack([(1.0 - detached) * (1.0 - hard), detached, (1.0 - detached) * hard], axis=1)

@@ -1,0 +1,419 @@
+"""The procedural conductor's gestures (issue 16), measured on synthetic music made here: the
+textbook patterns at human scale, articulation, dynamics, the left hand, the beginning and the
+end, fermatas, the body and the controls.
+
+The music is conducted on the beats it was made with (``conduct(beats=...)``), so these tests
+measure the drawing, not the beat tracker (tests/test_procedural.py and test_beats.py do that).
+Distances are in shoulder widths (the median distance between the shoulder keypoints).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core.beats import BeatTrack
+from core.errors import ConductorError
+from core.procedural import BEAT_PLANE_Y, REST_POSE, ConductingStyle, conduct
+from core.skeleton import JOINT_INDEX
+from training.metrics import beat_alignment, ictus_beats
+
+SAMPLE_RATE_HZ = 22_050
+FPS = 30.0
+SCALE_HZ = (261.63, 293.66, 329.63, 349.23, 392.00, 440.00, 493.88, 523.25)  # C major, C4 to C5
+RIGHT, LEFT = JOINT_INDEX["right_wrist"], JOINT_INDEX["left_wrist"]
+
+
+def played(meter: int, bpm: float, bars: int, *, start_s: float = 1.5, staccato: bool = False,
+           gains_db: np.ndarray | None = None, strong: tuple[int, ...] = (0,), last_beats: float = 1.0,
+           tail_s: float = 3.0) -> tuple[np.ndarray, BeatTrack]:
+    """Synthetic music in bars of ``meter``: see :func:`tones`; the last note lasts
+    ``last_beats`` beats, then ``tail_s`` of silence.
+
+    Returns (samples at 22,050 Hz, the beats it was made with).
+    """
+    period_s = 60.0 / bpm
+    beats_s = start_s + period_s * np.arange(meter * bars)
+    lengths_s = np.full(beats_s.size, period_s)
+    lengths_s[-1] = last_beats * period_s
+    return tones(beats_s, lengths_s, meter, staccato=staccato, gains_db=gains_db, strong=strong, tail_s=tail_s)
+
+
+def tones(beats_s: np.ndarray, lengths_s: np.ndarray, meter: int, *, staccato: bool = False,
+          gains_db: np.ndarray | None = None, strong: tuple[int, ...] = (0,),
+          tail_s: float = 3.0) -> tuple[np.ndarray, BeatTrack]:
+    """A tone changing pitch on every beat and lasting ``lengths_s`` (legato), or a third of
+    that with a hard attack (staccato); the places in ``strong`` 2 dB louder, each beat at
+    ``gains_db`` (default 0 dB).
+
+    Returns (samples at 22,050 Hz, the beats in bars of ``meter`` from the first).
+    """
+    gains_db = np.zeros(beats_s.size) if gains_db is None else np.asarray(gains_db, dtype=float)
+    t = np.arange(int((beats_s[-1] + lengths_s[-1] + tail_s) * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    samples = np.zeros(t.size)
+    rng = np.random.default_rng(meter)
+    step = 3
+    for i, (beat, length_s) in enumerate(zip(beats_s, lengths_s)):
+        step = int(np.clip(step + rng.choice([-2, -1, 1, 2]), 0, len(SCALE_HZ) - 1))
+        # Joined notes overlap by 30 ms, as a legato line has no gap.
+        length_s = length_s * 0.3 if staccato and i < beats_s.size - 1 else length_s + 0.03
+        inside = (t >= beat) & (t < beat + length_s)
+        local = t[inside] - beat
+        attack_s = 0.004 if staccato else 0.04
+        envelope = np.minimum(local / attack_s, 1.0) * np.clip((beat + length_s - t[inside]) / 0.02, 0.0, 1.0)
+        level = 0.2 * 10 ** ((gains_db[i] + (2.0 if i % meter in strong else 0.0)) / 20)
+        samples[inside] += level * envelope * sum(np.sin(2 * np.pi * n * SCALE_HZ[step] * local) / n for n in range(1, 5))
+    place = np.arange(beats_s.size) % meter
+    track = BeatTrack(beats_s=beats_s, downbeats_s=beats_s[place == 0], bar_position=place, meter=meter,
+                      tempo_bpm=60.0 / float(np.median(np.diff(beats_s))))
+    return samples.astype(np.float32), track
+
+
+def shoulder_width(keypoints: np.ndarray) -> float:
+    return float(np.median(np.linalg.norm(keypoints[:, JOINT_INDEX["left_shoulder"]]
+                                          - keypoints[:, JOINT_INDEX["right_shoulder"]], axis=1)))
+
+
+def frame(time_s: float) -> int:
+    return int(round(time_s * FPS))
+
+
+def speed(keypoints: np.ndarray, joint: int = RIGHT) -> np.ndarray:
+    """Speed of a joint [shape=(T,)], image units per second (the last frame repeated)."""
+    step = np.linalg.norm(np.diff(keypoints[:, joint], axis=0), axis=1) * FPS
+    return np.append(step, step[-1])
+
+
+def ictus_x_by_place(keypoints: np.ndarray, track: BeatTrack, beats: slice) -> np.ndarray:
+    """Median right-wrist x at each place's ictus over the chosen beats [shape=(meter,)]."""
+    frames = np.round(track.beats_s[beats] * FPS).astype(int)
+    places = track.bar_position[beats]
+    return np.array([np.median(keypoints[frames[places == p], RIGHT, 0]) for p in range(track.meter)])
+
+
+# The textbook order of the ictus positions across the image (larger x = toward the conductor's
+# left), beat numbers from 1: in 4 the second beat across the body, the third out wide, the
+# fourth back toward the middle; in 3 the second out wide; 6 is two beats in, two out, one up.
+TEXTBOOK_ORDER = {2: (1, 2), 3: (1, 3, 2), 4: (2, 1, 4, 3), "2+3": (2, 1, 5, 3, 4), "3+2": (3, 2, 1, 5, 4),
+                  6: (3, 2, 1, 6, 4, 5)}
+
+
+@pytest.mark.parametrize("staccato", [False, True], ids=["legato", "staccato"])
+@pytest.mark.parametrize("meter", [1, 2, 3, 4, 5, 6])
+def test_patterns_at_human_scale(meter, staccato):
+    strong = (0, 2) if meter == 5 else (0,)  # a 5 accented on its third beat is 2+3
+    samples, track = played(meter, 150.0 if meter == 1 else 100.0, 24 // meter + 2, staccato=staccato, strong=strong)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    kp, sw = motion.keypoints, shoulder_width(motion.keypoints)
+    assert motion.extra["articulation"]["staccato" if staccato else "legato"] > 0.8
+    # Mezzo-forte at human scale: the right wrist's 5th-95th percentile range while beating.
+    beating = slice(frame(track.beats_s[0]), frame(track.beats_s[-1]))
+    low, high = np.percentile(kp[beating, RIGHT], [5, 95], axis=0)
+    lateral, vertical = (high - low) / sw
+    assert vertical >= 1.5, vertical
+    # Every ictus (the lowest point) on its beat.
+    assert beat_alignment(track.beats_s, ictus_beats(kp)) > 0.95
+    inner = slice(meter, -meter)  # whole bars away from the first and last
+    period_s = float(np.median(np.diff(track.beats_s)))
+    for bar_start in track.downbeats_s[1:-1]:
+        # 1 straight down: from the top of the preparation the hand falls into the ictus
+        # within 20 degrees of vertical, at least a shoulder width.
+        fall = kp[frame(bar_start - period_s) : frame(bar_start) + 1, RIGHT]
+        drop = fall[-1] - fall[np.argmin(fall[:, 1])]
+        assert drop[1] > 1.0 * sw and abs(drop[0]) < np.tan(np.radians(20)) * drop[1]
+    if meter == 1:
+        return
+    assert lateral >= 1.5, lateral
+    # The last beat goes up: each bar's highest point comes after its last ictus.
+    for bar_start, bar_end in zip(track.downbeats_s[1:-2], track.downbeats_s[2:-1]):
+        bar = kp[frame(bar_start) : frame(bar_end), RIGHT, 1]
+        last_beat = bar_end - (bar_end - bar_start) / meter
+        assert np.argmin(bar) >= frame(last_beat) - frame(bar_start)
+    # Each beat lands in its own place across the body, in the textbook order.
+    ictus_x = ictus_x_by_place(kp, track, inner)
+    gaps = np.abs(ictus_x[:, None] - ictus_x[None, :])[np.triu_indices(meter, 1)]
+    assert gaps.min() >= 0.25 * sw, ictus_x
+    order = TEXTBOOK_ORDER[motion.extra["pattern"] if meter == 5 else meter]
+    assert motion.extra["pattern"] == ("2+3" if meter == 5 else str(meter))
+    assert list(np.argsort(-ictus_x) + 1) == list(order), ictus_x
+
+
+def test_a_five_accented_on_its_fourth_beat_is_three_plus_two():
+    samples, track = played(5, 100.0, 6, strong=(0, 3))
+    assert conduct(samples, seed=0, variation=0.0, beats=track).extra["pattern"] == "3+2"
+
+
+def stroke_shapes(motion, track: BeatTrack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the inner beats: how fast the right wrist leaves each ictus (the step to the next
+    frame, relative to the 90th percentile of its speed), how sharply it turns there (the
+    largest angle between consecutive frame steps from three frames before to four after,
+    steps too short to have a direction skipped, degrees) and how far the stroke strays from
+    the straight line between its highest point and the next ictus (shoulder widths).
+
+    Returns three arrays [shape=(B',)].
+    """
+    kp = motion.keypoints
+    sw, moving = shoulder_width(kp), speed(kp)
+    stroke_speed = np.percentile(moving[frame(track.beats_s[0]) : frame(track.beats_s[-1])], 90)
+    leaving, turning, straying = [], [], []
+    for start_s, end_s in zip(track.beats_s[2:-3], track.beats_s[3:-2]):
+        f0, f1 = frame(start_s), frame(end_s)
+        leaving.append(moving[f0] / stroke_speed)
+        steps = np.diff(kp[f0 - 3 : f0 + 5, RIGHT], axis=0)
+        steps = steps[np.linalg.norm(steps, axis=1) > 0.1 * stroke_speed / FPS]
+        cosine = np.sum(steps[:-1] * steps[1:], axis=1) / (
+            np.linalg.norm(steps[:-1], axis=1) * np.linalg.norm(steps[1:], axis=1))
+        turning.append(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).max())
+        path = kp[f0 : f1 + 1, RIGHT]
+        top = int(np.argmin(path[:, 1]))
+        chord, offset = path[-1] - path[top], path[top:] - path[top]
+        across = np.abs(offset[:, 0] * chord[1] - offset[:, 1] * chord[0]) / max(np.linalg.norm(chord), 1e-9)
+        straying.append(across.max() / sw)
+    return np.array(leaving), np.array(turning), np.array(straying)
+
+
+def looks_legato(motion, track: BeatTrack) -> bool:
+    """Round and continuous: the hand moves on through the ictus, turning gradually."""
+    leaving, turning, _ = stroke_shapes(motion, track)
+    return bool(np.median(leaving) > 0.15 and np.median(turning) < 100.0)
+
+
+def looks_detached(motion, track: BeatTrack) -> bool:
+    """Straight strokes that stop at the ictus (hardly moving to the next frame) and turn back sharply."""
+    leaving, turning, straying = stroke_shapes(motion, track)
+    return bool(np.median(leaving) < 0.1 and np.median(turning) > 115.0 and np.median(straying) < 0.05)
+
+
+def test_legato_is_round_and_staccato_straight_and_stopped():
+    legato_music, track = played(4, 100.0, 6)
+    staccato_music, _ = played(4, 100.0, 6, staccato=True)
+    legato = conduct(legato_music, seed=0, variation=0.0, beats=track)
+    staccato = conduct(staccato_music, seed=0, variation=0.0, beats=track)
+    assert looks_legato(legato, track) and not looks_detached(legato, track)
+    assert looks_detached(staccato, track) and not looks_legato(staccato, track)
+
+
+@pytest.mark.parametrize("style", ["legato", "staccato", "marcato"])
+def test_the_style_overrides_what_the_music_says(style):
+    music, track = played(4, 100.0, 6, staccato=style == "legato")  # the opposite of what is asked
+    motion = conduct(music, seed=0, variation=0.0, beats=track, style=ConductingStyle(articulation=style))
+    assert looks_legato(motion, track) if style == "legato" else looks_detached(motion, track)
+    assert motion.extra["articulation"][style] == 1.0 and motion.extra["style"]["articulation"] == style
+
+
+def stroke_sizes(motion, track: BeatTrack) -> np.ndarray:
+    """Size of the stroke into each beat after the first [shape=(B-1,)]: the farthest the right
+    wrist gets from the beat's ictus since the beat before, divided by the median of the
+    strokes at the same place in the bar (so the pattern's own shape cancels)."""
+    kp = motion.keypoints
+    sizes = np.array([np.linalg.norm(kp[frame(a) : frame(b) + 1, RIGHT] - kp[frame(b), RIGHT], axis=1).max()
+                      for a, b in zip(track.beats_s[:-1], track.beats_s[1:])])
+    places = track.bar_position[1:]
+    return sizes / np.array([np.median(sizes[places == p]) for p in places])
+
+
+def beat_loudness_db(samples: np.ndarray, track: BeatTrack) -> np.ndarray:
+    """RMS level of each beat, from it to the next [shape=(B,)], dB."""
+    edges = np.append(track.beats_s, 2 * track.beats_s[-1] - track.beats_s[-2])
+    return np.array([10 * np.log10(np.mean(samples[int(a * SAMPLE_RATE_HZ) : int(b * SAMPLE_RATE_HZ)] ** 2) + 1e-12)
+                     for a, b in zip(edges[:-1], edges[1:])])
+
+
+def dynamics_piece() -> tuple[np.ndarray, BeatTrack, dict[str, slice]]:
+    """4/4 at 100 bpm: 3 bars at -12 dB, a crescendo over 4 bars to +4 dB, 2 bars there, a
+    subito piano at -14 dB for 3 bars."""
+    gains = np.concatenate([np.full(12, -12.0), np.linspace(-12.0, 4.0, 16), np.full(8, 4.0), np.full(12, -14.0)])
+    samples, track = played(4, 100.0, 12, gains_db=gains)
+    return samples, track, {"crescendo": slice(12, 28), "loud": slice(28, 36), "subito": slice(36, 48)}
+
+
+def test_gesture_size_follows_the_loudness_beat_by_beat():
+    samples, track, parts = dynamics_piece()
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    sizes, loudness = stroke_sizes(motion, track), beat_loudness_db(samples, track)[1:]
+    inner = slice(3, -2)
+    assert np.corrcoef(loudness[inner], np.log(sizes[inner]))[0, 1] >= 0.7
+    crescendo = sizes[parts["crescendo"].start - 1 : parts["crescendo"].stop - 1]
+    assert crescendo[-4:].mean() > 1.3 * crescendo[:4].mean()  # grows through the crescendo
+    first_soft = parts["subito"].start - 1  # the stroke into the first beat of the subito piano
+    assert sizes[first_soft] < 0.7 * sizes[first_soft - 1]
+    # Energy 0: the size no longer follows the loudness.
+    even = stroke_sizes(conduct(samples, seed=0, variation=0.0, beats=track, style=ConductingStyle(energy=0.0)), track)
+    assert np.ptp(even[inner]) < 0.1
+
+
+def test_the_left_hand_asks_calms_mirrors_and_rests():
+    gains = np.concatenate([np.full(16, -10.0), np.linspace(-10.0, 4.0, 16), np.full(12, 4.0),
+                            np.linspace(4.0, -14.0, 16), np.full(12, -14.0)])
+    samples, track = played(4, 100.0, 18, gains_db=gains)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    kp, beats = motion.keypoints, track.beats_s
+    left, elbow = kp[:, LEFT], kp[:, JOINT_INDEX["left_elbow"]]
+    rest = np.array(REST_POSE["left_wrist"])
+    # Steady music: the left hand rests.
+    assert np.abs(left[frame(beats[6]) : frame(beats[14])] - rest).max() < 0.005
+    # Crescendo: it rises palm up (the elbow below the wrist, tucked in).
+    start, end = frame(beats[16] + 1.0), frame(beats[31])
+    assert left[start, 1] - left[end, 1] > 0.08
+    assert elbow[end, 1] > left[end, 1] + 0.03
+    # Loud: it mirrors the right hand at 70 % of its size, about the mirrored pattern.
+    right = kp[:, RIGHT]
+    loud = slice(frame(beats[38]), frame(beats[43]))
+    right_spread = np.ptp(right[loud], axis=0)
+    assert np.allclose(np.ptp(left[loud], axis=0) / right_spread, 0.7, atol=0.05)
+    assert np.corrcoef(left[loud, 0], -right[loud, 0])[0, 1] > 0.99
+    # Diminuendo: it lowers palm down (the elbow out to the side).
+    start, end = frame(beats[44] + 1.0), frame(beats[59])
+    assert left[end, 1] - left[start, 1] > 0.05
+    assert elbow[end, 0] > left[end, 0] + 0.03
+    # Nothing more to ask: it rests again.
+    assert np.abs(left[frame(beats[64]) : frame(beats[70])] - rest).max() < 0.005
+    # Left-hand activity 0: it rests throughout.
+    still = conduct(samples, seed=0, variation=0.0, beats=track, style=ConductingStyle(left_hand_activity=0.0))
+    assert np.ptp(still.keypoints[:, LEFT], axis=0).max() < 1e-6
+
+
+def test_the_preparatory_beat_and_the_cut_off():
+    samples, track = played(4, 100.0, 4, start_s=3.0, last_beats=2.0)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    kp, sw = motion.keypoints, shoulder_width(motion.keypoints)
+    y = kp[:, RIGHT, 1]
+    first, period = track.beats_s[0], 60.0 / 100.0
+    # Ready: the hands are up and still before the preparation.
+    ready = kp[frame(first - period - 0.4) : frame(first - period) + 1, RIGHT]
+    assert np.ptp(ready, axis=0).max() < 0.003
+    assert REST_POSE["right_wrist"][1] - ready[-1, 1] > 0.04
+    # The preparatory beat: one beat ahead, in tempo, rising at least a shoulder width above
+    # the first ictus, which is then the lowest point.
+    preparation = y[frame(first - period) : frame(first) + 1]
+    top = int(np.argmin(preparation)) / FPS
+    assert 0.25 * period <= top <= 0.75 * period
+    assert preparation[-1] - preparation.min() > 1.0 * sw
+    assert np.argmax(y[frame(first - period) : frame(first + 0.3 * period)]) == frame(first) - frame(first - period)
+    assert speed(kp)[frame(first - period) - 2] < 0.01 < speed(kp)[frame(first - period) + 2]
+    # Both hands prepare.
+    assert np.ptp(kp[frame(first - period) : frame(first), LEFT, 1]) > 0.5 * np.ptp(preparation)
+    # The cut-off: a clear stroke that stops when the last note does, then stillness, then rest.
+    end = track.beats_s[-1] + 2 * period
+    travel = np.linalg.norm(np.diff(kp[frame(end - 0.3) : frame(end) + 1, RIGHT], axis=0), axis=1).sum()
+    assert travel > 0.3 * sw
+    assert abs(stillness_from(kp, frame(end - 0.5)) - frame(end)) <= 2
+    assert np.ptp(kp[frame(end) + 2 : frame(end + 0.5), RIGHT], axis=0).max() < 0.002
+    assert np.allclose(kp[-1, RIGHT], REST_POSE["right_wrist"], atol=1e-3)
+
+
+def stillness_from(keypoints: np.ndarray, start: int, still_s: float = 0.3) -> int:
+    """The first frame from ``start`` on after which the right wrist stays still (under 0.02
+    image heights per second) for ``still_s``."""
+    moving = speed(keypoints) >= 0.02
+    width = int(round(still_s * FPS))
+    return next(f for f in range(start, keypoints.shape[0] - width) if not moving[f : f + width].any())
+
+
+def test_a_fermata_is_held_and_released():
+    # The 16th beat is held for three beats, then two beats of silence (a caesura), then the music goes on.
+    period, held = 0.6, 15
+    beats_s = 1.5 + period * np.arange(32.0)
+    beats_s[held + 1 :] += 4 * period
+    lengths_s = np.full(beats_s.size, period)
+    lengths_s[held] = 3 * period
+    samples, track = tones(beats_s, lengths_s, 4)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    kp, sw = motion.keypoints, shoulder_width(motion.keypoints)
+    hold_start, cut, next_beat = beats_s[held], beats_s[held] + 3 * period, beats_s[held + 1]
+    # No ictus inside the hold: the hand stays up until the release.
+    found = ictus_beats(kp)
+    assert not np.any((found > hold_start + 0.2) & (found < next_beat - 0.2))
+    y = kp[:, RIGHT, 1]
+    assert y[frame(hold_start + period) : frame(cut - 0.6)].max() < BEAT_PLANE_Y - 0.03
+    # The release: a stroke that stops where the held note does.
+    travel = np.linalg.norm(np.diff(kp[frame(cut - 0.3) : frame(cut) + 1, RIGHT], axis=0), axis=1).sum()
+    assert travel > 0.2 * sw
+    assert abs(stillness_from(kp, frame(cut - 0.5)) - frame(cut)) <= 2
+    # Then a new preparation in tempo, into the next beat's ictus.
+    preparation = y[frame(next_beat - period) : frame(next_beat) + 1]
+    assert preparation[-1] - preparation.min() > 0.5 * sw and np.argmax(preparation) == preparation.size - 1
+
+
+def test_the_body_moves_with_the_music():
+    samples, track, parts = dynamics_piece()
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    kp = motion.keypoints
+    shoulders = (kp[:, JOINT_INDEX["left_shoulder"]] + kp[:, JOINT_INDEX["right_shoulder"]]) / 2
+    # Never a frozen torso while conducting.
+    for start_s in np.arange(track.beats_s[0], track.beats_s[-1] - 2.0, 2.0):
+        assert np.ptp(shoulders[frame(start_s) : frame(start_s + 2.0), 1]) > 0.003
+    # A lean with intensity: the shoulders sit lower (leaning forward) when it is loud.
+    beats = track.beats_s
+    loud = shoulders[frame(beats[parts["loud"].start]) : frame(beats[parts["loud"].stop - 1]), 1].mean()
+    soft = shoulders[frame(beats[parts["subito"].start + 2]) : frame(beats[parts["subito"].stop - 2]), 1].mean()
+    assert loud - soft > 0.002
+    # The head turns toward the beating hand (nose toward it from the ears' midpoint).
+    ears = (kp[:, JOINT_INDEX["left_ear"]] + kp[:, JOINT_INDEX["right_ear"]]) / 2
+    turn = kp[:, JOINT_INDEX["nose"], 0] - ears[:, 0]
+    beating = slice(frame(beats[0]), frame(beats[-1]))
+    hand = np.convolve(kp[:, RIGHT, 0], np.ones(15) / 15, mode="same")
+    assert np.corrcoef(turn[beating], hand[beating])[0, 1] > 0.5
+    # The shoulders lift on the big preparation before the first beat.
+    ready, top = frame(beats[0] - 0.6), frame(beats[0] - 0.3)
+    assert shoulders[ready, 1] - shoulders[top, 1] > 0.005
+
+
+def test_conducting_style_fields_describe_themselves_and_are_checked():
+    for field in dataclasses.fields(ConductingStyle):
+        metadata = field.metadata
+        assert metadata["help"] and metadata["label"]
+        assert ("choices" in metadata) != ("min" in metadata and "max" in metadata)
+        if "choices" in metadata:
+            assert field.default in metadata["choices"]
+        else:
+            assert metadata["min"] <= field.default <= metadata["max"]
+    labels = {field.name: field.metadata["label"] for field in dataclasses.fields(ConductingStyle)}
+    for name, bad in (("gesture_size", 5.0), ("energy", -1.0), ("energy", float("nan")), ("articulation", "swing"),
+                      ("left_hand_activity", 3.0), ("energy", "loud")):
+        with pytest.raises(ConductorError, match=labels[name]):
+            ConductingStyle(**{name: bad})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ConductingStyle().energy = 2.0  # type: ignore[misc]
+
+
+def test_gesture_size_scales_the_pattern():
+    samples, track = played(4, 100.0, 6)
+    ranges = {}
+    for size in (0.6, 1.0):
+        kp = conduct(samples, seed=0, variation=0.0, beats=track, style=ConductingStyle(gesture_size=size)).keypoints
+        low, high = np.percentile(kp[frame(track.beats_s[4]) : frame(track.beats_s[-4]), RIGHT], [5, 95], axis=0)
+        ranges[size] = high - low
+    assert np.allclose(ranges[0.6] / ranges[1.0], 0.6, atol=0.12)
+
+
+def test_seed_and_variation_with_a_style():
+    samples, track = played(3, 100.0, 4)
+    style = ConductingStyle(gesture_size=1.2, energy=1.5, articulation="marcato", left_hand_activity=2.0)
+    first = conduct(samples, seed=4, beats=track, style=style).keypoints
+    assert np.array_equal(first, conduct(samples, seed=4, beats=track, style=style).keypoints)
+    assert not np.allclose(first, conduct(samples, seed=5, beats=track, style=style).keypoints)
+    exact = conduct(samples, seed=4, variation=0.0, beats=track, style=style).keypoints
+    assert np.array_equal(exact, conduct(samples, seed=9, variation=0.0, beats=track, style=style).keypoints)
+
+
+def test_beats_and_a_meter_together_are_refused():
+    samples, track = played(3, 100.0, 2)
+    with pytest.raises(ConductorError, match="meter"):
+        conduct(samples, beats=track, meter=3)
+
+
+@pytest.mark.parametrize("meter", [1, 5])
+def test_the_meter_override_regroups_the_tracked_beats(meter):
+    samples, track = played(4, 100.0, 5)
+    motion = conduct(samples, seed=0, variation=0.0, meter=meter)
+    beats, downbeats = np.asarray(motion.extra["beats_s"]), np.asarray(motion.extra["downbeats_s"])
+    assert motion.extra["meter"] == meter and beats.size >= 16
+    if meter == 1:
+        assert motion.extra["pattern"] == "1" and np.array_equal(beats, downbeats)
+    else:
+        assert motion.extra["pattern"] in ("2+3", "3+2")
+        assert np.all(np.diff(np.flatnonzero(np.isin(beats, downbeats))) == 5)
+    assert beat_alignment(beats, ictus_beats(motion.keypoints)) > 0.9
