@@ -22,6 +22,7 @@ import bpy
 from bpy.props import BoolProperty
 
 from ..core.errors import CancelledError, ConductorError, one_of
+from ..core.conducting_style import ConductingStyle
 from ..core.generate import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions
 from ..core.motion import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
@@ -146,7 +147,7 @@ def read_inputs(context) -> Inputs:
     if runs_procedural(settings):
         generate = dataclasses.replace(generate, precision="float32")
     else:
-        generate = dataclasses.replace(generate, meter=None)
+        generate = dataclasses.replace(generate, meter=None, style=ConductingStyle())
     apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)
     return Inputs(
         audio_path=audio_path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path

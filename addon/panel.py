@@ -85,7 +85,9 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         elif settings.weights == "NEURAL":
             layout.label(text="Experimental: less exact on the beat than Procedural", icon="INFO")
         if procedural:
-            layout.prop(settings, "meter")
+            column = layout.column()
+            for name in ("meter", "articulation", "gesture_size", "energy", "left_hand_activity"):
+                column.prop(settings, name)
         column = layout.column()
         column.prop(settings, "use_random_seed")
         row = column.row()

@@ -157,11 +157,22 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     variation: setting("variation", soft_max=2.0)
     meter: setting("meter", items=(
         (AUTO, "Detect", "Find the meter in the music"),
+        ("1", "1", "One beat a bar (a fast 3/4 or 6/8 in one)"),
         ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
         ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
         ("4", "4", "Four beats a bar (4/4)"),
+        ("5", "5", "Five beats a bar (5/4, as 2+3 or 3+2)"),
         ("6", "6", "Six beats a bar (a slow 6/8)"),
     ))
+    gesture_size: setting("gesture_size", subtype="FACTOR")
+    energy: setting("energy")
+    articulation: setting("articulation", items=(
+        ("AUTO", "Auto", "From the music: round when it is legato, straight and stopped when detached"),
+        ("LEGATO", "Legato", "Round, continuous paths"),
+        ("STACCATO", "Staccato", "Light, straight strokes that stop at the ictus"),
+        ("MARCATO", "Marcato", "Heavy, straight strokes that stop at the ictus"),
+    ))
+    left_hand_activity: setting("left_hand_activity")
     precision: setting("precision", items=(
         ("FLOAT32", "Float32", "Exact: the network as trained"),
         ("BF16", "BF16", "Faster on CPUs with AMX or AVX-512 BF16 and on CUDA GPUs; keypoints differ slightly"),

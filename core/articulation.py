@@ -19,6 +19,8 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
+from .conducting_style import ARTICULATIONS
+
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
 ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
 # A beat's peak level: the highest this long after it (from 50 ms on, past a joined note's tail).
@@ -31,7 +33,7 @@ DETACHED_DIP_DB = (9.0, 18.0)
 # Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
 MARCATO_RISE_DB = (5.0, 10.0)
 ARTICULATION_BEATS = 5  # the weights are a running median over this many beats
-ARTICULATIONS = ("legato", "staccato", "marcato")
+
 
 
 @dataclasses.dataclass

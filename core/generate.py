@@ -12,7 +12,8 @@ import numpy as np
 from .errors import CancelCheck, ConductorError, ProgressCallback
 from .mel import MOTION_FPS
 from .motion import Motion
-from .options import check, option
+from .conducting_style import METERS, ConductingStyle
+from .options import check, nested, option
 
 PRECISIONS = ("float32", "bf16")  # of the network's arithmetic (core.inference.check_precision)
 
@@ -41,8 +42,9 @@ class GenerateOptions:
         1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0)
     device: str = option("auto", "network device: auto, cpu, cuda, cuda:N or mps")
     meter: int | None = option(
-        None, "procedural conductor: beats per bar instead of the detected meter", label="Beats per Bar",
-        choices=(2, 3, 4, 6))
+        None, "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
+        label="Beats per Bar", choices=METERS)
+    style: ConductingStyle = nested(ConductingStyle)
     precision: str = option(
         "float32", "network arithmetic: float32 (exact), or bf16 (faster on CPUs with AMX or AVX-512 BF16 and on "
         "CUDA GPUs; keypoints differ by up to ~0.04)", choices=PRECISIONS)
@@ -125,6 +127,11 @@ def generate_motion(
         )
     if options.precision != "float32" and weights == PROCEDURAL:
         raise ConductorError("The procedural conductor runs no network; drop --precision or choose neural weights.")
+    if options.style != ConductingStyle() and weights != PROCEDURAL:
+        raise ConductorError(
+            "Gesture size, energy, style and left hand shape the procedural conductor only; drop them or choose "
+            "--weights procedural."
+        )
     if weights == PROCEDURAL:
         report(0.0, "decoding audio")
         samples, _ = load_mel_input(source)
@@ -139,6 +146,7 @@ def generate_motion(
             progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message),
             should_cancel=should_cancel,
             meter=options.meter,
+            style=options.style,
         )
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source))
 

@@ -29,8 +29,9 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from .articulation import ARTICULATIONS, BeatSound, articulation_weights, beat_sound
+from .articulation import BeatSound, articulation_weights, beat_sound
 from .beats import BeatTrack, track_beats
+from .conducting_style import ARTICULATIONS, METERS, ConductingStyle
 from .errors import CancelledError, ConductorError
 from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
 from .motion import MODEL_FPS, Motion
@@ -115,7 +116,6 @@ PATTERNS: dict[str, Pattern] = {
                  rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29),
                           (0.01, 0.35))),
 }
-METERS = (1, 2, 3, 4, 5, 6)  # beats per bar the conductor has a pattern for
 
 # Stroke timing, as shares of the beat: the legato rebound peaks a little before half way; a
 # detached stroke is up by ``up``, waits, and falls from ``fall`` (staccato is lighter and later).
@@ -166,44 +166,6 @@ NOD_RAD = np.radians(6.0)  # a small nod after each downbeat
 FACE_DEPTH = {"nose": 0.05, "left_eye": 0.035, "right_eye": 0.035, "left_ear": 0.0, "right_ear": 0.0}
 BREATH_Y = 0.012  # both shoulders lift this much on a big preparation
 BOB_Y = 0.005  # the shoulders give this much into each ictus (size 1)
-
-
-def _field(default, help: str, label: str, **limits):
-    return dataclasses.field(default=default, metadata={"help": help, "label": label, **limits})
-
-
-@dataclasses.dataclass(frozen=True)
-class ConductingStyle:
-    """How the procedural conductor conducts: the user's controls, one field each.
-
-    Each field's ``metadata`` holds ``help`` (one line), ``label`` (for a panel) and its range
-    (``min`` and ``max``, or ``choices``), for the command lines and the add-on to build their
-    controls from; the values are checked here, whoever builds the style.
-    """
-
-    gesture_size: float = _field(1.0, "size of the beat pattern: 1 = a real conductor's, 0.5 half, 1.5 larger",
-                                 "Gesture Size", min=0.3, max=1.6)
-    energy: float = _field(1.0, "how much loudness and intensity drive the gestures and the body: "
-                                "0 = even, 1 = natural, 2 = dramatic", "Energy", min=0.0, max=2.0)
-    articulation: str = _field("auto", "stroke style: auto (from the music), legato (round), staccato "
-                                       "(light, straight, stopped), marcato (heavy, straight, stopped)",
-                               "Style", choices=("auto",) + ARTICULATIONS)
-    left_hand_activity: float = _field(1.0, "how much the left hand does: 0 = rests, 1 = mirrors loud passages, "
-                                            "asks, calms and cues, 2 = more often", "Left Hand",
-                                       min=0.0, max=2.0)
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value, limits = getattr(self, field.name), field.metadata
-            label = limits["label"]
-            if "choices" in limits:
-                if value not in limits["choices"]:
-                    raise ConductorError(f"{label} must be one of {', '.join(limits['choices'])}, got {value!r}; "
-                                         f"pick one of those.")
-            elif not (isinstance(value, (int, float)) and np.isfinite(value)
-                      and limits["min"] <= value <= limits["max"]):
-                raise ConductorError(f"{label} must be between {limits['min']} and {limits['max']}, got {value!r}; "
-                                     f"use a value in that range.")
 
 
 def conduct(

@@ -476,6 +476,11 @@ def test_beats_per_bar_reaches_the_procedural_conductor_only(bpy_scene, extensio
     assert operators.read_inputs(bpy.context).generate.meter is None
     settings_for(bpy, weights="PROCEDURAL", meter="AUTO")
     assert operators.read_inputs(bpy.context).generate.meter is None
+    settings_for(bpy, weights="PROCEDURAL", meter="5", articulation="MARCATO", gesture_size=1.4)
+    chosen = operators.read_inputs(bpy.context).generate
+    assert (chosen.meter, chosen.style.articulation, chosen.style.gesture_size) == (5, "marcato", pytest.approx(1.4))
+    settings_for(bpy, weights="OFFICIAL")  # a network: the style is not sent
+    assert operators.read_inputs(bpy.context).generate.style.articulation == "auto"
 
 
 class RecordingLayout:
@@ -516,10 +521,12 @@ def test_model_panel_offers_beats_per_bar_for_the_procedural_conductor(bpy_scene
     shown = draw_model_panel()
     # the procedural conductor uses the seed and the variation (its human irregularity), not a device
     assert shown["meter"] and shown["seed"] and shown["variation"]
+    assert all(shown[name] for name in ("articulation", "gesture_size", "energy", "left_hand_activity"))
     assert not shown["device"] and not shown["precision"]
     settings_for(bpy, weights="OFFICIAL")
     shown = draw_model_panel()
-    assert "meter" not in shown and shown["device"] and shown["precision"] and shown["variation"]
+    assert "meter" not in shown and "articulation" not in shown
+    assert shown["device"] and shown["precision"] and shown["variation"]
 
 
 def test_our_experimental_weights_are_one_choice_away(bpy_scene, extension) -> None:

@@ -56,6 +56,18 @@ def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
     assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)   # and drawn in the 3-beat pattern
 
 
+def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
+    run_cli("generate", DEMO_PIECE, "-o", tmp_path / "s.npz", "--weights", "procedural", "--articulation", "staccato",
+            "--gesture-size", 1.2, "--energy", 0.5, "--left-hand-activity", 0, check_rc=0)
+    from core.motion import Motion
+
+    style = Motion.load(tmp_path / "s.npz").extra["style"]
+    assert style == {"gesture_size": 1.2, "energy": 0.5, "articulation": "staccato", "left_hand_activity": 0.0}
+    refused = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "n.npz", "--weights", "neural", "--energy", 2,
+                      check_rc=1)
+    assert "procedural conductor only" in refused.stderr and not (tmp_path / "n.npz").exists()
+
+
 def test_progress_jsonl_protocol(tmp_path, parity_dir):
     result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
                      "--progress-jsonl", check_rc=0)
@@ -72,7 +84,7 @@ def test_progress_jsonl_protocol(tmp_path, parity_dir):
 @pytest.mark.parametrize("flags, phrase", [
     (["--variation", "-1"], "argument --variation: must be between 0 and 4, got -1"),
     (["--fps", "0"], "argument --fps: must be between 1 and 1000, got 0"),
-    (["--meter", "5"], "argument --meter: must be one of 2, 3, 4, 6, got 5"),
+    (["--meter", "7"], "argument --meter: must be one of 1, 2, 3, 4, 5, 6, got 7"),
     (["--seed", "1", "--noise", "n.npy"], "argument --noise: not allowed with argument --seed"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
 ])

@@ -362,15 +362,16 @@ def test_the_body_moves_with_the_music():
 
 
 def test_conducting_style_fields_describe_themselves_and_are_checked():
-    for field in dataclasses.fields(ConductingStyle):
-        metadata = field.metadata
-        assert metadata["help"] and metadata["label"]
-        assert ("choices" in metadata) != ("min" in metadata and "max" in metadata)
-        if "choices" in metadata:
-            assert field.default in metadata["choices"]
+    from core.options import option_fields
+
+    for info in option_fields(ConductingStyle):
+        assert info.help and info.label
+        assert (info.choices is not None) != (info.minimum is not None and info.maximum is not None)
+        if info.choices is not None:
+            assert info.default in info.choices
         else:
-            assert metadata["min"] <= field.default <= metadata["max"]
-    labels = {field.name: field.metadata["label"] for field in dataclasses.fields(ConductingStyle)}
+            assert info.minimum <= info.default <= info.maximum
+    labels = {info.name: info.label for info in option_fields(ConductingStyle)}
     for name, bad in (("gesture_size", 5.0), ("energy", -1.0), ("energy", float("nan")), ("articulation", "swing"),
                       ("left_hand_activity", 3.0), ("energy", "loud")):
         with pytest.raises(ConductorError, match=labels[name]):
