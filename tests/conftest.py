@@ -50,12 +50,36 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "parity: needs the official checkpoints and golden outputs in ../shared/parity")
 
 
+def names_parity(function, module_globals: dict, seen: set) -> bool:
+    """Whether ``function``, or a function or fixture of its module it calls, names a parity file."""
+    code = getattr(function, "__code__", None)
+    if code is None or code in seen:
+        return False
+    seen.add(code)
+    names = set(code.co_names) | {name for const in code.co_consts if hasattr(const, "co_names") for name in const.co_names}
+    if PARITY_NAMES & names:
+        return True
+    return any(names_parity(getattr(module_globals.get(name), "__wrapped__", module_globals.get(name)),
+                            module_globals, seen) for name in names if callable(module_globals.get(name)))
+
+
+def needs_parity(item) -> bool:
+    """A test that uses a parity fixture, or names a parity file itself or through its module's
+    helpers and fixtures."""
+    if PARITY_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    module_globals = vars(item.module) if getattr(item, "module", None) is not None else {}
+    functions = [getattr(item, "function", None)]
+    for definitions in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        functions.extend(definition.func for definition in definitions)
+    seen: set = set()
+    return any(names_parity(function, module_globals, seen) for function in functions)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     skip = pytest.mark.skip(reason=PARITY_SKIP_REASON)
     for item in items:
-        function = getattr(item, "function", None)
-        named = set(getattr(getattr(function, "__code__", None), "co_names", ()))
-        if PARITY_FIXTURES & set(getattr(item, "fixturenames", ())) or PARITY_NAMES & named:
+        if needs_parity(item):
             item.add_marker(pytest.mark.parity)
         if getattr(getattr(item, "module", None), "__name__", "") in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
