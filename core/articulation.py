@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import ndimage
 
 from .conducting_style import ARTICULATIONS
+from .signal_filters import running_max, running_median
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
 ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
@@ -86,7 +86,7 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
 
     radius = int(round(ONSET_RADIUS_S / hop_s))
     peak_from, peak_to = (int(round(s / hop_s)) for s in PEAK_WINDOW_S)
-    steepest = ndimage.maximum_filter1d(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)
+    steepest = running_max(np.diff(envelope_db, prepend=envelope_db[0]), 2 * radius + 1)
     at = frame(beats_s)
     rise_db = np.maximum(steepest[at], 0.0) * (0.01 / hop_s)
     peak_db = np.array([envelope_db[min(start + peak_from, last) : start + peak_to + 1].max() for start in at])
@@ -151,8 +151,8 @@ def articulation_weights(sound: BeatSound) -> np.ndarray:
     if sound.dip_db.size == 0:
         return np.zeros((0, 3))
     width = min(ARTICULATION_BEATS, sound.dip_db.size)
-    dip_db = ndimage.median_filter(sound.dip_db, width, mode="nearest")
-    rise_db = ndimage.median_filter(sound.rise_db, width, mode="nearest")
+    dip_db = running_median(sound.dip_db, width)
+    rise_db = running_median(sound.rise_db, width)
     detached = np.clip((dip_db - DETACHED_DIP_DB[0]) / (DETACHED_DIP_DB[1] - DETACHED_DIP_DB[0]), 0.0, 1.0)
     hard = np.clip((rise_db - MARCATO_RISE_DB[0]) / (MARCATO_RISE_DB[1] - MARCATO_RISE_DB[0]), 0.0, 1.0)
     return np.stack([(1.0 - detached) * (1.0 - hard), detached, (1.0 - detached) * hard], axis=1)

@@ -27,7 +27,6 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from .articulation import BeatSound, articulation_weights, beat_sound
 from .beats import BeatTrack, track_beats
@@ -35,6 +34,7 @@ from .conducting_style import ARTICULATIONS, METERS, ConductingStyle
 from .errors import CancelledError, ConductorError
 from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
 from .motion import MODEL_FPS, Motion
+from .signal_filters import gaussian_smooth, running_mean, running_min, true_runs
 from .skeleton import JOINT_INDEX
 
 # Rest pose of the whole body, image coordinates (x right, y down), from the model's typical
@@ -329,7 +329,7 @@ def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -
     high = np.clip(centres + half, 0, samples.shape[0])
     power = (energy[high] - energy[low]) / np.maximum(high - low, 1)
     # Averaged as power over 0.3 s: in dB, the silence between staccato notes would pull them down.
-    db = 10.0 * np.log10(np.maximum(ndimage.uniform_filter1d(power, 9, mode="nearest"), 1e-12))
+    db = 10.0 * np.log10(np.maximum(running_mean(power, 9), 1e-12))
     reference = np.percentile(db, 95)
     if reference < -100.0:  # digital silence throughout
         return np.full(frame_count, -120.0)
@@ -551,7 +551,7 @@ def sustained_until(loudness_db: np.ndarray, times_s: np.ndarray) -> np.ndarray:
     quiet = loudness_db < END_DB
     run = max(1, int(round(END_SILENCE_S * MODEL_FPS)))
     # A frame starts a stop when it is quiet, the frame before was not, and the next ``run`` are quiet.
-    stays_quiet = ndimage.minimum_filter1d(quiet.astype(np.uint8), run, origin=-(run // 2)).astype(bool)
+    stays_quiet = running_min(quiet, run, origin=-(run // 2))
     starts = stays_quiet & np.concatenate([[False], ~quiet[:-1]])
     return times_s[starts] - LOUDNESS_SMEAR_S  # the curve drops below END_DB this late
 
@@ -769,17 +769,15 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
     ask_weight, ask_progress, calm_weight, calm_progress : np.ndarray [shape=(T,)]
     """
     frame_count = times_s.size
-    trend = np.gradient(ndimage.gaussian_filter1d(loudness_db, TREND_SMOOTHING_S * MODEL_FPS, mode="nearest")) * MODEL_FPS
+    trend = np.gradient(gaussian_smooth(loudness_db, TREND_SMOOTHING_S * MODEL_FPS)) * MODEL_FPS
     span = int(4 * TREND_SMOOTHING_S * MODEL_FPS)  # a start or stop within two sigmas would read as a trend
-    sounding = ndimage.minimum_filter1d((loudness_db > END_DB).astype(np.uint8), span).astype(bool)
+    sounding = running_min(loudness_db > END_DB, span)
     inside = (times_s >= plan.beats_s[0]) & (times_s <= plan.beats_s[-1]) & sounding
     runs = {"ask": inside & (trend > CRESCENDO_DB_PER_S), "calm": inside & (trend < -CRESCENDO_DB_PER_S)}
     spans: dict[str, list[tuple[float, float]]] = {}
     for name, mask in runs.items():
-        labels, count = ndimage.label(mask)
-        found = ndimage.find_objects(labels)
-        spans[name] = [(times_s[s.start], times_s[s.stop - 1]) for (s,) in found
-                       if times_s[s.stop - 1] - times_s[s.start] >= DYNAMIC_MIN_S]
+        spans[name] = [(times_s[start], times_s[stop - 1]) for start, stop in true_runs(mask)
+                       if times_s[stop - 1] - times_s[start] >= DYNAMIC_MIN_S]
     drops = np.flatnonzero((np.diff(plan.level_db) <= -SUBITO_DB) & (plan.level_db[1:] > END_DB)) + 1
     spans["calm"] += [(plan.beats_s[k] - 0.2 * plan.period_s[k], plan.beats_s[k] + 2.0) for k in drops]
 
@@ -975,7 +973,7 @@ def elbow_positions(shoulder: np.ndarray, wrist: np.ndarray, depth: np.ndarray, 
 def smooth(values: np.ndarray, seconds: float) -> np.ndarray:
     """A moving average over ``seconds`` at 30 fps, for blending weights."""
     width = max(1, int(round(seconds * MODEL_FPS)))
-    return ndimage.uniform_filter1d(np.asarray(values, dtype=np.float64), width, mode="nearest")
+    return running_mean(values, width)
 
 
 def slow_noise(rng: np.random.Generator, frame_count: int, channels: int, amplitude: float) -> np.ndarray:
@@ -987,6 +985,6 @@ def slow_noise(rng: np.random.Generator, frame_count: int, channels: int, amplit
         Standard deviation about ``amplitude``.
     """
     noise = rng.standard_normal((frame_count, channels))
-    smoothed = ndimage.gaussian_filter1d(noise, sigma=0.4 * MODEL_FPS, axis=0, mode="nearest")
+    smoothed = gaussian_smooth(noise, 0.4 * MODEL_FPS, axis=0)
     spread = smoothed.std() if frame_count > 1 else 1.0
     return amplitude * smoothed / max(spread, 1e-9)
