@@ -15,6 +15,7 @@ Differences are detected by feature (``hasattr``), never by version number:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator
 
 import bpy
@@ -30,6 +31,21 @@ PATH_OPTIONS: set[str] = (
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
     else set()
 )
+
+
+# ---------------------------------------------------------------------------------- context
+@contextlib.contextmanager
+def context_override(**members: Any) -> Iterator[None]:
+    """``bpy.context.temp_override(**members)`` as a context manager (the 5.2 API stubs give
+    its result no ``__enter__``, so the one place that says so is here)."""
+    with bpy.context.temp_override(**members):  # type: ignore[attr-defined]  # the 5.2 stubs
+        yield
+
+
+def register_scene_pointer(name: str, group: type) -> None:
+    """``bpy.types.Scene.<name> = PointerProperty(type=group)``: a property added at run time
+    (the stubs before 5.2 type PointerProperty() as returning None)."""
+    setattr(bpy.types.Scene, name, bpy.props.PointerProperty(type=group))  # type: ignore[func-returns-value]
 
 
 # ---------------------------------------------------------------------------------- animation

@@ -107,12 +107,12 @@ def _build_armature(
 
     previous = view_layer.objects.active
     if previous is not None and previous.mode != "OBJECT":
-        with bpy.context.temp_override(
+        with compat.context_override(
             scene=scene, view_layer=view_layer, active_object=previous, object=previous
         ):
             bpy.ops.object.mode_set(mode="OBJECT")
     view_layer.objects.active = armature
-    with bpy.context.temp_override(scene=scene, view_layer=view_layer, active_object=armature, object=armature):
+    with compat.context_override(scene=scene, view_layer=view_layer, active_object=armature, object=armature):
         bpy.ops.object.mode_set(mode="EDIT")
         try:
             for rig_bone in CONDUCTOR_BONES:
@@ -146,7 +146,7 @@ def _material(name: str) -> bpy.types.Material:
         return material
     color, roughness = MATERIALS[name]
     material = bpy.data.materials.new(name)
-    material.diffuse_color = (*color, 1.0)
+    setattr(material, "diffuse_color", (*color, 1.0))  # the 5.2 stubs type it as read-only
     material.roughness = roughness
     tree = compat.material_node_tree(material)
     shader = next((node for node in tree.nodes if node.type == "BSDF_PRINCIPLED"), None) if tree else None

@@ -254,10 +254,21 @@ def worker_request(inputs: Inputs, folder: str):
 
 
 def dependency_paths() -> list[str]:
-    from .preferences import dependency_folder
+    """Where the worker finds packages beyond its interpreter's own: the wheels the extension
+    bundles (installed by Blender beside the extensions) and the private folder PyTorch goes
+    into. An interpreter of the user's own (``VIRTUAL_CONDUCTOR_PYTHON``) brings its own packages
+    instead: wheels built for Blender's Python could shadow them."""
+    import sys
 
+    from .preferences import dependency_folder
+    from .worker import PYTHON_ENVIRONMENT_VARIABLE
+
+    if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE, "").strip():
+        return []
+    wheels = os.path.join(bpy.utils.user_resource("EXTENSIONS"), ".local", "lib",
+                          "python{:d}.{:d}".format(*sys.version_info[:2]), "site-packages")
     folder = dependency_folder(create=False)
-    return [folder] if folder and os.path.isdir(folder) else []
+    return [path for path in (wheels, folder) if path and os.path.isdir(path)]
 
 
 def redraw_sidebars(context) -> None:

@@ -38,11 +38,16 @@ class CONDUCTOR_PT_main(ConductorPanel, bpy.types.Panel):
         if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE):
             layout.label(text=f"Generating with {python_command()[0]}", icon="CONSOLE")
             return
-        missing = missing_dependencies()
-        if missing:
+        settings = get_settings(context)
+        missing = missing_dependencies(neural=not runs_procedural(settings))
+        if missing == ["PyTorch"]:
+            column = layout.column(align=True)
+            column.label(text="This model needs PyTorch: Install PyTorch in", icon="INFO")
+            column.label(text="Preferences > Add-ons > VirtualConductor (or choose Procedural).")
+        elif missing:
             column = layout.column(align=True)
             column.label(text=f"Missing: {', '.join(missing)}", icon="ERROR")
-            column.label(text="Install them in Preferences > Add-ons > VirtualConductor.")
+            column.label(text="Install the extension's zip for your platform again.")
 
 
 class CONDUCTOR_PT_music(ConductorPanel, bpy.types.Panel):

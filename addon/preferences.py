@@ -21,7 +21,7 @@ import bpy
 from bpy.props import EnumProperty
 
 from .background import BackgroundTask, ChildProcess
-from .worker import PACKAGES
+from .worker import PACKAGES, TORCH, TORCH_VERSION
 
 # "bl_ext.<repo>.virtual_conductor" (or the plain module name when loaded as a legacy add-on).
 ADDON_PACKAGE = __package__.rpartition(".")[0]
@@ -30,6 +30,8 @@ TORCH_INDEX = {
     "CPU": "https://download.pytorch.org/whl/cpu",
     "CUDA": "https://download.pytorch.org/whl/cu126",
 }
+
+DOWNLOAD_MB = {"CPU": 200, "CUDA": 2500}  # what a user downloads for each PyTorch build
 
 _status_cache: dict[str, str | None] = {}
 
@@ -71,8 +73,12 @@ def dependency_status(*, refresh: bool = False) -> dict[str, str | None]:
     return dict(_status_cache)
 
 
-def missing_dependencies() -> list[str]:
-    return [label for label, version in dependency_status().items() if version is None]
+def missing_dependencies(*, neural: bool = False) -> list[str]:
+    """Labels of the packages a run cannot import: those of the default path, and PyTorch too
+    when ``neural``."""
+    status = dependency_status()
+    return [package.label for package in PACKAGES
+            if status.get(package.label) is None and (neural or not package.neural_only)]
 
 
 def numpy_version() -> str:
@@ -82,18 +88,19 @@ def numpy_version() -> str:
 
 
 def pip_command(build: str, target: str, constraints: str) -> list[str]:
-    """The pip call that installs every dependency into ``target``."""
+    """The pip call that installs PyTorch (the tested version) into ``target``; its constraints
+    keep Blender's NumPy, and nothing pulls another NumPy in."""
     command = [sys.executable, "-m", "pip", "install", "--upgrade", "--no-input"]
     command += ["--disable-pip-version-check", "--progress-bar", "off"]
     command += ["--target", target, "--constraint", constraints]
     if sys.platform != "darwin":
-        command += ["--extra-index-url", TORCH_INDEX[build]]
-    return command + [package.distribution for package in PACKAGES]
+        command += ["--index-url", TORCH_INDEX[build], "--extra-index-url", "https://pypi.org/simple"]
+    return command + [f"{TORCH.distribution}=={TORCH_VERSION}"]
 
 
 def install_disabled_reason() -> str:
     if BackgroundTask.get(INSTALL) is not None:
-        return "Dependencies are being installed."
+        return "PyTorch is being installed."
     if not bpy.app.online_access:
         return (
             "Online access is off: allow it in Preferences > System > Network, "
@@ -138,18 +145,18 @@ def stop_install() -> None:
         task.stop()
 
 
-class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
-    """Download PyTorch and the other packages the generator needs"""
+class CONDUCTOR_OT_install_pytorch(bpy.types.Operator):
+    """Download PyTorch for the neural models (the procedural conductor needs nothing more)"""
 
-    bl_idname = "conductor.install_dependencies"
-    bl_label = "Install Dependencies"
+    bl_idname = "conductor.install_pytorch"
+    bl_label = "Install PyTorch"
     bl_options = {"INTERNAL"}
 
     build: EnumProperty(
         name="PyTorch Build",
         items=(
-            ("CPU", "CPU", "Small download, runs everywhere"),
-            ("CUDA", "CUDA", "For NVIDIA GPUs: a multi-gigabyte download"),
+            ("CPU", "CPU", f"About {DOWNLOAD_MB['CPU']} MB, runs everywhere"),
+            ("CUDA", "CUDA", f"For NVIDIA GPUs: about {DOWNLOAD_MB['CUDA'] / 1000:.1f} GB"),
         ),
         default="CPU",
     )
@@ -209,12 +216,12 @@ class CONDUCTOR_OT_install_dependencies(bpy.types.Operator):
             self.report({"ERROR"}, f"pip failed (exit code {job.returncode}): {last[:200]}")
             return {"CANCELLED"}
         prefs.install_status = "Installed"
-        self.report({"INFO"}, "Dependencies installed; Generate is ready.")
+        self.report({"INFO"}, "PyTorch installed; the neural models are ready.")
         return {"FINISHED"}
 
 
 class CONDUCTOR_OT_cancel_install(bpy.types.Operator):
-    """Stop installing the dependencies"""
+    """Stop installing PyTorch"""
 
     bl_idname = "conductor.cancel_install"
     bl_label = "Cancel Install"
@@ -232,7 +239,7 @@ class CONDUCTOR_OT_cancel_install(bpy.types.Operator):
         preferences(context).install_progress = 0.0
         preferences(context).install_status = "Install cancelled"
         dependency_status(refresh=True)
-        self.report({"WARNING"}, "Installing the dependencies was cancelled.")
+        self.report({"WARNING"}, "Installing PyTorch was cancelled.")
         return {"FINISHED"}
 
 
@@ -258,22 +265,32 @@ class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
 
     def draw(self, context):
         layout = self.layout
+        status = dependency_status()
         box = layout.box()
         header = box.row()
-        header.label(text="Python packages for the generator")
+        header.label(text="Bundled with the extension: everything the procedural conductor needs")
         header.operator(CONDUCTOR_OT_refresh_dependencies.bl_idname, text="", icon="FILE_REFRESH")
         column = box.column(align=True)
-        for label, version in dependency_status().items():
-            row = column.row()
-            row.label(text=label, icon="CHECKMARK" if version else "ERROR")
-            row.label(text=version or "missing")
+        for package in PACKAGES:
+            if not package.neural_only:
+                row = column.row()
+                row.label(text=package.label, icon="CHECKMARK" if status[package.label] else "ERROR")
+                row.label(text=status[package.label] or "missing: install the zip for your platform again")
+
+        box = layout.box()
+        box.label(text="PyTorch: only for the official checkpoint and our M2S-GAN weights")
+        row = box.row()
+        torch_version = status[TORCH.label]
+        row.label(text=TORCH.label, icon="CHECKMARK" if torch_version else "INFO")
+        row.label(text=torch_version or "not installed")
         folder = dependency_folder(create=False)
         if folder:
             box.label(text=f"Folder: {folder}")
         row = box.row(align=True)
         for build in ("CPU", "CUDA"):
+            size = f"{DOWNLOAD_MB[build]} MB" if DOWNLOAD_MB[build] < 1000 else f"{DOWNLOAD_MB[build] / 1000:.1f} GB"
             operator = row.operator(
-                CONDUCTOR_OT_install_dependencies.bl_idname, text=f"Install ({build})",
+                CONDUCTOR_OT_install_pytorch.bl_idname, text=f"Install PyTorch {TORCH_VERSION} ({build}, {size})",
                 icon="IMPORT",
             )
             operator.build = build
@@ -294,7 +311,7 @@ def preferences(context) -> CONDUCTOR_AP_preferences:
 
 
 classes = (
-    CONDUCTOR_OT_install_dependencies,
+    CONDUCTOR_OT_install_pytorch,
     CONDUCTOR_OT_cancel_install,
     CONDUCTOR_OT_refresh_dependencies,
     CONDUCTOR_AP_preferences,

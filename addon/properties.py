@@ -24,7 +24,7 @@ from bpy.props import (
 from ..core.generate import GenerateOptions
 from ..core.options import OptionInfo, from_values, option_fields
 from .apply import ApplyOptions
-from .compat import PATH_OPTIONS
+from .compat import PATH_OPTIONS, register_scene_pointer
 
 OptionsT = TypeVar("OptionsT")
 AUTO = "AUTO"  # the enum item of an optional setting left unset (None: detect it)
@@ -247,10 +247,7 @@ def get_settings(context_or_scene) -> CONDUCTOR_PG_settings:
 
 
 def register_properties() -> None:
-    # A property registered at runtime; the stubs type PointerProperty() as returning None.
-    bpy.types.Scene.virtual_conductor = PointerProperty(  # type: ignore[attr-defined,func-returns-value]
-        type=CONDUCTOR_PG_settings
-    )
+    register_scene_pointer("virtual_conductor", CONDUCTOR_PG_settings)
 
 
 def unregister_properties() -> None:

@@ -181,7 +181,7 @@ def render_video(
     bpy.app.handlers.render_post.append(frame_done)
     try:
         report(0.0, f"rendering {total} frames at {options.resolution[0]}x{options.resolution[1]} ({options.engine})")
-        with bpy.context.temp_override(scene=scene):
+        with compat.context_override(scene=scene):
             bpy.ops.render.render(animation=True, scene=scene.name)
         if not temporary.is_file() or temporary.stat().st_size == 0:
             raise ConductorError(f"Blender wrote no video for '{output.name}'; check the render log above.")
@@ -235,7 +235,7 @@ def render_still(scene: Any, output: str | os.PathLike[str], options: RenderOpti
     saved_frame = scene.frame_current
     try:
         scene.frame_set(frame)
-        with bpy.context.temp_override(scene=scene):
+        with compat.context_override(scene=scene):
             bpy.ops.render.render(write_still=False, scene=scene.name)
         # Saved by us, quietly (write_still would print the temporary name), then renamed.
         bpy.data.images["Render Result"].save_render(filepath=str(temporary), scene=scene)

@@ -33,21 +33,25 @@ PYTHON_ENVIRONMENT_VARIABLE = "VIRTUAL_CONDUCTOR_PYTHON"
 
 @dataclasses.dataclass(frozen=True)
 class Package:
-    """A Python package the worker may need: its import name, distribution name and label."""
+    """A Python package the worker may need: import name, distribution name, label, and
+    whether only the neural models need it (the rest ship inside the extension as wheels)."""
 
     module: str
     distribution: str
     label: str
+    neural_only: bool = False
 
 
-# What the worker imports beyond Blender's own Python (NumPy stays Blender's).
+# What the worker imports beyond Blender's own Python (NumPy stays Blender's): the default path's
+# packages are bundled (blender_manifest.toml's wheels); PyTorch is installed on request.
 PACKAGES = (
-    Package("torch", "torch", "PyTorch"),
     Package("soundfile", "soundfile", "soundfile"),
     Package("soxr", "soxr", "soxr"),
     Package("safetensors", "safetensors", "safetensors"),
-    Package("scipy", "scipy", "SciPy"),
+    Package("torch", "torch", "PyTorch", neural_only=True),
 )
+TORCH = next(package for package in PACKAGES if package.neural_only)
+TORCH_VERSION = "2.13.0"  # the PyTorch the project is tested with (Makefile's TORCH)
 
 
 def package_label(module: str) -> str:
@@ -162,10 +166,16 @@ class GenerationJob:
         kind = outcome.get("event")
         if kind == "missing_package":
             self.missing_package = str(outcome.get("package", ""))
-            self.error = (
-                f"{package_label(self.missing_package)} is not installed for the generator; install it in "
-                "Preferences > Add-ons > VirtualConductor, or see the README's manual route."
-            )
+            if self.missing_package == TORCH.module:
+                self.error = (
+                    "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > "
+                    "Add-ons > VirtualConductor, or choose Procedural (it needs nothing more)."
+                )
+            else:
+                self.error = (
+                    f"{package_label(self.missing_package)} is missing from this installation; install the "
+                    "extension's zip for your platform again."
+                )
         elif kind == "error":
             self.error = str(outcome.get("message", ""))
         else:  # an internal error or a crash: its traceback goes to the console

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy import ndimage, signal
 
 from .mel import HOP_LENGTH, mel_power
+from .signal_filters import local_maxima, running_mean
 
 METERS = (2, 3, 4, 6)
 MIN_BPM = 40.0  # a conductor beats between 40 and 180 beats per minute
@@ -137,7 +137,7 @@ def onset_strength(log_mel: np.ndarray) -> np.ndarray:
         Unit standard deviation where there is any flux; all zeros for a steady signal.
     """
     flux = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=log_mel[:, :1])).mean(axis=0)
-    flux = flux - ndimage.uniform_filter1d(flux, 32, mode="nearest")  # ~0.37 s trend
+    flux = flux - running_mean(flux, 32)  # ~0.37 s trend
     flux = np.maximum(flux, 0.0)
     spread = flux.std()
     return flux / spread if spread > 1e-6 else np.zeros_like(flux)
@@ -406,7 +406,7 @@ def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> n
             score[t] = local[t] + candidates[best]
             previous[t] = t - lags[best]
     # End on the last strong local maximum of the score: the music may stop before the end.
-    peaks = signal.argrelmax(np.concatenate([[-np.inf], score, [-np.inf]]))[0] - 1
+    peaks = local_maxima(np.concatenate([[-np.inf], score, [-np.inf]])) - 1
     if peaks.size == 0:
         return np.zeros(0, dtype=int)
     strong = peaks[score[peaks] >= 0.5 * np.median(score[peaks])]

@@ -50,41 +50,57 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "parity: needs the official checkpoints and golden outputs in ../shared/parity")
 
 
-def names_parity(function, module_globals: dict, seen: set) -> bool:
-    """Whether ``function``, or a function or fixture of its module it calls, names a parity file."""
+PARITY_FIXTURE_NAMES = {"parity_dir": "PARITY_DIR", "golden": "GOLDEN_NPZ", "official_generator": "OFFICIAL_GENERATOR"}
+CHECKPOINT_NAMES = {"OFFICIAL_GENERATOR", "OFFICIAL_M2SNET", "OFFICIAL_M2SNET_TEST"}  # need PyTorch to load
+TORCH_SKIP_REASON = ("PyTorch is not installed in this environment (the default path runs without it, as in the "
+                     "Blender 5.3 tests); the official checkpoints need it")
+
+
+def parity_names_in(function, module_globals: dict, seen: set) -> set[str]:
+    """The parity files ``function`` names, itself or through the functions of its module it calls."""
     code = getattr(function, "__code__", None)
     if code is None or code in seen:
-        return False
+        return set()
     seen.add(code)
     names = set(code.co_names) | {name for const in code.co_consts if hasattr(const, "co_names") for name in const.co_names}
-    if PARITY_NAMES & names:
-        return True
-    return any(names_parity(getattr(module_globals.get(name), "__wrapped__", module_globals.get(name)),
-                            module_globals, seen) for name in names if callable(module_globals.get(name)))
+    found = PARITY_NAMES & names
+    for name in names:
+        target = module_globals.get(name)
+        if callable(target):
+            found |= parity_names_in(getattr(target, "__wrapped__", target), module_globals, seen)
+    return found
 
 
-def needs_parity(item) -> bool:
-    """A test that uses a parity fixture, or names a parity file itself or through its module's
-    helpers and fixtures."""
-    if PARITY_FIXTURES & set(getattr(item, "fixturenames", ())):
-        return True
+def parity_names_used(item) -> set[str]:
+    """The parity files a test needs: through parity fixtures, or named by the test or by its
+    module's helpers and fixtures."""
+    found = {PARITY_FIXTURE_NAMES[name] for name in getattr(item, "fixturenames", ()) if name in PARITY_FIXTURE_NAMES}
     module_globals = vars(item.module) if getattr(item, "module", None) is not None else {}
     functions = [getattr(item, "function", None)]
     for definitions in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
         functions.extend(definition.func for definition in definitions)
     seen: set = set()
-    return any(names_parity(function, module_globals, seen) for function in functions)
+    for function in functions:
+        found |= parity_names_in(function, module_globals, seen)
+    return found
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    skip = pytest.mark.skip(reason=PARITY_SKIP_REASON)
+    import importlib.util
+
+    skip_parity = pytest.mark.skip(reason=PARITY_SKIP_REASON)
+    skip_torch = pytest.mark.skip(reason=TORCH_SKIP_REASON)
+    has_torch = importlib.util.find_spec("torch") is not None
     for item in items:
-        if needs_parity(item):
+        used = parity_names_used(item)
+        if used:
             item.add_marker(pytest.mark.parity)
         if getattr(getattr(item, "module", None), "__name__", "") in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
         if not PARITY_DIR.is_dir() and item.get_closest_marker("parity") is not None:
-            item.add_marker(skip)
+            item.add_marker(skip_parity)
+        elif not has_torch and used & CHECKPOINT_NAMES:
+            item.add_marker(skip_torch)
 
 
 @pytest.fixture(scope="session")

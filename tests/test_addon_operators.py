@@ -378,7 +378,7 @@ def test_worker_names_a_missing_package_from_its_event(worker, tmp_path: Path) -
     script = "print('{\"event\": \"missing_package\", \"package\": \"torch\", \"message\": \"x\"}')"
     job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")),
                                python=[sys.executable, "-c", script])
-    with pytest.raises(Exception, match="PyTorch is not installed for the generator"):
+    with pytest.raises(Exception, match="The neural models need PyTorch, which is not installed: click Install PyTorch"):
         job.wait()
     assert job.missing_package == "torch"
 

@@ -76,7 +76,7 @@ def snapshot(scene, armature=None) -> dict:
         name: sorted(block.name for block in getattr(bpy.data, name))
         for name in ("actions", "objects", "sounds", "armatures", "meshes", "collections")
     }
-    state["strips"] = sorted((s.name, s.channel, s.frame_start) for s in compat.iter_strips(scene))
+    state["strips"] = sorted((s.name, s.channel, compat.strip_start(s)) for s in compat.iter_strips(scene))
     state["range"] = (scene.frame_start, scene.frame_end)
     state["has_sequence_editor"] = scene.sequence_editor is not None
     state["fake_users"] = sorted(a.name for a in bpy.data.actions if a.use_fake_user)
@@ -121,7 +121,7 @@ def check_sound(scene, result, start_frame: int = 1):
         return
     strips = [s for s in compat.iter_strips(scene) if s.type == "SOUND"]
     assert [s.name for s in strips] == [result.sound_strip_name]
-    assert strips[0].frame_start == start_frame
+    assert compat.strip_start(strips[0]) == start_frame
     assert Path(bpy.path.abspath(strips[0].sound.filepath)).name == GOLDEN_AUDIO.name
 
 

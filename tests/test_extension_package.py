@@ -153,7 +153,7 @@ def test_installed_add_on_is_enabled_with_its_ui(extension: dict) -> None:
     assert not (extension["folder"] / "tests").exists()
     assert hasattr(bpy.types.Scene, "virtual_conductor")
     assert registered_classes(extension["module"]) == list(extension["module"].addon.classes)
-    for operator in ("generate", "cancel", "create_conductor", "install_dependencies"):
+    for operator in ("generate", "cancel", "create_conductor", "install_pytorch"):
         assert getattr(bpy.ops.conductor, operator).get_rna_type() is not None
     prefs = bpy.context.preferences.addons[extension["package"]].preferences
     assert prefs is not None and hasattr(prefs, "install_status")
@@ -195,17 +195,19 @@ def test_install_button_explains_why_it_is_greyed_out(extension: dict) -> None:
     if bpy.app.online_access:
         pytest.skip("this Blender allows online access")
     with pytest.raises(RuntimeError, match="Online access is off"):
-        bpy.ops.conductor.install_dependencies()
+        bpy.ops.conductor.install_pytorch()
 
 
-def test_pip_command_pins_blenders_numpy_and_targets_the_private_folder(extension: dict) -> None:
+def test_pip_command_installs_the_tested_pytorch_alone_into_the_private_folder(extension: dict) -> None:
+    """Only PyTorch is ever downloaded (the rest ships in the zip), at the version the project
+    tests, with Blender's NumPy kept by a constraint."""
     prefs = sys.modules[extension["package"] + ".addon.preferences"]
     command = prefs.pip_command("CPU", "/x/site-packages", "/x/pins.txt")
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
     assert command[command.index("--target") + 1] == "/x/site-packages"
     assert command[command.index("--constraint") + 1] == "/x/pins.txt"
-    for package in prefs.PACKAGES:
-        assert package.distribution in command
+    assert command[-1] == f"torch=={prefs.TORCH_VERSION}" and not any("numpy" in word for word in command)
+    assert not any(package.distribution in command for package in prefs.PACKAGES if not package.neural_only)
     folder = prefs.dependency_folder(create=False)
     assert folder.endswith(os.path.join(EXTENSION_ID, "site-packages"))
     assert not folder.startswith(str(extension["folder"]))  # never inside the add-on
