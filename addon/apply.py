@@ -29,8 +29,10 @@ from ..core.retarget import (
     retarget,
 )
 from . import compat, keyframes
+from .stored_motion import ARMATURE_KEY, keep_motion
 
 MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
+MUSIC_STRIP_KEY = "_virtual_conductor_music"  # marks the sound strips this add-on added
 
 
 @dataclasses.dataclass
@@ -113,6 +115,7 @@ def apply_motion(
             interpolation=options.interpolation, use_nla=options.use_nla,
         )
         undo.action, undo.nla_track = written.action, written.nla_track
+        keep_motion(written.action, motion)  # removed with the action on a rollback
 
         frame_end = options.start_frame + plan.frame_count - 1
         strip_name = None
@@ -120,9 +123,12 @@ def apply_motion(
             strip_name = undo.add_sound(plan.audio_path, options.start_frame, frame_end)
         if options.set_scene_range:
             scene.frame_start, scene.frame_end = options.start_frame, frame_end
+        undo.set_scene_property(ARMATURE_KEY, armature_obj.name)
     except BaseException:
         undo.restore()
         raise
+    if strip_name is not None:  # last, once nothing can fail: the earlier piece stops playing
+        remove_earlier_music(scene, strip_name)
     return ApplyResult(
         action_name=written.action.name,
         frame_start=options.start_frame,
@@ -265,6 +271,14 @@ def _action_name(motion: Motion, audio_path: str | None) -> str:
     return f"Conductor: {stem}{suffix}"
 
 
+def remove_earlier_music(scene: Any, keep: str) -> None:
+    """Remove the music strips earlier runs added to ``scene`` (all but the strip ``keep``), so
+    a new piece never plays over the last one; strips the user added stay."""
+    for strip in compat.iter_strips(scene):
+        if strip.name != keep and strip.get(MUSIC_STRIP_KEY):
+            compat.remove_strip(scene, strip)
+
+
 # ---------------------------------------------------------------------------------- rollback
 class _Rollback:
     """Records each change :func:`apply_motion` makes, and undoes them all on :meth:`restore`."""
@@ -280,6 +294,7 @@ class _Rollback:
         self.sounds_before = {sound.as_pointer() for sound in bpy.data.sounds}
         self.rotation_modes: dict[str, Any] = {}  # bone name -> rotation_mode (its stub enum type varies)
         self.custom_values: list[tuple[str, str, Any]] = []
+        self.scene_values: dict[str, Any] = {}  # scene property -> its value before (None: absent)
         self.action: Any = None
         self.nla_track: Any = None
         self.strip: Any = None
@@ -307,18 +322,28 @@ class _Rollback:
         """The sound strip of ``path`` at ``frame_start``: an existing one, else a new one."""
         for strip in compat.iter_strips(self.scene):
             sound = getattr(strip, "sound", None)
-            if (strip.type == "SOUND" and sound is not None and strip.frame_start == frame_start
+            if (strip.type == "SOUND" and sound is not None and compat.strip_start(strip) == frame_start
                     and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)):
                 return strip.name
         channel = compat.free_channel(self.scene, frame_start, frame_end + 1)
         self.strip = compat.new_sound_strip(self.scene, Path(path).stem, path, channel, frame_start)
+        self.strip[MUSIC_STRIP_KEY] = True
         relative = _relative_to_blend(path)
         if relative and self.strip.sound is not None:
             self.strip.sound.filepath = relative
         return self.strip.name
 
+    def set_scene_property(self, key: str, value: Any) -> None:
+        self.scene_values.setdefault(key, self.scene.get(key))
+        self.scene[key] = value
+
     def restore(self) -> None:
         """Put the scene and the armature back as they were."""
+        for key, value in self.scene_values.items():
+            if value is None:
+                self.scene.pop(key, None)
+            else:
+                self.scene[key] = value
         if self.strip is not None:
             compat.remove_strip(self.scene, self.strip)
         for sound in [s for s in bpy.data.sounds if s.as_pointer() not in self.sounds_before]:

@@ -4,7 +4,9 @@ Differences are detected by feature (``hasattr``), never by version number:
 
 - Animation: 4.4 moved F-Curves from ``Action.fcurves`` into layered actions (slots, layers,
   keyframe strips, channelbags); 5.0 removed ``Action.fcurves`` and ``Action.groups``.
-- Sequencer: 5.0 renamed ``SequenceEditor.sequences`` to ``strips``.
+- Sequencer: 5.0 renamed ``SequenceEditor.sequences`` to ``strips``; 5.1 renamed
+  ``Strip.frame_start`` to ``content_start`` and ``frame_final_start/end`` to
+  ``left_handle``/``right_handle`` (the old names warn, and go in 6.0).
 - Materials: before 5.0 a new material has no node tree until ``use_nodes`` is set.
 - Sound: the 4.2 ``bpy`` wheel is built without audaspace, so it cannot load sound strips.
 - Properties: 5.0 warns on a "//" (blend-relative) path unless the property has the option
@@ -191,11 +193,25 @@ def remove_strip(scene: bpy.types.Scene, strip: Any) -> None:
         strips.remove(strip)
 
 
+def strip_start(strip: Any) -> float:
+    """The frame where ``strip``'s content starts (5.1 renamed ``frame_start`` ``content_start``)."""
+    return strip.content_start if hasattr(strip, "content_start") else strip.frame_start
+
+
+def strip_range(strip: Any) -> tuple[int, int]:
+    """(first frame, frame after the last) that ``strip`` plays: its handles (5.1 renamed
+    ``frame_final_start``/``frame_final_end`` ``left_handle``/``right_handle``)."""
+    if hasattr(strip, "left_handle"):
+        return int(strip.left_handle), int(strip.right_handle)
+    return int(strip.frame_final_start), int(strip.frame_final_end)
+
+
 def free_channel(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> int:
     """The lowest sequencer channel with no strip overlapping ``[frame_start, frame_end)``."""
     busy: set[int] = set()
     for strip in iter_strips(scene):
-        if strip.frame_final_start < frame_end and strip.frame_final_end > frame_start:
+        first, after_last = strip_range(strip)
+        if first < frame_end and after_last > frame_start:
             busy.add(strip.channel)
     channel = 1
     while channel in busy:

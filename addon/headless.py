@@ -34,11 +34,10 @@ from ..core.generate import GenerateOptions, generate_motion, resolve_weights
 from ..core.motion import Motion, write_atomically
 from . import conductor_body
 from .apply import ApplyOptions, apply_motion
+from .stored_motion import stored_motion
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_BUG, EXIT_BATCH_FAILED = 0, 1, 2, 3
 MUSIC_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".m4a", ".aac", ".opus")
-MOTION_TEXT = "Conductor Motion.json"  # the motion, kept in the .blend for later exports
-ARMATURE_KEY = "virtual_conductor_armature"  # scene property: which armature was animated
 NEW_SCENE_FPS = 30
 
 
@@ -91,8 +90,7 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     if armature is None:
         armature = conductor_body.create_conductor(scene, camera=job.camera, baton_hand=job.apply.baton_hand)
     options = dataclasses.replace(job.apply, audio_path=str(job.audio.resolve()))
-    result = apply_motion(scene, armature, motion, options)
-    store_motion(scene, armature, motion)
+    result = apply_motion(scene, armature, motion, options)  # keeps the motion for exports too
     if job.pack_audio:
         for sound in bpy.data.sounds:
             if sound.packed_file is None:
@@ -155,48 +153,23 @@ def find_armature(scene: Any, name: str) -> Any:
     return obj
 
 
-def store_motion(scene: Any, armature: Any, motion: Motion) -> None:
-    """Keep the motion in the file (a text block) and the armature's name, for later exports."""
-    text = bpy.data.texts.get(MOTION_TEXT) or bpy.data.texts.new(MOTION_TEXT)
-    document = dict(motion.metadata(), keypoints=motion.keypoints.round(5).tolist())
-    text.from_string(json.dumps(document, separators=(",", ":")))
-    scene[ARMATURE_KEY] = armature.name
-
-
-def stored_motion(scene: Any) -> tuple[Any, Motion]:
-    """(armature, motion) that :func:`animate` kept in the open file."""
-    text = bpy.data.texts.get(MOTION_TEXT)
-    armature = scene.objects.get(scene.get(ARMATURE_KEY, ""))
-    if text is None or armature is None:
-        raise ConductorError(
-            f"'{Path(bpy.data.filepath).name}' holds no conducting made by this tool; "
-            "make it with the 'generate' command first."
-        )
-    document = json.loads(text.as_string())
-    motion = Motion(
-        keypoints=document["keypoints"], fps=document["fps"], source_audio=document.get("source_audio", ""),
-        audio_sha256=document.get("audio_sha256", ""), seed=document.get("seed"),
-        weights_id=document.get("weights_id", ""), extra=document.get("extra", {}),
-    )
-    return armature, motion
-
-
 def save_blend(path: Path) -> Path:
-    """Save the open file to ``path`` atomically: a temporary name in the same folder, then a rename."""
+    """Save a copy of the open file as ``path``. Blender writes it atomically itself (to
+    ``path@``, renamed when complete), so the user only ever reads their own file name; no
+    ``.blend1`` backup is left beside an overwritten output."""
     path = Path(path).resolve()
     check_output_folder(path.parent)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}.blend")
+    filepaths = bpy.context.preferences.filepaths
+    versions, filepaths.save_version = filepaths.save_version, 0
     try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(temporary), copy=True, compress=True)
-        os.replace(temporary, path)
-    except (RuntimeError, OSError) as error:
+        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
+    except RuntimeError as error:
         raise ConductorError(
             f"Could not write '{path}' ({_first_line(error)}); check the folder and free space."
         ) from error
     finally:
-        for leftover in (temporary, Path(f"{temporary}1"), Path(f"{temporary}@")):
-            if leftover.exists():
-                leftover.unlink()
+        filepaths.save_version = versions
+        Path(f"{path}@").unlink(missing_ok=True)
     return path
 
 
@@ -314,7 +287,7 @@ def command_export(args: argparse.Namespace) -> int:
         raise ConductorError(f"'{source.name}' is not a .blend; give a file made by 'generate'.")
     check_output_names(None, args.output)
     scene = open_scene(str(source))
-    armature, motion = stored_motion(scene)
+    armature, motion = stored_motion(scene)  # checked before any file is written
     for output in args.output:
         print(f"wrote {export_scene(scene, armature, motion, Path(output))}")
     return EXIT_OK

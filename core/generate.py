@@ -9,8 +9,7 @@ from typing import cast
 
 import numpy as np
 
-from .errors import ConductorError
-from .inference import CancelCheck, ProgressCallback
+from .errors import CancelCheck, ConductorError, ProgressCallback
 from .motion import Motion
 
 MIN_DURATION_S = 1.0

@@ -6,13 +6,15 @@ converted to dB relative to the piece's maximum and floored 80 dB below it, mapp
 ``|db + 80| / 80``, the frequency axis flipped (row 0 = highest band), then resized along time
 with half-pixel bilinear interpolation to ``int(duration_s * 90)`` frames.
 
-The STFT runs in torch, in blocks of frames, so a two-hour piece needs no more than a few
-hundred MB and avoids librosa's start-up cost.
+The STFT runs in NumPy (no torch, so the procedural conductor's path never imports it), in blocks
+of frames on a few threads, so a two-hour piece needs no more than a few hundred MB.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 
 import numpy as np
 
@@ -98,22 +100,26 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
     np.ndarray [shape=(128, 1 + n // 256), float32]
         Mel-band power (squared magnitude), frequency ascending.
     """
-    import torch
-
-    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    padded = torch.nn.functional.pad(signal, (N_FFT // 2, N_FFT // 2))
+    signal = np.ascontiguousarray(samples, dtype=np.float32)
+    padded = np.pad(signal, (N_FFT // 2, N_FFT // 2))
     frame_count = 1 + signal.shape[0] // HOP_LENGTH
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float32)
-    filters = torch.from_numpy(mel_filterbank(sample_rate_hz))
-    power_mel = torch.empty((N_MELS, frame_count), dtype=torch.float32)
-    with torch.inference_mode():
-        for first in range(0, frame_count, STFT_BLOCK_FRAMES):
-            last = min(first + STFT_BLOCK_FRAMES, frame_count)
-            block = padded[first * HOP_LENGTH : (last - 1) * HOP_LENGTH + N_FFT]
-            spectrum = torch.stft(block, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
-            power = spectrum.real.square() + spectrum.imag.square()  # (1025, frames)
-            power_mel[:, first:last] = filters @ power
-    return power_mel.numpy()
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
+    filters_t = np.ascontiguousarray(_mel_filterbank_cached(int(sample_rate_hz), N_FFT, N_MELS).T)  # (1025, 128)
+    power_mel = np.empty((frame_count, N_MELS), dtype=np.float32)
+
+    def block(first: int) -> None:
+        last = min(first + STFT_BLOCK_FRAMES, frame_count)
+        frames = np.lib.stride_tricks.as_strided(
+            padded[first * HOP_LENGTH:], shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
+        )
+        spectrum = np.fft.rfft(frames * window, axis=1)  # (frames, 1025), complex128
+        power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        np.matmul(power, filters_t, out=power_mel[first:last])
+
+    # NumPy's FFT and matrix products release the GIL: the blocks run on all cores.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        list(pool.map(block, range(0, frame_count, STFT_BLOCK_FRAMES)))
+    return power_mel.T
 
 
 def mel_90hz(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

@@ -174,6 +174,11 @@ class Motion:
                 f"'{path.name}' is not a motion file ({type(error).__name__}); "
                 "give a .npz or .json written by 'python -m core generate'."
             ) from error
+        return cls.from_metadata(keypoints, meta)
+
+    @classmethod
+    def from_metadata(cls, keypoints: np.ndarray, meta: dict[str, Any]) -> Motion:
+        """A motion from its keypoints and a :meth:`metadata` dict (missing keys take defaults)."""
         return cls(
             keypoints=keypoints,
             fps=float(meta.get("fps", MODEL_FPS)),
@@ -183,6 +188,27 @@ class Motion:
             weights_id=str(meta.get("weights_id", "")),
             extra=dict(meta.get("extra", {})),
         )
+
+    def to_bytes(self) -> tuple[str, bytes]:
+        """(metadata as JSON, keypoints as little-endian float32 bytes in (T, 13, 2) order).
+
+        The compact, exact form for stores that take a string and a byte string, such as a
+        .blend's custom properties; its cost grows linearly with the length (a 2-hour piece
+        is 22 MB). :meth:`from_bytes` reads it back.
+        """
+        return json.dumps(self.metadata()), self.keypoints.astype("<f4", copy=False).tobytes()
+
+    @classmethod
+    def from_bytes(cls, metadata_json: str, keypoints_f32le: bytes) -> Motion:
+        """The motion that :meth:`to_bytes` gave; ConductorError when the two do not fit."""
+        try:
+            meta = json.loads(metadata_json)
+            keypoints = np.frombuffer(keypoints_f32le, dtype="<f4").reshape(int(meta["frame_count"]), JOINT_COUNT, 2)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConductorError(
+                f"The stored motion is damaged ({type(error).__name__}); generate the conducting again."
+            ) from error
+        return cls.from_metadata(keypoints, meta)
 
 
 def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> np.ndarray:

@@ -9,6 +9,9 @@ Two formats:
 
 Every problem becomes a :class:`~core.errors.ConductorError` with one sentence naming the file,
 what is wrong (missing or unexpected keys by name, wrong shapes, NaN) and what to do.
+
+Where the weights live (``WEIGHTS_DIR`` and the named files) needs no torch: the procedural
+conductor's path asks for them without ever importing it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConductorError
+
+if TYPE_CHECKING:  # torch is imported where weights are read, so the paths below cost nothing
+    import torch
+    from torch import nn
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_WEIGHTS_NAME = "virtualconductor_default"
@@ -90,6 +94,8 @@ def model_kind_of(state: dict[str, torch.Tensor]) -> str | None:
 
 def rename_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map an official state_dict onto our module names (identity for our own names)."""
+    import torch
+
     renamed: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
         if key.startswith(OFFICIAL_UNUSED_PREFIXES):
@@ -120,6 +126,8 @@ def build_model(kind: str) -> nn.Module:
 
 def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read tensors and model card from a .safetensors (+ .json) or an official .pt file."""
+    import torch
+
     if not path.exists():
         raise ConductorError(f"Weights file '{path}' does not exist; check the path or pick another file.")
     if path.is_dir():
@@ -182,6 +190,8 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
         Missing, empty, truncated, code-carrying or NaN-containing files; a checkpoint of another
         network; missing or unexpected keys (named); wrong tensor shapes (named).
     """
+    import torch
+
     path = Path(path).expanduser()
     raw, card = read_state_dict(path)
     found_kind = model_kind_of(raw)
@@ -221,6 +231,8 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
 def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any]) -> Path:
     """Write ``model``'s weights as ``path`` (.safetensors) and its model card as the same name
     with .json. ``card`` should give id, model, data, config, metrics and licence."""
+    import torch
+
     from safetensors.torch import save
 
     from .motion import write_atomically

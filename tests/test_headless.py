@@ -92,8 +92,9 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
         strips = [s for s in getattr(editor, "strips_all", None) or editor.sequences_all if s.type == "SOUND"]
         assert len(strips) == 1 and strips[0].frame_final_start == 1
         assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == music.resolve()
-    stored = json.loads(bpy.data.texts["Conductor Motion.json"].as_string())
-    assert stored["weights_id"] == "procedural" and len(stored["keypoints"]) == round(SECONDS * 30)
+    stored_armature, stored = import_extension("addon.stored_motion").stored_motion(scene)
+    assert stored_armature == armature and "Conductor Motion.json" not in bpy.data.texts
+    assert stored.weights_id == "procedural" and stored.frame_count == round(SECONDS * 30)
     scene.frame_set(10)
     early = np.array(armature.pose.bones["forearm.R"].matrix)
     scene.frame_set(60)
@@ -107,7 +108,7 @@ def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     scene = open_blend(output)
     armature = scene.objects["Conductor"]
-    assert import_extension("addon.headless").stored_motion(scene)[1].extra["meter"] == 3  # beaten in three
+    assert import_extension("addon.stored_motion").stored_motion(scene)[1].extra["meter"] == 3  # beaten in three
     assert armature.data.bones["baton"].parent.name == "hand.L"
     keys = [len(fc.keyframe_points) for fc in import_extension("addon.compat").action_fcurves(the_action(armature))]
     frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
@@ -137,8 +138,8 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
     assert sorted(bpy.data.objects.keys()) == objects_before
     action = the_action(bpy.data.objects["Maestro"])
     assert action is not None and action.name.endswith("(seed 3)")
-    stored = json.loads(bpy.data.texts["Conductor Motion.json"].as_string())
-    assert stored["weights_id"] != "procedural" and stored["extra"]["variation"] == 0.5
+    stored = import_extension("addon.stored_motion").motion_of(action)
+    assert stored.weights_id != "procedural" and stored.extra["variation"] == 0.5
     assert scene.render.fps == 24 and scene.frame_end == round(SECONDS * 24)  # the scene keeps its rate
 
     wrong = headless("generate", music, "-o", tmp_path / "x.blend", "--scene", scene_file, "--armature", "Cube")
