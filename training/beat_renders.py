@@ -835,3 +835,42 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+# --------------------------------------------------------------------------- synthetic renders (tests)
+def write_click_renders(root: str | os.PathLike[str], *, counts: dict[str, int], seconds: float = 10.0,
+                        seed: int = 0) -> Path:
+    """Renders of clicks in the layout :func:`build` writes, without FluidSynth: each a click
+    track at its own tempo (80-160 beats a minute) and meter (2, 3 or 4; downbeats higher and
+    louder, quieter clicks on the divisions), stereo, with exact labels. For tests."""
+    import soundfile
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    click_t = np.arange(int(0.03 * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    index = 0
+    for split, count in counts.items():
+        for _ in range(count):
+            bpm, meter = float(rng.uniform(80, 160)), int(rng.integers(2, 5))
+            beat_s = 60.0 / bpm
+            beats_s = np.arange(0.3, seconds - 0.5, beat_s)
+            samples = np.zeros(int(seconds * SAMPLE_RATE_HZ), dtype=np.float32)
+            divisions_s = beats_s[:-1] + beat_s / 2
+            for k, time_s in enumerate(np.concatenate([beats_s, divisions_s])):
+                on_beat = k < beats_s.size
+                down = on_beat and k % meter == 0
+                pitch_hz, level = (1760.0, 0.8) if down else (880.0, 0.5) if on_beat else (660.0, 0.2)
+                click = level * np.sin(2 * np.pi * pitch_hz * click_t) * np.exp(-click_t / 0.008)
+                first = int(time_s * SAMPLE_RATE_HZ)
+                samples[first : first + click.size] += click[: samples.size - first].astype(np.float32)
+            position = np.arange(beats_s.size) % meter
+            labels = {"beats_s": beats_s, "beat_in_bar": position, "bar_beats": np.full(beats_s.size, meter),
+                      "beat_division": np.full(beats_s.size, 2), "downbeats_s": beats_s[position == 0],
+                      "divisions_s": divisions_s}
+            folder = root / split / f"{index:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            soundfile.write(folder / "audio.flac", np.stack([samples, 0.8 * samples], axis=1), SAMPLE_RATE_HZ,
+                            subtype=SAMPLE_WIDTH)
+            np.savez(folder / "labels.npz", **labels)
+            index += 1
+    return root
