@@ -21,12 +21,14 @@ from .beat_decoding import (METERS, bars_from_beats, compound_evidence, conducte
                             decode_beats)
 from .beats import BeatTrack
 from .errors import ConductorError
+from .mel import HOP_LENGTH, N_FFT
 from .weights import WEIGHTS_DIR
 
 BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v1"
 # Which tracker track_beats(tracker="auto") uses when the weights are installed: the learned one
 # only where it beats the signal-processing tracker on both held-out sets (core/assets/README.md).
 DEFAULT_TRACKER = "dsp"
+SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
 
 
 def beat_tracker_weights_path():
@@ -77,8 +79,34 @@ def track_beats_learned(samples: np.ndarray, sample_rate_hz: int, network: tuple
         import soxr
 
         samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(np.float32)
-    activations = model.activations(spectrogram_features(samples))            # (T, 3) at FRAME_RATE_HZ
-    return track_from_activations(activations, weights_id=weights_id, meter=meter)
+    return track_from_activations(activations_of_signal(model, samples), weights_id=weights_id, meter=meter)
+
+
+def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray:
+    """The network's activations of a whole 22,050 Hz signal, a stretch at a time.
+
+    Each stretch of ``SIGNAL_CHUNK_FRAMES`` frames is computed from the samples around it, with
+    the network's receptive field and the STFT's half window either side, so the result equals
+    one pass over the whole piece while the spectrogram of only one stretch is in memory (a
+    3-hour piece's would take 240 MB).
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + n // 256, 3), float32]
+        Beat, downbeat and division probabilities at ``FRAME_RATE_HZ``.
+    """
+    total = 1 + samples.size // HOP_LENGTH
+    margin = model.receptive_frames + N_FFT // HOP_LENGTH  # frames whose features reach outside a stretch
+    out = np.empty((total, 3), dtype=np.float32)
+    for first in range(0, total, SIGNAL_CHUNK_FRAMES):
+        last = min(first + SIGNAL_CHUNK_FRAMES, total)
+        low, high = max(0, first - margin), min(total, last + margin)
+        # Samples for frames low .. high - 1 (frame i is centred on sample 256 i); frames near a
+        # stretch's ends see its zero padding, but lie in the margin unless at the piece's ends.
+        piece = samples[low * HOP_LENGTH : (high - 1) * HOP_LENGTH + 1 if high < total else samples.size]
+        features = spectrogram_features(piece)[: high - low]
+        out[first:last] = model.activations(features)[first - low : last - low]
+    return out
 
 
 def track_from_activations(activations: np.ndarray, *, weights_id: str = "learned", meter: int | None = None,

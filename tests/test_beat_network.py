@@ -82,3 +82,16 @@ def test_unusable_weights_say_so(tmp_path):
     (tmp_path / "broken.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(ConductorError, match="not usable"):
         load_beat_network(tmp_path / "broken.safetensors")
+
+
+def test_the_signal_is_processed_in_stretches_that_equal_one_pass(monkeypatch):
+    from core import learned_tracker
+
+    net = random_network(5)
+    ours = BeatNetwork({k: v.numpy() for k, v in net.state_dict().items()})
+    samples = load_audio(DEMO_PIECE)[:22050 * 20]
+    whole = ours.activations(spectrogram_features(samples))
+    monkeypatch.setattr(learned_tracker, "SIGNAL_CHUNK_FRAMES", 300)  # shorter than the margins
+    stretched = learned_tracker.activations_of_signal(ours, samples)
+    assert stretched.shape == whole.shape
+    assert np.abs(stretched - whole).max() < 1e-5
