@@ -352,7 +352,8 @@ def bars_from_beats(beats_s: np.ndarray, *, downbeat_activation: np.ndarray | No
                 same = m2 == m
                 chance = (1 - meter_change) if same or len(meters) == 1 else meter_change / (len(meters) - 1)
                 transition[i, index[(m2, 0)]] = np.log(chance) if chance > 0 else -np.inf
-    emission = np.array([[on[b] if q == 0 else off[b] for (m, q) in states] for b in range(count)])
+    starts_bar = np.array([q == 0 for (m, q) in states])
+    emission = np.where(starts_bar[None, :], on[:, None], off[:, None])                # (B, states)
     bias = np.array([-1e-9 * meters.index(m) for (m, q) in states])  # ties go to the earlier meter
     value = emission[0] + bias
     back = np.zeros((count, n), dtype=int)

@@ -82,6 +82,9 @@ class BeatTrack:
         "half bar" (a 4/4 in two) or "division" (a slow 6/8 in six).
     tracker : str
         Which tracker found them: "dsp" or the learned tracker's weights id.
+    held : np.ndarray [shape=(B,), bool]
+        Whether the music holds after the beat (a fermata, a rest, the end) instead of going on
+        in tempo; the next beat then comes later than the tempo says.
     """
 
     beats_s: np.ndarray
@@ -97,9 +100,12 @@ class BeatTrack:
     compound: bool = False
     level: str = "beat"
     tracker: str = "dsp"
+    held: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
 
     def __post_init__(self) -> None:
         count = np.asarray(self.beats_s).size
+        if np.asarray(self.held).size != count:
+            self.held = np.zeros(count, dtype=bool)
         if np.asarray(self.bar_number).size != count:
             starts = np.asarray(self.bar_position) == 0
             self.bar_number = np.cumsum(starts) - 1 if count else np.zeros(0, int)

@@ -143,13 +143,16 @@ def track_from_activations(activations: np.ndarray, *, weights_id: str = "learne
     factor = {"beat": np.ones(source.size), "division": np.full(source.size, 3.0), "bar": 1.0 / per_bar,
               "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1)}[level]
     tempo_curve = notated_tempo_bpm[source] * factor
+    # A conducted beat holds when a notated beat it stands for does (a divided beat after its last third).
+    following = np.concatenate([source[1:], [notated_s.size]])
+    held = np.array([bool(path.held[a:b].any()) for a, b in zip(source, following)], dtype=bool)
     downbeats = grid.beats_s[grid.bar_position == 0]
     conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
     return BeatTrack(
         beats_s=grid.beats_s, downbeats_s=downbeats, bar_position=grid.bar_position, meter=conducted_meter,
         tempo_bpm=float(np.median(tempo_curve)), bar_number=grid.bar_number, bar_meters=grid.bar_meters,
         tempo_curve_bpm=tempo_curve, notated_beats_s=notated_s, notated_meter=most_common(bars.bar_meters),
-        compound=bool(compound), level=level, tracker=weights_id)
+        compound=bool(compound), level=level, tracker=weights_id, held=held)
 
 
 def most_common(values: np.ndarray) -> int:

@@ -1,6 +1,5 @@
 """training/beats.py on click-track renders written here: a few CPU steps with augmentation,
-exact resume, weights that core loads without torch, and the frame targets; the renders' own
-pieces (MIDI reading, labels of a score with a pickup and fermatas)."""
+exact resume, weights that core loads without torch, and the frame targets."""
 
 from __future__ import annotations
 
@@ -71,35 +70,3 @@ def test_frame_targets_mark_each_label_and_its_neighbours():
     frame = int(round(0.25 * FRAME_RATE_HZ))
     assert targets[frame, 0] == 1.0 and targets[frame - 1, 0] == targets[frame + 1, 0] == 0.5
     assert targets[:, 0].sum() == 4.0 and targets[:, 1].sum() == 2.0 and targets[:, 2].sum() == 2.0
-
-
-def test_a_midi_file_reads_back_in_quarters_with_its_tempo(tmp_path):
-    from training.midi_files import read_midi
-    from training.scores import NoteEvent, midi_file_bytes
-
-    notes = [NoteEvent(0.5 * i, 0.5 * i + 0.25, 60 + i, 90, i % 2, 40) for i in range(8)]
-    path = tmp_path / "notes.mid"
-    path.write_bytes(midi_file_bytes(notes, controls=[(0, 10, 20)]))
-    content = read_midi(path)
-    assert content.tempo_marks == [(0.0, 120.0)] and content.time_signatures == [(0.0, 4, 4)]
-    assert np.allclose(content.notes[:, 0], np.arange(8))          # half a second = a quarter at 120
-    assert np.allclose(content.notes[:, 1], 0.5) and content.programs.tolist() == [40] * 8
-
-
-def test_a_score_with_a_pickup_and_fermatas_is_labelled_on_its_own_time_line():
-    pytest.importorskip("music21")
-    from training import beat_renders as br
-
-    content = br.parse_content(br.Source("chorale", "bach/bwv66.6"))
-    assert content.bars[0].pickup_ql == 3.0 and len(content.fermatas) >= 3
-    performance = br.Performance(
-        beat_bpm=60.0, tempo_style="steady", tempo_curve=[], fermata_scale=2.0, added_fermatas=[], onset_jitter_s=0.0,
-        part_lag_s=[0.0] * content.parts, articulation=1.0, ensemble="score", programs=[0] * content.parts, drums=False,
-        accompaniment=False, reverb=False, chorus=False, first_bar=0, last_bar=len(content.bars))
-    timeline = br.TimeLine(content, 0, len(content.bars), performance)
-    labels = br.labels_of(content, 0, len(content.bars), timeline)
-    gaps = np.diff(labels["beats_s"])
-    assert labels["beats_s"][0] == 0.0 and labels["downbeats_s"][0] == pytest.approx(1.0)  # one beat of pickup
-    assert np.all(np.isclose(gaps, 1.0) | np.isclose(gaps, 2.0)) and np.sum(np.isclose(gaps, 2.0)) >= 3
-    assert set(labels["bar_beats"].tolist()) == {4} and labels["beat_in_bar"][0] == 3
-    assert np.allclose(labels["divisions_s"][:2], [0.5, 1.5])
