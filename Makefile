@@ -89,6 +89,7 @@ clean:
 # reference there (its models are CC BY-NC-SA 4.0: measured against, never shipped, never a
 # training label), in a venv of its own so nothing of it reaches the project's.
 MADMOM_VENV ?= .venv-madmom
+.PHONY: madmom-venv
 madmom-venv: $(MADMOM_VENV)/.installed
 $(MADMOM_VENV)/.installed:
 	$(PYTHON) -m venv $(MADMOM_VENV)

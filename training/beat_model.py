@@ -35,7 +35,7 @@ class BeatTCN(nn.Module):
     forward: features (B, T, 64) float32 -> logits (B, T, 3), columns in ``ACTIVATIONS`` order.
     """
 
-    def __init__(self, channels: int = 20, frontend_channels: int = 16, blocks: int = 7, dropout: float = 0.15) -> None:
+    def __init__(self, channels: int = 32, frontend_channels: int = 16, blocks: int = 8, dropout: float = 0.15) -> None:
         super().__init__()
         bands = ((FEATURE_BANDS - 2) // FREQUENCY_POOL - 2) // FREQUENCY_POOL  # 64 -> 62 -> 20 -> 18 -> 6
         # The first layer has half the filters: its output is the largest tensor of the network.
