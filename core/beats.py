@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from .errors import ConductorError
 from .mel import HOP_LENGTH, mel_power
 from .signal_filters import local_maxima, running_mean
 
@@ -46,20 +47,44 @@ PHASE_MARGIN = 0.1  # spreads by which the half-shifted beats must win
 
 @dataclasses.dataclass
 class BeatTrack:
-    """Where the beats and bars of a piece fall.
+    """Where the beats and bars of a piece fall, as a conductor beats them.
+
+    The first five fields are at the conducted level: the beats a conductor shows (a fast 3/4
+    in one, a 6/8 in two, a slow 6/8 in six); the ``notated_*`` fields give the beat of the time
+    signature. The fields after ``tempo_bpm`` are filled from the first five when not given.
 
     Attributes
     ----------
     beats_s : np.ndarray [shape=(B,), float64]
-        Beat times in seconds, increasing.
+        Beat times in seconds, increasing; none where the music holds or is silent.
     downbeats_s : np.ndarray [shape=(D,), float64]
         The beats that start a bar, in seconds.
     bar_position : np.ndarray [shape=(B,), int]
-        Each beat's place in its bar, 0 (downbeat) to ``meter - 1``.
+        Each beat's place in its bar, 0 (downbeat) to its bar's meter - 1.
     meter : int
-        Beats per bar, one of 2, 3, 4, 6.
+        Beats per bar of most bars: 2, 3, 4, 6, or 1 for a piece beaten in one.
     tempo_bpm : float
         Median beats per minute (0 when fewer than two beats).
+    bar_number : np.ndarray [shape=(B,), int]
+        Each beat's bar, counted from 0 at the first downbeat; -1 for the beats of a pickup.
+    bar_meters : np.ndarray [shape=(D,), int]
+        The beats of each bar (meter changes), in the order of ``downbeats_s``.
+    tempo_curve_bpm : np.ndarray [shape=(B,), float64]
+        The local tempo at each beat, beats per minute (a hold keeps the tempo before it).
+    notated_beats_s : np.ndarray [shape=(N,), float64]
+        The time signature's beats (the dotted quarters of a 6/8, the quarters of a fast 3/4).
+    notated_meter : int
+        Beats of the time signature in most bars (6/8: 2); 0 until filled.
+    compound : bool
+        Whether the notated beats divide in three (6/8, 9/8, 12/8).
+    level : str
+        How the conducted beats relate to the notated ones: "beat" (the same), "bar" (in one),
+        "half bar" (a 4/4 in two) or "division" (a slow 6/8 in six).
+    tracker : str
+        Which tracker found them: "dsp" or the learned tracker's weights id.
+    held : np.ndarray [shape=(B,), bool]
+        Whether the music holds after the beat (a fermata, a rest, the end) instead of going on
+        in tempo; the next beat then comes later than the tempo says.
     """
 
     beats_s: np.ndarray
@@ -67,10 +92,80 @@ class BeatTrack:
     bar_position: np.ndarray
     meter: int
     tempo_bpm: float
+    bar_number: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    bar_meters: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    tempo_curve_bpm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    notated_beats_s: np.ndarray | None = None
+    notated_meter: int = 0
+    compound: bool = False
+    level: str = "beat"
+    tracker: str = "dsp"
+    held: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        count = np.asarray(self.beats_s).size
+        if np.asarray(self.held).size != count:
+            self.held = np.zeros(count, dtype=bool)
+        if np.asarray(self.bar_number).size != count:
+            starts = np.asarray(self.bar_position) == 0
+            self.bar_number = np.cumsum(starts) - 1 if count else np.zeros(0, int)
+        if np.asarray(self.bar_meters).size != np.asarray(self.downbeats_s).size:
+            self.bar_meters = np.full(np.asarray(self.downbeats_s).size, self.meter, dtype=int)
+        if np.asarray(self.tempo_curve_bpm).size != count:
+            self.tempo_curve_bpm = local_tempo_bpm(np.asarray(self.beats_s, dtype=np.float64))
+        if self.notated_beats_s is None:
+            self.notated_beats_s = np.asarray(self.beats_s, dtype=np.float64)
+        if not self.notated_meter:
+            self.notated_meter = self.meter
 
 
-def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None) -> BeatTrack:
+def local_tempo_bpm(beats_s: np.ndarray) -> np.ndarray:
+    """Beats per minute at each beat: 60 over the median of the intervals before and after it
+    and the one before that (0 for a single beat)."""
+    if beats_s.size < 2:
+        return np.zeros(beats_s.size)
+    gaps = np.diff(beats_s)
+    padded = np.concatenate([gaps[:1], gaps[:1], gaps, gaps[-1:]])  # (B + 2,)
+    return 60.0 / np.median(np.lib.stride_tricks.sliding_window_view(padded, 3)[: beats_s.size], axis=1)
+
+
+TRACKERS = ("auto", "learned", "dsp")
+
+
+def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None,
+                tracker: str = "auto") -> BeatTrack:
     """Beats, downbeats and meter of a mono signal.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.load_audio`).
+    sample_rate_hz : int > 0
+    meter : int in ``METERS`` or None
+        Beats per bar to use instead of the detected meter (the downbeats are still found).
+    tracker : {"auto", "learned", "dsp"}
+        "auto": ``DEFAULT_TRACKER`` when its weights are installed, else the signal-processing
+        tracker of this module; "learned": the network of :mod:`core.learned_tracker` (weights in
+        weights/); "dsp": this module's tracker.
+
+    Returns
+    -------
+    BeatTrack
+        Empty beat lists for silence or a signal with no rhythm to follow.
+    """
+    from .learned_tracker import DEFAULT_TRACKER, learned_network, track_beats_learned
+
+    if tracker not in TRACKERS:
+        raise ConductorError(f"Unknown beat tracker {tracker!r}; choose one of {', '.join(TRACKERS)}.")
+    if tracker == "learned" or (tracker == "auto" and DEFAULT_TRACKER == "learned"):
+        network = learned_network(required=tracker == "learned")
+        if network is not None:
+            return track_beats_learned(samples, sample_rate_hz, network, meter=meter)
+    return track_beats_dsp(samples, sample_rate_hz, meter=meter)
+
+
+def track_beats_dsp(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None) -> BeatTrack:
+    """Beats, downbeats and meter of a mono signal by the signal-processing tracker (no weights).
 
     Parameters
     ----------

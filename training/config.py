@@ -86,6 +86,37 @@ class M2SGANConfig(CommonConfig):
     plot_seconds: int = 10         # length of the motion plot in TensorBoard
 
 
+@dataclasses.dataclass
+class BeatTrackerConfig(CommonConfig):
+    """The learned beat tracker: a TCN over log-mel frames, on renders with exact labels.
+
+    The defaults are the CPU configuration (about two hours on two cores); the GPU one is in
+    training/README.md."""
+
+    out_dir: str = "runs/beats"
+    batch_size: int = 8
+    sample_s: int = 20             # crops of this many seconds (the network sees about 6 s either side)
+    epochs: int = 100
+    max_steps: int = 4000
+    lr: float = 2e-3               # Adam; linear warm-up, then cosine decay to lr_floor * lr
+    lr_floor: float = 0.05
+    warmup_steps: int = 200
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    channels: int = 32             # of the time blocks
+    frontend_channels: int = 16
+    blocks: int = 8                # dilations 1 ... 2 ** (blocks - 1): about 6 s of context either side
+    dropout: float = 0.15
+    downbeat_weight: float = 1.0   # loss weights of the heads beside the beat's 1
+    division_weight: float = 0.5
+    augment: bool = True           # training.beat_augment on every training crop
+    eval_every: int = 500
+    val_limit: int = 48            # validation crops for the loss (0 = one per val render)
+    val_pieces: int = 24           # whole val renders tracked (decoded) for beat F at each validation
+    checkpoint_every: int = 250
+    workers: int = 1
+
+
 def add_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     """One option per field; every default is SUPPRESS so that only given options are seen."""
     hints = typing.get_type_hints(config_class)

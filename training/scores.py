@@ -322,11 +322,14 @@ def synthesise(
     return np.clip(stereo.mean(axis=1), -1.0, 1.0).astype(np.float32)
 
 
-def midi_file_bytes(notes: list[NoteEvent]) -> bytes:
-    """A format-0 Standard MIDI File of the notes at a fixed 120 bpm (1 tick = 1/960 s)."""
+def midi_file_bytes(notes: list[NoteEvent], *, controls: list[tuple[int, int, int]] = ()) -> bytes:
+    """A format-0 Standard MIDI File of the notes at a fixed 120 bpm (1 tick = 1/960 s), with
+    ``controls`` ((channel, controller, value), e.g. pan is controller 10) set at the start."""
     events: list[tuple[int, int, bytes]] = []  # (tick, order, message); note-offs sort first
     for channel, program in sorted({(n.channel, n.program) for n in notes}):
         events.append((0, 0, bytes([0xC0 | channel, program & 0x7F])))
+    for channel, controller, value in controls:
+        events.append((0, 0, bytes([0xB0 | channel, controller & 0x7F, value & 0x7F])))
     for note in notes:
         start = int(round(note.start_s * TICKS_PER_SECOND))
         end = max(start + 1, int(round(note.end_s * TICKS_PER_SECOND)))

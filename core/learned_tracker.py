@@ -1,0 +1,164 @@
+"""The learned beat tracker: spectrogram, network, decoders, conducted level -> a BeatTrack.
+
+The stages are separate functions of their own modules, each testable alone:
+:func:`core.beat_activations.spectrogram_features` (log-mel at 86 frames a second),
+:meth:`core.beat_activations.BeatNetwork.activations` (beat, downbeat, division),
+:func:`core.beat_decoding.decode_beats` (beat-pointer HMM: beats, tempo, holds),
+:func:`core.beat_decoding.bars_from_beats` (bar-pointer HMM: downbeats, meter of each bar) and
+:func:`core.beat_decoding.conducted_grid` (the level a conductor beats). No torch: the weights
+load with safetensors' numpy reader from ``weights/``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .audio import SAMPLE_RATE_HZ
+from .beat_activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
+from .beat_decoding import (METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level,
+                            decode_beats)
+from .beats import BeatTrack
+from .errors import ConductorError
+from .mel import HOP_LENGTH, N_FFT
+from .weights import WEIGHTS_DIR
+
+BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v1"
+# Which tracker track_beats(tracker="auto") uses when the weights are installed: the learned one
+# only where it beats the signal-processing tracker on both held-out sets (core/assets/README.md).
+DEFAULT_TRACKER = "dsp"
+SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
+
+
+def beat_tracker_weights_path():
+    """weights/beat_tracker_cpu_v1.safetensors (its model card beside it)."""
+    return WEIGHTS_DIR / f"{BEAT_TRACKER_WEIGHTS_NAME}.safetensors"
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_network(path: str) -> tuple[BeatNetwork, str]:
+    network, card = load_beat_network(path)
+    return network, str(card.get("id", BEAT_TRACKER_WEIGHTS_NAME))
+
+
+def learned_network(*, required: bool = False) -> tuple[BeatNetwork, str] | None:
+    """The shipped network and its weights id, loaded once; None when the weights are absent
+    (unless ``required``: then a ConductorError says so)."""
+    path = beat_tracker_weights_path()
+    if not path.is_file():
+        if required:
+            raise ConductorError(f"The learned beat tracker's weights '{path}' are missing; restore weights/ "
+                                 "or use the DSP tracker.")
+        return None
+    return _cached_network(str(path))
+
+
+def track_beats_learned(samples: np.ndarray, sample_rate_hz: int, network: tuple[BeatNetwork, str], *,
+                        meter: int | None = None) -> BeatTrack:
+    """Beats, bars and the conducted level of a mono signal by the learned tracker.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal (resampled to 22,050 Hz when at another rate).
+    network : (BeatNetwork, weights id)
+        From :func:`learned_network`.
+    meter : int or None
+        Conducted beats per bar to use instead of the detected meter: 6 for a compound duple
+        piece beats its divisions; otherwise the notated beats are grouped in ``meter``.
+
+    Returns
+    -------
+    BeatTrack
+        Empty beat lists where nothing has a beat (silence, noise).
+    """
+    model, weights_id = network
+    samples = np.nan_to_num(np.asarray(samples, dtype=np.float32).ravel())
+    if sample_rate_hz != SAMPLE_RATE_HZ:
+        import soxr
+
+        samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(np.float32)
+    return track_from_activations(activations_of_signal(model, samples), weights_id=weights_id, meter=meter)
+
+
+def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray:
+    """The network's activations of a whole 22,050 Hz signal, a stretch at a time.
+
+    Each stretch of ``SIGNAL_CHUNK_FRAMES`` frames is computed from the samples around it, with
+    the network's receptive field and the STFT's half window either side, so the result equals
+    one pass over the whole piece while the spectrogram of only one stretch is in memory (a
+    3-hour piece's would take 240 MB).
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + n // 256, 3), float32]
+        Beat, downbeat and division probabilities at ``FRAME_RATE_HZ``.
+    """
+    total = 1 + samples.size // HOP_LENGTH
+    margin = model.receptive_frames + N_FFT // HOP_LENGTH  # frames whose features reach outside a stretch
+    out = np.empty((total, 3), dtype=np.float32)
+    for first in range(0, total, SIGNAL_CHUNK_FRAMES):
+        last = min(first + SIGNAL_CHUNK_FRAMES, total)
+        low, high = max(0, first - margin), min(total, last + margin)
+        # Samples for frames low .. high - 1 (frame i is centred on sample 256 i); frames near a
+        # stretch's ends see its zero padding, but lie in the margin unless at the piece's ends.
+        piece = samples[low * HOP_LENGTH : (high - 1) * HOP_LENGTH + 1 if high < total else samples.size]
+        features = spectrogram_features(piece)[: high - low]
+        out[first:last] = model.activations(features)[first - low : last - low]
+    return out
+
+
+def track_from_activations(activations: np.ndarray, *, weights_id: str = "learned", meter: int | None = None,
+                           fps: float = FRAME_RATE_HZ) -> BeatTrack:
+    """The decoders and the conducted level on given activations.
+
+    Parameters
+    ----------
+    activations : np.ndarray [shape=(T, 3), float32] in [0, 1]
+        Beat, downbeat and division probabilities at ``fps``.
+    """
+    path = decode_beats(activations[:, 0], fps)
+    notated_s = path.frames / fps
+    if notated_s.size < 2:
+        return BeatTrack(notated_s, notated_s[:0], np.zeros(notated_s.size, int), meter or 4, 0.0,
+                         notated_beats_s=notated_s, tracker=weights_id)
+    compound = compound_evidence(notated_s, activations[:, 2], fps) > 0.0
+    notated_tempo_bpm = path.tempo_bpm(fps)                                     # (B,)
+    if meter is not None and meter % 3 == 0 and meter > 3 and compound:
+        bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter // 3,))
+        level = "division"
+    else:
+        bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps,
+                               meters=(meter,) if meter is not None else METERS)
+        notated_meter = most_common(bars.bar_meters)
+        level = "beat" if meter is not None else conducting_level(float(np.median(notated_tempo_bpm)), notated_meter,
+                                                                   compound)
+    grid = conducted_grid(notated_s, bars, level)
+    # The conducted tempo: the decoder's tempo of the notated beat each conducted beat belongs to,
+    # times the conducted beats per notated beat.
+    source = np.clip(np.searchsorted(notated_s, grid.beats_s + 1e-9) - 1, 0, notated_s.size - 1)
+    per_bar = bars.bar_meters[np.clip(bars.bar_number[source], 0, None)] if bars.bar_meters.size else \
+        np.full(source.size, 4)
+    factor = {"beat": np.ones(source.size), "division": np.full(source.size, 3.0), "bar": 1.0 / per_bar,
+              "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1)}[level]
+    tempo_curve = notated_tempo_bpm[source] * factor
+    # A conducted beat holds when a notated beat it stands for does (a divided beat after its last third).
+    following = np.concatenate([source[1:], [notated_s.size]])
+    held = np.array([bool(path.held[a:b].any()) for a, b in zip(source, following)], dtype=bool)
+    downbeats = grid.beats_s[grid.bar_position == 0]
+    conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
+    return BeatTrack(
+        beats_s=grid.beats_s, downbeats_s=downbeats, bar_position=grid.bar_position, meter=conducted_meter,
+        tempo_bpm=float(np.median(tempo_curve)), bar_number=grid.bar_number, bar_meters=grid.bar_meters,
+        tempo_curve_bpm=tempo_curve, notated_beats_s=notated_s, notated_meter=most_common(bars.bar_meters),
+        compound=bool(compound), level=level, tracker=weights_id, held=held)
+
+
+def most_common(values: np.ndarray) -> int:
+    """The most frequent value of an integer array (0 for an empty one)."""
+    values = np.asarray(values, dtype=int)
+    if values.size == 0:
+        return 0
+    counts = np.bincount(values - values.min())
+    return int(np.argmax(counts) + values.min())

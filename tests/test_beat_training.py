@@ -1,0 +1,72 @@
+"""training/beats.py on click-track renders written here: a few CPU steps with augmentation,
+exact resume, weights that core loads without torch, and the frame targets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.beat_activations import FRAME_RATE_HZ, load_beat_network
+from training import beats
+from training.beat_renders import write_click_renders
+
+
+@pytest.fixture(scope="module")
+def clicks(tmp_path_factory):
+    return write_click_renders(tmp_path_factory.mktemp("clicks"), counts={"train": 4, "val": 2}, seconds=6.0)
+
+
+def arguments(data, out_dir, steps):
+    return ["--data", str(data), "--out-dir", str(out_dir), "--sample-s", "4", "--batch-size", "2",
+            "--max-steps", str(steps), "--eval-every", "1000", "--val-limit", "2", "--val-pieces", "1",
+            "--workers", "0", "--no-progress", "--seed", "3", "--channels", "8", "--frontend-channels", "4",
+            "--blocks", "3", "--warmup-steps", "2", "--lr", "0.01"]
+
+
+def test_training_learns_and_writes_weights_core_can_load(clicks, tmp_path):
+    result = beats.main(arguments(clicks, tmp_path, 8) + ["--log-every", "1"])
+    history = result["history"]
+    assert len(history) == 8 and np.mean(history[-2:]) < np.mean(history[:2])
+    assert {"val/loss", "val/beat_f", "val/downbeat_f", "val/meter_right"} <= set(result["metrics"])
+    network, card = load_beat_network(tmp_path / "beat_tracker.safetensors")
+    assert card["model"] == beats.KIND and card["config"]["blocks"] == 3 and card["steps"] == 8
+    assert "GPL-3.0-or-later" in card["licence"]
+    checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert checkpoint["step"] == 8
+    assert all(np.array_equal(network.tensors[k], v.numpy()) for k, v in checkpoint["model"].items())
+    assert list((tmp_path / "tb").glob("events.*"))
+
+
+def test_resume_is_exact(clicks, tmp_path):
+    straight = beats.main(arguments(clicks, tmp_path / "a", 5) + ["--no-tensorboard"])
+    beats.main(arguments(clicks, tmp_path / "b", 3) + ["--no-tensorboard"])  # 2 steps an epoch: stops mid-epoch 2
+    resumed = beats.main(["--resume", "auto", "--out-dir", str(tmp_path / "b"), "--max-steps", "5"])
+    assert resumed["history"] == straight["history"][3:]
+    a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    card = json.loads((tmp_path / "b" / "beat_tracker.json").read_text())
+    assert card["steps"] == 5
+
+
+def test_crops_are_the_same_whenever_read_and_augmentation_changes_them(clicks):
+    folders = beats.render_folders(clicks, "train")
+    plain = beats.RenderCrops(folders, sample_s=4, augment=False, seed=1)
+    coloured = beats.RenderCrops(folders, sample_s=4, augment=True, seed=1)
+    first, again = coloured[(2, 5)], coloured[(2, 5)]
+    assert np.array_equal(first["features"], again["features"])
+    assert first["features"].shape == (1 + 4 * 22050 // 256, 64) and first["targets"].shape == (345, 3)
+    assert np.array_equal(plain[(2, 5)]["targets"], first["targets"])  # same crop, same labels
+    assert not np.allclose(plain[(2, 5)]["features"], first["features"])
+    assert np.all(np.isfinite(first["features"]))
+
+
+def test_frame_targets_mark_each_label_and_its_neighbours():
+    labels = {"beats_s": np.array([0.5, 1.0]), "downbeats_s": np.array([0.5]), "divisions_s": np.array([0.75])}
+    targets = beats.frame_targets(labels, 0.25, 200)
+    frame = int(round(0.25 * FRAME_RATE_HZ))
+    assert targets[frame, 0] == 1.0 and targets[frame - 1, 0] == targets[frame + 1, 0] == 0.5
+    assert targets[:, 0].sum() == 4.0 and targets[:, 1].sum() == 2.0 and targets[:, 2].sum() == 2.0

@@ -1,0 +1,167 @@
+"""Augmentation of rendered stereo audio, on the fly, so the beat tracker hears rooms,
+microphones, noise and codecs that FluidSynth never makes.
+
+:func:`augment` turns a stereo crop into the mono signal the tracker sees, each step with its
+own probability, every choice drawn from the generator it is given (seeded per item, so a
+resumed training run sees exactly the same audio):
+
+- channel mix: both channels, one, or an uneven mix with a small delay between them (a spaced pair);
+- room reverberation: an exponentially decaying noise impulse response (RT60 0.2-2.2 s) with a
+  few early reflections, mixed in wet;
+- EQ and microphone colouring: random peaking filters, sometimes a high-pass (thin microphones,
+  small speakers) or a low-pass (old or telephone-like recordings);
+- dynamic range compression;
+- noise: white, pink or brown, 5-40 dB below the music;
+- lossy coding: Ogg Vorbis or MP3 at a low quality, decoded again;
+- level: -25 to +6 dB, sometimes driven into soft clipping.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from scipy import signal
+
+from core.audio import SAMPLE_RATE_HZ
+
+PROBABILITY = {"reverb": 0.45, "eq": 0.6, "compress": 0.2, "noise": 0.4, "codec": 0.15, "clip": 0.08}
+
+
+def augment(stereo: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """A randomly coloured mono version of a stereo signal.
+
+    Parameters
+    ----------
+    stereo : np.ndarray [shape=(n, 2), float32]
+        Nominally in [-1, 1].
+    rng : np.random.Generator
+        Source of every choice.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), float32]
+        Finite, peak at most 1.
+    """
+    mono = channel_mix(stereo, rng, sample_rate_hz)
+    if rng.random() < PROBABILITY["reverb"]:
+        mono = reverberate(mono, rng, sample_rate_hz)
+    if rng.random() < PROBABILITY["eq"]:
+        mono = colour(mono, rng, sample_rate_hz)
+    if rng.random() < PROBABILITY["compress"]:
+        mono = compress(mono, rng, sample_rate_hz)
+    if rng.random() < PROBABILITY["noise"]:
+        mono = add_noise(mono, rng)
+    if rng.random() < PROBABILITY["codec"]:
+        mono = lossy_round_trip(mono, rng, sample_rate_hz)
+    peak = float(np.abs(mono).max())
+    if peak > 0:
+        mono = mono / peak * np.float32(10 ** (rng.uniform(-25.0, 6.0) / 20.0))
+    if rng.random() < PROBABILITY["clip"]:
+        drive = float(rng.uniform(1.5, 4.0))
+        mono = np.tanh(drive * mono) / np.tanh(drive)
+    return np.clip(np.nan_to_num(mono), -1.0, 1.0).astype(np.float32)
+
+
+def channel_mix(stereo: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
+    """The mean of both channels (most often), one channel, or an uneven mix with up to 2 ms
+    between the channels (a comb filter, as from two spaced microphones summed)."""
+    choice = rng.random()
+    if choice < 0.6:
+        return stereo.mean(axis=1)
+    if choice < 0.75:
+        return stereo[:, 0].copy()
+    if choice < 0.9:
+        return stereo[:, 1].copy()
+    weight = float(rng.uniform(0.2, 0.8))
+    delay = int(rng.integers(0, int(0.002 * sample_rate_hz) + 1))
+    right = np.concatenate([np.zeros(delay, np.float32), stereo[: stereo.shape[0] - delay, 1]])
+    return weight * stereo[:, 0] + (1 - weight) * right
+
+
+def reverberate(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
+    """Convolution with a synthetic room: decaying noise for the late sound, a few taps for the
+    early reflections; a wet share of 10-60 %."""
+    rt60_s = float(rng.uniform(0.2, 2.2))
+    length = int(min(1.5 * rt60_s, 2.5) * sample_rate_hz)
+    t = np.arange(length) / sample_rate_hz
+    response = rng.standard_normal(length) * np.exp(-6.9 * t / rt60_s)  # -60 dB at rt60
+    response[: int(0.005 * sample_rate_hz)] = 0.0
+    for _ in range(int(rng.integers(2, 7))):
+        response[int(rng.uniform(0.005, 0.06) * sample_rate_hz)] += rng.uniform(0.3, 1.0) * rng.choice([-1, 1])
+    response /= np.sqrt(np.sum(response**2)) + 1e-9
+    wet = signal.oaconvolve(mono, response.astype(np.float32))[: mono.size]
+    share = float(rng.uniform(0.1, 0.6))
+    dry_rms, wet_rms = np.sqrt(np.mean(mono**2)) + 1e-9, np.sqrt(np.mean(wet**2)) + 1e-9
+    return ((1 - share) * mono + share * wet * (dry_rms / wet_rms)).astype(np.float32)
+
+
+def peaking(frequency_hz: float, gain_db: float, q: float, sample_rate_hz: int) -> np.ndarray:
+    """A peaking EQ biquad (the audio-EQ-cookbook formulas) as one second-order section."""
+    a = 10 ** (gain_db / 40.0)
+    w = 2 * np.pi * frequency_hz / sample_rate_hz
+    alpha = np.sin(w) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w), 1 - alpha / a])
+    return np.concatenate([b / den[0], den / den[0]])[None]
+
+
+def colour(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
+    """Two to four peaking filters (80 Hz-8 kHz, +-9 dB), sometimes a high-pass (60-400 Hz) or a
+    low-pass (2.5-9 kHz)."""
+    sections = [peaking(float(np.exp(rng.uniform(np.log(80), np.log(8000)))), float(rng.uniform(-9, 9)),
+                        float(rng.uniform(0.5, 2.0)), sample_rate_hz) for _ in range(int(rng.integers(2, 5)))]
+    if rng.random() < 0.3:
+        sections.append(signal.butter(2, float(rng.uniform(60, 400)), "highpass", fs=sample_rate_hz, output="sos"))
+    if rng.random() < 0.3:
+        sections.append(signal.butter(4, float(rng.uniform(2500, 9000)), "lowpass", fs=sample_rate_hz, output="sos"))
+    return signal.sosfilt(np.concatenate(sections), mono).astype(np.float32)
+
+
+def compress(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
+    """A feed-forward compressor: a 5-50 ms envelope, ratio 2-8 above a threshold 10-30 dB under the peak."""
+    window = max(1, int(rng.uniform(0.005, 0.05) * sample_rate_hz))
+    energy = np.concatenate([[0.0], np.cumsum(mono.astype(np.float64) ** 2)])
+    trailing = (energy[1:] - energy[np.maximum(np.arange(1, mono.size + 1) - window, 0)]) / window  # running mean
+    envelope = np.sqrt(np.maximum(trailing, 0.0) + 1e-12)
+    level_db = 20 * np.log10(envelope / (envelope.max() + 1e-12) + 1e-12)
+    threshold_db, ratio = -float(rng.uniform(10, 30)), float(rng.uniform(2, 8))
+    reduction_db = np.minimum(0.0, (threshold_db - level_db) * (1 - 1 / ratio))
+    return (mono * 10 ** (reduction_db / 20)).astype(np.float32)
+
+
+def add_noise(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """White, pink or brown noise at 5-40 dB below the music's RMS level."""
+    import scipy.fft
+
+    white = rng.standard_normal(mono.size, dtype=np.float32)
+    kind = rng.integers(3)
+    if kind:  # pink (1/f) or brown (1/f^2) by shaping the spectrum
+        spectrum = scipy.fft.rfft(white)
+        frequency = np.maximum(np.arange(spectrum.size, dtype=np.float32), 1.0)
+        spectrum /= frequency ** np.float32(0.5 * kind)
+        white = scipy.fft.irfft(spectrum, mono.size)
+    noise = white / (np.sqrt(np.mean(white**2)) + 1e-12)
+    rms = np.sqrt(np.mean(mono**2)) + 1e-9
+    return (mono + noise * rms * 10 ** (-rng.uniform(5, 40) / 20)).astype(np.float32)
+
+
+def lossy_round_trip(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
+    """The signal coded as Ogg Vorbis (quality 0-0.4) or MP3 (low bit rates) and decoded again."""
+    import soundfile
+
+    buffer = io.BytesIO()
+    peak = float(np.abs(mono).max()) + 1e-9
+    scaled = mono / peak * 0.9
+    if rng.random() < 0.75:  # MP3 takes twice as long to code
+        soundfile.write(buffer, scaled, sample_rate_hz, format="OGG", subtype="VORBIS",
+                        compression_level=float(rng.uniform(0.6, 1.0)))
+    else:
+        soundfile.write(buffer, scaled, sample_rate_hz, format="MP3", subtype="MPEG_LAYER_III",
+                        compression_level=float(rng.uniform(0.5, 1.0)), bitrate_mode="CONSTANT")
+    buffer.seek(0)
+    decoded, _ = soundfile.read(buffer, dtype="float32")
+    decoded = decoded.mean(axis=1) if decoded.ndim > 1 else decoded
+    out = np.zeros_like(mono)
+    out[: min(mono.size, decoded.size)] = decoded[: mono.size]
+    return out * np.float32(peak / 0.9)
