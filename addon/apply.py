@@ -172,7 +172,8 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
         for bone in bones
     })
     scene_motion = motion.resampled(keyframes.scene_fps(scene))
-    animation = retarget(scene_motion.keypoints, skeleton, mapping, settings)
+    animation = retarget(scene_motion.keypoints, skeleton, mapping, settings, fps=scene_motion.fps,
+                         skeleton_units=motion.extra.get("skeleton_units"))
     for bone_name, values in (*animation.rotation_quaternion.items(), *animation.location.items()):
         if not np.all(np.isfinite(values)):
             raise ConductorError(

@@ -119,8 +119,33 @@ def check_writable(path: str) -> None:
     check_output_folder(target.parent)
 
 
-def read_inputs(context) -> Inputs:
-    """Check the scene's settings and turn them into plain data; raises ConductorError."""
+def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> dict:
+    """The beat grid a run conducts on, as GenerateOptions fields: none (detect), the timeline's
+    beat markers (written into ``folder`` as a label track) or a file; raises ConductorError."""
+    from ..core.beat_grid import BEATS_SUFFIXES, MIDI_SUFFIXES
+
+    if settings.beat_source == "DETECT":
+        return {}
+    if settings.beat_source == "MARKERS":
+        from .beat_markers import write_markers_as_labels
+
+        folder = folder or tempfile.mkdtemp(prefix="virtual_conductor_")
+        path, offset_s = write_markers_as_labels(scene, os.path.join(folder, "markers.txt"),
+                                                 start_frame=settings.start_frame), None
+    else:
+        if not settings.beats_file:
+            raise ConductorError("Choose a beat file in the Beats section, or another Beat Source.")
+        path = absolute(settings.beats_file)
+        if not os.path.isfile(path) or Path(path).suffix.lower() not in BEATS_SUFFIXES:
+            raise ConductorError(f"Beat file '{path}' does not exist or is not a {one_of(BEATS_SUFFIXES)} file.")
+        midi = Path(path).suffix.lower() in MIDI_SUFFIXES
+        offset_s = None if midi and settings.find_beats_offset else settings.beats_offset_s
+    return {"beats_path": path, "beats_offset_s": offset_s, "beat_lock": None if procedural else settings.beat_lock}
+
+
+def read_inputs(context, folder: str | None = None) -> Inputs:
+    """Check the scene's settings and turn them into plain data; raises ConductorError. A beat
+    grid from the timeline is written into ``folder`` (the run's temporary folder)."""
     scene = context.scene
     settings = get_settings(scene)
     create = settings.target == "CREATE"
@@ -138,13 +163,17 @@ def read_inputs(context) -> Inputs:
     save_path = absolute(settings.save_motion_path)
     if save_path:
         check_writable(save_path)
+    procedural = runs_procedural(settings)
+    beats = resolve_beats(settings, scene, folder, procedural=procedural)
     generate = read_options(
         GenerateOptions, settings, weights=weights, device=settings.device.lower(),
-        seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
+        seed=random.randrange(2**31) if settings.use_random_seed else settings.seed, **beats,
     )
+    if beats:  # a beat grid brings its own bars
+        generate = dataclasses.replace(generate, meter=None)
     # The panel hides what the chosen model has no use for: a meter for a network, a
     # precision for the procedural conductor.
-    if runs_procedural(settings):
+    if procedural:
         generate = dataclasses.replace(generate, precision="float32")
     else:
         generate = dataclasses.replace(generate, meter=None, style=ConductingStyle())
@@ -300,13 +329,15 @@ def cancel_running_job() -> None:
 
 
 # ---------------------------------------------------------------------------- operators
-class CONDUCTOR_OT_generate(bpy.types.Operator):
-    """Generate conducting motion for the music and keyframe it onto the target armature"""
+class WorkerOperator(bpy.types.Operator):
+    """What Generate and Analyse Beats share: the run's inputs read and checked first, the worker
+    run synchronously (``execute``: scripts, ``blender -b``) or in the background, polled by a
+    modal timer (``invoke``), then its output applied to the scene the run started in. A
+    subclass says what to run (``start``: the request, from the inputs) and what to do with the
+    result (``finish``: the report's sentence); both raise ConductorError on bad input."""
 
-    bl_idname = "conductor.generate"
-    bl_label = "Generate Conducting"
-    # One undo step, but no REGISTER: Repeat Last would re-run the blocking path.
-    bl_options = {"UNDO"}
+    bl_options = {"UNDO"}  # one undo step; no REGISTER: Repeat Last would re-run the blocking path
+    verb = "Generation"
 
     synchronous: BoolProperty(
         name="Synchronous",
@@ -314,40 +345,45 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         options={"SKIP_SAVE", "HIDDEN"},
     )
 
+    def start(self, context, folder: str):  # -> WorkerRequest
+        raise NotImplementedError
+
+    def finish(self, scene, output_path: Path) -> str:
+        raise NotImplementedError
+
     @classmethod
     def poll(cls, context) -> bool:
-        reason = disabled_reason(context)
+        reason = cls.disabled_reason(context)
         if reason:
             cls.poll_message_set(reason)
             return False
         return True
+
+    @classmethod
+    def disabled_reason(cls, context) -> str:
+        return disabled_reason(context)
 
     # ------------------------------------------------------------ synchronous path
     def execute(self, context):
         from .worker import run_blocking
 
         settings = get_settings(context.scene)
-        folder = None
+        folder = tempfile.mkdtemp(prefix="virtual_conductor_")
         try:
-            inputs = read_inputs(context)
-            folder = tempfile.mkdtemp(prefix="virtual_conductor_")
+            request = self.start(context, folder)
             settings.is_running, settings.cancel_requested = True, False
-            motion_path = run_blocking(
-                worker_request(inputs, folder),
-                extra_paths=dependency_paths(),
-                should_cancel=lambda: settings.cancel_requested,
-            )
-            settings.status = "Writing keyframes"
-            armature, result = apply_to_scene(context.scene, inputs, motion_path)
+            output = run_blocking(request, extra_paths=dependency_paths(),
+                                  should_cancel=lambda: settings.cancel_requested)
+            settings.status = "Writing to the scene"
+            message = self.finish(context.scene, output)
         except Exception as error:
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
         finally:
             settings.reset_job_state()
-            if folder:
-                shutil.rmtree(folder, ignore_errors=True)
-        settings.status = finished_message(armature, result)
-        self.report({"INFO"}, settings.status)
+            shutil.rmtree(folder, ignore_errors=True)
+        settings.status = message
+        self.report({"INFO"}, message)
         return {"FINISHED"}
 
     # ------------------------------------------------------------ background path
@@ -357,14 +393,11 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         from .worker import GenerationJob
 
         settings = get_settings(context.scene)
-        folder = None
+        folder = tempfile.mkdtemp(prefix="virtual_conductor_")
         try:
-            self._inputs = read_inputs(context)
-            folder = tempfile.mkdtemp(prefix="virtual_conductor_")
-            job = GenerationJob(worker_request(self._inputs, folder), extra_paths=dependency_paths())
+            job = GenerationJob(self.start(context, folder), extra_paths=dependency_paths())
         except Exception as error:
-            if folder:
-                shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
         task = BackgroundTask(GENERATE, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
@@ -389,15 +422,13 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         scene = job_scene()  # by name on every tick: undo replaces the scene data-block
         if scene is None:
             job.cancel()
-            self.report(
-                {"ERROR"}, f"Generation stopped: the scene '{task.details['scene']}' no longer exists."
-            )
+            self.report({"ERROR"}, f"{self.verb} stopped: the scene '{task.details['scene']}' no longer exists.")
             return self._end(context, {"CANCELLED"})
         settings = get_settings(scene)
         if settings.cancel_requested:  # the panel's Cancel button; Esc stays with Blender
             job.cancel()
             settings.status = "Cancelled; the scene was not changed."
-            self.report({"WARNING"}, "Generation cancelled; the scene was not changed.")
+            self.report({"WARNING"}, f"{self.verb} cancelled; the scene was not changed.")
             return self._end(context, {"CANCELLED"})
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
@@ -410,12 +441,12 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
             settings.status = job.error
             return self._end(context, report_failure(self, ConductorError(job.error)))
         try:
-            armature, result = finish_run(scene.name, self._inputs, job.output_path)
+            message = self.finish(scene, job.output_path)
         except Exception as error:
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return self._end(context, report_failure(self, error))
-        settings.status = finished_message(armature, result)
-        self.report({"INFO"}, settings.status)
+        settings.status = message
+        self.report({"INFO"}, message)
         return self._end(context, {"FINISHED"})
 
     def cancel(self, context) -> None:
@@ -426,6 +457,56 @@ class CONDUCTOR_OT_generate(bpy.types.Operator):
         cancel_running_job()
         redraw_sidebars(context)
         return result
+
+
+class CONDUCTOR_OT_generate(WorkerOperator):
+    """Generate conducting motion for the music and keyframe it onto the target armature"""
+
+    bl_idname = "conductor.generate"
+    bl_label = "Generate Conducting"
+
+    def start(self, context, folder: str):
+        self._inputs = read_inputs(context, folder)
+        return worker_request(self._inputs, folder)
+
+    def finish(self, scene, output_path: Path) -> str:
+        armature, result = finish_run(scene.name, self._inputs, output_path)
+        return finished_message(armature, result)
+
+
+class CONDUCTOR_OT_analyse_beats(WorkerOperator):
+    """Find the beats and bars of the music and put them on the timeline as markers (12.1, 12.2, ...;
+    downbeats marked |12.1), replacing this tool's earlier markers; move, add, delete or rename them, then
+    choose Beat Source: Timeline Markers"""
+
+    bl_idname = "conductor.analyse_beats"
+    bl_label = "Analyse Beats"
+    verb = "Beat analysis"
+
+    @classmethod
+    def disabled_reason(cls, context) -> str:
+        reason = disabled_reason(context)
+        return "" if reason.startswith(("Pick a target", "Choose the official", "Choose a weights")) else reason
+
+    def start(self, context, folder: str):
+        from .worker import WorkerRequest
+
+        settings = get_settings(context.scene)
+        audio_path, _needs_strip = resolve_music(settings, context.scene)
+        options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
+        self._start_frame = settings.start_frame
+        return WorkerRequest(audio_path, os.path.join(folder, "beats.json"),
+                             GenerateOptions(meter=options.meter), command="beats")
+
+    def finish(self, scene, output_path: Path) -> str:
+        from ..core.beat_grid import load_grid
+        from .beat_markers import put_beat_markers
+
+        track = load_grid(output_path, duration_s=float("inf"))
+        count = put_beat_markers(scene, track, start_frame=self._start_frame)
+        get_settings(scene).beat_source = "MARKERS"
+        return (f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
+                "markers, then Generate conducts on them.")
 
 
 class CONDUCTOR_OT_cancel(bpy.types.Operator):
@@ -512,6 +593,7 @@ class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
 
 classes = (
     CONDUCTOR_OT_generate,
+    CONDUCTOR_OT_analyse_beats,
     CONDUCTOR_OT_cancel,
     CONDUCTOR_OT_use_demo_piece,
     CONDUCTOR_OT_create_conductor,

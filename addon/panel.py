@@ -7,6 +7,7 @@ import os
 import bpy
 
 from .operators import (
+    CONDUCTOR_OT_analyse_beats,
     CONDUCTOR_OT_cancel,
     CONDUCTOR_OT_create_conductor,
     CONDUCTOR_OT_generate,
@@ -105,6 +106,31 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         column.prop(settings, "precision")
 
 
+class CONDUCTOR_PT_beats(ConductorPanel, bpy.types.Panel):
+    bl_label = "Beats"
+    bl_parent_id = "CONDUCTOR_PT_main"
+
+    def draw(self, context):
+        from ..core.beat_grid import MIDI_SUFFIXES
+
+        layout = self.layout
+        layout.use_property_split = True
+        settings = get_settings(context)
+        layout.prop(settings, "beat_source")
+        if settings.beat_source == "FILE":
+            layout.prop(settings, "beats_file")
+            midi = os.path.splitext(settings.beats_file)[1].lower() in MIDI_SUFFIXES
+            if midi:
+                layout.prop(settings, "find_beats_offset")
+            row = layout.row()
+            row.active = not (midi and settings.find_beats_offset)
+            row.prop(settings, "beats_offset_s")
+        row = layout.row()
+        row.active = settings.beat_source != "DETECT" and not runs_procedural(settings)
+        row.prop(settings, "beat_lock")
+        layout.operator(CONDUCTOR_OT_analyse_beats.bl_idname, icon="MARKER_HLT")
+
+
 class CONDUCTOR_PT_target(ConductorPanel, bpy.types.Panel):
     bl_label = "Target"
     bl_parent_id = "CONDUCTOR_PT_main"
@@ -175,6 +201,7 @@ classes = (
     CONDUCTOR_PT_main,
     CONDUCTOR_PT_music,
     CONDUCTOR_PT_model,
+    CONDUCTOR_PT_beats,
     CONDUCTOR_PT_target,
     CONDUCTOR_PT_motion,
     CONDUCTOR_PT_generate,

@@ -34,6 +34,9 @@ PANEL_OWN = {
     "noise_path": "a noise file is for the command line",
     "device": "the panel offers auto, cpu, cuda and mps (not cuda:N)",
     "mapping": "chosen from MAPPING_ITEMS, with a file path for a custom mapping",
+    "beats_path": "set by Beat Source: the timeline markers, a file, or none (detect)",
+    "beats_offset_s": "a number of seconds, or found from the music for a MIDI file",
+    "beat_lock": "a slider from 0 to 1, applied when the beats are given (markers or a file)",
 }
 
 
@@ -186,6 +189,33 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
             ("MPS", "Metal", "An Apple GPU"),
         ),
         default="AUTO",
+    )
+
+    # ---------------------------------------------------------------- beats
+    beat_source: EnumProperty(
+        name="Beat Source",
+        items=(
+            ("DETECT", "Detect", "Track the beats in the music"),
+            ("MARKERS", "Timeline Markers", "The beat markers on the timeline (Analyse Beats puts them there)"),
+            ("FILE", "File", "Beat times (.json, .txt, .csv) or the piece's MIDI file"),
+        ),
+        default="DETECT",
+    )
+    beats_file: StringProperty(
+        name="Beat File", description="Beat times (.json, .txt, .csv, with optional bar.beat labels) or a MIDI file",
+        subtype="FILE_PATH", options=PATH_OPTIONS,
+    )
+    find_beats_offset: BoolProperty(
+        name="Find Offset", default=True,
+        description="For a MIDI file: find the shift that lines its notes up with the music",
+    )
+    beats_offset_s: FloatProperty(
+        name="Offset", description="Seconds added to the file's beat times", default=0.0, min=-3600.0, max=3600.0,
+        unit="TIME_ABSOLUTE",
+    )
+    beat_lock: FloatProperty(
+        name="Beat Lock", description="Neural weights: how far each stroke's ictus moves onto the given beats, 0 to 1",
+        default=1.0, min=0.0, max=1.0, subtype="FACTOR",
     )
 
     # ---------------------------------------------------------------- target

@@ -72,16 +72,20 @@ def python_command() -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class WorkerRequest:
-    """What to generate: the music, where the motion goes, and the options (plain data)."""
+    """What to run: ``generate`` (the motion) or ``beats`` (the beat grid the tracker hears) for
+    the music, where the output goes, and the options (plain data)."""
 
     audio_path: str
     output_path: str
     options: GenerateOptions = dataclasses.field(default_factory=GenerateOptions)
+    command: str = "generate"
 
     def arguments(self) -> list[str]:
-        """The ``python -m core generate`` command line (after the interpreter)."""
-        return ["-m", "core", "generate", self.audio_path, "-o", self.output_path, *to_arguments(self.options),
-                "--progress-jsonl"]
+        """The ``python -m core ...`` command line (after the interpreter)."""
+        settings = to_arguments(self.options)
+        if self.command == "beats":  # the tracker takes the meter alone
+            settings = [] if self.options.meter is None else ["--meter", str(self.options.meter)]
+        return ["-m", "core", self.command, self.audio_path, "-o", self.output_path, *settings, "--progress-jsonl"]
 
 
 def worker_environment(extra_paths: Sequence[str] = ()) -> dict[str, str]:

@@ -89,6 +89,8 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     check_output_folder(output.parent)
     options = from_arguments(GenerateOptions, args)
     motion = generate_motion(args.audio, options, progress=progress)
+    for note in motion.extra.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     if args.fps is not None:
         motion = motion.resampled(args.fps)
     motion.save(output)
@@ -96,6 +98,26 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
         f"wrote {output}: {motion.frame_count} frames at {motion.fps:g} fps ({motion.duration_s:.1f} s), "
         f"weights {motion.weights_id}, seed {motion.seed}"
     )
+
+
+def command_beats(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
+    from .audio import SAMPLE_RATE_HZ, load_audio
+    from .beat_grid import GRID_SUFFIXES, save_grid
+    from .beats import track_beats
+
+    output = Path(args.output)
+    if output.suffix.lower() not in GRID_SUFFIXES:
+        raise ConductorError(f"Cannot write a beat grid as '{output.name}'; name it {one_of(GRID_SUFFIXES)}.")
+    check_output_folder(output.parent)
+    progress(0.0, "decoding audio")
+    samples = load_audio(args.audio)
+    progress(0.2, "tracking beats")
+    track = track_beats(samples, meter=args.meter)
+    save_grid(track, output)
+    progress(1.0, "done")
+    bars = len(track.bar_meters)
+    return (f"wrote {output}: {track.beats_s.size} beats in {bars} bars of {track.meter} (most), "
+            f"{track.tempo_bpm:.0f} a minute, over {samples.shape[0] / SAMPLE_RATE_HZ:.1f} s")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(generate, MotionOutput)
     generate.add_argument("--progress-jsonl", action="store_true",
                           help="print progress and the outcome as JSON events (the Blender worker's protocol)")
+
+    beats = commands.add_parser("beats", help="write the beats, bars and meter the tracker hears (.json, .txt, .csv)")
+    beats.add_argument("audio", help="music file (wav, flac, ogg, mp3; m4a/aac/opus with ffmpeg)")
+    beats.add_argument("-o", "--output", required=True,
+                       help="the grid to write: .json, .txt (an Audacity label track) or .csv; edit it and give it "
+                            "back with 'generate --beats'")
+    add_arguments(beats, GenerateOptions, only=("meter",))
+    beats.add_argument("--progress-jsonl", action="store_true", help="print progress and the outcome as JSON events")
+    beats.set_defaults(run=command_beats)
 
     preview = commands.add_parser("preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)")
     preview.add_argument("motion", help="motion file (.npz or .json) from 'generate'")

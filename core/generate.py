@@ -9,8 +9,9 @@ from typing import cast
 
 import numpy as np
 
-from .errors import CancelCheck, ConductorError, ProgressCallback
-from .mel import MOTION_FPS
+from .audio import SAMPLE_RATE_HZ
+from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
+from .mel import MEL_FPS, MOTION_FPS
 from .motion import Motion
 from .conducting_style import METERS, ConductingStyle
 from .options import check, nested, option
@@ -45,6 +46,15 @@ class GenerateOptions:
         None, "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
         label="Beats per Bar", choices=METERS)
     style: ConductingStyle = nested(ConductingStyle)
+    beats_path: str | None = option(
+        None, "conduct on this beat grid instead of the tracked beats: beat times in .json/.txt/.csv (bar.beat "
+        "labels optional) or a .mid file", flag="--beats")
+    beats_offset_s: float | None = option(
+        None, "seconds added to the grid's times (default: 0, or for a MIDI file found from the music)",
+        flag="--beats-offset", minimum=-3600.0, maximum=3600.0)
+    beat_lock: float | None = option(
+        None, "neural weights: how far each stroke's ictus moves onto the beat grid, 0 to 1 (default: 1 with "
+        "--beats, 0 without; given without --beats it locks to the tracked beats)", minimum=0.0, maximum=1.0)
     precision: str = option(
         "float32", "network arithmetic: float32 (exact), or bf16 (faster on CPUs with AMX or AVX-512 BF16 and on "
         "CUDA GPUs; keypoints differ by up to ~0.04)", choices=PRECISIONS)
@@ -75,7 +85,7 @@ def resolve_weights(weights: str) -> str:
 
 def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(samples_22k, None) for an audio file, (None, mel_90hz) for a ``.npy`` mel feature."""
-    from .audio import SAMPLE_RATE_HZ, load_audio
+    from .audio import load_audio
 
     if source.suffix.lower() == ".npy":
         try:
@@ -132,11 +142,27 @@ def generate_motion(
             "Gesture size, energy, style and left hand shape the procedural conductor only; drop them or choose "
             "--weights procedural."
         )
+    if options.meter is not None and options.beats_path is not None:
+        raise ConductorError("A beat grid brings its own bars; drop --meter, or --beats to have the meter detected.")
+    if options.beat_lock is not None and weights == PROCEDURAL:
+        raise ConductorError("The procedural conductor is always on the beat; --beat-lock is for neural weights.")
+    if options.beats_offset_s is not None and options.beats_path is None:
+        raise ConductorError("--beats-offset moves a beat grid; give the grid with --beats.")
+    if options.beats_path is not None:
+        from .beat_grid import BEATS_SUFFIXES
+
+        beats_file = Path(options.beats_path).expanduser()
+        if beats_file.suffix.lower() not in BEATS_SUFFIXES or not beats_file.is_file():
+            raise ConductorError(
+                f"Beat file '{beats_file}' does not exist or is not a {one_of(BEATS_SUFFIXES)} file; check --beats."
+            )
+    notes: list[str] = []
     if weights == PROCEDURAL:
         report(0.0, "decoding audio")
         samples, _ = load_mel_input(source)
         if samples is None:
             raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
+        grid = given_grid(options, samples, samples.shape[0] / SAMPLE_RATE_HZ, notes)
         from .procedural import conduct
 
         motion = conduct(
@@ -147,8 +173,10 @@ def generate_motion(
             should_cancel=should_cancel,
             meter=options.meter,
             style=options.style,
+            beats=grid,
         )
-        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source))
+        extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
+        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
     from .inference import check_noise, check_precision, generate_keypoints, make_noise, pick_device, seconds_of_noise
     from .mel import mel_90hz
@@ -167,6 +195,7 @@ def generate_motion(
         assert samples is not None, "load_mel_input gives samples or a mel"
         report(0.05, "mel spectrogram")
         mel = mel_90hz(samples)
+    grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
     seconds = seconds_of_noise(mel.shape[0])
     if options.noise_path is not None:
         noise_file = Path(options.noise_path)
@@ -188,12 +217,38 @@ def generate_motion(
         should_cancel=should_cancel,
         precision=options.precision,
     )
+    extra = {"variation": float(options.variation), "device": str(device), "precision": options.precision,
+             "notes": notes}
+    strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
+    if strength > 0:
+        from .beat_lock import lock_to_beats
+
+        report(0.97, "locking the strokes to the beats")
+        if grid is None:
+            if samples is None:
+                raise ConductorError("Locking to the tracked beats needs the music itself, not a mel .npy; give the "
+                                     "music file or a grid with --beats.")
+            from .beats import track_beats
+
+            grid = track_beats(samples)
+        keypoints, level = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
+        extra["beat_lock"] = {"strength": strength, "level": level, "beats": grid.tracker}
     return Motion(
         keypoints=keypoints,
         fps=float(MOTION_FPS),
         seed=seed,
         weights_id=loaded.weights_id,
-        extra={"variation": float(options.variation), "device": str(device), "precision": options.precision},
+        extra=extra,
         source_audio=source.name,
         audio_sha256=audio_sha256,
     )
+
+
+def given_grid(options: GenerateOptions, samples: np.ndarray | None, duration_s: float, notes: list[str]):
+    """The beat grid of ``options.beats_path`` (None without one) on this music, or ConductorError."""
+    if options.beats_path is None:
+        return None
+    from .beat_grid import load_grid
+
+    return load_grid(Path(options.beats_path).expanduser(), duration_s=duration_s, offset_s=options.beats_offset_s,
+                     samples=samples, notes=notes)

@@ -169,14 +169,14 @@ def _value(instance: Any, name: str) -> Any:
 
 # ---------------------------------------------------------------------------------- command lines
 def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, exclude: Sequence[str] = (),
-                  nested: bool = True) -> None:
+                  nested: bool = True, only: Sequence[str] | None = None) -> None:
     """Add a flag for every setting of ``cls`` (but ``exclude``; with ``nested`` False, only
-    those declared on ``cls`` itself) to ``parser`` or an argument group. Values are checked as
-    argparse reads them, so a bad one is a usage error (exit 2)."""
+    those declared on ``cls`` itself; with ``only``, just those) to ``parser`` or an argument
+    group. Values are checked as argparse reads them, so a bad one is a usage error (exit 2)."""
     groups: dict[str, Any] = {}
     own = {field.name for field in dataclasses.fields(cls)}
     for info in option_fields(cls):
-        if info.name in exclude or (not nested and info.name not in own):
+        if info.name in exclude or (not nested and info.name not in own) or (only is not None and info.name not in only):
             continue
         target = parser
         if info.exclusive is not None:

@@ -127,13 +127,14 @@ ROUNDNESS = 0.6  # share of the Catmull-Rom tangents a legato path takes: 0 woul
 ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.9, "marcato": 1.12}  # relative gesture size
 SIZE_PER_DB = 1.0 / 20.0  # gesture size change per dB from the piece's median beat (energy 1)
 SIZE_LIMITS = (0.35, 1.4)  # gesture size from pianissimo to fortissimo (1 = mezzo-forte)
-METRIC_ACCENT_SHARE = 0.7  # of each place's typical level in the bar, taken out before sizing
+METRIC_ACCENT_SHARE = 0.7  # of each beat's level above its bar's mean, taken out before sizing
 LOUDNESS_SMEAR_S = 0.17  # how far :func:`loudness_30fps` smears a level change forward and back
 
 SILENCE_DB = -45.0  # below the piece's loud level: no music
 END_DB = -30.0  # below the piece's loud level: the last note (or a fermata) has stopped
 END_SILENCE_S = 0.3  # ... for at least this long
 HOLD_FACTOR = 1.7  # a gap this many periods long is a hold (fermata or rest)
+NOISE_CELL_S = 0.1  # the human irregularity of a beat is drawn for its tenth of a second
 HOLD_HEIGHT = 0.17  # least height above the beat plane of a held hand (size 1)
 RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the preparation
 POST_CUTOFF_S, LOWER_S = 0.6, 1.5  # still after a cut-off, then down to rest
@@ -159,6 +160,22 @@ ENTRANCE_DB = 6.0  # a downbeat this much louder than the bar before is an entra
 
 LEAN_MAX_RAD = np.radians(9.0)  # forward lean at the loudest, energy 1
 TORSO_IMAGE_HEIGHT = 0.30  # hips to shoulders in the image
+# The body this conductor is drawn from, for the lift to 3D (instead of estimating it from the
+# piece, which an edited beat would shift everywhere): core.retarget.lift_to_3d(skeleton_units=...).
+def _rest_distance(a: tuple[str, str], b: tuple[str, str]) -> float:
+    """Image distance between the midpoints of two pairs of joints of the rest pose."""
+    mid_a, mid_b = (np.mean([REST_POSE[name] for name in pair], axis=0) for pair in (a, b))
+    return float(np.linalg.norm(mid_a - mid_b))
+
+
+SKELETON_UNITS = {
+    "shoulder_width": SHOULDER_WIDTH, "torso_height": TORSO_IMAGE_HEIGHT, "torso": TORSO_IMAGE_HEIGHT,
+    "upper_arm": UPPER_ARM_LENGTH, "forearm": FOREARM_LENGTH,
+    "shoulder_half": SHOULDER_WIDTH / 2,
+    "hip_half": (REST_POSE["left_hip"][0] - REST_POSE["right_hip"][0]) / 2,
+    "ear_half": (REST_POSE["left_ear"][0] - REST_POSE["right_ear"][0]) / 2,
+    "neck": _rest_distance(("left_ear", "right_ear"), ("left_shoulder", "right_shoulder")),
+}
 HEAD_YAW_MAX_RAD = np.radians(12.0)  # the head turns toward the beating hand, at most this much
 CUE_YAW_RAD = np.radians(15.0)  # ... and toward a cue of the left hand
 NOD_RAD = np.radians(6.0)  # a small nod after each downbeat
@@ -276,6 +293,7 @@ def conduct(
             "articulation": {name: round(float(share), 3) for name, share in zip(ARTICULATIONS, used.mean(axis=0))}
             if used.size else {},
             "style": dataclasses.asdict(style),
+            "skeleton_units": SKELETON_UNITS,
         },
     )
 
@@ -373,9 +391,12 @@ def draw(
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     if beats_s.size < 2:
         return pose.astype(np.float32)  # nothing to beat: stand still
-    shape = PATTERNS[pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size))]
-    plan = plan_beats(track, loudness_db, times_s, shape, style, used_articulation(sound, style, beats_s.size),
-                      rng, variation, peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size
+    shapes = beat_patterns(track, pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size)))
+    # Each part of the body draws from its own stream, and per-beat draws are keyed to time, so
+    # moving, adding or deleting one beat changes the motion there and nowhere else.
+    beat_rng, right_rng, left_rng, body_rng = rng.spawn(4)
+    plan = plan_beats(track, loudness_db, times_s, shapes, style, used_articulation(sound, style, beats_s.size),
+                      beat_rng, variation, peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size
                       else None)
 
     legato_path = right_hand_path(plan, legato=True).evaluate(times_s)
@@ -383,12 +404,12 @@ def draw(
     segment = np.clip(np.searchsorted(beats_s, times_s, side="right") - 1, 0, beats_s.size - 1)
     legato_share = plan.articulation[segment, 0][:, None]
     right = legato_share * legato_path + (1.0 - legato_share) * detached_path
-    right += variation * slow_noise(rng, frame_count, 2, 0.004) * plan.engaged[:, None]
+    right += variation * slow_noise(right_rng, frame_count, 2, 0.004) * plan.engaged[:, None]
 
-    left, left_pole, cue = left_hand(right, plan, track, loudness_db, times_s, style, rng, variation)
+    left, left_pole, cue = left_hand(right, plan, track, loudness_db, times_s, style, left_rng, variation)
     pose[:, JOINT_INDEX["right_wrist"]] = right
     pose[:, JOINT_INDEX["left_wrist"]] = left
-    move_body(pose, plan, track, times_s, style, cue, rng, variation)
+    move_body(pose, plan, track, times_s, style, cue, body_rng, variation)
     for side, pole in (("right", ELBOW_POLE * np.array([-1.0, 1.0, 1.0])), ("left", left_pole)):
         wrist = pose[:, JOINT_INDEX[f"{side}_wrist"]]
         depth = hand_depth(wrist, side)
@@ -445,16 +466,30 @@ class BeatPlan:
     engaged: np.ndarray
 
 
+def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
+    """The pattern each beat is drawn in: its bar's meter's (a bar of 3 in a piece in 4 is beaten
+    in 3, from its barline), the piece's own choice (a 5 as 2+3 or 3+2) for the bars in its meter."""
+    bars = np.asarray(track.bar_number)
+    meters = np.asarray(track.bar_meters)
+    first = int(meters[0]) if meters.size else int(track.meter)
+    names = {int(track.meter): piece_pattern}
+    shapes = []
+    for bar in bars:
+        meter = int(meters[bar]) if 0 <= bar < meters.size else first
+        shapes.append(PATTERNS[names.get(meter) or pattern_name(meter, np.zeros(0, int), np.zeros(0))])
+    return shapes
+
+
 def plan_beats(
-    track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, pattern: Pattern, style: ConductingStyle,
+    track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, patterns: list[Pattern], style: ConductingStyle,
     articulation: np.ndarray, rng: np.random.Generator, variation: float, *, peak_db: np.ndarray | None = None,
 ) -> BeatPlan:
     """Each beat's ictus, rebound and size from its place in the bar and its loudness: the
     peak level of its note (``peak_db`` [shape=(B,)], :attr:`core.articulation.BeatSound.peak_db`)
     or else the mean of ``loudness_db`` over the beat."""
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
-    count = len(pattern.ictus)
-    places = np.mod(np.asarray(track.bar_position, dtype=int), count)
+    count = max(len(pattern.ictus) for pattern in patterns)
+    places = np.array([min(int(p), len(pattern.ictus) - 1) for p, pattern in zip(track.bar_position, patterns)], dtype=int)
     intervals_s = np.diff(beats_s)
     period_s = local_period(intervals_s)
     gaps_s = np.append(intervals_s, np.inf)
@@ -468,21 +503,28 @@ def plan_beats(
     if peak_db is not None:  # the note itself, not the silence after a short one
         raw_db = np.where(raw_db > SILENCE_DB, np.asarray(peak_db, dtype=np.float64), raw_db)
     sounding = raw_db > SILENCE_DB
-    median_db = float(np.median(raw_db[sounding])) if sounding.any() else 0.0
+    # Piece-wide levels come from the frames and medians, so one beat moved or deleted by the user
+    # leaves every other beat's size as it was.
+    heard = loudness_db > SILENCE_DB
+    median_db = float(np.median(loudness_db[heard])) if heard.any() else 0.0
     level_db = raw_db - median_db
     # The bar's own accents (a loud downbeat, a soft upbeat) are mostly left to the pattern:
     # the size shows the dynamics, not the meter.
-    typical = np.array([np.mean(level_db[sounding & (places == p)]) if np.any(sounding & (places == p)) else 0.0
-                        for p in range(count)])
-    level_db = level_db - METRIC_ACCENT_SHARE * (typical - np.mean(typical))[places]
+    # Within each bar, against the bar's own mean (not the piece's), so editing a beat resizes
+    # only its bar.
+    bars = np.asarray(track.bar_number, dtype=int) + 1  # 0: the pickup
+    heard_sum = np.bincount(bars, weights=np.where(sounding, level_db, 0.0), minlength=bars.max(initial=0) + 1)
+    heard_count = np.bincount(bars, weights=sounding.astype(float), minlength=heard_sum.size)
+    bar_mean = np.where(heard_count[bars] > 0, heard_sum[bars] / np.maximum(heard_count[bars], 1), level_db)
+    level_db = level_db - METRIC_ACCENT_SHARE * (level_db - bar_mean)
     articulation_size = articulation @ np.array([ARTICULATION_SIZE[name] for name in ARTICULATIONS])
     size = style.gesture_size * articulation_size * np.clip(
         1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
 
-    jitter = variation * rng.standard_normal((beats_s.size, 3))
-    ictus_points = np.array([pattern.ictus[p] for p in places])
+    jitter = variation * noise_at(rng, beats_s, times_s[-1] if times_s.size else 0.0, 3)
+    ictus_points = np.array([pattern.ictus[p] for p, pattern in zip(places, patterns)])
     ictus_points = ictus_points + np.stack([0.010 * jitter[:, 0], 0.006 * np.clip(jitter[:, 1], -2, 2)], axis=1)
-    rebound_points = np.array([pattern.rebound[p] for p in places])
+    rebound_points = np.array([pattern.rebound[p] for p, pattern in zip(places, patterns)])
     rebound_points[:, 1] *= 1.0 + 0.08 * np.clip(jitter[:, 2], -2, 2)
     next_size = np.append(size[1:], size[-1])
     ictus = to_image(ictus_points, size)
@@ -497,9 +539,10 @@ def plan_beats(
         after = stopped[(stopped > beats_s[k]) & (stopped < end_s)]
         release_s[k] = after[0] if after.size else np.nan
 
-    before = (places[0] - 1) % count  # the beat before the first: its ictus and rebound prepare it
-    ready = to_image(np.array([pattern.ictus[before]]), size[:1])[0]
-    prep_top = to_image(np.array([pattern.rebound[before]]), size[:1])[0]
+    opening = patterns[0]
+    before = (places[0] - 1) % len(opening.ictus)  # the beat before the first: its ictus and rebound prepare it
+    ready = to_image(np.array([opening.ictus[before]]), size[:1])[0]
+    prep_top = to_image(np.array([opening.rebound[before]]), size[:1])[0]
     first_s = beats_s[0] - period_s[0] - READY_HOLD_S - RAISE_S
     # Conducting ends after the last cut-off, or never when the last note sounds to the end.
     last_s = release_s[-1] + POST_CUTOFF_S + LOWER_S if np.isfinite(release_s[-1]) else np.inf
@@ -818,9 +861,10 @@ def cue_envelope(
 
     bar_s = period_s * max(track.meter, 1)
     last_cue = -np.inf
-    for downbeat in track.downbeats_s:
+    draws = uniform_at(rng, np.asarray(track.downbeats_s), times_s[-1] if times_s.size else 0.0)
+    for downbeat, draw_ in zip(track.downbeats_s, draws):
         entrance = level(downbeat + 0.3 * period_s) - level(downbeat - 0.5 * bar_s) >= ENTRANCE_DB
-        chosen = rng.random() < 0.08 * min(variation, 2.0) * activity
+        chosen = draw_ < 0.08 * min(variation, 2.0) * activity
         if (entrance or chosen) and downbeat - last_cue > 2 * bar_s and downbeat > period_s:
             last_cue = downbeat
             # Rise over the beat before, point on the downbeat, let go over the next two beats.
@@ -974,6 +1018,20 @@ def smooth(values: np.ndarray, seconds: float) -> np.ndarray:
     """A moving average over ``seconds`` at 30 fps, for blending weights."""
     width = max(1, int(round(seconds * MODEL_FPS)))
     return running_mean(values, width)
+
+
+def noise_at(rng: np.random.Generator, times_s: np.ndarray, span_s: float, channels: int) -> np.ndarray:
+    """Standard-normal draws [shape=(N, channels)] keyed to time: one per ``NOISE_CELL_S`` cell of
+    a piece ``span_s`` long, read at each of ``times_s``; the draw at a time never depends on
+    how many other times there are."""
+    field = rng.standard_normal((int(span_s / NOISE_CELL_S) + 2, channels))
+    return field[np.clip((np.asarray(times_s) / NOISE_CELL_S).astype(int), 0, field.shape[0] - 1)]
+
+
+def uniform_at(rng: np.random.Generator, times_s: np.ndarray, span_s: float) -> np.ndarray:
+    """Uniform draws in [0, 1) keyed to time, as :func:`noise_at`."""
+    field = rng.random(int(span_s / NOISE_CELL_S) + 2)
+    return field[np.clip((np.asarray(times_s) / NOISE_CELL_S).astype(int), 0, field.size - 1)]
 
 
 def slow_noise(rng: np.random.Generator, frame_count: int, channels: int, amplitude: float) -> np.ndarray:

@@ -272,7 +272,7 @@ def test_missing_dependencies_are_reported(bpy_scene, tmp_path: Path, monkeypatc
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("VIRTUAL_CONDUCTOR_PYTHON", str(python))
     settings_for(bpy_scene, target="CREATE")
-    assert_fails_cleanly(bpy_scene, "PyTorch is not installed .* Preferences > Add-ons")
+    assert_fails_cleanly(bpy_scene, "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons")
 
 
 def read_only_folder(tmp_path: Path) -> Path:

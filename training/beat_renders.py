@@ -193,7 +193,7 @@ def content_from_midi(path: str) -> PieceContent:
         Fewer than 100 notes, or notes that are not on the file's beat grid (under half of the
         onsets within a 32nd of a 16th note: a played-in file whose bars would be guesses).
     """
-    from training.midi_files import read_midi
+    from core.midi import read_midi
 
     content = read_midi(path)
     notes = content.notes
@@ -287,7 +287,7 @@ def split_of(work: str) -> str:
 
 
 def load_content(source: Source, cache: Path | None = None) -> PieceContent:
-    """Parse a source (music21 for scores, :mod:`training.midi_files` for MIDI); with ``cache``,
+    """Parse a source (music21 for scores, :mod:`core.midi` for MIDI); with ``cache``,
     a folder of parsed pieces (a quartet movement takes music21 up to a minute, and is rendered
     many times)."""
     import pickle

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from core.beat_lock import BATON_WRIST, BEAT_SIGMA_S, beat_alignment
+from core.beat_lock import ictus_times as ictus_beats  # the conductor's beat: see core/beat_lock.py
 from core.mel import MEL_FPS, MOTION_FPS
 
 RDE_BINS = slice(6, 26)  # Welch bins 6..25 inclusive, about 0.7 to 3.0 Hz at nperseg 256
 SCE_WINDOW = 60          # frames (2 s)
 SCE_STRIDE = 30          # frames (1 s)
 WRISTS = (9, 10)         # left and right wrist in the COCO order of core.skeleton
-BATON_WRIST = 10         # the right wrist: the hand that beats time
-BEAT_SIGMA_S = 0.1       # default tolerance of the beat alignment score, in seconds
 
 # Published figures (Liu et al., JCST 2022) printed beside ours.
 PUBLISHED = {"mpe": 0.76339, "rde": 0.58609, "sce": 1.88849,
@@ -145,45 +145,6 @@ def motion_beats(motion: np.ndarray, *, fps: float = MOTION_FPS, smooth_s: float
     return (minima + 0.5) / fps  # speed[i] lies between frames i and i + 1
 
 
-def ictus_beats(motion: np.ndarray, *, fps: float = MOTION_FPS, wrist: int = BATON_WRIST, smooth_s: float = 0.05,
-                min_gap_s: float = 0.25, min_drop: float = 0.1) -> np.ndarray:
-    """Ictus beats: the moments the beating hand reaches the bottom of a stroke and turns up.
-
-    A conductor shows each beat at the ictus, the lowest point of the stroke, whatever the
-    speed there: a hand that bounces off the beat keeps moving, so the speed minima of
-    :func:`motion_beats` also fall at the top of each rebound, between beats. Here a beat is a
-    local maximum of the wrist's image y (y grows downwards) that stands at least ``min_drop``
-    of the clip's typical stroke height above the lows on either side.
-
-    Parameters
-    ----------
-    motion : np.ndarray [shape=(T, 13, 2)]
-        One clip of keypoints at ``fps`` frames per second, image coordinates (y down).
-    wrist : int
-        Keypoint index of the beating hand (10, the right wrist, in COCO order).
-    smooth_s : float > 0
-        Standard deviation of the Gaussian that smooths y, in seconds.
-    min_gap_s : float > 0
-        Lowest points closer than this (in seconds) keep only the lower one.
-    min_drop : float in (0, 1)
-        Prominence threshold as a fraction of the 5th-95th percentile range of y.
-
-    Returns
-    -------
-    np.ndarray [shape=(B,), float64]
-        Ictus times in seconds from the clip's start.
-    """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
-    height = np.asarray(motion, dtype=np.float64)[:, wrist, 1]              # (T,) y, down is larger
-    height = gaussian_filter1d(height, smooth_s * fps)
-    low, high = np.percentile(height, [5, 95])
-    bottoms, _ = find_peaks(height, distance=max(1, int(round(min_gap_s * fps))),
-                            prominence=max(min_drop * (high - low), 1e-6))
-    return bottoms / fps
-
-
 def music_beats(mel: np.ndarray, *, fps: float = MEL_FPS) -> np.ndarray:
     """Music beats from librosa's dynamic-programming beat tracker, run on an onset strength
     taken from the 90 Hz mel feature (mean positive change over bands).
@@ -226,17 +187,6 @@ def beat_f_measure(reference_s: np.ndarray, estimated_s: np.ndarray, *, window_s
         return 0.0
     precision, recall = hits / len(estimated_s), hits / len(reference_s)
     return 2 * precision * recall / (precision + recall)
-
-
-def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: float = BEAT_SIGMA_S) -> float:
-    """Beat alignment score: mean over ``reference_s`` beats of exp(-d^2 / (2 sigma^2)), d the
-    distance in seconds to the nearest beat of ``other_s``. In [0, 1]; 1 = every reference beat
-    has a beat of the other kind at the same time. NaN when either list is empty."""
-    reference_s, other_s = np.asarray(reference_s, float), np.asarray(other_s, float)
-    if reference_s.size == 0 or other_s.size == 0:
-        return math.nan
-    nearest = np.abs(reference_s[:, None] - other_s[None, :]).min(axis=1)
-    return float(np.mean(np.exp(-(nearest**2) / (2.0 * sigma_s**2))))
 
 
 # --------------------------------------------------------------------------- distributions

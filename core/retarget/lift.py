@@ -130,7 +130,8 @@ class Lifted:
 
 
 def lift_to_3d(
-    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MODEL_FPS
+    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MODEL_FPS,
+    skeleton_units: dict[str, float] | None = None,
 ) -> Lifted:
     """Lift 2D conducting keypoints to a 3D upper body with constant bone lengths.
 
@@ -143,6 +144,11 @@ def lift_to_3d(
         amplitude, smoothing, mirror, baton_hand, hip_sway and image_aspect are used.
     fps : float > 0
         Frame rate of ``keypoints`` (sets the smoothing widths in frames).
+    skeleton_units : dict of str to float, or None
+        The body the keypoints were drawn from, where their maker knows it (the procedural
+        conductor: ``Motion.extra["skeleton_units"]``), in image units: ``shoulder_width``,
+        ``torso_height`` and any bone lengths (``upper_arm``, ``forearm``, ...). Used instead of
+        estimates from the whole piece, so an edit of one passage lifts only that passage anew.
 
     Returns
     -------
@@ -162,13 +168,15 @@ def lift_to_3d(
     # --- image -> metres, relative to the hips' midpoint (X left, Z up)
     units = points * np.array([settings.image_aspect, 1.0])
     pelvis_units = (units[:, _J["left_hip"]] + units[:, _J["right_hip"]]) / 2
-    metres_per_unit = _scale(units, observed)
+    known = skeleton_units or {}
+    metres_per_unit = (_scale_from(known["shoulder_width"] * settings.image_aspect, known["torso_height"])
+                       if {"shoulder_width", "torso_height"} <= set(known) else _scale(units, observed))
     flat = (units - pelvis_units[:, None]) * metres_per_unit * np.array([1.0, -1.0])
 
     offsets = _tree_offsets(flat)
     lengths = {
-        name: float(np.clip(_robust_length(_pooled(offsets, name), seen_for(observed)),
-                            *LENGTH_RANGES_M[name]))
+        name: float(np.clip(known[name] * metres_per_unit if name in known
+                            else _robust_length(_pooled(offsets, name), seen_for(observed)), *LENGTH_RANGES_M[name]))
         for name, seen_for in _OBSERVED_BY_BONE.items()
     }
     offsets = _scale_gestures(offsets, settings.amplitude)
@@ -359,8 +367,13 @@ def _scale(units: np.ndarray, observed: np.ndarray) -> float:
     height = max(_robust_length(torso, _OBSERVED_BY_BONE["torso"](observed)), 1e-3)
     if not _OBSERVED_BY_BONE["torso"](observed).any():
         return SHOULDER_WIDTH_M / width if _OBSERVED_BY_BONE["shoulder_half"](observed).any() else 1.9
-    # Geometric mean: a turned torso narrows the shoulders, a leaning one shortens the torso.
-    return float(np.sqrt(SHOULDER_WIDTH_M / width * TORSO_HEIGHT_M / height))
+    return _scale_from(width, height)
+
+
+def _scale_from(shoulder_width: float, torso_height: float) -> float:
+    """Metres per image unit: the geometric mean of what the shoulders and the torso say (a
+    turned torso narrows the shoulders, a leaning one shortens the torso)."""
+    return float(np.sqrt(SHOULDER_WIDTH_M / shoulder_width * TORSO_HEIGHT_M / torso_height))
 
 
 def _scale_gestures(offsets: dict[str, np.ndarray], amplitude: float) -> dict[str, np.ndarray]:

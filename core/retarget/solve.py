@@ -77,8 +77,10 @@ def retarget(
     settings: RetargetSettings | None = None,
     *,
     fps: float = MODEL_FPS,
+    skeleton_units: dict[str, float] | None = None,
 ) -> BoneAnimation:
-    """Keypoints -> pose channels for the rig: :func:`lift_to_3d` then :func:`solve`.
+    """Keypoints -> pose channels for the rig: :func:`lift_to_3d` (with ``skeleton_units``
+    where the motion's maker knows its body) then :func:`solve`.
 
     Parameters
     ----------
@@ -97,7 +99,7 @@ def retarget(
     BoneAnimation with T frames.
     """
     settings = settings or RetargetSettings()
-    return solve(lift_to_3d(keypoints, settings, fps=fps), skeleton, mapping, settings)
+    return solve(lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units), skeleton, mapping, settings)
 
 
 def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,

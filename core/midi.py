@@ -4,7 +4,8 @@ A sequenced MIDI file (the music of games that Debian ships, e.g. ``openttd-open
 its notes on a grid of ticks whose bars and beats follow from its time-signature events, and its
 tempo events give the seconds; so the file itself labels its beats, downbeats and meter exactly.
 :func:`read_midi` returns everything in quarter lengths (ticks / ticks per quarter);
-:mod:`training.beat_renders` lays it out on a time line of its own and renders it.
+:mod:`training.beat_renders` lays it out on a time line of its own and renders it, and
+:mod:`core.beat_grid` reads a piece's beats and bars from it.
 
 Format 0 and 1 files, running status, SMPTE-free (ticks per quarter) timing. Never imports bpy.
 """
@@ -32,7 +33,7 @@ class MidiContent:
     programs : np.ndarray [shape=(N,), int]
         The General MIDI program each note's channel had when the note started (0 for drums).
     tempo_marks : list of (offset in quarters, quarter notes per minute)
-        The tempo map; 120 at 0 when the file has none.
+        The tempo map; 120 at 0 when the file has none (``tempo_given`` False).
     time_signatures : list of (offset in quarters, numerator, denominator)
         4/4 at 0 when the file has none.
     end_ql : float
@@ -44,6 +45,7 @@ class MidiContent:
     tempo_marks: list[tuple[float, float]]
     time_signatures: list[tuple[float, int, int]]
     end_ql: float
+    tempo_given: bool = True  # False: the file sets no tempo, and 120 is assumed
 
 
 def read_midi(path: str | os.PathLike[str]) -> MidiContent:
@@ -74,6 +76,7 @@ def read_midi(path: str | os.PathLike[str]) -> MidiContent:
         read_track(track, tempo_events, signature_events, raw_notes)
     to_ql = 1.0 / ticks_per_quarter
     tempo_marks = sorted({tick * to_ql: bpm for tick, bpm in sorted(tempo_events)}.items())
+    tempo_given = bool(tempo_marks)
     if not tempo_marks or tempo_marks[0][0] > 0:
         tempo_marks.insert(0, (0.0, tempo_marks[0][1] if tempo_marks else 120.0))
     signatures = sorted({tick * to_ql: (n, d) for tick, n, d in sorted(signature_events)}.items())
@@ -90,7 +93,7 @@ def read_midi(path: str | os.PathLike[str]) -> MidiContent:
         end_ql = float((notes[:, 0] + notes[:, 1]).max())
     else:
         notes, programs, end_ql = np.zeros((0, 5)), np.zeros(0, int), 0.0
-    return MidiContent(notes, programs, tempo_marks, time_signatures, end_ql)
+    return MidiContent(notes, programs, tempo_marks, time_signatures, end_ql, tempo_given)
 
 
 def read_track(track: bytes, tempo_events: list, signature_events: list, raw_notes: list) -> None:

@@ -1,0 +1,67 @@
+"""The beat grid on Blender's timeline: one marker a beat, named by bar and beat.
+
+*Analyse Beats* puts the tracker's grid on the timeline: "12.2", "12.3", ... with downbeats
+marked by a bar line, "|12.1". The user moves, adds (M: Blender names it "F_<frame>"), deletes or
+renames markers with Blender's own tools; *Generate* with Beat Source *Timeline Markers* reads
+them back (:func:`beats_from_markers`) and core's grid rules apply (``core/beat_grid.py``): a bar
+starts at each beat 1, its meter is the beats in it, an added marker is a beat of its bar.
+Markers with other names are the user's own: never read, never replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..core.beat_grid import beat_label
+from ..core.beats import BeatTrack
+from ..core.errors import ConductorError
+from .keyframes import scene_fps
+
+BEAT_MARKER = re.compile(r"^\|?\d+\.\d+$")  # the markers this tool writes (and renamed ones)
+ADDED_MARKER = re.compile(r"^F_-?\d+$")  # Blender's name for a marker added with M
+
+
+def marker_name(track: BeatTrack, index: int) -> str:
+    """"|12.1" for a downbeat, "12.2" for the other beats."""
+    label = beat_label(track, index)
+    return f"|{label}" if int(track.bar_position[index]) == 0 and int(track.bar_number[index]) >= 0 else label
+
+
+def is_beat_marker(name: str) -> bool:
+    return bool(BEAT_MARKER.match(name) or ADDED_MARKER.match(name))
+
+
+def put_beat_markers(scene: Any, track: BeatTrack, *, start_frame: int) -> int:
+    """Replace this tool's beat markers in ``scene`` with one a beat of ``track`` (the music
+    starting at scene frame ``start_frame``); the user's own markers stay. Returns the count."""
+    fps = scene_fps(scene)
+    markers = scene.timeline_markers
+    for marker in [m for m in markers if BEAT_MARKER.match(m.name)]:
+        markers.remove(marker)
+    for index, time_s in enumerate(track.beats_s):
+        markers.new(marker_name(track, index), frame=int(round(start_frame + float(time_s) * fps)))
+    return int(track.beats_s.size)
+
+
+def beats_from_markers(scene: Any, *, start_frame: int) -> tuple[list[float], list[str | None]]:
+    """(beat times in seconds from the music's start, labels) of the scene's beat markers in
+    time order; a marker added by hand has no label (a beat of the bar before it)."""
+    fps = scene_fps(scene)
+    beat_markers = sorted((m for m in scene.timeline_markers if is_beat_marker(m.name)), key=lambda m: m.frame)
+    if not beat_markers:
+        raise ConductorError(
+            "The timeline has no beat markers; press Analyse Beats first, or add markers (M) on the beats."
+        )
+    times_s = [(marker.frame - start_frame) / fps for marker in beat_markers]
+    labels = [marker.name if BEAT_MARKER.match(marker.name) else None for marker in beat_markers]
+    return times_s, labels
+
+
+def write_markers_as_labels(scene: Any, path: str, *, start_frame: int) -> str:
+    """The beat markers as a label track file (time, time, label), for the worker's --beats."""
+    times_s, labels = beats_from_markers(scene, start_frame=start_frame)
+    with open(path, "w", encoding="utf-8") as handle:
+        for time_s, label in zip(times_s, labels):
+            handle.write(f"{time_s:.6f}\t{time_s:.6f}\t{label or ''}\n")
+    return path

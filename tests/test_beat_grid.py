@@ -1,0 +1,278 @@
+"""The beat grid (core/beat_grid.py) and beat lock (core/beat_lock.py): every format round trips,
+MIDI tempo maps and meters read exactly, bad input is one sentence, the procedural conductor
+beats a given grid exactly, and beat lock puts the official generator's strokes on the beat."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, PROJECT_ROOT
+from core.beat_grid import grid_from_midi, grid_from_times, load_grid, midi_offset_s, save_grid
+from core.beat_lock import beat_alignment, beats_at_level, ictus_times, lock_to_beats
+from core.errors import ConductorError
+
+RATE_HZ = 22_050
+
+
+def grid_with_a_meter_change():
+    """Two bars of 3 at 100 a minute, then three of 4 at 120, one beat left out of the last bar."""
+    times = list(np.arange(6) * 0.6 + 0.3) + list(3.9 + np.arange(11) * 0.5)
+    labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(6)] + [f"{3 + i // 4}.{1 + i % 4}" for i in range(12)]
+    del labels[-2]  # 5.3 deleted: bar 5 has three beats
+    return grid_from_times(times, labels, duration_s=10.0)
+
+
+def write_midi(path: Path, *, bpm_changes=((0, 90.0), (3 * 480, 120.0)), signatures=((0, 3, 4), (3 * 480, 4, 4)),
+               notes=True, quarters: int = 11) -> Path:
+    """A format-0 MIDI file at 480 ticks a quarter: tempo and time-signature events, a note on
+    every quarter."""
+    events = []
+    for tick, bpm in bpm_changes:
+        events.append((tick, 0, b"\xff\x51\x03" + int(round(60e6 / bpm)).to_bytes(3, "big")))
+    for tick, numerator, denominator in signatures:
+        events.append((tick, 0, bytes([0xFF, 0x58, 0x04, numerator, int(np.log2(denominator)), 24, 8])))
+    if notes:
+        for q in range(quarters):
+            events.append((q * 480, 1, bytes([0x90, 60, 100])))
+            events.append((q * 480 + 240, 1, bytes([0x80, 60, 0])))
+    body, now = b"", 0
+    for tick, _order, message in sorted(events):
+        delta, now = tick - now, tick
+        encoded = [delta & 0x7F]
+        while delta > 0x7F:
+            delta >>= 7
+            encoded.insert(0, (delta & 0x7F) | 0x80)
+        body += bytes(encoded) + message
+    body += b"\x00\xff\x2f\x00"
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body)
+    return path
+
+
+def clicks(times_s, duration_s: float, path: Path) -> Path:
+    """A real audio file with a short tone burst at each time."""
+    samples = np.zeros(int(duration_s * RATE_HZ), dtype=np.float32)
+    burst = (0.5 * np.sin(2 * np.pi * 880 * np.arange(800) / RATE_HZ) * np.exp(-np.arange(800) / 200)).astype(np.float32)
+    for t in times_s:
+        start = int(t * RATE_HZ)
+        samples[start:start + burst.size] += burst[: max(0, samples.size - start)]
+    soundfile.write(str(path), samples, RATE_HZ)
+    return path
+
+
+# ---------------------------------------------------------------------------------- formats
+@pytest.mark.parametrize("suffix", [".json", ".txt", ".csv"])
+def test_every_format_round_trips_bars_and_meter_changes(tmp_path: Path, suffix: str) -> None:
+    grid = grid_with_a_meter_change()
+    assert grid.bar_meters.tolist() == [3, 3, 4, 4, 3]  # the deleted beat re-derived its bar's meter
+    back = load_grid(save_grid(grid, tmp_path / f"grid{suffix}"), duration_s=10.0)
+    np.testing.assert_allclose(back.beats_s, grid.beats_s, atol=1e-6)
+    assert back.bar_meters.tolist() == grid.bar_meters.tolist()
+    assert back.bar_position.tolist() == grid.bar_position.tolist()
+    shifted = load_grid(tmp_path / f"grid{suffix}", duration_s=10.0, offset_s=-0.25)
+    np.testing.assert_allclose(shifted.beats_s, grid.beats_s - 0.25, atol=1e-6)
+
+
+def test_label_tracks_as_audacity_and_sonic_visualiser_write_them(tmp_path: Path) -> None:
+    (tmp_path / "audacity.txt").write_text("0.5\t0.5\t1\n1.0\t1.0\t2\n1.5\t1.5\t3\n2.0\t2.0\t1\n2.5\t2.5\t2\n")
+    (tmp_path / "sv.csv").write_text("0.5,\"|1.1\"\n1.0,1.2\n1.5,1.3\n2.0,|2.1\n2.5,2.2\n".replace('"', ""))
+    (tmp_path / "times.txt").write_text("# one beat a line\n" + "".join(f"{0.5 * i:.2f}\n" for i in range(1, 10)))
+    for name in ("audacity.txt", "sv.csv"):
+        grid = load_grid(tmp_path / name, duration_s=3.0)
+        assert grid.bar_meters.tolist() == [3, 2] and grid.downbeats_s.tolist() == [0.5, 2.0], name
+    plain = load_grid(tmp_path / "times.txt", duration_s=5.0)
+    assert plain.beats_s.size == 9 and plain.bar_meters.tolist() == [4, 4, 1]  # no labels, no music: in four
+
+
+def test_a_pickup_and_a_bar_joined_by_a_deleted_downbeat(tmp_path: Path) -> None:
+    times = np.arange(14) * 0.5 + 0.2
+    labels = ["0.3", "0.4"] + [f"{1 + i // 4}.{1 + i % 4}" for i in range(12)]
+    del labels[6]  # "2.1" deleted: bars 1 and 2 join into 7 beats, split back as the meter before them
+    grid = grid_from_times(np.delete(times, 6), labels, duration_s=8.0)
+    assert grid.bar_number[:2].tolist() == [-1, -1] and grid.bar_position[:2].tolist() == [2, 3]
+    assert grid.bar_meters.tolist() == [4, 3, 4]
+
+
+# ---------------------------------------------------------------------------------- MIDI
+def test_midi_tempo_map_and_meter_change_give_the_beats_exactly(tmp_path: Path) -> None:
+    midi = write_midi(tmp_path / "piece.mid")
+    notes: list[str] = []
+    grid = grid_from_midi(midi, duration_s=10.0, offset_s=0.0, notes=notes)
+    quarter_at_90 = round(60e6 / 90) / 1e6  # MIDI keeps a tempo in whole microseconds a quarter
+    expected = np.concatenate([np.arange(3) * quarter_at_90, 3 * quarter_at_90 + np.arange(8) * 0.5])
+    np.testing.assert_allclose(grid.beats_s, expected, atol=1e-9)
+    assert grid.bar_meters.tolist() == [3, 4, 4] and notes == []
+    moved = grid_from_midi(midi, duration_s=10.0, offset_s=1.25)
+    np.testing.assert_allclose(moved.beats_s, expected + 1.25, atol=1e-9)
+
+
+def test_compound_time_beats_the_dotted_quarter(tmp_path: Path) -> None:
+    midi = write_midi(tmp_path / "jig.mid", bpm_changes=((0, 120.0),), signatures=((0, 6, 8),), quarters=12)
+    grid = grid_from_midi(midi, duration_s=10.0, offset_s=0.0)
+    np.testing.assert_allclose(np.diff(grid.beats_s), 0.75)  # three eighths at 120 quarters a minute
+    assert set(grid.bar_meters.tolist()) == {2}
+
+
+def test_the_midi_offset_is_found_from_the_music(tmp_path: Path) -> None:
+    midi = write_midi(tmp_path / "piece.mid")
+    quarter_at_90 = round(60e6 / 90) / 1e6
+    onsets = np.concatenate([np.arange(3) * quarter_at_90, 3 * quarter_at_90 + np.arange(8) * 0.5])
+    audio = clicks(onsets + 1.3, 8.0, tmp_path / "late.wav")
+    samples, _ = soundfile.read(str(audio), dtype="float32")
+    assert midi_offset_s(onsets, samples) == pytest.approx(1.3, abs=0.015)
+    notes: list[str] = []
+    grid = grid_from_midi(midi, duration_s=8.0, samples=samples, notes=notes)
+    np.testing.assert_allclose(grid.beats_s, onsets + 1.3, atol=0.015)
+    assert notes and re.search(r"moved by \+1\.(29|30|31) s", notes[0])
+
+
+# ---------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("times, phrase", [
+    ([1.0, 2.0, 2.0, 3.0], "gives the beat at 2.000 s twice"),
+    ([1.0, 3.0, 2.0], "is not in order"),
+    ([-0.5, 0.5, 1.0], "before the music starts"),
+    ([1.0, 2.0, 9.0], "after the music ends"),
+    ([1.0, 1.1, 2.0], "above 300"),
+    ([1.0, 5.0, 9.0], "below 20"),
+    ([20.0, 21.0], "lies outside the music"),
+])
+def test_bad_beats_are_one_sentence(times, phrase) -> None:
+    with pytest.raises(ConductorError, match=phrase) as raised:
+        grid_from_times(times, None, duration_s=10.0 if "below" in phrase else 5.0)
+    assert "\n" not in str(raised.value)
+
+
+def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "junk.txt").write_text("beats\nsoon, maybe\n")
+    (tmp_path / "grid.json").write_text('{"beats": [1, 2]}')
+    (tmp_path / "fake.mid").write_bytes(b"MThd\x00\x00")
+    silent = write_midi(tmp_path / "silent.mid", notes=False)
+    untimed = write_midi(tmp_path / "untimed.mid", bpm_changes=())
+    cases = [("junk.txt", "not a time in seconds"), ("grid.json", "not a beat grid written by this tool"),
+             ("fake.mid", "could not be read as a Standard MIDI File"), ("silent.mid", "has no notes"),
+             ("picture.png", "is not a beat grid")]
+    for name, phrase in cases:
+        with pytest.raises(ConductorError, match=phrase):
+            load_grid(tmp_path / name, duration_s=20.0)
+    notes: list[str] = []
+    grid = load_grid(untimed, duration_s=20.0, offset_s=0.0, notes=notes)
+    assert "sets no tempo" in notes[0] and "120" in notes[0]
+    np.testing.assert_allclose(np.diff(grid.beats_s), 0.5)
+    with pytest.raises(ConductorError, match="lies outside the music .* offset of \\+60.00 s"):
+        load_grid(silent.with_name("untimed.mid"), duration_s=20.0, offset_s=60.0)
+
+
+# ---------------------------------------------------------------------------------- conducting
+def test_the_procedural_conductor_is_exact_on_a_given_grid_and_holds_its_gaps(tmp_path: Path) -> None:
+    from core.generate import GenerateOptions, generate_motion
+
+    beats = list(0.5 + np.arange(12) * 0.55) + list(8.8 + np.arange(12) * 0.5)  # a 2.2-s hold after beat 12
+    labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(12)] + [f"{5 + i // 4}.{1 + i % 4}" for i in range(12)]
+    music = clicks(beats, 15.0, tmp_path / "clicks.wav")
+    grid_file = save_grid(grid_from_times(beats, labels, duration_s=15.0), tmp_path / "grid.json")
+    motion = generate_motion(music, GenerateOptions(weights="procedural", beats_path=str(grid_file)))
+    ictus = ictus_times(motion.keypoints)
+    assert beat_alignment(np.asarray(beats), ictus) >= 0.97 and beat_alignment(ictus, np.asarray(beats)) >= 0.97
+    assert motion.extra["beats_source"] == "given:labels"
+    held = (ictus > beats[11] + 0.3) & (ictus < beats[12] - 0.3)
+    assert not held.any()  # no stroke inside the gap: the hand holds
+    lateral = motion.keypoints[:, 10, 0]
+    in_three = np.ptp(lateral[int(beats[0] * 30):int(beats[11] * 30)])
+    in_four = np.ptp(lateral[int(beats[12] * 30):int(beats[-1] * 30)])
+    assert in_three > 0 and in_four > 0  # both patterns drawn; the pattern changes at the barline
+    with pytest.raises(ConductorError, match="brings its own bars"):
+        generate_motion(music, GenerateOptions(weights="procedural", beats_path=str(grid_file), meter=3))
+
+
+@pytest.mark.slow
+def test_a_rendered_score_is_conducted_on_its_own_midi(tmp_path: Path) -> None:
+    """music21 writes the score's MIDI (its tempo and meter), FluidSynth renders it, and the
+    conductor beats the MIDI's beats on the recording: exactly the score's beats."""
+    music21 = pytest.importorskip("music21")
+    fluidsynth = shutil.which("fluidsynth")
+    soundfont = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    if fluidsynth is None or not soundfont.is_file():
+        pytest.skip("FluidSynth and the FluidR3 GM soundfont render the score (make system-deps installs them)")
+    score = music21.corpus.parse("bach/bwv269")
+    for part in score.parts:  # the tempo goes into the conductor track, where every player reads it
+        for mark in list(part.recurse().getElementsByClass(music21.tempo.MetronomeMark)):
+            part.remove(mark, recurse=True)
+    score.insert(0, music21.tempo.MetronomeMark(number=84))
+    score.insert(16, music21.tempo.MetronomeMark(number=112))  # a tempo change in bar 6
+    midi, audio = tmp_path / "score.mid", tmp_path / "score.wav"
+    score.write("midi", fp=str(midi))
+    subprocess.run([fluidsynth, "-ni", "-q", "-r", str(RATE_HZ), "-F", str(audio), "-T", "wav", str(soundfont),
+                    str(midi)], check=True, capture_output=True)
+    from core.audio import load_audio
+    from core.generate import GenerateOptions, generate_motion
+    from core.midi import read_midi
+
+    # A recording starts a moment before its first note (the conductor's preparation needs it).
+    samples = np.concatenate([np.zeros(int(1.5 * RATE_HZ), np.float32), load_audio(audio)])
+    soundfile.write(str(audio), samples, RATE_HZ)
+    content = read_midi(midi)
+    from core.beat_grid import midi_beats_ql, quarters_to_seconds
+
+    beats_ql, _ = midi_beats_ql(content.time_signatures, content.end_ql)
+    score_beats = quarters_to_seconds(beats_ql, content.tempo_marks)
+    duration_s = samples.size / RATE_HZ
+    grid = load_grid(midi, duration_s=duration_s, samples=samples)
+    offset_s = grid.beats_s[5] - score_beats[5]
+    assert abs(offset_s - 1.5) < 0.02  # the offset found: the silence before the first note
+    moved = score_beats + offset_s
+    np.testing.assert_allclose(grid.beats_s, np.clip(moved[(moved >= -0.05) & (moved <= duration_s + 0.05)], 0, None),
+                               atol=1e-9)
+    motion = generate_motion(audio, GenerateOptions(weights="procedural", beats_path=str(midi)))
+    ictus = ictus_times(motion.keypoints)
+    assert beat_alignment(grid.beats_s, ictus) >= 0.97 and beat_alignment(ictus, grid.beats_s) >= 0.97
+
+
+@pytest.mark.slow
+def test_beat_lock_puts_the_official_generators_strokes_on_the_beat(tmp_path: Path) -> None:
+    """On the parity clip, against the beats of its score (music21's op. 18/1 i: 3/4 at 132 a
+    minute, the generator strokes about once a bar): the lock reaches 0.8 both ways at the level
+    it conducts, without speeding the hand up anywhere and within 20 % of its mean speed."""
+    music21 = pytest.importorskip("music21")
+    from core.generate import GenerateOptions, generate_motion
+    from training.scores import DEFAULT_BPM, ScoreTimeline
+
+    timeline = ScoreTimeline(music21.corpus.parse("beethoven/opus18no1/movement1"), tempo_scale=1.0,
+                             default_bpm=DEFAULT_BPM, fermata_scale=2.0)
+    beats_s, downbeats_s, _bars = timeline.beats_and_bars()
+    beats_s = beats_s[beats_s < 40.0]
+    labels = ["1" if np.isclose(downbeats_s, b).any() else None for b in beats_s]
+    grid_file = save_grid(grid_from_times(beats_s, labels, duration_s=40.0), tmp_path / "score.json")
+    free = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu"))
+    locked = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu",
+                                                           beats_path=str(grid_file)))
+    level = locked.extra["beat_lock"]["level"]
+    shown = beats_at_level(load_grid(grid_file, duration_s=40.0), level)
+    before, after = ictus_times(free.keypoints), ictus_times(locked.keypoints)
+    assert min(beat_alignment(shown, before), beat_alignment(before, shown)) < 0.6
+    assert beat_alignment(shown, after) >= 0.8 and beat_alignment(after, shown) >= 0.78
+    def speed(k):
+        return np.linalg.norm(np.diff(k[:, 10], axis=0), axis=1).mean()
+    assert abs(speed(locked.keypoints) / speed(free.keypoints) - 1) < 0.2
+    assert np.abs(np.diff(locked.keypoints, axis=0)).max() <= np.abs(np.diff(free.keypoints, axis=0)).max() + 1e-6
+    half, _ = lock_to_beats(free.keypoints, load_grid(grid_file, duration_s=40.0), fps=30.0, strength=0.5,
+                            level=level)
+    assert 0 < np.abs(half - free.keypoints).mean() < np.abs(locked.keypoints - free.keypoints).mean()
+
+
+def test_the_beats_command_writes_what_the_tracker_hears(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "demo.txt")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grid = load_grid(tmp_path / "demo.txt", duration_s=35.1)
+    assert grid.beats_s.size > 50 and grid.meter == 4
+    refused = subprocess.run([sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "x.mid")],
+                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "name it .json, .txt or .csv" in refused.stderr
