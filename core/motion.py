@@ -18,7 +18,7 @@ from .errors import ConductorError, one_of
 from .outputs import write_atomically
 from .skeleton import JOINT_COUNT, JOINT_NAMES
 
-MODEL_FPS = 30.0  # M2S-GAN's output rate, frames per second
+MOTION_FPS = 30  # the rate every generator gives (M2S-GAN's output), frames per second
 MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes (and .npz, .json load)
 
 
@@ -45,7 +45,7 @@ class Motion:
     """
 
     keypoints: np.ndarray
-    fps: float = MODEL_FPS
+    fps: float = MOTION_FPS
     source_audio: str = ""
     audio_sha256: str = ""
     seed: int | None = None
@@ -183,7 +183,7 @@ class Motion:
         """A motion from its keypoints and a :meth:`metadata` dict (missing keys take defaults)."""
         return cls(
             keypoints=keypoints,
-            fps=float(meta.get("fps", MODEL_FPS)),
+            fps=float(meta.get("fps", MOTION_FPS)),
             source_audio=str(meta.get("source_audio", "")),
             audio_sha256=str(meta.get("audio_sha256", "")),
             seed=meta.get("seed"),

@@ -33,7 +33,7 @@ from .beats import BeatTrack, track_beats
 from .conducting_style import ARTICULATIONS, METERS, ConductingStyle
 from .errors import CancelledError, ConductorError
 from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
-from .motion import MODEL_FPS, Motion
+from .motion import MOTION_FPS, Motion
 from .signal_filters import gaussian_smooth, running_mean, running_min, true_runs
 from .skeleton import JOINT_INDEX
 
@@ -271,7 +271,7 @@ def conduct(
     if meter in (1, 5):
         track = regroup(track, meter, sound.peak_db)
     pattern = pattern_name(track.meter, track.bar_position, sound.peak_db)
-    times_s = np.arange(frame_count) / MODEL_FPS
+    times_s = np.arange(frame_count) / MOTION_FPS
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
@@ -280,7 +280,7 @@ def conduct(
     used = used_articulation(sound, style, track.beats_s.size)
     return Motion(
         keypoints=keypoints,
-        fps=MODEL_FPS,
+        fps=MOTION_FPS,
         seed=seed,
         weights_id="procedural",
         extra={
@@ -339,7 +339,7 @@ def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -
     np.ndarray [shape=(frame_count,), float64] <= ~0
         0 dB is the 95th percentile of the frame levels; digital silence reads -120 dB.
     """
-    hop = sample_rate_hz / MODEL_FPS
+    hop = sample_rate_hz / MOTION_FPS
     centres = (np.arange(frame_count) * hop).astype(int)
     half = int(hop)  # two motion frames wide
     energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
@@ -592,7 +592,7 @@ def sustained_until(loudness_db: np.ndarray, times_s: np.ndarray) -> np.ndarray:
     """The times (seconds) at which the music stops: the start of every run of at least
     ``END_SILENCE_S`` under ``END_DB`` that follows sound [shape=(K,)]."""
     quiet = loudness_db < END_DB
-    run = max(1, int(round(END_SILENCE_S * MODEL_FPS)))
+    run = max(1, int(round(END_SILENCE_S * MOTION_FPS)))
     # A frame starts a stop when it is quiet, the frame before was not, and the next ``run`` are quiet.
     stays_quiet = running_min(quiet, run, origin=-(run // 2))
     starts = stays_quiet & np.concatenate([[False], ~quiet[:-1]])
@@ -812,8 +812,8 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
     ask_weight, ask_progress, calm_weight, calm_progress : np.ndarray [shape=(T,)]
     """
     frame_count = times_s.size
-    trend = np.gradient(gaussian_smooth(loudness_db, TREND_SMOOTHING_S * MODEL_FPS)) * MODEL_FPS
-    span = int(4 * TREND_SMOOTHING_S * MODEL_FPS)  # a start or stop within two sigmas would read as a trend
+    trend = np.gradient(gaussian_smooth(loudness_db, TREND_SMOOTHING_S * MOTION_FPS)) * MOTION_FPS
+    span = int(4 * TREND_SMOOTHING_S * MOTION_FPS)  # a start or stop within two sigmas would read as a trend
     sounding = running_min(loudness_db > END_DB, span)
     inside = (times_s >= plan.beats_s[0]) & (times_s <= plan.beats_s[-1]) & sounding
     runs = {"ask": inside & (trend > CRESCENDO_DB_PER_S), "calm": inside & (trend < -CRESCENDO_DB_PER_S)}
@@ -1016,7 +1016,7 @@ def elbow_positions(shoulder: np.ndarray, wrist: np.ndarray, depth: np.ndarray, 
 
 def smooth(values: np.ndarray, seconds: float) -> np.ndarray:
     """A moving average over ``seconds`` at 30 fps, for blending weights."""
-    width = max(1, int(round(seconds * MODEL_FPS)))
+    width = max(1, int(round(seconds * MOTION_FPS)))
     return running_mean(values, width)
 
 
@@ -1043,6 +1043,6 @@ def slow_noise(rng: np.random.Generator, frame_count: int, channels: int, amplit
         Standard deviation about ``amplitude``.
     """
     noise = rng.standard_normal((frame_count, channels))
-    smoothed = gaussian_smooth(noise, 0.4 * MODEL_FPS, axis=0)
+    smoothed = gaussian_smooth(noise, 0.4 * MOTION_FPS, axis=0)
     spread = smoothed.std() if frame_count > 1 else 1.0
     return amplitude * smoothed / max(spread, 1e-9)

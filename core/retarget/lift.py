@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from ..motion import MODEL_FPS
+from ..motion import MOTION_FPS
 from ..skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
 from .repair import repair_keypoints
 from .rotations import cross3, dot3, gaussian_smooth, normalize, orthonormal_frame, rotate_toward
@@ -130,7 +130,7 @@ class Lifted:
 
 
 def lift_to_3d(
-    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MODEL_FPS,
+    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
 ) -> Lifted:
     """Lift 2D conducting keypoints to a 3D upper body with constant bone lengths.

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..errors import ConductorError
-from ..motion import MODEL_FPS
+from ..motion import MOTION_FPS
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
 from .mapping import BoneMapping
 from .rest import RestSkeleton
@@ -62,7 +62,7 @@ class BoneAnimation:
 
     rotation_quaternion: dict[str, np.ndarray]
     location: dict[str, np.ndarray]
-    fps: float = MODEL_FPS
+    fps: float = MOTION_FPS
 
     @property
     def frame_count(self) -> int:
@@ -76,7 +76,7 @@ def retarget(
     mapping: BoneMapping,
     settings: RetargetSettings | None = None,
     *,
-    fps: float = MODEL_FPS,
+    fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
 ) -> BoneAnimation:
     """Keypoints -> pose channels for the rig: :func:`lift_to_3d` (with ``skeleton_units``
