@@ -19,7 +19,7 @@ TORCH ?= torch==2.13.0
 TORCH_FLAGS ?=
 # Tests that drive Blender: run again on the 4.2 LTS wheel.
 BLENDER_TESTS := tests/test_addon_scene.py tests/test_addon_operators.py tests/test_addon_settings.py tests/test_extension_package.py \
-                 tests/test_extension_bundled.py \
+                 tests/test_extension_bundled.py tests/test_addon_beats.py \
                  tests/test_retarget_blender.py $(wildcard tests/test_headless*.py) $(wildcard tests/test_exports*.py)
 
 # Type checking: addon/ with mypy against the API stubs of both ends of the supported range (both

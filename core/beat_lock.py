@@ -25,6 +25,8 @@ from .skeleton import JOINT_INDEX
 BATON_WRIST = JOINT_INDEX["right_wrist"]  # the hand that beats time
 BEAT_SIGMA_S = 0.1  # tolerance of the beat alignment score, seconds
 STRETCHES = (2.5, 2.0, 1.6, 1.3)  # bounds tried for the time map's slope (within [1 / s, s])
+MAX_SPEED_CHANGE = 0.2  # a lock that changes the baton hand's mean speed more is not kept
+PARTIAL_SHARES = (1.0, 0.7, 0.4)  # of the strength, tried in turn while the pace changes too much
 GIVE_WAY_S = 0.3  # where the lock would move the hand too fast, it gives way over this span
 GIVE_WAY_ROUNDS = 40
 MAX_SHIFT_BEATS = 0.5  # an ictus is paired with a beat at most half a beat away
@@ -221,19 +223,30 @@ def lock_to_beats(keypoints: np.ndarray, track: BeatTrack, *, fps: float, streng
     if strength == 0.0 or ictus.size == 0 or np.asarray(track.beats_s).size < 2 or keypoints.shape[0] < 2:
         return keypoints.copy(), level or "beat"
     best: tuple[float, np.ndarray, str] = (-1.0, keypoints.copy(), level or "beat")
+    speed = _baton_speed(keypoints)
     for name in (level,) if level else LEVELS:
         beats_s = beats_at_level(track, name)
         strokes, beats = pair_strokes_with_beats(ictus, beats_s)
         if strokes.size == 0:
             continue
         for stretch in STRETCHES:
-            locked = warp(keypoints, time_map(beats_s[beats], ictus[strokes], np.arange(keypoints.shape[0]) / fps,
-                                              stretch=stretch), fps=fps, strength=strength)
+            source_s = time_map(beats_s[beats], ictus[strokes], np.arange(keypoints.shape[0]) / fps, stretch=stretch)
+            for share in PARTIAL_SHARES:  # a lock that changes the pace too much is tried weaker
+                locked = warp(keypoints, source_s, fps=fps, strength=strength * share)
+                if abs(_baton_speed(locked) / max(speed, 1e-12) - 1.0) <= MAX_SPEED_CHANGE:
+                    break
+            else:
+                continue
             found = ictus_times(locked, fps=fps)
             score = min(beat_alignment(beats_s, found), beat_alignment(found, beats_s)) if found.size else 0.0
             if score > best[0]:
                 best = (score, locked, name)
     return best[1], best[2]
+
+
+def _baton_speed(keypoints: np.ndarray) -> float:
+    """Mean frame-to-frame distance of the baton wrist, image units."""
+    return float(np.linalg.norm(np.diff(keypoints[:, BATON_WRIST], axis=0), axis=1).mean())
 
 
 def warp(keypoints: np.ndarray, source_s: np.ndarray, *, fps: float, strength: float) -> np.ndarray:
