@@ -88,7 +88,7 @@ def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) 
     # the conductor's right side (orange) is drawn on the picture's left
     right_x = np.nonzero((image == RIGHT_RGB).all(-1))[1].mean()
     left_x = np.nonzero((image == LEFT_RGB).all(-1))[1].mean()
-    assert right_x < 100 < left_x
+    assert right_x < left_x  # (the beating hand may cross the middle: beat 2 goes across the body)
 
     plot = tmp_path / "curves.png"
     done = core_cli("plot", motion, "-o", plot, "--size", "600x300")
