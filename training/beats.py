@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
-    wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+    wrapped: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if context.distributed else model
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if config.amp and device.type == "cuda" \
         else contextlib.nullcontext
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
                 features = batch["features"].to(device, non_blocking=True)      # (n, T, 64)
                 targets = batch["targets"].to(device, non_blocking=True)        # (n, T, 3)
                 last = micro == config.micro_batches - 1
-                with (wrapped.no_sync() if context.distributed and not last else contextlib.nullcontext()):
+                with distributed.gradient_sync(wrapped, last_micro_batch=last):
                     with autocast():
                         logits = wrapped(features)                             # (n, T, 3)
                     loss, heads = heads_loss(logits, targets, config)

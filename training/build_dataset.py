@@ -44,6 +44,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -404,7 +405,8 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
     target_s = hours * 3600.0
     seconds = {split: 0.0 for split in SPLIT_SHARES}
     work_split: dict[str, str] = {}
-    entries, skipped = [], []
+    entries: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     started = time.perf_counter()
     def write_manifest(complete: bool) -> dict:
         manifest = manifest_of(seed=seed, hours=hours, takes=takes, max_piece_s=max_piece_s, beats=beats, rubato=rubato,

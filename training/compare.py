@@ -39,6 +39,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -181,7 +182,7 @@ def evaluate(root: Path, split: str, *, ours: str, official: str | None, m2snet:
         rows.append(row)
         log(f"{folder.name}: " + "  ".join(f"{n} {row[n]['ictus_music']:.2f}/{row[n]['bas_music']:.2f}/{row[n]['sync']:.2f}"
                                            for n in METHODS if n in row))
-    summary = {}
+    summary: dict[str, Any] = {}
     for name in METHODS:
         present = [r[name] for r in rows if name in r]
         if not present:

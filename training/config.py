@@ -180,7 +180,7 @@ def rng_state() -> dict[str, Any]:
     """Torch's global RNG states (CPU and every CUDA device)."""
     import torch
 
-    state = {"torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

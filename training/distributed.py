@@ -7,11 +7,13 @@ progress and writes files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from core.inference import pick_device
 
@@ -51,6 +53,14 @@ def mean_over_ranks(value: torch.Tensor, context: Context) -> float:
         dist.all_reduce(value)
         value /= context.world
     return float(value)
+
+
+def gradient_sync(model: torch.nn.Module, *, last_micro_batch: bool) -> contextlib.AbstractContextManager:
+    """DDP's no_sync for all but the last micro-batch of a step, so gradients are averaged over
+    ranks once per step; nothing to hold back in one process."""
+    if isinstance(model, DistributedDataParallel) and not last_micro_batch:
+        return model.no_sync()
+    return contextlib.nullcontext()
 
 
 def barrier(context: Context) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import cast
 
 import numpy as np
 import torch
 
+from core.networks import SyncNet
 from core.weights import GENERATOR, SYNCNET, load_model
 from training import metrics
 from training.config import run_command
@@ -58,7 +60,7 @@ def evaluate(weights: str, data: str, *, split: str = "test", window_s: int = 30
                                                                for a, b in zip(music_beats, beats)]))
     results["noise spread"] = float((fake - other).norm(dim=-1).mean())
     if m2snet_test:
-        encoder = load_model(m2snet_test, SYNCNET).model.motion_encoder.to(device).eval()
+        encoder = cast(SyncNet, load_model(m2snet_test, SYNCNET).model).motion_encoder.to(device).eval()
         results["mpe"] = metrics.mpe(real, fake, encoder)
         real_vectors = metrics.pooled_features(metrics.motion_features(encoder, real))
         fake_vectors = metrics.pooled_features(metrics.motion_features(encoder, fake))

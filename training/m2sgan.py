@@ -18,17 +18,17 @@ data). Validation: MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
 import time
+from typing import cast
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.networks import NOISE_PER_SECOND, Critic, Generator
+from core.networks import NOISE_PER_SECOND, Critic, Generator, SyncNet
 from core.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
 from training import distributed, metrics
 from training.config import (M2SGANConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
     chunk_size = config.batch_size // (context.world * config.micro_batches)
 
     # ---------------------------------------------------------------- networks
-    sync_net = load_model(config.m2snet, SYNCNET).model.to(device)           # frozen, for the sync loss
+    sync_net = cast(SyncNet, load_model(config.m2snet, SYNCNET).model).to(device)           # frozen, for the sync loss
     sync_net.requires_grad_(False)
     sync_net.train(not config.sync_net_eval)
     test_encoder = None
     if config.m2snet_test:
-        test_encoder = load_model(config.m2snet_test, SYNCNET).model.motion_encoder.to(device).requires_grad_(False)
+        test_encoder = cast(SyncNet, load_model(config.m2snet_test, SYNCNET).model).motion_encoder.to(device).requires_grad_(False)
     elif context.main:
         print("no --m2snet-test given: validation skips MPE", file=sys.stderr)
     torch.manual_seed(config.seed)
@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
         losses.update(checkpoint["loss"])
+    generator_model: torch.nn.Module
+    critic_model: torch.nn.Module
     if context.distributed:
         ids = [device.index] if device.type == "cuda" else None
         generator_model = torch.nn.parallel.DistributedDataParallel(generator, device_ids=ids)
@@ -203,10 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
         })
 
     def micro_contexts(model):
-        """no_sync for all but the last micro-batch, so DDP averages gradients once per step."""
         for micro in range(config.micro_batches):
-            last = micro == config.micro_batches - 1
-            yield micro, (model.no_sync() if context.distributed and not last else contextlib.nullcontext())
+            yield micro, distributed.gradient_sync(model, last_micro_batch=micro == config.micro_batches - 1)
 
     # ---------------------------------------------------------------- training loop
     started, first_step = time.perf_counter(), step

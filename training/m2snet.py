@@ -96,7 +96,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 @torch.no_grad()
-def validate(scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConfig, device: torch.device) -> dict:
+def validate(scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConfig, device: torch.device) -> tuple[dict, torch.Tensor | None]:
     """Loss and frame accuracy on the validation windows for each negative kind (fixed clips)."""
     dataset = ClipPairDataset(split, pair_spec(config))
     count = len(dataset) if not config.val_limit else min(config.val_limit, len(dataset))
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
     scorer = PairScorer(net)
-    model = torch.nn.parallel.DistributedDataParallel(scorer, device_ids=[device.index] if device.type == "cuda" else None) \
+    model: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(scorer, device_ids=[device.index] if device.type == "cuda" else None) \
         if context.distributed else scorer
 
     # ---------------------------------------------------------------- rank-0 side effects
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
             for micro in range(config.micro_batches):
                 batch = to_device(next(loader), device)                  # mel* (n, 90 C, 128), motion* (n, 30 C, 13, 2)
                 last = micro == config.micro_batches - 1
-                with (model.no_sync() if context.distributed and not last else contextlib.nullcontext()):
+                with distributed.gradient_sync(model, last_micro_batch=last):
                     with autocast(config, device):
                         probs = model(batch["mel1"], batch["motion1"], batch["mel2"], batch["motion2"], easy=kind == "easy")
                     loss = pair_loss(probs)                              # (4, n, T30) -> scalar, float32

@@ -22,6 +22,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -280,7 +281,7 @@ class ScoreTimeline:
                 if length_ql <= 0:  # grace notes
                     continue
                 start_ql = float(element.offset)
-                start_s, end_s = self.seconds([start_ql, start_ql + length_ql])
+                start_s, end_s = self.seconds(np.array([start_ql, start_ql + length_ql]))
                 velocity = element.volume.velocity or 80
                 for pitch in element.pitches:
                     events.append(
@@ -322,7 +323,7 @@ def synthesise(
     return np.clip(stereo.mean(axis=1), -1.0, 1.0).astype(np.float32)
 
 
-def midi_file_bytes(notes: list[NoteEvent], *, controls: list[tuple[int, int, int]] = ()) -> bytes:
+def midi_file_bytes(notes: list[NoteEvent], *, controls: Sequence[tuple[int, int, int]] = ()) -> bytes:
     """A format-0 Standard MIDI File of the notes at a fixed 120 bpm (1 tick = 1/960 s), with
     ``controls`` ((channel, controller, value), e.g. pan is controller 10) set at the start."""
     events: list[tuple[int, int, bytes]] = []  # (tick, order, message); note-offs sort first
