@@ -35,6 +35,7 @@ from training.config import (M2SGANConfig, build_config, load_checkpoint, parse,
                              set_rng_state)
 from training.data import ConductorMotionSplit, WindowDataset, epoch_batches, make_loader, rank_chunks
 from training.m2snet import autocast, to_device
+from training.run_outputs import open_run_outputs
 
 
 def set_modes(generator: Generator, config: M2SGANConfig, training: bool) -> None:
@@ -184,15 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------- rank-0 side effects
     writer = progress = None
     if context.main:
-        os.makedirs(config.out_dir, exist_ok=True)
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(os.path.join(config.out_dir, "tb"), purge_step=step + 1 if step else None)
-        if config.progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=total_steps, initial=step, desc="m2sgan", dynamic_ncols=True, file=sys.stderr)
+        writer, progress = open_run_outputs(config, step=step, total_steps=total_steps, name="m2sgan")
     results: dict = dict(checkpoint.get("metrics", {})) if checkpoint else {}  # kept on resume, like the losses
     history: list[dict[str, float]] = []  # every step's losses (mean over ranks), returned to the caller
 

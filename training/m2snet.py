@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 import time
 
 import torch
@@ -29,6 +28,7 @@ from training import distributed
 from training.config import (M2SNetConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
                              set_rng_state)
 from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, epoch_batches, make_loader, rank_chunks
+from training.run_outputs import open_run_outputs
 
 KINDS = ClipPairDataset.KINDS
 LABELS = (1.0, 1.0, 0.0, 0.0)  # (music1, motion1), (music2, motion2), (music1, motion2), (music2, motion1)
@@ -192,15 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------- rank-0 side effects
     writer = progress = None
     if context.main:
-        os.makedirs(config.out_dir, exist_ok=True)
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(os.path.join(config.out_dir, "tb"), purge_step=step + 1 if step else None)
-        if config.progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=total_steps, initial=step, desc="m2snet", dynamic_ncols=True, file=sys.stderr)
+        writer, progress = open_run_outputs(config, step=step, total_steps=total_steps, name="m2snet")
     # restored on resume, so resuming a finished run rewrites its card with the same figures
     metrics: dict = dict(checkpoint.get("metrics", {})) if checkpoint else {}
     loss_value = float(checkpoint.get("loss", float("nan"))) if checkpoint else float("nan")
