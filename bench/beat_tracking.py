@@ -315,8 +315,8 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
         line = f"{excerpt.stem[:52]:52} {60 / np.median(np.diff(reference['beats_s'])):5.0f} bpm "
         for name in trackers:
             track = track_with(name, samples)
-            figures = {"any_level_f": any_level_f_measure(np.array(reference["beats_s"]), track.beats_s),
-                       "beat_f": f_measure(np.array(reference["beats_s"]), track.beats_s),
+            figures = {"any_level_f": any_level_f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
+                       "beat_f": f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
                        "downbeat_f": f_measure(np.array(reference["downbeats_s"]), track.downbeats_s)}
             for key, value in figures.items():
                 results[name].setdefault(key, []).append(value)

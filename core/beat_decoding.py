@@ -36,7 +36,12 @@ TEMPO_BAND = 10       # tempo states a beat may move by (10 states: 25 % or more
 HOLD_ENTER = 1e-2     # probability that a beat is followed by a hold (fermata, rest, silence)
 HOLD_STAY = 0.99      # a hold's probability of lasting another frame
 ACTIVATION_FLOOR = 1e-4  # activations are clipped to [floor, 1 - floor] before taking log-odds
-WINDOW_S = 600.0      # longer pieces are decoded in windows of this length ...
+# Added to a beat frame's log-odds: a network trained on sparse beat frames gives a real beat
+# well under 0.5, so log-odds alone would make every beat a loss (madmom's observation model
+# has the same effect through its lambda: log(16 - 1)).
+BEAT_BONUS = float(np.log(15.0))
+EDGE_ACTIVATION = 0.05  # the first and last beats need at least this activation
+WINDOW_S = 900.0      # longer pieces are decoded in windows of this length ...
 OVERLAP_S = 30.0      # ... overlapping by this much, joined in the middle of the overlap
 METERS = (2, 3, 4)
 METER_CHANGE = 1e-3   # probability that a bar has another meter than the bar before
@@ -105,7 +110,7 @@ def log_odds(activation: np.ndarray) -> np.ndarray:
 
 def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MIN_BEAT_BPM,
                  max_bpm: float = MAX_BEAT_BPM, tempo_change: float = TEMPO_CHANGE, hold_enter: float = HOLD_ENTER,
-                 hold_stay: float = HOLD_STAY) -> BeatPath:
+                 hold_stay: float = HOLD_STAY, beat_bonus: float = BEAT_BONUS) -> BeatPath:
     """The most likely beats of a beat activation under the beat-pointer HMM (see the module).
 
     Parameters
@@ -119,6 +124,8 @@ def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MI
         Cost (in log-probability) of changing the beat interval by a factor ``1 + x``: ``tempo_change * x``.
     hold_enter, hold_stay : float in (0, 1)
         Probability of a hold after a beat, and of the hold lasting another frame.
+    beat_bonus : float
+        Added to the log-odds of a beat frame (see ``BEAT_BONUS``).
 
     Returns
     -------
@@ -126,7 +133,8 @@ def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MI
         Empty for an activation without any beat worth a hold's cost (silence, noise).
     """
     activation = np.nan_to_num(np.asarray(beat_activation, dtype=np.float64).ravel(), nan=0.0)
-    path = _decode_long(activation, fps, tempo_intervals(fps, min_bpm, max_bpm), tempo_change, hold_enter, hold_stay)
+    path = _decode_long(activation, fps, tempo_intervals(fps, min_bpm, max_bpm), tempo_change, hold_enter, hold_stay,
+                        beat_bonus)
     # The pointer decodes the activation's maximum over a frame either side, so that whole-frame
     # beat intervals need no tempo change to follow a beat that falls between two frames; each
     # beat then moves to the activation's peak among those three frames.
@@ -135,17 +143,24 @@ def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MI
         peak = neighbours[np.arange(path.frames.size), np.argmax(activation[neighbours], axis=1)]
         order = np.concatenate([[True], np.diff(peak) > 0])  # never two beats on one frame
         path = BeatPath(peak[order], path.interval_frames[order], path.held[order])
+        # Beats inside the music may fall on a rest (a conductor beats through it), but before the
+        # first and after the last sounding beat they are the pointer running on into silence.
+        supported = np.flatnonzero(activation[path.frames] >= EDGE_ACTIVATION)
+        keep = slice(supported[0], supported[-1] + 1) if supported.size else slice(0, 0)
+        path = BeatPath(path.frames[keep], path.interval_frames[keep], path.held[keep])
+        if path.held.size:
+            path.held[-1] = True  # the music holds (ends) after the last beat
     return path
 
 
 def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, tempo_change: float, hold_enter: float,
-                 hold_stay: float) -> BeatPath:
+                 hold_stay: float, beat_bonus: float) -> BeatPath:
     """:func:`_decode_window` on the max-filtered activation, in windows for long pieces."""
     spread = np.maximum(activation, np.maximum(np.concatenate([activation[1:], [0.0]]),
                                                np.concatenate([[0.0], activation[:-1]])))
     window = int(WINDOW_S * fps)
     if activation.size <= window:
-        return _decode_window(log_odds(spread), intervals, tempo_change, hold_enter, hold_stay)
+        return _decode_window(log_odds(spread) + beat_bonus, intervals, tempo_change, hold_enter, hold_stay)
     # Long pieces: windows overlapping by OVERLAP_S, each joined at the middle of its overlaps,
     # so the memory of the back-pointers stays that of one window.
     overlap = int(OVERLAP_S * fps)
@@ -153,7 +168,8 @@ def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, temp
     parts = []
     for start in range(0, activation.size, step):
         end = min(start + window, activation.size)
-        path = _decode_window(log_odds(spread[start:end]), intervals, tempo_change, hold_enter, hold_stay)
+        path = _decode_window(log_odds(spread[start:end]) + beat_bonus, intervals, tempo_change, hold_enter,
+                              hold_stay)
         keep_from = start + overlap // 2 if start > 0 else 0
         keep_to = end - overlap // 2 if end < activation.size else activation.size
         frames = path.frames + start
@@ -218,12 +234,12 @@ def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: fl
         if early.any():
             kind = np.where(early & (arrive < log_exit), np.int8(2), kind)
             arrive = np.where(early, np.maximum(arrive, log_exit), arrive)
-        total = arrive[:, band_source] + band_transition[None]                # (n, to i, from j in the band)
-        best_in_band = np.argmax(total, axis=2)                               # (n, i)
-        beat_now = np.take_along_axis(total, best_in_band[:, :, None], axis=2)[:, :, 0] + emission[times][:, None]
-        best = band_source[columns, best_in_band]                             # (n, i): the tempo j
+        total = (arrive[:, band_source] + band_transition[None]).reshape(n * k, -1)  # (n k, from j in the band)
+        best_in_band = np.argmax(total, axis=1)                               # (n k,)
+        beat_now = (total[np.arange(n * k), best_in_band].reshape(n, k) + emission[times][:, None])
+        best = band_source[np.tile(columns, n), best_in_band].reshape(n, k)  # (n, i): the tempo j
         came_from[times] = best
-        came_kind[times] = np.take_along_axis(kind, best, axis=1)
+        came_kind[times] = kind[np.arange(n)[:, None], best]
         # Holds within the block: H_t = max(H_{t-1} + stay, B_{t-1} + enter), a running maximum.
         enter = np.concatenate([beat_previous[None], beat_now[:-1]]) + log_enter   # (n, k)
         steps = np.arange(n)[:, None]

@@ -103,8 +103,9 @@ def score_track(labels: dict, track) -> dict[str, float]:
     Returns
     -------
     dict
-        ``beat_f`` (notated beats), ``any_level_f``, ``downbeat_f``, ``meter_right`` (0/1, the
-        notated meter), ``tempo_right`` (0/1, conducted tempo within 4 %), ``conducted_f``.
+        ``beat_f`` and ``any_level_f`` (the tracker's notated beats), ``downbeat_f``,
+        ``meter_right`` (0/1, the notated meter), ``tempo_right`` (0/1, the conducted tempo within
+        4 %), ``conducted_f`` (the conducted beats against the conducted reference).
     """
     reference = np.asarray(labels["beats_s"], float)
     notated = track.notated_beats_s if track.notated_beats_s.size or track.beats_s.size == 0 else track.beats_s
@@ -112,7 +113,7 @@ def score_track(labels: dict, track) -> dict[str, float]:
     reference_tempo, tracked_tempo = median_tempo_bpm(conducted_reference), median_tempo_bpm(track.beats_s)
     return {
         "beat_f": f_measure(reference, notated),
-        "any_level_f": any_level_f_measure(reference, track.beats_s),
+        "any_level_f": any_level_f_measure(reference, notated),
         "downbeat_f": f_measure(labels["downbeats_s"], track.downbeats_s),
         "meter_right": float(track.notated_meter == most_common(labels["bar_beats"])),
         "tempo_right": float(reference_tempo > 0 and abs(tracked_tempo / reference_tempo - 1) <= TEMPO_TOLERANCE),

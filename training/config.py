@@ -97,7 +97,7 @@ class BeatTrackerConfig(CommonConfig):
     batch_size: int = 8
     sample_s: int = 20             # crops of this many seconds (the network sees about 6 s either side)
     epochs: int = 100
-    max_steps: int = 4000
+    max_steps: int = 3200
     lr: float = 2e-3               # Adam; linear warm-up, then cosine decay to lr_floor * lr
     lr_floor: float = 0.05
     warmup_steps: int = 200
