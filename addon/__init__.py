@@ -50,8 +50,9 @@ def unregister() -> None:
     operators.cancel_running_job()
     preferences.stop_install()
     for handlers, handler in HANDLERS:
-        for registered in [h for h in handlers if h.__name__ == handler.__name__
-                           and h.__module__ == handler.__module__]:
+        for registered in [
+            h for h in handlers if h.__name__ == handler.__name__ and h.__module__ == handler.__module__
+        ]:
             handlers.remove(registered)
     properties.unregister_properties()
     for cls in reversed(classes):

@@ -83,9 +83,7 @@ class _Plan:
     audio_path: str | None
 
 
-def apply_motion(
-    scene: bpy.types.Scene, armature_obj: Any, motion: Motion, options: ApplyOptions
-) -> ApplyResult:
+def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, options: ApplyOptions) -> ApplyResult:
     """Retarget ``motion`` onto ``armature_obj`` and write it as one new action in ``scene``.
 
     The armature's mapped pose bones get rotation mode 'QUATERNION'; the previous action keeps
@@ -161,19 +159,27 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
     _check_baton_parent(armature_obj, mapping, settings.baton_hand)
     audio_path = _audio_path(motion, options)
 
-    skeleton = RestSkeleton({
-        bone.name: RestBone(
-            bone.name,
-            bone.parent.name if bone.parent else None,
-            np.array(bone.matrix_local, dtype=np.float64),
-            float(bone.length),
-            bool(bone.use_local_location),  # Rigify's IK controls move in their parent's axes
-        )
-        for bone in bones
-    })
+    skeleton = RestSkeleton(
+        {
+            bone.name: RestBone(
+                bone.name,
+                bone.parent.name if bone.parent else None,
+                np.array(bone.matrix_local, dtype=np.float64),
+                float(bone.length),
+                bool(bone.use_local_location),  # Rigify's IK controls move in their parent's axes
+            )
+            for bone in bones
+        }
+    )
     scene_motion = motion.resampled(keyframes.scene_fps(scene))
-    animation = retarget(scene_motion.keypoints, skeleton, mapping, settings, fps=scene_motion.fps,
-                         skeleton_units=motion.extra.get("skeleton_units"))
+    animation = retarget(
+        scene_motion.keypoints,
+        skeleton,
+        mapping,
+        settings,
+        fps=scene_motion.fps,
+        skeleton_units=motion.extra.get("skeleton_units"),
+    )
     for bone_name, values in (*animation.rotation_quaternion.items(), *animation.location.items()):
         if not np.all(np.isfinite(values)):
             raise ConductorError(
@@ -206,9 +212,7 @@ def _load_mapping(mapping: str) -> BoneMapping:
     path = bpy.path.abspath(mapping) if mapping.startswith("//") else mapping
     if mapping and (Path(path).suffix.lower() == ".json" or os.sep in path or Path(path).exists()):
         return load_mapping_json(path)
-    raise ConductorError(
-        f"Unknown bone mapping '{mapping}'; use {', '.join(sorted(PRESETS))} or a .json mapping file."
-    )
+    raise ConductorError(f"Unknown bone mapping '{mapping}'; use {', '.join(sorted(PRESETS))} or a .json mapping file.")
 
 
 def _audio_path(motion: Motion, options: ApplyOptions) -> str | None:
@@ -240,7 +244,7 @@ def _relative_to_blend(path: str) -> str:
 
 
 def _action_name(motion: Motion, audio_path: str | None) -> str:
-    """"Conductor: <piece> (seed <n>)", shortened to fit Blender's name length."""
+    """ "Conductor: <piece> (seed <n>)", shortened to fit Blender's name length."""
     source = audio_path or motion.source_audio
     stem = Path(bpy.path.abspath(source)).stem if source else "motion"
     suffix = "" if motion.seed is None else f" (seed {motion.seed})"
@@ -272,7 +276,9 @@ def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: 
     removes the new action and NLA track and gives the armature its old action back."""
     previous_action, previous_slot = compat.get_action_and_slot(armature_obj)
     had_animation_data = armature_obj.animation_data is not None
-    tracks_before = {track.as_pointer() for track in armature_obj.animation_data.nla_tracks} if had_animation_data else set()
+    tracks_before = (
+        {track.as_pointer() for track in armature_obj.animation_data.nla_tracks} if had_animation_data else set()
+    )
 
     def restore_animation() -> None:
         animation_data = armature_obj.animation_data
@@ -290,7 +296,11 @@ def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: 
     rollback.new_blocks_in("actions")  # undone first: the new action goes before the old returns
     curves = keyframes.bone_curves(plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step)
     return keyframes.write_action(
-        armature_obj, plan.action_name, curves, interpolation=options.interpolation, use_nla=options.use_nla,
+        armature_obj,
+        plan.action_name,
+        curves,
+        interpolation=options.interpolation,
+        use_nla=options.use_nla,
     )
 
 
@@ -299,8 +309,12 @@ def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame
     channel (marked as this add-on's, with a "//" path where the user prefers relative paths)."""
     for strip in compat.iter_strips(scene):
         sound = getattr(strip, "sound", None)
-        if (strip.type == "SOUND" and sound is not None and compat.strip_start(strip) == frame_start
-                and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)):
+        if (
+            strip.type == "SOUND"
+            and sound is not None
+            and compat.strip_start(strip) == frame_start
+            and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
+        ):
             return strip.name
     if scene.sequence_editor is None:
         rollback.on_undo(lambda: scene.sequence_editor_clear() if scene.sequence_editor is not None else None)

@@ -31,15 +31,29 @@ class ChildProcess:
     when the program cannot be started.
     """
 
-    def __init__(self, command: Sequence[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
-                 merge_stderr: bool = False) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        merge_stderr: bool = False,
+    ) -> None:
         flags = 0
         if sys.platform == "win32":  # an if statement, so type checkers on Linux skip it
             flags = subprocess.CREATE_NO_WINDOW
         self.process = subprocess.Popen(
-            list(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True, encoding="utf-8",
-            errors="replace", bufsize=1, creationflags=flags,
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+            creationflags=flags,
         )
         self.stderr_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()

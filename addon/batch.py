@@ -23,6 +23,7 @@ from ..core.generate import resolve_weights
 from ..core.outputs import check_output_folder, write_atomically
 from .scene_io import LineProgress, SceneJob, produce
 
+
 def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], render_options: Any) -> int:
     """Run the batch the command line describes; returns how many files failed."""
     shard = parse_shard(args.shard)
@@ -35,8 +36,12 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
     resolve_weights(args.weights)
     output_folder = check_output_folder(args.output, create=True)
     items = plan_batch(files, formats, output_folder, shard)
-    print(f"batch: {len(items)} of {len(files)} files (shard {shard[0]}/{shard[1]}), outputs {', '.join(formats)} "
-          f"in {output_folder}", file=sys.stderr, flush=True)
+    print(
+        f"batch: {len(items)} of {len(files)} files (shard {shard[0]}/{shard[1]}), outputs {', '.join(formats)} "
+        f"in {output_folder}",
+        file=sys.stderr,
+        flush=True,
+    )
     for path in ignored:
         print(f"ignored {path}: not a music file ({', '.join(MUSIC_SUFFIXES)})", file=sys.stderr, flush=True)
 
@@ -53,9 +58,12 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         else:
             try:
                 produce(
-                    make_job(item.music), todo.get("blend"), todo.get("mp4"),
+                    make_job(item.music),
+                    todo.get("blend"),
+                    todo.get("mp4"),
                     [target for fmt, target in todo.items() if fmt not in ("blend", "mp4")],
-                    render_options, LineProgress(label),
+                    render_options,
+                    LineProgress(label),
                 )
                 result["status"] = "done"
             except ConductorError as error:
@@ -67,18 +75,29 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         results.append(result)
         failed = tally([r["status"] for r in results])["failed"]
         outcome = result["status"] if result["status"] != "failed" else f"FAILED: {result['error']}"
-        print(f"{label}: {outcome} ({result['seconds']:.1f} s); overall {number}/{len(items)} "
-              f"({100 * number / len(items):.0f}%), {failed} failed", file=sys.stderr, flush=True)
+        print(
+            f"{label}: {outcome} ({result['seconds']:.1f} s); overall {number}/{len(items)} "
+            f"({100 * number / len(items):.0f}%), {failed} failed",
+            file=sys.stderr,
+            flush=True,
+        )
 
     counts = tally([r["status"] for r in results])
-    print(f"batch summary: {len(items)} files in shard {shard[0]}/{shard[1]}: {counts['done']} done, "
-          f"{counts['skipped']} skipped (already finished), {counts['failed']} failed, "
-          f"{len(ignored)} ignored; {time.monotonic() - started:.1f} s")
+    print(
+        f"batch summary: {len(items)} files in shard {shard[0]}/{shard[1]}: {counts['done']} done, "
+        f"{counts['skipped']} skipped (already finished), {counts['failed']} failed, "
+        f"{len(ignored)} ignored; {time.monotonic() - started:.1f} s"
+    )
     for result in results:
         if result["status"] == "failed":
             print(f"  failed {result['input']}: {result['error']}")
     if args.summary:
-        document = {"shard": list(shard), "formats": formats, "files": results,
-                    "ignored": [str(p) for p in ignored], **counts}
+        document = {
+            "shard": list(shard),
+            "formats": formats,
+            "files": results,
+            "ignored": [str(p) for p in ignored],
+            **counts,
+        }
         write_atomically(Path(args.summary), lambda handle: json.dump(document, handle, indent=1), binary=False)
     return counts["failed"]

@@ -23,7 +23,7 @@ ADDED_MARKER = re.compile(r"^F_-?\d+$")  # Blender's name for a marker added wit
 
 
 def marker_name(track: BeatTrack, index: int) -> str:
-    """"|12.1" for a downbeat, "12.2" for the other beats."""
+    """ "|12.1" for a downbeat, "12.2" for the other beats."""
     label = beat_label(track, index)
     return f"|{label}" if int(track.bar_position[index]) == 0 and int(track.bar_number[index]) >= 0 else label
 

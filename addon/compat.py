@@ -191,9 +191,7 @@ def iter_strips(scene: bpy.types.Scene) -> Iterator[Any]:
     return iter(()) if strips is None else iter(list(strips))
 
 
-def new_sound_strip(
-    scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int
-) -> Any:
+def new_sound_strip(scene: bpy.types.Scene, name: str, filepath: str, channel: int, frame_start: int) -> Any:
     """Add the sound file ``filepath`` as a strip starting at ``frame_start`` on ``channel``."""
     if scene.sequence_editor is None:
         scene.sequence_editor_create()

@@ -1,4 +1,4 @@
-""""Create conductor": the add-on's own armature with a skinned, dressed body, a baton and a stage.
+""" "Create conductor": the add-on's own armature with a skinned, dressed body, a baton and a stage.
 
 The armature is :data:`core.conductor_rig.CONDUCTOR_BONES` as it stands (T-pose, facing -Y,
 left on +X, metres). The body and baton shapes and their bone weights come from
@@ -96,8 +96,11 @@ def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
 
 
 def _build_armature(
-    scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, collection: bpy.types.Collection,
-    *, left_handed: bool = False,
+    scene: bpy.types.Scene,
+    view_layer: bpy.types.ViewLayer,
+    collection: bpy.types.Collection,
+    *,
+    left_handed: bool = False,
 ) -> bpy.types.Object:
     data = bpy.data.armatures.new(COLLECTION_NAME)
     data.display_type = "OCTAHEDRAL"
@@ -107,9 +110,7 @@ def _build_armature(
 
     previous = view_layer.objects.active
     if previous is not None and previous.mode != "OBJECT":
-        with compat.context_override(
-            scene=scene, view_layer=view_layer, active_object=previous, object=previous
-        ):
+        with compat.context_override(scene=scene, view_layer=view_layer, active_object=previous, object=previous):
             bpy.ops.object.mode_set(mode="OBJECT")
     view_layer.objects.active = armature
     with compat.context_override(scene=scene, view_layer=view_layer, active_object=armature, object=armature):

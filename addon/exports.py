@@ -31,12 +31,13 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
     if suffix in MOTION_SUFFIXES:
         return motion.save(output)
     writers: dict[str, Callable[[Any, Any, Path], None]] = {
-        ".bvh": _write_bvh, ".glb": _write_gltf, ".gltf": _write_gltf, ".fbx": _write_fbx,
+        ".bvh": _write_bvh,
+        ".glb": _write_gltf,
+        ".gltf": _write_gltf,
+        ".fbx": _write_fbx,
     }
     if suffix not in writers:
-        raise ConductorError(
-            f"Cannot export '{output.name}': name it {one_of(SCENE_SUFFIXES + MOTION_SUFFIXES)}."
-        )
+        raise ConductorError(f"Cannot export '{output.name}': name it {one_of(SCENE_SUFFIXES + MOTION_SUFFIXES)}.")
     if not output.parent.is_dir():
         raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")
     partial = output.with_name(f".{output.stem}.partial-{os.getpid()}")
@@ -63,26 +64,42 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
 
 def _write_bvh(scene: Any, armature: Any, path: Path) -> None:
     bpy.ops.export_anim.bvh(
-        filepath=str(path), check_existing=False, frame_start=scene.frame_start, frame_end=scene.frame_end,
-        rotate_mode="NATIVE", root_transform_only=False,
+        filepath=str(path),
+        check_existing=False,
+        frame_start=scene.frame_start,
+        frame_end=scene.frame_end,
+        rotate_mode="NATIVE",
+        root_transform_only=False,
     )
 
 
 def _write_gltf(scene: Any, armature: Any, path: Path) -> None:
     bpy.ops.export_scene.gltf(
-        filepath=str(path), check_existing=False,
+        filepath=str(path),
+        check_existing=False,
         export_format="GLB" if path.suffix.lower() == ".glb" else "GLTF_SEPARATE",
-        use_selection=True, export_animations=True, export_animation_mode="ACTIVE_ACTIONS",
-        export_frame_range=True, export_force_sampling=True, export_def_bones=False,
-        export_cameras=False, export_lights=False,
+        use_selection=True,
+        export_animations=True,
+        export_animation_mode="ACTIVE_ACTIONS",
+        export_frame_range=True,
+        export_force_sampling=True,
+        export_def_bones=False,
+        export_cameras=False,
+        export_lights=False,
     )
 
 
 def _write_fbx(scene: Any, armature: Any, path: Path) -> None:
     bpy.ops.export_scene.fbx(
-        filepath=str(path), check_existing=False, use_selection=True,
-        object_types={"ARMATURE", "MESH"}, add_leaf_bones=False, bake_anim=True,
-        bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False, bake_anim_force_startend_keying=True,
+        filepath=str(path),
+        check_existing=False,
+        use_selection=True,
+        object_types={"ARMATURE", "MESH"},
+        add_leaf_bones=False,
+        bake_anim=True,
+        bake_anim_use_all_actions=False,
+        bake_anim_use_nla_strips=False,
+        bake_anim_force_startend_keying=True,
     )
 
 
@@ -108,8 +125,11 @@ class _Selection:
                 obj.select_set(True, view_layer=self.view_layer)
         layer_objects.active = self.objects[0]
         return {
-            "scene": self.scene, "view_layer": self.view_layer, "active_object": self.objects[0],
-            "object": self.objects[0], "selected_objects": self.objects,
+            "scene": self.scene,
+            "view_layer": self.view_layer,
+            "active_object": self.objects[0],
+            "object": self.objects[0],
+            "selected_objects": self.objects,
         }
 
     def __exit__(self, *_exc: object) -> None:

@@ -48,8 +48,12 @@ def command_generate(args: argparse.Namespace) -> int:
     check_output_names(args.render, args.export)
     started = time.monotonic()
     written = produce(
-        job_from_args(args, audio), output, _path_or_none(args.render),
-        [Path(p) for p in args.export], render_options_from_args(args), LineProgress(audio.name),
+        job_from_args(args, audio),
+        output,
+        _path_or_none(args.render),
+        [Path(p) for p in args.export],
+        render_options_from_args(args),
+        LineProgress(audio.name),
     )
     for path in written:
         print(f"wrote {path}")
@@ -131,22 +135,31 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("video")
     group.add_argument("--resolution", default="1280x720", help="WIDTHxHEIGHT in pixels (default 1280x720)")
     group.add_argument("--quality", default="medium", choices=QUALITIES, help="H.264 quality (default medium)")
-    group.add_argument("--engine", default="cycles", choices=ENGINES,
-                       help="cycles (default: CPU or --gpu, needs no OpenGL), workbench (flat, about 10x faster on "
-                            "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (for GPUs: minutes of "
-                            "shader compiling on a CPU)")
+    group.add_argument(
+        "--engine",
+        default="cycles",
+        choices=ENGINES,
+        help="cycles (default: CPU or --gpu, needs no OpenGL), workbench (flat, about 10x faster on "
+        "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (for GPUs: minutes of "
+        "shader compiling on a CPU)",
+    )
     group.add_argument("--samples", type=int, default=16, help="Cycles samples a pixel (default 16, denoised)")
     group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
-    group.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=True,
-                       help="Cycles denoising with OpenImageDenoise (default: yes; slow on few CPU cores)")
+    group.add_argument(
+        "--denoise",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Cycles denoising with OpenImageDenoise (default: yes; slow on few CPU cores)",
+    )
     group.add_argument("--seconds", type=float, help="render only the first SECONDS of the piece")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="headless_main.py", description="VirtualConductor without a screen.",
+        prog="headless_main.py",
+        description="VirtualConductor without a screen.",
         epilog="Exit status: 0 done, 1 bad input (one sentence on stderr), 2 a malformed command line, "
-               "3 some files of a batch failed, 70 an internal error (please report it), 130 interrupted.",
+        "3 some files of a batch failed, 70 an internal error (please report it), 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -154,22 +167,35 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("audio", help="music file (wav, flac, ogg, mp3; m4a/aac/opus with ffmpeg)")
     generate.add_argument("-o", "--output", required=True, help="the .blend to write")
     generate.add_argument("--render", help="also render the animation to this .mp4")
-    generate.add_argument("--export", action="append", default=[], metavar="FILE",
-                          help="also export to FILE (.bvh, .glb, .gltf, .fbx, .npz, .json, .csv); repeatable")
+    generate.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also export to FILE (.bvh, .glb, .gltf, .fbx, .npz, .json, .csv); repeatable",
+    )
     add_generation_arguments(generate)
     add_render_arguments(generate)
     generate.set_defaults(run=command_generate)
 
     batch = commands.add_parser("batch", help="every music file of folders, files and lists -> outputs in one folder")
     batch.add_argument("inputs", nargs="*", help="music files and folders of music files")
-    batch.add_argument("--list", action="append", default=[], metavar="FILE",
-                       help="a text file naming one music file a line (relative to the list); repeatable")
+    batch.add_argument(
+        "--list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a text file naming one music file a line (relative to the list); repeatable",
+    )
     batch.add_argument("-o", "--output", required=True, help="folder for the outputs (NAME.blend, NAME.mp4, ...)")
-    batch.add_argument("--formats", default="blend",
-                       help="comma-separated outputs per file: blend, mp4, bvh, glb, gltf, fbx, npz, json, csv "
-                            "(default blend)")
-    batch.add_argument("--shard", default="0/1",
-                       help="I/N: this process takes files I, I+N, I+2N, ... of the ordered list")
+    batch.add_argument(
+        "--formats",
+        default="blend",
+        help="comma-separated outputs per file: blend, mp4, bvh, glb, gltf, fbx, npz, json, csv (default blend)",
+    )
+    batch.add_argument(
+        "--shard", default="0/1", help="I/N: this process takes files I, I+N, I+2N, ... of the ordered list"
+    )
     batch.add_argument("--force", action="store_true", help="redo files whose outputs already exist")
     batch.add_argument("--summary", help="also write the summary as JSON to this file")
     add_generation_arguments(batch)
@@ -178,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="a .blend from 'generate' (or a music file) -> H.264/AAC .mp4")
     render.add_argument("input", help="a .blend made by 'generate', or a music file")
-    render.add_argument("-o", "--output", required=True, help="the .mp4 to write, or a .png for one frame (see --frame)")
+    render.add_argument(
+        "-o", "--output", required=True, help="the .mp4 to write, or a .png for one frame (see --frame)"
+    )
     render.add_argument("--frame", type=int, help="with a .png output: the scene frame to render (default: the first)")
     add_generation_arguments(render)
     add_render_arguments(render)
@@ -186,8 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="a .blend from 'generate' -> BVH, glTF/GLB, FBX, .npz/.json/.csv")
     export.add_argument("input", help="a .blend made by 'generate'")
-    export.add_argument("-o", "--output", required=True, action="append",
-                        help="file to write (.bvh, .glb, .gltf, .fbx, .npz, .json, .csv); repeatable")
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        action="append",
+        help="file to write (.bvh, .glb, .gltf, .fbx, .npz, .json, .csv); repeatable",
+    )
     export.set_defaults(run=command_export)
     return parser
 
@@ -207,8 +240,13 @@ def render_options_from_args(args: argparse.Namespace) -> Any:
     from .render import RenderOptions, parse_resolution
 
     return RenderOptions(
-        resolution=parse_resolution(args.resolution), quality=args.quality, engine=args.engine,
-        samples=args.samples, gpu=args.gpu, seconds=args.seconds, denoise=args.denoise,
+        resolution=parse_resolution(args.resolution),
+        quality=args.quality,
+        engine=args.engine,
+        samples=args.samples,
+        gpu=args.gpu,
+        seconds=args.seconds,
+        denoise=args.denoise,
     )
 
 

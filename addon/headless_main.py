@@ -26,7 +26,7 @@ PACKAGE = "virtual_conductor"
 def command_line_arguments(argv: list[str]) -> list[str]:
     """The arguments meant for this script: after ``--`` in Blender, all of them in Python."""
     if "--" in argv:
-        return argv[argv.index("--") + 1:]
+        return argv[argv.index("--") + 1 :]
     if argv and Path(argv[0]).resolve() == Path(__file__).resolve():
         return argv[1:]  # python addon/headless_main.py ...
     return []  # blender -b -P addon/headless_main.py without "--": no arguments

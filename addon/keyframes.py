@@ -74,9 +74,7 @@ def key_indices(frame_count: int, keyframe_step: int) -> np.ndarray:
     return indices
 
 
-def bone_curves(
-    animation: Any, *, start_frame: int = 1, keyframe_step: int = 1
-) -> dict[str, Curves]:
+def bone_curves(animation: Any, *, start_frame: int = 1, keyframe_step: int = 1) -> dict[str, Curves]:
     """The F-Curve data of a retargeted animation, keyed by RNA data path.
 
     Parameters

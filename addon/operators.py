@@ -113,9 +113,7 @@ def check_writable(path: str) -> None:
     """Raise ConductorError unless a motion file can be written at ``path``."""
     target = Path(path)
     if target.suffix.lower() not in MOTION_SUFFIXES:
-        raise ConductorError(
-            f"Cannot save motion as '{target.name}': use a {one_of(MOTION_SUFFIXES)} file name."
-        )
+        raise ConductorError(f"Cannot save motion as '{target.name}': use a {one_of(MOTION_SUFFIXES)} file name.")
     check_output_folder(target.parent)
 
 
@@ -130,8 +128,10 @@ def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> d
         from .beat_markers import write_markers_as_labels
 
         folder = folder or tempfile.mkdtemp(prefix="virtual_conductor_")
-        path, offset_s = write_markers_as_labels(scene, os.path.join(folder, "markers.txt"),
-                                                 start_frame=settings.start_frame), None
+        path, offset_s = (
+            write_markers_as_labels(scene, os.path.join(folder, "markers.txt"), start_frame=settings.start_frame),
+            None,
+        )
     else:
         if not settings.beats_file:
             raise ConductorError("Choose a beat file in the Beats section, or another Beat Source.")
@@ -152,9 +152,7 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     if not create:
         armature = settings.armature
         if armature is None:
-            raise ConductorError(
-                "No target armature: pick one or choose Create Conductor in the Target section."
-            )
+            raise ConductorError("No target armature: pick one or choose Create Conductor in the Target section.")
         if armature.name not in scene.objects:
             raise ConductorError(f"Armature '{armature.name}' is not in this scene; pick another.")
     audio_path, needs_strip = resolve_music(settings, scene)
@@ -166,8 +164,12 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     procedural = runs_procedural(settings)
     beats = resolve_beats(settings, scene, folder, procedural=procedural)
     generate = read_options(
-        GenerateOptions, settings, weights=weights, device=settings.device.lower(),
-        seed=random.randrange(2**31) if settings.use_random_seed else settings.seed, **beats,
+        GenerateOptions,
+        settings,
+        weights=weights,
+        device=settings.device.lower(),
+        seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
+        **beats,
     )
     if beats:  # a beat grid brings its own bars
         generate = dataclasses.replace(generate, meter=None)
@@ -247,9 +249,7 @@ def finish_run(scene_name: str, inputs: Inputs, motion_path: Path):
     ConductorError when that scene no longer exists. Returns (armature object, ApplyResult)."""
     scene = bpy.data.scenes.get(scene_name)
     if scene is None:
-        raise ConductorError(
-            f"The scene '{scene_name}' no longer exists; the generated motion was not applied."
-        )
+        raise ConductorError(f"The scene '{scene_name}' no longer exists; the generated motion was not applied.")
     return apply_to_scene(scene, inputs, motion_path)
 
 
@@ -270,8 +270,7 @@ def report_failure(operator, error: BaseException) -> set[str]:
         traceback.print_exception(type(error), error, error.__traceback__)
         operator.report(
             {"ERROR"},
-            f"Generation failed unexpectedly ({type(error).__name__}: {error}); "
-            "the system console has the details.",
+            f"Generation failed unexpectedly ({type(error).__name__}: {error}); the system console has the details.",
         )
     return {"CANCELLED"}
 
@@ -294,8 +293,13 @@ def dependency_paths() -> list[str]:
 
     if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE, "").strip():
         return []
-    wheels = os.path.join(bpy.utils.user_resource("EXTENSIONS"), ".local", "lib",
-                          "python{:d}.{:d}".format(*sys.version_info[:2]), "site-packages")
+    wheels = os.path.join(
+        bpy.utils.user_resource("EXTENSIONS"),
+        ".local",
+        "lib",
+        "python{:d}.{:d}".format(*sys.version_info[:2]),
+        "site-packages",
+    )
     folder = dependency_folder(create=False)
     return [path for path in (wheels, folder) if path and os.path.isdir(path)]
 
@@ -372,8 +376,9 @@ class WorkerOperator(bpy.types.Operator):
         try:
             request = self.start(context, folder)
             settings.is_running, settings.cancel_requested = True, False
-            output = run_blocking(request, extra_paths=dependency_paths(),
-                                  should_cancel=lambda: settings.cancel_requested)
+            output = run_blocking(
+                request, extra_paths=dependency_paths(), should_cancel=lambda: settings.cancel_requested
+            )
             settings.status = "Writing to the scene"
             message = self.finish(context.scene, output)
         except Exception as error:
@@ -400,8 +405,9 @@ class WorkerOperator(bpy.types.Operator):
             shutil.rmtree(folder, ignore_errors=True)
             settings.status = str(error) if isinstance(error, ConductorError) else "Failed"
             return report_failure(self, error)
-        task = BackgroundTask(GENERATE, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
-                              scene=context.scene.name)
+        task = BackgroundTask(
+            GENERATE, job, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True), scene=context.scene.name
+        )
         task.start_timer(context.window_manager, context.window, TIMER_INTERVAL_S)
         settings.is_running, settings.cancel_requested = True, False
         settings.progress, settings.status = 0.0, job.message
@@ -495,8 +501,9 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         audio_path, _needs_strip = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = settings.start_frame
-        return WorkerRequest(audio_path, os.path.join(folder, "beats.json"),
-                             GenerateOptions(meter=options.meter), command="beats")
+        return WorkerRequest(
+            audio_path, os.path.join(folder, "beats.json"), GenerateOptions(meter=options.meter), command="beats"
+        )
 
     def finish(self, scene, output_path: Path) -> str:
         from ..core.beat_grid import load_grid
@@ -505,8 +512,10 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         track = load_grid(output_path, duration_s=float("inf"))
         count = put_beat_markers(scene, track, start_frame=self._start_frame)
         get_settings(scene).beat_source = "MARKERS"
-        return (f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
-                "markers, then Generate conducts on them.")
+        return (
+            f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
+            "markers, then Generate conducts on them."
+        )
 
 
 class CONDUCTOR_OT_cancel(bpy.types.Operator):

@@ -77,8 +77,11 @@ def missing_dependencies(*, neural: bool = False) -> list[str]:
     """Labels of the packages a run cannot import: those of the default path, and PyTorch too
     when ``neural``."""
     status = dependency_status()
-    return [package.label for package in PACKAGES
-            if status.get(package.label) is None and (neural or not package.neural_only)]
+    return [
+        package.label
+        for package in PACKAGES
+        if status.get(package.label) is None and (neural or not package.neural_only)
+    ]
 
 
 def numpy_version() -> str:
@@ -102,10 +105,7 @@ def install_disabled_reason() -> str:
     if BackgroundTask.get(INSTALL) is not None:
         return "PyTorch is being installed."
     if not bpy.app.online_access:
-        return (
-            "Online access is off: allow it in Preferences > System > Network, "
-            "or install by hand (see the README)."
-        )
+        return "Online access is off: allow it in Preferences > System > Network, or install by hand (see the README)."
     if not ADDON_PACKAGE.startswith("bl_ext."):
         return "Install the add-on as an extension to get a private dependency folder."
     return ""
@@ -258,9 +258,7 @@ class CONDUCTOR_OT_refresh_dependencies(bpy.types.Operator):
 class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_PACKAGE
 
-    install_progress: bpy.props.FloatProperty(
-        name="Progress", min=0.0, max=1.0, subtype="FACTOR", options=set()
-    )
+    install_progress: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options=set())
     install_status: bpy.props.StringProperty(name="Status")
 
     def draw(self, context):
@@ -290,7 +288,8 @@ class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
         for build in ("CPU", "CUDA"):
             size = f"{DOWNLOAD_MB[build]} MB" if DOWNLOAD_MB[build] < 1000 else f"{DOWNLOAD_MB[build] / 1000:.1f} GB"
             operator = row.operator(
-                CONDUCTOR_OT_install_pytorch.bl_idname, text=f"Install PyTorch {TORCH_VERSION} ({build}, {size})",
+                CONDUCTOR_OT_install_pytorch.bl_idname,
+                text=f"Install PyTorch {TORCH_VERSION} ({build}, {size})",
                 icon="IMPORT",
             )
             operator.build = build

@@ -69,8 +69,9 @@ def setting(name: str, *, items: tuple[tuple[str, str, str], ...] | None = None,
         return EnumProperty(items=items, default=enum_identifier(info.default), **common, **ui)
     if info.kind is bool:
         return BoolProperty(default=info.default, **common, **ui)
-    limits: dict[str, Any] = {key: value for key, value in (("min", info.minimum), ("max", info.maximum))
-                              if value is not None}
+    limits: dict[str, Any] = {
+        key: value for key, value in (("min", info.minimum), ("max", info.maximum)) if value is not None
+    }
     if info.kind is int:
         return IntProperty(default=info.default, **limits, **common, **ui)
     if info.kind is float:
@@ -91,14 +92,20 @@ def setting_value(settings: bpy.types.PropertyGroup, name: str) -> object:
 def read_options(cls: type[OptionsT], settings: bpy.types.PropertyGroup, **given: object) -> OptionsT:
     """An instance of option dataclass ``cls`` from the panel's properties; ``given`` supplies
     the settings the panel offers its own way (:data:`PANEL_OWN`) and fields that are not settings."""
-    values = {info.name: setting_value(settings, info.name) for info in option_fields(cls) if info.name not in PANEL_OWN}
+    values = {
+        info.name: setting_value(settings, info.name) for info in option_fields(cls) if info.name not in PANEL_OWN
+    }
     return from_values(cls, values, **given)
+
 
 WEIGHTS_ITEMS = (
     ("DEFAULT", "Project Default", "The project's own trained weights, or the procedural conductor until they ship"),
     ("PROCEDURAL", "Procedural (Beat-Exact)", "No network: a conductor that beats time exactly"),
-    ("NEURAL", "Our M2S-GAN (Experimental)",
-     "The project's own trained generator: it follows the music, less exactly than the procedural conductor"),
+    (
+        "NEURAL",
+        "Our M2S-GAN (Experimental)",
+        "The project's own trained generator: it follows the music, less exactly than the procedural conductor",
+    ),
     ("OFFICIAL", "Official Checkpoint", "The original M2S-GAN checkpoint file (.pt)"),
     ("CUSTOM", "Custom File", "Weights you trained (.safetensors or .pt)"),
 )
@@ -138,48 +145,61 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         default="FILE",
     )
     music_path: StringProperty(
-        name="Music File", description="The music to conduct (wav, flac, ogg, mp3)",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        name="Music File",
+        description="The music to conduct (wav, flac, ogg, mp3)",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     music_strip: StringProperty(name="Sound Strip", description="A sound strip of this scene")
 
     # ---------------------------------------------------------------- model
     weights: EnumProperty(name="Weights", items=WEIGHTS_ITEMS, default="DEFAULT")
     official_weights_path: StringProperty(
-        name="Checkpoint", description="M2SGAN_official_pretrained.pt",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        name="Checkpoint",
+        description="M2SGAN_official_pretrained.pt",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     custom_weights_path: StringProperty(
-        name="Weights File", description="A .safetensors or .pt file",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        name="Weights File",
+        description="A .safetensors or .pt file",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
-    use_random_seed: BoolProperty(
-        name="Random Seed", description="A new performance each run instead of a fixed seed"
-    )
+    use_random_seed: BoolProperty(name="Random Seed", description="A new performance each run instead of a fixed seed")
     seed: setting("seed")
     variation: setting("variation", soft_max=2.0)
-    meter: setting("meter", items=(
-        (AUTO, "Detect", "Find the meter in the music"),
-        ("1", "1", "One beat a bar (a fast 3/4 or 6/8 in one)"),
-        ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
-        ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
-        ("4", "4", "Four beats a bar (4/4)"),
-        ("5", "5", "Five beats a bar (5/4, as 2+3 or 3+2)"),
-        ("6", "6", "Six beats a bar (a slow 6/8)"),
-    ))
+    meter: setting(
+        "meter",
+        items=(
+            (AUTO, "Detect", "Find the meter in the music"),
+            ("1", "1", "One beat a bar (a fast 3/4 or 6/8 in one)"),
+            ("2", "2", "Two beats a bar (2/4, 2/2, a 6/8 beaten in two)"),
+            ("3", "3", "Three beats a bar (3/4, 3/8, a 9/8 beaten in three)"),
+            ("4", "4", "Four beats a bar (4/4)"),
+            ("5", "5", "Five beats a bar (5/4, as 2+3 or 3+2)"),
+            ("6", "6", "Six beats a bar (a slow 6/8)"),
+        ),
+    )
     gesture_size: setting("gesture_size", subtype="FACTOR")
     energy: setting("energy")
-    articulation: setting("articulation", items=(
-        ("AUTO", "Auto", "From the music: round when it is legato, straight and stopped when detached"),
-        ("LEGATO", "Legato", "Round, continuous paths"),
-        ("STACCATO", "Staccato", "Light, straight strokes that stop at the ictus"),
-        ("MARCATO", "Marcato", "Heavy, straight strokes that stop at the ictus"),
-    ))
+    articulation: setting(
+        "articulation",
+        items=(
+            ("AUTO", "Auto", "From the music: round when it is legato, straight and stopped when detached"),
+            ("LEGATO", "Legato", "Round, continuous paths"),
+            ("STACCATO", "Staccato", "Light, straight strokes that stop at the ictus"),
+            ("MARCATO", "Marcato", "Heavy, straight strokes that stop at the ictus"),
+        ),
+    )
     left_hand_activity: setting("left_hand_activity")
-    precision: setting("precision", items=(
-        ("FLOAT32", "Float32", "Exact: the network as trained"),
-        ("BF16", "BF16", "Faster on CPUs with AMX or AVX-512 BF16 and on CUDA GPUs; keypoints differ slightly"),
-    ))
+    precision: setting(
+        "precision",
+        items=(
+            ("FLOAT32", "Float32", "Exact: the network as trained"),
+            ("BF16", "BF16", "Faster on CPUs with AMX or AVX-512 BF16 and on CUDA GPUs; keypoints differ slightly"),
+        ),
+    )
     device: EnumProperty(
         name="Device",
         items=(
@@ -202,20 +222,31 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         default="DETECT",
     )
     beats_file: StringProperty(
-        name="Beat File", description="Beat times (.json, .txt, .csv, with optional bar.beat labels) or a MIDI file",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        name="Beat File",
+        description="Beat times (.json, .txt, .csv, with optional bar.beat labels) or a MIDI file",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     find_beats_offset: BoolProperty(
-        name="Find Offset", default=True,
+        name="Find Offset",
+        default=True,
         description="For a MIDI file: find the shift that lines its notes up with the music",
     )
     beats_offset_s: FloatProperty(
-        name="Offset", description="Seconds added to the file's beat times", default=0.0, min=-3600.0, max=3600.0,
+        name="Offset",
+        description="Seconds added to the file's beat times",
+        default=0.0,
+        min=-3600.0,
+        max=3600.0,
         unit="TIME_ABSOLUTE",
     )
     beat_lock: FloatProperty(
-        name="Beat Lock", description="Neural weights: how far each stroke's ictus moves onto the given beats, 0 to 1",
-        default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+        name="Beat Lock",
+        description="Neural weights: how far each stroke's ictus moves onto the given beats, 0 to 1",
+        default=1.0,
+        min=0.0,
+        max=1.0,
+        subtype="FACTOR",
     )
 
     # ---------------------------------------------------------------- target
@@ -230,8 +261,10 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=poll_armature)
     mapping: EnumProperty(name="Bone Mapping", items=MAPPING_ITEMS, default="CONDUCTOR")
     mapping_path: StringProperty(
-        name="Mapping File", description="A bone mapping (.json)",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        name="Mapping File",
+        description="A bone mapping (.json)",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
 
     # ---------------------------------------------------------------- motion
@@ -249,16 +282,14 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     use_nla: setting("use_nla")
     save_motion_path: StringProperty(
         name="Save Motion",
-        description="Also keep the generated motion as a file (.npz, .json or .csv); "
-        "leave empty to skip",
-        subtype="FILE_PATH", options=PATH_OPTIONS,
+        description="Also keep the generated motion as a file (.npz, .json or .csv); leave empty to skip",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
 
     # ---------------------------------------------------------------- job state
     is_running: BoolProperty(name="Running")
-    progress: FloatProperty(
-        name="Progress", min=0.0, max=1.0, subtype="FACTOR", options=set()
-    )
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options=set())
     status: StringProperty(name="Status")
     cancel_requested: BoolProperty(name="Cancel Requested")
 

@@ -61,7 +61,7 @@ class RenderOptions:
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
-    """"1280x720" -> (1280, 720); raises ConductorError on anything else."""
+    """ "1280x720" -> (1280, 720); raises ConductorError on anything else."""
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -150,8 +150,12 @@ def _use_gpu(backend: str) -> None:
 
 
 def render_video(
-    scene: Any, output: str | os.PathLike[str], options: RenderOptions,
-    *, progress: Callable[[float, str], None] | None = None, music: str | os.PathLike[str] | None = None,
+    scene: Any,
+    output: str | os.PathLike[str],
+    options: RenderOptions,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    music: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Render ``scene``'s frame range (its camera, its sound strips) to the MP4 ``output``.
 
@@ -206,8 +210,30 @@ def add_music_with_ffmpeg(video: Path, music: Path, *, seconds: float) -> None:
             "This Blender build cannot mix audio into the video; install ffmpeg so the music can be added."
         )
     muxed = video.with_name(video.stem + ".music.mp4")
-    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(music), "-t", f"{seconds:.3f}",
-               "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", str(muxed)]
+    command = [
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        "-i",
+        str(music),
+        "-t",
+        f"{seconds:.3f}",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        str(muxed),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         muxed.unlink(missing_ok=True)

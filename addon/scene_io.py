@@ -42,8 +42,8 @@ class SceneJob:
     scene_path: str = option("", "animate into this .blend instead of a new file", flag="--scene")
     armature: str = option("", "armature of --scene to animate (default: create the conductor)")
     fps: float | None = option(
-        None, "scene frame rate (24, 25, 29.97, 30, 60; default: the scene's, 30 when new)", minimum=1.0,
-        maximum=1000.0)
+        None, "scene frame rate (24, 25, 29.97, 30, 60; default: the scene's, 30 when new)", minimum=1.0, maximum=1000.0
+    )
     camera: bool = option(True, "give a created conductor a camera framing the upper body")
     pack_audio: bool = option(False, "pack the music into the .blend (for render farms)")
 
@@ -83,8 +83,9 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
             if sound.packed_file is None:
                 sound.pack()
     progress(1.0, "animated")
-    return Animated(scene, armature, motion, result.action_name, result.frame_start,
-                    result.frame_end, result.sound_strip_name)
+    return Animated(
+        scene, armature, motion, result.action_name, result.frame_start, result.frame_end, result.sound_strip_name
+    )
 
 
 _startup_file: str | None = None  # the .blend Blender was started with (blender -b file.blend)
@@ -160,8 +161,14 @@ def save_blend(path: Path) -> Path:
     return path
 
 
-def produce(job: SceneJob, blend: Path | None, video: Path | None, exports: Sequence[Path],
-            render_options: Any, progress: Progress) -> list[Path]:
+def produce(
+    job: SceneJob,
+    blend: Path | None,
+    video: Path | None,
+    exports: Sequence[Path],
+    render_options: Any,
+    progress: Progress,
+) -> list[Path]:
     """Animate ``job`` and write each requested output (those given, not None); the files written."""
     for target in [p for p in (blend, video, *exports) if p is not None]:
         check_output_folder(target.parent, create=True)
@@ -178,14 +185,17 @@ def produce(job: SceneJob, blend: Path | None, video: Path | None, exports: Sequ
     if video is not None:
         from .render import render_video
 
-        written.append(render_video(
-            animated.scene, video, render_options,
-            progress=lambda fraction, message: progress(0.6 + 0.4 * fraction, message), music=job.audio,
-        ))
+        written.append(
+            render_video(
+                animated.scene,
+                video,
+                render_options,
+                progress=lambda fraction, message: progress(0.6 + 0.4 * fraction, message),
+                music=job.audio,
+            )
+        )
     progress(1.0, "done")
     return written
-
-
 
 
 class LineProgress:

@@ -42,7 +42,9 @@ def main() -> None:
     samples = load_audio(args.music)
     duration_s = samples.size / SAMPLE_RATE_HZ
     tracked = track_beats(samples)
-    names = [("|" if tracked.bar_position[k] == 0 else "") + beat_label(tracked, k) for k in range(tracked.beats_s.size)]
+    names = [
+        ("|" if tracked.bar_position[k] == 0 else "") + beat_label(tracked, k) for k in range(tracked.beats_s.size)
+    ]
     edited = tracked.beats_s.copy()
     edited[args.move] += 0.2
     runs = {}
@@ -52,8 +54,9 @@ def main() -> None:
 
     frames = int(args.seconds * 30)
     t = np.arange(frames) / 30
-    figure, (timeline, curve) = plt.subplots(2, 1, figsize=(11, 4.6), sharex=True,
-                                             gridspec_kw={"height_ratios": [1, 3]})
+    figure, (timeline, curve) = plt.subplots(
+        2, 1, figsize=(11, 4.6), sharex=True, gridspec_kw={"height_ratios": [1, 3]}
+    )
     timeline.set_facecolor("#2b2b2b")
     for (label, (times, _height)), colour, level in zip(runs.items(), ("#9ecbff", "#ffb347"), (0.65, 0.25)):
         for time_s, name in zip(times, names):

@@ -64,33 +64,45 @@ def main() -> None:
         def speed(keypoints: np.ndarray) -> float:
             return float(np.linalg.norm(np.diff(keypoints[:, 10], axis=0), axis=1).mean())
 
-        rows.append({
-            "piece": folder.name, "level": level,
-            "before": (beat_alignment(shown, before), beat_alignment(before, shown)),
-            "after": (beat_alignment(shown, after), beat_alignment(after, shown)),
-            "every_beat": (beat_alignment(grid.beats_s, after), beat_alignment(after, grid.beats_s)),
-            "speed": speed(locked) / speed(free),
-            "jump": float(np.abs(np.diff(locked, axis=0)).max() / np.abs(np.diff(free, axis=0)).max()),
-        })
+        rows.append(
+            {
+                "piece": folder.name,
+                "level": level,
+                "before": (beat_alignment(shown, before), beat_alignment(before, shown)),
+                "after": (beat_alignment(shown, after), beat_alignment(after, shown)),
+                "every_beat": (beat_alignment(grid.beats_s, after), beat_alignment(after, grid.beats_s)),
+                "speed": speed(locked) / speed(free),
+                "jump": float(np.abs(np.diff(locked, axis=0)).max() / np.abs(np.diff(free, axis=0)).max()),
+            }
+        )
         row = rows[-1]
-        print(f"  {row['piece']}  {level:<8} before {row['before'][0]:.2f}/{row['before'][1]:.2f}  "
-              f"after {row['after'][0]:.2f}/{row['after'][1]:.2f}  every beat {row['every_beat'][0]:.2f}/"
-              f"{row['every_beat'][1]:.2f}  speed x{row['speed']:.2f}  largest move x{row['jump']:.2f}", flush=True)
+        print(
+            f"  {row['piece']}  {level:<8} before {row['before'][0]:.2f}/{row['before'][1]:.2f}  "
+            f"after {row['after'][0]:.2f}/{row['after'][1]:.2f}  every beat {row['every_beat'][0]:.2f}/"
+            f"{row['every_beat'][1]:.2f}  speed x{row['speed']:.2f}  largest move x{row['jump']:.2f}",
+            flush=True,
+        )
 
     def mean(key: str, index: int) -> float:
         return float(np.nanmean([row[key][index] for row in rows]))
 
-    print(f"\n{len(rows)} held-out renders, weights {Path(args.weights).name}, ictus alignment (sigma 0.1 s), "
-          "music->motion / motion->music at the locked level:")
+    print(
+        f"\n{len(rows)} held-out renders, weights {Path(args.weights).name}, ictus alignment (sigma 0.1 s), "
+        "music->motion / motion->music at the locked level:"
+    )
     print(f"  unlocked {mean('before', 0):.3f} / {mean('before', 1):.3f}")
     for direction, index in (("music->motion", 0), ("motion->music", 1)):
         value = mean("after", index)
         print(f"  locked {direction}: {value:.3f} (goal >= {GOAL_ALIGNMENT}: ratio {value / GOAL_ALIGNMENT:.2f})")
     print(f"  locked, against every beat: {mean('every_beat', 0):.3f} / {mean('every_beat', 1):.3f}")
     worst_speed = max(abs(row["speed"] - 1) for row in rows)
-    print(f"  mean speed change: worst {worst_speed:.1%} (goal <= {GOAL_SPEED_CHANGE:.0%}: ratio "
-          f"{GOAL_SPEED_CHANGE / max(worst_speed, 1e-9):.2f})")
-    print(f"  largest frame-to-frame move, locked over unlocked: worst x{max(row['jump'] for row in rows):.3f} (goal <= 1)")
+    print(
+        f"  mean speed change: worst {worst_speed:.1%} (goal <= {GOAL_SPEED_CHANGE:.0%}: ratio "
+        f"{GOAL_SPEED_CHANGE / max(worst_speed, 1e-9):.2f})"
+    )
+    print(
+        f"  largest frame-to-frame move, locked over unlocked: worst x{max(row['jump'] for row in rows):.3f} (goal <= 1)"
+    )
 
 
 if __name__ == "__main__":

@@ -98,7 +98,9 @@ PIECES = (
 )
 
 
-def render(corpus_path: str, program: int | None, tempo_scale: float, tempo_curve_ql: tuple, cache: Path | None) -> dict:
+def render(
+    corpus_path: str, program: int | None, tempo_scale: float, tempo_curve_ql: tuple, cache: Path | None
+) -> dict:
     """Samples, beats, downbeats, meter and first tempo of one excerpt (from the cache if there)."""
     curve = "".join(f"_{offset:g}x{factor:g}" for offset, factor in tempo_curve_ql)
     name = f"{corpus_path.replace('/', '_')}_{program}_{tempo_scale:g}{curve}.npz"
@@ -107,10 +109,22 @@ def render(corpus_path: str, program: int | None, tempo_scale: float, tempo_curv
             return {key: archive[key] for key in archive.files}
     from training.scores import render_score
 
-    rendered = render_score(corpus_path, program=program, tempo_scale=tempo_scale, tempo_curve_ql=tempo_curve_ql,
-                            excerpt_s=EXCERPT_S, default_bpm=DEFAULT_BPM, sample_rate_hz=SAMPLE_RATE_HZ)
-    piece = {"samples": rendered.samples, "beats_s": rendered.beats_s, "downbeats_s": rendered.downbeats_s,
-             "meter": np.int64(rendered.meter), "tempo_bpm": np.float64(rendered.tempo_bpm)}
+    rendered = render_score(
+        corpus_path,
+        program=program,
+        tempo_scale=tempo_scale,
+        tempo_curve_ql=tempo_curve_ql,
+        excerpt_s=EXCERPT_S,
+        default_bpm=DEFAULT_BPM,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+    )
+    piece = {
+        "samples": rendered.samples,
+        "beats_s": rendered.beats_s,
+        "downbeats_s": rendered.downbeats_s,
+        "meter": np.int64(rendered.meter),
+        "tempo_bpm": np.float64(rendered.tempo_bpm),
+    }
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         np.savez(cache / name, **piece)
@@ -147,16 +161,26 @@ def score_dataset(root: Path, track_beats) -> None:
             beat_f = beat_f_measure(np.load(folder / "beats.npy"), track.beats_s, window_s=WINDOW_S)
             downbeat_f = beat_f_measure(np.load(folder / "downbeats.npy"), track.downbeats_s, window_s=WINDOW_S)
             values.append((beat_f, downbeat_f))
-            print(f"{split:5} {folder.name:10} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} {track.tempo_bpm:6.1f}",
-                  flush=True)
+            print(
+                f"{split:5} {folder.name:10} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} {track.tempo_bpm:6.1f}",
+                flush=True,
+            )
         if values:
             beat_f, downbeat_f = np.mean(values, axis=0)
             print(f"{split} mean over {len(values)} samples: F {beat_f:.3f}  dbF {downbeat_f:.3f}")
 
 
 # --------------------------------------------------------------------------- issue 14: goals
-GOALS = {"render_beat_f": 0.90, "render_downbeat_f": 0.70, "render_meter": 0.90, "real_any_level_f": 0.85,
-         "real_downbeat_f": 0.60, "ictus_alignment": 0.85, "ictus_above_control": 0.35, "seconds_per_minute": 0.5}
+GOALS = {
+    "render_beat_f": 0.90,
+    "render_downbeat_f": 0.70,
+    "render_meter": 0.90,
+    "real_any_level_f": 0.85,
+    "real_downbeat_f": 0.60,
+    "ictus_alignment": 0.85,
+    "ictus_above_control": 0.35,
+    "seconds_per_minute": 0.5,
+}
 TRACKER_NAMES = ("dsp", "learned")
 EXCERPT_START_S, EXCERPT_LENGTH_S = 20.0, 120.0
 # Debian game-music packages (GPL or CC licensed): (package, where its files are, how many).
@@ -174,7 +198,9 @@ AUDIO_SUFFIXES = (".ogg", ".opus", ".mp3", ".flac", ".wav")
 def ratio_line(name: str, value: float, goal: float, *, lower_is_better: bool = False) -> str:
     ratio = goal / value if lower_is_better and value > 0 else value / goal if goal else float("nan")
     verdict = "meets" if (value <= goal if lower_is_better else value >= goal) else "SHORT"
-    return f"  {name:44s} {value:7.3f}   goal {'<=' if lower_is_better else '>='} {goal:<5g} ratio {ratio:5.2f}  {verdict}"
+    return (
+        f"  {name:44s} {value:7.3f}   goal {'<=' if lower_is_better else '>='} {goal:<5g} ratio {ratio:5.2f}  {verdict}"
+    )
 
 
 def track_with(tracker: str, samples: np.ndarray, meter: int | None = None):
@@ -203,22 +229,29 @@ def score_renders(root: Path, trackers: list[str], *, split: str, limit: int) ->
     folders = render_folders(root, split)[:limit] if limit else render_folders(root, split)
     totals: dict[str, dict[str, list[float]]] = {name: {} for name in trackers}
     print(f"{split} renders: {len(folders)}")
-    print(f"{'render':7} {'source':44} {'m':>2} {'bpm':>5} " + " ".join(
-        f"{name + ' F/anyF/dbF/met/tmp':>34}" for name in trackers))
+    print(
+        f"{'render':7} {'source':44} {'m':>2} {'bpm':>5} "
+        + " ".join(f"{name + ' F/anyF/dbF/met/tmp':>34}" for name in trackers)
+    )
     for folder in folders:
         stereo, _ = soundfile.read(folder / "audio.flac", dtype="float32", always_2d=True)
         labels = load_labels(folder)
         info = json.loads((folder / "render.json").read_text()) if (folder / "render.json").is_file() else {}
         source = info.get("source", {}).get("path", "?").split("/")[-1][:28] + (
-            f"#{info['source']['number']}" if info.get("source", {}).get("number") else "")
-        line = (f"{folder.name:7} {source[:36] + ' ' + info.get('soundfont', '')[:7]:44} "
-                f"{int(np.bincount(labels['bar_beats']).argmax()):>2} {60 / np.median(np.diff(labels['beats_s'])):5.0f} ")
+            f"#{info['source']['number']}" if info.get("source", {}).get("number") else ""
+        )
+        line = (
+            f"{folder.name:7} {source[:36] + ' ' + info.get('soundfont', '')[:7]:44} "
+            f"{int(np.bincount(labels['bar_beats']).argmax()):>2} {60 / np.median(np.diff(labels['beats_s'])):5.0f} "
+        )
         for name in trackers:
             figures = score_track(labels, track_with(name, stereo.mean(axis=1)))
             for key, value in figures.items():
                 totals[name].setdefault(key, []).append(value)
-            line += (f"{figures['beat_f']:9.2f} {figures['any_level_f']:5.2f} {figures['downbeat_f']:5.2f} "
-                     f"{figures['meter_right']:4.0f} {figures['tempo_right']:4.0f}")
+            line += (
+                f"{figures['beat_f']:9.2f} {figures['any_level_f']:5.2f} {figures['downbeat_f']:5.2f} "
+                f"{figures['meter_right']:4.0f} {figures['tempo_right']:4.0f}"
+            )
         print(line, flush=True)
     summary = {}
     for name in trackers:
@@ -306,8 +339,10 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
 
     excerpts = real_excerpts(folder)
     references = madmom_references(excerpts, venv)
-    print(f"{len(excerpts)} excerpts of {EXCERPT_LENGTH_S:.0f} s; madmom took "
-          f"{np.mean([r['seconds'] for r in references]):.1f} s each")
+    print(
+        f"{len(excerpts)} excerpts of {EXCERPT_LENGTH_S:.0f} s; madmom took "
+        f"{np.mean([r['seconds'] for r in references]):.1f} s each"
+    )
     results: dict[str, dict[str, list[float]]] = {name: {} for name in trackers}
     ictus: dict[str, list[np.ndarray]] = {name: [] for name in trackers}
     for excerpt, reference in zip(excerpts, references):
@@ -315,14 +350,18 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
         line = f"{excerpt.stem[:52]:52} {60 / np.median(np.diff(reference['beats_s'])):5.0f} bpm "
         for name in trackers:
             track = track_with(name, samples)
-            figures = {"any_level_f": any_level_f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
-                       "beat_f": f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
-                       "downbeat_f": f_measure(np.array(reference["downbeats_s"]), track.downbeats_s)}
+            figures = {
+                "any_level_f": any_level_f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
+                "beat_f": f_measure(np.array(reference["beats_s"]), track.notated_beats_s),
+                "downbeat_f": f_measure(np.array(reference["downbeats_s"]), track.downbeats_s),
+            }
             for key, value in figures.items():
                 results[name].setdefault(key, []).append(value)
             ictus[name].append(ictus_beats(conduct_with(name, samples)))
-            line += f"  {name} F {figures['beat_f']:.2f} any {figures['any_level_f']:.2f} db {figures['downbeat_f']:.2f}" \
-                    f" {track.tempo_bpm:5.0f} bpm {track.level[:4]}"
+            line += (
+                f"  {name} F {figures['beat_f']:.2f} any {figures['any_level_f']:.2f} db {figures['downbeat_f']:.2f}"
+                f" {track.tempo_bpm:5.0f} bpm {track.level[:4]}"
+            )
         print(line, flush=True)
     summary = {}
     for name in trackers:
@@ -334,8 +373,12 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
         music_to_motion = float(np.nanmean([beat_alignment(b, m) for b, m in zip(beats, motion)]))
         motion_to_music = float(np.nanmean([beat_alignment(m, b) for b, m in zip(beats, motion)]))
         means = {key: float(np.mean(values)) for key, values in results[name].items()}
-        means.update(ictus=float(np.nanmean(aligned)), control=float(np.nanmean(control)),
-                     music_to_motion=music_to_motion, motion_to_music=motion_to_music)
+        means.update(
+            ictus=float(np.nanmean(aligned)),
+            control=float(np.nanmean(control)),
+            music_to_motion=music_to_motion,
+            motion_to_music=motion_to_music,
+        )
         summary[name] = means
         print(f"\n{name}: {len(excerpts)} real recordings against madmom's beats")
         print(ratio_line("F at any metrical level", means["any_level_f"], GOALS["real_any_level_f"]))
@@ -343,8 +386,12 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
         print(ratio_line("downbeat F", means["downbeat_f"], GOALS["real_downbeat_f"]))
         print(ratio_line("procedural ictus alignment (mean of both)", means["ictus"], GOALS["ictus_alignment"]))
         print(f"  {'  music->motion / motion->music':44s} {music_to_motion:7.3f} / {motion_to_music:.3f}")
-        print(ratio_line("  above its other-piece control", means["ictus"] - means["control"],
-                         GOALS["ictus_above_control"]) + f"   (control {means['control']:.3f})")
+        print(
+            ratio_line(
+                "  above its other-piece control", means["ictus"] - means["control"], GOALS["ictus_above_control"]
+            )
+            + f"   (control {means['control']:.3f})"
+        )
     return summary
 
 
@@ -360,8 +407,9 @@ def measure_speed(trackers: list[str]) -> dict:
     from core.beat_decoding import bars_from_beats, decode_beats
     from core.learned_tracker import learned_network
 
-    pieces = [p for p in (Path("/work/data/long/piece_1min.flac"), Path("/work/data/long/piece_10min.flac"))
-              if p.is_file()] or [Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg"]
+    pieces = [
+        p for p in (Path("/work/data/long/piece_1min.flac"), Path("/work/data/long/piece_10min.flac")) if p.is_file()
+    ] or [Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg"]
     summary = {}
     for piece in pieces:
         samples = load_audio(piece)
@@ -371,8 +419,14 @@ def measure_speed(trackers: list[str]) -> dict:
             track_with(name, samples)
             per_minute = (time.perf_counter() - started) / minutes
             summary[f"{name} {piece.stem}"] = per_minute
-            print(ratio_line(f"{name}, {piece.name} ({minutes:.1f} min): s per minute", per_minute,
-                             GOALS["seconds_per_minute"], lower_is_better=True))
+            print(
+                ratio_line(
+                    f"{name}, {piece.name} ({minutes:.1f} min): s per minute",
+                    per_minute,
+                    GOALS["seconds_per_minute"],
+                    lower_is_better=True,
+                )
+            )
         if "learned" in trackers:
             network, _ = learned_network(required=True)
             t0 = time.perf_counter()
@@ -383,8 +437,10 @@ def measure_speed(trackers: list[str]) -> dict:
             path = decode_beats(activations[:, 0], FRAME_RATE_HZ)
             bars_from_beats(path.frames / FRAME_RATE_HZ, downbeat_activation=activations[:, 1], fps=FRAME_RATE_HZ)
             t3 = time.perf_counter()
-            print(f"    stages per minute: spectrogram {(t1 - t0) / minutes:.3f} s, network {(t2 - t1) / minutes:.3f} s, "
-                  f"decoding {(t3 - t2) / minutes:.3f} s")
+            print(
+                f"    stages per minute: spectrogram {(t1 - t0) / minutes:.3f} s, network {(t2 - t1) / minutes:.3f} s, "
+                f"decoding {(t3 - t2) / minutes:.3f} s"
+            )
     print(f"  peak memory {peak_rss_mb():.0f} MB")
     return summary
 
@@ -396,15 +452,24 @@ def bad_input(trackers: list[str], *, long_hours: float) -> None:
     rng = np.random.default_rng(0)
     click = np.zeros(SAMPLE_RATE_HZ * 10, np.float32)
     click[SAMPLE_RATE_HZ * 5 : SAMPLE_RATE_HZ * 5 + 200] = 0.8
-    cases = {"silence 30 s": np.zeros(SAMPLE_RATE_HZ * 30, np.float32), "one click in 10 s": click,
-             "white noise 30 s": (0.1 * rng.standard_normal(SAMPLE_RATE_HZ * 30)).astype(np.float32),
-             "1-s piece": load_audio(Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg")[:SAMPLE_RATE_HZ]}
+    cases = {
+        "silence 30 s": np.zeros(SAMPLE_RATE_HZ * 30, np.float32),
+        "one click in 10 s": click,
+        "white noise 30 s": (0.1 * rng.standard_normal(SAMPLE_RATE_HZ * 30)).astype(np.float32),
+        "1-s piece": load_audio(Path(__file__).resolve().parent.parent / "core/assets/demo_piece.ogg")[:SAMPLE_RATE_HZ],
+    }
     for name in trackers:
         for case, samples in cases.items():
             track = track_with(name, samples)
-            valid = np.all(np.isfinite(track.beats_s)) and np.all(np.diff(track.beats_s) > 0) and np.isfinite(track.tempo_bpm)
-            print(f"  {name:8s} {case:20s} {track.beats_s.size:5d} beats, meter {track.meter}, "
-                  f"{'valid' if valid else 'INVALID'}")
+            valid = (
+                np.all(np.isfinite(track.beats_s))
+                and np.all(np.diff(track.beats_s) > 0)
+                and np.isfinite(track.tempo_bpm)
+            )
+            print(
+                f"  {name:8s} {case:20s} {track.beats_s.size:5d} beats, meter {track.meter}, "
+                f"{'valid' if valid else 'INVALID'}"
+            )
     long_piece = Path("/work/data/long/piece_120min.flac")
     if long_hours and long_piece.is_file():
         samples = load_audio(long_piece)
@@ -414,9 +479,12 @@ def bad_input(trackers: list[str], *, long_hours: float) -> None:
         for name in trackers:
             started = time.perf_counter()
             track = track_with(name, samples)
-            print(f"  {name:8s} {long_hours:g}-hour piece: {track.beats_s.size} beats in {time.perf_counter() - started:.0f} s,"
-                  f" finite {bool(np.all(np.isfinite(track.beats_s)))}, peak memory {peak_rss_mb():.0f} MB "
-                  f"(the samples alone {samples.nbytes / 2**20:.0f} MB; {before:.0f} MB before)", flush=True)
+            print(
+                f"  {name:8s} {long_hours:g}-hour piece: {track.beats_s.size} beats in {time.perf_counter() - started:.0f} s,"
+                f" finite {bool(np.all(np.isfinite(track.beats_s)))}, peak memory {peak_rss_mb():.0f} MB "
+                f"(the samples alone {samples.nbytes / 2**20:.0f} MB; {before:.0f} MB before)",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -424,8 +492,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="folder for rendered excerpts (.npz)")
     parser.add_argument("--beats", default=None, help="a copy of core/beats.py to evaluate instead")
     parser.add_argument("--only", default=None, help="only pieces whose corpus path contains this")
-    parser.add_argument("--dataset", type=Path, default=None, help="score a built dataset's val and test samples instead")
-    parser.add_argument("--renders", type=Path, default=None, help="score the held-out renders of training.beat_renders")
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="score a built dataset's val and test samples instead"
+    )
+    parser.add_argument(
+        "--renders", type=Path, default=None, help="score the held-out renders of training.beat_renders"
+    )
     parser.add_argument("--split", default="test", help="the split of --renders (default test)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many renders (0 = all)")
     parser.add_argument("--real", type=Path, default=None, help="folder for the game-music excerpts and madmom's beats")
@@ -452,8 +524,10 @@ def main() -> None:
         return
 
     rows: dict[str, list] = {"tune": [], "held": [], "tune-r": [], "held-r": []}
-    print(f"{'half':6} {'piece (program; scale; tempo curve)':60} {'meter,bpm':>10} {'F':>5} {'dbF':>5} {'met':>3} "
-          f"{'bpm':>6} {'s':>5}")
+    print(
+        f"{'half':6} {'piece (program; scale; tempo curve)':60} {'meter,bpm':>10} {'F':>5} {'dbF':>5} {'met':>3} "
+        f"{'bpm':>6} {'s':>5}"
+    )
     for half, corpus_path, program, tempo_scale, tempo_curve_ql in PIECES:
         if args.only and args.only not in corpus_path:
             continue
@@ -466,21 +540,29 @@ def main() -> None:
         meter = int(piece["meter"])
         true_bpm = 60.0 / float(np.median(np.diff(piece["beats_s"])))
         rows[half].append((beat_f, downbeat_f, track.meter == meter))
-        label = corpus_path + (f" ({program})" if program is not None else "") + (
-            f" x{tempo_scale:g}" if tempo_scale != 1.0 else "") + "".join(
-            f" {offset:g}:{factor:g}" for offset, factor in tempo_curve_ql)
-        line = (f"{half:6} {label:60} {meter:>3},{true_bpm:>6.1f} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} "
-                f"{track.tempo_bpm:6.1f} {took:5.2f}")
+        label = (
+            corpus_path
+            + (f" ({program})" if program is not None else "")
+            + (f" x{tempo_scale:g}" if tempo_scale != 1.0 else "")
+            + "".join(f" {offset:g}:{factor:g}" for offset, factor in tempo_curve_ql)
+        )
+        line = (
+            f"{half:6} {label:60} {meter:>3},{true_bpm:>6.1f} {beat_f:5.2f} {downbeat_f:5.2f} {track.meter:>3} "
+            f"{track.tempo_bpm:6.1f} {took:5.2f}"
+        )
         if tempo_curve_ql and track.beats_s.size > 4:
             first_last = lambda beats: (60 / np.diff(beats[:4]).mean(), 60 / np.diff(beats[-4:]).mean())  # noqa: E731
             line += "  true {:.0f}->{:.0f} tracked {:.0f}->{:.0f} bpm".format(
-                *first_last(piece["beats_s"]), *first_last(track.beats_s))
+                *first_last(piece["beats_s"]), *first_last(track.beats_s)
+            )
         print(line, flush=True)
     for half, values in rows.items():
         if values:
             beat_f, downbeat_f, right = np.mean(values, axis=0)
-            print(f"{half} mean: F {beat_f:.2f}  dbF {downbeat_f:.2f}  meter {round(right * len(values))} "
-                  f"of {len(values)}")
+            print(
+                f"{half} mean: F {beat_f:.2f}  dbF {downbeat_f:.2f}  meter {round(right * len(values))} "
+                f"of {len(values)}"
+            )
 
 
 if __name__ == "__main__":

@@ -55,15 +55,22 @@ def bench_piece(label: str, path: Path, generator, device: str, repeat: int) -> 
     print(f"  {'stage':<10} {'seconds':>9} {'x real time':>12}")
     for stage, seconds in (("decode", decode_s), ("mel", mel_s), ("generator", generator_s)):
         print(f"  {stage:<10} {seconds:9.3f} {duration_s / seconds:12.1f}")
-    print(f"  generator {gflops:.1f} GFLOP/s (goal {GOAL_GENERATOR_GFLOPS:.0f}: ratio {gflops / GOAL_GENERATOR_GFLOPS:.2f})")
-    print(f"  mel {duration_s / mel_s:.0f}x real time (goal {GOAL_MEL_REALTIME:.0f}x: ratio {duration_s / mel_s / GOAL_MEL_REALTIME:.2f})")
+    print(
+        f"  generator {gflops:.1f} GFLOP/s (goal {GOAL_GENERATOR_GFLOPS:.0f}: ratio {gflops / GOAL_GENERATOR_GFLOPS:.2f})"
+    )
+    print(
+        f"  mel {duration_s / mel_s:.0f}x real time (goal {GOAL_MEL_REALTIME:.0f}x: ratio {duration_s / mel_s / GOAL_MEL_REALTIME:.2f})"
+    )
     print(f"  peak resident memory so far {peak_rss_mb():.0f} MB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=str(ROOT.parent / "shared" / "parity" / "M2SGAN_official_pretrained.pt"),
-                        help="generator weights (any weights give the same speed)")
+    parser.add_argument(
+        "--weights",
+        default=str(ROOT.parent / "shared" / "parity" / "M2SGAN_official_pretrained.pt"),
+        help="generator weights (any weights give the same speed)",
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the long piece")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--device", default="cpu")
@@ -81,8 +88,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     weights = Path(args.weights)
     generator = load_model(weights, GENERATOR).model if weights.is_file() else Generator().eval()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"weights {'random' if not weights.is_file() else weights.name}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+        f"weights {'random' if not weights.is_file() else weights.name}"
+    )
     demo = ROOT / "core" / "assets" / "demo_piece.ogg"
     bench_piece("demo piece", demo, generator, args.device, args.repeat)
     with tempfile.TemporaryDirectory() as folder:

@@ -129,14 +129,55 @@ def network_weights() -> str:
 def paths_for(music: Path, work: Path) -> list[tuple[str, list[str]]]:
     blend = work / f"{music.stem}.blend"
     return [
-        ("core: procedural", [sys.executable, "-m", "core", "generate", str(music), "-o", str(work / "p.npz"),
-                              "--weights", "procedural"]),
-        ("core: network", [sys.executable, "-m", "core", "generate", str(music), "-o", str(work / "n.npz"),
-                           "--weights", network_weights(), "--device", "cpu"]),
+        (
+            "core: procedural",
+            [
+                sys.executable,
+                "-m",
+                "core",
+                "generate",
+                str(music),
+                "-o",
+                str(work / "p.npz"),
+                "--weights",
+                "procedural",
+            ],
+        ),
+        (
+            "core: network",
+            [
+                sys.executable,
+                "-m",
+                "core",
+                "generate",
+                str(music),
+                "-o",
+                str(work / "n.npz"),
+                "--weights",
+                network_weights(),
+                "--device",
+                "cpu",
+            ],
+        ),
         ("headless generate", [*HEADLESS, "generate", str(music), "-o", str(blend)]),
         ("batch (one file)", [*HEADLESS, "batch", str(music), "-o", str(work / "batch"), "--force"]),
-        ("render first frame", [*HEADLESS, "render", str(blend), "-o", str(work / "first.png"), "--frame", "1",
-                                "--resolution", "64x64", "--samples", "1", "--no-denoise"]),
+        (
+            "render first frame",
+            [
+                *HEADLESS,
+                "render",
+                str(blend),
+                "-o",
+                str(work / "first.png"),
+                "--frame",
+                "1",
+                "--resolution",
+                "64x64",
+                "--samples",
+                "1",
+                "--no-denoise",
+            ],
+        ),
         ("export .npz", [*HEADLESS, "export", str(blend), "-o", str(work / "x.npz")]),
         ("add-on Generate", [sys.executable, "-c", ADDON_GENERATE, str(ROOT), str(music)]),
     ]
@@ -151,8 +192,10 @@ def lengths_table(minutes: list[float], folder: Path) -> dict[tuple[str, float],
         for label, command in paths_for(music, work):
             results[(label, length)] = run_measured(command, f"{label} on {length:g} min")
             seconds, peak = results[(label, length)]
-            print(f"  {label:<20} {length:>6g} min {seconds:8.1f} s {seconds / length:8.2f} s/min {peak:8.0f} MB",
-                  flush=True)
+            print(
+                f"  {label:<20} {length:>6g} min {seconds:8.1f} s {seconds / length:8.2f} s/min {peak:8.0f} MB",
+                flush=True,
+            )
     return results
 
 
@@ -172,18 +215,30 @@ def main() -> None:
         print("\ngoals:")
         if 10.0 in minutes:
             seconds = results[("headless generate", 10.0)][0]
-            print(f"  headless generate, 10 min, procedural: {seconds:.1f} s "
-                  f"(goal < {GOAL_HEADLESS_10MIN_S:g} s: ratio {GOAL_HEADLESS_10MIN_S / seconds:.2f})")
+            print(
+                f"  headless generate, 10 min, procedural: {seconds:.1f} s "
+                f"(goal < {GOAL_HEADLESS_10MIN_S:g} s: ratio {GOAL_HEADLESS_10MIN_S / seconds:.2f})"
+            )
         if 120.0 in minutes:
             worst_s = max(results[(label, 120.0)][0] for label, _ in paths_for(Path("x"), Path("y")))
             worst_mb = max(results[(label, 120.0)][1] for label, _ in paths_for(Path("x"), Path("y")))
-            print(f"  2-hour piece, slowest path {worst_s:.1f} s (goal < {GOAL_2H_S:g} s: ratio {GOAL_2H_S / worst_s:.2f}), "
-                  f"largest peak {worst_mb:.0f} MB (goal < {GOAL_2H_PEAK_MB:g} MB: ratio {GOAL_2H_PEAK_MB / worst_mb:.2f})")
+            print(
+                f"  2-hour piece, slowest path {worst_s:.1f} s (goal < {GOAL_2H_S:g} s: ratio {GOAL_2H_S / worst_s:.2f}), "
+                f"largest peak {worst_mb:.0f} MB (goal < {GOAL_2H_PEAK_MB:g} MB: ratio {GOAL_2H_PEAK_MB / worst_mb:.2f})"
+            )
 
-        imports = [float(subprocess.run([sys.executable, "-c", DEFAULT_IMPORTS], cwd=ROOT, capture_output=True,
-                                        text=True, check=True).stdout) for _ in range(args.repeat)]
+        imports = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", DEFAULT_IMPORTS], cwd=ROOT, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(args.repeat)
+        ]
         import_s = statistics.median(imports)
-        print(f"  default path's imports: {import_s:.2f} s (goal < {GOAL_IMPORT_S:g} s: ratio {GOAL_IMPORT_S / import_s:.2f})")
+        print(
+            f"  default path's imports: {import_s:.2f} s (goal < {GOAL_IMPORT_S:g} s: ratio {GOAL_IMPORT_S / import_s:.2f})"
+        )
 
         if not PARITY_GENERATOR.is_file():
             print("  speed against the reference: skipped (it needs the official weights in ../shared/parity)")
@@ -193,19 +248,45 @@ def main() -> None:
         work.mkdir()
         runs: dict[str, list[float]] = {"reference": [], "procedural": [], "network": []}
         for _ in range(args.repeat):  # interleaved, so a busy moment hits all three alike
-            runs["reference"].append(run_measured([sys.executable, str(ROOT / "bench" / "reference_pipeline.py"),
-                                                   str(music), str(PARITY_GENERATOR), str(work / "r.npy")],
-                                                  "reference")[0])
+            runs["reference"].append(
+                run_measured(
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "reference_pipeline.py"),
+                        str(music),
+                        str(PARITY_GENERATOR),
+                        str(work / "r.npy"),
+                    ],
+                    "reference",
+                )[0]
+            )
             for kind, weights in (("procedural", "procedural"), ("network", str(PARITY_GENERATOR))):
-                runs[kind].append(run_measured([sys.executable, "-m", "core", "generate", str(music), "-o",
-                                                str(work / f"{kind}.npz"), "--weights", weights, "--device", "cpu"],
-                                               kind)[0])
+                runs[kind].append(
+                    run_measured(
+                        [
+                            sys.executable,
+                            "-m",
+                            "core",
+                            "generate",
+                            str(music),
+                            "-o",
+                            str(work / f"{kind}.npz"),
+                            "--weights",
+                            weights,
+                            "--device",
+                            "cpu",
+                        ],
+                        kind,
+                    )[0]
+                )
         reference = statistics.median(runs["reference"])
         for kind, goal in (("procedural", GOAL_PROCEDURAL_SPEEDUP), ("network", GOAL_NETWORK_SPEEDUP)):
             ours = statistics.median(runs[kind])
             speedup = reference / ours
-            print(f"  {REFERENCE_PIECE_S}-s piece, {kind}: {ours:.2f} s against the reference's {reference:.2f} s: "
-                  f"{speedup:.1f}x faster (goal {goal:g}x: ratio {speedup / goal:.2f})")
+            print(
+                f"  {REFERENCE_PIECE_S}-s piece, {kind}: {ours:.2f} s against the reference's {reference:.2f} s: "
+                f"{speedup:.1f}x faster (goal {goal:g}x: ratio {speedup / goal:.2f})"
+            )
 
 
 if __name__ == "__main__":

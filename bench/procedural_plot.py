@@ -40,34 +40,126 @@ from core.skeleton import JOINT_INDEX  # noqa: E402
 SAMPLE_RATE_HZ = 22_050
 GOAL_RANGE_SHOULDER_WIDTHS = 1.5
 SCALE_HZ = (261.63, 293.66, 329.63, 349.23, 392.00, 440.00, 493.88, 523.25)  # C major, C4 to C5
-PIECES = (("1", 1, 150.0), ("2", 2, 100.0), ("3", 3, 100.0), ("4", 4, 100.0), ("5 = 2+3", 5, 100.0),
-          ("5 = 3+2", 5, 100.0), ("6", 6, 100.0))
+PIECES = (
+    ("1", 1, 150.0),
+    ("2", 2, 100.0),
+    ("3", 3, 100.0),
+    ("4", 4, 100.0),
+    ("5 = 2+3", 5, 100.0),
+    ("5 = 3+2", 5, 100.0),
+    ("6", 6, 100.0),
+)
 
 # Sketches of the textbook legato diagrams, in the conductor's view from behind (x to the
 # conductor's right, y up): the path as points and where each beat's ictus lies on it.
 TEXTBOOK = {
     "1": ([(0, 1), (0, 0.05), (0.05, 0), (0.06, 0.3), (0.02, 0.9), (0, 1)], [(0.05, 0)]),
-    "2": ([(0, 1), (0, 0.05), (0.1, 0), (0.45, 0.35), (0.4, 0.2), (0.25, 0.05), (0.2, 0.1), (0, 0.8), (-0.1, 1),
-           (0, 1)], [(0.05, 0), (0.25, 0.05)]),
-    "3": ([(0, 1), (0, 0.05), (0.05, 0), (-0.2, 0.3), (0.1, 0.05), (0.45, 0.05), (0.5, 0.3), (0.3, 0.2), (0.2, 0.12),
-           (0.05, 0.7), (0, 1)], [(0.05, 0), (0.45, 0.05), (0.2, 0.12)]),
-    "4": ([(0, 1), (0, 0.05), (0.05, 0), (-0.1, 0.3), (-0.3, 0.08), (-0.35, 0.3), (0.2, 0.05), (0.5, 0.05),
-           (0.55, 0.3), (0.2, 0.18), (0.1, 0.15), (0.05, 0.7), (0, 1)],
-          [(0.05, 0), (-0.3, 0.08), (0.5, 0.05), (0.1, 0.15)]),
-    "5 = 2+3": ([(0, 1), (0, 0.05), (0.05, 0), (-0.1, 0.3), (-0.3, 0.08), (-0.35, 0.3), (0.1, 0.05), (0.25, 0.05),
-                 (0.3, 0.25), (0.5, 0.07), (0.55, 0.3), (0.2, 0.18), (0.1, 0.15), (0.05, 0.7), (0, 1)],
-                [(0.05, 0), (-0.3, 0.08), (0.25, 0.05), (0.5, 0.07), (0.1, 0.15)]),
-    "5 = 3+2": ([(0, 1), (0, 0.05), (0.05, 0), (-0.05, 0.25), (-0.15, 0.06), (-0.25, 0.25), (-0.35, 0.08),
-                 (-0.4, 0.3), (0.2, 0.05), (0.5, 0.05), (0.55, 0.3), (0.2, 0.18), (0.1, 0.15), (0.05, 0.7),
-                 (0, 1)], [(0.05, 0), (-0.15, 0.06), (-0.35, 0.08), (0.5, 0.05), (0.1, 0.15)]),
-    "6": ([(0, 1), (0, 0.05), (0.05, 0), (-0.05, 0.25), (-0.15, 0.06), (-0.25, 0.25), (-0.35, 0.08), (-0.4, 0.3),
-           (0.2, 0.05), (0.35, 0.05), (0.4, 0.25), (0.5, 0.07), (0.55, 0.3), (0.2, 0.18), (0.1, 0.15),
-           (0.05, 0.7), (0, 1)], [(0.05, 0), (-0.15, 0.06), (-0.35, 0.08), (0.35, 0.05), (0.5, 0.07), (0.1, 0.15)]),
+    "2": (
+        [(0, 1), (0, 0.05), (0.1, 0), (0.45, 0.35), (0.4, 0.2), (0.25, 0.05), (0.2, 0.1), (0, 0.8), (-0.1, 1), (0, 1)],
+        [(0.05, 0), (0.25, 0.05)],
+    ),
+    "3": (
+        [
+            (0, 1),
+            (0, 0.05),
+            (0.05, 0),
+            (-0.2, 0.3),
+            (0.1, 0.05),
+            (0.45, 0.05),
+            (0.5, 0.3),
+            (0.3, 0.2),
+            (0.2, 0.12),
+            (0.05, 0.7),
+            (0, 1),
+        ],
+        [(0.05, 0), (0.45, 0.05), (0.2, 0.12)],
+    ),
+    "4": (
+        [
+            (0, 1),
+            (0, 0.05),
+            (0.05, 0),
+            (-0.1, 0.3),
+            (-0.3, 0.08),
+            (-0.35, 0.3),
+            (0.2, 0.05),
+            (0.5, 0.05),
+            (0.55, 0.3),
+            (0.2, 0.18),
+            (0.1, 0.15),
+            (0.05, 0.7),
+            (0, 1),
+        ],
+        [(0.05, 0), (-0.3, 0.08), (0.5, 0.05), (0.1, 0.15)],
+    ),
+    "5 = 2+3": (
+        [
+            (0, 1),
+            (0, 0.05),
+            (0.05, 0),
+            (-0.1, 0.3),
+            (-0.3, 0.08),
+            (-0.35, 0.3),
+            (0.1, 0.05),
+            (0.25, 0.05),
+            (0.3, 0.25),
+            (0.5, 0.07),
+            (0.55, 0.3),
+            (0.2, 0.18),
+            (0.1, 0.15),
+            (0.05, 0.7),
+            (0, 1),
+        ],
+        [(0.05, 0), (-0.3, 0.08), (0.25, 0.05), (0.5, 0.07), (0.1, 0.15)],
+    ),
+    "5 = 3+2": (
+        [
+            (0, 1),
+            (0, 0.05),
+            (0.05, 0),
+            (-0.05, 0.25),
+            (-0.15, 0.06),
+            (-0.25, 0.25),
+            (-0.35, 0.08),
+            (-0.4, 0.3),
+            (0.2, 0.05),
+            (0.5, 0.05),
+            (0.55, 0.3),
+            (0.2, 0.18),
+            (0.1, 0.15),
+            (0.05, 0.7),
+            (0, 1),
+        ],
+        [(0.05, 0), (-0.15, 0.06), (-0.35, 0.08), (0.5, 0.05), (0.1, 0.15)],
+    ),
+    "6": (
+        [
+            (0, 1),
+            (0, 0.05),
+            (0.05, 0),
+            (-0.05, 0.25),
+            (-0.15, 0.06),
+            (-0.25, 0.25),
+            (-0.35, 0.08),
+            (-0.4, 0.3),
+            (0.2, 0.05),
+            (0.35, 0.05),
+            (0.4, 0.25),
+            (0.5, 0.07),
+            (0.55, 0.3),
+            (0.2, 0.18),
+            (0.1, 0.15),
+            (0.05, 0.7),
+            (0, 1),
+        ],
+        [(0.05, 0), (-0.15, 0.06), (-0.35, 0.08), (0.35, 0.05), (0.5, 0.07), (0.1, 0.15)],
+    ),
 }
 
 
-def played_bars(meter: int, bpm: float, seconds: float, *, staccato: bool, start_s: float = 1.5,
-                strong: tuple[int, ...] = (0,)) -> tuple[np.ndarray, np.ndarray]:
+def played_bars(
+    meter: int, bpm: float, seconds: float, *, staccato: bool, start_s: float = 1.5, strong: tuple[int, ...] = (0,)
+) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic music at one steady level: a tone changing pitch on every beat (sustained and
     joined for legato, a third of the beat long for staccato) over a bass note a bar long; the
     places in ``strong`` accented.
@@ -101,13 +193,23 @@ def known_beats(beats_s: np.ndarray, meter: int) -> BeatTrack:
     """The beats the music was made with, in bars of ``meter`` from the first: the figures
     show the patterns, not the beat tracker."""
     place = np.arange(beats_s.size) % meter
-    return BeatTrack(beats_s=beats_s, downbeats_s=beats_s[place == 0], bar_position=place, meter=meter,
-                     tempo_bpm=60.0 / float(np.median(np.diff(beats_s))))
+    return BeatTrack(
+        beats_s=beats_s,
+        downbeats_s=beats_s[place == 0],
+        bar_position=place,
+        meter=meter,
+        tempo_bpm=60.0 / float(np.median(np.diff(beats_s))),
+    )
 
 
 def shoulder_width(keypoints: np.ndarray) -> float:
-    return float(np.median(np.linalg.norm(keypoints[:, JOINT_INDEX["left_shoulder"]]
-                                          - keypoints[:, JOINT_INDEX["right_shoulder"]], axis=1)))
+    return float(
+        np.median(
+            np.linalg.norm(
+                keypoints[:, JOINT_INDEX["left_shoulder"]] - keypoints[:, JOINT_INDEX["right_shoulder"]], axis=1
+            )
+        )
+    )
 
 
 def wrist_ranges(keypoints: np.ndarray, frames: slice = slice(None)) -> tuple[float, float]:
@@ -185,11 +287,14 @@ def patterns(out: Path) -> None:
             spread = np.ptp(ictus_by_place(motion)[:, 0]) / shoulder_width(kp)
             alignment = beat_alignment(beats_s, ictus_beats(kp))
             style = "staccato" if staccato else "legato"
-            print(f"{name:9s}  {style:8s}  {lateral:5.2f} ({lateral / GOAL_RANGE_SHOULDER_WIDTHS:.2f}x)  "
-                  f"{vertical:5.2f} ({vertical / GOAL_RANGE_SHOULDER_WIDTHS:.2f}x)  {spread:11.2f}   {alignment:.3f}"
-                  f"   ({motion.extra['pattern']}, detected {max(motion.extra['articulation'], key=motion.extra['articulation'].get)})")
-            row[column].set_title(f"{name}: conducted {style}, 2 bars\nlateral {lateral:.2f}, vertical {vertical:.2f} "
-                                  f"shoulder widths")
+            print(
+                f"{name:9s}  {style:8s}  {lateral:5.2f} ({lateral / GOAL_RANGE_SHOULDER_WIDTHS:.2f}x)  "
+                f"{vertical:5.2f} ({vertical / GOAL_RANGE_SHOULDER_WIDTHS:.2f}x)  {spread:11.2f}   {alignment:.3f}"
+                f"   ({motion.extra['pattern']}, detected {max(motion.extra['articulation'], key=motion.extra['articulation'].get)})"
+            )
+            row[column].set_title(
+                f"{name}: conducted {style}, 2 bars\nlateral {lateral:.2f}, vertical {vertical:.2f} shoulder widths"
+            )
             row[column].set_xlabel("conductor's right (shoulder widths)")
         for axis in row:
             axis.set_aspect("equal")
@@ -223,11 +328,17 @@ def music(path: str, out: Path, start_s: float, seconds: float, seed: int, varia
     timeline.set(xlabel="time (s)", ylabel="height (1 - image y)")
     timeline.legend(loc="upper right")
     lateral, vertical = wrist_ranges(keypoints)
-    timeline.set_title(f"{Path(path).name}: meter {motion.extra['meter']} ({motion.extra['pattern']}), "
-                       f"{motion.extra['tempo_bpm']:.0f} bpm, seed {seed}, variation {variation}; right wrist "
-                       f"{lateral:.2f} x {vertical:.2f} shoulder widths; {motion.extra['articulation']}")
-    for name, colour in (("right_wrist", "tab:red"), ("left_wrist", "tab:blue"), ("right_elbow", "salmon"),
-                         ("left_elbow", "lightblue")):
+    timeline.set_title(
+        f"{Path(path).name}: meter {motion.extra['meter']} ({motion.extra['pattern']}), "
+        f"{motion.extra['tempo_bpm']:.0f} bpm, seed {seed}, variation {variation}; right wrist "
+        f"{lateral:.2f} x {vertical:.2f} shoulder widths; {motion.extra['articulation']}"
+    )
+    for name, colour in (
+        ("right_wrist", "tab:red"),
+        ("left_wrist", "tab:blue"),
+        ("right_elbow", "salmon"),
+        ("left_elbow", "lightblue"),
+    ):
         image.plot(*keypoints[shown, JOINT_INDEX[name]].T, color=colour, lw=0.8, label=name)
     for name in JOINT_INDEX:
         image.scatter(*keypoints[0, JOINT_INDEX[name]], color="k", s=10)
@@ -262,14 +373,33 @@ def strip(out: Path, music_path: str, seconds: float) -> None:
     images = []
     with tempfile.TemporaryDirectory() as folder:
         blend = Path(folder) / "scene.blend"
-        subprocess.run([python, headless, "generate", music_path, "-o", str(blend), "--weights", "procedural"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [python, headless, "generate", music_path, "-o", str(blend), "--weights", "procedural"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         for time_s, _ in moments:
             png = Path(folder) / f"frame_{time_s:.3f}.png"
             # Blender's frame 1 is at time 0.
-            subprocess.run([python, headless, "render", str(blend), "-o", str(png), "--frame",
-                            str(int(round(time_s * motion.fps)) + 1), "--resolution", "480x480", "--samples", "8",
-                            "--no-denoise"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    python,
+                    headless,
+                    "render",
+                    str(blend),
+                    "-o",
+                    str(png),
+                    "--frame",
+                    str(int(round(time_s * motion.fps)) + 1),
+                    "--resolution",
+                    "480x480",
+                    "--samples",
+                    "8",
+                    "--no-denoise",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             images.append(plt.imread(png)[110:390, 100:380])  # the upper body
     figure, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4))
     for axis, image, (time_s, label) in zip(axes, images, moments):

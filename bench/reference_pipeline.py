@@ -42,9 +42,9 @@ def main() -> None:
             length = min(WINDOW_S, seconds - start)
             if length < MIN_LAST_WINDOW_S:
                 break  # the official code leaves a short last window as zeros
-            window = torch.from_numpy(np.ascontiguousarray(mel[start * 90:(start + length) * 90]))[None]
+            window = torch.from_numpy(np.ascontiguousarray(mel[start * 90 : (start + length) * 90]))[None]
             noise = torch.from_numpy(rng.standard_normal((1, length, 8)).astype(np.float32))
-            keypoints[start * 30:(start + length) * 30] = generator(window, noise)[0].numpy()
+            keypoints[start * 30 : (start + length) * 30] = generator(window, noise)[0].numpy()
     np.save(output, keypoints)
 
 

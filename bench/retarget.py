@@ -22,11 +22,23 @@ from core.retarget import PRESETS, RestSkeleton, RetargetSettings, lift_to_3d, s
 from core.skeleton import JOINT_COUNT  # noqa: E402
 
 # A neutral pose (image units) that the synthetic motion moves around.
-_NEUTRAL = np.array([
-    [0.50, 0.22], [0.52, 0.20], [0.48, 0.20], [0.54, 0.21], [0.46, 0.21], [0.60, 0.33],
-    [0.40, 0.33], [0.66, 0.46], [0.34, 0.46], [0.60, 0.55], [0.40, 0.55], [0.56, 0.56],
-    [0.44, 0.56],
-])
+_NEUTRAL = np.array(
+    [
+        [0.50, 0.22],
+        [0.52, 0.20],
+        [0.48, 0.20],
+        [0.54, 0.21],
+        [0.46, 0.21],
+        [0.60, 0.33],
+        [0.40, 0.33],
+        [0.66, 0.46],
+        [0.34, 0.46],
+        [0.60, 0.55],
+        [0.40, 0.55],
+        [0.56, 0.56],
+        [0.44, 0.56],
+    ]
+)
 
 
 def synthetic_keypoints(frames: int, fps: float = 30.0, seed: int = 0) -> np.ndarray:
@@ -79,8 +91,10 @@ def main() -> None:
         best_lift_s, best_solve_s = min(best_lift_s, middle - start), min(best_solve_s, end - middle)
         best_cpu_s = min(best_cpu_s, cpu_end - cpu_start)
     total_s = best_lift_s + best_solve_s
-    print(f"{frames} frames ({args.minutes:g} min at {args.fps:g} fps), preset {args.preset}, "
-          f"mode {args.mode}, {len(animation.rotation_quaternion)} rotated bones")
+    print(
+        f"{frames} frames ({args.minutes:g} min at {args.fps:g} fps), preset {args.preset}, "
+        f"mode {args.mode}, {len(animation.rotation_quaternion)} rotated bones"
+    )
     print(f"lift  {best_lift_s:7.3f} s  {frames / best_lift_s:12,.0f} frames/s")
     print(f"solve {best_solve_s:7.3f} s  {frames / best_solve_s:12,.0f} frames/s")
     print(f"total {total_s:7.3f} s  {frames / total_s:12,.0f} frames/s")

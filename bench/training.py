@@ -38,18 +38,40 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--m2snet", default=str(Path(__file__).resolve().parent.parent.parent / "shared/parity/M2SNet_official_pretrained.pt"))
+    parser.add_argument(
+        "--m2snet",
+        default=str(Path(__file__).resolve().parent.parent.parent / "shared/parity/M2SNet_official_pretrained.pt"),
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         data = write_synthetic_dataset(Path(folder) / "data", counts={"train": 10, "val": 1}, seconds=(60, 61))
-        common = ["--data", str(data), "--device", args.device, "--val-limit", "2", "--eval-every", "100000",
-                  "--no-progress", "--no-tensorboard"]
-        stage1 = seconds_per_step(m2snet.main, common + ["--out-dir", f"{folder}/s1", "--negatives", "hard"], args.steps)
-        stage2 = seconds_per_step(m2sgan.main, common + ["--out-dir", f"{folder}/s2", "--m2snet", args.m2snet], args.steps)
-    for name, seconds, config in (("stage 1 (M2S-Net)", stage1, M2SNetConfig()), ("stage 2 (M2S-GAN)", stage2, M2SGANConfig())):
+        common = [
+            "--data",
+            str(data),
+            "--device",
+            args.device,
+            "--val-limit",
+            "2",
+            "--eval-every",
+            "100000",
+            "--no-progress",
+            "--no-tensorboard",
+        ]
+        stage1 = seconds_per_step(
+            m2snet.main, common + ["--out-dir", f"{folder}/s1", "--negatives", "hard"], args.steps
+        )
+        stage2 = seconds_per_step(
+            m2sgan.main, common + ["--out-dir", f"{folder}/s2", "--m2snet", args.m2snet], args.steps
+        )
+    for name, seconds, config in (
+        ("stage 1 (M2S-Net)", stage1, M2SNetConfig()),
+        ("stage 2 (M2S-GAN)", stage2, M2SGANConfig()),
+    ):
         total_steps = config.epochs * (TRAIN_WINDOWS_30S // config.batch_size)
-        print(f"{name}: {1 / seconds:.4f} steps/s (batch {config.batch_size}); full recipe {total_steps} steps "
-              f"= {total_steps * seconds / 3600:.0f} h")
+        print(
+            f"{name}: {1 / seconds:.4f} steps/s (batch {config.batch_size}); full recipe {total_steps} steps "
+            f"= {total_steps * seconds / 3600:.0f} h"
+        )
 
 
 if __name__ == "__main__":

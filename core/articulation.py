@@ -18,7 +18,6 @@ import dataclasses
 
 import numpy as np
 
-from .conducting_style import ARTICULATIONS
 from .signal_filters import running_max, running_median
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
@@ -33,7 +32,6 @@ DETACHED_DIP_DB = (9.0, 18.0)
 # Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
 MARCATO_RISE_DB = (5.0, 10.0)
 ARTICULATION_BEATS = 5  # the weights are a running median over this many beats
-
 
 
 @dataclasses.dataclass
@@ -97,8 +95,12 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     period_s = float(np.median(intervals_s)) if intervals_s.size else 0.5
     # A beat's span runs to the next beat but no further than one typical period (a fermata).
     ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s) - GAP_BEFORE_NEXT_S)
-    dip_db = np.array([peak - envelope_db[start + peak_to : end].min() if end > start + peak_to else 0.0
-                       for start, end, peak in zip(at, ends, peak_db)])
+    dip_db = np.array(
+        [
+            peak - envelope_db[start + peak_to : end].min() if end > start + peak_to else 0.0
+            for start, end, peak in zip(at, ends, peak_db)
+        ]
+    )
     return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db)
 
 
@@ -146,7 +148,7 @@ def articulation_weights(sound: BeatSound) -> np.ndarray:
     Returns
     -------
     np.ndarray [shape=(B, 3), float64] in [0, 1]
-        Weights of ``ARTICULATIONS`` (legato, staccato, marcato); each row sums to 1.
+        Weights of :data:`core.conducting_style.ARTICULATIONS` (legato, staccato, marcato); each row sums to 1.
     """
     if sound.dip_db.size == 0:
         return np.zeros((0, 3))

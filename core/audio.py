@@ -116,8 +116,7 @@ def decode_with_ffmpeg(source: Path, ffmpeg: str) -> tuple[np.ndarray, int]:
 
     with tempfile.TemporaryDirectory(prefix="conductor-decode-") as folder:
         wav_path = Path(folder) / "decoded.wav"
-        command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(source), "-vn",
-                   "-c:a", "pcm_f32le", str(wav_path)]
+        command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(source), "-vn", "-c:a", "pcm_f32le", str(wav_path)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0 or not wav_path.exists():
             reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]

@@ -19,7 +19,7 @@ BATCH_FORMATS = ("blend", "mp4", "bvh", "glb", "gltf", "fbx", "npz", "json", "cs
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"I/N" -> (I, N) with 0 <= I < N."""
+    """ "I/N" -> (I, N) with 0 <= I < N."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
@@ -92,13 +92,16 @@ class BatchItem:
     outputs: dict[str, Path]  # format -> file
 
 
-def plan_batch(files: Sequence[Path], formats: Sequence[str], output_folder: Path, shard: tuple[int, int]) -> list[BatchItem]:
+def plan_batch(
+    files: Sequence[Path], formats: Sequence[str], output_folder: Path, shard: tuple[int, int]
+) -> list[BatchItem]:
     """This shard's files (every N-th of the ordered list from the I-th) with their outputs."""
     index, count = shard
     names = output_names(files)
     return [
         BatchItem(position, path, {fmt: output_folder / f"{names[position]}.{fmt}" for fmt in formats})
-        for position, path in enumerate(files) if position % count == index
+        for position, path in enumerate(files)
+        if position % count == index
     ]
 
 

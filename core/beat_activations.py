@@ -132,18 +132,20 @@ class BeatNetwork:
         for first in range(0, frames, FRONTEND_CHUNK_FRAMES):
             last = min(first + FRONTEND_CHUNK_FRAMES, frames)
             low, high = max(0, first - 2), min(frames, last + 2)
-            x = features[None, low:high, :]                                     # (1, t, F): channels, time, bands
-            x = elu(max_pool_frequency(conv_time_frequency(x, w["frontend.0.weight"], w["frontend.0.bias"]),
-                                       FREQUENCY_POOL))
-            x = elu(max_pool_frequency(conv_time_frequency(x, w["frontend.1.weight"], w["frontend.1.bias"]),
-                                       FREQUENCY_POOL))
+            x = features[None, low:high, :]  # (1, t, F): channels, time, bands
+            x = elu(
+                max_pool_frequency(conv_time_frequency(x, w["frontend.0.weight"], w["frontend.0.bias"]), FREQUENCY_POOL)
+            )
+            x = elu(
+                max_pool_frequency(conv_time_frequency(x, w["frontend.1.weight"], w["frontend.1.bias"]), FREQUENCY_POOL)
+            )
             x = elu(conv_time_frequency(x, w["frontend.2.weight"], w["frontend.2.bias"]))  # (C, t, 1)
             pieces.append(x[:, first - low : x.shape[1] - (high - last), 0])
-        h = np.concatenate(pieces, axis=1)                                     # (C, T)
+        h = np.concatenate(pieces, axis=1)  # (C, T)
         for b in range(self.blocks):
             inner = elu(conv_time(h, w[f"blocks.{b}.dilated.weight"], w[f"blocks.{b}.dilated.bias"], 2**b))
             h = h + conv_time(inner, w[f"blocks.{b}.mix.weight"], w[f"blocks.{b}.mix.bias"], 1)
-        return conv_time(elu(h), w["head.weight"], w["head.bias"], 1).T        # (T, 3)
+        return conv_time(elu(h), w["head.weight"], w["head.bias"], 1).T  # (T, 3)
 
 
 def conv_time_frequency(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -203,7 +205,7 @@ def conv_time(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int
     reach = dilation * (k - 1) // 2
     padded = np.pad(x, ((0, 0), (reach, reach))) if reach else x
     stacked = np.concatenate([padded[:, tap * dilation : tap * dilation + frames] for tap in range(k)], axis=0)
-    out = weight.transpose(0, 2, 1).reshape(c_out, k * c_in) @ stacked               # taps as rows: one product
+    out = weight.transpose(0, 2, 1).reshape(c_out, k * c_in) @ stacked  # taps as rows: one product
     out += bias[:, None]
     return out
 
@@ -225,7 +227,9 @@ def load_beat_network(path: str | os.PathLike[str]) -> tuple[BeatNetwork, dict]:
         tensors = load_file(str(path))
         network = BeatNetwork(tensors)
     except Exception as error:
-        raise ConductorError(f"'{path.name}' is not usable beat tracker weights ({error}); reinstall the add-on.") from error
+        raise ConductorError(
+            f"'{path.name}' is not usable beat tracker weights ({error}); reinstall the add-on."
+        ) from error
     if not all(np.all(np.isfinite(value)) for value in network.tensors.values()):
         raise ConductorError(f"'{path.name}' holds NaN or infinite weights; reinstall the add-on.")
     card_path = path.with_suffix(".json")

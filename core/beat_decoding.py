@@ -28,24 +28,24 @@ import dataclasses
 
 import numpy as np
 
-MIN_BEAT_BPM = 35.0   # tempo range of the notated beat the network marks (a slow 6/8's dotted quarter ...
+MIN_BEAT_BPM = 35.0  # tempo range of the notated beat the network marks (a slow 6/8's dotted quarter ...
 MAX_BEAT_BPM = 290.0  # ... to a presto 3/4's quarter)
-TEMPO_STATES = 80     # log-spaced beat intervals (every whole frame at the fast end)
+TEMPO_STATES = 80  # log-spaced beat intervals (every whole frame at the fast end)
 TEMPO_CHANGE = 100.0  # cost per relative change of the beat interval at one beat (madmom's lambda is 100)
-TEMPO_BAND = 10       # tempo states a beat may move by (10 states: 25 % or more)
-HOLD_ENTER = 1e-2     # probability that a beat is followed by a hold (fermata, rest, silence)
-HOLD_STAY = 0.99      # a hold's probability of lasting another frame
+TEMPO_BAND = 10  # tempo states a beat may move by (10 states: 25 % or more)
+HOLD_ENTER = 1e-2  # probability that a beat is followed by a hold (fermata, rest, silence)
+HOLD_STAY = 0.99  # a hold's probability of lasting another frame
 ACTIVATION_FLOOR = 1e-4  # activations are clipped to [floor, 1 - floor] before taking log-odds
 # Added to a beat frame's log-odds: a network trained on sparse beat frames gives a real beat
 # well under 0.5, so log-odds alone would make every beat a loss (madmom's observation model
 # has the same effect through its lambda: log(16 - 1)).
 BEAT_BONUS = float(np.log(15.0))
 EDGE_ACTIVATION = 0.05  # the first and last beats need at least this activation
-WINDOW_S = 900.0      # longer pieces are decoded in windows of this length ...
-OVERLAP_S = 30.0      # ... overlapping by this much, joined in the middle of the overlap
+WINDOW_S = 900.0  # longer pieces are decoded in windows of this length ...
+OVERLAP_S = 30.0  # ... overlapping by this much, joined in the middle of the overlap
 METERS = (2, 3, 4)
-METER_CHANGE = 1e-3   # probability that a bar has another meter than the bar before
-BAR_BREAK = 1e-4      # probability that a bar ends early (a beat missed or added by the tracker)
+METER_CHANGE = 1e-3  # probability that a bar has another meter than the bar before
+BAR_BREAK = 1e-4  # probability that a bar ends early (a beat missed or added by the tracker)
 DOWNBEAT_FLOOR = 0.02
 MIN_CONDUCTED_BPM = 40.0
 MAX_CONDUCTED_BPM = 180.0
@@ -88,8 +88,9 @@ class BeatPath:
         return 60.0 * fps / np.median(np.lib.stride_tricks.sliding_window_view(padded, 3)[: self.frames.size], axis=1)
 
 
-def tempo_intervals(fps: float, min_bpm: float = MIN_BEAT_BPM, max_bpm: float = MAX_BEAT_BPM,
-                    states: int = TEMPO_STATES) -> np.ndarray:
+def tempo_intervals(
+    fps: float, min_bpm: float = MIN_BEAT_BPM, max_bpm: float = MAX_BEAT_BPM, states: int = TEMPO_STATES
+) -> np.ndarray:
     """Beat intervals in whole frames, log-spaced from ``max_bpm`` to ``min_bpm`` (duplicates merged,
     so every whole interval at the fast end is a state).
 
@@ -104,13 +105,23 @@ def tempo_intervals(fps: float, min_bpm: float = MIN_BEAT_BPM, max_bpm: float = 
 def log_odds(activation: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) of an activation clipped to ``[ACTIVATION_FLOOR, 1 - ACTIVATION_FLOOR]``;
     NaN (never expected) counts as no beat."""
-    p = np.clip(np.nan_to_num(np.asarray(activation, dtype=np.float64), nan=0.0), ACTIVATION_FLOOR, 1 - ACTIVATION_FLOOR)
+    p = np.clip(
+        np.nan_to_num(np.asarray(activation, dtype=np.float64), nan=0.0), ACTIVATION_FLOOR, 1 - ACTIVATION_FLOOR
+    )
     return np.log(p) - np.log1p(-p)
 
 
-def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MIN_BEAT_BPM,
-                 max_bpm: float = MAX_BEAT_BPM, tempo_change: float = TEMPO_CHANGE, hold_enter: float = HOLD_ENTER,
-                 hold_stay: float = HOLD_STAY, beat_bonus: float = BEAT_BONUS) -> BeatPath:
+def decode_beats(
+    beat_activation: np.ndarray,
+    fps: float,
+    *,
+    min_bpm: float = MIN_BEAT_BPM,
+    max_bpm: float = MAX_BEAT_BPM,
+    tempo_change: float = TEMPO_CHANGE,
+    hold_enter: float = HOLD_ENTER,
+    hold_stay: float = HOLD_STAY,
+    beat_bonus: float = BEAT_BONUS,
+) -> BeatPath:
     """The most likely beats of a beat activation under the beat-pointer HMM (see the module).
 
     Parameters
@@ -133,8 +144,9 @@ def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MI
         Empty for an activation without any beat worth a hold's cost (silence, noise).
     """
     activation = np.nan_to_num(np.asarray(beat_activation, dtype=np.float64).ravel(), nan=0.0)
-    path = _decode_long(activation, fps, tempo_intervals(fps, min_bpm, max_bpm), tempo_change, hold_enter, hold_stay,
-                        beat_bonus)
+    path = _decode_long(
+        activation, fps, tempo_intervals(fps, min_bpm, max_bpm), tempo_change, hold_enter, hold_stay, beat_bonus
+    )
     # The pointer decodes the activation's maximum over a frame either side, so that whole-frame
     # beat intervals need no tempo change to follow a beat that falls between two frames; each
     # beat then moves to the activation's peak among those three frames.
@@ -153,11 +165,19 @@ def decode_beats(beat_activation: np.ndarray, fps: float, *, min_bpm: float = MI
     return path
 
 
-def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, tempo_change: float, hold_enter: float,
-                 hold_stay: float, beat_bonus: float) -> BeatPath:
+def _decode_long(
+    activation: np.ndarray,
+    fps: float,
+    intervals: np.ndarray,
+    tempo_change: float,
+    hold_enter: float,
+    hold_stay: float,
+    beat_bonus: float,
+) -> BeatPath:
     """:func:`_decode_window` on the max-filtered activation, in windows for long pieces."""
-    spread = np.maximum(activation, np.maximum(np.concatenate([activation[1:], [0.0]]),
-                                               np.concatenate([[0.0], activation[:-1]])))
+    spread = np.maximum(
+        activation, np.maximum(np.concatenate([activation[1:], [0.0]]), np.concatenate([[0.0], activation[:-1]]))
+    )
     window = int(WINDOW_S * fps)
     if activation.size <= window:
         return _decode_window(log_odds(spread) + beat_bonus, intervals, tempo_change, hold_enter, hold_stay)
@@ -168,8 +188,7 @@ def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, temp
     parts = []
     for start in range(0, activation.size, step):
         end = min(start + window, activation.size)
-        path = _decode_window(log_odds(spread[start:end]) + beat_bonus, intervals, tempo_change, hold_enter,
-                              hold_stay)
+        path = _decode_window(log_odds(spread[start:end]) + beat_bonus, intervals, tempo_change, hold_enter, hold_stay)
         keep_from = start + overlap // 2 if start > 0 else 0
         keep_to = end - overlap // 2 if end < activation.size else activation.size
         frames = path.frames + start
@@ -177,8 +196,9 @@ def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, temp
         parts.append(BeatPath(frames[inside], path.interval_frames[inside], path.held[inside]))
         if end == activation.size:
             break
-    joined = BeatPath(*(np.concatenate([getattr(p, name) for p in parts])
-                        for name in ("frames", "interval_frames", "held")))
+    joined = BeatPath(
+        *(np.concatenate([getattr(p, name) for p in parts]) for name in ("frames", "interval_frames", "held"))
+    )
     # At a joint the two windows may both place a beat within half an interval: keep the first.
     if joined.frames.size > 1:
         gap = np.diff(joined.frames)
@@ -187,8 +207,9 @@ def _decode_long(activation: np.ndarray, fps: float, intervals: np.ndarray, temp
     return joined
 
 
-def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: float, hold_enter: float,
-                   hold_stay: float) -> BeatPath:
+def _decode_window(
+    emission: np.ndarray, intervals: np.ndarray, tempo_change: float, hold_enter: float, hold_stay: float
+) -> BeatPath:
     """Viterbi over one window of log-odds ``emission`` (T,) with tempo states ``intervals`` (K,).
 
     Values: ``beat[t, i]`` — best path with a beat at frame t leaving in tempo i (its next beat
@@ -200,7 +221,7 @@ def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: fl
     k = intervals.size
     if frames == 0:
         return BeatPath(np.zeros(0, int), np.zeros(0, int), np.zeros(0, bool))
-    ratio = intervals[None, :] / intervals[:, None]                      # (from j, to i)
+    ratio = intervals[None, :] / intervals[:, None]  # (from j, to i)
     transition = -tempo_change * np.abs(ratio - 1.0)
     transition -= np.log(np.exp(transition).sum(axis=1, keepdims=True))  # each row a distribution
     log_continue, log_enter = np.log1p(-hold_enter), np.log(hold_enter)
@@ -211,21 +232,21 @@ def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: fl
     ring = int(intervals.max()) + block + 1
     beat_ring = np.full((ring, k), -np.inf)
     hold_ring = np.full((ring, k), -np.inf)
-    came_from = np.zeros((frames, k), dtype=np.int16)    # tempo of the beat before a beat
-    came_kind = np.zeros((frames, k), dtype=np.int8)     # 0 after a beat, 1 after a hold, 2 first beat
+    came_from = np.zeros((frames, k), dtype=np.int16)  # tempo of the beat before a beat
+    came_kind = np.zeros((frames, k), dtype=np.int8)  # 0 after a beat, 1 after a hold, 2 first beat
     hold_from_hold = np.zeros((frames, k), dtype=bool)
     columns = np.arange(k)
     # Changes of more than TEMPO_BAND states at one beat cost over 25 (log-probability): not considered.
     offsets = np.arange(-TEMPO_BAND, TEMPO_BAND + 1)
-    band_source = np.clip(columns[:, None] + offsets[None], 0, k - 1)        # (to i, band): from j
+    band_source = np.clip(columns[:, None] + offsets[None], 0, k - 1)  # (to i, band): from j
     inside = (columns[:, None] + offsets[None] >= 0) & (columns[:, None] + offsets[None] < k)
     band_transition = np.where(inside, transition[band_source, columns[:, None]], -np.inf)
     beat_previous = np.full(k, -np.inf)
     hold_previous = np.zeros(k)  # the piece starts as if held: silence before the music costs little
     for first in range(0, frames, block):
-        times = np.arange(first, min(first + block, frames))                 # (n,)
+        times = np.arange(first, min(first + block, frames))  # (n,)
         n = times.size
-        rows = (times[:, None] - intervals[None, :]) % ring                   # (n, k)
+        rows = (times[:, None] - intervals[None, :]) % ring  # (n, k)
         after_beat = beat_ring[rows, columns] + log_continue
         after_hold = hold_ring[rows, columns] + log_exit
         arrive = np.maximum(after_beat, after_hold)
@@ -235,13 +256,13 @@ def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: fl
             kind = np.where(early & (arrive < log_exit), np.int8(2), kind)
             arrive = np.where(early, np.maximum(arrive, log_exit), arrive)
         total = (arrive[:, band_source] + band_transition[None]).reshape(n * k, -1)  # (n k, from j in the band)
-        best_in_band = np.argmax(total, axis=1)                               # (n k,)
-        beat_now = (total[np.arange(n * k), best_in_band].reshape(n, k) + emission[times][:, None])
+        best_in_band = np.argmax(total, axis=1)  # (n k,)
+        beat_now = total[np.arange(n * k), best_in_band].reshape(n, k) + emission[times][:, None]
         best = band_source[np.tile(columns, n), best_in_band].reshape(n, k)  # (n, i): the tempo j
         came_from[times] = best
         came_kind[times] = kind[np.arange(n)[:, None], best]
         # Holds within the block: H_t = max(H_{t-1} + stay, B_{t-1} + enter), a running maximum.
-        enter = np.concatenate([beat_previous[None], beat_now[:-1]]) + log_enter   # (n, k)
+        enter = np.concatenate([beat_previous[None], beat_now[:-1]]) + log_enter  # (n, k)
         steps = np.arange(n)[:, None]
         entered = np.maximum.accumulate(enter - steps * log_stay, axis=0) + steps * log_stay
         hold_now = np.maximum(hold_previous[None] + (steps + 1) * log_stay, entered)
@@ -288,7 +309,9 @@ def _decode_window(emission: np.ndarray, intervals: np.ndarray, tempo_change: fl
         t, j = t - int(intervals[previous]), previous
         kind_name, holding_next = ("hold", True) if kind == 1 else ("beat", False)
     order = slice(None, None, -1)
-    return BeatPath(np.array(beats[order], dtype=int), np.array(tempi[order], dtype=int), np.array(held[order], dtype=bool))
+    return BeatPath(
+        np.array(beats[order], dtype=int), np.array(tempi[order], dtype=int), np.array(held[order], dtype=bool)
+    )
 
 
 # --------------------------------------------------------------------------- bars
@@ -314,9 +337,15 @@ class BarGrid:
     downbeats: np.ndarray
 
 
-def bars_from_beats(beats_s: np.ndarray, *, downbeat_activation: np.ndarray | None = None, fps: float = 0.0,
-                    meters: tuple[int, ...] = METERS, meter_change: float = METER_CHANGE,
-                    bar_break: float = BAR_BREAK) -> BarGrid:
+def bars_from_beats(
+    beats_s: np.ndarray,
+    *,
+    downbeat_activation: np.ndarray | None = None,
+    fps: float = 0.0,
+    meters: tuple[int, ...] = METERS,
+    meter_change: float = METER_CHANGE,
+    bar_break: float = BAR_BREAK,
+) -> BarGrid:
     """The bars of a beat sequence: Viterbi over (meter, place in the bar) from beat to beat.
 
     A beat moves on by one place in its bar; after the last place a new bar starts, of the same
@@ -369,7 +398,7 @@ def bars_from_beats(beats_s: np.ndarray, *, downbeat_activation: np.ndarray | No
                 chance = (1 - meter_change) if same or len(meters) == 1 else meter_change / (len(meters) - 1)
                 transition[i, index[(m2, 0)]] = np.log(chance) if chance > 0 else -np.inf
     starts_bar = np.array([q == 0 for (m, q) in states])
-    emission = np.where(starts_bar[None, :], on[:, None], off[:, None])                # (B, states)
+    emission = np.where(starts_bar[None, :], on[:, None], off[:, None])  # (B, states)
     bias = np.array([-1e-9 * meters.index(m) for (m, q) in states])  # ties go to the earlier meter
     value = emission[0] + bias
     back = np.zeros((count, n), dtype=int)
@@ -446,8 +475,13 @@ def conducted_grid(beats_s: np.ndarray, bars: BarGrid, level: str) -> ConductedG
         group = np.maximum(group, 1)
         keep = position % group == 0
         bar_group = bars.bar_meters if level == "bar" else np.where(bars.bar_meters % 2 == 0, bars.bar_meters // 2, 1)
-        return ConductedGrid(beats_s[keep], position[keep] // group[keep], number[keep],
-                             bars.bar_meters // np.maximum(bar_group, 1), level)
+        return ConductedGrid(
+            beats_s[keep],
+            position[keep] // group[keep],
+            number[keep],
+            bars.bar_meters // np.maximum(bar_group, 1),
+            level,
+        )
     if level == "division" and beats_s.size > 1:
         gaps = np.diff(beats_s)
         gaps = np.concatenate([gaps, gaps[-1:]])
@@ -470,8 +504,10 @@ def compound_evidence(beats_s: np.ndarray, division_activation: np.ndarray, fps:
     if beats_s.size < 2 or division_activation.size == 0:
         return 0.0
     start, gap = beats_s[:-1], np.diff(beats_s)
-    thirds = 0.5 * (window_max(division_activation, start + gap / 3, fps)
-                    + window_max(division_activation, start + 2 * gap / 3, fps))
+    thirds = 0.5 * (
+        window_max(division_activation, start + gap / 3, fps)
+        + window_max(division_activation, start + 2 * gap / 3, fps)
+    )
     half = window_max(division_activation, start + gap / 2, fps)
     return float(np.median(thirds - half))
 

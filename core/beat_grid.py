@@ -59,7 +59,7 @@ LABEL = re.compile(r"^\|?\s*(\d+)\s*[.:]\s*(\d+)\s*$")  # "12.1", "|12.1" (a dow
 
 
 def beat_label(track: BeatTrack, index: int) -> str:
-    """"bar.beat" of beat ``index`` (1-based; bar 0 is a pickup)."""
+    """ "bar.beat" of beat ``index`` (1-based; bar 0 is a pickup)."""
     return f"{int(track.bar_number[index]) + 1}.{int(track.bar_position[index]) + 1}"
 
 
@@ -86,10 +86,14 @@ def save_grid(track: BeatTrack, path: str | os.PathLike[str]) -> Path:
     meters = beat_meters(track)
     if suffix == ".json":
         document = {
-            "format": GRID_FORMAT, "version": 1, "source": source,
+            "format": GRID_FORMAT,
+            "version": 1,
+            "source": source,
             "beats_s": [round(float(t), 6) for t in beats_s],
-            "bar": [int(b) + 1 for b in track.bar_number], "beat": [int(p) + 1 for p in track.bar_position],
-            "meter": meters.tolist(), "tempo_bpm": [round(float(t), 3) for t in track.tempo_curve_bpm],
+            "bar": [int(b) + 1 for b in track.bar_number],
+            "beat": [int(p) + 1 for p in track.bar_position],
+            "meter": meters.tolist(),
+            "tempo_bpm": [round(float(t), 3) for t in track.tempo_curve_bpm],
         }
         return write_atomically(path, lambda handle: json.dump(document, handle, indent=1), binary=False)
     if suffix == ".txt":
@@ -102,8 +106,14 @@ def save_grid(track: BeatTrack, path: str | os.PathLike[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------------- loading
-def load_grid(path: str | os.PathLike[str], *, duration_s: float, offset_s: float | None = None,
-              samples: np.ndarray | None = None, notes: list[str] | None = None) -> BeatTrack:
+def load_grid(
+    path: str | os.PathLike[str],
+    *,
+    duration_s: float,
+    offset_s: float | None = None,
+    samples: np.ndarray | None = None,
+    notes: list[str] | None = None,
+) -> BeatTrack:
     """The grid in ``path`` (.json, .txt, .csv, .mid), moved by ``offset_s`` seconds, checked
     against a piece of ``duration_s`` seconds.
 
@@ -128,8 +138,14 @@ def load_grid(path: str | os.PathLike[str], *, duration_s: float, offset_s: floa
     else:
         times_s, labels = _parse_label_lines(text, path.name)
         source = "labels"
-    return grid_from_times(times_s + (offset_s or 0.0), labels, duration_s=duration_s, samples=samples,
-                           source=source, where=f"'{path.name}'")
+    return grid_from_times(
+        times_s + (offset_s or 0.0),
+        labels,
+        duration_s=duration_s,
+        samples=samples,
+        source=source,
+        where=f"'{path.name}'",
+    )
 
 
 def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], str]:
@@ -139,8 +155,11 @@ def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], str
             raise ValueError("format")
         times_s = np.asarray(document["beats_s"], dtype=np.float64).ravel()
         bars, beats = document.get("bar"), document.get("beat")
-        labels: list[str | None] = ([f"{b}.{p}" for b, p in zip(bars, beats)] if bars is not None and beats is not None
-                                    else [None] * times_s.size)
+        labels: list[str | None] = (
+            [f"{b}.{p}" for b, p in zip(bars, beats)]
+            if bars is not None and beats is not None
+            else [None] * times_s.size
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConductorError(
             f"'{name}' is not a beat grid written by this tool ({type(error).__name__}); give one from "
@@ -231,9 +250,15 @@ def check_beat_times(times_s: np.ndarray, *, duration_s: float, where: str) -> N
         )
 
 
-def grid_from_times(times_s: Sequence[float] | np.ndarray, labels: Sequence[str | None] | None = None, *,
-                    duration_s: float, samples: np.ndarray | None = None, source: str = "labels",
-                    where: str = "the beat grid") -> BeatTrack:
+def grid_from_times(
+    times_s: Sequence[float] | np.ndarray,
+    labels: Sequence[str | None] | None = None,
+    *,
+    duration_s: float,
+    samples: np.ndarray | None = None,
+    source: str = "labels",
+    where: str = "the beat grid",
+) -> BeatTrack:
     """A grid from beat times and optional ``bar.beat`` labels (timeline markers, label tracks).
 
     Parameters
@@ -330,15 +355,27 @@ def _track_from_bar_starts(times_s: np.ndarray, starts: np.ndarray, *, source: s
     meter = int(np.bincount(bar_meters).argmax()) if bar_meters.size else 4
     tempo_curve = local_tempo_bpm(times_s)
     return BeatTrack(
-        beats_s=times_s, downbeats_s=downbeats_s, bar_position=bar_position, meter=meter,
-        tempo_bpm=float(np.median(tempo_curve)) if count > 1 else 0.0, bar_number=bar_number, bar_meters=bar_meters,
-        tempo_curve_bpm=tempo_curve, tracker=f"given:{source}",
+        beats_s=times_s,
+        downbeats_s=downbeats_s,
+        bar_position=bar_position,
+        meter=meter,
+        tempo_bpm=float(np.median(tempo_curve)) if count > 1 else 0.0,
+        bar_number=bar_number,
+        bar_meters=bar_meters,
+        tempo_curve_bpm=tempo_curve,
+        tracker=f"given:{source}",
     )
 
 
 # ---------------------------------------------------------------------------------- MIDI
-def grid_from_midi(path: str | os.PathLike[str], *, duration_s: float, offset_s: float | None = None,
-                   samples: np.ndarray | None = None, notes: list[str] | None = None) -> BeatTrack:
+def grid_from_midi(
+    path: str | os.PathLike[str],
+    *,
+    duration_s: float,
+    offset_s: float | None = None,
+    samples: np.ndarray | None = None,
+    notes: list[str] | None = None,
+) -> BeatTrack:
     """The beats and bars of a MIDI file's tempo map and time signatures, on the recording's
     time line (``offset_s`` added; found from ``samples`` when None)."""
     from .midi import read_midi
@@ -351,13 +388,17 @@ def grid_from_midi(path: str | os.PathLike[str], *, duration_s: float, offset_s:
     if content.notes.shape[0] == 0:
         raise ConductorError(f"'{path.name}' has no notes, so it has no bars to conduct; give the piece's MIDI file.")
     if not content.tempo_given and notes is not None:
-        notes.append(f"'{path.name}' sets no tempo; it is read at {MIDI_DEFAULT_BPM:g} quarters a minute, as MIDI "
-                     "players do.")
+        notes.append(
+            f"'{path.name}' sets no tempo; it is read at {MIDI_DEFAULT_BPM:g} quarters a minute, as MIDI players do."
+        )
     beats_ql, bar_starts = midi_beats_ql(content.time_signatures, content.end_ql)
     times_s = quarters_to_seconds(beats_ql, content.tempo_marks)
     if offset_s is None:
-        offset_s = 0.0 if samples is None else midi_offset_s(quarters_to_seconds(content.notes[:, 0],
-                                                                                 content.tempo_marks), samples)
+        offset_s = (
+            0.0
+            if samples is None
+            else midi_offset_s(quarters_to_seconds(content.notes[:, 0], content.tempo_marks), samples)
+        )
         if notes is not None and offset_s:
             notes.append(f"The MIDI file is moved by {offset_s:+.2f} s to line up with the music.")
     times_s = times_s + offset_s
@@ -424,8 +465,9 @@ def fine_onset_strength(samples: np.ndarray) -> np.ndarray:
     previous = None
     for first in range(0, count, 8192):
         last = min(first + 8192, count)
-        frames = np.lib.stride_tricks.as_strided(signal[first * ONSET_HOP:], shape=(last - first, ONSET_FFT),
-                                                 strides=(ONSET_HOP * 4, 4), writeable=False)
+        frames = np.lib.stride_tricks.as_strided(
+            signal[first * ONSET_HOP :], shape=(last - first, ONSET_FFT), strides=(ONSET_HOP * 4, 4), writeable=False
+        )
         level = np.log1p(1000.0 * np.abs(np.fft.rfft(frames * window, axis=1)) ** 2)
         before = np.concatenate([level[:1] if previous is None else previous[None], level[:-1]])
         flux[first:last] = np.maximum(level - before, 0.0).sum(axis=1)
@@ -448,6 +490,6 @@ def midi_offset_s(note_onsets_s: np.ndarray, samples: np.ndarray) -> float:
     size = 1 << int(np.ceil(np.log2(2 * length)))
     correlation = np.fft.irfft(np.fft.rfft(audio, size) * np.conj(np.fft.rfft(midi, size)), size)
     lags = np.concatenate([np.arange(0, length), np.arange(-length + 1, 0)])
-    values = np.concatenate([correlation[:length], correlation[size - length + 1:]])
+    values = np.concatenate([correlation[:length], correlation[size - length + 1 :]])
     allowed = np.abs(lags) <= OFFSET_SEARCH_S * fps
     return float(lags[allowed][int(np.argmax(values[allowed]))] / fps)

@@ -53,7 +53,7 @@ def stroke_bottoms(height: np.ndarray, *, min_gap: int, min_prominence: float) -
         left = height[:peak][::-1]
         higher_left = np.flatnonzero(left > height[peak])
         left_low = left[: higher_left[0] if higher_left.size else left.size].min(initial=height[peak])
-        right = height[peak + 1:]
+        right = height[peak + 1 :]
         higher_right = np.flatnonzero(right > height[peak])
         right_low = right[: higher_right[0] if higher_right.size else right.size].min(initial=height[peak])
         if height[peak] - max(left_low, right_low) >= min_prominence:
@@ -61,8 +61,15 @@ def stroke_bottoms(height: np.ndarray, *, min_gap: int, min_prominence: float) -
     return np.asarray(prominent, dtype=int)
 
 
-def ictus_times(keypoints: np.ndarray, *, fps: float = MOTION_FPS, wrist: int = BATON_WRIST, smooth_s: float = 0.05,
-                min_gap_s: float = 0.25, min_drop: float = 0.1) -> np.ndarray:
+def ictus_times(
+    keypoints: np.ndarray,
+    *,
+    fps: float = MOTION_FPS,
+    wrist: int = BATON_WRIST,
+    smooth_s: float = 0.05,
+    min_gap_s: float = 0.25,
+    min_drop: float = 0.1,
+) -> np.ndarray:
     """Ictus times: the moments the beating hand reaches the bottom of a stroke and turns up.
 
     A conductor shows each beat at the ictus, the lowest point of the stroke, whatever the speed
@@ -82,8 +89,9 @@ def ictus_times(keypoints: np.ndarray, *, fps: float = MOTION_FPS, wrist: int = 
     """
     height = gaussian_smooth(np.asarray(keypoints, dtype=np.float64)[:, wrist, 1], smooth_s * fps)
     low, high = np.percentile(height, [5, 95])
-    bottoms = stroke_bottoms(height, min_gap=max(1, int(round(min_gap_s * fps))),
-                             min_prominence=max(min_drop * (high - low), 1e-6))
+    bottoms = stroke_bottoms(
+        height, min_gap=max(1, int(round(min_gap_s * fps))), min_prominence=max(min_drop * (high - low), 1e-6)
+    )
     return bottoms / fps
 
 
@@ -96,7 +104,9 @@ def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: flo
         return float("nan")
     other_s = np.sort(other_s)
     after = np.clip(np.searchsorted(other_s, reference_s), 1, max(other_s.size - 1, 1))
-    nearest = np.minimum(np.abs(reference_s - other_s[after - 1]), np.abs(other_s[np.minimum(after, other_s.size - 1)] - reference_s))
+    nearest = np.minimum(
+        np.abs(reference_s - other_s[after - 1]), np.abs(other_s[np.minimum(after, other_s.size - 1)] - reference_s)
+    )
     return float(np.mean(np.exp(-(nearest**2) / (2.0 * sigma_s**2))))
 
 
@@ -158,8 +168,9 @@ def time_map(beats_s: np.ndarray, ictus_s: np.ndarray, times_s: np.ndarray, *, s
     width = x[segment + 1] - x[segment]
     u = np.clip((times_s - x[segment]) / width, 0.0, 1.0)
     h00, h10, h01, h11 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u, -2 * u**3 + 3 * u**2, u**3 - u**2
-    mapped = (h00 * y[segment] + h10 * width * tangent[segment] + h01 * y[segment + 1]
-              + h11 * width * tangent[segment + 1])
+    mapped = (
+        h00 * y[segment] + h10 * width * tangent[segment] + h01 * y[segment + 1] + h11 * width * tangent[segment + 1]
+    )
     before, after = times_s < x[0], times_s > x[-1]
     mapped[before] = times_s[before] + (y[0] - x[0])
     mapped[after] = times_s[after] + (y[-1] - x[-1])
@@ -189,8 +200,9 @@ def beat_meters_of(track: BeatTrack) -> np.ndarray:
     return np.where((bars >= 0) & (bars < meters.size), meters[np.clip(bars, 0, max(meters.size - 1, 0))], fallback)
 
 
-def lock_to_beats(keypoints: np.ndarray, track: BeatTrack, *, fps: float, strength: float = 1.0,
-                  level: str | None = None) -> tuple[np.ndarray, str]:
+def lock_to_beats(
+    keypoints: np.ndarray, track: BeatTrack, *, fps: float, strength: float = 1.0, level: str | None = None
+) -> tuple[np.ndarray, str]:
     """The motion with each stroke's ictus moved onto a beat of the grid.
 
     Of the levels (every beat, the half bar, the bar; or ``level`` alone) and the stretch

@@ -132,8 +132,9 @@ def local_tempo_bpm(beats_s: np.ndarray) -> np.ndarray:
 TRACKERS = ("auto", "learned", "dsp")
 
 
-def track_beats(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None,
-                tracker: str = "auto") -> BeatTrack:
+def track_beats(
+    samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None, tracker: str = "auto"
+) -> BeatTrack:
     """Beats, downbeats and meter of a mono signal.
 
     Parameters
@@ -270,8 +271,7 @@ def pitch_class_profiles(samples: np.ndarray, sample_rate_hz: int) -> tuple[np.n
         chroma[:, start : start + 512] = full @ magnitude
         bass_chroma[:, start : start + 512] = low @ magnitude
     # Log compression so a loud melody note does not hide the rest of the chord.
-    compress = lambda values: np.log1p(values / (values.mean() + 1e-9))
-    return compress(chroma), compress(bass_chroma)
+    return np.log1p(chroma / (chroma.mean() + 1e-9)), np.log1p(bass_chroma / (bass_chroma.mean() + 1e-9))
 
 
 def chroma_change(chroma: np.ndarray, centres: np.ndarray, width: np.ndarray) -> np.ndarray:
@@ -339,8 +339,9 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
     return np.concatenate([middles, [beats[-1] + (beats[-1] - beats[-2]) // 2]])
 
 
-def local_period(onset: np.ndarray, frame_rate_hz: float, *,
-                 whole_autocorrelation: np.ndarray | None = None) -> np.ndarray:
+def local_period(
+    onset: np.ndarray, frame_rate_hz: float, *, whole_autocorrelation: np.ndarray | None = None
+) -> np.ndarray:
     """Beat period in frames for every frame: a smooth path through windowed autocorrelations.
 
     Each ``TEMPO_WINDOW_S`` window's onset autocorrelation scores every period in the
@@ -459,8 +460,7 @@ def compound_bar(autocorrelation: np.ndarray, period: float) -> bool:
         In onset frames.
     """
     half, third, quarter, sixth = (autocorrelation_near(autocorrelation, period / d) for d in (2, 3, 4, 6))
-    return (half > third + COMPOUND_MARGIN and sixth > quarter + COMPOUND_MARGIN
-            and min(half, sixth) > COMPOUND_MARGIN)
+    return half > third + COMPOUND_MARGIN and sixth > quarter + COMPOUND_MARGIN and min(half, sixth) > COMPOUND_MARGIN
 
 
 def compound_beat(autocorrelation: np.ndarray, period: float) -> bool:
@@ -583,10 +583,17 @@ def beat_accent(
     means = means - means.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(means, axis=1) + 1e-9
     spectral = 1.0 - np.sum(means[:-1] * means[1:], axis=1) / (norms[:-1] * norms[1:])
-    zscore = lambda values, floor: (values - values.mean()) / max(values.std(), floor)
+
+    def zscore(values: np.ndarray, floor: float) -> np.ndarray:
+        return (values - values.mean()) / max(values.std(), floor)
+
     # The floor keeps a steady harmony's tiny chroma wobble (a click track) from counting.
-    return (zscore(strength, 1e-9) + zscore(low, 1e-9) + SPECTRAL_WEIGHT * zscore(spectral[: beats.size], 1e-9)
-            + zscore(change, 0.05))
+    return (
+        zscore(strength, 1e-9)
+        + zscore(low, 1e-9)
+        + SPECTRAL_WEIGHT * zscore(spectral[: beats.size], 1e-9)
+        + zscore(change, 0.05)
+    )
 
 
 def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
@@ -601,6 +608,7 @@ def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
     float
         About 0 for no grouping, above 2 for a clear one.
     """
+
     def contrast(values: np.ndarray) -> float:
         total = values.sum()
         best = -np.inf
@@ -615,8 +623,9 @@ def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
     return float((contrast(accent) - chance.mean()) / (chance.std() + 1e-9))
 
 
-def infer_bars(accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None = None,
-               compound: bool = False) -> tuple[int, np.ndarray]:
+def infer_bars(
+    accent: np.ndarray, tempo_bpm: float = 0.0, *, meter: int | None = None, compound: bool = False
+) -> tuple[int, np.ndarray]:
     """Meter and each beat's place in the bar.
 
     The meter is the one of 2, 3 and 4 whose accent grouping stands out most from chance

@@ -39,7 +39,9 @@ class ProgressBar:
             return
         self.last_draw = now
         filled = int(30 * min(max(fraction, 0.0), 1.0))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%} {now - self.started:6.1f} s  {message[:40]:<40}")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:6.1%} {now - self.started:6.1f} s  {message[:40]:<40}"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -63,8 +65,9 @@ def jsonl_progress(fraction: float, message: str) -> None:
 class MotionOutput:
     """How ``generate`` writes the motion (besides the file name)."""
 
-    fps: float | None = option(None, "resample the 30 fps motion to this frame rate (24, 25, 29.97, 60, ...)",
-                               minimum=1.0, maximum=1000.0)
+    fps: float | None = option(
+        None, "resample the 30 fps motion to this frame rate (24, 25, 29.97, 60, ...)", minimum=1.0, maximum=1000.0
+    )
 
 
 def command_mel(args: argparse.Namespace) -> str:
@@ -116,17 +119,20 @@ def command_beats(args: argparse.Namespace, progress: Callable[[float, str], Non
     save_grid(track, output)
     progress(1.0, "done")
     bars = len(track.bar_meters)
-    return (f"wrote {output}: {track.beats_s.size} beats in {bars} bars of {track.meter} (most), "
-            f"{track.tempo_bpm:.0f} a minute, over {samples.shape[0] / SAMPLE_RATE_HZ:.1f} s")
+    return (
+        f"wrote {output}: {track.beats_s.size} beats in {bars} bars of {track.meter} (most), "
+        f"{track.tempo_bpm:.0f} a minute, over {samples.shape[0] / SAMPLE_RATE_HZ:.1f} s"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .generate import GenerateOptions
 
     parser = argparse.ArgumentParser(
-        prog="python -m core", description="VirtualConductor: music in, conducting motion out.",
+        prog="python -m core",
+        description="VirtualConductor: music in, conducting motion out.",
         epilog="Exit status: 0 done, 1 bad input (one sentence on stderr), 2 a malformed command line, "
-               "70 an internal error (please report it), 130 interrupted.",
+        "70 an internal error (please report it), 130 interrupted.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -139,23 +145,36 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", required=True, help="motion file to write: .npz, .json or .csv")
     add_arguments(generate, GenerateOptions)
     add_arguments(generate, MotionOutput)
-    generate.add_argument("--progress-jsonl", action="store_true",
-                          help="print progress and the outcome as JSON events (the Blender worker's protocol)")
+    generate.add_argument(
+        "--progress-jsonl",
+        action="store_true",
+        help="print progress and the outcome as JSON events (the Blender worker's protocol)",
+    )
 
     beats = commands.add_parser("beats", help="write the beats, bars and meter the tracker hears (.json, .txt, .csv)")
     beats.add_argument("audio", help="music file (wav, flac, ogg, mp3; m4a/aac/opus with ffmpeg)")
-    beats.add_argument("-o", "--output", required=True,
-                       help="the grid to write: .json, .txt (an Audacity label track) or .csv; edit it and give it "
-                            "back with 'generate --beats'")
+    beats.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the grid to write: .json, .txt (an Audacity label track) or .csv; edit it and give it "
+        "back with 'generate --beats'",
+    )
     add_arguments(beats, GenerateOptions, only=("meter",))
     beats.add_argument("--progress-jsonl", action="store_true", help="print progress and the outcome as JSON events")
     beats.set_defaults(run=command_beats)
 
-    preview = commands.add_parser("preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)")
+    preview = commands.add_parser(
+        "preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)"
+    )
     preview.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
-    preview.add_argument("-o", "--output", required=True, help=".mp4 video (needs ffmpeg), or .png for the frame at --at")
+    preview.add_argument(
+        "-o", "--output", required=True, help=".mp4 video (needs ffmpeg), or .png for the frame at --at"
+    )
     preview.add_argument("--audio", help="music to put under the video (cut to the motion's length)")
-    preview.add_argument("--size", default="480x480", help="WIDTHxHEIGHT in pixels, or one number for a square (default 480)")
+    preview.add_argument(
+        "--size", default="480x480", help="WIDTHxHEIGHT in pixels, or one number for a square (default 480)"
+    )
     preview.add_argument("--theme", default="dark", choices=("dark", "light"), help="background (default dark)")
     preview.add_argument("--at", type=float, default=0.0, help="for a .png: the time in seconds to draw")
     preview.set_defaults(run=command_preview)
@@ -163,8 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="plot a motion's keypoint curves over time as a .png")
     plot.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
     plot.add_argument("-o", "--output", required=True, help="the .png to write")
-    plot.add_argument("--joints", default="nose,left_wrist,right_wrist,left_elbow,right_elbow",
-                      help="comma-separated joint names to plot")
+    plot.add_argument(
+        "--joints",
+        default="nose,left_wrist,right_wrist,left_elbow,right_elbow",
+        help="comma-separated joint names to plot",
+    )
     plot.add_argument("--size", default="1200x600", help="WIDTHxHEIGHT in pixels (default 1200x600)")
     plot.set_defaults(run=command_plot)
     return parser
@@ -227,8 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if machine:
                 emit_event("internal_error", message=f"the installation is incomplete ({error}); reinstall it")
             return EXIT_INTERNAL_ERROR
-        message = (f"the package '{package}' is not installed; install the project's dependencies "
-                   "(pip install -e . from the project folder, or make demo)")
+        message = (
+            f"the package '{package}' is not installed; install the project's dependencies "
+            "(pip install -e . from the project folder, or make demo)"
+        )
         if machine:
             emit_event("missing_package", package=package, message=message)
         else:

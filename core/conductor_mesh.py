@@ -61,7 +61,7 @@ def lathe(
     ring_shape = np.cos(angles)[:, None] * u_xyz * scale_u + np.sin(angles)[:, None] * v * scale_v
     profile = list(profile)
     start_pole, end_pole = profile[0][1] == 0.0, profile[-1][1] == 0.0
-    rings = profile[int(start_pole): len(profile) - int(end_pole)]
+    rings = profile[int(start_pole) : len(profile) - int(end_pole)]
 
     verts = [origin_xyz + axis_xyz * t + ring_shape * radius for t, radius in rings]  # each (S, 3)
     faces: list[tuple[int, ...]] = []
@@ -91,9 +91,7 @@ def ellipsoid(center: Sequence[float], radii: Sequence[float], segments: int = 2
     return verts * np.asarray(radii) + np.asarray(center), faces
 
 
-def capsule_profile(
-    stations: Sequence[tuple[float, float]], cap_rings: int = 4
-) -> list[tuple[float, float]]:
+def capsule_profile(stations: Sequence[tuple[float, float]], cap_rings: int = 4) -> list[tuple[float, float]]:
     """``stations`` (t, radius) with rounded caps added at both ends."""
     (t0, r0), (t1, r1) = stations[0], stations[-1]
     start = [(t0 - r0 * math.cos(a), r0 * math.sin(a)) for a in np.linspace(0, math.pi / 2, cap_rings + 1)]
@@ -145,25 +143,49 @@ def body_parts() -> list[MeshPart]:
         return weights
 
     # Tailcoat body: wider than deep, waist slightly in, square shoulders.
-    torso = [(0.90, 0.0), (0.91, 0.10), (0.94, 0.148), (1.05, 0.152), (1.17, 0.142), (1.30, 0.165),
-             (1.38, 0.186), (1.43, 0.18), (1.47, 0.13), (1.49, 0.06), (1.495, 0.0)]
-    parts.append(mesh_part(lathe((0, 0, 0), z_axis, x_axis, torso, scale_v=0.62, segments=32),
-                       "Conductor Tailcoat", torso_weights))
+    torso = [
+        (0.90, 0.0),
+        (0.91, 0.10),
+        (0.94, 0.148),
+        (1.05, 0.152),
+        (1.17, 0.142),
+        (1.30, 0.165),
+        (1.38, 0.186),
+        (1.43, 0.18),
+        (1.47, 0.13),
+        (1.49, 0.06),
+        (1.495, 0.0),
+    ]
+    parts.append(
+        mesh_part(
+            lathe((0, 0, 0), z_axis, x_axis, torso, scale_v=0.62, segments=32), "Conductor Tailcoat", torso_weights
+        )
+    )
     # Coat tails hanging at the back.
     for side in (-1, 1):
         tail = [(0.60, 0.0), (0.61, 0.05), (0.75, 0.07), (0.95, 0.075), (1.08, 0.06), (1.10, 0.0)]
-        parts.append(mesh_part(lathe((side * 0.065, 0.075, 0), z_axis, x_axis, tail, scale_v=0.3, segments=16),
-                           "Conductor Tailcoat", "hips"))
+        parts.append(
+            mesh_part(
+                lathe((side * 0.065, 0.075, 0), z_axis, x_axis, tail, scale_v=0.3, segments=16),
+                "Conductor Tailcoat",
+                "hips",
+            )
+        )
     # Shirt front, bow tie.
     parts.append(mesh_part(ellipsoid((0, -0.094, 1.36), (0.05, 0.024, 0.085)), "Conductor Shirt", "chest"))
     for side in (-1, 1):
-        parts.append(mesh_part(ellipsoid((side * 0.024, -0.118, 1.425), (0.026, 0.01, 0.016), 12),
-                           "Conductor Shoes", "chest"))
+        parts.append(
+            mesh_part(ellipsoid((side * 0.024, -0.118, 1.425), (0.026, 0.01, 0.016), 12), "Conductor Shoes", "chest")
+        )
     # Neck and head.
     neck = capsule_profile([(1.42, 0.048), (1.58, 0.045)], 3)
-    parts.append(mesh_part(lathe((0, -0.005, 0), z_axis, x_axis, neck, segments=16), "Conductor Skin",
-                       lambda verts: weight_ramps(verts[:, 2], [("chest", 1.46), ("neck", 1.57), ("head", 0.0)],
-                                            0.05)))
+    parts.append(
+        mesh_part(
+            lathe((0, -0.005, 0), z_axis, x_axis, neck, segments=16),
+            "Conductor Skin",
+            lambda verts: weight_ramps(verts[:, 2], [("chest", 1.46), ("neck", 1.57), ("head", 0.0)], 0.05),
+        )
+    )
     parts.append(mesh_part(ellipsoid((0, -0.01, 1.665), (0.082, 0.098, 0.115), 28), "Conductor Skin", "head"))
     parts.append(mesh_part(ellipsoid((0, -0.106, 1.655), (0.014, 0.02, 0.026), 10), "Conductor Skin", "head"))
     for side in (-1, 1):
@@ -172,31 +194,45 @@ def body_parts() -> list[MeshPart]:
     parts.append(mesh_part(ellipsoid((0, 0.014, 1.69), (0.087, 0.098, 0.103), 28), "Conductor Hair", "head"))
     # Arms: sleeve, cuff, hand, mirrored.
     for side, suffix in ((1, "L"), (-1, "R")):
+
         def arm_weights(verts: np.ndarray, suffix: str = suffix) -> dict[str, np.ndarray]:
             chain = [(f"shoulder.{suffix}", 0.20), (f"upper_arm.{suffix}", 0.47), (f"forearm.{suffix}", 0.0)]
             return weight_ramps(np.abs(verts[:, 0]), chain, 0.07)
 
         sleeve = capsule_profile([(0.13, 0.062), (0.30, 0.058), (0.47, 0.05), (0.70, 0.042)], 3)
-        parts.append(mesh_part(lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), sleeve, segments=20),
-                           "Conductor Tailcoat", arm_weights))
+        parts.append(
+            mesh_part(
+                lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), sleeve, segments=20), "Conductor Tailcoat", arm_weights
+            )
+        )
         cuff = [(0.695, 0.0), (0.696, 0.044), (0.735, 0.043), (0.736, 0.0)]
-        parts.append(mesh_part(lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), cuff, segments=20),
-                           "Conductor Shirt", f"forearm.{suffix}"))
-        parts.append(mesh_part(ellipsoid((side * 0.785, -0.004, 1.412), (0.058, 0.026, 0.044), 16),
-                           "Conductor Skin", f"hand.{suffix}"))
-        parts.append(mesh_part(ellipsoid((side * 0.77, -0.035, 1.42), (0.028, 0.012, 0.014), 10),
-                           "Conductor Skin", f"hand.{suffix}"))
+        parts.append(
+            mesh_part(
+                lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), cuff, segments=20), "Conductor Shirt", f"forearm.{suffix}"
+            )
+        )
+        parts.append(
+            mesh_part(
+                ellipsoid((side * 0.785, -0.004, 1.412), (0.058, 0.026, 0.044), 16), "Conductor Skin", f"hand.{suffix}"
+            )
+        )
+        parts.append(
+            mesh_part(
+                ellipsoid((side * 0.77, -0.035, 1.42), (0.028, 0.012, 0.014), 10), "Conductor Skin", f"hand.{suffix}"
+            )
+        )
     # Legs follow the hips more the higher they are, shoes stay on the floor.
     for side in (-1, 1):
         leg = [(0.04, 0.0), (0.05, 0.048), (0.50, 0.058), (0.90, 0.075), (1.00, 0.07), (1.02, 0.0)]
         leg_shape = lathe((side * 0.09, 0, 0), z_axis, x_axis, leg, segments=16)
-        parts.append(mesh_part(leg_shape, "Conductor Tailcoat",
-                           lambda verts: {"hips": np.clip((verts[:, 2] - 0.55) / 0.45, 0, 1)}))
+        parts.append(
+            mesh_part(
+                leg_shape, "Conductor Tailcoat", lambda verts: {"hips": np.clip((verts[:, 2] - 0.55) / 0.45, 0, 1)}
+            )
+        )
         shoe = ellipsoid((side * 0.09, -0.045, 0.035), (0.05, 0.125, 0.04), 16)
         parts.append(mesh_part(shoe, "Conductor Shoes", {}))
     return parts
-
-
 
 
 def baton_parts(head: ArrayLike, tail: ArrayLike) -> list[MeshPart]:

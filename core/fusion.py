@@ -16,7 +16,9 @@ from torch.nn import functional as F
 from .networks import Generator, MusicEncoder, ResidualConv2d, TemporalBlock
 
 
-def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+def fold_batch_norm(
+    weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of conv -> batch norm (eval) as one conv. ``weight`` is (out, ...)."""
     running_mean, running_var = norm.running_mean, norm.running_var
     assert running_mean is not None and running_var is not None, "the networks' batch norms track running stats"
@@ -40,7 +42,9 @@ class FusedResidualConv2d(nn.Module):
         if layer.residual is not None:
             r_conv, r_norm = cast(nn.Conv2d, layer.residual[0]), cast(nn.BatchNorm2d, layer.residual[1])
             r_weight, r_bias = fold_batch_norm(r_conv.weight, r_conv.bias, r_norm)
-            self.residual_weight = nn.Parameter(r_weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
+            self.residual_weight = nn.Parameter(
+                r_weight.contiguous(memory_format=torch.channels_last), requires_grad=False
+            )
             self.residual_bias = nn.Parameter(r_bias, requires_grad=False)
             self.residual = (self.residual_weight, self.residual_bias)
 
@@ -73,7 +77,7 @@ class FusedMusicEncoder(nn.Module):
         self.pool1, self.pool2, self.pool3 = encoder.pool1, encoder.pool2, encoder.pool3
         conv4, norm4 = cast(nn.Conv1d, encoder.conv4[0]), cast(nn.BatchNorm1d, encoder.conv4[1])
         weight, bias = fold_batch_norm(conv4.weight, conv4.bias, norm4)
-        self.projection = nn.Parameter(weight[:, :, 0], requires_grad=False)   # (64, 512)
+        self.projection = nn.Parameter(weight[:, :, 0], requires_grad=False)  # (64, 512)
         self.projection_bias = nn.Parameter(bias, requires_grad=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -92,10 +96,12 @@ class FusedMusicEncoder(nn.Module):
         x = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (N, 1, T90, 128)
         x = self.pool1(self.conv1(x))
         x = self.pool2(self.conv2(x))
-        x = self.pool3(self.conv3(x))                                          # (N, 32, T30, 16)
+        x = self.pool3(self.conv3(x))  # (N, 32, T30, 16)
         n, channels, frames, bands = x.shape
-        x = x.permute(0, 2, 1, 3).reshape(n, frames, channels * bands)         # (N, T30, 512), c * 16 + f
-        return torch.addmm(self.projection_bias, x.reshape(-1, channels * bands), self.projection.t()).reshape(n, frames, -1)
+        x = x.permute(0, 2, 1, 3).reshape(n, frames, channels * bands)  # (N, T30, 512), c * 16 + f
+        return torch.addmm(self.projection_bias, x.reshape(-1, channels * bands), self.projection.t()).reshape(
+            n, frames, -1
+        )
 
 
 class FusedTemporalBlock(nn.Module):
@@ -140,10 +146,10 @@ class FusedGenerator(nn.Module):
         self.eval()
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        music = self.music_encoder(mel)                                            # (N, T30, 64)
+        music = self.music_encoder(mel)  # (N, T30, 64)
         noise_features = self.noise_bn(self.noise_upsampler(noise.transpose(1, 2))).transpose(1, 2)
         x = torch.cat([music, noise_features], dim=2).transpose(1, 2).contiguous()  # (N, 128, T30)
         for block in self.blocks:
             x = block(x)
-        keypoints = self.head(self.linear(x.transpose(1, 2)))                      # (N, T30, 26)
+        keypoints = self.head(self.linear(x.transpose(1, 2)))  # (N, T30, 26)
         return keypoints.reshape(keypoints.shape[0], keypoints.shape[1], 13, 2)

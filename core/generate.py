@@ -33,31 +33,54 @@ class GenerateOptions:
     """
 
     weights: str = option(
-        DEFAULT, "'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
-        "or a .safetensors/.pt generator file")
+        DEFAULT,
+        "'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
+        "or a .safetensors/.pt generator file",
+    )
     seed: int | None = option(0, "noise seed: same seed, same motion", minimum=0, maximum=2**31 - 1, exclusive="noise")
     noise_path: str | None = option(
-        None, "neural weights: noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second, instead of the seed",
-        flag="--noise", exclusive="noise")
+        None,
+        "neural weights: noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second, instead of the seed",
+        flag="--noise",
+        exclusive="noise",
+    )
     variation: float = option(
-        1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0)
+        1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0
+    )
     device: str = option("auto", "network device: auto, cpu, cuda, cuda:N or mps")
     meter: int | None = option(
-        None, "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
-        label="Beats per Bar", choices=METERS)
+        None,
+        "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
+        label="Beats per Bar",
+        choices=METERS,
+    )
     style: ConductingStyle = nested(ConductingStyle)
     beats_path: str | None = option(
-        None, "conduct on this beat grid instead of the tracked beats: beat times in .json/.txt/.csv (bar.beat "
-        "labels optional) or a .mid file", flag="--beats")
+        None,
+        "conduct on this beat grid instead of the tracked beats: beat times in .json/.txt/.csv (bar.beat "
+        "labels optional) or a .mid file",
+        flag="--beats",
+    )
     beats_offset_s: float | None = option(
-        None, "seconds added to the grid's times (default: 0, or for a MIDI file found from the music)",
-        flag="--beats-offset", minimum=-3600.0, maximum=3600.0)
+        None,
+        "seconds added to the grid's times (default: 0, or for a MIDI file found from the music)",
+        flag="--beats-offset",
+        minimum=-3600.0,
+        maximum=3600.0,
+    )
     beat_lock: float | None = option(
-        None, "neural weights: how far each stroke's ictus moves onto the beat grid, 0 to 1 (default: 1 with "
-        "--beats, 0 without; given without --beats it locks to the tracked beats)", minimum=0.0, maximum=1.0)
+        None,
+        "neural weights: how far each stroke's ictus moves onto the beat grid, 0 to 1 (default: 1 with "
+        "--beats, 0 without; given without --beats it locks to the tracked beats)",
+        minimum=0.0,
+        maximum=1.0,
+    )
     precision: str = option(
-        "float32", "network arithmetic: float32 (exact), or bf16 (faster on CPUs with AMX or AVX-512 BF16 and on "
-        "CUDA GPUs; keypoints differ by up to ~0.04)", choices=PRECISIONS)
+        "float32",
+        "network arithmetic: float32 (exact), or bf16 (faster on CPUs with AMX or AVX-512 BF16 and on "
+        "CUDA GPUs; keypoints differ by up to ~0.04)",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self) -> None:
         check(self)
@@ -75,8 +98,10 @@ def resolve_weights(weights: str) -> str:
     if weights == NEURAL:
         path = neural_weights_path()
         if not path.is_file():
-            raise ConductorError(f"The project's neural weights '{path.name}' are not installed here; "
-                                 "reinstall the add-on or give a weights file.")
+            raise ConductorError(
+                f"The project's neural weights '{path.name}' are not installed here; "
+                "reinstall the add-on or give a weights file."
+            )
         return str(path)
     if not Path(weights).expanduser().is_file():
         raise ConductorError(f"Weights file '{weights}' does not exist; check the path or choose 'default'.")
@@ -91,11 +116,17 @@ def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
         try:
             mel = np.load(source, allow_pickle=False)
         except (ValueError, OSError) as error:
-            raise ConductorError(f"'{source.name}' is not a readable .npy array; give a mel saved by 'python -m core mel'.") from error
+            raise ConductorError(
+                f"'{source.name}' is not a readable .npy array; give a mel saved by 'python -m core mel'."
+            ) from error
         if mel.ndim != 2 or mel.shape[1] != 128:
-            raise ConductorError(f"'{source.name}' is shaped {mel.shape}, not (frames, 128); give a mel saved by 'python -m core mel'.")
+            raise ConductorError(
+                f"'{source.name}' is shaped {mel.shape}, not (frames, 128); give a mel saved by 'python -m core mel'."
+            )
         if mel.shape[0] < 90:
-            raise ConductorError(f"'{source.name}' covers {mel.shape[0] / 90:.2f} s; the conductor needs at least 1 second of music.")
+            raise ConductorError(
+                f"'{source.name}' covers {mel.shape[0] / 90:.2f} s; the conductor needs at least 1 second of music."
+            )
         if not np.all(np.isfinite(mel)) or mel.min() < -1e-3 or mel.max() > 1 + 1e-3:
             raise ConductorError(
                 f"'{source.name}' holds values outside [0, 1] or NaN, so it is not the normalised mel feature; "
@@ -105,7 +136,9 @@ def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     samples = load_audio(source)
     duration_s = samples.shape[0] / SAMPLE_RATE_HZ
     if duration_s < MIN_DURATION_S:
-        raise ConductorError(f"'{source.name}' is only {duration_s:.2f} s long; the conductor needs at least 1 second of music.")
+        raise ConductorError(
+            f"'{source.name}' is only {duration_s:.2f} s long; the conductor needs at least 1 second of music."
+        )
     return samples, None
 
 
@@ -161,7 +194,9 @@ def generate_motion(
         report(0.0, "decoding audio")
         samples, _ = load_mel_input(source)
         if samples is None:
-            raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
+            raise ConductorError(
+                "The procedural conductor needs the audio itself, not a mel .npy; give the music file."
+            )
         grid = given_grid(options, samples, samples.shape[0] / SAMPLE_RATE_HZ, notes)
         from .procedural import conduct
 
@@ -202,7 +237,9 @@ def generate_motion(
         try:
             noise = check_noise(np.load(noise_file, allow_pickle=False), seconds)
         except (OSError, ValueError) as error:
-            raise ConductorError(f"Noise file '{noise_file}' could not be read as a .npy array; check the path.") from error
+            raise ConductorError(
+                f"Noise file '{noise_file}' could not be read as a .npy array; check the path."
+            ) from error
         seed = None
     else:
         seed = options.seed if options.seed is not None else int(np.random.default_rng().integers(2**31))
@@ -217,8 +254,12 @@ def generate_motion(
         should_cancel=should_cancel,
         precision=options.precision,
     )
-    extra = {"variation": float(options.variation), "device": str(device), "precision": options.precision,
-             "notes": notes}
+    extra = {
+        "variation": float(options.variation),
+        "device": str(device),
+        "precision": options.precision,
+        "notes": notes,
+    }
     strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0:
         from .beat_lock import lock_to_beats
@@ -226,8 +267,10 @@ def generate_motion(
         report(0.97, "locking the strokes to the beats")
         if grid is None:
             if samples is None:
-                raise ConductorError("Locking to the tracked beats needs the music itself, not a mel .npy; give the "
-                                     "music file or a grid with --beats.")
+                raise ConductorError(
+                    "Locking to the tracked beats needs the music itself, not a mel .npy; give the "
+                    "music file or a grid with --beats."
+                )
             from .beats import track_beats
 
             grid = track_beats(samples)
@@ -250,5 +293,10 @@ def given_grid(options: GenerateOptions, samples: np.ndarray | None, duration_s:
         return None
     from .beat_grid import load_grid
 
-    return load_grid(Path(options.beats_path).expanduser(), duration_s=duration_s, offset_s=options.beats_offset_s,
-                     samples=samples, notes=notes)
+    return load_grid(
+        Path(options.beats_path).expanduser(),
+        duration_s=duration_s,
+        offset_s=options.beats_offset_s,
+        samples=samples,
+        notes=notes,
+    )

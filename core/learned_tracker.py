@@ -17,8 +17,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE_HZ
 from .beat_activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
-from .beat_decoding import (METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level,
-                            decode_beats)
+from .beat_decoding import METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level, decode_beats
 from .beats import BeatTrack
 from .errors import ConductorError
 from .mel import HOP_LENGTH, N_FFT
@@ -48,14 +47,16 @@ def learned_network(*, required: bool = False) -> tuple[BeatNetwork, str] | None
     path = beat_tracker_weights_path()
     if not path.is_file():
         if required:
-            raise ConductorError(f"The learned beat tracker's weights '{path}' are missing; restore weights/ "
-                                 "or use the DSP tracker.")
+            raise ConductorError(
+                f"The learned beat tracker's weights '{path}' are missing; restore weights/ or use the DSP tracker."
+            )
         return None
     return _cached_network(str(path))
 
 
-def track_beats_learned(samples: np.ndarray, sample_rate_hz: int, network: tuple[BeatNetwork, str], *,
-                        meter: int | None = None) -> BeatTrack:
+def track_beats_learned(
+    samples: np.ndarray, sample_rate_hz: int, network: tuple[BeatNetwork, str], *, meter: int | None = None
+) -> BeatTrack:
     """Beats, bars and the conducted level of a mono signal by the learned tracker.
 
     Parameters
@@ -109,8 +110,9 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
     return out
 
 
-def track_from_activations(activations: np.ndarray, *, weights_id: str = "learned", meter: int | None = None,
-                           fps: float = FRAME_RATE_HZ) -> BeatTrack:
+def track_from_activations(
+    activations: np.ndarray, *, weights_id: str = "learned", meter: int | None = None, fps: float = FRAME_RATE_HZ
+) -> BeatTrack:
     """The decoders and the conducted level on given activations.
 
     Parameters
@@ -121,27 +123,43 @@ def track_from_activations(activations: np.ndarray, *, weights_id: str = "learne
     path = decode_beats(activations[:, 0], fps)
     notated_s = path.frames / fps
     if notated_s.size < 2:
-        return BeatTrack(notated_s, notated_s[:0], np.zeros(notated_s.size, int), meter or 4, 0.0,
-                         notated_beats_s=notated_s, tracker=weights_id)
+        return BeatTrack(
+            notated_s,
+            notated_s[:0],
+            np.zeros(notated_s.size, int),
+            meter or 4,
+            0.0,
+            notated_beats_s=notated_s,
+            tracker=weights_id,
+        )
     compound = compound_evidence(notated_s, activations[:, 2], fps) > 0.0
-    notated_tempo_bpm = path.tempo_bpm(fps)                                     # (B,)
+    notated_tempo_bpm = path.tempo_bpm(fps)  # (B,)
     if meter is not None and meter % 3 == 0 and meter > 3 and compound:
         bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter // 3,))
         level = "division"
     else:
-        bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps,
-                               meters=(meter,) if meter is not None else METERS)
+        bars = bars_from_beats(
+            notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter,) if meter is not None else METERS
+        )
         notated_meter = most_common(bars.bar_meters)
-        level = "beat" if meter is not None else conducting_level(float(np.median(notated_tempo_bpm)), notated_meter,
-                                                                   compound)
+        level = (
+            "beat"
+            if meter is not None
+            else conducting_level(float(np.median(notated_tempo_bpm)), notated_meter, compound)
+        )
     grid = conducted_grid(notated_s, bars, level)
     # The conducted tempo: the decoder's tempo of the notated beat each conducted beat belongs to,
     # times the conducted beats per notated beat.
     source = np.clip(np.searchsorted(notated_s, grid.beats_s + 1e-9) - 1, 0, notated_s.size - 1)
-    per_bar = bars.bar_meters[np.clip(bars.bar_number[source], 0, None)] if bars.bar_meters.size else \
-        np.full(source.size, 4)
-    factor = {"beat": np.ones(source.size), "division": np.full(source.size, 3.0), "bar": 1.0 / per_bar,
-              "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1)}[level]
+    per_bar = (
+        bars.bar_meters[np.clip(bars.bar_number[source], 0, None)] if bars.bar_meters.size else np.full(source.size, 4)
+    )
+    factor = {
+        "beat": np.ones(source.size),
+        "division": np.full(source.size, 3.0),
+        "bar": 1.0 / per_bar,
+        "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1),
+    }[level]
     tempo_curve = notated_tempo_bpm[source] * factor
     # A conducted beat holds when a notated beat it stands for does (a divided beat after its last third).
     following = np.concatenate([source[1:], [notated_s.size]])
@@ -149,10 +167,21 @@ def track_from_activations(activations: np.ndarray, *, weights_id: str = "learne
     downbeats = grid.beats_s[grid.bar_position == 0]
     conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
     return BeatTrack(
-        beats_s=grid.beats_s, downbeats_s=downbeats, bar_position=grid.bar_position, meter=conducted_meter,
-        tempo_bpm=float(np.median(tempo_curve)), bar_number=grid.bar_number, bar_meters=grid.bar_meters,
-        tempo_curve_bpm=tempo_curve, notated_beats_s=notated_s, notated_meter=most_common(bars.bar_meters),
-        compound=bool(compound), level=level, tracker=weights_id, held=held)
+        beats_s=grid.beats_s,
+        downbeats_s=downbeats,
+        bar_position=grid.bar_position,
+        meter=conducted_meter,
+        tempo_bpm=float(np.median(tempo_curve)),
+        bar_number=grid.bar_number,
+        bar_meters=grid.bar_meters,
+        tempo_curve_bpm=tempo_curve,
+        notated_beats_s=notated_s,
+        notated_meter=most_common(bars.bar_meters),
+        compound=bool(compound),
+        level=level,
+        tracker=weights_id,
+        held=held,
+    )
 
 
 def most_common(values: np.ndarray) -> int:

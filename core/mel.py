@@ -110,7 +110,7 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
     def block(first: int) -> None:
         last = min(first + STFT_BLOCK_FRAMES, frame_count)
         frames = np.lib.stride_tricks.as_strided(
-            padded[first * HOP_LENGTH:], shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
+            padded[first * HOP_LENGTH :], shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
         )
         spectrum = np.fft.rfft(frames * window, axis=1)  # (frames, 1025), complex128
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)

@@ -85,8 +85,9 @@ def read_midi(path: str | os.PathLike[str]) -> MidiContent:
         time_signatures.insert(0, (0.0, 4, 4))
     if raw_notes:
         array = np.array(raw_notes, dtype=np.float64)
-        notes = np.stack([array[:, 0] * to_ql, (array[:, 1] - array[:, 0]) * to_ql, array[:, 2], array[:, 3],
-                          array[:, 4]], axis=1)
+        notes = np.stack(
+            [array[:, 0] * to_ql, (array[:, 1] - array[:, 0]) * to_ql, array[:, 2], array[:, 3], array[:, 4]], axis=1
+        )
         programs = array[:, 5].astype(int)
         order = np.argsort(notes[:, 0], kind="stable")
         notes, programs = notes[order], programs[order]
@@ -147,9 +148,18 @@ def read_track(track: bytes, tempo_events: list, signature_events: list, raw_not
             started = sounding.get((channel, payload[0]))
             if started:
                 start, velocity, note_program = started.pop(0)
-                raw_notes.append((start, max(tick, start + 1), payload[0], velocity, channel,
-                                  0 if channel == DRUM_CHANNEL else note_program))
+                raw_notes.append(
+                    (
+                        start,
+                        max(tick, start + 1),
+                        payload[0],
+                        velocity,
+                        channel,
+                        0 if channel == DRUM_CHANNEL else note_program,
+                    )
+                )
     for (channel, pitch), started in sounding.items():  # notes never released end with the track
         for start, velocity, note_program in started:
-            raw_notes.append((start, max(tick, start + 1), pitch, velocity, channel,
-                              0 if channel == DRUM_CHANNEL else note_program))
+            raw_notes.append(
+                (start, max(tick, start + 1), pitch, velocity, channel, 0 if channel == DRUM_CHANNEL else note_program)
+            )

@@ -104,9 +104,7 @@ class Motion:
             return dataclasses.replace(self, keypoints=self.keypoints.copy())
         count = max(1, int(round(self.duration_s * fps)))
         times_s = np.arange(count, dtype=np.float64) / fps
-        return dataclasses.replace(
-            self, keypoints=sample_keypoints(self.keypoints, self.fps, times_s), fps=fps
-        )
+        return dataclasses.replace(self, keypoints=sample_keypoints(self.keypoints, self.fps, times_s), fps=fps)
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -119,9 +117,7 @@ class Motion:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in MOTION_SUFFIXES:
-            raise ConductorError(
-                f"Cannot save motion as '{path.name}': use a {one_of(MOTION_SUFFIXES)} file name."
-            )
+            raise ConductorError(f"Cannot save motion as '{path.name}': use a {one_of(MOTION_SUFFIXES)} file name.")
         meta = self.metadata()
         if suffix == ".npz":
 

@@ -71,13 +71,13 @@ class MusicEncoder(nn.Module):
         self.conv4 = nn.Sequential(nn.Conv1d(512, MUSIC_FEATURES, 1), nn.BatchNorm1d(MUSIC_FEATURES))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = mel.unsqueeze(1)                              # (N, 1, T90, 128)
-        x = self.pool1(self.conv1(x))                     # (N, 16, T90, 64)
-        x = self.pool2(self.conv2(x))                     # (N, 32, T30, 32)
-        x = self.pool3(self.conv3(x))                     # (N, 32, T30, 16)
+        x = mel.unsqueeze(1)  # (N, 1, T90, 128)
+        x = self.pool1(self.conv1(x))  # (N, 16, T90, 64)
+        x = self.pool2(self.conv2(x))  # (N, 32, T30, 32)
+        x = self.pool3(self.conv3(x))  # (N, 32, T30, 16)
         n, channels, frames, bands = x.shape
         x = x.permute(0, 1, 3, 2).reshape(n, channels * bands, frames)  # (N, 512, T30), c * 16 + f
-        return self.conv4(x).transpose(1, 2)              # (N, T30, 64)
+        return self.conv4(x).transpose(1, 2)  # (N, T30, 64)
 
 
 # --------------------------------------------------------------------------- generator
@@ -170,7 +170,12 @@ class Generator(nn.Module):
         self.noise_bn = nn.BatchNorm1d(64)
         self.temporal = TemporalConvNet(MUSIC_FEATURES + 64)
         self.head = nn.Sequential(
-            nn.Linear(TCN_CHANNELS, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, MOTION_CHANNELS), nn.Sigmoid()
+            nn.Linear(TCN_CHANNELS, 64),
+            nn.ReLU(),
+            nn.Linear(64, 64),
+            nn.ReLU(),
+            nn.Linear(64, MOTION_CHANNELS),
+            nn.Sigmoid(),
         )
 
     def encode_noise(self, noise: torch.Tensor) -> torch.Tensor:
@@ -178,10 +183,10 @@ class Generator(nn.Module):
         return self.noise_bn(self.noise_upsampler(noise.transpose(1, 2))).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        music = self.music_encoder(mel)                                   # (N, T30, 64)
-        features = torch.cat([music, self.encode_noise(noise)], dim=2)    # (N, T30, 128)
-        hidden = self.temporal(features.transpose(1, 2))                  # (N, T30, 64)
-        keypoints = self.head(hidden)                                     # (N, T30, 26)
+        music = self.music_encoder(mel)  # (N, T30, 64)
+        features = torch.cat([music, self.encode_noise(noise)], dim=2)  # (N, T30, 128)
+        hidden = self.temporal(features.transpose(1, 2))  # (N, T30, 64)
+        keypoints = self.head(hidden)  # (N, T30, 26)
         return keypoints.reshape(keypoints.shape[0], keypoints.shape[1], JOINT_COUNT, 2)
 
 
@@ -270,8 +275,8 @@ class SyncNet(nn.Module):
         )
 
     def forward(self, mel: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
-        music = self.music_encoder(mel).transpose(1, 2)     # (N, 64, T30)
-        motion = self.motion_encoder(keypoints)             # (N, 64, T30)
+        music = self.music_encoder(mel).transpose(1, 2)  # (N, 64, T30)
+        motion = self.motion_encoder(keypoints)  # (N, 64, T30)
         return self.fuse_head(torch.cat([music, motion], dim=1)).transpose(1, 2)
 
 
@@ -282,9 +287,15 @@ class Critic(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv1d(MOTION_CHANNELS, 64, 5, padding=2), nn.ReLU(), nn.MaxPool1d(5, stride=3),
-            nn.Conv1d(64, 64, 5, padding=2), nn.ReLU(), nn.MaxPool1d(5, stride=2),
-            nn.Conv1d(64, 64, 5, padding=2), nn.ReLU(), nn.MaxPool1d(5, stride=2),
+            nn.Conv1d(MOTION_CHANNELS, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool1d(5, stride=3),
+            nn.Conv1d(64, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool1d(5, stride=2),
+            nn.Conv1d(64, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool1d(5, stride=2),
         )
         self.head = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
 

@@ -100,8 +100,13 @@ def option(
 ) -> Any:
     """A dataclass field declaring a setting (see :class:`OptionInfo` for the arguments)."""
     metadata = {
-        "help": help, "label": label, "minimum": minimum, "maximum": maximum,
-        "choices": tuple(choices) if choices is not None else None, "flag": flag, "exclusive": exclusive,
+        "help": help,
+        "label": label,
+        "minimum": minimum,
+        "maximum": maximum,
+        "choices": tuple(choices) if choices is not None else None,
+        "flag": flag,
+        "exclusive": exclusive,
     }
     return dataclasses.field(default=default, metadata={"option": metadata})
 
@@ -132,16 +137,29 @@ def _read_fields(cls: type) -> tuple[OptionInfo, ...]:
         meta = field.metadata.get("option")
         if meta is None:
             continue  # not a user setting (e.g. a path filled in by the caller)
-        arguments = typing.get_args(kind) if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union else ()
+        arguments = (
+            typing.get_args(kind)
+            if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union
+            else ()
+        )
         optional = type(None) in arguments
         if optional:
             kind = next(argument for argument in arguments if argument is not type(None))
-        found.append(OptionInfo(
-            name=field.name, kind=kind, optional=optional, default=field.default, help=meta["help"],
-            label=meta["label"] or field.name.replace("_", " ").title(), minimum=meta["minimum"],
-            maximum=meta["maximum"], choices=meta["choices"],
-            flag=meta["flag"] or "--" + field.name.replace("_", "-"), exclusive=meta["exclusive"],
-        ))
+        found.append(
+            OptionInfo(
+                name=field.name,
+                kind=kind,
+                optional=optional,
+                default=field.default,
+                help=meta["help"],
+                label=meta["label"] or field.name.replace("_", " ").title(),
+                minimum=meta["minimum"],
+                maximum=meta["maximum"],
+                choices=meta["choices"],
+                flag=meta["flag"] or "--" + field.name.replace("_", "-"),
+                exclusive=meta["exclusive"],
+            )
+        )
     names = [info.name for info in found]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     assert not duplicates, f"{cls.__name__} declares {duplicates} twice through its nested options"
@@ -168,15 +186,25 @@ def _value(instance: Any, name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------- command lines
-def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, exclude: Sequence[str] = (),
-                  nested: bool = True, only: Sequence[str] | None = None) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser | Any,
+    cls: type,
+    *,
+    exclude: Sequence[str] = (),
+    nested: bool = True,
+    only: Sequence[str] | None = None,
+) -> None:
     """Add a flag for every setting of ``cls`` (but ``exclude``; with ``nested`` False, only
     those declared on ``cls`` itself; with ``only``, just those) to ``parser`` or an argument
     group. Values are checked as argparse reads them, so a bad one is a usage error (exit 2)."""
     groups: dict[str, Any] = {}
     own = {field.name for field in dataclasses.fields(cls)}
     for info in option_fields(cls):
-        if info.name in exclude or (not nested and info.name not in own) or (only is not None and info.name not in only):
+        if (
+            info.name in exclude
+            or (not nested and info.name not in own)
+            or (only is not None and info.name not in only)
+        ):
             continue
         target = parser
         if info.exclusive is not None:
@@ -184,12 +212,19 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type, *, exclude: 
                 groups[info.exclusive] = parser.add_mutually_exclusive_group()
             target = groups[info.exclusive]
         if info.kind is bool:  # argparse says the default of these itself
-            target.add_argument(info.flag, dest=info.name, action=argparse.BooleanOptionalAction,
-                                default=info.default, help=info.help)
+            target.add_argument(
+                info.flag, dest=info.name, action=argparse.BooleanOptionalAction, default=info.default, help=info.help
+            )
             continue
         default_text = "" if info.default in (None, "") else f" (default: {_flag_text(info.default)})"
-        target.add_argument(info.flag, dest=info.name, type=functools.partial(_parse_value, info), default=info.default,
-                            metavar=_metavar(info), help=info.help + default_text)
+        target.add_argument(
+            info.flag,
+            dest=info.name,
+            type=functools.partial(_parse_value, info),
+            default=info.default,
+            metavar=_metavar(info),
+            help=info.help + default_text,
+        )
 
 
 def _metavar(info: OptionInfo) -> str:

@@ -17,7 +17,9 @@ def check_output_folder(folder: str | os.PathLike[str], *, create: bool = False)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ConductorError(f"Output folder '{folder}' cannot be created ({error.strerror}); pick another.") from error
+            raise ConductorError(
+                f"Output folder '{folder}' cannot be created ({error.strerror}); pick another."
+            ) from error
     elif not folder.is_dir():
         raise ConductorError(f"Output folder '{folder}' does not exist; create it or pick another.")
     probe = folder / f".write-test-{os.getpid()}"

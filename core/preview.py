@@ -25,8 +25,8 @@ from .skeleton import EDGES, JOINT_INDEX, JOINT_NAMES
 
 # Colours (RGB) by body side, as the skeleton is seen: the conductor's right arm on the left.
 CENTRE_RGB = (90, 200, 120)
-LEFT_RGB = (70, 150, 255)    # the conductor's left side
-RIGHT_RGB = (255, 110, 70)   # the conductor's right side (usually the baton hand)
+LEFT_RGB = (70, 150, 255)  # the conductor's left side
+RIGHT_RGB = (255, 110, 70)  # the conductor's right side (usually the baton hand)
 THEMES = {"dark": ((22, 22, 28), (235, 235, 235)), "light": ((250, 250, 248), (40, 40, 40))}
 
 
@@ -91,8 +91,9 @@ def draw_segment(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float
     patch += coverage * (np.asarray(rgb, dtype=np.float32) - patch)
 
 
-def draw_skeleton(pixels: np.ndarray, width: int, height: int, *, theme: str = "dark",
-                  progress_fraction: float | None = None) -> np.ndarray:
+def draw_skeleton(
+    pixels: np.ndarray, width: int, height: int, *, theme: str = "dark", progress_fraction: float | None = None
+) -> np.ndarray:
     """One frame: limbs as thick lines, joints as discs; returns (H, W, 3) uint8 RGB.
 
     ``pixels`` is (13, 2) from :func:`fit_to_canvas`; ``progress_fraction`` draws a thin bar
@@ -109,7 +110,7 @@ def draw_skeleton(pixels: np.ndarray, width: int, height: int, *, theme: str = "
         draw_segment(canvas, point, point, 1.0 * unit, side_colour(joint))
     if progress_fraction is not None:
         bar = max(2, round(0.6 * unit))
-        canvas[height - bar:, : round(width * min(max(progress_fraction, 0.0), 1.0))] = foreground
+        canvas[height - bar :, : round(width * min(max(progress_fraction, 0.0), 1.0))] = foreground
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -123,8 +124,12 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9))
+        + chunk(b"IEND", b"")
+    )
     return _write_bytes(Path(path), data)
 
 
@@ -143,7 +148,7 @@ def _check_output(path: Path, suffixes: Sequence[str]) -> Path:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"640x480" or "480" (square) -> (width, height), even numbers (H.264 needs them)."""
+    """ "640x480" or "480" (square) -> (width, height), even numbers (H.264 needs them)."""
     try:
         parts = [int(p) for p in text.lower().split("x")]
     except ValueError:
@@ -154,8 +159,14 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def render_still(motion: Motion, output: str | os.PathLike[str], *, at_s: float = 0.0,
-                 size: tuple[int, int] = (480, 480), theme: str = "dark") -> Path:
+def render_still(
+    motion: Motion,
+    output: str | os.PathLike[str],
+    *,
+    at_s: float = 0.0,
+    size: tuple[int, int] = (480, 480),
+    theme: str = "dark",
+) -> Path:
     """The skeleton at ``at_s`` seconds as a PNG."""
     output = _check_output(Path(output), (".png",))
     width, height = size
@@ -165,8 +176,13 @@ def render_still(motion: Motion, output: str | os.PathLike[str], *, at_s: float 
 
 
 def render_preview(
-    motion: Motion, output: str | os.PathLike[str], *, audio: str | os.PathLike[str] | None = None,
-    size: tuple[int, int] = (480, 480), theme: str = "dark", crf: int = 23,
+    motion: Motion,
+    output: str | os.PathLike[str],
+    *,
+    audio: str | os.PathLike[str] | None = None,
+    size: tuple[int, int] = (480, 480),
+    theme: str = "dark",
+    crf: int = 23,
     progress: Callable[[float, str], None] | None = None,
 ) -> Path:
     """The skeleton as an H.264 MP4 at the motion's frame rate, with ``audio`` as AAC if given.
@@ -185,19 +201,46 @@ def render_preview(
     width, height = size
     pixels = fit_to_canvas(motion.keypoints, width, height)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.mp4")
-    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{width}x{height}", "-r", f"{motion.fps:.6g}", "-i", "-"]
+    command = [
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{motion.fps:.6g}",
+        "-i",
+        "-",
+    ]
     if audio is not None:
         command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k", "-shortest"]
-    command += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(int(crf)), "-movflags", "+faststart",
-                "-f", "mp4", str(temporary)]
+    command += [
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        str(int(crf)),
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(temporary),
+    ]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     stdin, stderr = process.stdin, process.stderr
     assert stdin is not None and stderr is not None, "both are pipes"
     try:
         for index in range(motion.frame_count):
-            image = draw_skeleton(pixels[index], width, height, theme=theme,
-                                  progress_fraction=(index + 1) / motion.frame_count)
+            image = draw_skeleton(
+                pixels[index], width, height, theme=theme, progress_fraction=(index + 1) / motion.frame_count
+            )
             stdin.write(image.tobytes())
             if index % 30 == 0:
                 report(index / motion.frame_count, f"frame {index}/{motion.frame_count}")
@@ -225,8 +268,13 @@ def render_preview(
 PLOT_JOINTS = ("nose", "left_wrist", "right_wrist", "left_elbow", "right_elbow")
 
 
-def plot_curves(motion: Motion, output: str | os.PathLike[str], *, joints: Sequence[str] = PLOT_JOINTS,
-                size: tuple[int, int] = (1200, 600)) -> Path:
+def plot_curves(
+    motion: Motion,
+    output: str | os.PathLike[str],
+    *,
+    joints: Sequence[str] = PLOT_JOINTS,
+    size: tuple[int, int] = (1200, 600),
+) -> Path:
     """x and y of ``joints`` against time as a PNG: matplotlib where installed, else numpy lines."""
     output = _check_output(Path(output), (".png",))
     unknown = [name for name in joints if name not in JOINT_INDEX]
@@ -252,8 +300,10 @@ def plot_curves(motion: Motion, output: str | os.PathLike[str], *, joints: Seque
     axes[1].invert_yaxis()
     axes[1].set_xlabel("time (s)")
     axes[0].legend(loc="upper right", ncol=len(joints), fontsize=8, frameon=False)
-    title = (f"{motion.source_audio or 'motion'}: {motion.frame_count} frames at {motion.fps:g} fps "
-             f"({motion.weights_id or '?'})")
+    title = (
+        f"{motion.source_audio or 'motion'}: {motion.frame_count} frames at {motion.fps:g} fps "
+        f"({motion.weights_id or '?'})"
+    )
     axes[0].set_title(title, fontsize=10)
     figure.tight_layout()
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.png")
@@ -278,7 +328,7 @@ def _plain_plot(motion: Motion, joints: Sequence[str], size: tuple[int, int]) ->
     xs = np.linspace(0.04 * width, 0.98 * width, count)
     for row in range(2):
         top, bottom = row * panel + 0.06 * panel, (row + 1) * panel - 0.06 * panel
-        canvas[int(bottom), int(xs[0]):int(xs[-1])] = 160  # time axis
+        canvas[int(bottom), int(xs[0]) : int(xs[-1])] = 160  # time axis
         values = motion.keypoints[:, [JOINT_INDEX[n] for n in joints], row]
         low, high = np.nanmin(values), np.nanmax(values)
         ys = top + (values - low) / max(high - low, 1e-6) * (bottom - top)  # y down in both

@@ -104,17 +104,23 @@ class Pattern:
 PATTERNS: dict[str, Pattern] = {
     "1": Pattern(ictus=((0.0, 0.0),), rebound=((0.0, 0.34),)),
     "2": Pattern(ictus=((0.0, 0.0), (0.12, 0.03)), rebound=((0.28, 0.18), (-0.05, 0.35))),
-    "3": Pattern(ictus=((0.0, 0.0), (0.20, 0.02), (0.07, 0.05)),
-                 rebound=((-0.11, 0.15), (0.21, 0.18), (-0.01, 0.35))),
-    "4": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.07, 0.05)),
-                 rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35))),
-    "2+3": Pattern(ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
-                   rebound=((-0.05, 0.14), (-0.14, 0.22), (0.16, 0.13), (0.23, 0.22), (0.01, 0.35))),
-    "3+2": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
-                   rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.22), (0.20, 0.22), (0.01, 0.35))),
-    "6": Pattern(ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
-                 rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29),
-                          (0.01, 0.35))),
+    "3": Pattern(ictus=((0.0, 0.0), (0.20, 0.02), (0.07, 0.05)), rebound=((-0.11, 0.15), (0.21, 0.18), (-0.01, 0.35))),
+    "4": Pattern(
+        ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.07, 0.05)),
+        rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35)),
+    ),
+    "2+3": Pattern(
+        ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
+        rebound=((-0.05, 0.14), (-0.14, 0.22), (0.16, 0.13), (0.23, 0.22), (0.01, 0.35)),
+    ),
+    "3+2": Pattern(
+        ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
+        rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.22), (0.20, 0.22), (0.01, 0.35)),
+    ),
+    "6": Pattern(
+        ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
+        rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29), (0.01, 0.35)),
+    ),
 }
 
 # Stroke timing, as shares of the beat: the legato rebound peaks a little before half way; a
@@ -160,6 +166,8 @@ ENTRANCE_DB = 6.0  # a downbeat this much louder than the bar before is an entra
 
 LEAN_MAX_RAD = np.radians(9.0)  # forward lean at the loudest, energy 1
 TORSO_IMAGE_HEIGHT = 0.30  # hips to shoulders in the image
+
+
 # The body this conductor is drawn from, for the lift to 3D (instead of estimating it from the
 # piece, which an edited beat would shift everywhere): core.retarget.lift_to_3d(skeleton_units=...).
 def _rest_distance(a: tuple[str, str], b: tuple[str, str]) -> float:
@@ -169,8 +177,11 @@ def _rest_distance(a: tuple[str, str], b: tuple[str, str]) -> float:
 
 
 SKELETON_UNITS = {
-    "shoulder_width": SHOULDER_WIDTH, "torso_height": TORSO_IMAGE_HEIGHT, "torso": TORSO_IMAGE_HEIGHT,
-    "upper_arm": UPPER_ARM_LENGTH, "forearm": FOREARM_LENGTH,
+    "shoulder_width": SHOULDER_WIDTH,
+    "torso_height": TORSO_IMAGE_HEIGHT,
+    "torso": TORSO_IMAGE_HEIGHT,
+    "upper_arm": UPPER_ARM_LENGTH,
+    "forearm": FOREARM_LENGTH,
     "shoulder_half": SHOULDER_WIDTH / 2,
     "hip_half": (REST_POSE["left_hip"][0] - REST_POSE["right_hip"][0]) / 2,
     "ear_half": (REST_POSE["left_ear"][0] - REST_POSE["right_ear"][0]) / 2,
@@ -251,13 +262,17 @@ def conduct(
     if not (np.isfinite(variation) and variation >= 0):
         raise ConductorError(f"Variation must be 0 or more, got {variation!r}; use 0 to 2.")
     if meter is not None and meter not in METERS:
-        raise ConductorError(f"Meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {meter!r}; leave it unset to detect it.")
+        raise ConductorError(
+            f"Meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {meter!r}; leave it unset to detect it."
+        )
     style = style or ConductingStyle()
     if beats is not None and meter is not None:
         raise ConductorError("Give the meter either in the beats or as the meter, not both; leave the meter unset.")
     if beats is not None and beats.meter not in METERS:
-        raise ConductorError(f"The beats' meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {beats.meter!r}; "
-                             "regroup them into one of those.")
+        raise ConductorError(
+            f"The beats' meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {beats.meter!r}; "
+            "regroup them into one of those."
+        )
 
     checkpoint(0.0, "Tracking beats")
     if sample_rate_hz != SAMPLE_RATE_HZ:
@@ -291,7 +306,8 @@ def conduct(
             "tempo_bpm": round(float(track.tempo_bpm), 2),
             "variation": variation,
             "articulation": {name: round(float(share), 3) for name, share in zip(ARTICULATIONS, used.mean(axis=0))}
-            if used.size else {},
+            if used.size
+            else {},
             "style": dataclasses.asdict(style),
             "skeleton_units": SKELETON_UNITS,
         },
@@ -305,11 +321,17 @@ def regroup(track: BeatTrack, meter: int, accent_db: np.ndarray) -> BeatTrack:
     if meter == 1 or beats_s.size == 0:
         position = np.zeros(beats_s.size, dtype=int)
     else:
-        phase = int(np.argmax([accent_db[p::meter].mean() if accent_db[p::meter].size else -np.inf
-                               for p in range(meter)]))
+        phase = int(
+            np.argmax([accent_db[p::meter].mean() if accent_db[p::meter].size else -np.inf for p in range(meter)])
+        )
         position = (np.arange(beats_s.size) - phase) % meter
-    return BeatTrack(beats_s=beats_s, downbeats_s=beats_s[position == 0], bar_position=position, meter=meter,
-                     tempo_bpm=track.tempo_bpm)
+    return BeatTrack(
+        beats_s=beats_s,
+        downbeats_s=beats_s[position == 0],
+        bar_position=position,
+        meter=meter,
+        tempo_bpm=track.tempo_bpm,
+    )
 
 
 def pattern_name(meter: int, bar_position: np.ndarray, accent_db: np.ndarray) -> str:
@@ -356,8 +378,15 @@ def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -
 
 # ------------------------------------------------------------------------------- drawing
 def draw(
-    track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, rng: np.random.Generator, variation: float,
-    *, style: ConductingStyle | None = None, sound: BeatSound | None = None, pattern: str | None = None,
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    rng: np.random.Generator,
+    variation: float,
+    *,
+    style: ConductingStyle | None = None,
+    sound: BeatSound | None = None,
+    pattern: str | None = None,
 ) -> np.ndarray:
     """All 13 keypoints for every frame.
 
@@ -395,9 +424,17 @@ def draw(
     # Each part of the body draws from its own stream, and per-beat draws are keyed to time, so
     # moving, adding or deleting one beat changes the motion there and nowhere else.
     beat_rng, right_rng, left_rng, body_rng = rng.spawn(4)
-    plan = plan_beats(track, loudness_db, times_s, shapes, style, used_articulation(sound, style, beats_s.size),
-                      beat_rng, variation, peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size
-                      else None)
+    plan = plan_beats(
+        track,
+        loudness_db,
+        times_s,
+        shapes,
+        style,
+        used_articulation(sound, style, beats_s.size),
+        beat_rng,
+        variation,
+        peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size else None,
+    )
 
     legato_path = right_hand_path(plan, legato=True).evaluate(times_s)
     detached_path = right_hand_path(plan, legato=False).evaluate(times_s)
@@ -413,8 +450,9 @@ def draw(
     for side, pole in (("right", ELBOW_POLE * np.array([-1.0, 1.0, 1.0])), ("left", left_pole)):
         wrist = pose[:, JOINT_INDEX[f"{side}_wrist"]]
         depth = hand_depth(wrist, side)
-        pose[:, JOINT_INDEX[f"{side}_elbow"]] = elbow_positions(pose[:, JOINT_INDEX[f"{side}_shoulder"]], wrist,
-                                                                depth, pole)
+        pose[:, JOINT_INDEX[f"{side}_elbow"]] = elbow_positions(
+            pose[:, JOINT_INDEX[f"{side}_shoulder"]], wrist, depth, pole
+        )
     return np.clip(pose, 0.0, 1.0).astype(np.float32)
 
 
@@ -481,15 +519,24 @@ def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
 
 
 def plan_beats(
-    track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, patterns: list[Pattern], style: ConductingStyle,
-    articulation: np.ndarray, rng: np.random.Generator, variation: float, *, peak_db: np.ndarray | None = None,
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    patterns: list[Pattern],
+    style: ConductingStyle,
+    articulation: np.ndarray,
+    rng: np.random.Generator,
+    variation: float,
+    *,
+    peak_db: np.ndarray | None = None,
 ) -> BeatPlan:
     """Each beat's ictus, rebound and size from its place in the bar and its loudness: the
     peak level of its note (``peak_db`` [shape=(B,)], :attr:`core.articulation.BeatSound.peak_db`)
     or else the mean of ``loudness_db`` over the beat."""
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
-    count = max(len(pattern.ictus) for pattern in patterns)
-    places = np.array([min(int(p), len(pattern.ictus) - 1) for p, pattern in zip(track.bar_position, patterns)], dtype=int)
+    places = np.array(
+        [min(int(p), len(pattern.ictus) - 1) for p, pattern in zip(track.bar_position, patterns)], dtype=int
+    )
     intervals_s = np.diff(beats_s)
     period_s = local_period(intervals_s)
     gaps_s = np.append(intervals_s, np.inf)
@@ -498,8 +545,9 @@ def plan_beats(
     # Loudness of each beat: its level over one period from the beat (past the loudness curve's
     # spill from the beat before), against the piece's median.
     spans_s = np.minimum(gaps_s, period_s)
-    raw_db = mean_over(loudness_db, times_s, beats_s + np.minimum(LOUDNESS_SMEAR_S, 0.5 * spans_s),
-                       beats_s + spans_s, empty=SILENCE_DB)
+    raw_db = mean_over(
+        loudness_db, times_s, beats_s + np.minimum(LOUDNESS_SMEAR_S, 0.5 * spans_s), beats_s + spans_s, empty=SILENCE_DB
+    )
     if peak_db is not None:  # the note itself, not the silence after a short one
         raw_db = np.where(raw_db > SILENCE_DB, np.asarray(peak_db, dtype=np.float64), raw_db)
     sounding = raw_db > SILENCE_DB
@@ -518,8 +566,7 @@ def plan_beats(
     bar_mean = np.where(heard_count[bars] > 0, heard_sum[bars] / np.maximum(heard_count[bars], 1), level_db)
     level_db = level_db - METRIC_ACCENT_SHARE * (level_db - bar_mean)
     articulation_size = articulation @ np.array([ARTICULATION_SIZE[name] for name in ARTICULATIONS])
-    size = style.gesture_size * articulation_size * np.clip(
-        1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
+    size = style.gesture_size * articulation_size * np.clip(1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
 
     jitter = variation * noise_at(rng, beats_s, times_s[-1] if times_s.size else 0.0, 3)
     ictus_points = np.array([pattern.ictus[p] for p, pattern in zip(places, patterns)])
@@ -547,13 +594,26 @@ def plan_beats(
     # Conducting ends after the last cut-off, or never when the last note sounds to the end.
     last_s = release_s[-1] + POST_CUTOFF_S + LOWER_S if np.isfinite(release_s[-1]) else np.inf
     engaged = smooth(((times_s >= first_s) & (times_s <= last_s)).astype(float), 0.3)
-    return BeatPlan(beats_s=beats_s, ictus=ictus, rebound=rebound, hold=hold, size=size, level_db=level_db,
-                    articulation=articulation, period_s=period_s, held=held, release_s=release_s,
-                    ready=ready, prep_top=prep_top, engaged=engaged)
+    return BeatPlan(
+        beats_s=beats_s,
+        ictus=ictus,
+        rebound=rebound,
+        hold=hold,
+        size=size,
+        level_db=level_db,
+        articulation=articulation,
+        period_s=period_s,
+        held=held,
+        release_s=release_s,
+        ready=ready,
+        prep_top=prep_top,
+        engaged=engaged,
+    )
 
 
-def mean_over(values: np.ndarray, times_s: np.ndarray, starts_s: np.ndarray, ends_s: np.ndarray, *,
-              empty: float) -> np.ndarray:
+def mean_over(
+    values: np.ndarray, times_s: np.ndarray, starts_s: np.ndarray, ends_s: np.ndarray, *, empty: float
+) -> np.ndarray:
     """Mean of per-frame ``values`` over the frames in each [start, end) [shape=(K,)];
     ``empty`` where a span holds no frame."""
     total = np.concatenate([[0.0], np.cumsum(values)])
@@ -643,18 +703,27 @@ class Path:
         smoothstep = u * u * (3.0 - 2.0 * u)
         ease = np.select(
             [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4],
-            [np.zeros_like(u), u, smoothstep, 1.0 - (1.0 - u) ** 2.2, u**2], default=smoothstep)
+            [np.zeros_like(u), u, smoothstep, 1.0 - (1.0 - u) ** 2.2, u**2],
+            default=smoothstep,
+        )
         position = start + ease[:, None] * (end - start)
         # Legato spans: x along a cubic Hermite with Catmull-Rom tangents through the neighbours.
         curved = kinds == self.KINDS.index("curve")
         tangent = np.zeros(knots_s.size)
         inner = np.arange(1, knots_s.size - 1)
         both = curved[inner - 1] & curved[inner]
-        tangent[inner[both]] = ROUNDNESS * (points[inner[both] + 1, 0] - points[inner[both] - 1, 0]) / (
-            knots_s[inner[both] + 1] - knots_s[inner[both] - 1])
+        tangent[inner[both]] = (
+            ROUNDNESS
+            * (points[inner[both] + 1, 0] - points[inner[both] - 1, 0])
+            / (knots_s[inner[both] + 1] - knots_s[inner[both] - 1])
+        )
         m0, m1 = tangent[span] * duration, tangent[span + 1] * duration
-        hermite_x = ((2 * u**3 - 3 * u**2 + 1) * start[:, 0] + (u**3 - 2 * u**2 + u) * m0
-                     + (-2 * u**3 + 3 * u**2) * end[:, 0] + (u**3 - u**2) * m1)
+        hermite_x = (
+            (2 * u**3 - 3 * u**2 + 1) * start[:, 0]
+            + (u**3 - 2 * u**2 + u) * m0
+            + (-2 * u**3 + 3 * u**2) * end[:, 0]
+            + (u**3 - u**2) * m1
+        )
         position[:, 0] = np.where(kind == self.KINDS.index("curve"), hermite_x, position[:, 0])
         before, after = times_s < knots_s[0], times_s > knots_s[-1]
         position[before], position[after] = points[0], points[-1]
@@ -719,8 +788,9 @@ def right_hand_path(plan: BeatPlan, *, legato: bool) -> Path:
     return path
 
 
-def stroke(path: Path, start_s: float, top: np.ndarray, end_s: float, ictus: np.ndarray, legato: bool,
-           marcato: float) -> None:
+def stroke(
+    path: Path, start_s: float, top: np.ndarray, end_s: float, ictus: np.ndarray, legato: bool, marcato: float
+) -> None:
     """One beat from the path's end point (an ictus, or the point before a preparation) through
     the rebound ``top`` into ``ictus`` at ``end_s``: round for legato; for detached strokes
     straight up fast, a wait, and a straight fall that stops at the ictus."""
@@ -742,8 +812,14 @@ def stroke(path: Path, start_s: float, top: np.ndarray, end_s: float, ictus: np.
 
 # ------------------------------------------------------------------------------- left hand
 def left_hand(
-    right: np.ndarray, plan: BeatPlan, track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray,
-    style: ConductingStyle, rng: np.random.Generator, variation: float,
+    right: np.ndarray,
+    plan: BeatPlan,
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    style: ConductingStyle,
+    rng: np.random.Generator,
+    variation: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The left wrist, where its elbow points, and the weight of its cues.
 
@@ -774,10 +850,13 @@ def left_hand(
     loud = plan.level_db >= MIRROR_DB - 3.0 * (activity - 1.0)
     together = loud[segment] & (times_s >= beats_s[0])
     first_bar_s = beats_s[min(len(beats_s) - 1, max(int(np.max(track.bar_position, initial=0)), 1))]
-    together |= (times_s <= first_bar_s)  # the start: raise, preparation, first bar
+    together |= times_s <= first_bar_s  # the start: raise, preparation, first bar
     for k in np.flatnonzero(plan.held):  # holds and cut-offs: both hands
-        release = plan.release_s[k] if np.isfinite(plan.release_s[k]) else (
-            beats_s[k + 1] - plan.period_s[k + 1] if k + 1 < beats_s.size else np.inf)
+        release = (
+            plan.release_s[k]
+            if np.isfinite(plan.release_s[k])
+            else (beats_s[k + 1] - plan.period_s[k + 1] if k + 1 < beats_s.size else np.inf)
+        )
         together[slice(*np.searchsorted(times_s, [beats_s[k], release + 0.2]))] = True
     together |= times_s >= beats_s[-1]
     mirror_weight = taking_part * smooth(together.astype(float), 0.6) * plan.engaged
@@ -786,8 +865,9 @@ def left_hand(
     ask_point = np.array(ASK_FROM) + ask_progress[:, None] * (np.array(ASK_TO) - np.array(ASK_FROM))
     calm_point = np.array(CALM_FROM) + calm_progress[:, None] * (np.array(CALM_TO) - np.array(CALM_FROM))
     ask_weight, calm_weight = taking_part * ask_weight, taking_part * calm_weight
-    cue = taking_part * cue_envelope(track, loudness_db, times_s, float(np.median(plan.period_s)), rng, variation,
-                                     activity)
+    cue = taking_part * cue_envelope(
+        track, loudness_db, times_s, float(np.median(plan.period_s)), rng, variation, activity
+    )
 
     left = rest + mirror_weight[:, None] * (mirrored - rest)
     left += ask_weight[:, None] * (ask_point - left)
@@ -799,8 +879,9 @@ def left_hand(
     return left, pole, cue
 
 
-def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
-                     times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def dynamic_gestures(
+    plan: BeatPlan, loudness_db: np.ndarray, times_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where the left hand asks for more (a crescendo) and where it calms (a diminuendo, a
     subito piano): weights in [0, 1] and the progress through each gesture, per frame.
 
@@ -819,8 +900,11 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
     runs = {"ask": inside & (trend > CRESCENDO_DB_PER_S), "calm": inside & (trend < -CRESCENDO_DB_PER_S)}
     spans: dict[str, list[tuple[float, float]]] = {}
     for name, mask in runs.items():
-        spans[name] = [(times_s[start], times_s[stop - 1]) for start, stop in true_runs(mask)
-                       if times_s[stop - 1] - times_s[start] >= DYNAMIC_MIN_S]
+        spans[name] = [
+            (times_s[start], times_s[stop - 1])
+            for start, stop in true_runs(mask)
+            if times_s[stop - 1] - times_s[start] >= DYNAMIC_MIN_S
+        ]
     drops = np.flatnonzero((np.diff(plan.level_db) <= -SUBITO_DB) & (plan.level_db[1:] > END_DB)) + 1
     spans["calm"] += [(plan.beats_s[k] - 0.2 * plan.period_s[k], plan.beats_s[k] + 2.0) for k in drops]
 
@@ -830,8 +914,9 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
         for start_s, end_s in spans[name]:
             near = slice(*np.searchsorted(times_s, [start_s, end_s + 0.8]))
             local_s = times_s[near]
-            shape = np.minimum(np.clip((local_s - start_s) / 0.4, 0.0, 1.0),
-                               np.clip(1.0 - (local_s - end_s) / 0.8, 0.0, 1.0))  # in over 0.4 s, out over 0.8 s
+            shape = np.minimum(
+                np.clip((local_s - start_s) / 0.4, 0.0, 1.0), np.clip(1.0 - (local_s - end_s) / 0.8, 0.0, 1.0)
+            )  # in over 0.4 s, out over 0.8 s
             shape = shape * shape * (3.0 - 2.0 * shape)
             along = np.clip((local_s - start_s) / max(end_s - start_s, 1e-6), 0.0, 1.0)
             progress[near] = np.where(shape > weight[near], along, progress[near])
@@ -841,8 +926,13 @@ def dynamic_gestures(plan: BeatPlan, loudness_db: np.ndarray,
 
 
 def cue_envelope(
-    track: BeatTrack, loudness_db: np.ndarray, times_s: np.ndarray, period_s: float,
-    rng: np.random.Generator, variation: float, activity: float = 1.0,
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    period_s: float,
+    rng: np.random.Generator,
+    variation: float,
+    activity: float = 1.0,
 ) -> np.ndarray:
     """Weight in [0, 1] of the left hand's cue gesture: up a beat before, down on the cue.
 
@@ -877,8 +967,14 @@ def cue_envelope(
 
 # ------------------------------------------------------------------------------- body
 def move_body(
-    pose: np.ndarray, plan: BeatPlan, track: BeatTrack, times_s: np.ndarray, style: ConductingStyle,
-    cue: np.ndarray, rng: np.random.Generator, variation: float,
+    pose: np.ndarray,
+    plan: BeatPlan,
+    track: BeatTrack,
+    times_s: np.ndarray,
+    style: ConductingStyle,
+    cue: np.ndarray,
+    rng: np.random.Generator,
+    variation: float,
 ) -> None:
     """Torso, shoulders and head around the hands: a lean with intensity, a give into each
     beat, the body following the beating hand, the shoulders lifting on big preparations and
@@ -896,8 +992,9 @@ def move_body(
     hand_x = smooth(pose[:, index["right_wrist"], 0], 0.5)
 
     lean = energy * LEAN_MAX_RAD * np.clip((size_now - 0.7) / 0.6, 0.0, 1.0) * engaged
-    nearest_s = np.minimum(np.abs(times_s - beats_s[segment]),
-                           np.abs(times_s - beats_s[np.clip(segment + 1, 0, beats_s.size - 1)]))
+    nearest_s = np.minimum(
+        np.abs(times_s - beats_s[segment]), np.abs(times_s - beats_s[np.clip(segment + 1, 0, beats_s.size - 1)])
+    )
     bob = energy * BOB_Y * size_now * np.exp(-((nearest_s / 0.1) ** 2)) * engaged
     breath = BREATH_Y * preparation_breath(plan, track, times_s)
     torso = np.zeros((frame_count, 2))
@@ -938,10 +1035,12 @@ def preparation_breath(plan: BeatPlan, track: BeatTrack, times_s: np.ndarray) ->
     count = max(int(track.meter), 1)
     last_places = np.flatnonzero(np.mod(track.bar_position, count) == count - 1)
     windows = [(beats_s[0] - plan.period_s[0], beats_s[0], 1.0)]
-    windows += [(beats_s[k + 1] - plan.period_s[k + 1], beats_s[k + 1], 1.0)
-                for k in np.flatnonzero(plan.held[:-1])]
-    windows += [(beats_s[k], beats_s[k + 1], float(np.clip((size[k + 1] - 0.9) / 0.4, 0.0, 1.0)))
-                for k in last_places if k + 1 < beats_s.size and not plan.held[k]]
+    windows += [(beats_s[k + 1] - plan.period_s[k + 1], beats_s[k + 1], 1.0) for k in np.flatnonzero(plan.held[:-1])]
+    windows += [
+        (beats_s[k], beats_s[k + 1], float(np.clip((size[k + 1] - 0.9) / 0.4, 0.0, 1.0)))
+        for k in last_places
+        if k + 1 < beats_s.size and not plan.held[k]
+    ]
     breath = np.zeros(times_s.size)
     for start_s, end_s, amount in windows:
         if amount <= 0:
@@ -956,8 +1055,12 @@ def turn_head(pose: np.ndarray, yaw_rad: np.ndarray, pitch_rad: np.ndarray) -> N
     """Turn the face keypoints about the ears' midpoint: ``yaw_rad`` toward the conductor's
     left (larger x), ``pitch_rad`` down; each [shape=(T,)]. In place on ``pose``."""
     index = JOINT_INDEX
-    centre = np.array([(REST_POSE["left_ear"][0] + REST_POSE["right_ear"][0]) / 2,
-                       (REST_POSE["left_ear"][1] + REST_POSE["right_ear"][1]) / 2])
+    centre = np.array(
+        [
+            (REST_POSE["left_ear"][0] + REST_POSE["right_ear"][0]) / 2,
+            (REST_POSE["left_ear"][1] + REST_POSE["right_ear"][1]) / 2,
+        ]
+    )
     cos_yaw, sin_yaw = np.cos(yaw_rad), np.sin(yaw_rad)
     cos_pitch, sin_pitch = np.cos(pitch_rad), np.sin(pitch_rad)
     for name, depth in FACE_DEPTH.items():

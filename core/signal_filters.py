@@ -41,12 +41,16 @@ def running_mean(values: np.ndarray, width: int, *, axis: int = -1, mode: str = 
     return np.moveaxis((sums[..., width:] - sums[..., :-width]) / width, -1, axis)
 
 
-def running_min(values: np.ndarray, width: int, *, axis: int = -1, mode: str = "reflect", origin: int = 0) -> np.ndarray:
+def running_min(
+    values: np.ndarray, width: int, *, axis: int = -1, mode: str = "reflect", origin: int = 0
+) -> np.ndarray:
     """Minimum over ``width`` samples (``ndimage.minimum_filter1d``), dtype kept."""
     return _reduce(values, width, np.min, axis=axis, mode=mode, origin=origin)
 
 
-def running_max(values: np.ndarray, width: int, *, axis: int = -1, mode: str = "reflect", origin: int = 0) -> np.ndarray:
+def running_max(
+    values: np.ndarray, width: int, *, axis: int = -1, mode: str = "reflect", origin: int = 0
+) -> np.ndarray:
     """Maximum over ``width`` samples (``ndimage.maximum_filter1d``), dtype kept."""
     return _reduce(values, width, np.max, axis=axis, mode=mode, origin=origin)
 

@@ -24,14 +24,20 @@ JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 # Skeleton edges used by M2S-Net's ST-GCN graph (self loops are added there).
 EDGES: tuple[tuple[int, int], ...] = (
-    (0, 1), (0, 2),      # nose - eyes
-    (1, 3), (2, 4),      # eyes - ears
-    (0, 5), (0, 6),      # nose - shoulders
-    (5, 6),              # shoulder - shoulder
-    (5, 7), (7, 9),      # left arm
-    (6, 8), (8, 10),     # right arm
-    (11, 12),            # hip - hip
-    (5, 11), (6, 12),    # shoulders - hips
+    (0, 1),
+    (0, 2),  # nose - eyes
+    (1, 3),
+    (2, 4),  # eyes - ears
+    (0, 5),
+    (0, 6),  # nose - shoulders
+    (5, 6),  # shoulder - shoulder
+    (5, 7),
+    (7, 9),  # left arm
+    (6, 8),
+    (8, 10),  # right arm
+    (11, 12),  # hip - hip
+    (5, 11),
+    (6, 12),  # shoulders - hips
 )
 
 # Index of each joint's mirror image (left <-> right), for a left-handed conductor.

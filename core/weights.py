@@ -154,7 +154,9 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
                     f"Model card '{card_path.name}' is not valid JSON; delete it or download the weights again."
                 ) from error
             if not isinstance(card, dict):
-                raise ConductorError(f"Model card '{card_path.name}' is not a JSON object; delete it or download the weights again.")
+                raise ConductorError(
+                    f"Model card '{card_path.name}' is not a JSON object; delete it or download the weights again."
+                )
         return state, card
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -201,7 +203,9 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
             "choose an M2S-GAN generator or M2S-Net weights file."
         )
     if found_kind != kind:
-        raise ConductorError(f"'{path.name}' holds {found_kind} weights, but {kind} weights are needed here; choose the right file.")
+        raise ConductorError(
+            f"'{path.name}' holds {found_kind} weights, but {kind} weights are needed here; choose the right file."
+        )
     state = rename_official_keys(raw)
     model = build_model(kind)
     expected = model.state_dict()
@@ -213,7 +217,9 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
             parts.append(f"missing {describe_keys(missing)}")
         if unexpected:
             parts.append(f"unexpected {describe_keys(unexpected)}")
-        raise ConductorError(f"'{path.name}' does not fit the {kind} network ({'; '.join(parts)}); it is damaged or for another model.")
+        raise ConductorError(
+            f"'{path.name}' does not fit the {kind} network ({'; '.join(parts)}); it is damaged or for another model."
+        )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
             raise ConductorError(
@@ -221,7 +227,9 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
                 "it is for another model."
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ConductorError(f"'{path.name}' contains NaN or infinite values in '{key}'; the file is corrupt or from a diverged training run.")
+            raise ConductorError(
+                f"'{path.name}' contains NaN or infinite values in '{key}'; the file is corrupt or from a diverged training run."
+            )
     model.load_state_dict(state, strict=True)
     model.eval()
     weights_id = str(card.get("id") or path.stem)
@@ -245,4 +253,3 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str,
     write_atomically(path, lambda handle: handle.write(save(state)), binary=True)
     write_atomically(path.with_suffix(".json"), lambda handle: json.dump(card, handle, indent=2), binary=False)
     return path
-

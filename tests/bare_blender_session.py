@@ -24,8 +24,9 @@ def main() -> None:
     before = {name: importlib.util.find_spec(name) is not None for name in ABSENT}
     repos = bpy.context.preferences.extensions.repos
     repo = repos.new(name="Bare Test", module="bare_test", custom_directory=tempfile.mkdtemp(), source="USER")
-    assert bpy.ops.extensions.package_install_files(filepath=archive, repo=repo.module,
-                                                    enable_on_install=True) == {"FINISHED"}
+    assert bpy.ops.extensions.package_install_files(filepath=archive, repo=repo.module, enable_on_install=True) == {
+        "FINISHED"
+    }
     package = f"bl_ext.{repo.module}.virtual_conductor"
     enabled = package in bpy.context.preferences.addons
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -36,16 +37,20 @@ def main() -> None:
     armature = settings.armature
     action = armature.animation_data.action if armature is not None and armature.animation_data else None
     preferences = sys.modules[f"{package}.addon.preferences"]
-    print(json.dumps({
-        "absent_before": [name for name, found in before.items() if not found],
-        "enabled": enabled,
-        "result": sorted(result),
-        "status": settings.status,
-        "action": action.name if action else None,
-        "frames": list(action.frame_range) if action else None,
-        "packages": preferences.dependency_status(refresh=True),
-        "missing_for_procedural": preferences.missing_dependencies(),
-    }))
+    print(
+        json.dumps(
+            {
+                "absent_before": [name for name, found in before.items() if not found],
+                "enabled": enabled,
+                "result": sorted(result),
+                "status": settings.status,
+                "action": action.name if action else None,
+                "frames": list(action.frame_range) if action else None,
+                "packages": preferences.dependency_status(refresh=True),
+                "missing_for_procedural": preferences.missing_dependencies(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

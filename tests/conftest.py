@@ -24,12 +24,27 @@ OFFICIAL_M2SNET_TEST = PARITY_DIR / "M2SNet_test_official_pretrained.pt"
 GOLDEN_AUDIO = PARITY_DIR / "beethoven_op18no1_40s.flac"
 GOLDEN_NPZ = PARITY_DIR / "beethoven_op18no1_40s.golden.npz"
 
-PARITY_NAMES = {"PARITY_DIR", "OFFICIAL_GENERATOR", "OFFICIAL_M2SNET", "OFFICIAL_M2SNET_TEST", "GOLDEN_AUDIO",
-                "GOLDEN_NPZ"}
+PARITY_NAMES = {
+    "PARITY_DIR",
+    "OFFICIAL_GENERATOR",
+    "OFFICIAL_M2SNET",
+    "OFFICIAL_M2SNET_TEST",
+    "GOLDEN_AUDIO",
+    "GOLDEN_NPZ",
+}
 PARITY_FIXTURES = {"parity_dir", "golden", "official_generator"}
 # Modules left out of `make test-fast`: they render, train, or run Blender in subprocesses.
-SLOW_MODULES = {"test_headless", "test_training_stages", "test_training_distributed", "test_training_metrics",
-                "test_build_dataset", "test_scores", "test_beats", "test_retarget_blender", "test_shipped_weights"}
+SLOW_MODULES = {
+    "test_headless",
+    "test_training_stages",
+    "test_training_distributed",
+    "test_training_metrics",
+    "test_build_dataset",
+    "test_scores",
+    "test_beats",
+    "test_retarget_blender",
+    "test_shipped_weights",
+}
 PARITY_SKIP_REASON = (
     f"the parity files are not at {PARITY_DIR}: the official VirtualConductor checkpoints (research use "
     "only, from the authors' release of 'Self-Supervised Music-Motion Synchronization Learning', JCST 2022) "
@@ -52,8 +67,10 @@ def pytest_configure(config) -> None:
 
 PARITY_FIXTURE_NAMES = {"parity_dir": "PARITY_DIR", "golden": "GOLDEN_NPZ", "official_generator": "OFFICIAL_GENERATOR"}
 CHECKPOINT_NAMES = {"OFFICIAL_GENERATOR", "OFFICIAL_M2SNET", "OFFICIAL_M2SNET_TEST"}  # need PyTorch to load
-TORCH_SKIP_REASON = ("PyTorch is not installed in this environment (the default path runs without it, as in the "
-                     "Blender 5.3 tests); the official checkpoints need it")
+TORCH_SKIP_REASON = (
+    "PyTorch is not installed in this environment (the default path runs without it, as in the "
+    "Blender 5.3 tests); the official checkpoints need it"
+)
 
 
 def parity_names_in(function, module_globals: dict, seen: set) -> set[str]:
@@ -62,7 +79,9 @@ def parity_names_in(function, module_globals: dict, seen: set) -> set[str]:
     if code is None or code in seen:
         return set()
     seen.add(code)
-    names = set(code.co_names) | {name for const in code.co_consts if hasattr(const, "co_names") for name in const.co_names}
+    names = set(code.co_names) | {
+        name for const in code.co_consts if hasattr(const, "co_names") for name in const.co_names
+    }
     found = PARITY_NAMES & names
     for name in names:
         target = module_globals.get(name)
@@ -123,8 +142,15 @@ def official_generator(parity_dir: Path):
     return load_model(OFFICIAL_GENERATOR, GENERATOR).model
 
 
-def write_tone(path: Path, *, duration_s: float, rate_hz: int = 22_050, channels: int = 1,
-               frequency_hz: float = 440.0, fmt: str | None = None) -> Path:
+def write_tone(
+    path: Path,
+    *,
+    duration_s: float,
+    rate_hz: int = 22_050,
+    channels: int = 1,
+    frequency_hz: float = 440.0,
+    fmt: str | None = None,
+) -> Path:
     """Write a real audio file: a tone with a 2 Hz pulse (so it has beats), any rate/channels."""
     import soundfile
 

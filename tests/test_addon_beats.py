@@ -25,14 +25,19 @@ def scene_with_demo(tmp_path: Path):
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
     settings = scene.virtual_conductor
-    settings.music_path, settings.weights, settings.target, settings.add_sound = str(DEMO_PIECE), "PROCEDURAL", \
-        "CREATE", False
+    settings.music_path, settings.weights, settings.target, settings.add_sound = (
+        str(DEMO_PIECE),
+        "PROCEDURAL",
+        "CREATE",
+        False,
+    )
     return scene
 
 
 def beat_markers(scene) -> list[tuple[str, int]]:
-    return sorted(((m.name, m.frame) for m in scene.timeline_markers if m.name[:1] in "|0123456789"),
-                  key=lambda item: item[1])
+    return sorted(
+        ((m.name, m.frame) for m in scene.timeline_markers if m.name[:1] in "|0123456789"), key=lambda item: item[1]
+    )
 
 
 def right_wrist_track(scene, armature) -> np.ndarray:
@@ -117,16 +122,47 @@ def test_generate_conducts_on_a_beat_file_and_refuses_a_bad_one(scene_with_demo,
 
 def test_headless_generate_honours_a_beat_grid(tmp_path: Path) -> None:
     grid = tmp_path / "grid.csv"
-    grid.write_text("time_s,bar,beat\n" + "".join(f"{1.0 + 0.75 * i:.3f},{1 + i // 2},{1 + i % 2}\n" for i in range(40)))
+    grid.write_text(
+        "time_s,bar,beat\n" + "".join(f"{1.0 + 0.75 * i:.3f},{1 + i // 2},{1 + i % 2}\n" for i in range(40))
+    )
     out = tmp_path / "on the grid.blend"
-    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "addon" / "headless_main.py"), "generate", str(DEMO_PIECE),
-                           "-o", str(out), "--weights", "procedural", "--beats", str(grid), "--no-camera"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "addon" / "headless_main.py"),
+            "generate",
+            str(DEMO_PIECE),
+            "-o",
+            str(out),
+            "--weights",
+            "procedural",
+            "--beats",
+            str(grid),
+            "--no-camera",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     bpy.ops.wm.open_mainfile(filepath=str(out), load_ui=False)
     _armature, motion = import_extension("addon.stored_motion").stored_motion(bpy.context.scene)
     assert motion.extra["meter"] == 2 and motion.extra["beats_source"] == "given:labels"
-    bad = subprocess.run([sys.executable, str(PROJECT_ROOT / "addon" / "headless_main.py"), "generate", str(DEMO_PIECE),
-                          "-o", str(tmp_path / "x.blend"), "--beats", str(grid), "--meter", "3"],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "addon" / "headless_main.py"),
+            "generate",
+            str(DEMO_PIECE),
+            "-o",
+            str(tmp_path / "x.blend"),
+            "--beats",
+            str(grid),
+            "--meter",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1 and "brings its own bars" in bad.stderr and not (tmp_path / "x.blend").exists()

@@ -93,8 +93,11 @@ def keyed_frame_range(action) -> tuple[float, float]:
     curves = getattr(action, "fcurves", None)
     if curves is None or len(curves) == 0:  # Blender 5.0: curves live in layered channelbags
         curves = [
-            curve for layer in action.layers for strip in layer.strips
-            for bag in strip.channelbags for curve in bag.fcurves
+            curve
+            for layer in action.layers
+            for strip in layer.strips
+            for bag in strip.channelbags
+            for curve in bag.fcurves
         ]
     for curve in curves:
         keys = np.empty(2 * len(curve.keyframe_points), dtype=np.float32)
@@ -175,8 +178,9 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
 
 
-def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_music(bpy_scene, extension,
-                                                                               tmp_path: Path) -> None:
+def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_music(
+    bpy_scene, extension, tmp_path: Path
+) -> None:
     """The panel's Generate keeps the motion as headless generate does, so ``export`` reads the
     saved file; generating again with another piece leaves one music strip of ours, not two."""
     import subprocess
@@ -187,8 +191,19 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     saved = tmp_path / "animated in the add-on.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(saved), copy=True)
-    done = subprocess.run([sys.executable, str(Path(extension["folder"]) / "addon" / "headless_main.py"), "export",
-                           str(saved), "-o", str(tmp_path / "motion.npz")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(extension["folder"]) / "addon" / "headless_main.py"),
+            "export",
+            str(saved),
+            "-o",
+            str(tmp_path / "motion.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     from core.motion import Motion
 
@@ -198,8 +213,9 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
     settings.music_path = str(second)
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     editor = bpy.context.scene.sequence_editor
-    strips = [s for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
-              if s.type == "SOUND"]
+    strips = [
+        s for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all) if s.type == "SOUND"
+    ]
     assert [Path(s.sound.filepath).name for s in strips] == [second.name]
 
 
@@ -244,8 +260,7 @@ def test_corrupt_audio_is_reported(bpy_scene, tmp_path: Path) -> None:
 
 
 def test_missing_weights_are_reported(bpy_scene) -> None:
-    settings_for(bpy_scene, target="CREATE", weights="CUSTOM",
-                 custom_weights_path="/no/such/weights.safetensors")
+    settings_for(bpy_scene, target="CREATE", weights="CUSTOM", custom_weights_path="/no/such/weights.safetensors")
     assert_fails_cleanly(bpy_scene, "Weights file '.*weights.safetensors' does not exist")
 
 
@@ -266,13 +281,14 @@ def test_missing_dependencies_are_reported(bpy_scene, tmp_path: Path, monkeypatc
         if not entry.name.lower().startswith(("torch", "functorch", "__pycache__")):
             (no_torch / entry.name).symlink_to(entry)
     python = tmp_path / "python-without-torch"
-    python.write_text(
-        f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{no_torch}" exec "{sys.executable}" -S "$@"\n'
-    )
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{no_torch}" exec "{sys.executable}" -S "$@"\n')
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("VIRTUAL_CONDUCTOR_PYTHON", str(python))
     settings_for(bpy_scene, target="CREATE")
-    assert_fails_cleanly(bpy_scene, "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons")
+    assert_fails_cleanly(
+        bpy_scene,
+        "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons",
+    )
 
 
 def read_only_folder(tmp_path: Path) -> Path:
@@ -315,7 +331,9 @@ def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path
     long_piece = write_tone(tmp_path / "long.flac", duration_s=300.0, rate_hz=22_050, fmt="FLAC")
     output = tmp_path / "out" / "motion.npz"
     output.parent.mkdir()
-    job = worker.GenerationJob(worker.WorkerRequest(str(long_piece), str(output), options(weights=str(OFFICIAL_GENERATOR))))
+    job = worker.GenerationJob(
+        worker.WorkerRequest(str(long_piece), str(output), options(weights=str(OFFICIAL_GENERATOR)))
+    )
     deadline = time.monotonic() + 60
     while job.poll() == "running" and job.message == "Starting the generator":
         assert time.monotonic() < deadline, "the worker never reported progress"
@@ -332,8 +350,9 @@ def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path
 
 def test_worker_reports_the_cores_one_sentence_error(worker, tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"Weights file '.*missing.pt' does not exist"):
-        worker.run_blocking(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz"),
-                                                 options(weights=str(tmp_path / "missing.pt"))))
+        worker.run_blocking(
+            worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz"), options(weights=str(tmp_path / "missing.pt")))
+        )
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -357,14 +376,15 @@ def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path
 def test_worker_ignores_malformed_progress_lines(worker, tmp_path: Path) -> None:
     """A worker that prints null, text and garbage as progress: poll never raises."""
     script = (
-        "print('{\"event\": \"progress\", \"fraction\": null}'); "
-        "print('{\"event\": \"progress\", \"fraction\": \"half\"}'); "
-        "print('{\"event\": \"progress\", \"fraction\": [1]}'); print('{\"progress\": 0.9}'); "
+        'print(\'{"event": "progress", "fraction": null}\'); '
+        'print(\'{"event": "progress", "fraction": "half"}\'); '
+        'print(\'{"event": "progress", "fraction": [1]}\'); print(\'{"progress": 0.9}\'); '
         "print('{garbage'); print('not json'); "
-        "print('{\"event\": \"progress\", \"fraction\": 0.5, \"message\": \"Halfway\"}')"
+        'print(\'{"event": "progress", "fraction": 0.5, "message": "Halfway"}\')'
     )
-    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")),
-                               python=[sys.executable, "-c", script])
+    job = worker.GenerationJob(
+        worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")), python=[sys.executable, "-c", script]
+    )
     deadline = time.monotonic() + 30
     while job.poll() == "running":
         assert time.monotonic() < deadline, "the script never ended"
@@ -375,10 +395,13 @@ def test_worker_ignores_malformed_progress_lines(worker, tmp_path: Path) -> None
 
 def test_worker_names_a_missing_package_from_its_event(worker, tmp_path: Path) -> None:
     """The worker reports a missing package as a structured event: the job names it."""
-    script = "print('{\"event\": \"missing_package\", \"package\": \"torch\", \"message\": \"x\"}')"
-    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")),
-                               python=[sys.executable, "-c", script])
-    with pytest.raises(Exception, match="The neural models need PyTorch, which is not installed: click Install PyTorch"):
+    script = 'print(\'{"event": "missing_package", "package": "torch", "message": "x"}\')'
+    job = worker.GenerationJob(
+        worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")), python=[sys.executable, "-c", script]
+    )
+    with pytest.raises(
+        Exception, match="The neural models need PyTorch, which is not installed: click Install PyTorch"
+    ):
         job.wait()
     assert job.missing_package == "torch"
 
@@ -392,8 +415,12 @@ def test_worker_request_round_trips_every_setting(worker) -> None:
     arguments = worker.WorkerRequest("music.ogg", "out.npz", chosen).arguments()
     parsed = build_parser().parse_args(arguments[2:])
     assert from_arguments(type(chosen), parsed) == chosen
-    assert worker.WorkerRequest("music.ogg", "out.npz").arguments()[3:] == ["music.ogg", "-o", "out.npz",
-                                                                          "--progress-jsonl"]
+    assert worker.WorkerRequest("music.ogg", "out.npz").arguments()[3:] == [
+        "music.ogg",
+        "-o",
+        "out.npz",
+        "--progress-jsonl",
+    ]
 
 
 def simulate_background_run(bpy, extension: dict, worker, tmp_path: Path):
@@ -404,19 +431,21 @@ def simulate_background_run(bpy, extension: dict, worker, tmp_path: Path):
     operators = importlib.import_module(extension["package"] + ".addon.operators")
     folder = tmp_path / "job"
     folder.mkdir(parents=True)
-    job = worker.GenerationJob(worker.WorkerRequest(str(MUSIC), str(folder / "motion.npz")),
-                               python=[sys.executable, "-c", "import time; time.sleep(60)"])
+    job = worker.GenerationJob(
+        worker.WorkerRequest(str(MUSIC), str(folder / "motion.npz")),
+        python=[sys.executable, "-c", "import time; time.sleep(60)"],
+    )
     background = importlib.import_module(extension["package"] + ".addon.background")
-    task = background.BackgroundTask(operators.GENERATE, job, cleanup=lambda: shutil.rmtree(folder),
-                                     scene=bpy.context.scene.name)
+    task = background.BackgroundTask(
+        operators.GENERATE, job, cleanup=lambda: shutil.rmtree(folder), scene=bpy.context.scene.name
+    )
     task.start_timer(bpy.context.window_manager, bpy.context.window, 0.15)
     settings = bpy.context.scene.virtual_conductor
     settings.is_running = True
     return operators, job, folder
 
 
-def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extension, worker,
-                                                               tmp_path: Path) -> None:
+def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extension, worker, tmp_path: Path) -> None:
     bpy = bpy_scene
     operators, job, folder = simulate_background_run(bpy, extension, worker, tmp_path)
     assert bpy.ops.conductor.cancel.poll()
@@ -433,8 +462,7 @@ def test_unregister_during_a_run_stops_it_and_resets_the_scene(bpy_scene, extens
     assert job.state == "cancelled" and not bpy.context.scene.virtual_conductor.is_running
 
 
-def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, worker,
-                                                      tmp_path: Path) -> None:
+def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, worker, tmp_path: Path) -> None:
     """The user switched scenes while the worker ran: the keys and the conductor go to the
     run's scene, read with that scene's settings; a deleted scene is one clear error."""
     import importlib
@@ -444,8 +472,9 @@ def test_finished_run_goes_to_the_scene_it_started_in(bpy_scene, extension, work
     started = bpy.context.scene
     settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=False)
     inputs = operators.read_inputs(bpy.context)
-    motion = worker.run_blocking(worker.WorkerRequest(str(MUSIC), str(tmp_path / "motion.npz"),
-                                                      options(weights="procedural")))
+    motion = worker.run_blocking(
+        worker.WorkerRequest(str(MUSIC), str(tmp_path / "motion.npz"), options(weights="procedural"))
+    )
     other = bpy.data.scenes.new("Other")
     with bpy.context.temp_override(scene=other):
         assert bpy.context.scene == other
@@ -472,7 +501,7 @@ def test_beats_per_bar_reaches_the_procedural_conductor_only(bpy_scene, extensio
     from core.motion import Motion
 
     assert Motion.load(motion).extra["meter"] == 3
-    settings_for(bpy, weights="OFFICIAL", meter="3")    # a network has no meter to set
+    settings_for(bpy, weights="OFFICIAL", meter="3")  # a network has no meter to set
     assert operators.read_inputs(bpy.context).generate.meter is None
     settings_for(bpy, weights="PROCEDURAL", meter="AUTO")
     assert operators.read_inputs(bpy.context).generate.meter is None
@@ -536,14 +565,20 @@ def test_our_experimental_weights_are_one_choice_away(bpy_scene, extension) -> N
     operators = importlib.import_module(extension["package"] + ".addon.operators")
     settings_for(bpy, weights="NEURAL", target="CREATE", meter="3")
     inputs = operators.read_inputs(bpy.context)
-    assert inputs.generate.weights == "neural" and inputs.generate.meter is None    # a network: no beats per bar
+    assert inputs.generate.weights == "neural" and inputs.generate.meter is None  # a network: no beats per bar
     assert not operators.runs_procedural(bpy.context.scene.virtual_conductor)
 
 
-@pytest.mark.parametrize("name", [
-    "music_path", "official_weights_path", "custom_weights_path", "mapping_path",
-    "save_motion_path",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "music_path",
+        "official_weights_path",
+        "custom_weights_path",
+        "mapping_path",
+        "save_motion_path",
+    ],
+)
 def test_path_settings_accept_blend_relative_paths_without_a_warning(bpy_scene, name) -> None:
     import warnings
 

@@ -208,7 +208,9 @@ def test_scene_frame_rate_sets_the_key_count(motion, fps, fps_base, frames):
 def test_keyframe_step_bezier_and_nla(motion):
     scene, armature = fresh_conductor(body=False, camera=False, lights=False, stage=False)
     result = apply_mod.apply_motion(
-        scene, armature, motion,
+        scene,
+        armature,
+        motion,
         options(add_sound=False, keyframe_step=3, interpolation="BEZIER", use_nla=True),
     )
     assert armature.animation_data.action is None

@@ -16,8 +16,10 @@ from test_extension_package import install_extension  # noqa: E402
 def installed() -> dict:
     """The installed extension's modules: properties, apply, core.generate, core.options."""
     package = install_extension()["package"]
-    return {name: importlib.import_module(f"{package}.{name}")
-            for name in ("addon.properties", "addon.apply", "core.generate", "core.options")}
+    return {
+        name: importlib.import_module(f"{package}.{name}")
+        for name in ("addon.properties", "addon.apply", "core.generate", "core.options")
+    }
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from core import beat_decoding
 from core.beat_activations import FRAME_RATE_HZ as FPS
-from core.beat_decoding import (bars_from_beats, conducted_grid, conducting_level, decode_beats)
+from core.beat_decoding import bars_from_beats, conducted_grid, conducting_level, decode_beats
 from core.learned_tracker import track_from_activations
 
 
@@ -91,8 +91,9 @@ def test_bars_of_edited_beats_follow_the_downbeat_activation_or_a_given_meter():
     # A beat deleted in the second bar: that bar now has two beats, the others keep theirs (for
     # beats a user edits, meter changes are made likelier than for tracked ones).
     edited = np.delete(beats_s, 4)
-    bars = bars_from_beats(edited, downbeat_activation=activation_at(beats_s[downbeats], frames), fps=FPS,
-                           meter_change=0.1)
+    bars = bars_from_beats(
+        edited, downbeat_activation=activation_at(beats_s[downbeats], frames), fps=FPS, meter_change=0.1
+    )
     assert bars.bar_meters.tolist() == [3, 2, 3, 3] + [4] * 7
     # No activation: the meter given, counted from the first beat.
     plain = bars_from_beats(beats_s[:12], meters=(3,))
@@ -101,10 +102,10 @@ def test_bars_of_edited_beats_follow_the_downbeat_activation_or_a_given_meter():
 
 
 def test_the_conducted_level():
-    assert conducting_level(240.0, 3, False) == "bar"         # a fast 3/4 in one
-    assert conducting_level(220.0, 4, False) == "half bar"    # a fast 4/4 in two
-    assert conducting_level(90.0, 2, True) == "beat"          # a 6/8 in two
-    assert conducting_level(45.0, 2, True) == "division"      # a slow 6/8 in six
+    assert conducting_level(240.0, 3, False) == "bar"  # a fast 3/4 in one
+    assert conducting_level(220.0, 4, False) == "half bar"  # a fast 4/4 in two
+    assert conducting_level(90.0, 2, True) == "beat"  # a 6/8 in two
+    assert conducting_level(45.0, 2, True) == "division"  # a slow 6/8 in six
     assert conducting_level(100.0, 3, False) == "beat"
     beats_s = np.arange(12) * 0.25
     three = bars_from_beats(beats_s, meters=(3,))
@@ -117,10 +118,16 @@ def test_the_conducted_level():
 
 
 def test_a_fast_waltz_is_tracked_in_one_with_its_tempo_curve():
-    beats_s = 0.5 + np.arange(90) * 0.25                       # quarters at 240 a minute, 3/4
+    beats_s = 0.5 + np.arange(90) * 0.25  # quarters at 240 a minute, 3/4
     frames = int((beats_s[-1] + 1.0) * FPS)
-    activations = np.stack([activation_at(beats_s, frames), activation_at(beats_s[::3], frames),
-                            activation_at(beats_s[:-1] + 0.125, frames)], axis=1)
+    activations = np.stack(
+        [
+            activation_at(beats_s, frames),
+            activation_at(beats_s[::3], frames),
+            activation_at(beats_s[:-1] + 0.125, frames),
+        ],
+        axis=1,
+    )
     track = track_from_activations(activations)
     assert track.level == "bar" and track.meter == 1 and track.notated_meter == 3
     assert np.allclose(track.beats_s, beats_s[::3], atol=0.012)

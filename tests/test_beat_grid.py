@@ -31,8 +31,14 @@ def grid_with_a_meter_change():
     return grid_from_times(times, labels, duration_s=10.0)
 
 
-def write_midi(path: Path, *, bpm_changes=((0, 90.0), (3 * 480, 120.0)), signatures=((0, 3, 4), (3 * 480, 4, 4)),
-               notes=True, quarters: int = 11) -> Path:
+def write_midi(
+    path: Path,
+    *,
+    bpm_changes=((0, 90.0), (3 * 480, 120.0)),
+    signatures=((0, 3, 4), (3 * 480, 4, 4)),
+    notes=True,
+    quarters: int = 11,
+) -> Path:
     """A format-0 MIDI file at 480 ticks a quarter: tempo and time-signature events, a note on
     every quarter."""
     events = []
@@ -60,10 +66,12 @@ def write_midi(path: Path, *, bpm_changes=((0, 90.0), (3 * 480, 120.0)), signatu
 def clicks(times_s, duration_s: float, path: Path) -> Path:
     """A real audio file with a short tone burst at each time."""
     samples = np.zeros(int(duration_s * RATE_HZ), dtype=np.float32)
-    burst = (0.5 * np.sin(2 * np.pi * 880 * np.arange(800) / RATE_HZ) * np.exp(-np.arange(800) / 200)).astype(np.float32)
+    burst = (0.5 * np.sin(2 * np.pi * 880 * np.arange(800) / RATE_HZ) * np.exp(-np.arange(800) / 200)).astype(
+        np.float32
+    )
     for t in times_s:
         start = int(t * RATE_HZ)
-        samples[start:start + burst.size] += burst[: max(0, samples.size - start)]
+        samples[start : start + burst.size] += burst[: max(0, samples.size - start)]
     soundfile.write(str(path), samples, RATE_HZ)
     return path
 
@@ -83,7 +91,7 @@ def test_every_format_round_trips_bars_and_meter_changes(tmp_path: Path, suffix:
 
 def test_label_tracks_as_audacity_and_sonic_visualiser_write_them(tmp_path: Path) -> None:
     (tmp_path / "audacity.txt").write_text("0.5\t0.5\t1\n1.0\t1.0\t2\n1.5\t1.5\t3\n2.0\t2.0\t1\n2.5\t2.5\t2\n")
-    (tmp_path / "sv.csv").write_text("0.5,\"|1.1\"\n1.0,1.2\n1.5,1.3\n2.0,|2.1\n2.5,2.2\n".replace('"', ""))
+    (tmp_path / "sv.csv").write_text('0.5,"|1.1"\n1.0,1.2\n1.5,1.3\n2.0,|2.1\n2.5,2.2\n'.replace('"', ""))
     (tmp_path / "times.txt").write_text("# one beat a line\n" + "".join(f"{0.5 * i:.2f}\n" for i in range(1, 10)))
     for name in ("audacity.txt", "sv.csv"):
         grid = load_grid(tmp_path / name, duration_s=3.0)
@@ -135,15 +143,18 @@ def test_the_midi_offset_is_found_from_the_music(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("times, phrase", [
-    ([1.0, 2.0, 2.0, 3.0], "gives the beat at 2.000 s twice"),
-    ([1.0, 3.0, 2.0], "is not in order"),
-    ([-0.5, 0.5, 1.0], "before the music starts"),
-    ([1.0, 2.0, 9.0], "after the music ends"),
-    ([1.0, 1.1, 2.0], "above 300"),
-    ([1.0, 5.0, 9.0], "below 20"),
-    ([20.0, 21.0], "lies outside the music"),
-])
+@pytest.mark.parametrize(
+    "times, phrase",
+    [
+        ([1.0, 2.0, 2.0, 3.0], "gives the beat at 2.000 s twice"),
+        ([1.0, 3.0, 2.0], "is not in order"),
+        ([-0.5, 0.5, 1.0], "before the music starts"),
+        ([1.0, 2.0, 9.0], "after the music ends"),
+        ([1.0, 1.1, 2.0], "above 300"),
+        ([1.0, 5.0, 9.0], "below 20"),
+        ([20.0, 21.0], "lies outside the music"),
+    ],
+)
 def test_bad_beats_are_one_sentence(times, phrase) -> None:
     with pytest.raises(ConductorError, match=phrase) as raised:
         grid_from_times(times, None, duration_s=10.0 if "below" in phrase else 5.0)
@@ -156,9 +167,13 @@ def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
     (tmp_path / "fake.mid").write_bytes(b"MThd\x00\x00")
     silent = write_midi(tmp_path / "silent.mid", notes=False)
     untimed = write_midi(tmp_path / "untimed.mid", bpm_changes=())
-    cases = [("junk.txt", "not a time in seconds"), ("grid.json", "not a beat grid written by this tool"),
-             ("fake.mid", "could not be read as a Standard MIDI File"), ("silent.mid", "has no notes"),
-             ("picture.png", "is not a beat grid")]
+    cases = [
+        ("junk.txt", "not a time in seconds"),
+        ("grid.json", "not a beat grid written by this tool"),
+        ("fake.mid", "could not be read as a Standard MIDI File"),
+        ("silent.mid", "has no notes"),
+        ("picture.png", "is not a beat grid"),
+    ]
     for name, phrase in cases:
         with pytest.raises(ConductorError, match=phrase):
             load_grid(tmp_path / name, duration_s=20.0)
@@ -185,8 +200,8 @@ def test_the_procedural_conductor_is_exact_on_a_given_grid_and_holds_its_gaps(tm
     held = (ictus > beats[11] + 0.3) & (ictus < beats[12] - 0.3)
     assert not held.any()  # no stroke inside the gap: the hand holds
     lateral = motion.keypoints[:, 10, 0]
-    in_three = np.ptp(lateral[int(beats[0] * 30):int(beats[11] * 30)])
-    in_four = np.ptp(lateral[int(beats[12] * 30):int(beats[-1] * 30)])
+    in_three = np.ptp(lateral[int(beats[0] * 30) : int(beats[11] * 30)])
+    in_four = np.ptp(lateral[int(beats[12] * 30) : int(beats[-1] * 30)])
     assert in_three > 0 and in_four > 0  # both patterns drawn; the pattern changes at the barline
     with pytest.raises(ConductorError, match="brings its own bars"):
         generate_motion(music, GenerateOptions(weights="procedural", beats_path=str(grid_file), meter=3))
@@ -209,8 +224,11 @@ def test_a_rendered_score_is_conducted_on_its_own_midi(tmp_path: Path) -> None:
     score.insert(16, music21.tempo.MetronomeMark(number=112))  # a tempo change in bar 6
     midi, audio = tmp_path / "score.mid", tmp_path / "score.wav"
     score.write("midi", fp=str(midi))
-    subprocess.run([fluidsynth, "-ni", "-q", "-r", str(RATE_HZ), "-F", str(audio), "-T", "wav", str(soundfont),
-                    str(midi)], check=True, capture_output=True)
+    subprocess.run(
+        [fluidsynth, "-ni", "-q", "-r", str(RATE_HZ), "-F", str(audio), "-T", "wav", str(soundfont), str(midi)],
+        check=True,
+        capture_output=True,
+    )
     from core.audio import load_audio
     from core.generate import GenerateOptions, generate_motion
     from core.midi import read_midi
@@ -228,8 +246,9 @@ def test_a_rendered_score_is_conducted_on_its_own_midi(tmp_path: Path) -> None:
     offset_s = grid.beats_s[5] - score_beats[5]
     assert abs(offset_s - 1.5) < 0.02  # the offset found: the silence before the first note
     moved = score_beats + offset_s
-    np.testing.assert_allclose(grid.beats_s, np.clip(moved[(moved >= -0.05) & (moved <= duration_s + 0.05)], 0, None),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        grid.beats_s, np.clip(moved[(moved >= -0.05) & (moved <= duration_s + 0.05)], 0, None), atol=1e-9
+    )
     motion = generate_motion(audio, GenerateOptions(weights="procedural", beats_path=str(midi)))
     ictus = ictus_times(motion.keypoints)
     assert beat_alignment(grid.beats_s, ictus) >= 0.97 and beat_alignment(ictus, grid.beats_s) >= 0.97
@@ -244,35 +263,51 @@ def test_beat_lock_puts_the_official_generators_strokes_on_the_beat(tmp_path: Pa
     from core.generate import GenerateOptions, generate_motion
     from training.scores import DEFAULT_BPM, ScoreTimeline
 
-    timeline = ScoreTimeline(music21.corpus.parse("beethoven/opus18no1/movement1"), tempo_scale=1.0,
-                             default_bpm=DEFAULT_BPM, fermata_scale=2.0)
+    timeline = ScoreTimeline(
+        music21.corpus.parse("beethoven/opus18no1/movement1"),
+        tempo_scale=1.0,
+        default_bpm=DEFAULT_BPM,
+        fermata_scale=2.0,
+    )
     beats_s, downbeats_s, _bars = timeline.beats_and_bars()
     beats_s = beats_s[beats_s < 40.0]
     labels = ["1" if np.isclose(downbeats_s, b).any() else None for b in beats_s]
     grid_file = save_grid(grid_from_times(beats_s, labels, duration_s=40.0), tmp_path / "score.json")
     free = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu"))
-    locked = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu",
-                                                           beats_path=str(grid_file)))
+    locked = generate_motion(
+        GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu", beats_path=str(grid_file))
+    )
     level = locked.extra["beat_lock"]["level"]
     shown = beats_at_level(load_grid(grid_file, duration_s=40.0), level)
     before, after = ictus_times(free.keypoints), ictus_times(locked.keypoints)
     assert min(beat_alignment(shown, before), beat_alignment(before, shown)) < 0.6
     assert beat_alignment(shown, after) >= 0.8 and beat_alignment(after, shown) >= 0.78
+
     def speed(k):
         return np.linalg.norm(np.diff(k[:, 10], axis=0), axis=1).mean()
+
     assert abs(speed(locked.keypoints) / speed(free.keypoints) - 1) < 0.2
     assert np.abs(np.diff(locked.keypoints, axis=0)).max() <= np.abs(np.diff(free.keypoints, axis=0)).max() + 1e-6
-    half, _ = lock_to_beats(free.keypoints, load_grid(grid_file, duration_s=40.0), fps=30.0, strength=0.5,
-                            level=level)
+    half, _ = lock_to_beats(free.keypoints, load_grid(grid_file, duration_s=40.0), fps=30.0, strength=0.5, level=level)
     assert 0 < np.abs(half - free.keypoints).mean() < np.abs(locked.keypoints - free.keypoints).mean()
 
 
 def test_the_beats_command_writes_what_the_tracker_hears(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "demo.txt")],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "demo.txt")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     grid = load_grid(tmp_path / "demo.txt", duration_s=35.1)
     assert grid.beats_s.size > 50 and grid.meter == 4
-    refused = subprocess.run([sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "x.mid")],
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(
+        [sys.executable, "-m", "core", "beats", str(DEMO_PIECE), "-o", str(tmp_path / "x.mid")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert refused.returncode == 1 and "name it .json, .txt or .csv" in refused.stderr

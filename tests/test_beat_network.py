@@ -70,8 +70,10 @@ def test_weights_round_trip_through_safetensors_without_torch(tmp_path, demo_fea
     loaded, card = load_beat_network(tmp_path / "tracker.safetensors")
     assert card["id"] == "test-tracker"
     assert np.abs(loaded.activations(demo_features[:500]) - torch_activations(net, demo_features[:500])).max() < 1e-5
-    script = ("import sys; from core.beat_activations import load_beat_network; "
-              f"load_beat_network({str(tmp_path / 'tracker.safetensors')!r}); assert 'torch' not in sys.modules")
+    script = (
+        "import sys; from core.beat_activations import load_beat_network; "
+        f"load_beat_network({str(tmp_path / 'tracker.safetensors')!r}); assert 'torch' not in sys.modules"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -89,7 +91,7 @@ def test_the_signal_is_processed_in_stretches_that_equal_one_pass(monkeypatch):
 
     net = random_network(5)
     ours = BeatNetwork({k: v.numpy() for k, v in net.state_dict().items()})
-    samples = load_audio(DEMO_PIECE)[:22050 * 20]
+    samples = load_audio(DEMO_PIECE)[: 22050 * 20]
     whole = ours.activations(spectrogram_features(samples))
     monkeypatch.setattr(learned_tracker, "SIGNAL_CHUNK_FRAMES", 300)  # shorter than the margins
     stretched = learned_tracker.activations_of_signal(ours, samples)

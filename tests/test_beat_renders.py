@@ -26,7 +26,7 @@ def test_a_midi_file_reads_back_in_quarters_with_its_tempo(tmp_path):
     path.write_bytes(midi_file_bytes(notes, controls=[(0, 10, 20)]))
     content = read_midi(path)
     assert content.tempo_marks == [(0.0, 120.0)] and content.time_signatures == [(0.0, 4, 4)]
-    assert np.allclose(content.notes[:, 0], np.arange(8))          # half a second = a quarter at 120
+    assert np.allclose(content.notes[:, 0], np.arange(8))  # half a second = a quarter at 120
     assert np.allclose(content.notes[:, 1], 0.5) and content.programs.tolist() == [40] * 8
 
 
@@ -37,9 +37,23 @@ def test_a_score_with_a_pickup_and_fermatas_is_labelled_on_its_own_time_line():
     content = br.parse_content(br.Source("chorale", "bach/bwv66.6"))
     assert content.bars[0].pickup_ql == 3.0 and len(content.fermatas) >= 3
     performance = br.Performance(
-        beat_bpm=60.0, tempo_style="steady", tempo_curve=[], fermata_scale=2.0, added_fermatas=[], onset_jitter_s=0.0,
-        part_lag_s=[0.0] * content.parts, articulation=1.0, ensemble="score", programs=[0] * content.parts, drums=False,
-        accompaniment=False, reverb=False, chorus=False, first_bar=0, last_bar=len(content.bars))
+        beat_bpm=60.0,
+        tempo_style="steady",
+        tempo_curve=[],
+        fermata_scale=2.0,
+        added_fermatas=[],
+        onset_jitter_s=0.0,
+        part_lag_s=[0.0] * content.parts,
+        articulation=1.0,
+        ensemble="score",
+        programs=[0] * content.parts,
+        drums=False,
+        accompaniment=False,
+        reverb=False,
+        chorus=False,
+        first_bar=0,
+        last_bar=len(content.bars),
+    )
     timeline = br.TimeLine(content, 0, len(content.bars), performance)
     labels = br.labels_of(content, 0, len(content.bars), timeline)
     gaps = np.diff(labels["beats_s"])
@@ -58,8 +72,10 @@ def test_a_sequenced_midi_file_gives_bars_from_its_time_signature():
     assert np.mean(np.abs((onsets * 4 + 0.5) % 1 - 0.5) < 0.125) >= 0.5  # a swung tune: half on the sixteenths
 
 
-@pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path(br.TRAINING_SOUNDFONTS[0]).is_file(),
-                    reason="the fluidsynth program or the FluidR3_GM soundfont is not installed")
+@pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not Path(br.TRAINING_SOUNDFONTS[0]).is_file(),
+    reason="the fluidsynth program or the FluidR3_GM soundfont is not installed",
+)
 def test_one_render_end_to_end(tmp_path):
     pytest.importorskip("music21")
     import soundfile
@@ -74,13 +90,17 @@ def test_one_render_end_to_end(tmp_path):
         beats_s, downbeats_s = labels["beats_s"], labels["downbeats_s"]
         assert np.all(np.diff(beats_s) > 0) and beats_s[-1] < stereo.shape[0] / rate
         assert np.all(np.isin(downbeats_s, beats_s)) and labels["bar_beats"].shape == beats_s.shape
-    assert json.loads((folder / "render.json").read_text())["performance"]["ensemble"] == entry["performance"]["ensemble"]
+    assert (
+        json.loads((folder / "render.json").read_text())["performance"]["ensemble"] == entry["performance"]["ensemble"]
+    )
     assert br.render_job(job, tmp_path) == entry  # already rendered: kept
 
 
 def test_splits_keep_works_together_and_the_held_out_soundfont_for_test():
-    sources = {"folk": [br.Source("folk", f"tunes/{i}.abc", n) for i in range(40) for n in (1, 2)],
-               "classical": [br.Source("classical", f"quartet{i}/movement{m}.mxl") for i in range(20) for m in (1, 2)]}
+    sources = {
+        "folk": [br.Source("folk", f"tunes/{i}.abc", n) for i in range(40) for n in (1, 2)],
+        "classical": [br.Source("classical", f"quartet{i}/movement{m}.mxl") for i in range(20) for m in (1, 2)],
+    }
     jobs = br.plan_renders(400, seed=1, sources=sources)
     split_of_work: dict[str, set] = {}
     for job in jobs:
@@ -89,5 +109,7 @@ def test_splits_keep_works_together_and_the_held_out_soundfont_for_test():
         if job.second is not None:
             assert br.split_of(job.second.work) == job.split
     assert all(len(splits) == 1 for splits in split_of_work.values())
-    assert br.Source("classical", "quartet3/movement1.mxl").work == br.Source("classical", "quartet3/movement2.mxl").work
+    assert (
+        br.Source("classical", "quartet3/movement1.mxl").work == br.Source("classical", "quartet3/movement2.mxl").work
+    )
     assert {job.split for job in jobs} == {"train", "val", "test"}

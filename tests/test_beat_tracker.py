@@ -41,10 +41,14 @@ def test_the_shipped_weights_track_the_demo_piece(demo):
 
 
 def test_the_learned_tracker_needs_no_torch():
-    script = ("import sys; from core.audio import load_audio; from core.beats import track_beats; "
-              f"t = track_beats(load_audio({str(DEMO_PIECE)!r}), tracker='learned'); "
-              "assert t.beats_s.size > 40, t; assert 'torch' not in sys.modules, 'torch was imported'")
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    script = (
+        "import sys; from core.audio import load_audio; from core.beats import track_beats; "
+        f"t = track_beats(load_audio({str(DEMO_PIECE)!r}), tracker='learned'); "
+        "assert t.beats_s.size > 40, t; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -53,9 +57,13 @@ def test_bad_input_gives_a_valid_grid(tracker, demo):
     rng = np.random.default_rng(1)
     click = np.zeros(SAMPLE_RATE_HZ * 8, np.float32)
     click[SAMPLE_RATE_HZ * 4 : SAMPLE_RATE_HZ * 4 + 100] = 0.9
-    cases = {"silence": np.zeros(SAMPLE_RATE_HZ * 20, np.float32), "click": click,
-             "noise": (0.2 * rng.standard_normal(SAMPLE_RATE_HZ * 20)).astype(np.float32),
-             "one second": demo[:SAMPLE_RATE_HZ], "a few samples": demo[:300]}
+    cases = {
+        "silence": np.zeros(SAMPLE_RATE_HZ * 20, np.float32),
+        "click": click,
+        "noise": (0.2 * rng.standard_normal(SAMPLE_RATE_HZ * 20)).astype(np.float32),
+        "one second": demo[:SAMPLE_RATE_HZ],
+        "a few samples": demo[:300],
+    }
     for name, samples in cases.items():
         track = track_beats(samples, SAMPLE_RATE_HZ, tracker=tracker)
         assert isinstance(track, BeatTrack)

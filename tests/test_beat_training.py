@@ -20,10 +20,39 @@ def clicks(tmp_path_factory):
 
 
 def arguments(data, out_dir, steps):
-    return ["--data", str(data), "--out-dir", str(out_dir), "--sample-s", "4", "--batch-size", "2",
-            "--max-steps", str(steps), "--eval-every", "1000", "--val-limit", "2", "--val-pieces", "1",
-            "--workers", "0", "--no-progress", "--seed", "3", "--channels", "8", "--frontend-channels", "4",
-            "--blocks", "3", "--warmup-steps", "2", "--lr", "0.01"]
+    return [
+        "--data",
+        str(data),
+        "--out-dir",
+        str(out_dir),
+        "--sample-s",
+        "4",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        str(steps),
+        "--eval-every",
+        "1000",
+        "--val-limit",
+        "2",
+        "--val-pieces",
+        "1",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--seed",
+        "3",
+        "--channels",
+        "8",
+        "--frontend-channels",
+        "4",
+        "--blocks",
+        "3",
+        "--warmup-steps",
+        "2",
+        "--lr",
+        "0.01",
+    ]
 
 
 def test_training_learns_and_writes_weights_core_can_load(clicks, tmp_path):

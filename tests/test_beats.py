@@ -22,8 +22,13 @@ def test_hemiola_is_not_taken_for_the_beat():
     pytest.importorskip("music21")
     from training.scores import render_score
 
-    rendered = render_score("beethoven/opus18no1/movement1", tempo_scale=0.8, excerpt_s=30.0,
-                            default_bpm=100.0, sample_rate_hz=SAMPLE_RATE_HZ)
+    rendered = render_score(
+        "beethoven/opus18no1/movement1",
+        tempo_scale=0.8,
+        excerpt_s=30.0,
+        default_bpm=100.0,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+    )
     track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
     true_bpm = 60.0 / float(np.median(np.diff(rendered.beats_s)))
     assert track.tempo_bpm == pytest.approx(true_bpm, rel=0.05)
@@ -33,22 +38,34 @@ def test_hemiola_is_not_taken_for_the_beat():
 
 
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed")
-@pytest.mark.parametrize("corpus_path, program, curve", [
-    # accelerando 81 -> 114 bpm: the tracker that fixed one tempo level for the whole piece beat
-    # it at double tempo (165-185 bpm, F 0.51)
-    ("mozart/k155/movement1", None, ((0.0, 0.8), (60.0, 1.25))),
-    # a chorale pressing on to 1.3 times its tempo, then slowing to 0.8 (F 0.84 before)
-    ("bach/bwv66.6", 0, ((0.0, 1.0), (16.0, 1.3), (32.0, 0.8))),
-])
+@pytest.mark.parametrize(
+    "corpus_path, program, curve",
+    [
+        # accelerando 81 -> 114 bpm: the tracker that fixed one tempo level for the whole piece beat
+        # it at double tempo (165-185 bpm, F 0.51)
+        ("mozart/k155/movement1", None, ((0.0, 0.8), (60.0, 1.25))),
+        # a chorale pressing on to 1.3 times its tempo, then slowing to 0.8 (F 0.84 before)
+        ("bach/bwv66.6", 0, ((0.0, 1.0), (16.0, 1.3), (32.0, 0.8))),
+    ],
+)
 def test_gradual_tempo_changes_are_followed(corpus_path, program, curve):
     pytest.importorskip("music21")
     from training.scores import render_score
 
-    rendered = render_score(corpus_path, program=program, tempo_curve_ql=curve, excerpt_s=30.0, default_bpm=100.0,
-                            sample_rate_hz=SAMPLE_RATE_HZ)
+    rendered = render_score(
+        corpus_path,
+        program=program,
+        tempo_curve_ql=curve,
+        excerpt_s=30.0,
+        default_bpm=100.0,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+    )
     track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
     assert beat_f_measure(rendered.beats_s, track.beats_s) > 0.9
-    for true_beats, tracked_beats in ((rendered.beats_s[:5], track.beats_s[:5]), (rendered.beats_s[-5:], track.beats_s[-5:])):
+    for true_beats, tracked_beats in (
+        (rendered.beats_s[:5], track.beats_s[:5]),
+        (rendered.beats_s[-5:], track.beats_s[-5:]),
+    ):
         assert 60.0 / np.diff(tracked_beats).mean() == pytest.approx(60.0 / np.diff(true_beats).mean(), rel=0.08)
 
 
@@ -99,9 +116,9 @@ def test_a_beat_in_three_quavers_is_compound_and_a_beat_in_two_is_not():
 
     tatum = 8
     six_eight = unbiased_autocorrelation(onset_curve([1.0, 0.3, 0.3, 0.8, 0.3, 0.3], tatum))
-    assert compound_beat(six_eight, 3 * tatum)       # the dotted crotchet divides in three
+    assert compound_beat(six_eight, 3 * tatum)  # the dotted crotchet divides in three
     two_four = unbiased_autocorrelation(onset_curve([1.0, 0.3, 0.8, 0.3], tatum))
-    assert not compound_beat(two_four, 2 * tatum)    # the crotchet divides in two
+    assert not compound_beat(two_four, 2 * tatum)  # the crotchet divides in two
 
 
 def test_compound_beats_prefer_two_in_a_bar_to_four():

@@ -18,18 +18,18 @@ PIECES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv410"]
 
 def test_cut_points_keep_whole_minutes_and_a_long_remainder():
     assert cut_points(1800 * 2 + 900) == [(0, 1800), (1800, 3600), (3600, 4500)]
-    assert cut_points(1800 + 899) == [(0, 1800)]          # a remainder under 30 s is dropped
-    assert cut_points(1000) == [(0, 1000)]                # a 33-s piece is one sample
+    assert cut_points(1800 + 899) == [(0, 1800)]  # a remainder under 30 s is dropped
+    assert cut_points(1000) == [(0, 1000)]  # a 33-s piece is one sample
     assert cut_points(800) == []
 
 
 def test_score_track_counts_bar_positions_from_the_downbeats():
     beats = np.arange(10) * 0.5
-    track = score_track(beats, beats[1::3], 3)            # a one-beat pickup in 3/4
+    track = score_track(beats, beats[1::3], 3)  # a one-beat pickup in 3/4
     assert track.meter == 3
     assert track.bar_position.tolist() == [2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
     assert np.allclose(track.downbeats_s, beats[1::3]) and track.tempo_bpm == pytest.approx(120.0)
-    five = score_track(beats, beats[::5], 5)              # no 5-beat pattern: beaten in 4, restarting each bar
+    five = score_track(beats, beats[::5], 5)  # no 5-beat pattern: beaten in 4, restarting each bar
     assert five.meter == 4 and five.bar_position.tolist() == [0, 1, 2, 3, 0, 0, 1, 2, 3, 0]
 
 
@@ -41,7 +41,7 @@ def test_a_rubato_share_changes_only_the_tempo_curves():
     steady, all_rubato, half = plan(0.0), plan(1.0), plan(0.5)
     assert all(job.tempo_curve_ql == () for job in steady)
     strip = lambda jobs: [dataclasses.replace(job, tempo_curve_ql=()) for job in jobs]  # noqa: E731
-    assert strip(all_rubato) == steady == strip(half)       # pieces, tempi, programs and seeds unchanged
+    assert strip(all_rubato) == steady == strip(half)  # pieces, tempi, programs and seeds unchanged
     assert 8 < sum(bool(job.tempo_curve_ql) for job in half) < 33
     for job in all_rubato:
         offsets, factors = np.array(job.tempo_curve_ql).T
@@ -85,7 +85,7 @@ def test_splits_are_by_piece_and_listed_in_the_manifest(tiny_dataset: Path):
     manifest = json.loads((tiny_dataset / "manifest.json").read_text())
     pieces = manifest["pieces"]
     assert sorted(p["corpus_path"] for p in pieces) == sorted(PIECES)
-    assert sorted(p["split"] for p in pieces) == ["test", "train", "val"]   # one piece per split
+    assert sorted(p["split"] for p in pieces) == ["test", "train", "val"]  # one piece per split
     for piece in pieces:
         assert {"tempo_bpm", "meter", "program", "tempo_scale", "takes", "samples"} <= set(piece)
         for sample in piece["samples"]:
@@ -124,17 +124,25 @@ def test_a_rubato_piece_is_conducted_on_its_changing_beats(renderer, tmp_path: P
     from training.metrics import beat_alignment, ictus_beats
 
     root = tmp_path / "rubato"
-    manifest = build(root, hours=10.0, seed=3, jobs=1, max_piece_s=35.0, rubato=1.0, pieces=["mozart/k155/movement1"],
-                     log=lambda message: None)
+    manifest = build(
+        root,
+        hours=10.0,
+        seed=3,
+        jobs=1,
+        max_piece_s=35.0,
+        rubato=1.0,
+        pieces=["mozart/k155/movement1"],
+        log=lambda message: None,
+    )
     (piece,) = manifest["pieces"]
     assert len(piece["tempo_curve_ql"]) > 2 and manifest["music"]["rubato"]["share"] == 1.0
     folder = root / piece["split"] / piece["samples"][0]["name"]
     beats = np.load(folder / "beats.npy")
-    intervals = np.diff(beats)          # the score has no tempo mark or fermata: all change comes from the curve
+    intervals = np.diff(beats)  # the score has no tempo mark or fermata: all change comes from the curve
     assert intervals.max() / intervals.min() > 1.05
     assert beat_alignment(beats, ictus_beats(np.load(folder / "motion.npy"))) > 0.6
     (folder / "beats.npy").unlink()
-    assert add_beats(root, log=lambda message: None) == len(piece["samples"])   # rendered again on the same curve
+    assert add_beats(root, log=lambda message: None) == len(piece["samples"])  # rendered again on the same curve
     np.testing.assert_array_equal(np.load(folder / "beats.npy"), beats)
 
 
@@ -145,12 +153,25 @@ def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_
 
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
-    for folder in (data / "val").iterdir():            # a second held-out piece for the shuffled control
+    for folder in (data / "val").iterdir():  # a second held-out piece for the shuffled control
         shutil.copytree(folder, data / "test" / folder.name)
     out = tmp_path / "figures"
-    result = compare.main(["--data", str(data), "--split", "test", "--out", str(out),
-                           "--ours", str(PROJECT_ROOT / "weights" / "virtualconductor_cpu_v1.safetensors"),
-                           "--official", str(OFFICIAL_GENERATOR), "--m2snet", str(OFFICIAL_M2SNET)])
+    result = compare.main(
+        [
+            "--data",
+            str(data),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--ours",
+            str(PROJECT_ROOT / "weights" / "virtualconductor_cpu_v1.safetensors"),
+            "--official",
+            str(OFFICIAL_GENERATOR),
+            "--m2snet",
+            str(OFFICIAL_M2SNET),
+        ]
+    )
     assert result["beats_from"] == "score" and result["samples"] >= 2
     summary = result["summary"]
     assert set(summary) == set(compare.METHODS)
@@ -165,15 +186,21 @@ def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_
     # the CPU weights do not follow the music as well as the procedural conductor
     assert compare.beats_procedural(result) is False
     # ... and the bar also asks for movement: better timing by hands that barely move is not enough
-    better = {name: {score: {"mean": value} for score, value in scores.items()} for name, scores in {
-        "ours": {"ictus_music": 0.8, "sync": 0.7, "wrist_speed": 0.2},
-        "procedural": {"ictus_music": 0.7, "sync": 0.6, "wrist_speed": 0.3}}.items()}
+    better = {
+        name: {score: {"mean": value} for score, value in scores.items()}
+        for name, scores in {
+            "ours": {"ictus_music": 0.8, "sync": 0.7, "wrist_speed": 0.2},
+            "procedural": {"ictus_music": 0.7, "sync": 0.6, "wrist_speed": 0.3},
+        }.items()
+    }
     assert compare.beats_procedural({"summary": better}) is True
     better["ours"]["wrist_speed"]["mean"] = 0.1
     assert compare.beats_procedural({"summary": better}) is False
     table = (out / "evaluation.md").read_text()
     assert "the score's exact beats" in table and "(d) our weights on another piece's music" in table
-    assert (out / "evaluation.png").stat().st_size > 10_000 and json.loads((out / "evaluation.json").read_text())["rows"]
+    assert (out / "evaluation.png").stat().st_size > 10_000 and json.loads((out / "evaluation.json").read_text())[
+        "rows"
+    ]
 
 
 def test_the_training_loader_reads_it(tiny_dataset: Path):

@@ -13,8 +13,9 @@ from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, OFFICIAL_M2SN
 
 
 def run_cli(*args, check_rc=None):
-    result = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
     if check_rc is not None:
         assert result.returncode == check_rc, result.stderr
     return result
@@ -26,16 +27,40 @@ def test_mel_then_generate_from_mel_matches_golden(tmp_path, golden, parity_dir)
     assert np.abs(mel - golden["mel"]).max() < 1e-4
     noise = tmp_path / "noise.npy"
     np.save(noise, golden["noise"])  # (1, S, 8)
-    run_cli("generate", tmp_path / "mel.npy", "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
-            "--noise", noise, "--device", "cpu", check_rc=0)
+    run_cli(
+        "generate",
+        tmp_path / "mel.npy",
+        "-o",
+        tmp_path / "m.npz",
+        "--weights",
+        OFFICIAL_GENERATOR,
+        "--noise",
+        noise,
+        "--device",
+        "cpu",
+        check_rc=0,
+    )
     with np.load(tmp_path / "m.npz") as archive:
         assert np.abs(archive["keypoints"] - golden["motion"][0]).max() < 1e-4
         assert float(archive["fps"]) == 30.0
 
 
 def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
-    result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.json", "--weights", OFFICIAL_GENERATOR,
-                     "--seed", 5, "--fps", 24, "--variation", 0.5, check_rc=0)
+    result = run_cli(
+        "generate",
+        GOLDEN_AUDIO,
+        "-o",
+        tmp_path / "m.json",
+        "--weights",
+        OFFICIAL_GENERATOR,
+        "--seed",
+        5,
+        "--fps",
+        24,
+        "--variation",
+        0.5,
+        check_rc=0,
+    )
     assert "960 frames at 24 fps" in result.stdout
     document = json.loads((tmp_path / "m.json").read_text())
     assert document["fps"] == 24 and document["seed"] == 5
@@ -44,50 +69,85 @@ def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
 
 
 def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
-    demo = DEMO_PIECE   # 4/4, and detected so
+    demo = DEMO_PIECE  # 4/4, and detected so
     run_cli("generate", demo, "-o", tmp_path / "three.npz", "--weights", "procedural", "--meter", 3, check_rc=0)
     run_cli("generate", demo, "-o", tmp_path / "found.npz", "--weights", "procedural", check_rc=0)
     from core.motion import Motion
 
     three, found = Motion.load(tmp_path / "three.npz"), Motion.load(tmp_path / "found.npz")
     assert three.extra["meter"] == 3 and found.extra["meter"] == 4
-    assert three.extra["beats_s"] == found.extra["beats_s"]              # the same beats, grouped in three
+    assert three.extra["beats_s"] == found.extra["beats_s"]  # the same beats, grouped in three
     assert len(three.extra["downbeats_s"]) > len(found.extra["downbeats_s"])
-    assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)   # and drawn in the 3-beat pattern
+    assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)  # and drawn in the 3-beat pattern
 
 
 def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
-    run_cli("generate", DEMO_PIECE, "-o", tmp_path / "s.npz", "--weights", "procedural", "--articulation", "staccato",
-            "--gesture-size", 1.2, "--energy", 0.5, "--left-hand-activity", 0, check_rc=0)
+    run_cli(
+        "generate",
+        DEMO_PIECE,
+        "-o",
+        tmp_path / "s.npz",
+        "--weights",
+        "procedural",
+        "--articulation",
+        "staccato",
+        "--gesture-size",
+        1.2,
+        "--energy",
+        0.5,
+        "--left-hand-activity",
+        0,
+        check_rc=0,
+    )
     from core.motion import Motion
 
     style = Motion.load(tmp_path / "s.npz").extra["style"]
     assert style == {"gesture_size": 1.2, "energy": 0.5, "articulation": "staccato", "left_hand_activity": 0.0}
-    refused = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "n.npz", "--weights", "neural", "--energy", 2,
-                      check_rc=1)
+    refused = run_cli(
+        "generate", DEMO_PIECE, "-o", tmp_path / "n.npz", "--weights", "neural", "--energy", 2, check_rc=1
+    )
     assert "procedural conductor only" in refused.stderr and not (tmp_path / "n.npz").exists()
 
 
 def test_progress_jsonl_protocol(tmp_path, parity_dir):
-    result = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", OFFICIAL_GENERATOR,
-                     "--progress-jsonl", check_rc=0)
+    result = run_cli(
+        "generate",
+        GOLDEN_AUDIO,
+        "-o",
+        tmp_path / "m.npz",
+        "--weights",
+        OFFICIAL_GENERATOR,
+        "--progress-jsonl",
+        check_rc=0,
+    )
     events = [json.loads(line) for line in result.stdout.splitlines()]
     fractions = [event["fraction"] for event in events if event["event"] == "progress"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert events[-1]["event"] == "result" and events[-1]["output"].endswith("m.npz")
-    bad = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--weights", tmp_path / "none.pt",
-                  "--progress-jsonl", check_rc=1)
+    bad = run_cli(
+        "generate",
+        GOLDEN_AUDIO,
+        "-o",
+        tmp_path / "m.npz",
+        "--weights",
+        tmp_path / "none.pt",
+        "--progress-jsonl",
+        check_rc=1,
+    )
     last = json.loads(bad.stdout.splitlines()[-1])
     assert last["event"] == "error" and "does not exist" in last["message"]
 
 
-@pytest.mark.parametrize("flags, phrase", [
-    (["--variation", "-1"], "argument --variation: must be between 0 and 4, got -1"),
-    (["--fps", "0"], "argument --fps: must be between 1 and 1000, got 0"),
-    (["--meter", "7"], "argument --meter: must be one of 1, 2, 3, 4, 5, 6, got 7"),
-    (["--seed", "1", "--noise", "n.npy"], "argument --noise: not allowed with argument --seed"),
-    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-])
+@pytest.mark.parametrize(
+    "flags, phrase",
+    [
+        (["--variation", "-1"], "argument --variation: must be between 0 and 4, got -1"),
+        (["--fps", "0"], "argument --fps: must be between 1 and 1000, got 0"),
+        (["--meter", "7"], "argument --meter: must be one of 1, 2, 3, 4, 5, 6, got 7"),
+        (["--seed", "1", "--noise", "n.npy"], "argument --noise: not allowed with argument --seed"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
 def test_a_malformed_command_line_exits_2_before_any_work(tmp_path, flags, phrase):
     """argparse's convention: a usage error is exit status 2 with the usage message, at once."""
     result = run_cli("generate", tmp_path / "not-even-read.ogg", "-o", tmp_path / "m.npz", *flags, check_rc=2)
@@ -158,8 +218,13 @@ def test_a_mel_with_nan_or_raw_decibels_is_refused(tmp_path, parity_dir):
 
 def test_a_missing_dependency_is_one_sentence(tmp_path, parity_dir):
     # `python -S` skips site-packages: a real interpreter where torch (and numpy) are absent
-    result = subprocess.run([sys.executable, "-S", "-m", "core", "generate", str(GOLDEN_AUDIO), "-o",
-                             str(tmp_path / "m.npz")], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "core", "generate", str(GOLDEN_AUDIO), "-o", str(tmp_path / "m.npz")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: the package '") and "is not installed" in result.stderr
     assert "Traceback" not in result.stderr

@@ -38,7 +38,7 @@ def test_windows_equal_a_single_pass(official_generator, long_mel):
 
 
 def test_partial_last_second_is_kept(official_generator, golden):
-    mel = golden["mel"][:3600 - 50]  # 39.44 s
+    mel = golden["mel"][: 3600 - 50]  # 39.44 s
     keypoints = generate_keypoints(official_generator, mel, make_noise(40, seed=0))
     assert keypoints.shape[0] == (mel.shape[0] - 1) // 3 + 1
     assert np.all(np.isfinite(keypoints))
@@ -75,8 +75,13 @@ def test_noise_shapes():
 
 def test_progress_and_cancel(official_generator, long_mel):
     seen = []
-    generate_keypoints(official_generator, long_mel, make_noise(130, seed=0), window_s=50,
-                       progress=lambda fraction, message: seen.append(fraction))
+    generate_keypoints(
+        official_generator,
+        long_mel,
+        make_noise(130, seed=0),
+        window_s=50,
+        progress=lambda fraction, message: seen.append(fraction),
+    )
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
     with pytest.raises(CancelledError):
         generate_keypoints(official_generator, long_mel, make_noise(130, seed=0), should_cancel=lambda: True)

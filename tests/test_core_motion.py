@@ -17,8 +17,15 @@ def sample_motion(frames: int = 90) -> Motion:
     t = np.arange(frames) / 30.0
     keypoints = np.zeros((frames, 13, 2), np.float32) + 0.5
     keypoints[:, 10, 1] += 0.2 * np.sin(2 * np.pi * t)  # right wrist bobbing once a second
-    return Motion(keypoints, fps=30.0, source_audio="piece.flac", audio_sha256="ab" * 32, seed=7, weights_id="w1",
-                  extra={"variation": 0.5})
+    return Motion(
+        keypoints,
+        fps=30.0,
+        source_audio="piece.flac",
+        audio_sha256="ab" * 32,
+        seed=7,
+        weights_id="w1",
+        extra={"variation": 0.5},
+    )
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".json"])

@@ -44,10 +44,14 @@ def test_nested_settings_are_flattened_in_order() -> None:
     assert option_fields(Outer)[4].flag == "--name" and option_fields(Outer)[2].optional
 
 
-@pytest.mark.parametrize("value", [
-    Outer(), Outer(Inner(depth=0.25, style="legato"), count=3, loud=True, seed=9),
-    Outer(name_path="x.npy"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        Outer(),
+        Outer(Inner(depth=0.25, style="legato"), count=3, loud=True, seed=9),
+        Outer(name_path="x.npy"),
+    ],
+)
 def test_to_arguments_reads_back_equal(value: Outer) -> None:
     parsed = parser_for(Outer).parse_args(to_arguments(value))
     assert from_arguments(Outer, parsed, note=value.note) == value

@@ -51,7 +51,7 @@ def test_truncated_checkpoint(parity_dir, tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     expect_error(cut, GENERATOR, "truncated")
     cut_safe = tmp_path / "cut.safetensors"
-    cut_safe.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":")
+    cut_safe.write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"a":')
     expect_error(cut_safe, GENERATOR, "not a complete safetensors")
 
 

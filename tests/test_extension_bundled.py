@@ -31,13 +31,30 @@ def linux_zip(tmp_path_factory) -> Path:
     if missing:
         pytest.skip(f"the bundled wheels are not downloaded ({len(missing)} missing): run `make wheels`")
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, str(blender_ext_tool()), "build", "--source-dir", str(PROJECT_ROOT),
-                           "--output-dir", str(out), "--split-platforms"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(blender_ext_tool()),
+            "build",
+            "--source-dir",
+            str(PROJECT_ROOT),
+            "--output-dir",
+            str(out),
+            "--split-platforms",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     zips = {path.name.rsplit("-", 1)[1]: path for path in out.glob("*.zip")}
     assert set(zips) == {"linux_x64.zip", "macos_arm64.zip", "macos_x64.zip", "windows_x64.zip"}
-    validated = subprocess.run([sys.executable, str(blender_ext_tool()), "validate", str(zips["linux_x64.zip"])],
-                               capture_output=True, text=True, timeout=120)
+    validated = subprocess.run(
+        [sys.executable, str(blender_ext_tool()), "validate", str(zips["linux_x64.zip"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert validated.returncode == 0, validated.stdout + validated.stderr
     return zips["linux_x64.zip"]
 
@@ -48,8 +65,14 @@ def bare_python(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bare")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder / "env")], check=True, timeout=120)
     python = folder / "env" / "bin" / "python"
-    target = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip())
+    target = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     ours = Path(sysconfig.get_paths()["purelib"])
     for name in ("bpy", "numpy", "numpy.libs"):
         if (ours / name).exists():
@@ -57,13 +80,20 @@ def bare_python(tmp_path_factory) -> Path:
     return python
 
 
-def test_the_zip_installs_into_bare_blender_and_conducts_the_demo_piece(linux_zip: Path, bare_python: Path,
-                                                                         tmp_path: Path) -> None:
+def test_the_zip_installs_into_bare_blender_and_conducts_the_demo_piece(
+    linux_zip: Path, bare_python: Path, tmp_path: Path
+) -> None:
     environment = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     environment.pop("PYTHONPATH", None)
     environment.pop("VIRTUAL_CONDUCTOR_PYTHON", None)
-    done = subprocess.run([str(bare_python), str(PROJECT_ROOT / "tests" / "bare_blender_session.py"), str(linux_zip)],
-                          capture_output=True, text=True, timeout=600, env=environment, cwd=tmp_path)
+    done = subprocess.run(
+        [str(bare_python), str(PROJECT_ROOT / "tests" / "bare_blender_session.py"), str(linux_zip)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["absent_before"] == ["soundfile", "soxr", "safetensors", "scipy", "torch", "cffi"]
@@ -78,7 +108,7 @@ def blender_42_version_key(version: str) -> tuple:
     of the text (``_bpy_internal.extensions.wheel_manager.wheel_version_from_filename_for_cmp``)."""
     match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
     assert match is not None, version
-    return (*(int(group or 0) for group in match.groups()), version[match.end():])
+    return (*(int(group or 0) for group in match.groups()), version[match.end() :])
 
 
 def test_every_bundled_wheel_suits_one_platform_and_the_311_build_wins_on_blender_42() -> None:

@@ -45,7 +45,9 @@ def blender_ext_tool() -> Path:
 def run_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(blender_ext_tool()), *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -80,18 +82,22 @@ def install_extension() -> dict:
     attempt = _installed.get("attempt", 0) + 1
     module = REPO_MODULE if attempt == 1 else f"{REPO_MODULE}{attempt}"
     repo = repos.new(
-        name=f"VirtualConductor Test {attempt}", module=module,
-        custom_directory=str(_SCRATCH / f"repo{attempt}"), source="USER",
+        name=f"VirtualConductor Test {attempt}",
+        module=module,
+        custom_directory=str(_SCRATCH / f"repo{attempt}"),
+        source="USER",
     )
-    result = bpy.ops.extensions.package_install_files(
-        filepath=str(archive), repo=module, enable_on_install=True
-    )
+    result = bpy.ops.extensions.package_install_files(filepath=str(archive), repo=module, enable_on_install=True)
     assert result == {"FINISHED"}
     package = f"bl_ext.{module}.{EXTENSION_ID}"
     assert package in addons
     _installed.update(
-        zip=archive, package=package, module=importlib.import_module(package), repo=module,
-        folder=Path(repo.directory) / EXTENSION_ID, attempt=attempt,
+        zip=archive,
+        package=package,
+        module=importlib.import_module(package),
+        repo=module,
+        folder=Path(repo.directory) / EXTENSION_ID,
+        attempt=attempt,
     )
     return _installed
 
@@ -115,7 +121,8 @@ def leftovers(extension: dict) -> list[str]:
         found.append("Scene.virtual_conductor")
     for name in ("load_pre", "load_post"):
         found += [
-            f"{name}:{handler.__name__}" for handler in getattr(bpy.app.handlers, name)
+            f"{name}:{handler.__name__}"
+            for handler in getattr(bpy.app.handlers, name)
             if handler.__module__.startswith(extension["package"])
         ]
     return found
@@ -136,8 +143,14 @@ def test_built_zip_validates_and_leaves_out_development_files(extension: dict) -
     done = run_tool("validate", str(extension["zip"]))
     assert done.returncode == 0, done.stdout + done.stderr
     names = zipfile.ZipFile(extension["zip"]).namelist()
-    for required in ("__init__.py", "blender_manifest.toml", "addon/__init__.py",
-                     "addon/worker.py", "core/__init__.py", "core/__main__.py"):
+    for required in (
+        "__init__.py",
+        "blender_manifest.toml",
+        "addon/__init__.py",
+        "addon/worker.py",
+        "core/__init__.py",
+        "core/__main__.py",
+    ):
         assert required in names
     for name in names:
         top = name.split("/")[0]
@@ -181,8 +194,7 @@ def test_register_and_unregister_are_idempotent(extension: dict) -> None:
     module.register()
     assert registered_classes(module) == list(module.addon.classes)
     for name in ("load_pre", "load_post"):
-        ours = [h for h in getattr(bpy.app.handlers, name)
-                if h.__module__.startswith(extension["package"])]
+        ours = [h for h in getattr(bpy.app.handlers, name) if h.__module__.startswith(extension["package"])]
         assert len(ours) == 1, name
     settings = bpy.context.scene.virtual_conductor
     assert settings.weights in {"DEFAULT", "PROCEDURAL", "OFFICIAL", "CUSTOM"}

@@ -29,7 +29,11 @@ FAST = ["--weights", "procedural"]
 
 def headless(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ENTRY), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, str(ENTRY), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         cwd=PROJECT_ROOT,
     )
 
@@ -57,9 +61,22 @@ def generated(music: Path, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("generated") / "nested" / "out"  # folders are created
     paths = {ext: out / f"piece.{ext}" for ext in ("blend", "mp4", "bvh", "glb", "fbx", "npz")}
     done = headless(
-        "generate", music, "-o", paths["blend"], *FAST, "--fps", FPS,
-        "--render", paths["mp4"], "--resolution", "160x120", "--seconds", RENDER_SECONDS,
-        "--samples", 2, "--no-denoise",
+        "generate",
+        music,
+        "-o",
+        paths["blend"],
+        *FAST,
+        "--fps",
+        FPS,
+        "--render",
+        paths["mp4"],
+        "--resolution",
+        "160x120",
+        "--seconds",
+        RENDER_SECONDS,
+        "--samples",
+        2,
+        "--no-denoise",
         *[arg for ext in ("bvh", "glb", "fbx", "npz") for arg in ("--export", paths[ext])],
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -103,8 +120,24 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
 
 def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_path: Path) -> None:
     output = tmp_path / "left.blend"
-    done = headless("generate", music, "-o", output, "--weights", "procedural", "--mirror", "--baton-hand", "left",
-                    "--amplitude", 1.2, "--keyframe-step", 2, "--no-camera", "--meter", 3)
+    done = headless(
+        "generate",
+        music,
+        "-o",
+        output,
+        "--weights",
+        "procedural",
+        "--mirror",
+        "--baton-hand",
+        "left",
+        "--amplitude",
+        1.2,
+        "--keyframe-step",
+        2,
+        "--no-camera",
+        "--meter",
+        3,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     scene = open_blend(output)
     armature = scene.objects["Conductor"]
@@ -131,8 +164,22 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
     objects_before = sorted(bpy.data.objects.keys())
 
     output = tmp_path / "stage animated.blend"
-    done = headless("generate", music, "-o", output, "--scene", scene_file, "--armature", "Maestro",
-                    "--weights", OFFICIAL_GENERATOR, "--seed", 3, "--variation", 0.5)
+    done = headless(
+        "generate",
+        music,
+        "-o",
+        output,
+        "--scene",
+        scene_file,
+        "--armature",
+        "Maestro",
+        "--weights",
+        OFFICIAL_GENERATOR,
+        "--seed",
+        3,
+        "--variation",
+        0.5,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     scene = open_blend(output)
     assert sorted(bpy.data.objects.keys()) == objects_before
@@ -150,8 +197,19 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
 def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     """As ``blender -b --python-exit-code 1 -P headless_main.py -- ...`` runs it: the script is
     __main__, sys.argv is Blender's, only what follows ``--`` is ours."""
-    argv = ["blender", "-b", "--python-exit-code", "1", "-P", str(ENTRY), "--",
-            "generate", str(tmp_path / "missing.ogg"), "-o", str(tmp_path / "x.blend")]
+    argv = [
+        "blender",
+        "-b",
+        "--python-exit-code",
+        "1",
+        "-P",
+        str(ENTRY),
+        "--",
+        "generate",
+        str(tmp_path / "missing.ogg"),
+        "-o",
+        str(tmp_path / "x.blend"),
+    ]
     code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path(sys.argv[5], run_name='__main__')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
@@ -164,7 +222,10 @@ def ffprobe_streams(path: Path) -> dict[str, dict]:
     if ffprobe is None:
         pytest.skip("ffprobe is not installed (apt-get install ffmpeg) to check the video's streams")
     done = subprocess.run(
-        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)], capture_output=True, text=True, check=False,
+        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return {stream["codec_type"]: stream for stream in json.loads(done.stdout)["streams"]}
@@ -208,8 +269,18 @@ def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: str) -> None:
     scene = open_blend(generated["blend"])
     original = scene.objects["Conductor"]
-    bones = ["spine", "chest", "neck", "head", "upper_arm.L", "forearm.L", "hand.L",
-             "upper_arm.R", "forearm.R", "hand.R"]
+    bones = [
+        "spine",
+        "chest",
+        "neck",
+        "head",
+        "upper_arm.L",
+        "forearm.L",
+        "hand.L",
+        "upper_arm.R",
+        "forearm.R",
+        "hand.R",
+    ]
     frames = [1, 37, 90, 141, 200]
     expected = world_turns(original, scene, frames, bones)
     assert angle_between(expected, expected[:1]).max() > 0.2  # it really moves
@@ -217,12 +288,12 @@ def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: s
     before = set(bpy.data.objects.keys())
     if kind == "bvh":
         # Blender's BVH exporter writes its own Z-up axes; read them back unchanged
-        bpy.ops.import_anim.bvh(filepath=str(generated["bvh"]), rotate_mode="NATIVE",
-                                axis_forward="Y", axis_up="Z")
+        bpy.ops.import_anim.bvh(filepath=str(generated["bvh"]), rotate_mode="NATIVE", axis_forward="Y", axis_up="Z")
     else:
         bpy.ops.import_scene.gltf(filepath=str(generated["glb"]))
-    (imported,) = [bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - before
-                   if bpy.data.objects[n].type == "ARMATURE"]
+    (imported,) = [
+        bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - before if bpy.data.objects[n].type == "ARMATURE"
+    ]
     if kind == "glb" and imported.animation_data.action is None:
         pytest.fail("the GLB came back without its animation")
     got = world_turns(imported, scene, frames, bones)
@@ -350,8 +421,20 @@ def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
     taken = []
     for shard in ("0/2", "1/2"):
         summary = tmp_path / f"summary {shard[0]}.json"
-        done = headless("batch", "--list", listing, "-o", tmp_path / "out", "--formats", "npz",
-                        "--shard", shard, "--summary", summary, *FAST)
+        done = headless(
+            "batch",
+            "--list",
+            listing,
+            "-o",
+            tmp_path / "out",
+            "--formats",
+            "npz",
+            "--shard",
+            shard,
+            "--summary",
+            summary,
+            *FAST,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         taken.append([Path(f["input"]).name for f in json.loads(summary.read_text())["files"]])
     assert not set(taken[0]) & set(taken[1])
@@ -364,8 +447,19 @@ def test_render_a_still_frame_from_the_blend(generated: dict, tmp_path: Path) ->
     import struct
 
     still = tmp_path / "frame.png"
-    done = headless("render", generated["blend"], "-o", still, "--frame", 30, "--resolution", "160x120",
-                    "--samples", 2, "--no-denoise")
+    done = headless(
+        "render",
+        generated["blend"],
+        "-o",
+        still,
+        "--frame",
+        30,
+        "--resolution",
+        "160x120",
+        "--samples",
+        2,
+        "--no-denoise",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     header = still.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (160, 120)

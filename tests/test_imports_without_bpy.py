@@ -31,7 +31,9 @@ print(len(imported), " ".join(sorted(imported)))
 
 
 def test_core_and_training_import_without_bpy():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     names = result.stdout.split()
     assert "core.networks" in names and "core.inference" in names and "core.generate" in names

@@ -19,8 +19,14 @@ SECONDS = 3.0
 
 
 def core_cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -31,9 +37,9 @@ def read_png(path: Path) -> np.ndarray:
     assert (depth, colour) == (8, 2)
     chunks, offset = b"", 8
     while offset < len(data):
-        (length,), kind = struct.unpack(">I", data[offset:offset + 4]), data[offset + 4:offset + 8]
+        (length,), kind = struct.unpack(">I", data[offset : offset + 4]), data[offset + 4 : offset + 8]
         if kind == b"IDAT":
-            chunks += data[offset + 8:offset + 8 + length]
+            chunks += data[offset + 8 : offset + 8 + length]
         offset += 12 + length
     rows = np.frombuffer(zlib.decompress(chunks), np.uint8).reshape(height, 1 + 3 * width)
     assert (rows[:, 0] == 0).all()  # filter type 0: rows stored as they are
@@ -63,8 +69,12 @@ def test_preview_video_has_the_skeleton_and_the_music(motion_file, tmp_path: Pat
     output = tmp_path / "preview.mp4"
     done = core_cli("preview", motion, "--audio", music, "-o", output, "--size", "160x120")
     assert done.returncode == 0, done.stderr
-    probe = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(output)],
-                           capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
     assert streams["video"]["codec_name"] == "h264"
     assert (streams["video"]["width"], streams["video"]["height"]) == (160, 120)
@@ -102,7 +112,7 @@ def test_plain_numpy_plot_draws_every_joint_curve() -> None:
 
     t = np.linspace(0, 2 * np.pi, 90)
     keypoints = np.full((90, 13, 2), 0.5, np.float32)
-    keypoints[:, 9, 1] = 0.5 + 0.2 * np.sin(t)   # left wrist
+    keypoints[:, 9, 1] = 0.5 + 0.2 * np.sin(t)  # left wrist
     keypoints[:, 10, 1] = 0.5 - 0.2 * np.sin(t)  # right wrist
     image = _plain_plot(Motion(keypoints), ("left_wrist", "right_wrist"), (300, 200))
     assert image.shape == (200, 300, 3)

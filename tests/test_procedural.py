@@ -164,10 +164,18 @@ def rendered_pieces():
     pytest.importorskip("music21")
     from training.scores import render_score
 
-    pieces = [("bach/bwv66.6", 0), ("mozart/k80/movement1", 0), ("haydn/opus74no1/movement3", None),
-              ("mozart/k155/movement1", None)]
-    return {path: render_score(path, program=program, excerpt_s=20.0 if path != "bach/bwv66.6" else None,
-                               sample_rate_hz=SAMPLE_RATE_HZ) for path, program in pieces}
+    pieces = [
+        ("bach/bwv66.6", 0),
+        ("mozart/k80/movement1", 0),
+        ("haydn/opus74no1/movement3", None),
+        ("mozart/k155/movement1", None),
+    ]
+    return {
+        path: render_score(
+            path, program=program, excerpt_s=20.0 if path != "bach/bwv66.6" else None, sample_rate_hz=SAMPLE_RATE_HZ
+        )
+        for path, program in pieces
+    }
 
 
 def test_hands_hold_through_fermatas(rendered_pieces):

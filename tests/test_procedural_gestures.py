@@ -26,9 +26,18 @@ SCALE_HZ = (261.63, 293.66, 329.63, 349.23, 392.00, 440.00, 493.88, 523.25)  # C
 RIGHT, LEFT = JOINT_INDEX["right_wrist"], JOINT_INDEX["left_wrist"]
 
 
-def played(meter: int, bpm: float, bars: int, *, start_s: float = 1.5, staccato: bool = False,
-           gains_db: np.ndarray | None = None, strong: tuple[int, ...] = (0,), last_beats: float = 1.0,
-           tail_s: float = 3.0) -> tuple[np.ndarray, BeatTrack]:
+def played(
+    meter: int,
+    bpm: float,
+    bars: int,
+    *,
+    start_s: float = 1.5,
+    staccato: bool = False,
+    gains_db: np.ndarray | None = None,
+    strong: tuple[int, ...] = (0,),
+    last_beats: float = 1.0,
+    tail_s: float = 3.0,
+) -> tuple[np.ndarray, BeatTrack]:
     """Synthetic music in bars of ``meter``: see :func:`tones`; the last note lasts
     ``last_beats`` beats, then ``tail_s`` of silence.
 
@@ -41,9 +50,16 @@ def played(meter: int, bpm: float, bars: int, *, start_s: float = 1.5, staccato:
     return tones(beats_s, lengths_s, meter, staccato=staccato, gains_db=gains_db, strong=strong, tail_s=tail_s)
 
 
-def tones(beats_s: np.ndarray, lengths_s: np.ndarray, meter: int, *, staccato: bool = False,
-          gains_db: np.ndarray | None = None, strong: tuple[int, ...] = (0,),
-          tail_s: float = 3.0) -> tuple[np.ndarray, BeatTrack]:
+def tones(
+    beats_s: np.ndarray,
+    lengths_s: np.ndarray,
+    meter: int,
+    *,
+    staccato: bool = False,
+    gains_db: np.ndarray | None = None,
+    strong: tuple[int, ...] = (0,),
+    tail_s: float = 3.0,
+) -> tuple[np.ndarray, BeatTrack]:
     """A tone changing pitch on every beat and lasting ``lengths_s`` (legato), or a third of
     that with a hard attack (staccato); the places in ``strong`` 2 dB louder, each beat at
     ``gains_db`` (default 0 dB).
@@ -64,16 +80,28 @@ def tones(beats_s: np.ndarray, lengths_s: np.ndarray, meter: int, *, staccato: b
         attack_s = 0.004 if staccato else 0.04
         envelope = np.minimum(local / attack_s, 1.0) * np.clip((beat + length_s - t[inside]) / 0.02, 0.0, 1.0)
         level = 0.2 * 10 ** ((gains_db[i] + (2.0 if i % meter in strong else 0.0)) / 20)
-        samples[inside] += level * envelope * sum(np.sin(2 * np.pi * n * SCALE_HZ[step] * local) / n for n in range(1, 5))
+        samples[inside] += (
+            level * envelope * sum(np.sin(2 * np.pi * n * SCALE_HZ[step] * local) / n for n in range(1, 5))
+        )
     place = np.arange(beats_s.size) % meter
-    track = BeatTrack(beats_s=beats_s, downbeats_s=beats_s[place == 0], bar_position=place, meter=meter,
-                      tempo_bpm=60.0 / float(np.median(np.diff(beats_s))))
+    track = BeatTrack(
+        beats_s=beats_s,
+        downbeats_s=beats_s[place == 0],
+        bar_position=place,
+        meter=meter,
+        tempo_bpm=60.0 / float(np.median(np.diff(beats_s))),
+    )
     return samples.astype(np.float32), track
 
 
 def shoulder_width(keypoints: np.ndarray) -> float:
-    return float(np.median(np.linalg.norm(keypoints[:, JOINT_INDEX["left_shoulder"]]
-                                          - keypoints[:, JOINT_INDEX["right_shoulder"]], axis=1)))
+    return float(
+        np.median(
+            np.linalg.norm(
+                keypoints[:, JOINT_INDEX["left_shoulder"]] - keypoints[:, JOINT_INDEX["right_shoulder"]], axis=1
+            )
+        )
+    )
 
 
 def frame(time_s: float) -> int:
@@ -96,8 +124,14 @@ def ictus_x_by_place(keypoints: np.ndarray, track: BeatTrack, beats: slice) -> n
 # The textbook order of the ictus positions across the image (larger x = toward the conductor's
 # left), beat numbers from 1: in 4 the second beat across the body, the third out wide, the
 # fourth back toward the middle; in 3 the second out wide; 6 is two beats in, two out, one up.
-TEXTBOOK_ORDER = {2: (1, 2), 3: (1, 3, 2), 4: (2, 1, 4, 3), "2+3": (2, 1, 5, 3, 4), "3+2": (3, 2, 1, 5, 4),
-                  6: (3, 2, 1, 6, 4, 5)}
+TEXTBOOK_ORDER = {
+    2: (1, 2),
+    3: (1, 3, 2),
+    4: (2, 1, 4, 3),
+    "2+3": (2, 1, 5, 3, 4),
+    "3+2": (3, 2, 1, 5, 4),
+    6: (3, 2, 1, 6, 4, 5),
+}
 
 
 @pytest.mark.parametrize("staccato", [False, True], ids=["legato", "staccato"])
@@ -164,7 +198,8 @@ def stroke_shapes(motion, track: BeatTrack) -> tuple[np.ndarray, np.ndarray, np.
         steps = np.diff(kp[f0 - 3 : f0 + 5, RIGHT], axis=0)
         steps = steps[np.linalg.norm(steps, axis=1) > 0.1 * stroke_speed / FPS]
         cosine = np.sum(steps[:-1] * steps[1:], axis=1) / (
-            np.linalg.norm(steps[:-1], axis=1) * np.linalg.norm(steps[1:], axis=1))
+            np.linalg.norm(steps[:-1], axis=1) * np.linalg.norm(steps[1:], axis=1)
+        )
         turning.append(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).max())
         path = kp[f0 : f1 + 1, RIGHT]
         top = int(np.argmin(path[:, 1]))
@@ -208,8 +243,12 @@ def stroke_sizes(motion, track: BeatTrack) -> np.ndarray:
     wrist gets from the beat's ictus since the beat before, divided by the median of the
     strokes at the same place in the bar (so the pattern's own shape cancels)."""
     kp = motion.keypoints
-    sizes = np.array([np.linalg.norm(kp[frame(a) : frame(b) + 1, RIGHT] - kp[frame(b), RIGHT], axis=1).max()
-                      for a, b in zip(track.beats_s[:-1], track.beats_s[1:])])
+    sizes = np.array(
+        [
+            np.linalg.norm(kp[frame(a) : frame(b) + 1, RIGHT] - kp[frame(b), RIGHT], axis=1).max()
+            for a, b in zip(track.beats_s[:-1], track.beats_s[1:])
+        ]
+    )
     places = track.bar_position[1:]
     return sizes / np.array([np.median(sizes[places == p]) for p in places])
 
@@ -217,8 +256,12 @@ def stroke_sizes(motion, track: BeatTrack) -> np.ndarray:
 def beat_loudness_db(samples: np.ndarray, track: BeatTrack) -> np.ndarray:
     """RMS level of each beat, from it to the next [shape=(B,)], dB."""
     edges = np.append(track.beats_s, 2 * track.beats_s[-1] - track.beats_s[-2])
-    return np.array([10 * np.log10(np.mean(samples[int(a * SAMPLE_RATE_HZ) : int(b * SAMPLE_RATE_HZ)] ** 2) + 1e-12)
-                     for a, b in zip(edges[:-1], edges[1:])])
+    return np.array(
+        [
+            10 * np.log10(np.mean(samples[int(a * SAMPLE_RATE_HZ) : int(b * SAMPLE_RATE_HZ)] ** 2) + 1e-12)
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+    )
 
 
 def dynamics_piece() -> tuple[np.ndarray, BeatTrack, dict[str, slice]]:
@@ -245,8 +288,15 @@ def test_gesture_size_follows_the_loudness_beat_by_beat():
 
 
 def test_the_left_hand_asks_calms_mirrors_and_rests():
-    gains = np.concatenate([np.full(16, -10.0), np.linspace(-10.0, 4.0, 16), np.full(12, 4.0),
-                            np.linspace(4.0, -14.0, 16), np.full(12, -14.0)])
+    gains = np.concatenate(
+        [
+            np.full(16, -10.0),
+            np.linspace(-10.0, 4.0, 16),
+            np.full(12, 4.0),
+            np.linspace(4.0, -14.0, 16),
+            np.full(12, -14.0),
+        ]
+    )
     samples, track = played(4, 100.0, 18, gains_db=gains)
     motion = conduct(samples, seed=0, variation=0.0, beats=track)
     kp, beats = motion.keypoints, track.beats_s
@@ -372,8 +422,14 @@ def test_conducting_style_fields_describe_themselves_and_are_checked():
         else:
             assert info.minimum <= info.default <= info.maximum
     labels = {info.name: info.label for info in option_fields(ConductingStyle)}
-    for name, bad in (("gesture_size", 5.0), ("energy", -1.0), ("energy", float("nan")), ("articulation", "swing"),
-                      ("left_hand_activity", 3.0), ("energy", "loud")):
+    for name, bad in (
+        ("gesture_size", 5.0),
+        ("energy", -1.0),
+        ("energy", float("nan")),
+        ("articulation", "swing"),
+        ("left_hand_activity", 3.0),
+        ("energy", "loud"),
+    ):
         with pytest.raises(ConductorError, match=labels[name]):
             ConductingStyle(**{name: bad})
     with pytest.raises(dataclasses.FrozenInstanceError):

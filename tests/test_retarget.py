@@ -12,9 +12,18 @@ import pytest
 
 from core.conductor_rig import CONDUCTOR_BONES
 from core.errors import ConductorError
-from core.retarget import (PRESETS, BoneMapping, RestSkeleton, RetargetSettings,
-                           forward_kinematics, lift_to_3d, load_mapping_json, missing_bones,
-                           retarget, solve)
+from core.retarget import (
+    PRESETS,
+    BoneMapping,
+    RestSkeleton,
+    RetargetSettings,
+    forward_kinematics,
+    lift_to_3d,
+    load_mapping_json,
+    missing_bones,
+    retarget,
+    solve,
+)
 from core.retarget.solve import _RigBody
 from core.skeleton import JOINT_INDEX, MIRROR_INDEX
 
@@ -45,10 +54,12 @@ def synthetic_joints_m(frames: int = 240, fps: float = 30.0, seed: int = 0) -> n
     joints[:, j["right_shoulder"]] = neck - 0.19 * lateral
     for side, sign in (("left", 1.0), ("right", -1.0)):
         swing = phase + (0.0 if side == "right" else 0.4)
-        upper = _unit(np.stack([sign * (0.5 + 0.3 * np.sin(swing)), -0.8 - 0.2 * np.cos(swing),
-                                -0.6 + 0.4 * np.sin(2 * swing)], -1))
-        fore = _unit(np.stack([sign * (0.1 + 0.3 * np.cos(swing)), -1.0 + 0.0 * swing,
-                               0.2 + 0.5 * np.sin(swing)], -1))
+        upper = _unit(
+            np.stack(
+                [sign * (0.5 + 0.3 * np.sin(swing)), -0.8 - 0.2 * np.cos(swing), -0.6 + 0.4 * np.sin(2 * swing)], -1
+            )
+        )
+        fore = _unit(np.stack([sign * (0.1 + 0.3 * np.cos(swing)), -1.0 + 0.0 * swing, 0.2 + 0.5 * np.sin(swing)], -1))
         elbow = joints[:, j[f"{side}_shoulder"]] + 0.28 * upper
         joints[:, j[f"{side}_elbow"]] = elbow
         joints[:, j[f"{side}_wrist"]] = elbow + 0.26 * fore
@@ -110,11 +121,14 @@ MIXAMO_ROWS = (
 
 def mixamo_skeleton(y_up: bool = False, scale: float = 1.0) -> RestSkeleton:
     """Mixamo-named rest skeleton; ``y_up`` stores it in a Y-up armature space (as FBX)."""
+
     def place(p):
         p = np.asarray(p, float) * scale
         return np.array([p[0], p[2], -p[1]]) if y_up else p
+
     return RestSkeleton.from_head_tail_roll(
-        (name, parent, place(head), place(tail), roll) for name, parent, head, tail, roll in MIXAMO_ROWS)
+        (name, parent, place(head), place(tail), roll) for name, parent, head, tail, roll in MIXAMO_ROWS
+    )
 
 
 # The bones the preset uses and everything between them, with their rest pose, as Rigify
@@ -154,9 +168,21 @@ RIGIFY_ROWS = (
     ("MCH-ROT-head", "neck", (0, -0.0247, 1.7813), (0, 0.1736, 1.7813), 0.0000),
     ("head", "MCH-ROT-head", (0, -0.0247, 1.7813), (0, -0.0247, 1.9796), 0.0000),
     ("MCH-upper_arm_ik_target.parent.L", None, (0.4832, 0.6172, 1.5598), (0.4832, 0.6398, 1.5598), 0.0000),
-    ("upper_arm_ik_target.L", "MCH-upper_arm_ik_target.parent.L", (0.4832, 0.6172, 1.5598), (0.4781, 0.5511, 1.5459), 0.0000),
+    (
+        "upper_arm_ik_target.L",
+        "MCH-upper_arm_ik_target.parent.L",
+        (0.4832, 0.6172, 1.5598),
+        (0.4781, 0.5511, 1.5459),
+        0.0000,
+    ),
     ("MCH-upper_arm_ik_target.parent.R", None, (-0.4832, 0.6172, 1.5598), (-0.4832, 0.6398, 1.5598), 0.0000),
-    ("upper_arm_ik_target.R", "MCH-upper_arm_ik_target.parent.R", (-0.4832, 0.6172, 1.5598), (-0.4781, 0.5511, 1.5459), -0.0000),
+    (
+        "upper_arm_ik_target.R",
+        "MCH-upper_arm_ik_target.parent.R",
+        (-0.4832, 0.6172, 1.5598),
+        (-0.4781, 0.5511, 1.5459),
+        -0.0000,
+    ),
 )
 
 
@@ -187,19 +213,24 @@ def role_errors_deg(skeleton, mapping, settings, keypoints) -> dict[str, float]:
         # The rig's rest role frame carried along by the bone's posed rotation.
         carried = posed[bone][:, :3, :3] @ rest.T @ rig.rest_frame(role, bone)
         wanted = rig.axes @ lifted.role_frames[role].astype(np.float64)
-        errors[role] = float(max(angle_deg(carried[..., 1], wanted[..., 1]).max(),
-                                 angle_deg(carried[..., 0], wanted[..., 0]).max()))
+        errors[role] = float(
+            max(angle_deg(carried[..., 1], wanted[..., 1]).max(), angle_deg(carried[..., 0], wanted[..., 0]).max())
+        )
     return errors
 
 
 # ------------------------------------------------------------------------------ solving
 
-@pytest.mark.parametrize("name, skeleton", [
-    ("conductor", conductor_skeleton()),
-    ("mixamo", mixamo_skeleton()),
-    ("mixamo", mixamo_skeleton(y_up=True, scale=100.0)),
-    ("rigify", rigify_like_skeleton()),
-])
+
+@pytest.mark.parametrize(
+    "name, skeleton",
+    [
+        ("conductor", conductor_skeleton()),
+        ("mixamo", mixamo_skeleton()),
+        ("mixamo", mixamo_skeleton(y_up=True, scale=100.0)),
+        ("rigify", rigify_like_skeleton()),
+    ],
+)
 def test_fk_of_solved_rotations_reproduces_lifted_directions(name, skeleton):
     settings = RetargetSettings(hip_sway=0.7, smoothing=0.3)
     errors = role_errors_deg(skeleton, PRESETS[name], settings, synthetic_keypoints())
@@ -226,6 +257,7 @@ def test_quaternions_are_unit_finite_and_continuous():
 
 
 # ------------------------------------------------------------------------------ lifting
+
 
 def test_orthographic_projection_gives_back_the_normalised_input():
     keypoints = synthetic_keypoints()
@@ -257,11 +289,21 @@ def test_bone_lengths_are_constant():
     keypoints = synthetic_keypoints()
     keypoints[50:60] = np.nan  # filled frames too
     lifted = lift_to_3d(keypoints, RetargetSettings(amplitude=1.6, hip_sway=1.0))
-    pairs = [("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-             ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-             ("pelvis", "neck"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
-             ("neck", "head"), ("head", "nose"), ("left_ear", "right_ear"), ("head", "left_eye"),
-             ("left_wrist", "hand_tip.L"), ("hand_tip.R", "baton_tip")]
+    pairs = [
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("pelvis", "neck"),
+        ("left_shoulder", "right_shoulder"),
+        ("left_hip", "right_hip"),
+        ("neck", "head"),
+        ("head", "nose"),
+        ("left_ear", "right_ear"),
+        ("head", "left_eye"),
+        ("left_wrist", "hand_tip.L"),
+        ("hand_tip.R", "baton_tip"),
+    ]
     for a, b in pairs:
         length = np.linalg.norm(lifted.joint(a).astype(np.float64) - lifted.joint(b), axis=-1)
         assert np.ptp(length) < 1e-6, (a, b, np.ptp(length))
@@ -279,8 +321,11 @@ def chest_clearance_m(lifted, name: str) -> np.ndarray:
     forward = np.cross(across, up)
     reach = lifted.joint(name) - pelvis
     height = np.sum(reach * up, axis=1)
-    inside = ((np.abs(np.sum(reach * across, axis=1)) < CHEST_HALF_WIDTH_SHARE * lifted.bone_lengths_m["shoulder_half"])
-              & (height > 0) & (height < np.linalg.norm(neck - pelvis, axis=1)))
+    inside = (
+        (np.abs(np.sum(reach * across, axis=1)) < CHEST_HALF_WIDTH_SHARE * lifted.bone_lengths_m["shoulder_half"])
+        & (height > 0)
+        & (height < np.linalg.norm(neck - pelvis, axis=1))
+    )
     return np.sum(reach * forward, axis=1)[inside]
 
 
@@ -292,9 +337,17 @@ def test_the_procedural_conductor_lifts_to_a_valid_body(gesture_size):
 
     keypoints = procedural_motion(gesture_size).keypoints
     lifted = lift_to_3d(keypoints, RetargetSettings())
-    pairs = [("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
-             ("right_elbow", "right_wrist"), ("pelvis", "neck"), ("left_shoulder", "right_shoulder"),
-             ("left_wrist", "hand_tip.L"), ("right_wrist", "hand_tip.R"), ("hand_tip.R", "baton_tip")]
+    pairs = [
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("pelvis", "neck"),
+        ("left_shoulder", "right_shoulder"),
+        ("left_wrist", "hand_tip.L"),
+        ("right_wrist", "hand_tip.R"),
+        ("hand_tip.R", "baton_tip"),
+    ]
     for a, b in pairs:
         length = np.linalg.norm(lifted.joint(a).astype(np.float64) - lifted.joint(b), axis=-1)
         assert np.ptp(length) < 1e-6, (a, b)
@@ -307,8 +360,11 @@ def test_the_procedural_conductor_lifts_to_a_valid_body(gesture_size):
     for name in ("hand_tip.L", "hand_tip.R", "baton_tip"):
         clearance = chest_clearance_m(lifted, name)
         assert clearance.size == 0 or clearance.min() > 0.115, name  # the built-in body's chest surface
-    for name, skeleton in (("conductor", conductor_skeleton()), ("rigify", rigify_like_skeleton()),
-                           ("mixamo", mixamo_skeleton(y_up=True, scale=100.0))):
+    for name, skeleton in (
+        ("conductor", conductor_skeleton()),
+        ("rigify", rigify_like_skeleton()),
+        ("mixamo", mixamo_skeleton(y_up=True, scale=100.0)),
+    ):
         errors = role_errors_deg(skeleton, PRESETS[name], RetargetSettings(), keypoints)
         assert max(errors.values()) < 2.0, (name, errors)
 
@@ -337,14 +393,15 @@ def test_hands_and_elbows_stay_in_front_of_the_body():
 
 # ------------------------------------------------------------------------------ robustness
 
+
 def _corrupted(keypoints: np.ndarray) -> np.ndarray:
     bad = keypoints.copy()
-    bad[10] = 0.0                                   # all zeros
-    bad[20, 3:9] = np.nan                           # missing joints
-    bad[30] = 0.5                                   # collapsed to one point
-    bad[40, 9] = (1.7, -0.3)                        # out of [0, 1]
-    bad[50] = bad[50][list(MIRROR_INDEX)]           # left and right swapped
-    bad[60, [7, 8]] = bad[60, [8, 7]]               # just the elbows swapped
+    bad[10] = 0.0  # all zeros
+    bad[20, 3:9] = np.nan  # missing joints
+    bad[30] = 0.5  # collapsed to one point
+    bad[40, 9] = (1.7, -0.3)  # out of [0, 1]
+    bad[50] = bad[50][list(MIRROR_INDEX)]  # left and right swapped
+    bad[60, [7, 8]] = bad[60, [8, 7]]  # just the elbows swapped
     bad[70:75] = np.inf
     return bad
 
@@ -364,11 +421,18 @@ def test_bad_frames_are_held_from_neighbours_without_flips():
         assert np.isfinite(q).all()
 
 
-@pytest.mark.parametrize("keypoints", [
-    np.zeros((50, 13, 2)), np.full((20, 13, 2), np.nan), np.full((5, 13, 2), 0.5),
-    np.random.default_rng(1).uniform(-2, 3, (40, 13, 2)), synthetic_keypoints(1),
-    synthetic_keypoints(2), np.zeros((0, 13, 2)),
-])
+@pytest.mark.parametrize(
+    "keypoints",
+    [
+        np.zeros((50, 13, 2)),
+        np.full((20, 13, 2), np.nan),
+        np.full((5, 13, 2), 0.5),
+        np.random.default_rng(1).uniform(-2, 3, (40, 13, 2)),
+        synthetic_keypoints(1),
+        synthetic_keypoints(2),
+        np.zeros((0, 13, 2)),
+    ],
+)
 @pytest.mark.parametrize("mode", ["FK", "IK"])
 def test_degenerate_inputs_give_finite_output(keypoints, mode):
     settings = RetargetSettings(mode=mode, hip_sway=0.5, amplitude=1.5)
@@ -379,6 +443,7 @@ def test_degenerate_inputs_give_finite_output(keypoints, mode):
 
 
 # ------------------------------------------------------------------------------ controls
+
 
 def test_mirror_equals_lifting_the_mirrored_image():
     keypoints = synthetic_keypoints()
@@ -424,8 +489,9 @@ def test_baton_hand(hand):
     side = "L" if hand == "left" else "R"
     reach = np.linalg.norm(lifted.joint("baton_tip") - lifted.joint(f"hand_tip.{side}"), axis=-1)
     assert np.allclose(reach, 0.40, atol=1e-5)
-    animation = retarget(synthetic_keypoints(), conductor_skeleton(), PRESETS["conductor"],
-                         RetargetSettings(baton_hand=hand))
+    animation = retarget(
+        synthetic_keypoints(), conductor_skeleton(), PRESETS["conductor"], RetargetSettings(baton_hand=hand)
+    )
     assert ("baton" in animation.rotation_quaternion) == (hand != "none")
 
 
@@ -440,8 +506,10 @@ def test_ik_controls_land_on_scaled_wrists():
         shoulder = posed[f"upper_arm_fk.{side}"][:, :3, 3]
         target = posed[f"hand_ik.{side}"][:, :3, 3]
         upper, fore = rig.arm_lengths(side)
-        expected = (upper * lifted.role_frames[f"upper_arm.{side}"][..., 1]
-                    + fore * lifted.role_frames[f"forearm.{side}"][..., 1])
+        expected = (
+            upper * lifted.role_frames[f"upper_arm.{side}"][..., 1]
+            + fore * lifted.role_frames[f"forearm.{side}"][..., 1]
+        )
         assert np.allclose(target - shoulder, expected, atol=1e-5)
         # FK arm and IK target agree: the FK wrist sits on the IK target.
         wrist_fk = posed[f"hand_fk.{side}"][:, :3, 3]
@@ -449,16 +517,26 @@ def test_ik_controls_land_on_scaled_wrists():
         pole = posed[f"upper_arm_ik_target.{side}"][:, :3, 3]
         elbow = posed[f"forearm_fk.{side}"][:, :3, 3]
         assert np.allclose(np.linalg.norm(pole - elbow, axis=-1), 0.5 * (upper + fore), atol=1e-5)
-    assert set(animation.location) == {"torso", "hand_ik.L", "hand_ik.R",
-                                       "upper_arm_ik_target.L", "upper_arm_ik_target.R"}
+    assert set(animation.location) == {
+        "torso",
+        "hand_ik.L",
+        "hand_ik.R",
+        "upper_arm_ik_target.L",
+        "upper_arm_ik_target.R",
+    }
 
 
 # ------------------------------------------------------------------------------ mappings
 
-@pytest.mark.parametrize("name, skeleton", [
-    ("conductor", conductor_skeleton()), ("mixamo", mixamo_skeleton()),
-    ("rigify", rigify_like_skeleton()),
-])
+
+@pytest.mark.parametrize(
+    "name, skeleton",
+    [
+        ("conductor", conductor_skeleton()),
+        ("mixamo", mixamo_skeleton()),
+        ("rigify", rigify_like_skeleton()),
+    ],
+)
 def test_each_preset_maps_onto_its_rig(name, skeleton):
     assert missing_bones(PRESETS[name], skeleton.bones) == []
 
@@ -480,8 +558,7 @@ def test_mapping_json(tmp_path):
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps({"neck": "Neck"}))
     assert load_mapping_json(bare).name == "bare"
-    for text in ("{not json", "[1, 2]", '{"bones": {"elbow.L": "x"}}', '{"bones": {"head": 3}}',
-                 '{"bones": {}}'):
+    for text in ("{not json", "[1, 2]", '{"bones": {"elbow.L": "x"}}', '{"bones": {"head": 3}}', '{"bones": {}}'):
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(ConductorError):
@@ -502,6 +579,6 @@ def test_settings_are_checked():
 def test_core_retarget_never_imports_bpy():
     import subprocess
     import sys
-    code = ("import sys; sys.modules['bpy'] = None; import core.retarget; "
-            "assert 'mathutils' not in sys.modules")
+
+    code = "import sys; sys.modules['bpy'] = None; import core.retarget; assert 'mathutils' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,8 +11,16 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from core.conductor_rig import CONDUCTOR_BONES  # noqa: E402
-from core.retarget import (PRESETS, RestBone, RestSkeleton, RetargetSettings,  # noqa: E402
-                           forward_kinematics, lift_to_3d, missing_bones, solve)
+from core.retarget import (  # noqa: E402
+    PRESETS,
+    RestBone,
+    RestSkeleton,
+    RetargetSettings,
+    forward_kinematics,
+    lift_to_3d,
+    missing_bones,
+    solve,
+)
 from core.retarget.solve import _RigBody  # noqa: E402
 from test_retarget import MIXAMO_ROWS, angle_deg, procedural_motion, synthetic_keypoints  # noqa: E402
 
@@ -20,12 +28,18 @@ FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
 
 
 def skeleton_from_armature(obj) -> RestSkeleton:
-    return RestSkeleton({
-        bone.name: RestBone(bone.name, bone.parent.name if bone.parent else None,
-                            np.array(bone.matrix_local, dtype=np.float64), float(bone.length),
-                            bool(bone.use_local_location))
-        for bone in obj.data.bones
-    })
+    return RestSkeleton(
+        {
+            bone.name: RestBone(
+                bone.name,
+                bone.parent.name if bone.parent else None,
+                np.array(bone.matrix_local, dtype=np.float64),
+                float(bone.length),
+                bool(bone.use_local_location),
+            )
+            for bone in obj.data.bones
+        }
+    )
 
 
 def build_armature(name: str, rows) -> object:
@@ -46,8 +60,7 @@ def build_armature(name: str, rows) -> object:
 
 @pytest.fixture(scope="module")
 def conductor_rig():
-    obj = build_armature("conductor_test", [(b.name, b.parent, b.head, b.tail, 0.0)
-                                            for b in CONDUCTOR_BONES])
+    obj = build_armature("conductor_test", [(b.name, b.parent, b.head, b.tail, 0.0) for b in CONDUCTOR_BONES])
     yield obj
     bpy.data.objects.remove(obj)
 
@@ -55,8 +68,10 @@ def conductor_rig():
 @pytest.fixture(scope="module")
 def mixamo_rig():
     # Stored Y-up in centimetres, as an FBX import leaves a Mixamo armature's bone data.
-    rows = [(n, p, (100 * h[0], 100 * h[2], -100 * h[1]), (100 * t[0], 100 * t[2], -100 * t[1]), r)
-            for n, p, h, t, r in MIXAMO_ROWS]
+    rows = [
+        (n, p, (100 * h[0], 100 * h[2], -100 * h[1]), (100 * t[0], 100 * t[2], -100 * t[1]), r)
+        for n, p, h, t, r in MIXAMO_ROWS
+    ]
     obj = build_armature("mixamo_test", rows)
     yield obj
     bpy.data.objects.remove(obj)
@@ -77,8 +92,9 @@ def rigify_rig():
         bpy.data.objects.remove(obj)
 
 
-def check_in_blender(obj, mapping_name: str, settings: RetargetSettings,
-                     keypoints: np.ndarray | None = None) -> dict[str, float]:
+def check_in_blender(
+    obj, mapping_name: str, settings: RetargetSettings, keypoints: np.ndarray | None = None
+) -> dict[str, float]:
     """Write the solved channels at FRAMES into ``obj``'s pose; return the worst angle (degrees)
     per bone between Blender's evaluated axes and ours, and assert the lifted directions.
     ``keypoints`` [shape=(T >= 240, 13, 2)] default to the synthetic 2/4 conductor."""
@@ -127,6 +143,7 @@ def check_rigify_ik(obj, rig: _RigBody, frame: int) -> None:
     """In Blender's evaluated pose: each IK hand control sits on the FK wrist (the solved
     wrist) within 0.1 mm, Rigify's IK chain reaches it, and the pole lies half an arm from
     the elbow on the side the elbow bends to."""
+
     def head(name: str) -> np.ndarray:
         return np.array(obj.pose.bones[name].head, dtype=np.float64)
 
@@ -146,9 +163,11 @@ def check_rigify_ik(obj, rig: _RigBody, frame: int) -> None:
 def test_rest_matrices_match_blender(conductor_rig, mixamo_rig, rigify_rig):
     from test_retarget import mixamo_skeleton, rigify_like_skeleton
 
-    for obj, ours, atol in ((conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES), 1e-5),
-                            (mixamo_rig, mixamo_skeleton(y_up=True, scale=100.0), 1e-5),
-                            (rigify_rig, rigify_like_skeleton(), 5e-3)):  # rows rounded to 0.1 mm
+    for obj, ours, atol in (
+        (conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES), 1e-5),
+        (mixamo_rig, mixamo_skeleton(y_up=True, scale=100.0), 1e-5),
+        (rigify_rig, rigify_like_skeleton(), 5e-3),
+    ):  # rows rounded to 0.1 mm
         blender = skeleton_from_armature(obj)
         for name, bone in ours.bones.items():
             assert np.allclose(bone.matrix_local, blender.bones[name].matrix_local, atol=atol), name
@@ -157,8 +176,9 @@ def test_rest_matrices_match_blender(conductor_rig, mixamo_rig, rigify_rig):
             assert bone.parent == blender.bones[name].parent
 
 
-@pytest.mark.parametrize("settings", [RetargetSettings(hip_sway=0.8),
-                                      RetargetSettings(mirror=True, baton_hand="left", amplitude=1.4)])
+@pytest.mark.parametrize(
+    "settings", [RetargetSettings(hip_sway=0.8), RetargetSettings(mirror=True, baton_hand="left", amplitude=1.4)]
+)
 def test_conductor_rig_in_blender(conductor_rig, settings):
     worst = check_in_blender(conductor_rig, "conductor", settings)
     assert max(worst.values()) < 2.0, worst
@@ -175,8 +195,9 @@ def test_rigify_rig_in_blender(rigify_rig, mode):
     assert max(worst.values()) < 2.0, worst
 
 
-@pytest.mark.parametrize("rig, mapping_name", [("conductor_rig", "conductor"), ("rigify_rig", "rigify"),
-                                               ("mixamo_rig", "mixamo")])
+@pytest.mark.parametrize(
+    "rig, mapping_name", [("conductor_rig", "conductor"), ("rigify_rig", "rigify"), ("mixamo_rig", "mixamo")]
+)
 def test_procedural_conductor_at_its_largest_on_each_rig(rig, mapping_name, request):
     """The procedural conductor at gesture size 1.6, posed in Blender: the rig follows the lifted
     body, and its wrists pass in front of its chest, never through it."""
@@ -204,7 +225,10 @@ def test_procedural_conductor_at_its_largest_on_each_rig(rig, mapping_name, requ
         spine = np.array(obj.pose.bones[mapping.bones["chest"]].head)
         for side in "LR":
             wrist = np.array(obj.pose.bones[mapping.bones[f"hand.{side}"]].head)
-            if abs(np.dot(wrist - spine, left)) < 0.9 * half_width and np.dot(wrist - spine, up) > -0.4 * rig_body.units_per_metre:
+            if (
+                abs(np.dot(wrist - spine, left)) < 0.9 * half_width
+                and np.dot(wrist - spine, up) > -0.4 * rig_body.units_per_metre
+            ):
                 crossing += 1
                 # The built-in body's chest is 0.115 m deep from the spine line.
                 assert np.dot(wrist - spine, forward) > 0.115 * rig_body.units_per_metre, (side, frame)

@@ -48,7 +48,7 @@ def test_tempo_curve_speeds_the_beats_and_notes_up_together():
     bpm = 60.0 / np.diff(beats_s)
     assert bpm[0] == pytest.approx(100.0 * 1.0, rel=0.01) and faster.first_tempo_bpm == pytest.approx(100.0)
     assert bpm[32] == pytest.approx(100.0 * 1.5, rel=1e-6) == bpm[40]  # beyond the last point: constant
-    assert np.all(np.diff(bpm[:31]) >= -1e-9)                        # every beat a little faster
+    assert np.all(np.diff(bpm[:31]) >= -1e-9)  # every beat a little faster
     # the notes stand on the same time line as the beats
     assert faster.seconds(32.0) == pytest.approx(beats_s[32]) and faster.seconds(32.0) < steady.seconds(32.0)
     with pytest.raises(ValueError, match="positive"):

@@ -60,8 +60,24 @@ def test_neural_names_the_shipped_experimental_weights(tmp_path):
 
     assert neural_weights_path() in SHIPPED and resolve_weights("neural") == str(neural_weights_path())
     card = json.loads(neural_weights_path().with_suffix(".json").read_text())
-    result = subprocess.run([sys.executable, "-m", "core", "generate", str(DEMO_PIECE), "-o", str(tmp_path / "m.npz"),
-                             "--weights", "neural", "--device", "cpu"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "generate",
+            str(DEMO_PIECE),
+            "-o",
+            str(tmp_path / "m.npz"),
+            "--weights",
+            "neural",
+            "--device",
+            "cpu",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert Motion.load(tmp_path / "m.npz").weights_id == card["id"]

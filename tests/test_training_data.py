@@ -8,8 +8,16 @@ import pytest
 from conftest import write_tone
 from core.errors import ConductorError
 from training import config as config_module
-from training.data import (ClipPairDataset, ConductorMotionSplit, PairSpec, WindowDataset, build_dataset,
-                           epoch_batches, rank_chunks, write_synthetic_dataset)
+from training.data import (
+    ClipPairDataset,
+    ConductorMotionSplit,
+    PairSpec,
+    WindowDataset,
+    build_dataset,
+    epoch_batches,
+    rank_chunks,
+    write_synthetic_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +55,20 @@ def write_sample(folder, mel, motion):
     np.save(folder / "motion.npy", motion)
 
 
-@pytest.mark.parametrize("mel_shape, motion_shape, fill, message", [
-    ((900, 64), (300, 13, 2), 0.5, "mel.npy' is shaped"),
-    ((900, 128), (300, 17, 2), 0.5, "motion.npy' is shaped"),
-    ((900, 128), (600, 13, 2), 0.5, "must cover the same time"),
-    ((900, 128), (300, 13, 2), np.nan, "NaN"),
-    ((900, 128), (300, 13, 2), 3.0, "outside"),
-])
+@pytest.mark.parametrize(
+    "mel_shape, motion_shape, fill, message",
+    [
+        ((900, 64), (300, 13, 2), 0.5, "mel.npy' is shaped"),
+        ((900, 128), (300, 17, 2), 0.5, "motion.npy' is shaped"),
+        ((900, 128), (600, 13, 2), 0.5, "must cover the same time"),
+        ((900, 128), (300, 13, 2), np.nan, "NaN"),
+        ((900, 128), (300, 13, 2), 3.0, "outside"),
+    ],
+)
 def test_bad_samples_name_the_file(tmp_path, mel_shape, motion_shape, fill, message):
-    write_sample(tmp_path / "train" / "bad_one", np.full(mel_shape, 0.5, np.float32), np.full(motion_shape, fill, np.float32))
+    write_sample(
+        tmp_path / "train" / "bad_one", np.full(mel_shape, 0.5, np.float32), np.full(motion_shape, fill, np.float32)
+    )
     with pytest.raises(ConductorError, match=message) as error:
         split = ConductorMotionSplit(tmp_path, "train", window_s=10)
         WindowDataset(split)[0]
@@ -93,15 +106,33 @@ def test_builder_writes_the_layout(tmp_path):
 
 def test_config_defaults_are_the_recipe():
     stage1, stage2 = config_module.M2SNetConfig(), config_module.M2SGANConfig()
-    assert (stage1.lr, stage1.batch_size, stage1.epochs, stage1.clip_s, stage1.sample_s, stage1.easy_epochs,
-            stage1.eval_every_epochs) == (1e-3, 10, 400, 10, 30, 1, 10)
-    assert (stage2.lr, stage2.batch_size, stage2.epochs, stage2.sample_s, stage2.critic_steps, stage2.gp_weight,
-            stage2.sync_weight, stage2.adversarial_weight, stage2.mse_weight) == (5e-4, 20, 200, 30, 5, 10.0, 0.05, 1.0, 0.0)
+    assert (
+        stage1.lr,
+        stage1.batch_size,
+        stage1.epochs,
+        stage1.clip_s,
+        stage1.sample_s,
+        stage1.easy_epochs,
+        stage1.eval_every_epochs,
+    ) == (1e-3, 10, 400, 10, 30, 1, 10)
+    assert (
+        stage2.lr,
+        stage2.batch_size,
+        stage2.epochs,
+        stage2.sample_s,
+        stage2.critic_steps,
+        stage2.gp_weight,
+        stage2.sync_weight,
+        stage2.adversarial_weight,
+        stage2.mse_weight,
+    ) == (5e-4, 20, 200, 30, 5, 10.0, 0.05, 1.0, 0.0)
     assert stage2.encoder_bn_updates is False
 
 
 def test_config_options_and_resume_precedence():
-    given = config_module.parse(config_module.M2SNetConfig, ["--negatives", "super_hard", "--max-steps", "7", "--no-kaiming-init"])
+    given = config_module.parse(
+        config_module.M2SNetConfig, ["--negatives", "super_hard", "--max-steps", "7", "--no-kaiming-init"]
+    )
     assert given == {"negatives": "super_hard", "max_steps": 7, "kaiming_init": False}
     saved = {"negatives": "hard", "max_steps": 3, "lr": 0.5}
     config = config_module.build_config(config_module.M2SNetConfig, {"max_steps": 9}, saved)

@@ -56,12 +56,42 @@ def outputs_agree(network: torch.nn.Module, single: dict, ranks: dict, *inputs: 
 def test_two_ranks_agree_with_one_process(toy, tmp_path, stage):
     if stage == "m2snet":
         module, main = "training.m2snet", m2snet.main
-        args = ["--data", str(toy), "--sample-s", "2", "--clip-s", "1", "--batch-size", "2", "--max-steps", "2",
-                "--easy-epochs", "0", "--negatives", "super_hard", "--shift-max-s", "0.5", "--hard-gap-s", "1"]
+        args = [
+            "--data",
+            str(toy),
+            "--sample-s",
+            "2",
+            "--clip-s",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--easy-epochs",
+            "0",
+            "--negatives",
+            "super_hard",
+            "--shift-max-s",
+            "0.5",
+            "--hard-gap-s",
+            "1",
+        ]
     else:
         module, main = "training.m2sgan", m2sgan.main
-        args = ["--data", str(toy), "--sample-s", "6", "--batch-size", "2", "--max-steps", "2", "--critic-steps", "2",
-                "--m2snet", str(OFFICIAL_M2SNET)]
+        args = [
+            "--data",
+            str(toy),
+            "--sample-s",
+            "6",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--critic-steps",
+            "2",
+            "--m2snet",
+            str(OFFICIAL_M2SNET),
+        ]
     args += ["--val-limit", "2", "--eval-every", "1000", "--no-progress", "--no-tensorboard", "--seed", "3"]
     torchrun(module, args + ["--out-dir", str(tmp_path / "ranks")])
     single = main(args + ["--out-dir", str(tmp_path / "single"), "--micro-batches", "2"])

@@ -28,7 +28,11 @@ def cases(golden):
 def test_official_metrics_match_goldens(golden, test_encoder):
     for fake_name, expected in cases(golden).items():
         real, fake = golden["motion"], golden[fake_name]
-        got = {"rde": metrics.rde(real, fake), "sce": metrics.sce(real, fake), "mpe": metrics.mpe(real, fake, test_encoder)}
+        got = {
+            "rde": metrics.rde(real, fake),
+            "sce": metrics.sce(real, fake),
+            "mpe": metrics.mpe(real, fake, test_encoder),
+        }
         for name, value in expected.items():
             assert got[name] == pytest.approx(value, rel=1e-4), (fake_name, name, got[name], value)
 
@@ -58,7 +62,7 @@ def test_beat_alignment_in_seconds():
 def test_motion_beats_are_wrist_stops():
     t = np.arange(300) / 30
     motion = np.full((300, 13, 2), 0.5, np.float32)
-    motion[:, 9, 1] += 0.1 * np.cos(2 * np.pi * t)      # turns (stops) at every 0.5 s
+    motion[:, 9, 1] += 0.1 * np.cos(2 * np.pi * t)  # turns (stops) at every 0.5 s
     motion[:, 10, 1] += 0.1 * np.cos(2 * np.pi * t)
     beats = metrics.motion_beats(motion)
     np.testing.assert_allclose(np.diff(beats), 0.5, atol=1 / 30)

@@ -20,19 +20,65 @@ pytestmark = pytest.mark.filterwarnings("ignore:nperseg")
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    return write_synthetic_dataset(tmp_path_factory.mktemp("toy"), counts={"train": 3, "val": 1, "test": 1}, seconds=(30, 36))
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("toy"), counts={"train": 3, "val": 1, "test": 1}, seconds=(30, 36)
+    )
 
 
 def stage1_args(toy, out_dir, steps, batch=4):
-    return ["--data", str(toy), "--out-dir", str(out_dir), "--sample-s", "2", "--clip-s", "1", "--batch-size", str(batch),
-            "--negatives", "super_hard", "--shift-max-s", "0.5", "--hard-gap-s", "1", "--max-steps", str(steps),
-            "--val-limit", "2", "--eval-every", "1000", "--no-progress", "--seed", "5"]
+    return [
+        "--data",
+        str(toy),
+        "--out-dir",
+        str(out_dir),
+        "--sample-s",
+        "2",
+        "--clip-s",
+        "1",
+        "--batch-size",
+        str(batch),
+        "--negatives",
+        "super_hard",
+        "--shift-max-s",
+        "0.5",
+        "--hard-gap-s",
+        "1",
+        "--max-steps",
+        str(steps),
+        "--val-limit",
+        "2",
+        "--eval-every",
+        "1000",
+        "--no-progress",
+        "--seed",
+        "5",
+    ]
 
 
 def stage2_args(toy, out_dir, steps):
-    return ["--data", str(toy), "--out-dir", str(out_dir), "--sample-s", "6", "--batch-size", "2", "--critic-steps", "2",
-            "--max-steps", str(steps), "--val-limit", "1", "--eval-every", "1000", "--no-progress", "--seed", "5",
-            "--m2snet", str(OFFICIAL_M2SNET)]
+    return [
+        "--data",
+        str(toy),
+        "--out-dir",
+        str(out_dir),
+        "--sample-s",
+        "6",
+        "--batch-size",
+        "2",
+        "--critic-steps",
+        "2",
+        "--max-steps",
+        str(steps),
+        "--val-limit",
+        "1",
+        "--eval-every",
+        "1000",
+        "--no-progress",
+        "--seed",
+        "5",
+        "--m2snet",
+        str(OFFICIAL_M2SNET),
+    ]
 
 
 def same_weights(first: dict, second: dict) -> bool:
@@ -66,7 +112,7 @@ def test_stage1_resume_is_exact(toy, tmp_path):
     straight = m2snet.main(stage1_args(toy, tmp_path / "a", 3, batch=2) + ["--no-tensorboard", "--easy-epochs", "0"])
     m2snet.main(stage1_args(toy, tmp_path / "b", 2, batch=2) + ["--no-tensorboard", "--easy-epochs", "0"])
     resumed = m2snet.main(["--resume", "auto", "--out-dir", str(tmp_path / "b"), "--max-steps", "3"])
-    assert resumed["history"] == straight["history"][2:]           # the identical next-step loss
+    assert resumed["history"] == straight["history"][2:]  # the identical next-step loss
     a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)
     assert same_weights(a["model"], b["model"])
@@ -74,12 +120,17 @@ def test_stage1_resume_is_exact(toy, tmp_path):
     # resuming a finished run changes nothing: the card keeps its figures
     card = json.loads((tmp_path / "b" / "m2snet.json").read_text())
     again = m2snet.main(["--resume", "auto", "--out-dir", str(tmp_path / "b"), "--max-steps", "3"])
-    assert again["history"] == [] and json.loads((tmp_path / "b" / "m2snet.json").read_text())["metrics"] == card["metrics"]
+    assert (
+        again["history"] == []
+        and json.loads((tmp_path / "b" / "m2snet.json").read_text())["metrics"] == card["metrics"]
+    )
     assert card["metrics"]
 
 
 def test_stage2_runs_resumes_and_saves_project_weights(toy, tmp_path):
-    straight = m2sgan.main(stage2_args(toy, tmp_path / "a", 3) + ["--no-tensorboard", "--m2snet-test", str(OFFICIAL_M2SNET_TEST)])
+    straight = m2sgan.main(
+        stage2_args(toy, tmp_path / "a", 3) + ["--no-tensorboard", "--m2snet-test", str(OFFICIAL_M2SNET_TEST)]
+    )
     assert {"val/mpe", "val/rde", "val/sce", "val/sdp"} <= set(straight["metrics"])
     m2sgan.main(stage2_args(toy, tmp_path / "b", 2))
     resumed = m2sgan.main(["--resume", "auto", "--out-dir", str(tmp_path / "b"), "--max-steps", "3"])
@@ -97,21 +148,35 @@ def test_stage2_runs_resumes_and_saves_project_weights(toy, tmp_path):
 
 
 def test_stage2_generator_learns_a_reconstruction_toy(toy, tmp_path):
-    result = m2sgan.main(stage2_args(toy, tmp_path, 5) + ["--critic-steps", "1", "--adversarial-weight", "0",
-                                                        "--mse-weight", "10", "--sync-weight", "0", "--no-tensorboard"])
+    result = m2sgan.main(
+        stage2_args(toy, tmp_path, 5)
+        + [
+            "--critic-steps",
+            "1",
+            "--adversarial-weight",
+            "0",
+            "--mse-weight",
+            "10",
+            "--sync-weight",
+            "0",
+            "--no-tensorboard",
+        ]
+    )
     losses = [entry["generator"] for entry in result["history"]]
     assert losses[-1] < 0.5 * losses[0]
 
 
 def test_stage2_trains_the_music_encoder_only_when_asked(toy, tmp_path):
-    m2sgan.main(stage2_args(toy, tmp_path, 2) + ["--critic-steps", "1", "--mse-weight", "10", "--no-tensorboard",
-                                               "--train-music-encoder"])
+    m2sgan.main(
+        stage2_args(toy, tmp_path, 2)
+        + ["--critic-steps", "1", "--mse-weight", "10", "--no-tensorboard", "--train-music-encoder"]
+    )
     generator = load_model(tmp_path / "m2sgan_generator.safetensors", GENERATOR).model
     transferred = load_model(OFFICIAL_M2SNET, SYNCNET).model.music_encoder.state_dict()
     trained = generator.music_encoder.state_dict()
     changed = [k for k in transferred if not torch.equal(transferred[k], trained[k])]
-    assert any(k.endswith("weight") for k in changed)                     # the weights learned ...
-    assert any(k.endswith("running_mean") for k in changed)               # ... and batch norm followed the batches
+    assert any(k.endswith("weight") for k in changed)  # the weights learned ...
+    assert any(k.endswith("running_mean") for k in changed)  # ... and batch norm followed the batches
 
 
 def test_stage2_warm_starts_the_whole_generator_from_weights(toy, tmp_path):
@@ -128,8 +193,22 @@ def test_stage2_warm_starts_the_whole_generator_from_weights(toy, tmp_path):
 
 
 def test_evaluate_prints_metrics_beside_published(toy, capsys):
-    results = evaluate.main(["--weights", str(OFFICIAL_GENERATOR), "--data", str(toy), "--split", "test", "--window-s", "6",
-                             "--limit", "3", "--m2snet-test", str(OFFICIAL_M2SNET_TEST)])
+    results = evaluate.main(
+        [
+            "--weights",
+            str(OFFICIAL_GENERATOR),
+            "--data",
+            str(toy),
+            "--split",
+            "test",
+            "--window-s",
+            "6",
+            "--limit",
+            "3",
+            "--m2snet-test",
+            str(OFFICIAL_M2SNET_TEST),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "0.76339" in printed and "BAS music->motion" in printed and "sigma = 0.1 s" in printed
     assert all(np.isfinite(results[name]) for name in ("mpe", "rde", "sce", "sdp", "FD", "diversity"))
@@ -141,10 +220,29 @@ def test_bad_options_end_with_one_sentence(tmp_path):
 
     from conftest import PROJECT_ROOT
 
-    missing = subprocess.run([sys.executable, "-m", "training.m2snet", "--data", str(tmp_path / "none")],
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    missing = subprocess.run(
+        [sys.executable, "-m", "training.m2snet", "--data", str(tmp_path / "none")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
-    uneven = subprocess.run([sys.executable, "-m", "training.m2snet", "--data", str(tmp_path / "none"),
-                             "--batch-size", "4", "--micro-batches", "3"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    uneven = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.m2snet",
+            "--data",
+            str(tmp_path / "none"),
+            "--batch-size",
+            "4",
+            "--micro-batches",
+            "3",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert uneven.returncode == 1 and "does not split into 3 micro-batches" in uneven.stderr

@@ -109,8 +109,15 @@ def peaking(frequency_hz: float, gain_db: float, q: float, sample_rate_hz: int) 
 def colour(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:
     """Two to four peaking filters (80 Hz-8 kHz, +-9 dB), sometimes a high-pass (60-400 Hz) or a
     low-pass (2.5-9 kHz)."""
-    sections = [peaking(float(np.exp(rng.uniform(np.log(80), np.log(8000)))), float(rng.uniform(-9, 9)),
-                        float(rng.uniform(0.5, 2.0)), sample_rate_hz) for _ in range(int(rng.integers(2, 5)))]
+    sections = [
+        peaking(
+            float(np.exp(rng.uniform(np.log(80), np.log(8000)))),
+            float(rng.uniform(-9, 9)),
+            float(rng.uniform(0.5, 2.0)),
+            sample_rate_hz,
+        )
+        for _ in range(int(rng.integers(2, 5)))
+    ]
     if rng.random() < 0.3:
         sections.append(signal.butter(2, float(rng.uniform(60, 400)), "highpass", fs=sample_rate_hz, output="sos"))
     if rng.random() < 0.3:
@@ -154,11 +161,24 @@ def lossy_round_trip(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz:
     peak = float(np.abs(mono).max()) + 1e-9
     scaled = mono / peak * 0.9
     if rng.random() < 0.75:  # MP3 takes twice as long to code
-        soundfile.write(buffer, scaled, sample_rate_hz, format="OGG", subtype="VORBIS",
-                        compression_level=float(rng.uniform(0.6, 1.0)))
+        soundfile.write(
+            buffer,
+            scaled,
+            sample_rate_hz,
+            format="OGG",
+            subtype="VORBIS",
+            compression_level=float(rng.uniform(0.6, 1.0)),
+        )
     else:
-        soundfile.write(buffer, scaled, sample_rate_hz, format="MP3", subtype="MPEG_LAYER_III",
-                        compression_level=float(rng.uniform(0.5, 1.0)), bitrate_mode="CONSTANT")
+        soundfile.write(
+            buffer,
+            scaled,
+            sample_rate_hz,
+            format="MP3",
+            subtype="MPEG_LAYER_III",
+            compression_level=float(rng.uniform(0.5, 1.0)),
+            bitrate_mode="CONSTANT",
+        )
     buffer.seek(0)
     decoded, _ = soundfile.read(buffer, dtype="float32")
     decoded = decoded.mean(axis=1) if decoded.ndim > 1 else decoded

@@ -40,7 +40,9 @@ def metrical_variants(reference_s: np.ndarray) -> list[np.ndarray]:
     gaps = np.diff(reference_s)
     variants.append(reference_s[:-1] + gaps / 2)
     variants.append(np.sort(np.concatenate([reference_s, reference_s[:-1] + gaps / 2])))
-    variants.append(np.sort(np.concatenate([reference_s, reference_s[:-1] + gaps / 3, reference_s[:-1] + 2 * gaps / 3])))
+    variants.append(
+        np.sort(np.concatenate([reference_s, reference_s[:-1] + gaps / 3, reference_s[:-1] + 2 * gaps / 3]))
+    )
     variants += [reference_s[phase::2] for phase in range(2)]
     variants += [reference_s[phase::3] for phase in range(3)]
     return variants

@@ -25,7 +25,7 @@ class ResidualBlock(nn.Module):
         self.mix = nn.Conv1d(channels, channels, 1)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:                 # (B, C, T) -> (B, C, T)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C, T)
         return x + self.mix(self.dropout(F.elu(self.dilated(x))))
 
 
@@ -39,23 +39,29 @@ class BeatTCN(nn.Module):
         super().__init__()
         bands = ((FEATURE_BANDS - 2) // FREQUENCY_POOL - 2) // FREQUENCY_POOL  # 64 -> 62 -> 20 -> 18 -> 6
         # The first layer has half the filters: its output is the largest tensor of the network.
-        self.frontend = nn.ModuleList([
-            nn.Conv2d(1, frontend_channels // 2, (3, 3), padding=(1, 0)),
-            nn.Conv2d(frontend_channels // 2, frontend_channels, (3, 3), padding=(1, 0)),
-            nn.Conv2d(frontend_channels, channels, (1, bands)),
-        ])
+        self.frontend = nn.ModuleList(
+            [
+                nn.Conv2d(1, frontend_channels // 2, (3, 3), padding=(1, 0)),
+                nn.Conv2d(frontend_channels // 2, frontend_channels, (3, 3), padding=(1, 0)),
+                nn.Conv2d(frontend_channels, channels, (1, bands)),
+            ]
+        )
         self.blocks = nn.ModuleList([ResidualBlock(channels, 2**b, dropout) for b in range(blocks)])
         self.head = nn.Conv1d(channels, len(ACTIVATIONS), 1)
         self.dropout = nn.Dropout(dropout)
-        self.arguments = {"channels": channels, "frontend_channels": frontend_channels, "blocks": blocks,
-                          "dropout": dropout}
+        self.arguments = {
+            "channels": channels,
+            "frontend_channels": frontend_channels,
+            "blocks": blocks,
+            "dropout": dropout,
+        }
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = features[:, None]                                              # (B, 1, T, F)
+        x = features[:, None]  # (B, 1, T, F)
         x = F.max_pool2d(F.elu(self.frontend[0](x)), (1, FREQUENCY_POOL))  # (B, c, T, 20)
         x = F.max_pool2d(F.elu(self.frontend[1](x)), (1, FREQUENCY_POOL))  # (B, c, T, 6)
-        x = F.elu(self.frontend[2](x))[..., 0]                             # (B, C, T)
+        x = F.elu(self.frontend[2](x))[..., 0]  # (B, C, T)
         x = self.dropout(x)
         for block in self.blocks:
             x = block(x)
-        return self.head(F.elu(x)).transpose(1, 2)                         # (B, T, 3)
+        return self.head(F.elu(x)).transpose(1, 2)  # (B, T, 3)

@@ -54,9 +54,9 @@ from core.audio import SAMPLE_RATE_HZ
 from training.scores import DRUM_CHANNEL, NoteEvent, midi_file_bytes
 
 TRAINING_SOUNDFONTS = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",              # fluid-soundfont-gm, MIT
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",  # fluid-soundfont-gm, MIT
     "/usr/share/sounds/sf2/MuseScore_General_Full.sf2",  # musescore-general-soundfont-lossless, MIT
-    "/usr/share/sounds/sf2/sf_GMbank.sf2",               # csound-soundfont, LGPL-2.1+
+    "/usr/share/sounds/sf2/sf_GMbank.sf2",  # csound-soundfont, LGPL-2.1+
 )
 HELD_OUT_SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"  # timgm6mb-soundfont, GPL-2: test renders only
 MIDI_FOLDERS = ("/usr/share/games/openttd/baseset/openmsx", "/usr/share/planetblupi/music")
@@ -65,12 +65,25 @@ SPLIT_PERCENT = {"test": 8, "val": 6}  # of the works, by a hash of the work's n
 KIND_WEIGHTS = {"chorale": 0.13, "classical": 0.22, "renaissance": 0.10, "folk": 0.25, "other": 0.10, "midi": 0.20}
 RENAISSANCE = ("palestrina", "monteverdi", "josquin", "trecento", "luca", "ciconia", "lusitano")
 FOLK = ("essenFolksong", "oneills1850", "ryansMammoth", "nottingham-dataset", "airdsAirs", "miscFolk")
-CLASSICAL = ("mozart", "haydn", "beethoven", "schubert", "schumann_robert", "schumann_clara", "chopin", "cpebach",
-             "handel", "corelli", "weber", "verdi", "beach")
+CLASSICAL = (
+    "mozart",
+    "haydn",
+    "beethoven",
+    "schubert",
+    "schumann_robert",
+    "schumann_clara",
+    "chopin",
+    "cpebach",
+    "handel",
+    "corelli",
+    "weber",
+    "verdi",
+    "beach",
+)
 SKIPPED = ("demos", "theoryExercises", "leadSheet/fosterBrownHair")  # test files and exercises, not music
 MAX_EXCERPT_S = 75.0
 MIN_EXCERPT_S = 12.0
-BEAT_BPM = (48.0, 200.0)       # log-uniform tempo of the notated beat at the start of a render
+BEAT_BPM = (48.0, 200.0)  # log-uniform tempo of the notated beat at the start of a render
 FAST_TRIPLE_BPM = (170.0, 280.0)  # a share of the 3/4 and 3/8 renders: scherzi and waltzes (beaten in one)
 SLOW_COMPOUND_BPM = (34.0, 60.0)  # a share of the 6/8 renders: slow dotted quarters (beaten in six)
 SAMPLE_WIDTH = "PCM_16"
@@ -88,8 +101,19 @@ ENSEMBLES = {
     "mallets": ((8, 9, 11, 12, 13, 14), (8, 11, 12, 13), (11, 12, 13, 8), (12, 32, 33)),
     "synth": ((80, 81, 82, 87, 90, 62), (81, 88, 89, 90, 91, 63), (88, 89, 90, 91, 95, 50), (38, 39, 87, 33)),
 }
-ENSEMBLE_WEIGHTS = {"score": 0.22, "orchestra": 0.14, "strings": 0.12, "band": 0.07, "piano": 0.14, "keys": 0.04,
-                    "organ": 0.06, "choir": 0.06, "plucked": 0.07, "mallets": 0.03, "synth": 0.05}
+ENSEMBLE_WEIGHTS = {
+    "score": 0.22,
+    "orchestra": 0.14,
+    "strings": 0.12,
+    "band": 0.07,
+    "piano": 0.14,
+    "keys": 0.04,
+    "organ": 0.06,
+    "choir": 0.06,
+    "plucked": 0.07,
+    "mallets": 0.03,
+    "synth": 0.05,
+}
 
 
 # --------------------------------------------------------------------------- what a piece says
@@ -99,9 +123,9 @@ class NotatedBar:
 
     start_ql: float
     length_ql: float
-    beats: int           # beats of the time signature (6/8: 2)
-    beat_ql: float       # the beat unit (6/8: 1.5)
-    division: int        # 2 or 3 parts a beat (6/8: 3)
+    beats: int  # beats of the time signature (6/8: 2)
+    beat_ql: float  # the beat unit (6/8: 1.5)
+    division: int  # 2 or 3 parts a beat (6/8: 3)
     pickup_ql: float = 0.0  # the missing start of an incomplete first bar
 
 
@@ -157,7 +181,9 @@ def content_from_score(score, name: str, work: str, kind: str) -> PieceContent:
                 continue
             velocity = element.volume.velocity or 80
             for pitch in element.pitches:
-                rows.append((float(element.offset), length, pitch.midi, velocity, index, -1 if program is None else program))
+                rows.append(
+                    (float(element.offset), length, pitch.midi, velocity, index, -1 if program is None else program)
+                )
     notes = np.array(rows, dtype=np.float64).reshape(-1, 6)
     bars: list[NotatedBar] = []
     signature = None
@@ -172,9 +198,11 @@ def content_from_score(score, name: str, work: str, kind: str) -> PieceContent:
         if length <= 0:
             continue
         bars.append(NotatedBar(start, length, beats, beat_ql, division, pickup_ql=float(bar.paddingLeft)))
-    marks = sorted((float(mark.getOffsetInHierarchy(score)), float(mark.getQuarterBPM()))
-                   for mark in score.recurse().getElementsByClass(tempo.MetronomeMark)
-                   if mark.getQuarterBPM() is not None)
+    marks = sorted(
+        (float(mark.getOffsetInHierarchy(score)), float(mark.getQuarterBPM()))
+        for mark in score.recurse().getElementsByClass(tempo.MetronomeMark)
+        if mark.getQuarterBPM() is not None
+    )
     fermatas = []
     for element in score.recurse().notes:
         if any(isinstance(e, expressions.Fermata) for e in element.expressions):
@@ -214,8 +242,17 @@ def content_from_midi(path: str) -> PieceContent:
     channels = sorted(set(notes[:, 4].astype(int)))
     part_of = {channel: i for i, channel in enumerate(channels)}
     programs = np.where(notes[:, 4] == DRUM_CHANNEL, 0, content.programs)
-    rows = np.stack([notes[:, 0], notes[:, 1], notes[:, 2], notes[:, 3],
-                     np.array([part_of[int(c)] for c in notes[:, 4]], dtype=np.float64), programs], axis=1)
+    rows = np.stack(
+        [
+            notes[:, 0],
+            notes[:, 1],
+            notes[:, 2],
+            notes[:, 3],
+            np.array([part_of[int(c)] for c in notes[:, 4]], dtype=np.float64),
+            programs,
+        ],
+        axis=1,
+    )
     drum_parts = tuple(part_of[DRUM_CHANNEL] for _ in [0] if DRUM_CHANNEL in part_of)
     name = Path(path).stem
     return PieceContent(name, f"midi/{name}", "midi", rows, bars, content.tempo_marks, [], drum_parts)
@@ -339,8 +376,11 @@ def plan_renders(count: int, *, seed: int, sources: dict[str, list[Source]] | No
     ``TRAINING_SOUNDFONTS``; one in eight joins a second piece of the same split."""
     sources = sources if sources is not None else {**corpus_sources(), "midi": midi_sources()}
     rng = np.random.default_rng(seed)
-    pools = {kind: [sources[kind][i] for i in rng.permutation(len(sources[kind]))]
-             for kind in KIND_WEIGHTS if sources.get(kind)}
+    pools = {
+        kind: [sources[kind][i] for i in rng.permutation(len(sources[kind]))]
+        for kind in KIND_WEIGHTS
+        if sources.get(kind)
+    }
     kinds = sorted(pools)
     weights = np.array([KIND_WEIGHTS[k] for k in kinds])
     cursor = {kind: 0 for kind in kinds}
@@ -355,7 +395,9 @@ def plan_renders(count: int, *, seed: int, sources: dict[str, list[Source]] | No
         source = pools[kind][cursor[kind] % len(pools[kind])]
         cursor[kind] += 1
         split = split_of(source.work)
-        soundfont = HELD_OUT_SOUNDFONT if split == "test" else training_soundfonts[int(rng.integers(len(training_soundfonts)))]
+        soundfont = (
+            HELD_OUT_SOUNDFONT if split == "test" else training_soundfonts[int(rng.integers(len(training_soundfonts)))]
+        )
         second = None
         if rng.random() < 0.125:
             mates = by_split[split]
@@ -440,8 +482,12 @@ class TimeLine:
         self.start_ql = bars[0].start_ql
         self.end_ql = bars[-1].start_ql + bars[-1].length_ql
         marks = content.tempo_marks
-        mark_at = lambda q: [bpm for offset, bpm in marks if offset <= q + 1e-9][-1] if marks[0][0] <= q + 1e-9 \
-            else marks[0][1]  # noqa: E731
+
+        def mark_at(q: float) -> float:  # the tempo mark in force at quarter-note offset q
+            if marks[0][0] > q + 1e-9:
+                return marks[0][1]
+            return [bpm for offset, bpm in marks if offset <= q + 1e-9][-1]
+
         first_beat_bpm = mark_at(self.start_ql) / bars[0].beat_ql
         scale = performance.beat_bpm / first_beat_bpm
         held = list(content.fermatas) + [(q, q + self.beat_at(content, q)) for q in performance.added_fermatas]
@@ -494,12 +540,19 @@ def labels_of(content: PieceContent, first_bar: int, last_bar: int, timeline: Ti
             bar_beats.append(bar.beats)
             division.append(bar.division)
             step = bar.beat_ql / bar.division
-            divisions += [onset + j * step for j in range(1, bar.division) if position + j * step < bar.length_ql - 1e-9]
+            divisions += [
+                onset + j * step for j in range(1, bar.division) if position + j * step < bar.length_ql - 1e-9
+            ]
     beats_s = timeline.seconds(beats)
     in_bar_array = np.array(in_bar, dtype=int)
-    return {"beats_s": beats_s, "beat_in_bar": in_bar_array, "bar_beats": np.array(bar_beats, dtype=int),
-            "beat_division": np.array(division, dtype=int), "downbeats_s": beats_s[in_bar_array == 0],
-            "divisions_s": timeline.seconds(divisions)}
+    return {
+        "beats_s": beats_s,
+        "beat_in_bar": in_bar_array,
+        "bar_beats": np.array(bar_beats, dtype=int),
+        "beat_division": np.array(division, dtype=int),
+        "downbeats_s": beats_s[in_bar_array == 0],
+        "divisions_s": timeline.seconds(divisions),
+    }
 
 
 def draw_performance(content: PieceContent, rng: np.random.Generator) -> Performance:
@@ -512,8 +565,9 @@ def draw_performance(content: PieceContent, rng: np.random.Generator) -> Perform
     elif compound and rng.random() < 0.3:
         beat_bpm = float(rng.uniform(*SLOW_COMPOUND_BPM))
     elif content.kind == "midi" and rng.random() < 0.5:  # its own tempo, within the range
-        beat_bpm = float(np.clip(content.tempo_marks[0][1] / first_bar_meter.beat_ql * rng.uniform(0.85, 1.15),
-                                 *BEAT_BPM))
+        beat_bpm = float(
+            np.clip(content.tempo_marks[0][1] / first_bar_meter.beat_ql * rng.uniform(0.85, 1.15), *BEAT_BPM)
+        )
     else:
         beat_bpm = float(np.exp(rng.uniform(*np.log(BEAT_BPM))))
     first_bar, last_bar = choose_excerpt(content, rng, beat_bpm)
@@ -527,18 +581,34 @@ def draw_performance(content: PieceContent, rng: np.random.Generator) -> Perform
             bar = bars[int(i)]
             added.append(bar.start_ql + bar.length_ql - bar.beat_ql)
     parts = max(content.parts, 1)
-    ensemble = "score" if content.kind == "midi" and rng.random() < 0.7 else str(
-        rng.choice(list(ENSEMBLE_WEIGHTS), p=np.array(list(ENSEMBLE_WEIGHTS.values())) / sum(ENSEMBLE_WEIGHTS.values())))
+    ensemble = (
+        "score"
+        if content.kind == "midi" and rng.random() < 0.7
+        else str(
+            rng.choice(
+                list(ENSEMBLE_WEIGHTS), p=np.array(list(ENSEMBLE_WEIGHTS.values())) / sum(ENSEMBLE_WEIGHTS.values())
+            )
+        )
+    )
     programs = part_programs(content, ensemble, rng)
     return Performance(
-        beat_bpm=round(beat_bpm, 2), tempo_style=style, tempo_curve=[(round(a, 3), round(b, 4)) for a, b in curve],
-        fermata_scale=round(float(rng.uniform(1.5, 3.0)), 2), added_fermatas=sorted(added),
+        beat_bpm=round(beat_bpm, 2),
+        tempo_style=style,
+        tempo_curve=[(round(a, 3), round(b, 4)) for a, b in curve],
+        fermata_scale=round(float(rng.uniform(1.5, 3.0)), 2),
+        added_fermatas=sorted(added),
         onset_jitter_s=round(float(rng.uniform(0.0, 0.03)), 4),
         part_lag_s=[round(float(v), 4) for v in rng.normal(0.0, 0.012, parts)],
-        articulation=round(float(rng.uniform(0.55, 1.05)), 3), ensemble=ensemble, programs=programs,
+        articulation=round(float(rng.uniform(0.55, 1.05)), 3),
+        ensemble=ensemble,
+        programs=programs,
         drums=content.kind != "midi" and rng.random() < 0.12,
         accompaniment=parts == 1 and rng.random() < 0.5,
-        reverb=bool(rng.random() < 0.6), chorus=bool(rng.random() < 0.4), first_bar=first_bar, last_bar=last_bar)
+        reverb=bool(rng.random() < 0.6),
+        chorus=bool(rng.random() < 0.4),
+        first_bar=first_bar,
+        last_bar=last_bar,
+    )
 
 
 def part_programs(content: PieceContent, ensemble: str, rng: np.random.Generator) -> list[int]:
@@ -552,8 +622,10 @@ def part_programs(content: PieceContent, ensemble: str, rng: np.random.Generator
     if ensemble == "score":
         return own
     registers = ENSEMBLES[ensemble]
-    mean_pitch = [content.notes[content.notes[:, 4] == p, 2].mean() if np.any(content.notes[:, 4] == p) else 60.0
-                  for p in range(parts)]
+    mean_pitch = [
+        content.notes[content.notes[:, 4] == p, 2].mean() if np.any(content.notes[:, 4] == p) else 60.0
+        for p in range(parts)
+    ]
     rank = np.argsort(np.argsort(-np.array(mean_pitch)))  # 0 = highest part
     programs = []
     for part in range(parts):
@@ -562,8 +634,9 @@ def part_programs(content: PieceContent, ensemble: str, rng: np.random.Generator
     return programs
 
 
-def performed_notes(content: PieceContent, performance: Performance, timeline: TimeLine, labels: dict,
-                    rng: np.random.Generator) -> list[NoteEvent]:
+def performed_notes(
+    content: PieceContent, performance: Performance, timeline: TimeLine, labels: dict, rng: np.random.Generator
+) -> list[NoteEvent]:
     """The excerpt's notes as played: off the grid, articulated, with dynamics; drums or an
     accompaniment added when the performance asks for them."""
     notes = content.notes
@@ -596,8 +669,11 @@ def performed_notes(content: PieceContent, performance: Performance, timeline: T
         drum = part in content.drum_parts
         channel = DRUM_CHANNEL if drum else channels[part % len(channels)]
         program = 0 if drum else performance.programs[part % len(performance.programs)]
-        events.append(NoteEvent(float(played_start[i]), float(played_end[i]), int(notes[i, 2]), int(velocity[i]),
-                                channel, program))
+        events.append(
+            NoteEvent(
+                float(played_start[i]), float(played_end[i]), int(notes[i, 2]), int(velocity[i]), channel, program
+            )
+        )
     if performance.drums:
         events += drum_part(labels, rng)
     if performance.accompaniment:
@@ -639,8 +715,9 @@ def accompaniment(notes: np.ndarray, start_s: np.ndarray, labels: dict, rng: np.
     return events
 
 
-def joined(first: PieceContent, first_range: tuple[int, int], second: PieceContent,
-           second_range: tuple[int, int]) -> PieceContent:
+def joined(
+    first: PieceContent, first_range: tuple[int, int], second: PieceContent, second_range: tuple[int, int]
+) -> PieceContent:
     """Two excerpts (bar ranges) one after the other: the second's bars, notes (as new parts),
     tempo marks (scaled to the first's tempo) and fermatas shifted to the end of the first."""
     a_bars = first.bars[first_range[0] : first_range[1]]
@@ -649,21 +726,27 @@ def joined(first: PieceContent, first_range: tuple[int, int], second: PieceConte
     b_start = b_bars[0].start_ql
     shift = a_end - b_start
     a_notes = first.notes[(first.notes[:, 0] >= a_start) & (first.notes[:, 0] < a_end)]
-    b_notes = second.notes[(second.notes[:, 0] >= b_start)
-                           & (second.notes[:, 0] < b_bars[-1].start_ql + b_bars[-1].length_ql)].copy()
+    b_notes = second.notes[
+        (second.notes[:, 0] >= b_start) & (second.notes[:, 0] < b_bars[-1].start_ql + b_bars[-1].length_ql)
+    ].copy()
     b_notes[:, 0] += shift
     b_notes[:, 4] += first.parts
-    bars = [dataclasses.replace(b) for b in a_bars] + [dataclasses.replace(b, start_ql=b.start_ql + shift, pickup_ql=0.0)
-                                                       for b in b_bars]
+    bars = [dataclasses.replace(b) for b in a_bars] + [
+        dataclasses.replace(b, start_ql=b.start_ql + shift, pickup_ql=0.0) for b in b_bars
+    ]
     if b_bars[0].pickup_ql:
         bars = bars[: len(a_bars)] + bars[len(a_bars) + 1 :]  # a pickup has no place in the middle
     mark = lambda marks, q: [bpm for o, bpm in marks if o <= q + 1e-9][-1] if marks[0][0] <= q + 1e-9 else marks[0][1]  # noqa: E731
     # The second piece keeps its own beat tempo relative to the first, within a factor 0.7-1.4.
-    ratio = mark(first.tempo_marks, a_start) / a_bars[0].beat_ql / (mark(second.tempo_marks, b_start) / b_bars[0].beat_ql)
+    ratio = (
+        mark(first.tempo_marks, a_start) / a_bars[0].beat_ql / (mark(second.tempo_marks, b_start) / b_bars[0].beat_ql)
+    )
     ratio = float(np.clip(ratio, 0.7, 1.4))
     marks = [m for m in first.tempo_marks if m[0] < a_end] + [
-        (max(o, b_start) + shift, bpm * ratio) for o, bpm in second.tempo_marks
-        if o <= b_bars[-1].start_ql + b_bars[-1].length_ql]
+        (max(o, b_start) + shift, bpm * ratio)
+        for o, bpm in second.tempo_marks
+        if o <= b_bars[-1].start_ql + b_bars[-1].length_ql
+    ]
     marks = sorted({o: b for o, b in sorted(marks) if o >= a_end - 1e-9 or o <= a_end}.items())
     fermatas = list(first.fermatas) + [(a + shift, b + shift) for a, b in second.fermatas if a >= b_start]
     drums = first.drum_parts + tuple(p + first.parts for p in second.drum_parts)
@@ -678,8 +761,14 @@ def render_job(job: RenderJob, out: Path) -> dict:
     import soundfile
 
     folder = out / job.split / f"{job.index:05d}"
-    entry = {"index": job.index, "split": job.split, "source": dataclasses.asdict(job.source), "work": job.source.work,
-             "soundfont": Path(job.soundfont).name, "folder": str(folder.relative_to(out))}
+    entry = {
+        "index": job.index,
+        "split": job.split,
+        "source": dataclasses.asdict(job.source),
+        "work": job.source.work,
+        "soundfont": Path(job.soundfont).name,
+        "folder": str(folder.relative_to(out)),
+    }
     if (folder / "labels.npz").is_file() and (folder / "audio.flac").is_file() and (folder / "render.json").is_file():
         return json.loads((folder / "render.json").read_text())
     started = time.perf_counter()
@@ -691,17 +780,25 @@ def render_job(job: RenderJob, out: Path) -> dict:
         performance = draw_performance(content, rng)
         if job.second is not None:
             second = load_content(job.second, out / "cache")
-            if second.bars and second.notes.shape[0] >= 8 and second.bars[0].beats != \
-                    content.bars[performance.first_bar].beats:
+            if (
+                second.bars
+                and second.notes.shape[0] >= 8
+                and second.bars[0].beats != content.bars[performance.first_bar].beats
+            ):
                 bars_b = min(len(second.bars), max(4, (performance.last_bar - performance.first_bar) // 2))
                 start_b = int(rng.integers(0, max(1, len(second.bars) - bars_b)))
                 half = max(2, (performance.last_bar - performance.first_bar) // 2)
-                content = joined(content, (performance.first_bar, performance.first_bar + half), second,
-                                 (start_b, start_b + bars_b))
-                performance = dataclasses.replace(performance, first_bar=0, last_bar=len(content.bars),
-                                                  programs=part_programs(content, performance.ensemble, rng),
-                                                  part_lag_s=[round(float(v), 4) for v in rng.normal(0, 0.012, content.parts)],
-                                                  added_fermatas=[])
+                content = joined(
+                    content, (performance.first_bar, performance.first_bar + half), second, (start_b, start_b + bars_b)
+                )
+                performance = dataclasses.replace(
+                    performance,
+                    first_bar=0,
+                    last_bar=len(content.bars),
+                    programs=part_programs(content, performance.ensemble, rng),
+                    part_lag_s=[round(float(v), 4) for v in rng.normal(0, 0.012, content.parts)],
+                    added_fermatas=[],
+                )
                 entry["second"] = dataclasses.asdict(job.second)
         timeline = TimeLine(content, performance.first_bar, performance.last_bar, performance)
         if timeline.end_s < MIN_EXCERPT_S:
@@ -712,8 +809,13 @@ def render_job(job: RenderJob, out: Path) -> dict:
         events = performed_notes(content, performance, timeline, labels, rng)
         if not events:
             raise ValueError("no notes in the excerpt")
-        stereo = synthesise_stereo(events, job.soundfont, reverb=performance.reverb, chorus=performance.chorus,
-                                   controls=channel_controls(events, rng))
+        stereo = synthesise_stereo(
+            events,
+            job.soundfont,
+            reverb=performance.reverb,
+            chorus=performance.chorus,
+            controls=channel_controls(events, rng),
+        )
         length = int(round((timeline.end_s + 1.0) * SAMPLE_RATE_HZ))
         stereo = np.pad(stereo, ((0, max(0, length - stereo.shape[0])), (0, 0)))[:length]
         fade = int(0.3 * SAMPLE_RATE_HZ)
@@ -728,11 +830,17 @@ def render_job(job: RenderJob, out: Path) -> dict:
     soundfile.write(folder / "audio.flac", stereo, SAMPLE_RATE_HZ, subtype=SAMPLE_WIDTH)
     np.savez(folder / "labels.npz", **labels)
     meters = sorted({int(m) for m in labels["bar_beats"]})
-    entry.update(ok=True, name=content.name, seconds=round(stereo.shape[0] / SAMPLE_RATE_HZ, 2),
-                 beats=int(labels["beats_s"].size), meters=meters,
-                 divisions=sorted({int(d) for d in labels["beat_division"]}),
-                 first_beat_bpm=round(60.0 / float(np.median(np.diff(labels["beats_s"][:5]))), 1),
-                 performance=dataclasses.asdict(performance), seconds_to_render=round(time.perf_counter() - started, 1))
+    entry.update(
+        ok=True,
+        name=content.name,
+        seconds=round(stereo.shape[0] / SAMPLE_RATE_HZ, 2),
+        beats=int(labels["beats_s"].size),
+        meters=meters,
+        divisions=sorted({int(d) for d in labels["beat_division"]}),
+        first_beat_bpm=round(60.0 / float(np.median(np.diff(labels["beats_s"][:5]))), 1),
+        performance=dataclasses.asdict(performance),
+        seconds_to_render=round(time.perf_counter() - started, 1),
+    )
     (folder / "render.json").write_text(json.dumps(entry))
     return entry
 
@@ -742,13 +850,18 @@ def channel_controls(events: list[NoteEvent], rng: np.random.Generator) -> list[
     and chorus sends (CC 91, 93), so each render has its own stereo image and balance."""
     controls = []
     for channel in sorted({e.channel for e in events}):
-        controls += [(channel, 10, int(np.clip(rng.normal(64, 30), 0, 127))), (channel, 7, int(rng.integers(80, 128))),
-                     (channel, 91, int(rng.integers(0, 90))), (channel, 93, int(rng.integers(0, 60)))]
+        controls += [
+            (channel, 10, int(np.clip(rng.normal(64, 30), 0, 127))),
+            (channel, 7, int(rng.integers(80, 128))),
+            (channel, 91, int(rng.integers(0, 90))),
+            (channel, 93, int(rng.integers(0, 60))),
+        ]
     return controls
 
 
-def synthesise_stereo(events: list[NoteEvent], soundfont: str, *, reverb: bool, chorus: bool,
-                      controls: list[tuple[int, int, int]]) -> np.ndarray:
+def synthesise_stereo(
+    events: list[NoteEvent], soundfont: str, *, reverb: bool, chorus: bool, controls: list[tuple[int, int, int]]
+) -> np.ndarray:
     """FluidSynth's stereo rendering of the events at 22,050 Hz.
 
     Returns
@@ -763,9 +876,27 @@ def synthesise_stereo(events: list[NoteEvent], soundfont: str, *, reverb: bool, 
     with tempfile.TemporaryDirectory() as scratch:
         midi_path, wav_path = Path(scratch) / "render.mid", Path(scratch) / "render.wav"
         midi_path.write_bytes(midi_file_bytes(events, controls=controls))
-        command = [executable, "-ni", "-q", "-g", "0.5", "-r", str(SAMPLE_RATE_HZ), "-R", str(int(reverb)),
-                   "-C", str(int(chorus)), "-o", "synth.polyphony=512", "-F", str(wav_path), "-T", "wav",
-                   soundfont, str(midi_path)]
+        command = [
+            executable,
+            "-ni",
+            "-q",
+            "-g",
+            "0.5",
+            "-r",
+            str(SAMPLE_RATE_HZ),
+            "-R",
+            str(int(reverb)),
+            "-C",
+            str(int(chorus)),
+            "-o",
+            "synth.polyphony=512",
+            "-F",
+            str(wav_path),
+            "-T",
+            "wav",
+            soundfont,
+            str(midi_path),
+        ]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
         stereo, rate_hz = soundfile.read(wav_path, dtype="float32", always_2d=True)
     if rate_hz != SAMPLE_RATE_HZ:
@@ -790,11 +921,16 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
     started = time.perf_counter()
 
     def write_manifest(complete: bool) -> dict:
-        manifest = {"built_with": f"python -m training.beat_renders --out {out} --hours {hours} --seed {seed}",
-                    "complete": complete, "seed": seed, "hours": round(sum(seconds.values()) / 3600, 3),
-                    "split_hours": {k: round(v / 3600, 3) for k, v in seconds.items()},
-                    "training_soundfonts": [Path(f).name for f in TRAINING_SOUNDFONTS],
-                    "held_out_soundfont": Path(HELD_OUT_SOUNDFONT).name, "renders": entries}
+        manifest = {
+            "built_with": f"python -m training.beat_renders --out {out} --hours {hours} --seed {seed}",
+            "complete": complete,
+            "seed": seed,
+            "hours": round(sum(seconds.values()) / 3600, 3),
+            "split_hours": {k: round(v / 3600, 3) for k, v in seconds.items()},
+            "training_soundfonts": [Path(f).name for f in TRAINING_SOUNDFONTS],
+            "held_out_soundfont": Path(HELD_OUT_SOUNDFONT).name,
+            "renders": entries,
+        }
         temporary = out / "manifest.json.partial"
         temporary.write_text(json.dumps(manifest, indent=0))
         os.replace(temporary, out / "manifest.json")
@@ -806,9 +942,12 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
             entries.append(entry)
             if entry.get("ok"):
                 seconds[entry["split"]] += entry["seconds"]
-                log(f"{sum(seconds.values()) / 3600:6.2f} h  {entry['split']:5s} {entry['index']:5d} {entry['name'][:50]:50s} "
+                log(
+                    f"{sum(seconds.values()) / 3600:6.2f} h  {entry['split']:5s} {entry['index']:5d} {entry['name'][:50]:50s} "
                     f"{entry['seconds']:5.1f} s  meters {entry['meters']}  {entry['first_beat_bpm']:5.1f} bpm  "
-                    f"{entry['soundfont'][:12]}  ({time.perf_counter() - started:.0f} s)", flush=True)
+                    f"{entry['soundfont'][:12]}  ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
             else:
                 log(f"skip {entry['index']} {entry['source']['path']}: {entry['reason']}", flush=True)
             if len(entries) % 20 == 0:
@@ -827,7 +966,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     args = parser.parse_args(argv)
     if shutil.which("fluidsynth") is None:
-        raise SystemExit("The fluidsynth program is missing; install it with 'apt-get install fluidsynth fluid-soundfont-gm'.")
+        raise SystemExit(
+            "The fluidsynth program is missing; install it with 'apt-get install fluidsynth fluid-soundfont-gm'."
+        )
     manifest = build(args.out, hours=args.hours, seed=args.seed, jobs=args.jobs)
     print(json.dumps({"hours": manifest["hours"], "split_hours": manifest["split_hours"]}))
     return manifest
@@ -838,8 +979,9 @@ if __name__ == "__main__":
 
 
 # --------------------------------------------------------------------------- synthetic renders (tests)
-def write_click_renders(root: str | os.PathLike[str], *, counts: dict[str, int], seconds: float = 10.0,
-                        seed: int = 0) -> Path:
+def write_click_renders(
+    root: str | os.PathLike[str], *, counts: dict[str, int], seconds: float = 10.0, seed: int = 0
+) -> Path:
     """Renders of clicks in the layout :func:`build` writes, without FluidSynth: each a click
     track at its own tempo (80-160 beats a minute) and meter (2, 3 or 4; downbeats higher and
     louder, quieter clicks on the divisions), stereo, with exact labels. For tests."""
@@ -864,13 +1006,19 @@ def write_click_renders(root: str | os.PathLike[str], *, counts: dict[str, int],
                 first = int(time_s * SAMPLE_RATE_HZ)
                 samples[first : first + click.size] += click[: samples.size - first].astype(np.float32)
             position = np.arange(beats_s.size) % meter
-            labels = {"beats_s": beats_s, "beat_in_bar": position, "bar_beats": np.full(beats_s.size, meter),
-                      "beat_division": np.full(beats_s.size, 2), "downbeats_s": beats_s[position == 0],
-                      "divisions_s": divisions_s}
+            labels = {
+                "beats_s": beats_s,
+                "beat_in_bar": position,
+                "bar_beats": np.full(beats_s.size, meter),
+                "beat_division": np.full(beats_s.size, 2),
+                "downbeats_s": beats_s[position == 0],
+                "divisions_s": divisions_s,
+            }
             folder = root / split / f"{index:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            soundfile.write(folder / "audio.flac", np.stack([samples, 0.8 * samples], axis=1), SAMPLE_RATE_HZ,
-                            subtype=SAMPLE_WIDTH)
+            soundfile.write(
+                folder / "audio.flac", np.stack([samples, 0.8 * samples], axis=1), SAMPLE_RATE_HZ, subtype=SAMPLE_WIDTH
+            )
             np.savez(folder / "labels.npz", **labels)
             index += 1
     return root

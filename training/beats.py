@@ -41,8 +41,16 @@ from core.errors import ConductorError
 from core.weights import save_weights
 from training import distributed
 from training.beat_model import BeatTCN
-from training.config import (BeatTrackerConfig, build_config, load_checkpoint, parse, rng_state, run_command,
-                             save_checkpoint, set_rng_state)
+from training.config import (
+    BeatTrackerConfig,
+    build_config,
+    load_checkpoint,
+    parse,
+    rng_state,
+    run_command,
+    save_checkpoint,
+    set_rng_state,
+)
 from training.data import collate, epoch_batches, item_rng, rank_chunks
 
 KIND = "beat-tracker-tcn"
@@ -109,14 +117,15 @@ class RenderCrops(torch.utils.data.Dataset):
         index, epoch = key
         rng = item_rng(self.seed, epoch, index)
         start = int(rng.integers(0, max(1, self.lengths[index] - self.crop + 1)))
-        stereo, _ = soundfile.read(str(self.folders[index] / "audio.flac"), start=start, frames=self.crop,
-                                   dtype="float32", always_2d=True)
+        stereo, _ = soundfile.read(
+            str(self.folders[index] / "audio.flac"), start=start, frames=self.crop, dtype="float32", always_2d=True
+        )
         if stereo.shape[1] == 1:
             stereo = np.repeat(stereo, 2, axis=1)
         if stereo.shape[0] < self.crop:  # a render shorter than a crop ends in silence
             stereo = np.pad(stereo[:, :2], ((0, self.crop - stereo.shape[0]), (0, 0)))
         mono = augment(stereo, rng) if self.augment else stereo.mean(axis=1)
-        features = spectrogram_features(mono)                                   # (T, 64)
+        features = spectrogram_features(mono)  # (T, 64)
         targets = frame_targets(self.labels[index], start / SAMPLE_RATE_HZ, features.shape[0])
         return {"features": features, "targets": targets}
 
@@ -124,13 +133,20 @@ class RenderCrops(torch.utils.data.Dataset):
 def loader(dataset: RenderCrops, chunks: list[list], workers: int) -> torch.utils.data.DataLoader:
     """Batches of ``chunks`` (lists of keys) in order; its own generator, so creating it never
     draws from the torch RNG that dropout uses (exact resume mid-epoch)."""
-    return torch.utils.data.DataLoader(dataset, batch_sampler=chunks, collate_fn=collate, num_workers=workers,
-                                       generator=torch.Generator().manual_seed(0))
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=chunks,
+        collate_fn=collate,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 def heads_loss(logits: torch.Tensor, targets: torch.Tensor, config: BeatTrackerConfig) -> tuple[torch.Tensor, list]:
     """Weighted sum of the three heads' binary cross entropies (mean over frames and items)."""
-    each = [F.binary_cross_entropy_with_logits(logits[..., c].float(), targets[..., c]) for c in range(len(ACTIVATIONS))]
+    each = [
+        F.binary_cross_entropy_with_logits(logits[..., c].float(), targets[..., c]) for c in range(len(ACTIVATIONS))
+    ]
     total = each[0] + config.downbeat_weight * each[1] + config.division_weight * each[2]
     return total, [float(e.detach()) for e in each]
 
@@ -153,7 +169,9 @@ def activations_of(model: BeatTCN, features: np.ndarray, device: torch.device) -
     return torch.sigmoid(logits).cpu().numpy()
 
 
-def validate(model: BeatTCN, val_crops: RenderCrops, config: BeatTrackerConfig, device: torch.device) -> tuple[dict, dict]:
+def validate(
+    model: BeatTCN, val_crops: RenderCrops, config: BeatTrackerConfig, device: torch.device
+) -> tuple[dict, dict]:
     """Validation loss on fixed crops, and tracking figures on whole renders; also one piece's
     activations for the TensorBoard figure."""
     import soundfile
@@ -167,7 +185,9 @@ def validate(model: BeatTCN, val_crops: RenderCrops, config: BeatTrackerConfig, 
     model.eval()
     with torch.no_grad():
         for first in range(0, count, config.batch_size):
-            batch = collate([val_crops[(i, VALIDATION_EPOCH)] for i in range(first, min(first + config.batch_size, count))])
+            batch = collate(
+                [val_crops[(i, VALIDATION_EPOCH)] for i in range(first, min(first + config.batch_size, count))]
+            )
             logits = model(batch["features"].to(device))
             losses.append(float(heads_loss(logits, batch["targets"].to(device), config)[0]))
     model.train(was_training)
@@ -218,14 +238,19 @@ def data_card(root: str) -> dict:
     kinds: dict[str, int] = {}
     for render in ok:
         kinds[render["source"]["kind"]] = kinds.get(render["source"]["kind"], 0) + 1
-    return {"built_with": manifest.get("built_with"), "hours": manifest.get("hours"),
-            "split_hours": manifest.get("split_hours"), "renders": len(ok), "renders_by_kind": kinds,
-            "works": len({r["work"] for r in ok}),
-            "training_soundfonts": manifest.get("training_soundfonts"),
-            "held_out_soundfont": manifest.get("held_out_soundfont"),
-            "music": "music21 corpus scores (public-domain compositions) and sequenced MIDI files of Debian packages "
-                     "(openttd-openmsx, GPL-2; planetblupi-music-midi, GPL-3+), rendered by training.beat_renders "
-                     "with FluidSynth"}
+    return {
+        "built_with": manifest.get("built_with"),
+        "hours": manifest.get("hours"),
+        "split_hours": manifest.get("split_hours"),
+        "renders": len(ok),
+        "renders_by_kind": kinds,
+        "works": len({r["work"] for r in ok}),
+        "training_soundfonts": manifest.get("training_soundfonts"),
+        "held_out_soundfont": manifest.get("held_out_soundfont"),
+        "music": "music21 corpus scores (public-domain compositions) and sequenced MIDI files of Debian packages "
+        "(openttd-openmsx, GPL-2; planetblupi-music-midi, GPL-3+), rendered by training.beat_renders "
+        "with FluidSynth",
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -238,8 +263,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = context.device
 
     # ---------------------------------------------------------------- data
-    train_set = RenderCrops(render_folders(config.data, "train"), sample_s=config.sample_s, augment=config.augment,
-                            seed=config.seed)
+    train_set = RenderCrops(
+        render_folders(config.data, "train"), sample_s=config.sample_s, augment=config.augment, seed=config.seed
+    )
     val_set = RenderCrops(render_folders(config.data, "val"), sample_s=config.sample_s, augment=False, seed=config.seed)
     steps_per_epoch = len(train_set) // config.batch_size
     if steps_per_epoch == 0:
@@ -249,8 +275,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---------------------------------------------------------------- model and optimiser
     torch.manual_seed(config.seed)
-    model = BeatTCN(channels=config.channels, frontend_channels=config.frontend_channels, blocks=config.blocks,
-                    dropout=config.dropout).to(device).train()
+    model = (
+        BeatTCN(
+            channels=config.channels,
+            frontend_channels=config.frontend_channels,
+            blocks=config.blocks,
+            dropout=config.dropout,
+        )
+        .to(device)
+        .train()
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step = 0
     if checkpoint is not None:
@@ -258,10 +292,16 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
-    wrapped: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if context.distributed else model
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if config.amp and device.type == "cuda" \
+    wrapped: torch.nn.Module = (
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if context.distributed
+        else model
+    )
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+        if config.amp and device.type == "cuda"
         else contextlib.nullcontext
+    )
 
     # ---------------------------------------------------------------- rank-0 side effects
     writer = progress = None
@@ -280,11 +320,20 @@ def main(argv: list[str] | None = None) -> dict:
     history: list[float] = []
 
     def write_checkpoint() -> None:
-        save_checkpoint(os.path.join(config.out_dir, "ckpt.pt"), {
-            "kind": KIND, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "config": dataclasses.asdict(config), "step": step, "rng": rng_state(), "loss": loss_value,
-            "metrics": metrics, "architecture": model.arguments,
-        })
+        save_checkpoint(
+            os.path.join(config.out_dir, "ckpt.pt"),
+            {
+                "kind": KIND,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "config": dataclasses.asdict(config),
+                "step": step,
+                "rng": rng_state(),
+                "loss": loss_value,
+                "metrics": metrics,
+                "architecture": model.arguments,
+            },
+        )
 
     # ---------------------------------------------------------------- training loop
     started = time.perf_counter()
@@ -293,8 +342,11 @@ def main(argv: list[str] | None = None) -> dict:
         epoch, position = divmod(step, steps_per_epoch)
         batches = epoch_batches(len(train_set), config.batch_size, seed=config.seed, epoch=epoch)[position:]
         batches = batches[: total_steps - step]
-        chunks = [[(i, epoch) for i in chunk] for batch in batches
-                  for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)]
+        chunks = [
+            [(i, epoch) for i in chunk]
+            for batch in batches
+            for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)
+        ]
         batch_iterator = iter(loader(train_set, chunks, config.workers))
         for _ in batches:
             # forward, backward (micro-batches accumulate; DDP averages over ranks on the last)
@@ -304,12 +356,12 @@ def main(argv: list[str] | None = None) -> dict:
             head_sums = np.zeros(len(ACTIVATIONS))
             for micro in range(config.micro_batches):
                 batch = next(batch_iterator)
-                features = batch["features"].to(device, non_blocking=True)      # (n, T, 64)
-                targets = batch["targets"].to(device, non_blocking=True)        # (n, T, 3)
+                features = batch["features"].to(device, non_blocking=True)  # (n, T, 64)
+                targets = batch["targets"].to(device, non_blocking=True)  # (n, T, 3)
                 last = micro == config.micro_batches - 1
                 with distributed.gradient_sync(wrapped, last_micro_batch=last):
                     with autocast():
-                        logits = wrapped(features)                             # (n, T, 3)
+                        logits = wrapped(features)  # (n, T, 3)
                     loss, heads = heads_loss(logits, targets, config)
                     (loss / config.micro_batches).backward()
                 loss_sum += loss.detach() / config.micro_batches
@@ -344,8 +396,9 @@ def main(argv: list[str] | None = None) -> dict:
                             writer.add_scalar(name, value, step)
                         if example:
                             writer.add_figure("val/activations", plot_activations(example), step)
-                    message = f"step {step}: " + "  ".join(f"{name.split('/')[1]} {value:.4f}"
-                                                           for name, value in metrics.items())
+                    message = f"step {step}: " + "  ".join(
+                        f"{name.split('/')[1]} {value:.4f}" for name, value in metrics.items()
+                    )
                     if progress is not None:
                         progress.write(message)
                     else:
@@ -360,12 +413,19 @@ def main(argv: list[str] | None = None) -> dict:
     if context.main:
         if progress is not None:
             progress.close()
-        card = {"id": f"beat-tracker-{os.path.basename(os.path.normpath(config.out_dir))}", "model": KIND,
-                "architecture": model.arguments, "inputs": "core.beat_activations.spectrogram_features (64 bands, "
-                f"{FRAME_RATE_HZ:.2f} frames/s)", "outputs": list(ACTIVATIONS), "data": data_card(config.data),
-                "config": dataclasses.asdict(config), "metrics": metrics, "steps": step,
-                "licence": "GPL-3.0-or-later (made only from public-domain scores, free soundfonts and MIDI files, "
-                           "and this project's code)"}
+        card = {
+            "id": f"beat-tracker-{os.path.basename(os.path.normpath(config.out_dir))}",
+            "model": KIND,
+            "architecture": model.arguments,
+            "inputs": f"core.beat_activations.spectrogram_features (64 bands, {FRAME_RATE_HZ:.2f} frames/s)",
+            "outputs": list(ACTIVATIONS),
+            "data": data_card(config.data),
+            "config": dataclasses.asdict(config),
+            "metrics": metrics,
+            "steps": step,
+            "licence": "GPL-3.0-or-later (made only from public-domain scores, free soundfonts and MIDI files, "
+            "and this project's code)",
+        }
         save_weights(model, os.path.join(config.out_dir, "beat_tracker.safetensors"), card)
         if writer is not None:
             writer.close()

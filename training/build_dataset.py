@@ -59,18 +59,31 @@ GROUP_WEIGHTS = {"quartet": 0.45, "chorale": 0.35, "other": 0.20}
 PROGRAMS = (None, 0, 6, 19, 40, 42, 46, 48, 49, 52, 56, 60, 68, 71, 73)
 TEMPO_SCALE = (0.8, 1.25)
 RUBATO_SPACING_QL = (8.0, 16.0)  # quarters between the points of a tempo curve (two to four 4/4 bars)
-RUBATO_STEP = 0.06               # standard deviation of the log-tempo change from one point to the next
-RUBATO_PULL = 0.7                # each point keeps this much of the last one's deviation (mean reversion)
-RUBATO_RANGE = (0.8, 1.25)       # tempo factors a curve stays within
-RUBATO_LENGTH_QL = 720.0         # curves reach this far: 180 s at 240 quarters a minute
+RUBATO_STEP = 0.06  # standard deviation of the log-tempo change from one point to the next
+RUBATO_PULL = 0.7  # each point keeps this much of the last one's deviation (mean reversion)
+RUBATO_RANGE = (0.8, 1.25)  # tempo factors a curve stays within
+RUBATO_LENGTH_QL = 720.0  # curves reach this far: 180 s at 240 quarters a minute
 VARIATION = (0.6, 1.5)
-JITTER_S = 0.012       # standard deviation of each ictus' timing
-LEAD_S = (0.0, 0.05)   # the conductor's beat comes this much before the music's
+JITTER_S = 0.012  # standard deviation of each ictus' timing
+LEAD_S = (0.0, 0.05)  # the conductor's beat comes this much before the music's
 FRAME_SCALE = (0.9, 1.1)
-FRAME_SHIFT = 0.015    # standard deviation of the framing offset, image units
+FRAME_SHIFT = 0.015  # standard deviation of the framing offset, image units
 FRAME_CENTRE = (0.5, 0.55)
-OTHER_COMPOSERS = ("monteverdi", "joplin", "handel", "corelli", "schubert", "verdi", "weber", "cpebach",
-                   "chopin", "schumann", "luca", "ciconia", "josquin")
+OTHER_COMPOSERS = (
+    "monteverdi",
+    "joplin",
+    "handel",
+    "corelli",
+    "schubert",
+    "verdi",
+    "weber",
+    "cpebach",
+    "chopin",
+    "schumann",
+    "luca",
+    "ciconia",
+    "josquin",
+)
 SOUNDFONT_LICENCE = "FluidR3_GM (c) Frank Wen, MIT licence (Debian package fluid-soundfont-gm)"
 
 
@@ -100,7 +113,9 @@ def corpus_candidates() -> dict[str, list[str]]:
         found = []
         for path in corpus.getComposer(composer):
             text = str(path).replace(os.sep, "/")
-            stem = re.sub(r"\.(mxl|xml|musicxml|krn|abc|mid|midi|md|rntxt|capella|mei)$", "", text.split("/corpus/")[-1])
+            stem = re.sub(
+                r"\.(mxl|xml|musicxml|krn|abc|mid|midi|md|rntxt|capella|mei)$", "", text.split("/corpus/")[-1]
+            )
             if stem not in found:
                 found.append(stem)
         return found
@@ -129,8 +144,9 @@ def rubato_curve(rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
     return tuple(points)
 
 
-def plan_jobs(candidates: dict[str, list[str]], *, seed: int, takes: int, max_piece_s: float, beats: str,
-              rubato: float = 0.0) -> list[Job]:
+def plan_jobs(
+    candidates: dict[str, list[str]], *, seed: int, takes: int, max_piece_s: float, beats: str, rubato: float = 0.0
+) -> list[Job]:
     """Every candidate once, in a seeded order that mixes the groups by ``GROUP_WEIGHTS``; a
     ``rubato`` share of them (0 to 1) with a :func:`rubato_curve`. The curves come from a
     generator of their own, so every other choice is the same whatever the share."""
@@ -145,13 +161,21 @@ def plan_jobs(candidates: dict[str, list[str]], *, seed: int, takes: int, max_pi
         path = str(pools[group].pop())
         if not pools[group]:
             del pools[group]
-        jobs.append(Job(
-            index=len(jobs), corpus_path=path, work=work_of(path), group=group,
-            tempo_scale=round(float(rng.uniform(*TEMPO_SCALE)), 3),
-            program=PROGRAMS[int(rng.integers(len(PROGRAMS)))], seed=int(rng.integers(2**31)),
-            takes=takes, max_piece_s=max_piece_s, beats=beats,
-            tempo_curve_ql=rubato_curve(rubato_rng) if rubato_rng.random() < rubato else (),
-        ))
+        jobs.append(
+            Job(
+                index=len(jobs),
+                corpus_path=path,
+                work=work_of(path),
+                group=group,
+                tempo_scale=round(float(rng.uniform(*TEMPO_SCALE)), 3),
+                program=PROGRAMS[int(rng.integers(len(PROGRAMS)))],
+                seed=int(rng.integers(2**31)),
+                takes=takes,
+                max_piece_s=max_piece_s,
+                beats=beats,
+                tempo_curve_ql=rubato_curve(rubato_rng) if rubato_rng.random() < rubato else (),
+            )
+        )
     return jobs
 
 
@@ -174,8 +198,9 @@ def score_track(beats_s: np.ndarray, downbeats_s: np.ndarray, meter: int):
             count = 0 if starts[i] else count + 1
             position[i] = count % used
     tempo = 60.0 / float(np.median(np.diff(beats_s))) if beats_s.size > 1 else 0.0
-    return BeatTrack(beats_s=beats_s, downbeats_s=beats_s[position == 0], bar_position=position, meter=used,
-                     tempo_bpm=tempo)
+    return BeatTrack(
+        beats_s=beats_s, downbeats_s=beats_s[position == 0], bar_position=position, meter=used, tempo_bpm=tempo
+    )
 
 
 def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -195,8 +220,13 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     lead_s = float(rng.uniform(*LEAD_S))
     beats = track.beats_s + rng.normal(0.0, JITTER_S, track.beats_s.size) - lead_s
     beats = np.maximum.accumulate(np.maximum(beats, 0.0))
-    shifted = BeatTrack(beats_s=beats, downbeats_s=beats[track.bar_position == 0], bar_position=track.bar_position,
-                        meter=track.meter, tempo_bpm=track.tempo_bpm)
+    shifted = BeatTrack(
+        beats_s=beats,
+        downbeats_s=beats[track.bar_position == 0],
+        bar_position=track.bar_position,
+        meter=track.meter,
+        tempo_bpm=track.tempo_bpm,
+    )
     frames = frame_count_30fps(frame_count_90hz(samples.shape[0], SAMPLE_RATE_HZ))
     loudness = loudness_30fps(samples, SAMPLE_RATE_HZ, frames)
     keypoints = draw(shifted, loudness, np.arange(frames) / MOTION_FPS, rng, variation).astype(np.float64)
@@ -204,8 +234,12 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     offset = rng.normal(0.0, FRAME_SHIFT, 2)
     centre = np.array(FRAME_CENTRE)
     keypoints = np.clip(centre + scale * (keypoints - centre) + offset, 0.0, 1.0).astype(np.float32)
-    take = {"variation": round(variation, 3), "lead_s": round(lead_s, 4), "scale": round(scale, 3),
-            "offset": [round(float(v), 4) for v in offset]}
+    take = {
+        "variation": round(variation, 3),
+        "lead_s": round(lead_s, 4),
+        "scale": round(scale, 3),
+        "offset": [round(float(v), 4) for v in offset],
+    }
     return keypoints, take
 
 
@@ -248,15 +282,20 @@ def render_piece(job: Job) -> dict:
     torch.set_num_threads(1)
     started = time.perf_counter()
     try:
-        rendered = render_score(job.corpus_path, tempo_scale=job.tempo_scale, program=job.program,
-                                tempo_curve_ql=job.tempo_curve_ql, excerpt_s=job.max_piece_s,
-                                sample_rate_hz=SAMPLE_RATE_HZ)
+        rendered = render_score(
+            job.corpus_path,
+            tempo_scale=job.tempo_scale,
+            program=job.program,
+            tempo_curve_ql=job.tempo_curve_ql,
+            excerpt_s=job.max_piece_s,
+            sample_rate_hz=SAMPLE_RATE_HZ,
+        )
     except Exception as error:  # music21 cannot lay out every corpus file; such a piece is skipped
         return {"ok": False, "job": job, "error": f"{type(error).__name__}: {error}"}
     if rendered.beats_s.size < 8 or not np.any(rendered.samples):
         return {"ok": False, "job": job, "error": "fewer than 8 beats"}
     samples, beats_s, downbeats_s, repeats = repeated_piece(rendered)
-    mel = mel_90hz(samples)                                                   # (T90, 128)
+    mel = mel_90hz(samples)  # (T90, 128)
     rng = np.random.default_rng(job.seed)
     track = score_track(beats_s, downbeats_s, rendered.meter)
     motions, takes = [], []
@@ -272,15 +311,33 @@ def render_piece(job: Job) -> dict:
         takes.append(take)
     frames30 = min(motions[0].shape[0], mel.shape[0] // 3)
     entry = {
-        "corpus_path": job.corpus_path, "work": job.work, "group": job.group,
-        "tempo_scale": job.tempo_scale, "tempo_curve_ql": [list(point) for point in job.tempo_curve_ql],
+        "corpus_path": job.corpus_path,
+        "work": job.work,
+        "group": job.group,
+        "tempo_scale": job.tempo_scale,
+        "tempo_curve_ql": [list(point) for point in job.tempo_curve_ql],
         "tempo_bpm": round(float(rendered.tempo_bpm), 2),
-        "meter": int(rendered.meter), "beaten_in": int(track.meter), "program": job.program,
-        "duration_s": round(frames30 / MOTION_FPS, 2), "repeats": repeats, "beats": int(beats_s.size),
-        "seed": job.seed, "takes": takes, "seconds_to_build": round(time.perf_counter() - started, 1),
+        "meter": int(rendered.meter),
+        "beaten_in": int(track.meter),
+        "program": job.program,
+        "duration_s": round(frames30 / MOTION_FPS, 2),
+        "repeats": repeats,
+        "beats": int(beats_s.size),
+        "seed": job.seed,
+        "takes": takes,
+        "seconds_to_build": round(time.perf_counter() - started, 1),
     }
-    return {"ok": True, "job": job, "samples": samples, "mel": mel, "motions": motions,
-            "beats_s": beats_s, "downbeats_s": downbeats_s, "spans": cut_points(frames30), "entry": entry}
+    return {
+        "ok": True,
+        "job": job,
+        "samples": samples,
+        "mel": mel,
+        "motions": motions,
+        "beats_s": beats_s,
+        "downbeats_s": downbeats_s,
+        "spans": cut_points(frames30),
+        "entry": entry,
+    }
 
 
 # --------------------------------------------------------------------------- writing
@@ -319,13 +376,20 @@ def add_beats(root: str | os.PathLike[str], splits: tuple[str, ...] = ("train", 
     for entry in manifest["pieces"]:
         if entry["split"] not in splits:
             continue
-        rendered = render_score(entry["corpus_path"], tempo_scale=entry["tempo_scale"], program=entry["program"],
-                                tempo_curve_ql=tuple(map(tuple, entry.get("tempo_curve_ql", ()))),
-                                excerpt_s=manifest["max_piece_s"], sample_rate_hz=SAMPLE_RATE_HZ)
+        rendered = render_score(
+            entry["corpus_path"],
+            tempo_scale=entry["tempo_scale"],
+            program=entry["program"],
+            tempo_curve_ql=tuple(map(tuple, entry.get("tempo_curve_ql", ()))),
+            excerpt_s=manifest["max_piece_s"],
+            sample_rate_hz=SAMPLE_RATE_HZ,
+        )
         _, beats_s, downbeats_s, repeats = repeated_piece(rendered)
         if repeats != entry["repeats"] or beats_s.size != entry["beats"]:
-            raise SystemExit(f"{entry['corpus_path']} renders with {beats_s.size} beats now, not the manifest's "
-                             f"{entry['beats']}; rebuild the dataset instead.")
+            raise SystemExit(
+                f"{entry['corpus_path']} renders with {beats_s.size} beats now, not the manifest's "
+                f"{entry['beats']}; rebuild the dataset instead."
+            )
         for sample in entry["samples"]:
             start = round(sample["start_s"] * MOTION_FPS)
             end = start + round(sample["seconds"] * MOTION_FPS)
@@ -353,38 +417,88 @@ def write_piece(result: dict, out: Path, split: str) -> list[dict]:
                 first = int(round(start / MOTION_FPS * SAMPLE_RATE_HZ))
                 last = int(round(end / MOTION_FPS * SAMPLE_RATE_HZ))
                 soundfile.write(folder / "audio.flac", samples[first:last], SAMPLE_RATE_HZ)
-            rows.append({"name": name, "take": take, "start_s": start / MOTION_FPS, "seconds": (end - start) / MOTION_FPS})
+            rows.append(
+                {"name": name, "take": take, "start_s": start / MOTION_FPS, "seconds": (end - start) / MOTION_FPS}
+            )
     return rows
 
 
-def manifest_of(*, seed: int, hours: float, takes: int, max_piece_s: float, beats: str, rubato: float, seconds: dict,
-                entries: list, skipped: list, started: float, complete: bool) -> dict:
+def manifest_of(
+    *,
+    seed: int,
+    hours: float,
+    takes: int,
+    max_piece_s: float,
+    beats: str,
+    rubato: float,
+    seconds: dict,
+    entries: list,
+    skipped: list,
+    started: float,
+    complete: bool,
+) -> dict:
     """The manifest of what is written so far (``complete`` False while the build runs)."""
     return {
         "format": "ConductorMotion100 layout: <split>/<sample>/mel.npy (T90,128) 90 Hz, motion.npy (T30,13,2) 30 fps",
         "built_with": "python -m training.build_dataset",
-        "complete": complete, "seed": seed, "hours_requested": hours, "takes": takes, "max_piece_s": max_piece_s, "beats": beats,
+        "complete": complete,
+        "seed": seed,
+        "hours_requested": hours,
+        "takes": takes,
+        "max_piece_s": max_piece_s,
+        "beats": beats,
         "hours": round(sum(seconds.values()) / 3600, 4),
-        "splits": {split: {"hours": round(seconds[split] / 3600, 4),
-                           "pieces": sum(e["split"] == split for e in entries),
-                           "works": len({e["work"] for e in entries if e["split"] == split}),
-                           "samples": sum(len(e["samples"]) for e in entries if e["split"] == split)}
-                   for split in SPLIT_SHARES},
-        "motion": {"source": "core.procedural.draw on the score's beats" if beats == "score"
-                   else "core.procedural.conduct on the audio", "variation": VARIATION, "jitter_s": JITTER_S,
-                   "lead_s": LEAD_S, "frame_scale": FRAME_SCALE, "frame_shift": FRAME_SHIFT},
-        "music": {"scores": "music21 corpus, public domain compositions", "soundfont": SOUNDFONT_LICENCE,
-                  "tempo_scale": TEMPO_SCALE, "programs": [p for p in PROGRAMS],
-                  "rubato": {"share": rubato, "spacing_ql": RUBATO_SPACING_QL, "step": RUBATO_STEP,
-                             "pull": RUBATO_PULL, "range": RUBATO_RANGE}},
+        "splits": {
+            split: {
+                "hours": round(seconds[split] / 3600, 4),
+                "pieces": sum(e["split"] == split for e in entries),
+                "works": len({e["work"] for e in entries if e["split"] == split}),
+                "samples": sum(len(e["samples"]) for e in entries if e["split"] == split),
+            }
+            for split in SPLIT_SHARES
+        },
+        "motion": {
+            "source": "core.procedural.draw on the score's beats"
+            if beats == "score"
+            else "core.procedural.conduct on the audio",
+            "variation": VARIATION,
+            "jitter_s": JITTER_S,
+            "lead_s": LEAD_S,
+            "frame_scale": FRAME_SCALE,
+            "frame_shift": FRAME_SHIFT,
+        },
+        "music": {
+            "scores": "music21 corpus, public domain compositions",
+            "soundfont": SOUNDFONT_LICENCE,
+            "tempo_scale": TEMPO_SCALE,
+            "programs": [p for p in PROGRAMS],
+            "rubato": {
+                "share": rubato,
+                "spacing_ql": RUBATO_SPACING_QL,
+                "step": RUBATO_STEP,
+                "pull": RUBATO_PULL,
+                "range": RUBATO_RANGE,
+            },
+        },
         "seconds_to_build": round(time.perf_counter() - started, 1),
-        "pieces": entries, "skipped": skipped,
+        "pieces": entries,
+        "skipped": skipped,
     }
 
 
-def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1, takes: int = 1,
-          max_piece_s: float = 180.0, beats: str = "score", rubato: float = 0.0, pieces: list[str] | None = None,
-          log=print) -> dict:
+def build(
+    out: str | os.PathLike[str],
+    *,
+    hours: float,
+    seed: int,
+    jobs: int = 1,
+    takes: int = 1,
+    max_piece_s: float = 180.0,
+    beats: str = "score",
+    rubato: float = 0.0,
+    pieces: list[str] | None = None,
+    log=print,
+) -> dict:
     """Render pieces until the samples (all takes) last ``hours``; return the manifest.
 
     ``pieces`` replaces the corpus selection by the given corpus paths (in that order).
@@ -400,17 +514,30 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
         planned = sorted(planned, key=lambda j: order[j.corpus_path])
         planned = [dataclasses.replace(j, index=i) for i, j in enumerate(planned)]
     else:
-        planned = plan_jobs(corpus_candidates(), seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats,
-                            rubato=rubato)
+        planned = plan_jobs(
+            corpus_candidates(), seed=seed, takes=takes, max_piece_s=max_piece_s, beats=beats, rubato=rubato
+        )
     target_s = hours * 3600.0
     seconds = {split: 0.0 for split in SPLIT_SHARES}
     work_split: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     started = time.perf_counter()
+
     def write_manifest(complete: bool) -> dict:
-        manifest = manifest_of(seed=seed, hours=hours, takes=takes, max_piece_s=max_piece_s, beats=beats, rubato=rubato,
-                               seconds=seconds, entries=entries, skipped=skipped, started=started, complete=complete)
+        manifest = manifest_of(
+            seed=seed,
+            hours=hours,
+            takes=takes,
+            max_piece_s=max_piece_s,
+            beats=beats,
+            rubato=rubato,
+            seconds=seconds,
+            entries=entries,
+            skipped=skipped,
+            started=started,
+            complete=complete,
+        )
         temporary = out / "manifest.json.partial"
         temporary.write_text(json.dumps(manifest, indent=1))
         os.replace(temporary, out / "manifest.json")
@@ -434,9 +561,11 @@ def build(out: str | os.PathLike[str], *, hours: float, seed: int, jobs: int = 1
             seconds[split] += piece_s
             total = sum(seconds.values())
             write_manifest(complete=False)
-            log(f"{total / 3600:6.3f} h  {split:5s}  {job.corpus_path}  {entry['duration_s']:.0f} s  "
+            log(
+                f"{total / 3600:6.3f} h  {split:5s}  {job.corpus_path}  {entry['duration_s']:.0f} s  "
                 f"meter {entry['meter']}  {entry['tempo_bpm']:.0f} bpm  program {job.program}  "
-                f"({time.perf_counter() - started:.0f} s)")
+                f"({time.perf_counter() - started:.0f} s)"
+            )
             if total >= target_s:
                 pool.terminate()
                 break
@@ -448,21 +577,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="new dataset folder (train/ val/ test/ and manifest.json)")
     parser.add_argument("--hours", type=float, help="stop once the samples last this long")
-    parser.add_argument("--add-beats", nargs="*", choices=("train", "val", "test"), default=None, metavar="SPLIT",
-                        help="instead of building: write the score's beats into the samples of the existing "
-                             "dataset --out (these splits; all when none are named)")
+    parser.add_argument(
+        "--add-beats",
+        nargs="*",
+        choices=("train", "val", "test"),
+        default=None,
+        metavar="SPLIT",
+        help="instead of building: write the score's beats into the samples of the existing "
+        "dataset --out (these splits; all when none are named)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--takes", type=int, default=1, help="conducted takes (variations) per piece")
     parser.add_argument("--max-piece-s", type=float, default=180.0, help="render at most this much of each score")
-    parser.add_argument("--beats", choices=("score", "tracked"), default="score",
-                        help="conduct on the score's exact beats or on the beats core tracks in the audio")
-    parser.add_argument("--rubato", type=float, default=0.0, metavar="SHARE",
-                        help="share of the pieces (0 to 1) played with gradual tempo changes (default 0)")
+    parser.add_argument(
+        "--beats",
+        choices=("score", "tracked"),
+        default="score",
+        help="conduct on the score's exact beats or on the beats core tracks in the audio",
+    )
+    parser.add_argument(
+        "--rubato",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the pieces (0 to 1) played with gradual tempo changes (default 0)",
+    )
     parser.add_argument("--pieces", nargs="*", default=None, help="corpus paths to use instead of the selection")
     args = parser.parse_args(argv)
     if shutil.which("fluidsynth") is None:
-        raise SystemExit("The fluidsynth program is missing; install it with 'apt-get install fluidsynth fluid-soundfont-gm'.")
+        raise SystemExit(
+            "The fluidsynth program is missing; install it with 'apt-get install fluidsynth fluid-soundfont-gm'."
+        )
     if args.add_beats is not None:
         written = add_beats(args.out, tuple(args.add_beats) or ("train", "val", "test"))
         print(json.dumps({"samples_with_beats": written}))
@@ -471,8 +617,17 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("--hours is required to build a dataset (how long its samples should last in all).")
     if not 0.0 <= args.rubato <= 1.0:
         raise SystemExit(f"--rubato is a share of the pieces, from 0 to 1, not {args.rubato:g}.")
-    manifest = build(args.out, hours=args.hours, seed=args.seed, jobs=args.jobs, takes=args.takes,
-                     max_piece_s=args.max_piece_s, beats=args.beats, rubato=args.rubato, pieces=args.pieces)
+    manifest = build(
+        args.out,
+        hours=args.hours,
+        seed=args.seed,
+        jobs=args.jobs,
+        takes=args.takes,
+        max_piece_s=args.max_piece_s,
+        beats=args.beats,
+        rubato=args.rubato,
+        pieces=args.pieces,
+    )
     print(json.dumps({"hours": manifest["hours"], "splits": manifest["splits"], "skipped": len(manifest["skipped"])}))
     return manifest
 

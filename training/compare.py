@@ -64,8 +64,11 @@ SCORES = {
 }
 
 
-BEATS_FROM = {"score": "the score's exact beats", "tracked": "librosa's tracker on the mel",
-              "mixed": "the score's where the sample has them, else librosa's tracker"}
+BEATS_FROM = {
+    "score": "the score's exact beats",
+    "tracked": "librosa's tracker on the mel",
+    "mixed": "the score's where the sample has them, else librosa's tracker",
+}
 
 
 def list_samples(root: Path, split: str) -> list[Path]:
@@ -133,7 +136,9 @@ def score_motion(mel: np.ndarray, music_beats: np.ndarray, motion: np.ndarray, n
         "bas_music": metrics.beat_alignment(beats, kinematic),
         "bas_motion": metrics.beat_alignment(kinematic, beats),
         "sync": sync_probability(net, mel, motion) if net is not None else math.nan,
-        "wrist_speed": float(np.linalg.norm(np.diff(motion[:, list(metrics.WRISTS)], axis=0), axis=2).mean() * MOTION_FPS),
+        "wrist_speed": float(
+            np.linalg.norm(np.diff(motion[:, list(metrics.WRISTS)], axis=0), axis=2).mean() * MOTION_FPS
+        ),
     }
 
 
@@ -145,12 +150,23 @@ def beats_procedural(result: dict) -> bool:
     if "procedural" not in summary:
         return False
     ours, procedural = summary["ours"], summary["procedural"]
-    return (all(ours[score]["mean"] > procedural[score]["mean"] for score in ("ictus_music", "sync"))
-            and ours["wrist_speed"]["mean"] >= 0.5 * procedural["wrist_speed"]["mean"])
+    return (
+        all(ours[score]["mean"] > procedural[score]["mean"] for score in ("ictus_music", "sync"))
+        and ours["wrist_speed"]["mean"] >= 0.5 * procedural["wrist_speed"]["mean"]
+    )
 
 
-def evaluate(root: Path, split: str, *, ours: str, official: str | None, m2snet: str | None,
-             seed: int = 0, limit: int = 0, log=print) -> dict:
+def evaluate(
+    root: Path,
+    split: str,
+    *,
+    ours: str,
+    official: str | None,
+    m2snet: str | None,
+    seed: int = 0,
+    limit: int = 0,
+    log=print,
+) -> dict:
     """Score every method on every sample; return per-sample rows and per-method summaries."""
     import soundfile
 
@@ -175,13 +191,23 @@ def evaluate(root: Path, split: str, *, ours: str, official: str | None, m2snet:
         for name, model in generators.items():
             motions[name] = generate(model, mel, seed + index)
         motions["shuffled"] = generate(generators["ours"], mels[shuffled_partner(folders, index)], seed + index)
-        row = {"sample": folder.name, "seconds": round(mel.shape[0] / MEL_FPS, 2), "music_beats": int(music_beats.size),
-               "beats_from": beats_from}
+        row = {
+            "sample": folder.name,
+            "seconds": round(mel.shape[0] / MEL_FPS, 2),
+            "music_beats": int(music_beats.size),
+            "beats_from": beats_from,
+        }
         for name, motion in motions.items():
             row[name] = score_motion(mel, music_beats, motion, net)
         rows.append(row)
-        log(f"{folder.name}: " + "  ".join(f"{n} {row[n]['ictus_music']:.2f}/{row[n]['bas_music']:.2f}/{row[n]['sync']:.2f}"
-                                           for n in METHODS if n in row))
+        log(
+            f"{folder.name}: "
+            + "  ".join(
+                f"{n} {row[n]['ictus_music']:.2f}/{row[n]['bas_music']:.2f}/{row[n]['sync']:.2f}"
+                for n in METHODS
+                if n in row
+            )
+        )
     summary: dict[str, Any] = {}
     for name in METHODS:
         present = [r[name] for r in rows if name in r]
@@ -197,8 +223,14 @@ def evaluate(root: Path, split: str, *, ours: str, official: str | None, m2snet:
                 "n": int(values.size),
             }
     sources = sorted({r["beats_from"] for r in rows})
-    return {"split": split, "samples": len(rows), "seconds": float(sum(r["seconds"] for r in rows)),
-            "beats_from": sources[0] if len(sources) == 1 else "mixed", "rows": rows, "summary": summary}
+    return {
+        "split": split,
+        "samples": len(rows),
+        "seconds": float(sum(r["seconds"] for r in rows)),
+        "beats_from": sources[0] if len(sources) == 1 else "mixed",
+        "rows": rows,
+        "summary": summary,
+    }
 
 
 def markdown_table(result: dict) -> str:
@@ -215,8 +247,13 @@ def markdown_table(result: dict) -> str:
         cells = []
         for score in SCORES:
             value = result["summary"][name][score]
-            cells.append("n/a" if not math.isfinite(value["mean"]) else
-                         f"{value['mean']:.3f} ± {value['sem']:.3f}" if math.isfinite(value["sem"]) else f"{value['mean']:.3f}")
+            cells.append(
+                "n/a"
+                if not math.isfinite(value["mean"])
+                else f"{value['mean']:.3f} ± {value['sem']:.3f}"
+                if math.isfinite(value["sem"])
+                else f"{value['mean']:.3f}"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -235,12 +272,28 @@ def bar_plot(result: dict, path: Path) -> None:
     for k, name in enumerate(names):
         means = [result["summary"][name][s]["mean"] for s in shown]
         errors = [np.nan_to_num(result["summary"][name][s]["sem"]) for s in shown]
-        axis.bar(np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width, means, width, yerr=errors,
-                 capsize=2, label=METHODS[name])
-    axis.set_xticks(np.arange(len(shown)), ["ictus\nalignment\nmusic → motion", "ictus\nalignment\nmotion → music",
-                                            "speed-minimum\nalignment\nmusic → motion", "M2S-Net sync\n(mean\nprobability)"])
-    axis.set(ylim=(0, 1), ylabel="score (higher follows the music better)",
-             title=f"Held-out {result['split']} split, {result['samples']} samples")
+        axis.bar(
+            np.arange(len(shown)) + (k - (len(names) - 1) / 2) * width,
+            means,
+            width,
+            yerr=errors,
+            capsize=2,
+            label=METHODS[name],
+        )
+    axis.set_xticks(
+        np.arange(len(shown)),
+        [
+            "ictus\nalignment\nmusic → motion",
+            "ictus\nalignment\nmotion → music",
+            "speed-minimum\nalignment\nmusic → motion",
+            "M2S-Net sync\n(mean\nprobability)",
+        ],
+    )
+    axis.set(
+        ylim=(0, 1),
+        ylabel="score (higher follows the music better)",
+        title=f"Held-out {result['split']} split, {result['samples']} samples",
+    )
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -252,13 +305,23 @@ def write_card_metrics(weights: Path, result: dict, args: argparse.Namespace) ->
     card_path = weights.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     card["metrics"] = {
-        "split": f"{Path(args.data).name}/{result['split']}", "samples": result["samples"],
-        "minutes": round(result["seconds"] / 60, 1), "command": "python -m training.compare " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False, 0) and k != "write_card"),
+        "split": f"{Path(args.data).name}/{result['split']}",
+        "samples": result["samples"],
+        "minutes": round(result["seconds"] / 60, 1),
+        "command": "python -m training.compare "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
+            if v not in (None, False, 0) and k != "write_card"
+        ),
         "judge": "official M2S-Net (research-only checkpoint, used only to measure)" if args.m2snet else None,
-        **{name: {score: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values.items()}
-                  for score, values in scores.items()}
-           for name, scores in result["summary"].items()},
+        **{
+            name: {
+                score: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in values.items()}
+                for score, values in scores.items()
+            }
+            for name, scores in result["summary"].items()
+        },
     }
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
@@ -273,12 +336,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="bench/figures", help="folder for evaluation.md/.png/.json")
     parser.add_argument("--seed", type=int, default=0, help="noise and procedural seeds (seed + sample index)")
     parser.add_argument("--limit", type=int, default=0, help="score at most this many samples (0 = all)")
-    parser.add_argument("--write-card", action="store_true",
-                        help="store the summary as 'metrics' in the model card (.json) beside --ours")
+    parser.add_argument(
+        "--write-card",
+        action="store_true",
+        help="store the summary as 'metrics' in the model card (.json) beside --ours",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    result = evaluate(Path(args.data), args.split, ours=args.ours, official=args.official, m2snet=args.m2snet,
-                      seed=args.seed, limit=args.limit)
+    result = evaluate(
+        Path(args.data),
+        args.split,
+        ours=args.ours,
+        official=args.official,
+        m2snet=args.m2snet,
+        seed=args.seed,
+        limit=args.limit,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(result)
@@ -288,8 +361,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.write_card:
         write_card_metrics(Path(args.ours), result, args)
     print(table)
-    print("our weights beat the procedural conductor (ictus alignment music→motion and sync, half its movement): "
-          + ("yes" if beats_procedural(result) else "no"))
+    print(
+        "our weights beat the procedural conductor (ictus alignment music→motion and sync, half its movement): "
+        + ("yes" if beats_procedural(result) else "no")
+    )
     return result
 
 

@@ -18,25 +18,25 @@ NEGATIVE_KINDS = ("easy", "hard", "super_hard")
 
 @dataclasses.dataclass
 class CommonConfig:
-    data: str = ""                 # ConductorMotion100 root holding train/ val/ test/
-    out_dir: str = "runs/train"    # checkpoints, TensorBoard logs and final weights
+    data: str = ""  # ConductorMotion100 root holding train/ val/ test/
+    out_dir: str = "runs/train"  # checkpoints, TensorBoard logs and final weights
     seed: int = 1337
-    device: str = "auto"           # auto, cpu, cuda, cuda:1, ...
-    amp: bool = False              # bfloat16 autocast on CUDA (ignored elsewhere)
-    batch_size: int = 10           # global batch: summed over ranks and micro-batches
-    micro_batches: int = 1         # gradient accumulation steps per rank
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    amp: bool = False  # bfloat16 autocast on CUDA (ignored elsewhere)
+    batch_size: int = 10  # global batch: summed over ranks and micro-batches
+    micro_batches: int = 1  # gradient accumulation steps per rank
     epochs: int = 400
-    max_steps: int = 0             # stop after this many optimiser steps (0 = run all epochs)
-    sample_s: int = 30             # training samples are non-overlapping windows of this length
-    eval_every: int = 0            # steps between validations (0 = every eval_every_epochs)
+    max_steps: int = 0  # stop after this many optimiser steps (0 = run all epochs)
+    sample_s: int = 30  # training samples are non-overlapping windows of this length
+    eval_every: int = 0  # steps between validations (0 = every eval_every_epochs)
     eval_every_epochs: int = 10
-    val_limit: int = 0             # validate on at most this many windows (0 = all)
-    checkpoint_every: int = 1000   # steps between checkpoints (one is always written at the end)
-    log_every: int = 10            # steps between TensorBoard scalars
-    workers: int = 0               # DataLoader worker processes
+    val_limit: int = 0  # validate on at most this many windows (0 = all)
+    checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    log_every: int = 10  # steps between TensorBoard scalars
+    workers: int = 0  # DataLoader worker processes
     tensorboard: bool = True
-    progress: bool = True          # tqdm progress bar on rank 0
-    resume: str = ""               # checkpoint to continue from ("auto" = out_dir/ckpt.pt)
+    progress: bool = True  # tqdm progress bar on rank 0
+    resume: str = ""  # checkpoint to continue from ("auto" = out_dir/ckpt.pt)
 
 
 @dataclasses.dataclass
@@ -44,14 +44,14 @@ class M2SNetConfig(CommonConfig):
     """Stage 1: M2S-Net, self-supervised music-motion synchronisation."""
 
     out_dir: str = "runs/m2snet"
-    lr: float = 1e-3               # Adam
-    clip_s: int = 10               # each step compares two clips of this length per sample
-    negatives: str = "hard"        # easy | hard | super_hard, after the first epoch
-    easy_epochs: int = 1           # the first epochs always use easy negatives
-    hard_gap_s: float = 10.0       # hard negatives start at least this far apart
-    shift_min_s: float = 0.5       # super-hard negatives are shifted by this ...
-    shift_max_s: float = 5.0       # ... to this many seconds
-    kaiming_init: bool = True      # kaiming-normal (fan_out, relu) on conv and linear weights
+    lr: float = 1e-3  # Adam
+    clip_s: int = 10  # each step compares two clips of this length per sample
+    negatives: str = "hard"  # easy | hard | super_hard, after the first epoch
+    easy_epochs: int = 1  # the first epochs always use easy negatives
+    hard_gap_s: float = 10.0  # hard negatives start at least this far apart
+    shift_min_s: float = 0.5  # super-hard negatives are shifted by this ...
+    shift_max_s: float = 5.0  # ... to this many seconds
+    kaiming_init: bool = True  # kaiming-normal (fan_out, relu) on conv and linear weights
 
 
 @dataclasses.dataclass
@@ -61,14 +61,14 @@ class M2SGANConfig(CommonConfig):
     out_dir: str = "runs/m2sgan"
     batch_size: int = 20
     epochs: int = 200
-    lr: float = 5e-4               # RMSprop, generator and critic
-    critic_steps: int = 5          # critic updates per generator update
-    gp_weight: float = 10.0        # zero-centred gradient penalty
+    lr: float = 5e-4  # RMSprop, generator and critic
+    critic_steps: int = 5  # critic updates per generator update
+    gp_weight: float = 10.0  # zero-centred gradient penalty
     adversarial_weight: float = 1.0
-    sync_weight: float = 0.05      # L1 between M2S-Net motion features of fake and real
+    sync_weight: float = 0.05  # L1 between M2S-Net motion features of fake and real
     mse_weight: float = 0.0
-    m2snet: str = ""               # trained M2S-Net: music encoder init + sync-loss features
-    m2snet_test: str = ""          # test-split M2S-Net for MPE (skipped when empty)
+    m2snet: str = ""  # trained M2S-Net: music encoder init + sync-loss features
+    m2snet_test: str = ""  # test-split M2S-Net for MPE (skipped when empty)
     # Warm start: the whole generator (music encoder included) from these weights (.safetensors
     # or an official .pt) instead of M2S-Net's encoder and a fresh rest; the critic starts fresh.
     # For continuing a finished run on more data; --resume continues an unfinished one exactly.
@@ -81,9 +81,9 @@ class M2SGANConfig(CommonConfig):
     # Off in the recipe. On, the copied music encoder is trained with the rest of the generator:
     # the CPU configuration's stage 1 is too short for its features to carry the beat.
     train_music_encoder: bool = False
-    sync_net_eval: bool = True     # the frozen M2S-Net of the sync loss runs in eval mode
+    sync_net_eval: bool = True  # the frozen M2S-Net of the sync loss runs in eval mode
     eval_every_epochs: int = 10
-    plot_seconds: int = 10         # length of the motion plot in TensorBoard
+    plot_seconds: int = 10  # length of the motion plot in TensorBoard
 
 
 @dataclasses.dataclass
@@ -95,24 +95,24 @@ class BeatTrackerConfig(CommonConfig):
 
     out_dir: str = "runs/beats"
     batch_size: int = 8
-    sample_s: int = 20             # crops of this many seconds (the network sees about 6 s either side)
+    sample_s: int = 20  # crops of this many seconds (the network sees about 6 s either side)
     epochs: int = 100
     max_steps: int = 3200
-    lr: float = 2e-3               # Adam; linear warm-up, then cosine decay to lr_floor * lr
+    lr: float = 2e-3  # Adam; linear warm-up, then cosine decay to lr_floor * lr
     lr_floor: float = 0.05
     warmup_steps: int = 200
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
-    channels: int = 32             # of the time blocks
+    channels: int = 32  # of the time blocks
     frontend_channels: int = 16
-    blocks: int = 8                # dilations 1 ... 2 ** (blocks - 1): about 6 s of context either side
+    blocks: int = 8  # dilations 1 ... 2 ** (blocks - 1): about 6 s of context either side
     dropout: float = 0.15
-    downbeat_weight: float = 1.0   # loss weights of the heads beside the beat's 1
+    downbeat_weight: float = 1.0  # loss weights of the heads beside the beat's 1
     division_weight: float = 0.5
-    augment: bool = True           # training.beat_augment on every training crop
+    augment: bool = True  # training.beat_augment on every training crop
     eval_every: int = 500
-    val_limit: int = 48            # validation crops for the loss (0 = one per val render)
-    val_pieces: int = 24           # whole val renders tracked (decoded) for beat F at each validation
+    val_limit: int = 48  # validation crops for the loss (0 = one per val render)
+    val_pieces: int = 24  # whole val renders tracked (decoded) for beat F at each validation
     checkpoint_every: int = 250
     workers: int = 1
 
@@ -146,8 +146,10 @@ def validate(config: CommonConfig) -> None:
     if config.batch_size < 1 or config.micro_batches < 1:
         raise ValueError("--batch-size and --micro-batches must be positive")
     if config.batch_size % config.micro_batches:
-        raise ValueError(f"--batch-size {config.batch_size} does not split into {config.micro_batches} micro-batches; "
-                         "choose a multiple")
+        raise ValueError(
+            f"--batch-size {config.batch_size} does not split into {config.micro_batches} micro-batches; "
+            "choose a multiple"
+        )
     if isinstance(config, M2SNetConfig):
         if config.negatives not in NEGATIVE_KINDS:
             raise ValueError(f"negatives must be one of {NEGATIVE_KINDS}, not {config.negatives!r}")

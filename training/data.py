@@ -32,9 +32,9 @@ from core.mel import MEL_FPS, MOTION_FPS
 SPLITS = ("train", "val", "test")
 MEL_BANDS = 128
 JOINTS = 13
-RATE_TOLERANCE_S = 0.1           # mel and motion may differ in length by this much
+RATE_TOLERANCE_S = 0.1  # mel and motion may differ in length by this much
 MEL_RANGE = (-1e-3, 1.0 + 1e-3)  # the official feature lies in [0, 1]
-MOTION_RANGE = (-0.5, 1.5)       # normalised image coordinates, a margin for joints off-frame
+MOTION_RANGE = (-0.5, 1.5)  # normalised image coordinates, a margin for joints off-frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +43,8 @@ class Sample:
 
     name: str
     folder: Path
-    mel: np.ndarray      # (T90, 128) memmap
-    motion: np.ndarray   # (T30, 13, 2) memmap
+    mel: np.ndarray  # (T90, 128) memmap
+    motion: np.ndarray  # (T30, 13, 2) memmap
     frames30: int
 
     @property
@@ -62,14 +62,20 @@ def open_sample(folder: Path) -> Sample:
         try:
             arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as error:
-            raise ConductorError(f"'{path}' is not a readable .npy array ({error}); write it again with numpy.save.") from error
+            raise ConductorError(
+                f"'{path}' is not a readable .npy array ({error}); write it again with numpy.save."
+            ) from error
         if not np.issubdtype(arrays[name].dtype, np.floating):
             raise ConductorError(f"'{path}' holds {arrays[name].dtype} values; save it as float32.")
     mel, motion = arrays["mel.npy"], arrays["motion.npy"]
     if mel.ndim != 2 or mel.shape[1] != MEL_BANDS:
-        raise ConductorError(f"'{folder / 'mel.npy'}' is shaped {mel.shape}; expected (frames, {MEL_BANDS}) at {MEL_FPS} Hz.")
+        raise ConductorError(
+            f"'{folder / 'mel.npy'}' is shaped {mel.shape}; expected (frames, {MEL_BANDS}) at {MEL_FPS} Hz."
+        )
     if motion.ndim != 3 or motion.shape[1:] != (JOINTS, 2):
-        raise ConductorError(f"'{folder / 'motion.npy'}' is shaped {motion.shape}; expected (frames, {JOINTS}, 2) at {MOTION_FPS} Hz.")
+        raise ConductorError(
+            f"'{folder / 'motion.npy'}' is shaped {motion.shape}; expected (frames, {JOINTS}, 2) at {MOTION_FPS} Hz."
+        )
     mel_s, motion_s = mel.shape[0] / MEL_FPS, motion.shape[0] / MOTION_FPS
     if abs(mel_s - motion_s) > RATE_TOLERANCE_S:
         raise ConductorError(
@@ -89,8 +95,11 @@ def check_values(sample: Sample, mel: np.ndarray, motion: np.ndarray) -> None:
         if lowest < low or highest > high:
             raise ConductorError(
                 f"'{sample.folder / name}' has values from {lowest:.3g} to {highest:.3g}, outside [{low:g}, {high:g}]; "
-                + ("use the official normalised mel (core.mel.mel_90hz)." if name == "mel.npy"
-                   else "keypoints must be normalised image coordinates in [0, 1].")
+                + (
+                    "use the official normalised mel (core.mel.mel_90hz)."
+                    if name == "mel.npy"
+                    else "keypoints must be normalised image coordinates in [0, 1]."
+                )
             )
 
 
@@ -118,10 +127,15 @@ class ConductorMotionSplit:
         if not self.samples:
             raise ConductorError(f"'{folder}' holds no sample folders.")
         self.window_frames = window_s * MOTION_FPS
-        self.windows = [(i, k * self.window_frames) for i, s in enumerate(self.samples)
-                        for k in range(s.frames30 // self.window_frames)]
+        self.windows = [
+            (i, k * self.window_frames)
+            for i, s in enumerate(self.samples)
+            for k in range(s.frames30 // self.window_frames)
+        ]
         if not self.windows:
-            raise ConductorError(f"No sample in '{folder}' is {window_s} s long; give longer samples or a shorter window.")
+            raise ConductorError(
+                f"No sample in '{folder}' is {window_s} s long; give longer samples or a shorter window."
+            )
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -194,7 +208,7 @@ class ClipPairDataset(torch.utils.data.Dataset):
     def __init__(self, split: ConductorMotionSplit, spec: PairSpec) -> None:
         self.split, self.spec = split, spec
         self.clip = spec.clip_s * MOTION_FPS
-        self.room = split.window_frames - self.clip     # latest start, in motion frames
+        self.room = split.window_frames - self.clip  # latest start, in motion frames
         if self.room < 0:
             raise ConductorError(f"Clips of {spec.clip_s} s do not fit {split.window_frames // MOTION_FPS}-s windows.")
 
@@ -208,7 +222,9 @@ class ClipPairDataset(torch.utils.data.Dataset):
         if kind == "hard":
             gap = int(math.ceil(self.spec.hard_gap_s * MOTION_FPS))
             return np.concatenate([np.arange(0, first - gap + 1), np.arange(first + gap, self.room + 1)])
-        shifts = np.arange(int(round(self.spec.shift_min_s * MOTION_FPS)), int(round(self.spec.shift_max_s * MOTION_FPS)) + 1)
+        shifts = np.arange(
+            int(round(self.spec.shift_min_s * MOTION_FPS)), int(round(self.spec.shift_max_s * MOTION_FPS)) + 1
+        )
         return np.concatenate([first - shifts[first - shifts >= 0], first + shifts[first + shifts <= self.room]])
 
     def fits(self, kind: str) -> bool:
@@ -217,7 +233,9 @@ class ClipPairDataset(torch.utils.data.Dataset):
 
     def draw_starts(self, rng: np.random.Generator, kind: str) -> tuple[int, int]:
         """Clip 1 anywhere it has a partner, clip 2 among its partners (motion frames)."""
-        firsts = [f for f in range(self.room + 1) if self.partners(kind, f).size] if kind != "easy" else range(self.room + 1)
+        firsts = (
+            [f for f in range(self.room + 1) if self.partners(kind, f).size] if kind != "easy" else range(self.room + 1)
+        )
         if not firsts:
             raise ConductorError(
                 f"No {kind} negative fits {self.spec.clip_s}-s clips in {self.split.window_frames // MOTION_FPS}-s windows "
@@ -269,8 +287,9 @@ def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
 def make_loader(dataset: torch.utils.data.Dataset, chunks: list[list], *, workers: int) -> torch.utils.data.DataLoader:
     """A loader that yields one collated micro-batch per entry of ``chunks`` (lists of item
     keys), in that order; ``workers`` processes read ahead."""
-    return torch.utils.data.DataLoader(dataset, batch_sampler=chunks, collate_fn=collate, num_workers=workers,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=chunks, collate_fn=collate, num_workers=workers, persistent_workers=False
+    )
 
 
 # --------------------------------------------------------------------------- builder
@@ -318,8 +337,10 @@ def build_dataset(
             motion = np.load(Path(motion), allow_pickle=False)
         motion = np.asarray(motion, dtype=np.float32)
         if motion.ndim != 3 or motion.shape[1:] != (JOINTS, 2):
-            raise ConductorError(f"The motion paired with '{audio_path}' is shaped {motion.shape}; expected (frames, 13, 2).")
-        mel = mel_90hz(load_audio(audio_path))                              # (T90, 128)
+            raise ConductorError(
+                f"The motion paired with '{audio_path}' is shaped {motion.shape}; expected (frames, 13, 2)."
+            )
+        mel = mel_90hz(load_audio(audio_path))  # (T90, 128)
         seconds = min(mel.shape[0] / MEL_FPS, motion.shape[0] / motion_fps)
         frames30 = int(math.floor(seconds * MOTION_FPS + 1e-6))
         if motion_fps != MOTION_FPS:
@@ -336,8 +357,13 @@ def build_dataset(
 
 
 # --------------------------------------------------------------------------- synthetic data
-def write_synthetic_dataset(root: str | os.PathLike[str], *, counts: dict[str, int] | None = None,
-                            seconds: tuple[float, float] = (30.0, 40.0), seed: int = 0) -> Path:
+def write_synthetic_dataset(
+    root: str | os.PathLike[str],
+    *,
+    counts: dict[str, int] | None = None,
+    seconds: tuple[float, float] = (30.0, 40.0),
+    seed: int = 0,
+) -> Path:
     """A small dataset in the ConductorMotion100 layout whose motion follows its music, for tests
     and benchmarks.
 
@@ -364,18 +390,35 @@ def write_synthetic_dataset(root: str | os.PathLike[str], *, counts: dict[str, i
             offset = rng.uniform(0, period)
             loudness = 0.6 + 0.4 * np.sin(2 * np.pi * t90 / rng.uniform(6, 12)) ** 2
             since_beat = np.mod(t90 - offset, period)
-            click = np.exp(-since_beat / 0.1) * loudness                               # (T90,)
-            tone = np.exp(-((bands - rng.uniform(40, 100)) ** 2) / 50.0)               # (128,)
+            click = np.exp(-since_beat / 0.1) * loudness  # (T90,)
+            tone = np.exp(-((bands - rng.uniform(40, 100)) ** 2) / 50.0)  # (128,)
             mel = 0.15 + 0.5 * click[:, None] * rng.uniform(0.6, 1.0, MEL_BANDS) + 0.3 * tone[None, :]
             mel += rng.normal(0, 0.02, mel.shape)
             phase = 2 * np.pi * (t30 - offset) / period
             swing = 0.08 * loudness[::3][:frames30]
-            motion = np.tile(np.array([[0.5, 0.2], [0.48, 0.18], [0.52, 0.18], [0.46, 0.19], [0.54, 0.19],
-                                       [0.42, 0.32], [0.58, 0.32], [0.38, 0.45], [0.62, 0.45], [0.35, 0.5],
-                                       [0.65, 0.5], [0.44, 0.7], [0.56, 0.7]]), (frames30, 1, 1))
+            motion = np.tile(
+                np.array(
+                    [
+                        [0.5, 0.2],
+                        [0.48, 0.18],
+                        [0.52, 0.18],
+                        [0.46, 0.19],
+                        [0.54, 0.19],
+                        [0.42, 0.32],
+                        [0.58, 0.32],
+                        [0.38, 0.45],
+                        [0.62, 0.45],
+                        [0.35, 0.5],
+                        [0.65, 0.5],
+                        [0.44, 0.7],
+                        [0.56, 0.7],
+                    ]
+                ),
+                (frames30, 1, 1),
+            )
             for wrist, elbow, side in ((9, 7, -1), (10, 8, 1)):
                 motion[:, wrist, 0] += side * 0.05 * np.sin(phase)
-                motion[:, wrist, 1] -= swing * np.cos(phase)        # lowest (largest y) on the beat
+                motion[:, wrist, 1] -= swing * np.cos(phase)  # lowest (largest y) on the beat
                 motion[:, elbow, 1] -= 0.4 * swing * np.cos(phase)
             motion += rng.normal(0, 0.002, motion.shape)
             folder = Path(root) / split / f"{split}_{number:03d}"

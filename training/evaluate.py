@@ -28,8 +28,18 @@ from training.config import run_command
 from training.data import ConductorMotionSplit, WindowDataset
 
 
-def evaluate(weights: str, data: str, *, split: str = "test", window_s: int = 30, m2snet_test: str = "",
-             seed: int = 0, beat_sigma_s: float = metrics.BEAT_SIGMA_S, device: str = "cpu", limit: int = 0) -> dict:
+def evaluate(
+    weights: str,
+    data: str,
+    *,
+    split: str = "test",
+    window_s: int = 30,
+    m2snet_test: str = "",
+    seed: int = 0,
+    beat_sigma_s: float = metrics.BEAT_SIGMA_S,
+    device: str = "cpu",
+    limit: int = 0,
+) -> dict:
     """All metrics of the generator in ``weights`` on the windows of ``split``.
 
     Returns
@@ -40,24 +50,27 @@ def evaluate(weights: str, data: str, *, split: str = "test", window_s: int = 30
     dataset = WindowDataset(ConductorMotionSplit(data, split, window_s=window_s))
     count = len(dataset) if not limit else min(limit, len(dataset))
     items = [dataset[i] for i in range(count)]
-    mel = torch.from_numpy(np.stack([item["mel"] for item in items]))      # (N, T90, 128)
+    mel = torch.from_numpy(np.stack([item["mel"] for item in items]))  # (N, T90, 128)
     real = torch.from_numpy(np.stack([item["motion"] for item in items]))  # (N, T30, 13, 2)
 
     def generate(noise_seed: int) -> torch.Tensor:
         noise = torch.randn(count, window_s, 8, generator=torch.Generator().manual_seed(noise_seed))
         with torch.no_grad():
-            return torch.cat([generator(mel[i : i + 4].to(device), noise[i : i + 4].to(device)).cpu()
-                              for i in range(0, count, 4)])
+            return torch.cat(
+                [generator(mel[i : i + 4].to(device), noise[i : i + 4].to(device)).cpu() for i in range(0, count, 4)]
+            )
 
     fake, other = generate(seed), generate(seed + 1)
     results = {"rde": metrics.rde(real, fake), "sce": metrics.sce(real, fake), "sdp": metrics.sdp(real, fake)}
     music_beats = [metrics.music_beats(m.numpy()) for m in mel]
     for name, motion in (("", fake), ("real ", real)):
         beats = [metrics.motion_beats(m.numpy()) for m in motion]
-        results[f"{name}BAS music->motion"] = float(np.nanmean([metrics.beat_alignment(a, b, sigma_s=beat_sigma_s)
-                                                               for a, b in zip(music_beats, beats)]))
-        results[f"{name}BAS motion->music"] = float(np.nanmean([metrics.beat_alignment(b, a, sigma_s=beat_sigma_s)
-                                                               for a, b in zip(music_beats, beats)]))
+        results[f"{name}BAS music->motion"] = float(
+            np.nanmean([metrics.beat_alignment(a, b, sigma_s=beat_sigma_s) for a, b in zip(music_beats, beats)])
+        )
+        results[f"{name}BAS motion->music"] = float(
+            np.nanmean([metrics.beat_alignment(b, a, sigma_s=beat_sigma_s) for a, b in zip(music_beats, beats)])
+        )
     results["noise spread"] = float((fake - other).norm(dim=-1).mean())
     if m2snet_test:
         encoder = cast(SyncNet, load_model(m2snet_test, SYNCNET).model).motion_encoder.to(device).eval()
@@ -92,13 +105,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--limit", type=int, default=0, help="use at most this many windows (0 = all)")
     args = parser.parse_args(argv)
-    results = evaluate(args.weights, args.data, split=args.split, window_s=args.window_s, m2snet_test=args.m2snet_test,
-                       seed=args.seed, beat_sigma_s=args.beat_sigma_s, device=args.device, limit=args.limit)
+    results = evaluate(
+        args.weights,
+        args.data,
+        split=args.split,
+        window_s=args.window_s,
+        m2snet_test=args.m2snet_test,
+        seed=args.seed,
+        beat_sigma_s=args.beat_sigma_s,
+        device=args.device,
+        limit=args.limit,
+    )
     print(format_table(results))
     if not args.m2snet_test:
         print("MPE, FD and diversity skipped: give --m2snet-test.", file=sys.stderr)
-    print(f"BAS sigma = {args.beat_sigma_s} s; music beats: librosa beat tracker on the mel onset strength; "
-          "motion beats: minima of the wrists' speed.")
+    print(
+        f"BAS sigma = {args.beat_sigma_s} s; music beats: librosa beat tracker on the mel onset strength; "
+        "motion beats: minima of the wrists' speed."
+    )
     return results
 
 

@@ -31,8 +31,16 @@ from torch.nn import functional as F
 from core.networks import NOISE_PER_SECOND, Critic, Generator, SyncNet
 from core.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
 from training import distributed, metrics
-from training.config import (M2SGANConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
-                             set_rng_state)
+from training.config import (
+    M2SGANConfig,
+    build_config,
+    load_checkpoint,
+    parse,
+    rng_state,
+    run_command,
+    save_checkpoint,
+    set_rng_state,
+)
 from training.data import ConductorMotionSplit, WindowDataset, epoch_batches, make_loader, rank_chunks
 from training.m2snet import autocast, to_device
 from training.run_outputs import open_run_outputs
@@ -53,12 +61,14 @@ def step_noise(config: M2SGANConfig, step: int, batch: int, seconds: int) -> dic
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     return {
         "critic_noise": torch.randn(batch, seconds, NOISE_PER_SECOND, generator=generator),  # (B, S, 8)
-        "alpha": torch.rand(batch, 1, 1, 1, generator=generator),                          # (B, 1, 1, 1)
+        "alpha": torch.rand(batch, 1, 1, 1, generator=generator),  # (B, 1, 1, 1)
         "generator_noise": torch.randn(batch, seconds, NOISE_PER_SECOND, generator=generator),
     }
 
 
-def gradient_penalty(critic: torch.nn.Module, interpolated: torch.Tensor, scores: torch.Tensor, batch_size: int) -> torch.Tensor:
+def gradient_penalty(
+    critic: torch.nn.Module, interpolated: torch.Tensor, scores: torch.Tensor, batch_size: int
+) -> torch.Tensor:
     """Zero-centred penalty: the squared norm of the critic's gradient over the whole global
     batch, i.e. ``batch_size`` x the mean per-sample squared norm of this micro-batch, so the
     value does not depend on how the batch is split."""
@@ -67,30 +77,44 @@ def gradient_penalty(critic: torch.nn.Module, interpolated: torch.Tensor, scores
 
 
 @torch.no_grad()
-def generate(generator: Generator, mel: torch.Tensor, seed: int, config: M2SGANConfig, device: torch.device) -> torch.Tensor:
+def generate(
+    generator: Generator, mel: torch.Tensor, seed: int, config: M2SGANConfig, device: torch.device
+) -> torch.Tensor:
     """Eval-mode motion for mel (N, T90, 128) with noise from ``seed`` -> (N, T30, 13, 2) on the CPU."""
     seconds = mel.shape[1] // 90
     noise = torch.randn(mel.shape[0], seconds, NOISE_PER_SECOND, generator=torch.Generator().manual_seed(seed))
     outputs = []
     for start in range(0, mel.shape[0], 4):
         with autocast(config, device):
-            outputs.append(generator(mel[start : start + 4].to(device), noise[start : start + 4].to(device)).float().cpu())
+            outputs.append(
+                generator(mel[start : start + 4].to(device), noise[start : start + 4].to(device)).float().cpu()
+            )
     return torch.cat(outputs)
 
 
-def validate(generator: Generator, split: ConductorMotionSplit, config: M2SGANConfig, device: torch.device,
-             sync_encoder: torch.nn.Module, test_encoder: torch.nn.Module | None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def validate(
+    generator: Generator,
+    split: ConductorMotionSplit,
+    config: M2SGANConfig,
+    device: torch.device,
+    sync_encoder: torch.nn.Module,
+    test_encoder: torch.nn.Module | None,
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """MPE (when the test M2S-Net is given), RDE, SCE, SDP and the sync loss on validation windows."""
     dataset = WindowDataset(split)
     count = len(dataset) if not config.val_limit else min(config.val_limit, len(dataset))
     items = [dataset[i] for i in range(count)]
-    mel = torch.from_numpy(np.stack([item["mel"] for item in items]))        # (N, T90, 128)
-    real = torch.from_numpy(np.stack([item["motion"] for item in items]))    # (N, T30, 13, 2)
+    mel = torch.from_numpy(np.stack([item["mel"] for item in items]))  # (N, T90, 128)
+    real = torch.from_numpy(np.stack([item["motion"] for item in items]))  # (N, T30, 13, 2)
     set_modes(generator, config, training=False)
     fake = generate(generator, mel, config.seed, config, device)
     set_modes(generator, config, training=True)
-    results = {"val/rde": metrics.rde(real, fake), "val/sce": metrics.sce(real, fake), "val/sdp": metrics.sdp(real, fake),
-               "val/sync_l1": metrics.mpe(real, fake, sync_encoder)}
+    results = {
+        "val/rde": metrics.rde(real, fake),
+        "val/sce": metrics.sce(real, fake),
+        "val/sdp": metrics.sdp(real, fake),
+        "val/sync_l1": metrics.mpe(real, fake, sync_encoder),
+    }
     if test_encoder is not None:
         results["val/mpe"] = metrics.mpe(real, fake, test_encoder)
     return results, real[0], fake[0]
@@ -143,21 +167,23 @@ def main(argv: list[str] | None = None) -> dict:
     chunk_size = config.batch_size // (context.world * config.micro_batches)
 
     # ---------------------------------------------------------------- networks
-    sync_net = cast(SyncNet, load_model(config.m2snet, SYNCNET).model).to(device)           # frozen, for the sync loss
+    sync_net = cast(SyncNet, load_model(config.m2snet, SYNCNET).model).to(device)  # frozen, for the sync loss
     sync_net.requires_grad_(False)
     sync_net.train(not config.sync_net_eval)
     test_encoder = None
     if config.m2snet_test:
-        test_encoder = cast(SyncNet, load_model(config.m2snet_test, SYNCNET).model).motion_encoder.to(device).requires_grad_(False)
+        test_encoder = (
+            cast(SyncNet, load_model(config.m2snet_test, SYNCNET).model).motion_encoder.to(device).requires_grad_(False)
+        )
     elif context.main:
         print("no --m2snet-test given: validation skips MPE", file=sys.stderr)
     torch.manual_seed(config.seed)
     generator, critic = Generator(), Critic()
-    if config.init_generator and checkpoint is None:   # a resumed run has its own weights below
+    if config.init_generator and checkpoint is None:  # a resumed run has its own weights below
         generator.load_state_dict(load_model(config.init_generator, GENERATOR).model.state_dict())  # warm start
     else:
-        generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())   # transferred (recipe)
-    generator.music_encoder.requires_grad_(config.train_music_encoder)                  # frozen unless asked
+        generator.music_encoder.load_state_dict(sync_net.music_encoder.state_dict())  # transferred (recipe)
+    generator.music_encoder.requires_grad_(config.train_music_encoder)  # frozen unless asked
     generator.to(device)
     critic.to(device).train()
     set_modes(generator, config, training=True)
@@ -190,12 +216,21 @@ def main(argv: list[str] | None = None) -> dict:
     history: list[dict[str, float]] = []  # every step's losses (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
-        save_checkpoint(os.path.join(config.out_dir, "ckpt.pt"), {
-            "kind": GENERATOR, "model": generator.state_dict(), "critic": critic.state_dict(),
-            "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
-            "config": dataclasses.asdict(config), "step": step, "rng": rng_state(), "loss": dict(losses),
-            "metrics": results,
-        })
+        save_checkpoint(
+            os.path.join(config.out_dir, "ckpt.pt"),
+            {
+                "kind": GENERATOR,
+                "model": generator.state_dict(),
+                "critic": critic.state_dict(),
+                "optimizer_g": optimizer_g.state_dict(),
+                "optimizer_d": optimizer_d.state_dict(),
+                "config": dataclasses.asdict(config),
+                "step": step,
+                "rng": rng_state(),
+                "loss": dict(losses),
+                "metrics": results,
+            },
+        )
 
     def micro_contexts(model):
         for micro in range(config.micro_batches):
@@ -207,15 +242,25 @@ def main(argv: list[str] | None = None) -> dict:
         epoch, position = divmod(step, steps_per_epoch)
         batches = epoch_batches(len(train_set), config.batch_size, seed=config.seed, epoch=epoch)[position:]
         batches = batches[: total_steps - step]
-        chunks = [chunk for batch in batches
-                  for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)]
+        chunks = [
+            chunk
+            for batch in batches
+            for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)
+        ]
         loader = iter(make_loader(train_set, chunks, workers=config.workers))
         for _ in batches:
-            micro_batches = [to_device(next(loader), device) for _ in range(config.micro_batches)]  # mel (n, T90, 128), motion (n, T30, 13, 2)
+            micro_batches = [
+                to_device(next(loader), device) for _ in range(config.micro_batches)
+            ]  # mel (n, T90, 128), motion (n, T30, 13, 2)
             random = step_noise(config, step, config.batch_size, config.sample_s)
-            first = context.rank * config.micro_batches * chunk_size           # this rank's slice of the global batch
-            mine = lambda name, micro: random[name][first + micro * chunk_size : first + (micro + 1) * chunk_size].to(device)  # noqa: E731
-            logged = {name: torch.zeros((), device=device) for name in ("critic", "wasserstein", "gp", "generator", "sync")}
+            first = context.rank * config.micro_batches * chunk_size  # this rank's slice of the global batch
+
+            def mine(name: str, micro: int) -> torch.Tensor:  # this micro-batch's share of the step's noise
+                return random[name][first + micro * chunk_size : first + (micro + 1) * chunk_size].to(device)
+
+            logged = {
+                name: torch.zeros((), device=device) for name in ("critic", "wasserstein", "gp", "generator", "sync")
+            }
 
             # critic: -D(real) + D(fake) + gp_weight * GP
             for micro, sync in micro_contexts(critic_model):
@@ -245,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
                     with sync:
                         with autocast(config, device):
                             fake = generator_model(mel, mine("generator_noise", micro)).float()  # (n, T30, 13, 2)
-                        adversarial = -critic(fake).mean()     # the plain module: no DDP hooks on the critic here
+                        adversarial = -critic(fake).mean()  # the plain module: no DDP hooks on the critic here
                         sync_loss = F.l1_loss(sync_net.motion_encoder(fake), sync_net.motion_encoder(real))
                         loss_g = config.adversarial_weight * adversarial + config.sync_weight * sync_loss
                         if config.mse_weight:
@@ -264,8 +309,11 @@ def main(argv: list[str] | None = None) -> dict:
 
             # logging
             if step % config.log_every == 0 or step == total_steps:
-                values = {name: distributed.mean_over_ranks(value, context) for name, value in logged.items()
-                          if generator_step or name not in ("generator", "sync")}
+                values = {
+                    name: distributed.mean_over_ranks(value, context)
+                    for name, value in logged.items()
+                    if generator_step or name not in ("generator", "sync")
+                }
                 if writer is not None:
                     for name, value in values.items():
                         writer.add_scalar(f"train/{name}", value, step)
@@ -278,7 +326,9 @@ def main(argv: list[str] | None = None) -> dict:
             # validation (rank 0 on the unwrapped generator; the others wait)
             if step % eval_every == 0 or step == total_steps:
                 if context.main:
-                    results, real_clip, fake_clip = validate(generator, val_split, config, device, sync_net.motion_encoder, test_encoder)
+                    results, real_clip, fake_clip = validate(
+                        generator, val_split, config, device, sync_net.motion_encoder, test_encoder
+                    )
                     if writer is not None:
                         for name, value in results.items():
                             writer.add_scalar(name, value, step)
@@ -295,12 +345,22 @@ def main(argv: list[str] | None = None) -> dict:
     if context.main:
         if progress is not None:
             progress.close()
-        card = {"id": f"m2sgan-{os.path.basename(os.path.normpath(config.out_dir))}", "model": GENERATOR,
-                "data": config.data, "config": dataclasses.asdict(config), "metrics": results, "steps": step,
-                "music_encoder_from": config.init_generator or config.m2snet, "licence": "trained by the user on their data"}
+        card = {
+            "id": f"m2sgan-{os.path.basename(os.path.normpath(config.out_dir))}",
+            "model": GENERATOR,
+            "data": config.data,
+            "config": dataclasses.asdict(config),
+            "metrics": results,
+            "steps": step,
+            "music_encoder_from": config.init_generator or config.m2snet,
+            "licence": "trained by the user on their data",
+        }
         save_weights(generator, os.path.join(config.out_dir, "m2sgan_generator.safetensors"), card)
-        save_weights(critic, os.path.join(config.out_dir, "m2sgan_critic.safetensors"),
-                     {"id": card["id"] + "-critic", "model": CRITIC, "data": config.data, "steps": step})
+        save_weights(
+            critic,
+            os.path.join(config.out_dir, "m2sgan_critic.safetensors"),
+            {"id": card["id"] + "-critic", "model": CRITIC, "data": config.data, "steps": step},
+        )
         if writer is not None:
             writer.close()
     distributed.teardown(context)

@@ -25,8 +25,16 @@ from torch.nn import functional as F
 from core.networks import SyncNet
 from core.weights import SYNCNET, save_weights
 from training import distributed
-from training.config import (M2SNetConfig, build_config, load_checkpoint, parse, rng_state, run_command, save_checkpoint,
-                             set_rng_state)
+from training.config import (
+    M2SNetConfig,
+    build_config,
+    load_checkpoint,
+    parse,
+    rng_state,
+    run_command,
+    save_checkpoint,
+    set_rng_state,
+)
 from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, epoch_batches, make_loader, rank_chunks
 from training.run_outputs import open_run_outputs
 
@@ -48,8 +56,8 @@ class PairScorer(nn.Module):
         self.net = net
 
     def forward(self, mel1, motion1, mel2, motion2, easy: bool = False) -> torch.Tensor:
-        music1 = self.net.music_encoder(mel1).transpose(1, 2)          # (N, 64, T30)
-        moves1 = self.net.motion_encoder(motion1)                      # (N, 64, T30)
+        music1 = self.net.music_encoder(mel1).transpose(1, 2)  # (N, 64, T30)
+        moves1 = self.net.motion_encoder(motion1)  # (N, 64, T30)
         if easy:
             other = (lambda x: x.flip(0)) if music1.shape[0] % 2 == 0 else (lambda x: x.roll(1, 0))
             music2, moves2 = other(music1), other(moves1)
@@ -58,12 +66,12 @@ class PairScorer(nn.Module):
             moves2 = self.net.motion_encoder(motion2)
         pairs = [(music1, moves1), (music2, moves2), (music1, moves2), (music2, moves1)]
         probs = [self.net.fuse_head(torch.cat(pair, dim=1))[:, 0] for pair in pairs]  # 4 x (N, T30)
-        return torch.stack(probs)                                      # (4, N, T30)
+        return torch.stack(probs)  # (4, N, T30)
 
 
 def pair_loss(probs: torch.Tensor) -> torch.Tensor:
     """Sum over the four pairs of the BCE of the time-mean probability (mean over the batch)."""
-    means = probs.float().mean(dim=2).clamp(1e-7, 1 - 1e-7)           # (4, N)
+    means = probs.float().mean(dim=2).clamp(1e-7, 1 - 1e-7)  # (4, N)
     labels = torch.tensor(LABELS, device=probs.device)[:, None].expand_as(means)
     return F.binary_cross_entropy(means, labels, reduction="none").mean(dim=1).sum()
 
@@ -96,7 +104,9 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 
 @torch.no_grad()
-def validate(scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConfig, device: torch.device) -> tuple[dict, torch.Tensor | None]:
+def validate(
+    scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConfig, device: torch.device
+) -> tuple[dict, torch.Tensor | None]:
     """Loss and frame accuracy on the validation windows for each negative kind (fixed clips)."""
     dataset = ClipPairDataset(split, pair_spec(config))
     count = len(dataset) if not config.val_limit else min(config.val_limit, len(dataset))
@@ -109,7 +119,9 @@ def validate(scorer: PairScorer, split: ConductorMotionSplit, config: M2SNetConf
             continue
         if kind == "easy" and count < 2:  # the only item would be its own negative
             continue
-        chunks = [[(i, kind_index, config.seed, -1) for i in range(s, min(s + size, count))] for s in range(0, count, size)]
+        chunks = [
+            [(i, kind_index, config.seed, -1) for i in range(s, min(s + size, count))] for s in range(0, count, size)
+        ]
         if len(chunks) > 1 and len(chunks[-1]) == 1:  # easy negatives need two items in a batch
             chunks[-2] += chunks.pop()
         losses, correct, frames = [], 0.0, 0
@@ -138,7 +150,9 @@ def plot_sync(probs: torch.Tensor, kind: str):
 
     figure, axis = plt.subplots(figsize=(8, 3))
     seconds = torch.arange(probs.shape[1]) / 30
-    for curve, name in zip(probs, ("music1-motion1 (+)", "music2-motion2 (+)", "music1-motion2 (-)", "music2-motion1 (-)")):
+    for curve, name in zip(
+        probs, ("music1-motion1 (+)", "music2-motion2 (+)", "music1-motion2 (-)", "music2-motion1 (-)")
+    ):
         axis.plot(seconds, curve, label=name, linestyle="-" if "+" in name else "--")
     axis.set(xlabel="time (s)", ylabel="sync probability", ylim=(0, 1), title=f"{kind} negatives")
     axis.legend(fontsize=7, loc="lower right")
@@ -186,8 +200,11 @@ def main(argv: list[str] | None = None) -> dict:
         set_rng_state(checkpoint["rng"])
         step = checkpoint["step"]
     scorer = PairScorer(net)
-    model: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(scorer, device_ids=[device.index] if device.type == "cuda" else None) \
-        if context.distributed else scorer
+    model: torch.nn.Module = (
+        torch.nn.parallel.DistributedDataParallel(scorer, device_ids=[device.index] if device.type == "cuda" else None)
+        if context.distributed
+        else scorer
+    )
 
     # ---------------------------------------------------------------- rank-0 side effects
     writer = progress = None
@@ -199,11 +216,19 @@ def main(argv: list[str] | None = None) -> dict:
     history: list[float] = []  # every step's loss (mean over ranks), returned to the caller
 
     def write_checkpoint() -> None:
-        save_checkpoint(os.path.join(config.out_dir, "ckpt.pt"), {
-            "kind": SYNCNET, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-            "config": dataclasses.asdict(config), "step": step, "rng": rng_state(),
-            "loss": loss_value, "metrics": metrics,
-        })
+        save_checkpoint(
+            os.path.join(config.out_dir, "ckpt.pt"),
+            {
+                "kind": SYNCNET,
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "config": dataclasses.asdict(config),
+                "step": step,
+                "rng": rng_state(),
+                "loss": loss_value,
+                "metrics": metrics,
+            },
+        )
 
     # ---------------------------------------------------------------- training loop
     started = time.perf_counter()
@@ -214,20 +239,25 @@ def main(argv: list[str] | None = None) -> dict:
         key = lambda i: (i, KINDS.index(kind), config.seed, epoch)  # noqa: E731 - the item's whole randomness
         batches = epoch_batches(len(train_set), config.batch_size, seed=config.seed, epoch=epoch)[position:]
         batches = batches[: total_steps - step]
-        chunks = [[key(i) for i in chunk] for batch in batches
-                  for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)]
+        chunks = [
+            [key(i) for i in chunk]
+            for batch in batches
+            for chunk in rank_chunks(batch, rank=context.rank, world=context.world, micro_batches=config.micro_batches)
+        ]
         loader = iter(make_loader(train_set, chunks, workers=config.workers))
         for _ in batches:
             # forward, backward (accumulating micro-batches; DDP averages over ranks on the last)
             loss_sum = torch.zeros((), device=device)
             accuracy_sum = torch.zeros((), device=device)
             for micro in range(config.micro_batches):
-                batch = to_device(next(loader), device)                  # mel* (n, 90 C, 128), motion* (n, 30 C, 13, 2)
+                batch = to_device(next(loader), device)  # mel* (n, 90 C, 128), motion* (n, 30 C, 13, 2)
                 last = micro == config.micro_batches - 1
                 with distributed.gradient_sync(model, last_micro_batch=last):
                     with autocast(config, device):
-                        probs = model(batch["mel1"], batch["motion1"], batch["mel2"], batch["motion2"], easy=kind == "easy")
-                    loss = pair_loss(probs)                              # (4, n, T30) -> scalar, float32
+                        probs = model(
+                            batch["mel1"], batch["motion1"], batch["mel2"], batch["motion2"], easy=kind == "easy"
+                        )
+                    loss = pair_loss(probs)  # (4, n, T30) -> scalar, float32
                     (loss / config.micro_batches).backward()
                 loss_sum += loss.detach() / config.micro_batches
                 accuracy_sum += frame_accuracy(probs.detach()) / config.micro_batches
@@ -271,9 +301,15 @@ def main(argv: list[str] | None = None) -> dict:
     if context.main:
         if progress is not None:
             progress.close()
-        card = {"id": f"m2snet-{os.path.basename(os.path.normpath(config.out_dir))}", "model": SYNCNET,
-                "data": config.data, "config": dataclasses.asdict(config), "metrics": metrics, "steps": step,
-                "licence": "trained by the user on their data"}
+        card = {
+            "id": f"m2snet-{os.path.basename(os.path.normpath(config.out_dir))}",
+            "model": SYNCNET,
+            "data": config.data,
+            "config": dataclasses.asdict(config),
+            "metrics": metrics,
+            "steps": step,
+            "licence": "trained by the user on their data",
+        }
         save_weights(net, os.path.join(config.out_dir, "m2snet.safetensors"), card)
         if writer is not None:
             writer.close()

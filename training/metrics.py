@@ -16,18 +16,26 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.beat_lock import BATON_WRIST, BEAT_SIGMA_S, beat_alignment
-from core.beat_lock import ictus_times as ictus_beats  # the conductor's beat: see core/beat_lock.py
+# The evaluation scripts read the beat measures from here, beside the motion metrics.
+from core.beat_lock import BEAT_SIGMA_S as BEAT_SIGMA_S
+from core.beat_lock import beat_alignment as beat_alignment
+from core.beat_lock import ictus_times as ictus_beats  # noqa: F401 (the conductor's beat: see core/beat_lock.py)
 from core.mel import MEL_FPS, MOTION_FPS
 
 RDE_BINS = slice(6, 26)  # Welch bins 6..25 inclusive, about 0.7 to 3.0 Hz at nperseg 256
-SCE_WINDOW = 60          # frames (2 s)
-SCE_STRIDE = 30          # frames (1 s)
-WRISTS = (9, 10)         # left and right wrist in the COCO order of core.skeleton
+SCE_WINDOW = 60  # frames (2 s)
+SCE_STRIDE = 30  # frames (1 s)
+WRISTS = (9, 10)  # left and right wrist in the COCO order of core.skeleton
 
 # Published figures (Liu et al., JCST 2022) printed beside ours.
-PUBLISHED = {"mpe": 0.76339, "rde": 0.58609, "sce": 1.88849,
-             "acc_easy": 0.733, "acc_hard": 0.673, "acc_super_hard": 0.620}
+PUBLISHED = {
+    "mpe": 0.76339,
+    "rde": 0.58609,
+    "sce": 1.88849,
+    "acc_easy": 0.733,
+    "acc_hard": 0.673,
+    "acc_super_hard": 0.620,
+}
 
 
 def as_channels(motion: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -50,9 +58,9 @@ def mean_psd(motion: np.ndarray | torch.Tensor) -> np.ndarray:
     """
     from scipy.signal import welch
 
-    channels = as_channels(motion)                       # (N, T, 26)
+    channels = as_channels(motion)  # (N, T, 26)
     series = channels.transpose(0, 2, 1).reshape(-1, channels.shape[1])  # (N * 26, T) float32
-    _, psd = welch(series, fs=MOTION_FPS, axis=-1)       # (N * 26, 129) float32
+    _, psd = welch(series, fs=MOTION_FPS, axis=-1)  # (N * 26, 129) float32
     return psd.mean(axis=0, dtype=np.float32)
 
 
@@ -75,8 +83,8 @@ def sce_curve(motion: np.ndarray | torch.Tensor) -> torch.Tensor:
     """
     x = torch.from_numpy(np.ascontiguousarray(as_channels(motion)))  # (N, T, 26)
     d = torch.zeros_like(x)
-    d[:, 1:] = x[:, :-1] - x[:, 1:]                                  # d[t] = x[t-1] - x[t]
-    contour = d.mean(dim=2).abs().unsqueeze(1)                        # (N, 1, T)
+    d[:, 1:] = x[:, :-1] - x[:, 1:]  # d[t] = x[t-1] - x[t]
+    contour = d.mean(dim=2).abs().unsqueeze(1)  # (N, 1, T)
     return F.avg_pool1d(contour, SCE_WINDOW, stride=SCE_STRIDE)
 
 
@@ -116,8 +124,9 @@ def mpe(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, encode
 
 
 # --------------------------------------------------------------------------- beats
-def motion_beats(motion: np.ndarray, *, fps: float = MOTION_FPS, smooth_s: float = 0.1,
-                 min_gap_s: float = 0.25) -> np.ndarray:
+def motion_beats(
+    motion: np.ndarray, *, fps: float = MOTION_FPS, smooth_s: float = 0.1, min_gap_s: float = 0.25
+) -> np.ndarray:
     """Kinematic beats: local minima of the wrists' speed (the moments the hands stop and turn).
 
     Parameters
@@ -137,11 +146,12 @@ def motion_beats(motion: np.ndarray, *, fps: float = MOTION_FPS, smooth_s: float
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
 
-    wrists = np.asarray(motion, dtype=np.float64)[:, WRISTS, :]          # (T, 2, 2)
+    wrists = np.asarray(motion, dtype=np.float64)[:, WRISTS, :]  # (T, 2, 2)
     speed = np.linalg.norm(np.diff(wrists, axis=0), axis=2).sum(axis=1) * fps  # (T - 1,) per s
     speed = gaussian_filter1d(speed, smooth_s * fps)
-    minima, _ = find_peaks(-speed, distance=max(1, int(round(min_gap_s * fps))),
-                           prominence=0.05 * (speed.max() - speed.min() + 1e-12))
+    minima, _ = find_peaks(
+        -speed, distance=max(1, int(round(min_gap_s * fps))), prominence=0.05 * (speed.max() - speed.min() + 1e-12)
+    )
     return (minima + 0.5) / fps  # speed[i] lies between frames i and i + 1
 
 
@@ -161,7 +171,7 @@ def music_beats(mel: np.ndarray, *, fps: float = MEL_FPS) -> np.ndarray:
     """
     import librosa
 
-    db = np.asarray(mel, dtype=np.float32) * 80.0                        # back to dB above the floor
+    db = np.asarray(mel, dtype=np.float32) * 80.0  # back to dB above the floor
     onset = np.zeros(db.shape[0], dtype=np.float32)
     onset[1:] = np.maximum(db[1:] - db[:-1], 0.0).mean(axis=1)
     _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=int(fps), hop_length=1, units="frames")
@@ -197,7 +207,7 @@ def pooled_features(features: torch.Tensor, *, window: int = MOTION_FPS) -> np.n
     -------
     np.ndarray [shape=(N * (T // window), 64), float64]
     """
-    pooled = F.avg_pool1d(features.float(), window, stride=window)        # (N, 64, K)
+    pooled = F.avg_pool1d(features.float(), window, stride=window)  # (N, 64, K)
     return pooled.transpose(1, 2).reshape(-1, pooled.shape[1]).double().numpy()
 
 

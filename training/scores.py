@@ -127,8 +127,13 @@ def render_score(
     if not tempo_scale > 0:
         raise ValueError(f"tempo_scale must be positive, got {tempo_scale!r}")
     score = corpus.parse(corpus_path)
-    timeline = ScoreTimeline(score, tempo_scale=tempo_scale, default_bpm=default_bpm, fermata_scale=fermata_scale,
-                             tempo_curve_ql=tempo_curve_ql)
+    timeline = ScoreTimeline(
+        score,
+        tempo_scale=tempo_scale,
+        default_bpm=default_bpm,
+        fermata_scale=fermata_scale,
+        tempo_curve_ql=tempo_curve_ql,
+    )
     beats_s, downbeats_s, bar_lines_s = timeline.beats_and_bars()
     end_s = timeline.end_s
     if excerpt_s is not None and excerpt_s < end_s:
@@ -180,8 +185,15 @@ class ScoreTimeline:
     factor of ``tempo_curve_ql`` (see :func:`render_score`), sampled every sixteenth note.
     """
 
-    def __init__(self, score, *, tempo_scale: float, default_bpm: float, fermata_scale: float,
-                 tempo_curve_ql: tuple[tuple[float, float], ...] = ()) -> None:
+    def __init__(
+        self,
+        score,
+        *,
+        tempo_scale: float,
+        default_bpm: float,
+        fermata_scale: float,
+        tempo_curve_ql: tuple[tuple[float, float], ...] = (),
+    ) -> None:
         from music21 import expressions, meter, tempo
 
         curve = np.array(sorted(tempo_curve_ql), dtype=np.float64).reshape(-1, 2)
@@ -218,9 +230,7 @@ class ScoreTimeline:
         self.edges_ql = edges_ql
         self.edges_s = np.concatenate([[0.0], np.cumsum(np.diff(edges_ql) * seconds_per_ql)])
         self.end_s = float(self.edges_s[-1])
-        signatures = [
-            ts.beatCount for ts in score.recurse().getElementsByClass(meter.TimeSignature)
-        ] or [4]
+        signatures = [ts.beatCount for ts in score.recurse().getElementsByClass(meter.TimeSignature)] or [4]
         self.meter = int(max(set(signatures), key=signatures.count))
         first_factor = float(np.interp(0.0, curve[:, 0], curve[:, 1])) if curve.size else 1.0
         self.first_tempo_bpm = marks[0][1] * tempo_scale * first_factor  # in quarters; fixed below per beat unit
@@ -262,7 +272,10 @@ class ScoreTimeline:
                     if k == 0:
                         downbeats_ql.append(start)
         bars_ql.append(Fraction(self.end_ql).limit_denominator(10_000))
-        to_s = lambda values: self.seconds(np.array([float(v) for v in values], dtype=np.float64))
+
+        def to_s(values_ql: list) -> np.ndarray:
+            return self.seconds(np.array([float(v) for v in values_ql], dtype=np.float64))
+
         return to_s(beats_ql), to_s(downbeats_ql), to_s(bars_ql)
 
     def notes(self, program: int | None) -> list[NoteEvent]:
@@ -285,7 +298,9 @@ class ScoreTimeline:
                 velocity = element.volume.velocity or 80
                 for pitch in element.pitches:
                     events.append(
-                        NoteEvent(float(start_s), float(end_s), int(pitch.midi), int(velocity), channel, int(part_program))
+                        NoteEvent(
+                            float(start_s), float(end_s), int(pitch.midi), int(velocity), channel, int(part_program)
+                        )
                     )
         return events
 
@@ -313,8 +328,19 @@ def synthesise(
         wav_path = Path(folder) / "score.wav"
         midi_path.write_bytes(midi_file_bytes(notes))
         command = [
-            executable, "-ni", "-q", "-g", str(gain), "-r", str(sample_rate_hz),
-            "-F", str(wav_path), "-T", "wav", soundfont, str(midi_path),
+            executable,
+            "-ni",
+            "-q",
+            "-g",
+            str(gain),
+            "-r",
+            str(sample_rate_hz),
+            "-F",
+            str(wav_path),
+            "-T",
+            "wav",
+            soundfont,
+            str(midi_path),
         ]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         stereo, rate_hz = soundfile.read(wav_path, dtype="float32", always_2d=True)
@@ -385,7 +411,11 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     if out.suffix.lower() == ".ogg":
         soundfile.write(
-            out, rendered.samples, rendered.sample_rate_hz, format="OGG", subtype="VORBIS",
+            out,
+            rendered.samples,
+            rendered.sample_rate_hz,
+            format="OGG",
+            subtype="VORBIS",
             compression_level=1.0 - args.quality,
         )
     else:

@@ -6,15 +6,29 @@ mapping; ``retarget`` does both. Plain numpy: never imports bpy.
 """
 
 from .lift import DERIVED_JOINTS, LIFTED_JOINTS, Lifted, lift_to_3d
-from .mapping import (FK_ROLES, IK_ROLES, PRESETS, ROLES, BoneMapping, load_mapping_json,
-                      missing_bones)
+from .mapping import FK_ROLES, IK_ROLES, PRESETS, ROLES, BoneMapping, load_mapping_json, missing_bones
 from .rest import RestBone, RestSkeleton, bone_rotation_from_vector_roll
 from .settings import RetargetSettings
 from .solve import BoneAnimation, forward_kinematics, retarget, solve
 
 __all__ = [
-    "BoneAnimation", "BoneMapping", "DERIVED_JOINTS", "FK_ROLES", "IK_ROLES", "LIFTED_JOINTS",
-    "Lifted", "PRESETS", "ROLES", "RestBone", "RestSkeleton", "RetargetSettings",
-    "bone_rotation_from_vector_roll", "forward_kinematics", "lift_to_3d", "load_mapping_json",
-    "missing_bones", "retarget", "solve",
+    "BoneAnimation",
+    "BoneMapping",
+    "DERIVED_JOINTS",
+    "FK_ROLES",
+    "IK_ROLES",
+    "LIFTED_JOINTS",
+    "Lifted",
+    "PRESETS",
+    "ROLES",
+    "RestBone",
+    "RestSkeleton",
+    "RetargetSettings",
+    "bone_rotation_from_vector_roll",
+    "forward_kinematics",
+    "lift_to_3d",
+    "load_mapping_json",
+    "missing_bones",
+    "retarget",
+    "solve",
 ]

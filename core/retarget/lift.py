@@ -31,26 +31,32 @@ from .settings import RetargetSettings
 
 # Reference body (the add-on's conductor rig), metres: fixes the scale of the lifted body.
 SHOULDER_WIDTH_M = 0.38
-TORSO_HEIGHT_M = 0.42      # hips' midpoint to shoulders' midpoint
+TORSO_HEIGHT_M = 0.42  # hips' midpoint to shoulders' midpoint
 PELVIS_HEIGHT_M = 1.00
 HAND_LENGTH_M = 0.09
 BATON_LENGTH_M = 0.40
-HEAD_TOP_M = 0.12          # from the ears' midpoint up to the crown
-SPINE_FRACTION = 0.29      # derived spine and chest joints along pelvis -> neck
+HEAD_TOP_M = 0.12  # from the ears' midpoint up to the crown
+SPINE_FRACTION = 0.29  # derived spine and chest joints along pelvis -> neck
 CHEST_FRACTION = 0.67
 
-SMOOTHING_SECONDS = 0.12   # Gaussian sigma at smoothing = 1
-YAW_CUE_SECONDS = 0.3      # smoothing of the face-turn cue that picks the head's depth signs
-TORSO_CUE_SECONDS = 1.0    # ... and the torso's: the body turns slower than the head
+SMOOTHING_SECONDS = 0.12  # Gaussian sigma at smoothing = 1
+YAW_CUE_SECONDS = 0.3  # smoothing of the face-turn cue that picks the head's depth signs
+TORSO_CUE_SECONDS = 1.0  # ... and the torso's: the body turns slower than the head
 SWAY_SECONDS = 0.25
 SWAY_LIMIT_M = 0.05
 SWAY_TURN_LIMIT_RAD = np.radians(15.0)
 
 # Plausible lengths (metres) each bone's per-piece estimate is clipped to.
 LENGTH_RANGES_M: dict[str, tuple[float, float]] = {
-    "hip_half": (0.08, 0.20), "torso": (0.30, 0.60), "shoulder_half": (0.14, 0.26),
-    "upper_arm": (0.22, 0.40), "forearm": (0.20, 0.36), "neck": (0.08, 0.25),
-    "ear_half": (0.05, 0.10), "nose": (0.06, 0.16), "eye": (0.05, 0.14),
+    "hip_half": (0.08, 0.20),
+    "torso": (0.30, 0.60),
+    "shoulder_half": (0.14, 0.26),
+    "upper_arm": (0.22, 0.40),
+    "forearm": (0.20, 0.36),
+    "neck": (0.08, 0.25),
+    "ear_half": (0.05, 0.10),
+    "nose": (0.06, 0.16),
+    "eye": (0.05, 0.14),
 }
 # The baton hand: the baton continues the hand, whose wrist bends it toward an elevation of
 # BATON_ELEVATION_RAD above the horizon, lower as the hand drops below its local mean height
@@ -67,13 +73,20 @@ WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT = np.radians(60.0), np.radians(50.0)
 CHEST_HALF_WIDTH_SHARE = 0.95
 ARM_CLEARANCE_M = 0.16
 # Joint limits, radians.
-TORSO_LEAN_LIMIT = np.radians(40.0)     # from vertical
-NECK_BEND_LIMIT = np.radians(45.0)      # from the torso's line
-TORSO_TURN_LIMIT = np.radians(50.0)     # shoulder line from the X axis
+TORSO_LEAN_LIMIT = np.radians(40.0)  # from vertical
+NECK_BEND_LIMIT = np.radians(45.0)  # from the torso's line
+TORSO_TURN_LIMIT = np.radians(50.0)  # shoulder line from the X axis
 ELBOW_FLEXION_LIMIT = np.radians(150.0)  # forearm from the upper arm's line
 
 DERIVED_JOINTS: tuple[str, ...] = (
-    "pelvis", "spine", "chest", "neck", "head", "head_top", "hand_tip.L", "hand_tip.R",
+    "pelvis",
+    "spine",
+    "chest",
+    "neck",
+    "head",
+    "head_top",
+    "hand_tip.L",
+    "hand_tip.R",
     "baton_tip",
 )
 LIFTED_JOINTS: tuple[str, ...] = JOINT_NAMES + DERIVED_JOINTS
@@ -130,7 +143,10 @@ class Lifted:
 
 
 def lift_to_3d(
-    keypoints: np.ndarray, settings: RetargetSettings | None = None, *, fps: float = MOTION_FPS,
+    keypoints: np.ndarray,
+    settings: RetargetSettings | None = None,
+    *,
+    fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
 ) -> Lifted:
     """Lift 2D conducting keypoints to a 3D upper body with constant bone lengths.
@@ -158,9 +174,13 @@ def lift_to_3d(
     if len(keypoints) == 0:  # nothing to estimate from: lift one neutral frame, keep none
         single = lift_to_3d(np.zeros((1, JOINT_COUNT, 2)), settings, fps=fps)
         return dataclasses.replace(
-            single, joints_m=single.joints_m[:0], keypoints_m=single.keypoints_m[:0],
+            single,
+            joints_m=single.joints_m[:0],
+            keypoints_m=single.keypoints_m[:0],
             role_frames={role: frame[:0] for role, frame in single.role_frames.items()},
-            observed=single.observed[:0], hips_offset_m=single.hips_offset_m[:0])
+            observed=single.observed[:0],
+            hips_offset_m=single.hips_offset_m[:0],
+        )
     points, observed = repair_keypoints(keypoints, mirror=settings.mirror)
     points = gaussian_smooth(points, settings.smoothing * SMOOTHING_SECONDS * fps)
     frames = len(points)
@@ -169,14 +189,23 @@ def lift_to_3d(
     units = points * np.array([settings.image_aspect, 1.0])
     pelvis_units = (units[:, _J["left_hip"]] + units[:, _J["right_hip"]]) / 2
     known = skeleton_units or {}
-    metres_per_unit = (_scale_from(known["shoulder_width"] * settings.image_aspect, known["torso_height"])
-                       if {"shoulder_width", "torso_height"} <= set(known) else _scale(units, observed))
+    metres_per_unit = (
+        _scale_from(known["shoulder_width"] * settings.image_aspect, known["torso_height"])
+        if {"shoulder_width", "torso_height"} <= set(known)
+        else _scale(units, observed)
+    )
     flat = (units - pelvis_units[:, None]) * metres_per_unit * np.array([1.0, -1.0])
 
     offsets = _tree_offsets(flat)
     lengths = {
-        name: float(np.clip(known[name] * metres_per_unit if name in known
-                            else _robust_length(_pooled(offsets, name), seen_for(observed)), *LENGTH_RANGES_M[name]))
+        name: float(
+            np.clip(
+                known[name] * metres_per_unit
+                if name in known
+                else _robust_length(_pooled(offsets, name), seen_for(observed)),
+                *LENGTH_RANGES_M[name],
+            )
+        )
         for name, seen_for in _OBSERVED_BY_BONE.items()
     }
     offsets = _scale_gestures(offsets, settings.amplitude)
@@ -190,8 +219,7 @@ def lift_to_3d(
     # --- bone directions: depth from the constant length, sign from the priors
     turned_side = {"hip_half": body_turn, "shoulder_half": body_turn, "ear_half": head_turn}
     directions = {
-        key: _lift_direction(offsets[key], lengths[key.split(":")[0]],
-                             turned_side.get(key.split(":")[0], -1.0))
+        key: _lift_direction(offsets[key], lengths[key.split(":")[0]], turned_side.get(key.split(":")[0], -1.0))
         for key in offsets
     }
     # --- joint limits
@@ -200,7 +228,8 @@ def lift_to_3d(
     directions["shoulder_half"] = rotate_toward(directions["shoulder_half"], _LEFT, TORSO_TURN_LIMIT)
     for side in "LR":
         directions[f"forearm:{side}"] = rotate_toward(
-            directions[f"forearm:{side}"], directions[f"upper_arm:{side}"], ELBOW_FLEXION_LIMIT)
+            directions[f"forearm:{side}"], directions[f"upper_arm:{side}"], ELBOW_FLEXION_LIMIT
+        )
 
     # --- hips: still, or a limited sway and turn
     sway = np.zeros((frames, 3))
@@ -212,14 +241,15 @@ def lift_to_3d(
         hip_line = directions["hip_half"]
         hips_turn = settings.hip_sway * np.clip(
             gaussian_smooth(np.arctan2(hip_line[:, 1], hip_line[:, 0]), SWAY_SECONDS * fps),
-            -SWAY_TURN_LIMIT_RAD, SWAY_TURN_LIMIT_RAD)
+            -SWAY_TURN_LIMIT_RAD,
+            SWAY_TURN_LIMIT_RAD,
+        )
 
     directions = _clear_of_chest(directions, lengths)
     joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
 
     # --- orientations of the parts the rigs animate
-    hinge = {side: _elbow_hinge(directions[f"upper_arm:{side}"], directions[f"forearm:{side}"])
-             for side in "LR"}
+    hinge = {side: _elbow_hinge(directions[f"upper_arm:{side}"], directions[f"forearm:{side}"]) for side in "LR"}
     ear_line = directions["ear_half"]
     # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
     face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
@@ -240,8 +270,7 @@ def lift_to_3d(
     torso, shoulder_line = directions["torso"], directions["shoulder_half"]
     hip_line = directions["hip_half"]
     frames_by_role = {
-        "hips": _frame32(np.broadcast_to(_UP, (frames, 3)),
-                         np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
+        "hips": _frame32(np.broadcast_to(_UP, (frames, 3)), np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
         "spine": _frame32(torso, shoulder_line + hip_line),
         "chest": _frame32(torso, shoulder_line),
         "neck": _frame32(directions["neck"], shoulder_line + ear_line),
@@ -280,6 +309,7 @@ def _frame32(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
 # Offsets (T, 2) of each lifted bone in the image plane. Keys "name" or "name:side"; paired
 # joints (hips, shoulders, ears) are half the left-minus-right vector about their midpoint.
 
+
 def _tree_offsets(flat: np.ndarray) -> dict[str, np.ndarray]:
     p = {name: flat[:, i] for i, name in enumerate(JOINT_NAMES)}
     neck = (p["left_shoulder"] + p["right_shoulder"]) / 2
@@ -305,12 +335,15 @@ def _flat_from_offsets(offsets: dict[str, np.ndarray]) -> np.ndarray:
     neck = offsets["torso"]
     head = neck + offsets["neck"]
     p = {
-        "left_hip": offsets["hip_half"], "right_hip": -offsets["hip_half"],
+        "left_hip": offsets["hip_half"],
+        "right_hip": -offsets["hip_half"],
         "left_shoulder": neck + offsets["shoulder_half"],
         "right_shoulder": neck - offsets["shoulder_half"],
-        "left_ear": head + offsets["ear_half"], "right_ear": head - offsets["ear_half"],
+        "left_ear": head + offsets["ear_half"],
+        "right_ear": head - offsets["ear_half"],
         "nose": head + offsets["nose"],
-        "left_eye": head + offsets["eye:L"], "right_eye": head + offsets["eye:R"],
+        "left_eye": head + offsets["eye:L"],
+        "right_eye": head + offsets["eye:R"],
     }
     p["left_elbow"] = p["left_shoulder"] + offsets["upper_arm:L"]
     p["right_elbow"] = p["right_shoulder"] + offsets["upper_arm:R"]
@@ -328,15 +361,16 @@ _OBSERVED_BY_BONE = {
     "hip_half": _both("left_hip", "right_hip"),
     "torso": _both("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
     "shoulder_half": _both("left_shoulder", "right_shoulder"),
-    "upper_arm": lambda o: np.concatenate([_both("left_shoulder", "left_elbow")(o),
-                                           _both("right_shoulder", "right_elbow")(o)]),
-    "forearm": lambda o: np.concatenate([_both("left_elbow", "left_wrist")(o),
-                                         _both("right_elbow", "right_wrist")(o)]),
+    "upper_arm": lambda o: np.concatenate(
+        [_both("left_shoulder", "left_elbow")(o), _both("right_shoulder", "right_elbow")(o)]
+    ),
+    "forearm": lambda o: np.concatenate([_both("left_elbow", "left_wrist")(o), _both("right_elbow", "right_wrist")(o)]),
     "neck": _both("left_shoulder", "right_shoulder", "left_ear", "right_ear"),
     "ear_half": _both("left_ear", "right_ear"),
     "nose": _both("nose", "left_ear", "right_ear"),
-    "eye": lambda o: np.concatenate([_both("left_eye", "left_ear", "right_ear")(o),
-                                     _both("right_eye", "left_ear", "right_ear")(o)]),
+    "eye": lambda o: np.concatenate(
+        [_both("left_eye", "left_ear", "right_ear")(o), _both("right_eye", "left_ear", "right_ear")(o)]
+    ),
 }
 
 
@@ -361,8 +395,10 @@ def _robust_length(offset: np.ndarray | tuple, seen: np.ndarray) -> float:
 def _scale(units: np.ndarray, observed: np.ndarray) -> float:
     """Metres per image-height unit from the piece's shoulder width and torso height."""
     shoulders = units[:, _J["left_shoulder"]] - units[:, _J["right_shoulder"]]
-    torso = ((units[:, _J["left_shoulder"]] + units[:, _J["right_shoulder"]])
-             - (units[:, _J["left_hip"]] + units[:, _J["right_hip"]])) / 2
+    torso = (
+        (units[:, _J["left_shoulder"]] + units[:, _J["right_shoulder"]])
+        - (units[:, _J["left_hip"]] + units[:, _J["right_hip"]])
+    ) / 2
     width = max(_robust_length(shoulders, _OBSERVED_BY_BONE["shoulder_half"](observed)), 1e-3)
     height = max(_robust_length(torso, _OBSERVED_BY_BONE["torso"](observed)), 1e-3)
     if not _OBSERVED_BY_BONE["torso"](observed).any():
@@ -404,8 +440,7 @@ def _lift_direction(offset: np.ndarray, length_m: float, depth_sign: np.ndarray 
     return normalize(vector, _FORWARD)
 
 
-def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float],
-             pelvis: np.ndarray) -> dict[str, np.ndarray]:
+def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float], pelvis: np.ndarray) -> dict[str, np.ndarray]:
     """World joint positions [shape=(T, 3)] by chaining directions times lengths."""
     j = {"pelvis": pelvis}
     j["left_hip"] = pelvis + lengths["hip_half"] * directions["hip_half"]
@@ -447,7 +482,7 @@ def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarr
     # Turning about forearm x up by +bend raises the tip (Rodrigues' formula, axis _|_ forearm).
     axis = normalize(cross3(forearm, _UP), normalize(hinge))
     axis = normalize(axis - dot3(axis, forearm)[:, None] * forearm, normalize(hinge))
-    turned = (forearm * np.cos(bend)[:, None] + cross3(axis, forearm) * np.sin(bend)[:, None])
+    turned = forearm * np.cos(bend)[:, None] + cross3(axis, forearm) * np.sin(bend)[:, None]
     return normalize(turned, forearm)
 
 
@@ -469,8 +504,11 @@ def _clear_of_chest(directions: dict[str, np.ndarray], lengths: dict[str, float]
             across = normalize(across - dot3(across, up)[:, None] * up, _LEFT)
             forward = cross3(across, up)  # left x up: toward the audience
             reach = joints[end] - joints["pelvis"]
-            inside = ((np.abs(dot3(reach, across)) < CHEST_HALF_WIDTH_SHARE * lengths["shoulder_half"])
-                      & (dot3(reach, up) > 0.0) & (dot3(reach, up) < dot3(spine, up)))
+            inside = (
+                (np.abs(dot3(reach, across)) < CHEST_HALF_WIDTH_SHARE * lengths["shoulder_half"])
+                & (dot3(reach, up) > 0.0)
+                & (dot3(reach, up) < dot3(spine, up))
+            )
             short_m = np.where(inside, np.maximum(ARM_CLEARANCE_M - dot3(reach, forward), 0.0), 0.0)
             if not np.any(short_m > 0.0):
                 continue
@@ -498,8 +536,7 @@ def _elbow_hinge(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:
     if bent.all():
         return normalize(axis)
     fallback = cross3(upper, _FORWARD)
-    fallback = np.where((dot3(fallback, fallback) > 0.09)[:, None], fallback,
-                        cross3(upper, _UP))
+    fallback = np.where((dot3(fallback, fallback) > 0.09)[:, None], fallback, cross3(upper, _UP))
     if not bent.any():
         return normalize(fallback)
     frames = np.arange(len(axis))

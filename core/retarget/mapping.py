@@ -16,9 +16,19 @@ from ..errors import ConductorError
 
 # Rotation roles, parents before children. Each gets a full orientation from the lifted body.
 FK_ROLES: tuple[str, ...] = (
-    "hips", "spine", "chest", "neck", "head",
-    "shoulder.L", "upper_arm.L", "forearm.L", "hand.L",
-    "shoulder.R", "upper_arm.R", "forearm.R", "hand.R",
+    "hips",
+    "spine",
+    "chest",
+    "neck",
+    "head",
+    "shoulder.L",
+    "upper_arm.L",
+    "forearm.L",
+    "hand.L",
+    "shoulder.R",
+    "upper_arm.R",
+    "forearm.R",
+    "hand.R",
     "baton",
 )
 # IK control roles: ik_hand.* is placed on the wrist (and turned like the hand), ik_pole.* sits
@@ -61,16 +71,15 @@ class BoneMapping:
     copy_local: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.parent_blend = {bone: (str(a), str(b), float(w))
-                             for bone, (a, b, w) in self.parent_blend.items()}
+        self.parent_blend = {bone: (str(a), str(b), float(w)) for bone, (a, b, w) in self.parent_blend.items()}
         self.follow = {str(helper): str(target) for helper, target in self.follow.items()}
-        self.copy_local = {str(helper): (str(target), float(weight))
-                           for helper, (target, weight) in self.copy_local.items()}
+        self.copy_local = {
+            str(helper): (str(target), float(weight)) for helper, (target, weight) in self.copy_local.items()
+        }
         unknown = sorted(set(self.bones) - set(ROLES))
         if unknown:
             raise ConductorError(
-                f"Mapping '{self.name}' has unknown roles {', '.join(unknown)}; use only "
-                f"{', '.join(ROLES)}."
+                f"Mapping '{self.name}' has unknown roles {', '.join(unknown)}; use only {', '.join(ROLES)}."
             )
         self.bones = {role: self.bones[role] for role in ROLES if role in self.bones}
 
@@ -98,9 +107,21 @@ PRESETS: dict[str, BoneMapping] = {
     "conductor": BoneMapping(
         "conductor",
         {
-            "hips": "hips", "spine": "spine", "chest": "chest", "neck": "neck", "head": "head",
-            **_sided({"shoulder.X": "shoulder.{side}", "upper_arm.X": "upper_arm.{side}",
-                      "forearm.X": "forearm.{side}", "hand.X": "hand.{side}"}, "L", "R"),
+            "hips": "hips",
+            "spine": "spine",
+            "chest": "chest",
+            "neck": "neck",
+            "head": "head",
+            **_sided(
+                {
+                    "shoulder.X": "shoulder.{side}",
+                    "upper_arm.X": "upper_arm.{side}",
+                    "forearm.X": "forearm.{side}",
+                    "hand.X": "hand.{side}",
+                },
+                "L",
+                "R",
+            ),
             "baton": "baton",
         },
     ),
@@ -116,16 +137,29 @@ PRESETS: dict[str, BoneMapping] = {
     "rigify": BoneMapping(
         "rigify",
         {
-            "hips": "torso", "chest": "chest", "neck": "neck", "head": "head",
-            **_sided({"shoulder.X": "shoulder.{side}", "upper_arm.X": "upper_arm_fk.{side}",
-                      "forearm.X": "forearm_fk.{side}", "hand.X": "hand_fk.{side}",
-                      "ik_hand.X": "hand_ik.{side}", "ik_pole.X": "upper_arm_ik_target.{side}"},
-                     "L", "R"),
+            "hips": "torso",
+            "chest": "chest",
+            "neck": "neck",
+            "head": "head",
+            **_sided(
+                {
+                    "shoulder.X": "shoulder.{side}",
+                    "upper_arm.X": "upper_arm_fk.{side}",
+                    "forearm.X": "forearm_fk.{side}",
+                    "hand.X": "hand_fk.{side}",
+                    "ik_hand.X": "hand_ik.{side}",
+                    "ik_pole.X": "upper_arm_ik_target.{side}",
+                },
+                "L",
+                "R",
+            ),
         },
         parent_blend={"neck": ("torso", "chest", 0.5), "head": ("torso", "torso", 1.0)},
         follow={
-            "ORG-shoulder.L": "shoulder.L", "ORG-shoulder.R": "shoulder.R",
-            "MCH-hand_ik.parent.L": "root", "MCH-hand_ik.parent.R": "root",
+            "ORG-shoulder.L": "shoulder.L",
+            "ORG-shoulder.R": "shoulder.R",
+            "MCH-hand_ik.parent.L": "root",
+            "MCH-hand_ik.parent.R": "root",
             "MCH-upper_arm_ik_target.parent.L": "shoulder.L",
             "MCH-upper_arm_ik_target.parent.R": "shoulder.R",
         },
@@ -134,11 +168,21 @@ PRESETS: dict[str, BoneMapping] = {
     "mixamo": BoneMapping(
         "mixamo",
         {
-            "hips": "mixamorig:Hips", "spine": "mixamorig:Spine", "chest": "mixamorig:Spine2",
-            "neck": "mixamorig:Neck", "head": "mixamorig:Head",
-            **_sided({"shoulder.X": "mixamorig:{side}Shoulder", "upper_arm.X": "mixamorig:{side}Arm",
-                      "forearm.X": "mixamorig:{side}ForeArm", "hand.X": "mixamorig:{side}Hand"},
-                     "Left", "Right"),
+            "hips": "mixamorig:Hips",
+            "spine": "mixamorig:Spine",
+            "chest": "mixamorig:Spine2",
+            "neck": "mixamorig:Neck",
+            "head": "mixamorig:Head",
+            **_sided(
+                {
+                    "shoulder.X": "mixamorig:{side}Shoulder",
+                    "upper_arm.X": "mixamorig:{side}Arm",
+                    "forearm.X": "mixamorig:{side}ForeArm",
+                    "hand.X": "mixamorig:{side}Hand",
+                },
+                "Left",
+                "Right",
+            ),
         },
     ),
 }
@@ -166,13 +210,11 @@ def load_mapping_json(path: str | os.PathLike[str]) -> BoneMapping:
         name, bones = path.stem, document
     else:
         raise ConductorError(
-            f"'{path.name}' has no 'bones' object; write it as "
-            '{"name": ..., "bones": {"role": "bone", ...}}.'
+            f'\'{path.name}\' has no \'bones\' object; write it as {{"name": ..., "bones": {{"role": "bone", ...}}}}.'
         )
     if not bones or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in bones.items()):
         raise ConductorError(
-            f"'{path.name}' must map role names to non-empty bone names (strings), "
-            'e.g. {"upper_arm.L": "Arm_L"}.'
+            f'\'{path.name}\' must map role names to non-empty bone names (strings), e.g. {{"upper_arm.L": "Arm_L"}}.'
         )
     blend = document.get("parent_blend", {}) if "bones" in document else {}
     follow = document.get("follow", {}) if "bones" in document else {}
@@ -186,9 +228,7 @@ def load_mapping_json(path: str | os.PathLike[str]) -> BoneMapping:
             '{"bone": ["bone_a", "bone_b", weight], ...} and {"bone": ["bone_a", weight], ...}.'
         ) from error
     if not isinstance(follow, dict) or not all(isinstance(v, str) for v in follow.values()):
-        raise ConductorError(
-            f"'{path.name}' has a malformed 'follow'; write it as {{\"helper\": \"bone\", ...}}."
-        )
+        raise ConductorError(f"'{path.name}' has a malformed 'follow'; write it as {{\"helper\": \"bone\", ...}}.")
     try:
         return BoneMapping(name, dict(bones), blend, dict(follow), copy_local)
     except (TypeError, ValueError) as error:

@@ -14,9 +14,19 @@ from ..skeleton import JOINT_COUNT, JOINT_INDEX, MIRROR_INDEX
 # conductor's left (image right), y down. Stands in for joints never seen in a whole piece.
 NEUTRAL_POSE_SW = np.array(
     [
-        [0.0, -0.55], [0.08, -0.62], [-0.08, -0.62], [0.2, -0.58], [-0.2, -0.58],
-        [0.5, 0.0], [-0.5, 0.0], [0.7, 0.7], [-0.7, 0.7], [0.45, 1.0], [-0.45, 1.0],
-        [0.3, 1.15], [-0.3, 1.15],
+        [0.0, -0.55],
+        [0.08, -0.62],
+        [-0.08, -0.62],
+        [0.2, -0.58],
+        [-0.2, -0.58],
+        [0.5, 0.0],
+        [-0.5, 0.0],
+        [0.7, 0.7],
+        [-0.7, 0.7],
+        [0.45, 1.0],
+        [-0.45, 1.0],
+        [0.3, 1.15],
+        [-0.3, 1.15],
     ]
 )
 COLLAPSED_SPREAD = 0.01  # frames whose joints span less than this (image units) are lost
@@ -83,16 +93,19 @@ def _undo_swaps(points: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         crossed = points[:, _LS, 0] < points[:, _RS, 0]
     points[crossed] = points[crossed][:, MIRROR_INDEX]
-    for left, right in (("left_eye", "right_eye"), ("left_ear", "right_ear"),
-                        ("left_hip", "right_hip")):
+    for left, right in (("left_eye", "right_eye"), ("left_ear", "right_ear"), ("left_hip", "right_hip")):
         with np.errstate(invalid="ignore"):
             crossed = points[:, JOINT_INDEX[left], 0] < points[:, JOINT_INDEX[right], 0]
         _swap(points, crossed, left, right)
     for joint, anchor in (("elbow", "shoulder"), ("wrist", "elbow")):
-        own = (np.linalg.norm(points[:, JOINT_INDEX[f"left_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1)
-               + np.linalg.norm(points[:, JOINT_INDEX[f"right_{joint}"]] - points[:, JOINT_INDEX[f"right_{anchor}"]], axis=-1))
-        other = (np.linalg.norm(points[:, JOINT_INDEX[f"left_{joint}"]] - points[:, JOINT_INDEX[f"right_{anchor}"]], axis=-1)
-                 + np.linalg.norm(points[:, JOINT_INDEX[f"right_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1))
+        own = np.linalg.norm(
+            points[:, JOINT_INDEX[f"left_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1
+        ) + np.linalg.norm(
+            points[:, JOINT_INDEX[f"right_{joint}"]] - points[:, JOINT_INDEX[f"right_{anchor}"]], axis=-1
+        )
+        other = np.linalg.norm(
+            points[:, JOINT_INDEX[f"left_{joint}"]] - points[:, JOINT_INDEX[f"right_{anchor}"]], axis=-1
+        ) + np.linalg.norm(points[:, JOINT_INDEX[f"right_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1)
         with np.errstate(invalid="ignore"):
             crossed = other < 0.5 * own
         _swap(points, crossed, f"left_{joint}", f"right_{joint}")

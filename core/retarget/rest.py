@@ -68,9 +68,7 @@ class RestSkeleton:
                 )
 
     @classmethod
-    def from_head_tail_roll(
-        cls, bones: Iterable[tuple[str, str | None, Any, Any, float]]
-    ) -> RestSkeleton:
+    def from_head_tail_roll(cls, bones: Iterable[tuple[str, str | None, Any, Any, float]]) -> RestSkeleton:
         """Build from ``(name, parent, head, tail, roll_rad)`` rows, as in Blender's edit mode.
 
         ``matrix_local`` is computed as Blender does (``vec_roll_to_mat3``).
@@ -93,8 +91,7 @@ class RestSkeleton:
         (radians, 0 when absent).
         """
         return cls.from_head_tail_roll(
-            (bone.name, bone.parent, bone.head, bone.tail, float(getattr(bone, "roll", 0.0)))
-            for bone in rig_bones
+            (bone.name, bone.parent, bone.head, bone.tail, float(getattr(bone, "roll", 0.0))) for bone in rig_bones
         )
 
     def order(self, names: Iterable[str] | None = None) -> list[str]:

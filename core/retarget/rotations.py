@@ -57,8 +57,11 @@ def transpose3(a: np.ndarray) -> np.ndarray:
 
 def rotate3(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``matrices @ vectors`` for column vectors [shape=(..., 3)], broadcasting."""
-    return (matrices[..., :, 0] * vectors[..., None, 0] + matrices[..., :, 1] * vectors[..., None, 1]
-            + matrices[..., :, 2] * vectors[..., None, 2])
+    return (
+        matrices[..., :, 0] * vectors[..., None, 0]
+        + matrices[..., :, 1] * vectors[..., None, 1]
+        + matrices[..., :, 2] * vectors[..., None, 2]
+    )
 
 
 def normalize(vectors: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
@@ -80,8 +83,9 @@ def normalize(vectors: np.ndarray, fallback: np.ndarray | None = None) -> np.nda
     return unit
 
 
-def orthonormal_frame(primary: np.ndarray, secondary: np.ndarray, *,
-                      dtype: np.dtype | type | None = None) -> np.ndarray:
+def orthonormal_frame(
+    primary: np.ndarray, secondary: np.ndarray, *, dtype: np.dtype | type | None = None
+) -> np.ndarray:
     """Right-handed frames whose Y axis is ``primary`` and X axis lies toward ``secondary``.
 
     Where ``secondary`` is (nearly) parallel to ``primary``, the world axis least aligned with
@@ -212,11 +216,10 @@ def gaussian_smooth(signal: np.ndarray, sigma_frames: float) -> np.ndarray:
     radius = max(1, int(np.ceil(3.0 * sigma_frames)))
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
     taps /= taps.sum()
-    padded = np.concatenate([np.repeat(signal[:1], radius, 0), signal,
-                             np.repeat(signal[-1:], radius, 0)])
+    padded = np.concatenate([np.repeat(signal[:1], radius, 0), signal, np.repeat(signal[-1:], radius, 0)])
     out = np.zeros_like(signal)
     for offset, weight in enumerate(taps):
-        out += weight * padded[offset:offset + len(signal)]
+        out += weight * padded[offset : offset + len(signal)]
     return out
 
 

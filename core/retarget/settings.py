@@ -32,14 +32,17 @@ class RetargetSettings:
         Width / height of the image the keypoints were normalised by (1 for square).
     """
 
-    amplitude: float = option(1.0, "gesture size around the median pose: 1 as generated, 0 still", minimum=0.0,
-                              maximum=5.0)
+    amplitude: float = option(
+        1.0, "gesture size around the median pose: 1 as generated, 0 still", minimum=0.0, maximum=5.0
+    )
     smoothing: float = option(0.5, "temporal smoothing, 0 to 1", minimum=0.0, maximum=1.0)
     mirror: bool = option(False, "mirror the motion (a left-handed conductor)")
-    baton_hand: str = option("right", "the hand holding the baton; a created conductor gets it there",
-                             choices=("right", "left", "none"))
-    hip_sway: float = option(0.0, "how far the hips follow the motion: 0 still, 1 a slight sway", minimum=0.0,
-                             maximum=1.0)
+    baton_hand: str = option(
+        "right", "the hand holding the baton; a created conductor gets it there", choices=("right", "left", "none")
+    )
+    hip_sway: float = option(
+        0.0, "how far the hips follow the motion: 0 still, 1 a slight sway", minimum=0.0, maximum=1.0
+    )
     mode: str = option("FK", "key FK rotations, or IK controls too", choices=("FK", "IK"))
     image_aspect: float = 1.0
 

@@ -28,14 +28,25 @@ from ..motion import MOTION_FPS
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
 from .mapping import BoneMapping
 from .rest import RestSkeleton
-from .rotations import (continuous_quaternions, cross3, matmul3, matrix_to_quaternion,
-                        normalize, orthonormal_frame, quaternion_to_matrix, rotate3, transpose3)
+from .rotations import (
+    continuous_quaternions,
+    cross3,
+    matmul3,
+    matrix_to_quaternion,
+    normalize,
+    orthonormal_frame,
+    quaternion_to_matrix,
+    rotate3,
+    transpose3,
+)
 from .settings import RetargetSettings
 
 # The next joint along each chain: a role's rest direction runs from its bone's head to the
 # next mapped role's bone head (bone axes of control bones need not follow the limb).
 _CHAIN_NEXT: dict[str, tuple[str, ...]] = {
-    "spine": ("chest", "neck", "head"), "chest": ("neck", "head"), "neck": ("head",),
+    "spine": ("chest", "neck", "head"),
+    "chest": ("neck", "head"),
+    "neck": ("head",),
     **{f"shoulder.{s}": (f"upper_arm.{s}",) for s in "LR"},
     **{f"upper_arm.{s}": (f"forearm.{s}",) for s in "LR"},
     **{f"forearm.{s}": (f"hand.{s}",) for s in "LR"},
@@ -102,8 +113,9 @@ def retarget(
     return solve(lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units), skeleton, mapping, settings)
 
 
-def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
-          settings: RetargetSettings | None = None) -> BoneAnimation:
+def solve(
+    lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping, settings: RetargetSettings | None = None
+) -> BoneAnimation:
     """Local rotations (and IK/hips locations) that pose ``skeleton`` like ``lifted``.
 
     Mapped rotation roles get ``rotation_quaternion``; the hips role also gets ``location``
@@ -140,16 +152,14 @@ def solve(lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping,
 
     ik = mapping.ik_bones if settings.mode == "IK" else {}
     if ik:
-        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames,
-                                           mapping)[2:]
+        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames, mapping)[2:]
         for role, bone in ik.items():
             target = _ik_target(role, lifted, rig, mapping, posed_head)
             head_targets[bone] = target
             if role.startswith("ik_hand."):
                 world_rotations[bone] = _posed_rotation(lifted, rig, "hand." + role[-1], bone)
 
-    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames,
-                                             mapping)
+    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames, mapping)
     return BoneAnimation(
         rotation_quaternion={
             bone: continuous_quaternions(matrix_to_quaternion(matrix)).astype(np.float32)
@@ -170,9 +180,13 @@ def _posed_rotation(lifted: Lifted, rig: _RigBody, role: str, bone: str) -> np.n
     return matmul3(matmul3(rig.axes.astype(np.float32), lifted.role_frames[role]), constant)
 
 
-def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
-                       bone_names: list[str] | None = None, *,
-                       mapping: BoneMapping | None = None) -> dict[str, np.ndarray]:
+def forward_kinematics(
+    skeleton: RestSkeleton,
+    animation: BoneAnimation,
+    bone_names: list[str] | None = None,
+    *,
+    mapping: BoneMapping | None = None,
+) -> dict[str, np.ndarray]:
     """Armature-space pose matrices (``pose_bone.matrix``) from the animation's channels.
 
     Parameters
@@ -197,15 +211,17 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
     posed: dict[str, np.ndarray] = {}
     for name in _evaluation_order(skeleton, names, mapping):
         bone = skeleton.bones[name]
-        link = bone.matrix_local if bone.parent is None or name in follow else (
-            np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local)
+        link = (
+            bone.matrix_local
+            if bone.parent is None or name in follow
+            else (np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local)
+        )
         local = np.tile(np.eye(4), (frames, 1, 1))
         if name in animation.rotation_quaternion:
             local[:, :3, :3] = quaternion_to_matrix(animation.rotation_quaternion[name])
         elif name in copy_local and copy_local[name][0] in animation.rotation_quaternion:
             target, weight = copy_local[name]
-            local[:, :3, :3] = _partial_turn(
-                quaternion_to_matrix(animation.rotation_quaternion[target]), weight)
+            local[:, :3, :3] = _partial_turn(quaternion_to_matrix(animation.rotation_quaternion[target]), weight)
         parent: np.ndarray = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
         if name in follow:
             parent = posed[follow[name]] @ np.linalg.inv(skeleton.bones[follow[name]].matrix_local)
@@ -213,8 +229,10 @@ def forward_kinematics(skeleton: RestSkeleton, animation: BoneAnimation,
             parent = posed[bone.parent].copy()
         if name in parent_blend and bone.parent is not None:
             rotations = {n: posed[n][:, :3, :3].astype(np.float32) for n in parent_blend[name][:2]}
-            parent[:, :3, :3] = _blended_turn(skeleton, rotations, *parent_blend[name]) @ \
-                skeleton.bones[bone.parent].matrix_local[:3, :3]
+            parent[:, :3, :3] = (
+                _blended_turn(skeleton, rotations, *parent_blend[name])
+                @ skeleton.bones[bone.parent].matrix_local[:3, :3]
+            )
         posed[name] = parent @ link @ local
         if name in animation.location:
             space = (parent @ link if bone.local_location else parent)[:, :3, :3]
@@ -233,8 +251,10 @@ def _evaluation_order(skeleton: RestSkeleton, names: Iterable[str], mapping: Bon
         if state.get(name) is True:
             return
         if state.get(name) is False:
-            raise ConductorError(f"Bone '{name}' depends on itself through the mapping's "
-                                 "parent_blend / follow / copy_local; remove the loop.")
+            raise ConductorError(
+                f"Bone '{name}' depends on itself through the mapping's "
+                "parent_blend / follow / copy_local; remove the loop."
+            )
         state[name] = False
         bone = skeleton.bones[name]
         needs = [bone.parent] if bone.parent is not None else []
@@ -281,6 +301,7 @@ class _RigBody:
     def _body_axes(self) -> np.ndarray:
         """Armature-space directions [shape=(3, 3)] of our X (left), Y (back), Z (up), snapped
         to the armature's axes; identity when the mapping lacks the bones to tell."""
+
         def first(*roles: str) -> np.ndarray | None:
             return next((self.heads[r] for r in roles if r in self.heads), None)
 
@@ -354,12 +375,12 @@ class _RigBody:
         elbow = self.skeleton.bones[fore].head
         hand = self.mapping.bones.get(f"hand.{side}")
         wrist = self.skeleton.bones[hand].head if hand else self.skeleton.bones[fore].tail
-        return (float(np.linalg.norm(elbow - self.skeleton.bones[upper].head)),
-                float(np.linalg.norm(wrist - elbow)))
+        return (float(np.linalg.norm(elbow - self.skeleton.bones[upper].head)), float(np.linalg.norm(wrist - elbow)))
 
 
-def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
-               posed_head: dict[str, np.ndarray]) -> np.ndarray:
+def _ik_target(
+    role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping, posed_head: dict[str, np.ndarray]
+) -> np.ndarray:
     """Armature-space target [shape=(T, 3), float32] for one IK control role."""
     axes_t = rig.axes.T.astype(np.float32)
     if role == "ik_head_aim":
@@ -382,10 +403,13 @@ def _ik_target(role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping,
     return elbow + np.float32(POLE_DISTANCE * (upper_len + fore_len)) * bend
 
 
-def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
-          head_targets: dict[str, np.ndarray], frames: int,
-          mapping: BoneMapping) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
-                                         dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _pose(
+    skeleton: RestSkeleton,
+    world_rotations: dict[str, np.ndarray],
+    head_targets: dict[str, np.ndarray],
+    frames: int,
+    mapping: BoneMapping,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Invert Blender's pose formula, parents first, with the mapping's constraint model.
 
     ``parent_blend`` (see :class:`BoneMapping`) replaces some bones' parent rotation by a
@@ -417,8 +441,9 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
             link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
             parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
         if name in parent_blend and bone.parent is not None:
-            parent_rotation = _blended_turn(skeleton, posed_rotation, *parent_blend[name]) @ \
-                skeleton.bones[bone.parent].matrix_local[:3, :3].astype(np.float32)
+            parent_rotation = _blended_turn(skeleton, posed_rotation, *parent_blend[name]) @ skeleton.bones[
+                bone.parent
+            ].matrix_local[:3, :3].astype(np.float32)
         link_rotation, link_offset = link[:3, :3].astype(np.float32), link[:3, 3].astype(np.float32)
         basis = matmul3(parent_rotation, link_rotation)  # the bone's axes with no local channels
         if name in copy_local and copy_local[name][0] in local_rotations:
@@ -441,12 +466,14 @@ def _pose(skeleton: RestSkeleton, world_rotations: dict[str, np.ndarray],
     return local_rotations, locations, posed_rotation, posed_head
 
 
-def _blended_turn(skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray],
-                  first: str, second: str, weight: float) -> np.ndarray:
+def _blended_turn(
+    skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray], first: str, second: str, weight: float
+) -> np.ndarray:
     """slerp(turn of ``first``, turn of ``second``, ``weight``) [shape=(T, 3, 3)], where a
     bone's turn is its posed rotation times its rest rotation's inverse (armature space)."""
-    turns = [matmul3(posed_rotation[n], skeleton.bones[n].matrix_local[:3, :3].T.astype(np.float32))
-             for n in (first, second)]
+    turns = [
+        matmul3(posed_rotation[n], skeleton.bones[n].matrix_local[:3, :3].T.astype(np.float32)) for n in (first, second)
+    ]
     if first == second or weight in (0.0, 1.0):
         return turns[1] if weight == 1.0 else turns[0]
     a, b = (matrix_to_quaternion(t).astype(np.float64) for t in turns)
@@ -454,6 +481,7 @@ def _blended_turn(skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray],
     angle = np.arccos(np.clip(np.sum(a * b, -1, keepdims=True), -1.0, 1.0))
     small = angle < 1e-6
     sin = np.where(small, 1.0, np.sin(angle))
-    mixed = np.where(small, (1 - weight) * a + weight * b,
-                     (np.sin((1 - weight) * angle) * a + np.sin(weight * angle) * b) / sin)
+    mixed = np.where(
+        small, (1 - weight) * a + weight * b, (np.sin((1 - weight) * angle) * a + np.sin(weight * angle) * b) / sin
+    )
     return quaternion_to_matrix(mixed).astype(np.float32)
