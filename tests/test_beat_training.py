@@ -99,3 +99,16 @@ def test_frame_targets_mark_each_label_and_its_neighbours():
     frame = int(round(0.25 * FRAME_RATE_HZ))
     assert targets[frame, 0] == 1.0 and targets[frame - 1, 0] == targets[frame + 1, 0] == 0.5
     assert targets[:, 0].sum() == 4.0 and targets[:, 1].sum() == 2.0 and targets[:, 2].sum() == 2.0
+
+
+def test_a_beatless_stretch_has_no_targets_and_the_rest_keeps_its_labels(clicks):
+    folders = beats.render_folders(clicks, "train")
+    plain = beats.RenderCrops(folders, sample_s=4, augment=False, seed=1)[(1, 0)]["targets"]
+    quiet = beats.RenderCrops(folders, sample_s=4, augment=True, seed=1, beatless=1.0)[(1, 0)]["targets"]
+    zeroed = np.flatnonzero(plain.any(axis=1) & ~quiet.any(axis=1))
+    assert zeroed.size > 0, "no labelled frame was silenced"
+    kept = quiet.any(axis=1)
+    assert np.array_equal(quiet[kept], plain[kept])  # outside the stretch the labels are untouched
+    # The stretch is one run of at least 2 s: no target frame between its first and last silenced one.
+    assert not quiet[zeroed[0] : zeroed[-1] + 1].any()
+    assert (zeroed[-1] - zeroed[0]) / FRAME_RATE_HZ >= 2.0 - 1.0  # labelled frames lie within a beat of its ends

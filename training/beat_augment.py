@@ -14,6 +14,10 @@ resumed training run sees exactly the same audio):
 - noise: white, pink or brown, 5-40 dB below the music;
 - lossy coding: Ogg Vorbis or MP3 at a low quality, decoded again;
 - level: -25 to +6 dB, sometimes driven into soft clipping.
+
+:func:`beatless_stretch` (applied by :class:`training.beats.RenderCrops` with its own
+probability) replaces a stretch of a crop with noise, a hum or silence whose targets are all
+zero, so the tracker learns to give no beat where there is none.
 """
 
 from __future__ import annotations
@@ -137,20 +141,57 @@ def compress(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) ->
     return (mono * 10 ** (reduction_db / 20)).astype(np.float32)
 
 
-def add_noise(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """White, pink or brown noise at 5-40 dB below the music's RMS level."""
+def coloured_noise(size: int, rng: np.random.Generator) -> np.ndarray:
+    """White, pink (1/f) or brown (1/f^2) noise of unit RMS, float32."""
     import scipy.fft
 
-    white = rng.standard_normal(mono.size, dtype=np.float32)
+    white = rng.standard_normal(size, dtype=np.float32)
     kind = rng.integers(3)
-    if kind:  # pink (1/f) or brown (1/f^2) by shaping the spectrum
+    if kind:  # pink or brown by shaping the spectrum
         spectrum = scipy.fft.rfft(white)
         frequency = np.maximum(np.arange(spectrum.size, dtype=np.float32), 1.0)
         spectrum /= frequency ** np.float32(0.5 * kind)
-        white = scipy.fft.irfft(spectrum, mono.size)
-    noise = white / (np.sqrt(np.mean(white**2)) + 1e-12)
+        white = scipy.fft.irfft(spectrum, size)
+    return (white / (np.sqrt(np.mean(white**2)) + 1e-12)).astype(np.float32)
+
+
+def add_noise(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """White, pink or brown noise at 5-40 dB below the music's RMS level."""
+    noise = coloured_noise(mono.size, rng)
     rms = np.sqrt(np.mean(mono**2)) + 1e-9
     return (mono + noise * rms * 10 ** (-rng.uniform(5, 40) / 20)).astype(np.float32)
+
+
+def beatless_stretch(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ) -> slice:
+    """Replace a stretch of 2 s to the whole crop, in place, with sound that has no beat.
+
+    The stretch is white, pink or brown noise (-50 to -6 dB full scale), a steady hum of a few
+    partials with a little noise, or silence, faded over 10 ms at both ends.
+
+    Returns
+    -------
+    slice
+        The samples replaced; the caller zeroes the targets of the frames inside it.
+    """
+    length = int(rng.integers(min(mono.size, 2 * sample_rate_hz), mono.size + 1))
+    start = int(rng.integers(0, mono.size - length + 1))
+    kind = rng.integers(3)
+    if kind == 0:
+        sound = coloured_noise(length, rng) * np.float32(10 ** (rng.uniform(-50, -6) / 20))
+    elif kind == 1:
+        t_s = np.arange(length) / sample_rate_hz
+        f0_hz = rng.uniform(40.0, 400.0)
+        sound = sum(np.sin(2 * np.pi * f0_hz * k * t_s + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 5))
+        sound = 0.2 * sound + 0.01 * rng.standard_normal(length)
+    else:
+        sound = np.zeros(length)
+    fade = min(length // 2, sample_rate_hz // 100)
+    ramp = np.linspace(0.0, 1.0, fade)
+    window = np.ones(length)
+    window[:fade], window[length - fade :] = ramp, ramp[::-1]
+    replaced = mono[start : start + length]
+    mono[start : start + length] = (replaced * (1 - window) + sound * window).astype(np.float32)
+    return slice(start, start + length)
 
 
 def lossy_round_trip(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int) -> np.ndarray:

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from torch.nn import functional as F
 from core.audio import SAMPLE_RATE_HZ
 from core.beat_activations import ACTIVATIONS, FRAME_RATE_HZ, spectrogram_features
 from core.errors import ConductorError
+from core.mel import HOP_LENGTH
 from core.weights import save_weights
 from training import distributed
 from training.beat_model import BeatTCN
@@ -52,6 +52,7 @@ from training.config import (
     set_rng_state,
 )
 from training.data import collate, epoch_batches, item_rng, rank_chunks
+from training.run_outputs import open_run_outputs
 
 KIND = "beat-tracker-tcn"
 LABEL_COLUMNS = (("beats_s", 0), ("downbeats_s", 1), ("divisions_s", 2))
@@ -96,12 +97,15 @@ class RenderCrops(torch.utils.data.Dataset):
     epoch, index), so an item is the same whenever and wherever it is read.
     """
 
-    def __init__(self, folders: list[Path], *, sample_s: float, augment: bool, seed: int) -> None:
+    def __init__(
+        self, folders: list[Path], *, sample_s: float, augment: bool, seed: int, beatless: float = 0.0
+    ) -> None:
         import soundfile
 
         self.folders = folders
         self.crop = int(round(sample_s * SAMPLE_RATE_HZ))
         self.augment = augment
+        self.beatless = beatless
         self.seed = seed
         self.lengths = [soundfile.info(str(f / "audio.flac")).frames for f in folders]
         self.labels = [load_labels(f) for f in folders]
@@ -112,7 +116,7 @@ class RenderCrops(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
         import soundfile
 
-        from training.beat_augment import augment
+        from training.beat_augment import augment, beatless_stretch
 
         index, epoch = key
         rng = item_rng(self.seed, epoch, index)
@@ -125,8 +129,11 @@ class RenderCrops(torch.utils.data.Dataset):
         if stereo.shape[0] < self.crop:  # a render shorter than a crop ends in silence
             stereo = np.pad(stereo[:, :2], ((0, self.crop - stereo.shape[0]), (0, 0)))
         mono = augment(stereo, rng) if self.augment else stereo.mean(axis=1)
+        quiet = beatless_stretch(mono, rng) if self.augment and rng.random() < self.beatless else None
         features = spectrogram_features(mono)  # (T, 64)
         targets = frame_targets(self.labels[index], start / SAMPLE_RATE_HZ, features.shape[0])
+        if quiet is not None:  # frames centred inside the stretch (frame i is centred on sample 256 i)
+            targets[-(-quiet.start // HOP_LENGTH) : (quiet.stop - 1) // HOP_LENGTH + 1] = 0.0
         return {"features": features, "targets": targets}
 
 
@@ -264,7 +271,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---------------------------------------------------------------- data
     train_set = RenderCrops(
-        render_folders(config.data, "train"), sample_s=config.sample_s, augment=config.augment, seed=config.seed
+        render_folders(config.data, "train"),
+        sample_s=config.sample_s,
+        augment=config.augment,
+        seed=config.seed,
+        beatless=config.beatless,
     )
     val_set = RenderCrops(render_folders(config.data, "val"), sample_s=config.sample_s, augment=False, seed=config.seed)
     steps_per_epoch = len(train_set) // config.batch_size
@@ -306,15 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------- rank-0 side effects
     writer = progress = None
     if context.main:
-        os.makedirs(config.out_dir, exist_ok=True)
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(os.path.join(config.out_dir, "tb"), purge_step=step + 1 if step else None)
-        if config.progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=total_steps, initial=step, desc="beats", dynamic_ncols=True, file=sys.stderr)
+        writer, progress = open_run_outputs(config, step=step, total_steps=total_steps, name="beats")
     metrics: dict = dict(checkpoint.get("metrics", {})) if checkpoint else {}
     loss_value = float(checkpoint.get("loss", float("nan"))) if checkpoint else float("nan")
     history: list[float] = []

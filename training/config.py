@@ -110,6 +110,7 @@ class BeatTrackerConfig(CommonConfig):
     downbeat_weight: float = 1.0  # loss weights of the heads beside the beat's 1
     division_weight: float = 0.5
     augment: bool = True  # training.beat_augment on every training crop
+    beatless: float = 0.15  # probability that an augmented crop has a stretch of noise, hum or silence, no beats
     eval_every: int = 500
     val_limit: int = 48  # validation crops for the loss (0 = one per val render)
     val_pieces: int = 24  # whole val renders tracked (decoded) for beat F at each validation
