@@ -171,8 +171,10 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
         **beats,
     )
-    if beats:  # a beat grid brings its own bars
-        generate = dataclasses.replace(generate, meter=None)
+    if beats:  # a beat grid brings its own bars and replaces the tracker
+        generate = dataclasses.replace(generate, meter=None, tracker="auto")
+    elif not procedural and not generate.beat_lock:  # a network without beat lock hears the beat itself
+        generate = dataclasses.replace(generate, tracker="auto")
     # The panel hides what the chosen model has no use for: a meter for a network, a
     # precision for the procedural conductor.
     if procedural:
@@ -502,7 +504,10 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = settings.start_frame
         return WorkerRequest(
-            audio_path, os.path.join(folder, "beats.json"), GenerateOptions(meter=options.meter), command="beats"
+            audio_path,
+            os.path.join(folder, "beats.json"),
+            GenerateOptions(meter=options.meter, tracker=options.tracker),
+            command="beats",
         )
 
     def finish(self, scene, output_path: Path) -> str:

@@ -117,6 +117,7 @@ class CONDUCTOR_PT_beats(ConductorPanel, bpy.types.Panel):
         layout.use_property_split = True
         settings = get_settings(context)
         layout.prop(settings, "beat_source")
+        layout.prop(settings, "tracker")  # Detect's beats and Analyse Beats' markers
         if settings.beat_source == "FILE":
             layout.prop(settings, "beats_file")
             midi = os.path.splitext(settings.beats_file)[1].lower() in MIDI_SUFFIXES

@@ -227,6 +227,14 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         subtype="FILE_PATH",
         options=PATH_OPTIONS,
     )
+    tracker: setting(
+        "tracker",
+        items=(
+            ("AUTO", "Auto", "The learned tracker where its weights are installed, else signal processing"),
+            ("LEARNED", "Learned", "The network trained on rendered scores (weights/beat_tracker_cpu_v1)"),
+            ("DSP", "Signal Processing", "The tracker without weights: onsets, tempo and harmony by hand-made rules"),
+        ),
+    )
     find_beats_offset: BoolProperty(
         name="Find Offset",
         default=True,

@@ -83,8 +83,9 @@ class WorkerRequest:
     def arguments(self) -> list[str]:
         """The ``python -m core ...`` command line (after the interpreter)."""
         settings = to_arguments(self.options)
-        if self.command == "beats":  # the tracker takes the meter alone
+        if self.command == "beats":  # the tracker takes the meter and its own choice alone
             settings = [] if self.options.meter is None else ["--meter", str(self.options.meter)]
+            settings += ["--tracker", self.options.tracker]
         return ["-m", "core", self.command, self.audio_path, "-o", self.output_path, *settings, "--progress-jsonl"]
 
 

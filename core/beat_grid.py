@@ -28,6 +28,7 @@ JSON layout (``format`` "virtualconductor-beat-grid", ``version`` 1)::
     meter      [B] int    beats in the bar of each beat
     tempo_bpm  [B] float  local tempo at each beat, beats per minute
     source     str        "tracked", "midi", "labels", "markers" or "json"
+    tracker    str        which tracker heard a "tracked" grid: "dsp" or the learned tracker's weights id
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def save_grid(track: BeatTrack, path: str | os.PathLike[str]) -> Path:
             "meter": meters.tolist(),
             "tempo_bpm": [round(float(t), 3) for t in track.tempo_curve_bpm],
         }
+        if source == "tracked":
+            document["tracker"] = track.tracker
         return write_atomically(path, lambda handle: json.dump(document, handle, indent=1), binary=False)
     if suffix == ".txt":
         text = "".join(f"{t:.6f}\t{t:.6f}\t{label}\n" for t, label in zip(beats_s, labels))

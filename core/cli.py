@@ -115,7 +115,7 @@ def command_beats(args: argparse.Namespace, progress: Callable[[float, str], Non
     progress(0.0, "decoding audio")
     samples = load_audio(args.audio)
     progress(0.2, "tracking beats")
-    track = track_beats(samples, meter=args.meter)
+    track = track_beats(samples, meter=args.meter, tracker=args.tracker)
     save_grid(track, output)
     progress(1.0, "done")
     bars = len(track.bar_meters)
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the grid to write: .json, .txt (an Audacity label track) or .csv; edit it and give it "
         "back with 'generate --beats'",
     )
-    add_arguments(beats, GenerateOptions, only=("meter",))
+    add_arguments(beats, GenerateOptions, only=("meter", "tracker"))
     beats.add_argument("--progress-jsonl", action="store_true", help="print progress and the outcome as JSON events")
     beats.set_defaults(run=command_beats)
 

@@ -10,6 +10,7 @@ from typing import cast
 import numpy as np
 
 from .audio import SAMPLE_RATE_HZ
+from .beats import TRACKERS
 from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
 from .mel import MEL_FPS, MOTION_FPS
 from .motion import Motion
@@ -55,6 +56,13 @@ class GenerateOptions:
         choices=METERS,
     )
     style: ConductingStyle = nested(ConductingStyle)
+    tracker: str = option(
+        "auto",
+        "beat tracker: auto (the learned one where its weights are installed), learned, or dsp (signal "
+        "processing, no weights)",
+        label="Beat Tracker",
+        choices=TRACKERS,
+    )
     beats_path: str | None = option(
         None,
         "conduct on this beat grid instead of the tracked beats: beat times in .json/.txt/.csv (bar.beat "
@@ -177,6 +185,13 @@ def generate_motion(
         )
     if options.meter is not None and options.beats_path is not None:
         raise ConductorError("A beat grid brings its own bars; drop --meter, or --beats to have the meter detected.")
+    if options.tracker != "auto" and options.beats_path is not None:
+        raise ConductorError("A beat grid replaces the tracker; drop --tracker or --beats.")
+    if options.tracker != "auto" and weights != PROCEDURAL and options.beat_lock in (None, 0.0):
+        raise ConductorError(
+            "Neural weights hear the beat themselves; --tracker chooses the beats of the procedural conductor "
+            "or of --beat-lock."
+        )
     if options.beat_lock is not None and weights == PROCEDURAL:
         raise ConductorError("The procedural conductor is always on the beat; --beat-lock is for neural weights.")
     if options.beats_offset_s is not None and options.beats_path is None:
@@ -209,6 +224,7 @@ def generate_motion(
             meter=options.meter,
             style=options.style,
             beats=grid,
+            tracker=options.tracker,
         )
         extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
@@ -273,7 +289,7 @@ def generate_motion(
                 )
             from .beats import track_beats
 
-            grid = track_beats(samples)
+            grid = track_beats(samples, tracker=options.tracker)
         keypoints, level = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
         extra["beat_lock"] = {"strength": strength, "level": level, "beats": grid.tracker}
     return Motion(

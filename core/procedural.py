@@ -207,6 +207,7 @@ def conduct(
     meter: int | None = None,
     style: ConductingStyle | None = None,
     beats: BeatTrack | None = None,
+    tracker: str = "auto",
 ) -> Motion:
     """Conducting motion for a piece of music, on its tracked beats.
 
@@ -233,6 +234,8 @@ def conduct(
     beats : BeatTrack or None
         Beats, bars and meter to conduct (e.g. a score's) instead of tracking them; then
         ``meter`` must be None.
+    tracker : {"auto", "learned", "dsp"}
+        Which tracker of :func:`core.beats.track_beats` finds the beats when none are given.
 
     Returns
     -------
@@ -241,8 +244,9 @@ def conduct(
         ``T = frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``, the neural generator's
         frame count; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
         (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2"),
-        ``tempo_bpm``, ``variation``, ``articulation`` (share of the beats conducted legato,
-        staccato and marcato) and ``style`` (the controls used).
+        ``tempo_bpm``, ``tracker`` (:attr:`core.beats.BeatTrack.tracker`), ``variation``,
+        ``articulation`` (share of the beats conducted legato, staccato and marcato) and
+        ``style`` (the controls used).
     """
     report = progress or (lambda fraction, message: None)
     cancelled = should_cancel or (lambda: False)
@@ -280,7 +284,9 @@ def conduct(
 
         samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
     # The tracker knows the common meters; 1 and 5 are grouped here from its beats.
-    track = beats or track_beats(samples, SAMPLE_RATE_HZ, meter=meter if meter in (2, 3, 4, 6) else None)
+    track = beats or track_beats(
+        samples, SAMPLE_RATE_HZ, meter=meter if meter in (2, 3, 4, 6) else None, tracker=tracker
+    )
     checkpoint(0.5, "Listening to the articulation")
     sound = beat_sound(samples, SAMPLE_RATE_HZ, track.beats_s)
     if meter in (1, 5):
@@ -304,6 +310,7 @@ def conduct(
             "meter": int(track.meter),
             "pattern": pattern,
             "tempo_bpm": round(float(track.tempo_bpm), 2),
+            "tracker": track.tracker,  # "dsp", the learned tracker's weights id, or "given:..."
             "variation": variation,
             "articulation": {name: round(float(share), 3) for name, share in zip(ARTICULATIONS, used.mean(axis=0))}
             if used.size

@@ -81,6 +81,32 @@ def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
     assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)  # and drawn in the 3-beat pattern
 
 
+def test_the_tracker_is_chosen_in_both_commands_and_recorded(tmp_path):
+    for tracker in ("dsp", "learned"):
+        run_cli("beats", DEMO_PIECE, "-o", tmp_path / f"{tracker}.json", "--tracker", tracker, check_rc=0)
+        grid = json.loads((tmp_path / f"{tracker}.json").read_text())
+        assert len(grid["beats_s"]) > 40 and grid["source"] == "tracked", grid
+        run_cli(
+            "generate",
+            DEMO_PIECE,
+            "-o",
+            tmp_path / f"{tracker}.npz",
+            "--weights",
+            "procedural",
+            "--tracker",
+            tracker,
+            check_rc=0,
+        )
+    from core.motion import Motion
+
+    dsp, learned = Motion.load(tmp_path / "dsp.npz"), Motion.load(tmp_path / "learned.npz")
+    assert dsp.extra["tracker"] == "dsp" and learned.extra["tracker"] == "beat_tracker_cpu_v1"
+    assert json.loads((tmp_path / "learned.json").read_text())["tracker"] == "beat_tracker_cpu_v1"
+    grid = tmp_path / "dsp.json"
+    result = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "g.npz", "--tracker", "dsp", "--beats", grid, check_rc=1)
+    assert "A beat grid replaces the tracker; drop --tracker or --beats." in result.stderr
+
+
 def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
     run_cli(
         "generate",
@@ -146,6 +172,7 @@ def test_progress_jsonl_protocol(tmp_path, parity_dir):
         (["--meter", "7"], "argument --meter: must be one of 1, 2, 3, 4, 5, 6, got 7"),
         (["--seed", "1", "--noise", "n.npy"], "argument --noise: not allowed with argument --seed"),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--tracker", "madmom"], "argument --tracker: must be one of auto, learned, dsp, got 'madmom'"),
     ],
 )
 def test_a_malformed_command_line_exits_2_before_any_work(tmp_path, flags, phrase):
