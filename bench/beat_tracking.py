@@ -319,15 +319,9 @@ def madmom_references(excerpts: list[Path], venv: Path) -> list[dict]:
 
 def conduct_with(tracker: str, samples: np.ndarray) -> np.ndarray:
     """The procedural conductor's keypoints (T30, 13, 2) on ``tracker``'s beats."""
-    import core.procedural as procedural
-    from core.beats import track_beats
+    from core.procedural import conduct
 
-    original = procedural.track_beats
-    procedural.track_beats = lambda s, r, meter=None: track_beats(s, r, meter=meter, tracker=tracker)
-    try:
-        return procedural.conduct(samples, SAMPLE_RATE_HZ, seed=0).keypoints
-    finally:
-        procedural.track_beats = original
+    return conduct(samples, SAMPLE_RATE_HZ, seed=0, tracker=tracker).keypoints
 
 
 def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:

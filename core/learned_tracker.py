@@ -25,8 +25,8 @@ from .weights import WEIGHTS_DIR
 
 BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v1"
 # Which tracker track_beats(tracker="auto") uses when the weights are installed: the learned one
-# only where it beats the signal-processing tracker on both held-out sets (core/assets/README.md).
-DEFAULT_TRACKER = "dsp"
+# only where it beats the signal-processing tracker on both held-out sets (README, "Reading the music").
+DEFAULT_TRACKER = "learned"
 SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
 
 
