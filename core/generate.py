@@ -247,6 +247,14 @@ def generate_motion(
         report(0.05, "mel spectrogram")
         mel = mel_90hz(samples)
     grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
+    strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
+    if strength > 0 and grid is None and samples is None:
+        raise ConductorError(
+            "Locking to the tracked beats needs the music itself, not a mel .npy; give the "
+            "music file or a grid with --beats."
+        )
+    if grid is not None or strength == 0:
+        samples = None  # only locking to tracked beats needs the music again: free it (635 MB for 2 hours)
     seconds = seconds_of_noise(mel.shape[0])
     if options.noise_path is not None:
         noise_file = Path(options.noise_path)
@@ -276,17 +284,12 @@ def generate_motion(
         "precision": options.precision,
         "notes": notes,
     }
-    strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0:
         from .beat_lock import lock_to_beats
 
         report(0.97, "locking the strokes to the beats")
         if grid is None:
-            if samples is None:
-                raise ConductorError(
-                    "Locking to the tracked beats needs the music itself, not a mel .npy; give the "
-                    "music file or a grid with --beats."
-                )
+            assert samples is not None, "checked before the network ran"
             from .beats import track_beats
 
             grid = track_beats(samples, tracker=options.tracker)

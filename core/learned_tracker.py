@@ -75,7 +75,7 @@ def track_beats_learned(
         Empty beat lists where nothing has a beat (silence, noise).
     """
     model, weights_id = network
-    samples = np.nan_to_num(np.asarray(samples, dtype=np.float32).ravel())
+    samples = np.asarray(samples, dtype=np.float32).ravel()  # NaN is cleaned a stretch at a time
     if sample_rate_hz != SAMPLE_RATE_HZ:
         import soxr
 
@@ -105,7 +105,7 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
         # Samples for frames low .. high - 1 (frame i is centred on sample 256 i); frames near a
         # stretch's ends see its zero padding, but lie in the margin unless at the piece's ends.
         piece = samples[low * HOP_LENGTH : (high - 1) * HOP_LENGTH + 1 if high < total else samples.size]
-        features = spectrogram_features(piece)[: high - low]
+        features = spectrogram_features(np.nan_to_num(piece))[: high - low]
         out[first:last] = model.activations(features)[first - low : last - low]
     return out
 

@@ -28,6 +28,7 @@ N_MELS = 128
 MEL_FPS = 90
 TOP_DB = 80.0
 AMIN = 1e-10
+RESIZE_BLOCK_COLUMNS = 16_384  # output columns of resize_time_bilinear computed at once
 STFT_BLOCK_FRAMES = 1024  # ~8 MB of spectrum per block: stays in cache (8192 was 2.7x slower)
 
 
@@ -101,7 +102,6 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
         Mel-band power (squared magnitude), frequency ascending.
     """
     signal = np.ascontiguousarray(samples, dtype=np.float32)
-    padded = np.pad(signal, (N_FFT // 2, N_FFT // 2))
     frame_count = 1 + signal.shape[0] // HOP_LENGTH
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
     filters_t = np.ascontiguousarray(_mel_filterbank_cached(int(sample_rate_hz), N_FFT, N_MELS).T)  # (1025, 128)
@@ -109,8 +109,14 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
 
     def block(first: int) -> None:
         last = min(first + STFT_BLOCK_FRAMES, frame_count)
+        # This block's samples of the signal zero-padded by N_FFT // 2 at both ends (a padded copy
+        # of a whole 2-hour piece would take 635 MB).
+        start = first * HOP_LENGTH - N_FFT // 2
+        stop = (last - 1) * HOP_LENGTH + N_FFT // 2
+        piece = np.zeros(stop - start, dtype=np.float32)
+        piece[max(0, -start) : min(stop, signal.shape[0]) - start] = signal[max(0, start) : min(stop, signal.shape[0])]
         frames = np.lib.stride_tricks.as_strided(
-            padded[first * HOP_LENGTH :], shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
+            piece, shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
         )
         spectrum = np.fft.rfft(frames * window, axis=1)  # (frames, 1025), complex128
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
@@ -141,16 +147,21 @@ def mel_90hz(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np
     target_frames = frame_count_90hz(samples.shape[0], sample_rate_hz)
     if target_frames < 1:
         raise ConductorError("The audio is too short for a mel frame; give at least 1 second of music.")
-    power = mel_power(samples, sample_rate_hz=sample_rate_hz)
-    db = 10.0 * np.log10(np.maximum(power, np.float32(AMIN)))
-    db -= np.float32(10.0 * np.log10(max(AMIN, float(power.max()))))
+    # In place, so a 2-hour piece holds one spectrogram (318 MB), not five.
+    db = mel_power(samples, sample_rate_hz=sample_rate_hz)
+    reference_db = np.float32(10.0 * np.log10(max(AMIN, float(db.max()))))
+    np.maximum(db, np.float32(AMIN), out=db)
+    np.log10(db, out=db)
+    db *= np.float32(10.0)
+    db -= reference_db
     np.maximum(db, db.max() - np.float32(TOP_DB), out=db)
-    normalised = np.abs(db + np.float32(TOP_DB)) / np.float32(TOP_DB)
-    flipped = normalised[::-1]
-    return resize_time_bilinear(flipped, target_frames).T.copy()
+    db += np.float32(TOP_DB)
+    np.abs(db, out=db)
+    db /= np.float32(TOP_DB)
+    return resize_time_bilinear(db[::-1], target_frames, transposed=True)
 
 
-def resize_time_bilinear(image: np.ndarray, width: int) -> np.ndarray:
+def resize_time_bilinear(image: np.ndarray, width: int, *, transposed: bool = False) -> np.ndarray:
     """Resize a (rows, columns) array to ``width`` columns as OpenCV's bilinear ``resize`` does.
 
     Half-pixel centres: output column ``j`` samples input position ``(j + 0.5) * columns / width
@@ -159,6 +170,7 @@ def resize_time_bilinear(image: np.ndarray, width: int) -> np.ndarray:
     Returns
     -------
     np.ndarray [shape=(rows, width), float32]
+        Or, with ``transposed``, its transpose [shape=(width, rows)], C-contiguous.
     """
     columns = image.shape[1]
     position = (np.arange(width, dtype=np.float64) + 0.5) * (columns / width) - 0.5
@@ -166,4 +178,8 @@ def resize_time_bilinear(image: np.ndarray, width: int) -> np.ndarray:
     left = np.floor(position).astype(np.int64)
     right = np.minimum(left + 1, columns - 1)
     weight = (position - left).astype(np.float32)
-    return (image[:, left] * (1.0 - weight) + image[:, right] * weight).astype(np.float32)
+    out = np.empty((width, image.shape[0]), dtype=np.float32)
+    for first in range(0, width, RESIZE_BLOCK_COLUMNS):  # a block at a time: bounded temporaries
+        part = slice(first, first + RESIZE_BLOCK_COLUMNS)
+        out[part] = (image[:, left[part]] * (1.0 - weight[part]) + image[:, right[part]] * weight[part]).T
+    return out if transposed else np.ascontiguousarray(out.T)

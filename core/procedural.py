@@ -371,16 +371,33 @@ def loudness_30fps(samples: np.ndarray, sample_rate_hz: int, frame_count: int) -
     hop = sample_rate_hz / MOTION_FPS
     centres = (np.arange(frame_count) * hop).astype(int)
     half = int(hop)  # two motion frames wide
-    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
     low = np.clip(centres - half, 0, samples.shape[0])
     high = np.clip(centres + half, 0, samples.shape[0])
-    power = (energy[high] - energy[low]) / np.maximum(high - low, 1)
+    power = (cumulative_energy_at(samples, high) - cumulative_energy_at(samples, low)) / np.maximum(high - low, 1)
     # Averaged as power over 0.3 s: in dB, the silence between staccato notes would pull them down.
     db = 10.0 * np.log10(np.maximum(running_mean(power, 9), 1e-12))
     reference = np.percentile(db, 95)
     if reference < -100.0:  # digital silence throughout
         return np.full(frame_count, -120.0)
     return db - reference
+
+
+ENERGY_CHUNK_SAMPLES = 1 << 22  # float64 squares of ~3 minutes at a time, not of the whole piece
+
+
+def cumulative_energy_at(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``sum(samples[:i] ** 2)`` in float64 for each ``i`` of ``indices`` (0 <= i <= n), a chunk
+    at a time: a 2-hour piece's running sum would take 1.3 GB, three times over."""
+    out = np.zeros(indices.shape, dtype=np.float64)
+    carry = 0.0
+    for start in range(0, samples.shape[0], ENERGY_CHUNK_SAMPLES):
+        chunk = samples[start : start + ENERGY_CHUNK_SAMPLES].astype(np.float64)
+        running = np.cumsum(chunk * chunk) + carry
+        inside = (indices > start) & (indices <= start + chunk.size)
+        out[inside] = running[indices[inside] - start - 1]
+        out[indices > start + chunk.size] = running[-1]
+        carry = float(running[-1])
+    return out
 
 
 # ------------------------------------------------------------------------------- drawing

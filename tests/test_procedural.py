@@ -276,3 +276,13 @@ def test_head_lifts_upright_in_3d(demo_motion):
     up /= np.linalg.norm(up, axis=1, keepdims=True)
     tilt_deg = np.degrees(np.arccos(np.clip(np.median(up, axis=0)[2], -1, 1)))
     assert tilt_deg < 15.0
+
+
+def test_the_running_energy_is_computed_a_chunk_at_a_time_and_equals_one_pass(monkeypatch):
+    import core.procedural as procedural
+
+    samples = np.random.default_rng(2).standard_normal(10_007).astype(np.float32)
+    indices = np.array([0, 1, 999, 1000, 1001, 5000, 10_007, 3])
+    whole = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])[indices]
+    monkeypatch.setattr(procedural, "ENERGY_CHUNK_SAMPLES", 1000)  # chunk edges at 1000, 2000, ...
+    assert np.allclose(procedural.cumulative_energy_at(samples, indices), whole, rtol=1e-12, atol=0)
