@@ -1,5 +1,5 @@
-"""core/beats.py: the tempo level (octave) of the beat tracker and tempo changes, on rendered
-scores, a click track and onset curves built here. The rendered tests skip when the fluidsynth
+"""core/beats.py: the tempo level (octave) of the signal-processing beat tracker and tempo changes
+(tracker "dsp"; the learned one is measured in bench/), on rendered scores, a click track and onset curves built here. The rendered tests skip when the fluidsynth
 program or music21 is missing."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_hemiola_is_not_taken_for_the_beat():
         default_bpm=100.0,
         sample_rate_hz=SAMPLE_RATE_HZ,
     )
-    track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
+    track = track_beats(rendered.samples, SAMPLE_RATE_HZ, tracker="dsp")
     true_bpm = 60.0 / float(np.median(np.diff(rendered.beats_s)))
     assert track.tempo_bpm == pytest.approx(true_bpm, rel=0.05)
     assert beat_f_measure(rendered.beats_s, track.beats_s) > 0.9  # the tied second beats are kept
@@ -60,7 +60,7 @@ def test_gradual_tempo_changes_are_followed(corpus_path, program, curve):
         default_bpm=100.0,
         sample_rate_hz=SAMPLE_RATE_HZ,
     )
-    track = track_beats(rendered.samples, SAMPLE_RATE_HZ)
+    track = track_beats(rendered.samples, SAMPLE_RATE_HZ, tracker="dsp")
     assert beat_f_measure(rendered.beats_s, track.beats_s) > 0.9
     for true_beats, tracked_beats in (
         (rendered.beats_s[:5], track.beats_s[:5]),

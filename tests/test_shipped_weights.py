@@ -1,4 +1,4 @@
-"""Weights shipped in weights/: each loads as a generator with a complete model card and gives
+"""Weights shipped in weights/: each generator loads with a complete model card and gives
 finite, moving motion for the demo piece; "default" means the default file when it is shipped
 and the procedural conductor otherwise."""
 
@@ -10,14 +10,25 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_PIECE, PROJECT_ROOT
+from core.learned_tracker import BEAT_TRACKER_WEIGHTS_NAME
 from core.weights import GENERATOR, default_weights_path, load_model
 
 CARD_FIELDS = {"id", "model", "data", "config", "training", "metrics", "licence", "limits"}
-SHIPPED = sorted((PROJECT_ROOT / "weights").glob("*.safetensors"))
+# The beat tracker's weights are not a generator: tests/test_beat_tracker.py runs them.
+SHIPPED = sorted(p for p in (PROJECT_ROOT / "weights").glob("*.safetensors") if p.stem != BEAT_TRACKER_WEIGHTS_NAME)
 
 
 def test_weights_are_shipped():
     assert SHIPPED, "weights/ holds no .safetensors file"
+
+
+def test_the_beat_tracker_has_a_complete_model_card():
+    card = json.loads((PROJECT_ROOT / "weights" / f"{BEAT_TRACKER_WEIGHTS_NAME}.json").read_text())
+    assert CARD_FIELDS <= set(card), f"model card lacks {sorted(CARD_FIELDS - set(card))}"
+    assert card["id"] == BEAT_TRACKER_WEIGHTS_NAME and card["model"] == "beat-tracker-tcn"
+    assert (
+        "GPL-3.0" in card["licence"] and card["data"]["held_out_soundfont"] not in card["data"]["training_soundfonts"]
+    )
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
