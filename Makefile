@@ -2,8 +2,10 @@
 #   make demo   install, then animate the conductor to the bundled demo piece (out/)
 #   make test   install, then run the whole test suite (Blender 5.0, the 4.2 LTS wheel, and 5.3)
 PYTHON ?= python3
-# Blender 5.1-5.3 run Python 3.13: found as a user's machine has it (on PATH), or given.
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null)
+# Blender 5.1-5.3 run Python 3.13: the first one that runs, on PATH or in pyenv's versions (whose
+# shim on PATH fails where 3.13 is installed but not selected), or given.
+PYTHON313 ?= $(shell for p in $$(command -v python3.13) $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 \
+    /usr/bin/python3.13 /usr/local/bin/python3.13; do "$$p" -c "" 2>/dev/null && { echo "$$p"; break; }; done)
 VENV ?= .venv
 VENV42 ?= .venv-bpy42
 VENV53 ?= .venv-bpy53
