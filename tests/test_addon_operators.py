@@ -134,6 +134,7 @@ def official_run(extension: dict, tmp_path_factory) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_generate_with_official_checkpoint_keys_the_scene_range(official_run: dict) -> None:
     run = official_run
     assert run["result"] == {"FINISHED"}
@@ -252,6 +253,7 @@ def test_missing_audio_is_reported(bpy_scene) -> None:
     assert_fails_cleanly(bpy_scene, r"Music file '.*music.ogg' does not exist")
 
 
+@pytest.mark.slow
 def test_corrupt_audio_is_reported(bpy_scene, tmp_path: Path) -> None:
     corrupt = tmp_path / "broken.ogg"
     corrupt.write_bytes(b"OggS" + os.urandom(4000))
@@ -264,6 +266,7 @@ def test_missing_weights_are_reported(bpy_scene) -> None:
     assert_fails_cleanly(bpy_scene, "Weights file '.*weights.safetensors' does not exist")
 
 
+@pytest.mark.slow
 def test_wrong_weights_are_reported(bpy_scene, tmp_path: Path) -> None:
     wrong = tmp_path / "not_a_model.pt"
     wrong.write_bytes(os.urandom(2048))
@@ -327,6 +330,7 @@ def test_save_path_keeps_a_copy_of_the_motion(official_run: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- worker
+@pytest.mark.slow
 def test_worker_cancel_stops_within_a_second_and_leaves_nothing(worker, tmp_path: Path) -> None:
     long_piece = write_tone(tmp_path / "long.flac", duration_s=300.0, rate_hz=22_050, fmt="FLAC")
     output = tmp_path / "out" / "motion.npz"
@@ -356,6 +360,7 @@ def test_worker_reports_the_cores_one_sentence_error(worker, tmp_path: Path) -> 
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.slow
 def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path: Path) -> None:
     """What the timer-driven modal operator does between events: poll, show progress, finish."""
     output = tmp_path / "motion.npz"

@@ -55,6 +55,7 @@ def arguments(data, out_dir, steps):
     ]
 
 
+@pytest.mark.slow
 def test_training_learns_and_writes_weights_core_can_load(clicks, tmp_path):
     result = beats.main(arguments(clicks, tmp_path, 8) + ["--log-every", "1"])
     history = result["history"]
@@ -69,6 +70,7 @@ def test_training_learns_and_writes_weights_core_can_load(clicks, tmp_path):
     assert list((tmp_path / "tb").glob("events.*"))
 
 
+@pytest.mark.slow
 def test_resume_is_exact(clicks, tmp_path):
     straight = beats.main(arguments(clicks, tmp_path / "a", 5) + ["--no-tensorboard"])
     beats.main(arguments(clicks, tmp_path / "b", 3) + ["--no-tensorboard"])  # 2 steps an epoch: stops mid-epoch 2

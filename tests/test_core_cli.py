@@ -21,6 +21,7 @@ def run_cli(*args, check_rc=None):
     return result
 
 
+@pytest.mark.slow
 def test_mel_then_generate_from_mel_matches_golden(tmp_path, golden, parity_dir):
     run_cli("mel", GOLDEN_AUDIO, "-o", tmp_path / "mel.npy", check_rc=0)
     mel = np.load(tmp_path / "mel.npy")
@@ -45,6 +46,7 @@ def test_mel_then_generate_from_mel_matches_golden(tmp_path, golden, parity_dir)
         assert float(archive["fps"]) == 30.0
 
 
+@pytest.mark.slow
 def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
     result = run_cli(
         "generate",
@@ -81,6 +83,7 @@ def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
     assert not np.allclose(three.keypoints, found.keypoints, atol=1e-3)  # and drawn in the 3-beat pattern
 
 
+@pytest.mark.slow
 def test_the_tracker_is_chosen_in_both_commands_and_recorded(tmp_path):
     for tracker in ("dsp", "learned"):
         run_cli("beats", DEMO_PIECE, "-o", tmp_path / f"{tracker}.json", "--tracker", tracker, check_rc=0)
@@ -135,6 +138,7 @@ def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
     assert "procedural conductor only" in refused.stderr and not (tmp_path / "n.npz").exists()
 
 
+@pytest.mark.slow
 def test_progress_jsonl_protocol(tmp_path, parity_dir):
     result = run_cli(
         "generate",
@@ -223,6 +227,7 @@ def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, 
     assert not any(p.name.startswith(".m.") for p in tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_failed_write_leaves_no_partial_file(tmp_path, parity_dir):
     # a directory squatting on the output name makes the final rename fail
     output = tmp_path / "m.npz"
@@ -232,6 +237,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, parity_dir):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
 
 
+@pytest.mark.slow
 def test_a_mel_with_nan_or_raw_decibels_is_refused(tmp_path, parity_dir):
     nan_mel = np.full((300, 128), 0.5, np.float32)
     nan_mel[10, 3] = np.nan

@@ -180,6 +180,7 @@ def rendered_pieces():
     }
 
 
+@pytest.mark.slow
 def test_hands_hold_through_fermatas(rendered_pieces):
     rendered = rendered_pieces["bach/bwv66.6"]  # fermatas held twice as long (render_score)
     # The signal-processing tracker hears the holds; the learned one beats through this chorale's
@@ -198,6 +199,7 @@ def test_hands_hold_through_fermatas(rendered_pieces):
         assert wrist_y[middle].max() < BEAT_PLANE_Y - 0.03, f"the hand beat through the fermata at {start_s:.2f} s"
 
 
+@pytest.mark.slow
 def test_meter_detection_on_rendered_scores(rendered_pieces):
     # The signal-processing tracker was tuned on these (core/assets/README.md's tuning half); 3 of 4
     # is the bar. The learned tracker's meter is measured on held-out renders in bench/.
