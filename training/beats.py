@@ -52,7 +52,7 @@ from training.config import (
     set_rng_state,
 )
 from training.data import collate, epoch_batches, item_rng, rank_chunks
-from training.run_outputs import open_run_outputs
+from training.run_outputs import log_validation, open_run_outputs
 
 KIND = "beat-tracker-tcn"
 LABEL_COLUMNS = (("beats_s", 0), ("downbeats_s", 1), ("divisions_s", 2))
@@ -394,18 +394,9 @@ def main(argv: list[str] | None = None) -> dict:
             if step % eval_every == 0 or step == total_steps:
                 if context.main:
                     metrics, example = validate(model, val_set, config, device)
-                    if writer is not None:
-                        for name, value in metrics.items():
-                            writer.add_scalar(name, value, step)
-                        if example:
-                            writer.add_figure("val/activations", plot_activations(example), step)
-                    message = f"step {step}: " + "  ".join(
-                        f"{name.split('/')[1]} {value:.4f}" for name, value in metrics.items()
-                    )
-                    if progress is not None:
-                        progress.write(message)
-                    else:
-                        print(message, flush=True)
+                    log_validation(writer, progress, metrics, step)
+                    if writer is not None and example:
+                        writer.add_figure("val/activations", plot_activations(example), step)
                 distributed.barrier(context)
 
             # checkpoint

@@ -43,7 +43,7 @@ from training.config import (
 )
 from training.data import ConductorMotionSplit, WindowDataset, epoch_batches, make_loader, rank_chunks
 from training.m2snet import autocast, to_device
-from training.run_outputs import open_run_outputs
+from training.run_outputs import log_validation, open_run_outputs
 
 
 def set_modes(generator: Generator, config: M2SGANConfig, training: bool) -> None:
@@ -329,12 +329,9 @@ def main(argv: list[str] | None = None) -> dict:
                     results, real_clip, fake_clip = validate(
                         generator, val_split, config, device, sync_net.motion_encoder, test_encoder
                     )
+                    log_validation(writer, progress, results, step)
                     if writer is not None:
-                        for name, value in results.items():
-                            writer.add_scalar(name, value, step)
                         writer.add_figure("val/wrists", plot_motion(real_clip, fake_clip, config.plot_seconds), step)
-                    message = "  ".join(f"{name.split('/')[1]} {value:.4f}" for name, value in results.items())
-                    (progress.write if progress is not None else print)(f"step {step}: {message}")
                 distributed.barrier(context)
 
             # checkpoint

@@ -36,7 +36,7 @@ from training.config import (
     set_rng_state,
 )
 from training.data import ClipPairDataset, ConductorMotionSplit, PairSpec, epoch_batches, make_loader, rank_chunks
-from training.run_outputs import open_run_outputs
+from training.run_outputs import log_validation, open_run_outputs
 
 KINDS = ClipPairDataset.KINDS
 LABELS = (1.0, 1.0, 0.0, 0.0)  # (music1, motion1), (music2, motion2), (music1, motion2), (music2, motion1)
@@ -284,13 +284,9 @@ def main(argv: list[str] | None = None) -> dict:
             if step % eval_every == 0 or step == total_steps:
                 if context.main:
                     metrics, example = validate(scorer, val_split, config, device)
-                    if writer is not None:
-                        for name, value in metrics.items():
-                            writer.add_scalar(name, value, step)
-                        if example is not None:
-                            writer.add_figure("val/sync_curves", plot_sync(example, config.negatives), step)
-                    message = "  ".join(f"{name.split('/')[1]} {value:.4f}" for name, value in metrics.items())
-                    (progress.write if progress is not None else print)(f"step {step}: {message}")
+                    log_validation(writer, progress, metrics, step)
+                    if writer is not None and example is not None:
+                        writer.add_figure("val/sync_curves", plot_sync(example, config.negatives), step)
                 distributed.barrier(context)
 
             # checkpoint

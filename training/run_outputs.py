@@ -26,3 +26,16 @@ def open_run_outputs(config: CommonConfig, *, step: int, total_steps: int, name:
 
         progress = tqdm(total=total_steps, initial=step, desc=name, dynamic_ncols=True, file=sys.stderr)
     return writer, progress
+
+
+def log_validation(writer: Any, progress: Any, metrics: dict[str, float], step: int) -> None:
+    """A validation's figures: a TensorBoard scalar each (where a writer is open), and one line
+    ``step N: name value ...`` through the progress bar or on stdout."""
+    if writer is not None:
+        for name, value in metrics.items():
+            writer.add_scalar(name, value, step)
+    message = f"step {step}: " + "  ".join(f"{name.split('/')[1]} {value:.4f}" for name, value in metrics.items())
+    if progress is not None:
+        progress.write(message)
+    else:
+        print(message, flush=True)
