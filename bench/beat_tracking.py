@@ -317,11 +317,11 @@ def madmom_references(excerpts: list[Path], venv: Path) -> list[dict]:
     return [json.loads(e.with_suffix(".madmom.json").read_text()) for e in excerpts]
 
 
-def conduct_with(tracker: str, samples: np.ndarray) -> np.ndarray:
-    """The procedural conductor's keypoints (T30, 13, 2) on ``tracker``'s beats."""
+def conduct_with(track, samples: np.ndarray) -> np.ndarray:
+    """The procedural conductor's keypoints (T30, 13, 2) on a tracker's beats (``track``, a BeatTrack)."""
     from core.procedural import conduct
 
-    return conduct(samples, SAMPLE_RATE_HZ, seed=0, tracker=tracker).keypoints
+    return conduct(samples, SAMPLE_RATE_HZ, seed=0, beats=track).keypoints
 
 
 def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
@@ -351,7 +351,7 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
             }
             for key, value in figures.items():
                 results[name].setdefault(key, []).append(value)
-            ictus[name].append(ictus_beats(conduct_with(name, samples)))
+            ictus[name].append(ictus_beats(conduct_with(track, samples)))  # the beats just scored
             line += (
                 f"  {name} F {figures['beat_f']:.2f} any {figures['any_level_f']:.2f} db {figures['downbeat_f']:.2f}"
                 f" {track.tempo_bpm:5.0f} bpm {track.level[:4]}"
