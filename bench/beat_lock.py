@@ -7,9 +7,9 @@ unlocked motion's, and no frame-to-frame move larger than its largest.
 DATA is a folder of renders with exact labels (``python -m training.beat_renders``: each sample
 ``<split>/<n>/audio.flac`` with ``labels.npz``); the pieces and the soundfont of its test split
 were never trained on. W is the official checkpoint (from ../shared/parity) when present, else
-the project's neural weights. Alignment is measured against the beats of the level the lock
-chose (a network often beats a 4/4 in two, a fast 3/4 in one) and, for reference, against every
-beat.
+the project's neural weights. Alignment is measured against the beats of the levels the lock
+chose, bar by bar (a network often beats a 4/4 in two, a fast 3/4 in one, and changes between
+them) and, for reference, against every beat.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
 
     from core.audio import load_audio
     from core.beat_grid import grid_from_times
-    from core.beat_lock import beat_alignment, beats_at_level, ictus_times, lock_to_beats
+    from core.beat_lock import beat_alignment, beats_at_level, ictus_times, level_name, lock_to_beats
     from core.errors import ConductorError
     from core.generate import GenerateOptions, generate_motion
 
@@ -57,8 +57,8 @@ def main() -> None:
             print(f"  {folder.name}  skipped: {error}")
             continue
         free = generate_motion(folder / "audio.flac", GenerateOptions(weights=args.weights, device="cpu")).keypoints
-        locked, level = lock_to_beats(free, grid, fps=30.0)
-        shown = beats_at_level(grid, level)
+        locked, levels = lock_to_beats(free, grid, fps=30.0)
+        shown = beats_at_level(grid, levels)
         before, after = ictus_times(free), ictus_times(locked)
 
         def speed(keypoints: np.ndarray) -> float:
@@ -67,7 +67,9 @@ def main() -> None:
         rows.append(
             {
                 "piece": folder.name,
-                "level": level,
+                "level": level_name(levels),
+                "changes": len(levels) - 1,
+                "bars": int(grid.downbeats_s.size),
                 "before": (beat_alignment(shown, before), beat_alignment(before, shown)),
                 "after": (beat_alignment(shown, after), beat_alignment(after, shown)),
                 "every_beat": (beat_alignment(grid.beats_s, after), beat_alignment(after, grid.beats_s)),
@@ -77,7 +79,7 @@ def main() -> None:
         )
         row = rows[-1]
         print(
-            f"  {row['piece']}  {level:<8} before {row['before'][0]:.2f}/{row['before'][1]:.2f}  "
+            f"  {row['piece']}  {row['level']:<8} before {row['before'][0]:.2f}/{row['before'][1]:.2f}  "
             f"after {row['after'][0]:.2f}/{row['after'][1]:.2f}  every beat {row['every_beat'][0]:.2f}/"
             f"{row['every_beat'][1]:.2f}  speed x{row['speed']:.2f}  largest move x{row['jump']:.2f}",
             flush=True,
@@ -91,6 +93,11 @@ def main() -> None:
         "music->motion / motion->music at the locked level:"
     )
     print(f"  unlocked {mean('before', 0):.3f} / {mean('before', 1):.3f}")
+    mixed = [row for row in rows if row["changes"]]
+    print(
+        f"  {len(mixed)} of {len(rows)} change level within the piece, {sum(r['changes'] for r in mixed)} times in "
+        f"{sum(r['bars'] for r in mixed)} bars"
+    )
     for direction, index in (("music->motion", 0), ("motion->music", 1)):
         value = mean("after", index)
         print(f"  locked {direction}: {value:.3f} (goal >= {GOAL_ALIGNMENT}: ratio {value / GOAL_ALIGNMENT:.2f})")

@@ -285,7 +285,7 @@ def generate_motion(
         "notes": notes,
     }
     if strength > 0:
-        from .beat_lock import lock_to_beats
+        from .beat_lock import level_name, lock_to_beats
 
         report(0.97, "locking the strokes to the beats")
         if grid is None:
@@ -293,8 +293,13 @@ def generate_motion(
             from .beats import track_beats
 
             grid = track_beats(samples, tracker=options.tracker)
-        keypoints, level = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
-        extra["beat_lock"] = {"strength": strength, "level": level, "beats": grid.tracker}
+        keypoints, levels = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
+        extra["beat_lock"] = {
+            "strength": strength,
+            "level": level_name(levels),
+            "bar_levels": [[bar, level] for bar, level in levels],
+            "beats": grid.tracker,
+        }
     return Motion(
         keypoints=keypoints,
         fps=float(MOTION_FPS),

@@ -277,18 +277,19 @@ def test_beat_lock_puts_the_official_generators_strokes_on_the_beat(tmp_path: Pa
     locked = generate_motion(
         GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu", beats_path=str(grid_file))
     )
-    level = locked.extra["beat_lock"]["level"]
-    shown = beats_at_level(load_grid(grid_file, duration_s=40.0), level)
+    levels = [(int(bar), str(name)) for bar, name in locked.extra["beat_lock"]["bar_levels"]]
+    assert locked.extra["beat_lock"]["level"] in ("beat", "half bar", "bar", "mixed")
+    shown = beats_at_level(load_grid(grid_file, duration_s=40.0), levels)
     before, after = ictus_times(free.keypoints), ictus_times(locked.keypoints)
     assert min(beat_alignment(shown, before), beat_alignment(before, shown)) < 0.6
-    assert beat_alignment(shown, after) >= 0.8 and beat_alignment(after, shown) >= 0.78
+    assert beat_alignment(shown, after) >= 0.8 and beat_alignment(after, shown) >= 0.8
 
     def speed(k):
         return np.linalg.norm(np.diff(k[:, 10], axis=0), axis=1).mean()
 
     assert abs(speed(locked.keypoints) / speed(free.keypoints) - 1) < 0.2
     assert np.abs(np.diff(locked.keypoints, axis=0)).max() <= np.abs(np.diff(free.keypoints, axis=0)).max() + 1e-6
-    half, _ = lock_to_beats(free.keypoints, load_grid(grid_file, duration_s=40.0), fps=30.0, strength=0.5, level=level)
+    half, _ = lock_to_beats(free.keypoints, load_grid(grid_file, duration_s=40.0), fps=30.0, strength=0.5, level=levels)
     assert 0 < np.abs(half - free.keypoints).mean() < np.abs(locked.keypoints - free.keypoints).mean()
 
 
