@@ -52,6 +52,13 @@ class ApplyOptions:
     start_frame: int = option(1, "scene frame of the music's start", minimum=-1_000_000, maximum=1_000_000)
     keyframe_step: int = option(1, "key every Nth frame", minimum=1, maximum=30)
     interpolation: str = option("LINEAR", "keyframe interpolation", choices=keyframes.INTERPOLATIONS)
+    key_tolerance: float = option(
+        1e-4,
+        "with linear interpolation, drop the keys their neighbours reproduce within this (quaternion "
+        "components, about 0.01 degrees; metres); 0 keeps a key on every frame",
+        minimum=0.0,
+        maximum=0.01,
+    )
     add_sound: bool = option(True, "add the music to the sequencer as a sound strip", label="Add Music to Sequencer")
     set_scene_range: bool = option(True, "fit the scene's frame range to the music")
     use_nla: bool = option(False, "push the new action onto an NLA track", label="Use NLA")
@@ -301,6 +308,7 @@ def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: 
         curves,
         interpolation=options.interpolation,
         use_nla=options.use_nla,
+        key_tolerance=options.key_tolerance,
     )
 
 

@@ -168,6 +168,9 @@ class CONDUCTOR_PT_motion(ConductorPanel, bpy.types.Panel):
         column = layout.column()
         for name in ("start_frame", "keyframe_step", "interpolation"):
             column.prop(settings, name)
+        key_tolerance = column.row()
+        key_tolerance.active = settings.interpolation == "LINEAR"  # the only one it applies to
+        key_tolerance.prop(settings, "key_tolerance")
         column = layout.column(heading="Scene")
         add_sound = column.row()
         add_sound.active = settings.music_source == "FILE"

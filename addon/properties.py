@@ -285,6 +285,7 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     start_frame: setting("start_frame")
     keyframe_step: setting("keyframe_step")
     interpolation: setting("interpolation")
+    key_tolerance: setting("key_tolerance", precision=5, step=0.001)
     add_sound: setting("add_sound")
     set_scene_range: setting("set_scene_range")
     use_nla: setting("use_nla")

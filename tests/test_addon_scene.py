@@ -89,7 +89,9 @@ def snapshot(scene, armature=None) -> dict:
 
 
 def check_applied(scene, armature, result, mapping: str, frame_count: int, start_frame: int = 1):
-    """One new action on the armature with a moving, finite key on every scene frame."""
+    """One new action on the armature with moving, finite keys over every scene frame (the
+    first and the last keyed on every F-Curve; those between where the lines between keys do not
+    reproduce the motion: see test_keys_the_motion_reproduces_are_dropped)."""
     action, _slot = compat.get_action_and_slot(armature)
     assert action is not None and action.name == result.action_name
     assert action.use_fake_user
@@ -101,9 +103,10 @@ def check_applied(scene, armature, result, mapping: str, frame_count: int, start
     arms = {PRESETS[mapping].bones[role] for role in ("upper_arm.R", "forearm.R", "upper_arm.L")}
     assert arms <= animated
     for (path, _index), keys in arrays.items():
-        assert keys.shape == (frame_count, 2), path
-        np.testing.assert_array_equal(keys[:, 0], np.arange(frame_count) + start_frame)
+        assert keys[0, 0] == start_frame and keys[-1, 0] == start_frame + frame_count - 1, path
+        assert np.all(np.diff(keys[:, 0]) >= 1) and np.all(keys[:, 0] == np.round(keys[:, 0])), path
         assert np.all(np.isfinite(keys[:, 1]))
+    assert max(keys.shape[0] for keys in arrays.values()) > frame_count // 2  # the baton arm moves
     for bone in arms:
         path = f'pose.bones["{bone}"].rotation_quaternion'
         moving = sum(np.ptp(arrays[(path, index)][:, 1]) for index in range(4))
@@ -195,6 +198,28 @@ def test_apply_on_conductor_then_save_reload_and_apply_again(motion, tmp_path):
     assert unchanged.keys() == first.keys()
     for key, keys in first.items():
         np.testing.assert_array_equal(unchanged[key], keys)
+
+
+def test_keys_the_motion_reproduces_are_dropped(motion):
+    """By default each F-Curve keeps only the keys that the lines between the others do not
+    reproduce within Key Tolerance (about half of them for the official motion), every frame
+    still within the tolerance of the motion keyed on every frame (Key Tolerance 0)."""
+    scene, armature = fresh_conductor(body=False, camera=False, lights=False, stage=False)
+    every = apply_mod.apply_motion(scene, armature, motion, options(add_sound=False, key_tolerance=0.0))
+    every_frame = fcurve_arrays(bpy.data.actions[every.action_name])
+    reduced = apply_mod.apply_motion(scene, armature, motion, options(add_sound=False))
+    action = bpy.data.actions[reduced.action_name]
+    kept = fcurve_arrays(action)
+    assert kept.keys() == every_frame.keys()
+    assert sum(k.shape[0] for k in kept.values()) < 0.6 * sum(k.shape[0] for k in every_frame.values())
+    tolerance = apply_mod.ApplyOptions().key_tolerance
+    for fcurve in compat.action_fcurves(action):
+        full = every_frame[(fcurve.data_path, fcurve.array_index)]
+        assert full.shape == (1200, 2)
+        played = np.array([fcurve.evaluate(frame) for frame in full[:, 0]])
+        assert np.abs(played - full[:, 1]).max() <= tolerance + 1e-6, fcurve.data_path
+    bezier = apply_mod.apply_motion(scene, armature, motion, options(add_sound=False, interpolation="BEZIER"))
+    assert all(keys.shape[0] == 1200 for keys in fcurve_arrays(bpy.data.actions[bezier.action_name]).values())
 
 
 @pytest.mark.parametrize("fps, fps_base, frames", [(24, 1.0, 960), (60, 1.0, 2400), (30, 1.001, 1199)])
