@@ -77,6 +77,7 @@ class ApplyResult:
     frame_end: int
     fcurve_count: int
     sound_strip_name: str | None
+    notes: tuple[str, ...] = ()  # the motion's notes worth telling the user (a MIDI file's offset)
 
 
 @dataclasses.dataclass
@@ -130,6 +131,7 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         frame_end=frame_end,
         fcurve_count=written.fcurve_count,
         sound_strip_name=strip_name,
+        notes=tuple(str(note) for note in motion.extra.get("notes", [])),
     )
 
 

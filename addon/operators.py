@@ -136,8 +136,10 @@ def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> d
         if not settings.beats_file:
             raise ConductorError("Choose a beat file in the Beats section, or another Beat Source.")
         path = absolute(settings.beats_file)
-        if not os.path.isfile(path) or Path(path).suffix.lower() not in BEATS_SUFFIXES:
-            raise ConductorError(f"Beat file '{path}' does not exist or is not a {one_of(BEATS_SUFFIXES)} file.")
+        if Path(path).suffix.lower() not in BEATS_SUFFIXES:
+            raise ConductorError(f"'{Path(path).name}' is not a beat grid; choose a {one_of(BEATS_SUFFIXES)} file.")
+        if not os.path.isfile(path):
+            raise ConductorError(f"Beat file '{path}' does not exist; choose it again in the Beats section.")
         midi = Path(path).suffix.lower() in MIDI_SUFFIXES
         offset_s = None if midi and settings.find_beats_offset else settings.beats_offset_s
     return {"beats_path": path, "beats_offset_s": offset_s, "beat_lock": None if procedural else settings.beat_lock}
@@ -256,9 +258,13 @@ def finish_run(scene_name: str, inputs: Inputs, motion_path: Path):
 
 
 def finished_message(armature, result) -> str:
-    return (
-        f"Conducting written to '{armature.name}': frames {result.frame_start}-"
-        f"{result.frame_end}, action '{result.action_name}'."
+    """What the panel and the report say when a run is applied, with the motion's notes."""
+    return " ".join(
+        [
+            f"Conducting written to '{armature.name}': frames {result.frame_start}-"
+            f"{result.frame_end}, action '{result.action_name}'.",
+            *result.notes,
+        ]
     )
 
 

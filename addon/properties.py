@@ -83,6 +83,8 @@ def setting_value(settings: bpy.types.PropertyGroup, name: str) -> object:
     """The value of setting ``name`` as core takes it (an enum item back to its choice)."""
     info = option_info(name)
     value = getattr(settings, name)
+    if info.kind is float and info.choices is None:
+        return float(f"{value:.7g}")  # Blender keeps single precision: 1e-4 reads back as 1e-4
     if info.choices is None:
         return value
     choices = ((None,) if info.optional else ()) + info.choices

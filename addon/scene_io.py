@@ -73,6 +73,8 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     motion = generate_motion(
         job.audio, job.generate, progress=lambda fraction, message: progress(0.9 * fraction, message)
     )
+    for note in motion.extra.get("notes", []):
+        print(f"note: {job.audio.name}: {note}", file=sys.stderr, flush=True)
     progress(0.9, "putting the motion on the armature")
     if armature is None:
         armature = conductor_body.create_conductor(scene, camera=job.camera, baton_hand=job.apply.retarget.baton_hand)

@@ -27,6 +27,7 @@ JSON layout (``format`` "virtualconductor-beat-grid", ``version`` 1)::
     beat       [B] int    1-based place of each beat in its bar
     meter      [B] int    beats in the bar of each beat
     tempo_bpm  [B] float  local tempo at each beat, beats per minute
+    held       [B] bool   whether the music holds after the beat (a fermata, the end); optional
     source     str        "tracked", "midi", "labels", "markers" or "json"
     tracker    str        which tracker heard a "tracked" grid: "dsp" or the learned tracker's weights id
 """
@@ -55,6 +56,7 @@ TEMPO_RANGE_BPM = (20.0, 300.0)  # a beat grid outside this is a mistake, not mu
 END_TOLERANCE_S = 0.05  # a beat this close after the end is on the last sample
 MIDI_DEFAULT_BPM = 120.0  # what a MIDI file without tempo events plays at
 OFFSET_SEARCH_S = 30.0  # the automatic MIDI offset is looked for within this either way
+HOLD_GAP_RATIO = 2.5  # a gap this many times those around it is a hold (a deleted beat makes 2)
 ONSET_FFT, ONSET_HOP = 512, 128  # the short frames the MIDI offset is found on (5.8 ms at 22,050 Hz)
 LABEL = re.compile(r"^\|?\s*(\d+)\s*[.:]\s*(\d+)\s*$")  # "12.1", "|12.1" (a downbeat marker), "12:1"
 
@@ -90,20 +92,24 @@ def save_grid(track: BeatTrack, path: str | os.PathLike[str]) -> Path:
             "format": GRID_FORMAT,
             "version": 1,
             "source": source,
-            "beats_s": [round(float(t), 6) for t in beats_s],
+            "beats_s": [float(t) for t in beats_s],  # in full, as in the text formats
             "bar": [int(b) + 1 for b in track.bar_number],
             "beat": [int(p) + 1 for p in track.bar_position],
             "meter": meters.tolist(),
             "tempo_bpm": [round(float(t), 3) for t in track.tempo_curve_bpm],
+            "held": [bool(h) for h in track.held],
         }
         if source == "tracked":
             document["tracker"] = track.tracker
         return write_atomically(path, lambda handle: json.dump(document, handle, indent=1), binary=False)
     if suffix == ".txt":
-        text = "".join(f"{t:.6f}\t{t:.6f}\t{label}\n" for t, label in zip(beats_s, labels))
+        # Times in full (the shortest digits that read back exactly), so that an unedited grid
+        # conducts exactly as the beats it was written from.
+        text = "".join(f"{float(t)!r}\t{float(t)!r}\t{label}\n" for t, label in zip(beats_s, labels))
     else:
-        text = "time_s,bar,beat,meter\n" + "".join(
-            f"{t:.6f},{label.split('.')[0]},{label.split('.')[1]},{m}\n" for t, label, m in zip(beats_s, labels, meters)
+        text = "time_s,bar,beat,meter,held\n" + "".join(
+            f"{float(t)!r},{label.split('.')[0]},{label.split('.')[1]},{m},{int(h)}\n"
+            for t, label, m, h in zip(beats_s, labels, meters, track.held)
         )
     return write_atomically(path, lambda handle: handle.write(text), binary=False)
 
@@ -135,11 +141,12 @@ def load_grid(
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConductorError(f"Beat file '{path.name}' could not be read as text ({type(error).__name__}).") from error
+        what = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"could not be read ({error.strerror})"
+        raise ConductorError(f"Beat file '{path.name}' {what}; give a .json, .txt or .csv beat grid.") from error
     if suffix == ".json":
-        times_s, labels, source = _parse_json(text, path.name)
+        times_s, labels, held, last_meter, source = _parse_json(text, path.name)
     else:
-        times_s, labels = _parse_label_lines(text, path.name)
+        times_s, labels, held, last_meter = _parse_label_lines(text, path.name)
         source = "labels"
     return grid_from_times(
         times_s + (offset_s or 0.0),
@@ -148,10 +155,12 @@ def load_grid(
         samples=samples,
         source=source,
         where=f"'{path.name}'",
+        held=held,
+        last_meter=last_meter,
     )
 
 
-def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], str]:
+def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.ndarray | None, int | None, str]:
     try:
         document = json.loads(text)
         if document.get("format") != GRID_FORMAT:
@@ -163,25 +172,32 @@ def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], str
             if bars is not None and beats is not None
             else [None] * times_s.size
         )
+        held = None if document.get("held") is None else np.asarray(document["held"], dtype=bool).ravel()
+        meters = document.get("meter")
+        last_meter = int(meters[-1]) if meters else None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConductorError(
-            f"'{name}' is not a beat grid written by this tool ({type(error).__name__}); give one from "
-            "'python -m core beats', or a .txt/.csv of beat times."
+            f"'{name}' is not a beat grid written by this tool; give one from 'python -m core beats', or a "
+            ".txt/.csv of beat times."
         ) from error
-    if len(labels) != times_s.size:
-        raise ConductorError(f"'{name}' gives {times_s.size} beats but {len(labels)} bar labels; write it again.")
-    return times_s, labels, str(document.get("source", "json"))
+    if len(labels) != times_s.size or (held is not None and held.size != times_s.size):
+        raise ConductorError(f"'{name}' gives {times_s.size} beats but not as many bar labels; write it again.")
+    return times_s, labels, held, last_meter, str(document.get("source", "json"))
 
 
-def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | None]]:
+def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.ndarray | None, int | None]:
     """Beat times and labels of a label track: the time first, the label last (Audacity's
     ``start, end, label``, Sonic Visualiser's ``time[, value], label``), or the columns a header
-    line names (``time_s, bar, beat``, ``label``); blank and ``#`` lines are skipped."""
+    line names (``time_s, bar, beat``, ``label``, ``meter``, ``held``); blank and ``#`` lines are
+    skipped. Returns (times, labels, held or None, the last beat's meter or None)."""
     times_s: list[float] = []
     labels: list[str | None] = []
+    held: list[bool] = []
+    last_meter: int | None = None
     header: list[str] | None = None
     for number, line in enumerate(text.splitlines(), start=1):
-        fields = [field.strip() for field in re.split(r"[\t,;]", line.strip())]
+        # Trailing separators stay: Audacity writes an empty label as "start<TAB>end<TAB>".
+        fields = [field.strip().strip('"').strip() for field in re.split(r"[\t,;]", line.strip(" \r\n"))]
         if not fields[0] or fields[0].startswith("#"):
             continue
         try:
@@ -194,20 +210,37 @@ def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | Non
                 f"Line {number} of '{name}' starts with '{fields[0]}', not a time in seconds; give one beat a line."
             ) from None
         times_s.append(time_s)
+        if header is not None and "held" in header and len(fields) == len(header):
+            held.append(fields[header.index("held")] in ("1", "true", "True"))
+        if header is not None and "meter" in header and len(fields) == len(header):
+            meter = fields[header.index("meter")]
+            last_meter = int(meter) if meter.isdigit() else None
         if header is not None and {"bar", "beat"} <= set(header) and len(fields) == len(header):
             labels.append(f"{fields[header.index('bar')]}.{fields[header.index('beat')]}")
         elif header is not None and "label" in header and len(fields) == len(header):
             labels.append(fields[header.index("label")] or None)
+        elif len(fields) == 2 and _same_time(fields[1], time_s):
+            labels.append(None)  # "start<TAB>end" of a point label, no label
         else:
             labels.append(fields[-1] or None if len(fields) >= 2 else None)
     if not times_s:
         raise ConductorError(f"'{name}' holds no beat times; give one time in seconds a line.")
-    return np.asarray(times_s, dtype=np.float64), labels
+    given_held = np.asarray(held) if len(held) == len(times_s) else None
+    return np.asarray(times_s, dtype=np.float64), labels, given_held, last_meter
 
 
-def check_beat_times(times_s: np.ndarray, *, duration_s: float, where: str) -> None:
-    """One sentence for beats that are not in order, repeated, outside the music, or at a tempo
-    outside ``TEMPO_RANGE_BPM`` (a single long gap is a hold, not a tempo)."""
+def _same_time(field: str, time_s: float) -> bool:
+    """Whether a second column is the end time of a point label (equal to its start)."""
+    try:
+        return abs(float(field) - time_s) < 1e-6
+    except ValueError:
+        return False
+
+
+def check_beat_times(times_s: np.ndarray, *, duration_s: float, where: str, midi: bool = False) -> None:
+    """One sentence for beats that are not in order, repeated, outside the music, fewer than
+    two, or at a tempo outside ``TEMPO_RANGE_BPM`` (a single long gap is a hold, not a tempo);
+    ``midi``: the beats come from a MIDI file's tempo map, which is what to check."""
     times_s = np.asarray(times_s, dtype=np.float64)
     if times_s.size == 0:
         raise ConductorError(f"{where} gives no beats; give at least two.")
@@ -237,19 +270,20 @@ def check_beat_times(times_s: np.ndarray, *, duration_s: float, where: str) -> N
             "check the offset or the file."
         )
     if times_s.size < 2:
-        return
+        raise ConductorError(f"{where} gives only one beat (at {times_s[0]:.3f} s) in the music; give at least two.")
     tempo_bpm = 60.0 / gaps
     low, high = TEMPO_RANGE_BPM
     if np.any(tempo_bpm > high):
         k = int(np.flatnonzero(tempo_bpm > high)[0])
         raise ConductorError(
             f"{where} puts beats at {times_s[k]:.2f} s and {times_s[k + 1]:.2f} s only {gaps[k]:.3f} s apart "
-            f"({tempo_bpm[k]:.0f} a minute, above {high:.0f}); remove the extra beat."
+            f"({tempo_bpm[k]:.0f} a minute, above {high:.0f}); "
+            + ("check its tempo map and time signatures." if midi else "remove the extra beat.")
         )
     if np.median(tempo_bpm) < low:  # single long gaps are holds (fermatas, rests), conducted as such
         raise ConductorError(
             f"{where} has beats {np.median(gaps):.1f} s apart ({np.median(tempo_bpm):.0f} a minute, below {low:.0f}); "
-            "add the missing beats."
+            + ("check its tempo map and time signatures." if midi else "add the missing beats.")
         )
 
 
@@ -261,6 +295,8 @@ def grid_from_times(
     samples: np.ndarray | None = None,
     source: str = "labels",
     where: str = "the beat grid",
+    held: np.ndarray | None = None,
+    last_meter: int | None = None,
 ) -> BeatTrack:
     """A grid from beat times and optional ``bar.beat`` labels (timeline markers, label tracks).
 
@@ -274,6 +310,11 @@ def grid_from_times(
         ``samples`` (or every four beats without them).
     duration_s : float
         Length of the music, for the checks.
+    held : np.ndarray [shape=(B,), bool] or None
+        Whether the music holds after each beat (as saved with a tracked grid); None: the
+        gaps tell (:func:`holds_of`).
+    last_meter : int or None
+        The meter saved for the last bar, which the end of the music may cut short.
     """
     times_s = np.asarray(times_s, dtype=np.float64).ravel()
     check_beat_times(times_s, duration_s=duration_s, where=where)
@@ -283,7 +324,7 @@ def grid_from_times(
         starts = _bar_starts_from_labels(positions)
     else:
         starts = _bar_starts_from_audio(times_s, samples)
-    return _track_from_bar_starts(times_s, starts, source=source)
+    return _track_from_bar_starts(times_s, starts, source=source, held=held, last_meter=last_meter)
 
 
 def _place_in_bar(label: str | None) -> tuple[int, int] | None:
@@ -332,9 +373,18 @@ def _bar_starts_from_audio(times_s: np.ndarray, samples: np.ndarray | None) -> n
     return bar_position == 0
 
 
-def _track_from_bar_starts(times_s: np.ndarray, starts: np.ndarray, *, source: str) -> BeatTrack:
+def _track_from_bar_starts(
+    times_s: np.ndarray,
+    starts: np.ndarray,
+    *,
+    source: str,
+    held: np.ndarray | None = None,
+    last_meter: int | None = None,
+) -> BeatTrack:
     """The BeatTrack of beats whose bars start at ``starts``: a bar's meter is its beat count,
-    a bar longer than MAX_BAR_BEATS is split in bars of the meter before it."""
+    a bar longer than MAX_BAR_BEATS is split in bars of the meter before it; a bar that holds,
+    and the last bar, cut short by the end of the music, keep the meter before them (the last
+    bar: ``last_meter`` when given). ``held`` None: :func:`holds_of`."""
     count = times_s.size
     first = int(np.argmax(starts)) if starts.any() else count
     bar_number = np.full(count, -1, dtype=int)
@@ -349,6 +399,19 @@ def _track_from_bar_starts(times_s: np.ndarray, starts: np.ndarray, *, source: s
             bar_number[bar_start:bar_stop] = len(meters)
             bar_position[bar_start:bar_stop] = np.arange(bar_stop - bar_start)
             meters.append(bar_stop - bar_start)
+    if held is None:
+        held = holds_of(times_s)
+    # A bar that holds (a fermata) shows fewer beats than it has, and the music often ends within
+    # its last bar: those keep the meter of the bar before (the last: the meter saved with the
+    # grid, when there is one).
+    holding = {int(bar) for bar in bar_number[np.asarray(held, dtype=bool) & (bar_number >= 0)]}
+    for bar in range(1, len(meters)):
+        if bar in holding and meters[bar] < meters[bar - 1]:
+            meters[bar] = meters[bar - 1]
+    if meters and last_meter is not None:
+        meters[-1] = int(min(max(last_meter, meters[-1]), MAX_BAR_BEATS))
+    elif len(meters) > 1 and meters[-1] < meters[-2]:
+        meters[-1] = meters[-2]
     pickup = first if first < count else count
     if pickup:  # places of a pickup: the last places of a bar of the first bar's meter
         full = meters[0] if meters else 4
@@ -367,7 +430,22 @@ def _track_from_bar_starts(times_s: np.ndarray, starts: np.ndarray, *, source: s
         bar_meters=bar_meters,
         tempo_curve_bpm=tempo_curve,
         tracker=f"given:{source}",
+        held=np.asarray(held, dtype=bool),
     )
+
+
+def holds_of(times_s: np.ndarray) -> np.ndarray:
+    """Where a list of beats holds (a fermata, a rest): a gap over ``HOLD_GAP_RATIO`` times
+    those around it, and the last beat, after which the music ends [shape=(B,), bool]."""
+    gaps_s = np.diff(np.asarray(times_s, dtype=np.float64))
+    held = np.zeros(gaps_s.size + 1, dtype=bool)
+    if gaps_s.size:
+        padded = np.concatenate([np.full(2, np.nan), gaps_s, np.full(2, np.nan)])
+        around = np.stack([padded[k : k + gaps_s.size] for k in (0, 1, 3, 4)])  # two gaps either side
+        usual = np.nanmedian(np.where(np.isnan(around).all(axis=0), gaps_s, around), axis=0)
+        held[:-1] = gaps_s > HOLD_GAP_RATIO * usual
+    held[-1] = True
+    return held
 
 
 # ---------------------------------------------------------------------------------- MIDI
@@ -396,12 +474,15 @@ def grid_from_midi(
         )
     beats_ql, bar_starts = midi_beats_ql(content.time_signatures, content.end_ql)
     times_s = quarters_to_seconds(beats_ql, content.tempo_marks)
-    if offset_s is None:
-        offset_s = (
-            0.0
-            if samples is None
-            else midi_offset_s(quarters_to_seconds(content.notes[:, 0], content.tempo_marks), samples)
-        )
+    if offset_s is None and samples is None:
+        offset_s = 0.0
+        if notes is not None:
+            notes.append(
+                f"There is no music to line '{path.name}' up with (a mel .npy), so its time line starts with the "
+                "music's; give --beats-offset to move it."
+            )
+    elif offset_s is None and samples is not None:
+        offset_s = midi_offset_s(quarters_to_seconds(content.notes[:, 0], content.tempo_marks), samples)
         if notes is not None and offset_s:
             notes.append(f"The MIDI file is moved by {offset_s:+.2f} s to line up with the music.")
     times_s = times_s + offset_s
@@ -411,9 +492,19 @@ def grid_from_midi(
             f"Every beat of '{path.name}' lies outside the music (0-{duration_s:.1f} s) with an offset of "
             f"{offset_s:+.2f} s; check the offset."
         )
+    left_out = int(times_s.size - inside.sum())
+    if left_out and notes is not None:
+        notes.append(
+            f"{left_out} of the {times_s.size} beats of '{path.name}' fall outside the music with an offset of "
+            f"{offset_s:+.2f} s and are left out."
+        )
+    bar_of_beat = np.cumsum(bar_starts) - 1
+    bar_meter = np.bincount(bar_of_beat[bar_of_beat >= 0])  # beats of each of the file's bars
+    last_bar = int(bar_of_beat[inside][-1])
     times_s, bar_starts = np.clip(times_s[inside], 0.0, None), bar_starts[inside]
-    check_beat_times(times_s, duration_s=duration_s, where=f"'{path.name}'")
-    return _track_from_bar_starts(times_s, bar_starts, source="midi")
+    check_beat_times(times_s, duration_s=duration_s, where=f"'{path.name}'", midi=True)
+    last_meter = int(bar_meter[last_bar]) if last_bar >= 0 else None  # the music may end within it
+    return _track_from_bar_starts(times_s, bar_starts, source="midi", last_meter=last_meter)
 
 
 def midi_beats_ql(time_signatures: list[tuple[float, int, int]], end_ql: float) -> tuple[np.ndarray, np.ndarray]:

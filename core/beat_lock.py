@@ -16,6 +16,7 @@ and wherever the hand would move faster than it ever did the lock gives way.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -330,25 +331,27 @@ def lock_to_beats(
     ictus = ictus_times(keypoints, fps=fps)
     if strength == 0.0 or ictus.size == 0 or np.asarray(track.beats_s).size < 2 or keypoints.shape[0] < 2:
         return keypoints.copy(), given or [(0, "beat")]
+    # The beats and the time map are chosen for the full lock; ``strength`` then blends
+    # toward it, so the slider moves between two fixed motions.
     if given is not None:
-        return _lock_at(keypoints, ictus, beats_at_level(track, given), fps=fps, strength=strength)[1], given
-    best: tuple[float, np.ndarray, BarLevels] = (-1.0, keypoints.copy(), [(0, "beat")])
+        return _lock_at(keypoints, ictus, beats_at_level(track, given), fps=fps).blended(strength), given
+    best, best_levels = _Lock(-1.0, keypoints.copy(), keypoints, None, 0.0, fps), [(0, "beat")]
     misses = np.zeros((len(LEVELS), max(int(np.max(track.bar_number, initial=0)) + 1, 1)))
     for k, name in enumerate(LEVELS):
         beats_s = beats_at_level(track, name)
         if name == "division" and beats_s.size == np.asarray(track.beats_s).size:
             misses[k] = np.inf  # no beat slow enough to divide
             continue
-        score, locked = _lock_at(keypoints, ictus, beats_s, fps=fps, strength=strength)
-        if score > best[0]:
-            best = (score, locked, [(0, name)])
-        misses[k] = _misses_per_bar(track, beats_s, ictus_times(locked, fps=fps), misses.shape[1])
+        lock = _lock_at(keypoints, ictus, beats_s, fps=fps)
+        if lock.score > best.score:
+            best, best_levels = lock, [(0, name)]
+        misses[k] = _misses_per_bar(track, beats_s, ictus_times(lock.locked, fps=fps), misses.shape[1])
     mixed = bar_levels(misses)
     if len(mixed) > 1:
-        score, locked = _lock_at(keypoints, ictus, beats_at_level(track, mixed), fps=fps, strength=strength)
-        if score > best[0]:
-            best = (score, locked, mixed)
-    return best[1], best[2]
+        lock = _lock_at(keypoints, ictus, beats_at_level(track, mixed), fps=fps)
+        if lock.score > best.score:
+            best, best_levels = lock, mixed
+    return best.blended(strength), best_levels
 
 
 def bar_levels(misses: np.ndarray) -> BarLevels:
@@ -396,13 +399,29 @@ def _nearness(reference_s: np.ndarray, other_s: np.ndarray, sigma_s: float = BEA
     return np.exp(-(nearest**2) / (2.0 * sigma_s**2))
 
 
-def _lock_at(
-    keypoints: np.ndarray, ictus_s: np.ndarray, beats_s: np.ndarray, *, fps: float, strength: float
-) -> tuple[float, np.ndarray]:
-    """(score, motion): the best lock of the strokes onto ``beats_s`` over the stretch bounds;
-    the score is the worse direction of :func:`beat_alignment` (-1 and the motion unchanged when
-    no stroke pairs with a beat)."""
-    best: tuple[float, np.ndarray] = (-1.0, keypoints.copy())
+@dataclasses.dataclass
+class _Lock:
+    """A full lock (strength 1) and how to blend toward it: ``warp`` of ``keypoints`` by
+    ``source_s`` at ``share`` of the strength (None: nothing to lock)."""
+
+    score: float
+    locked: np.ndarray
+    keypoints: np.ndarray
+    source_s: np.ndarray | None
+    share: float
+    fps: float
+
+    def blended(self, strength: float) -> np.ndarray:
+        if strength == 1.0 or self.source_s is None:
+            return self.locked
+        return warp(self.keypoints, self.source_s, fps=self.fps, strength=strength * self.share)
+
+
+def _lock_at(keypoints: np.ndarray, ictus_s: np.ndarray, beats_s: np.ndarray, *, fps: float) -> _Lock:
+    """The best full lock of the strokes onto ``beats_s`` over the stretch bounds, scored by the
+    worse direction of :func:`beat_alignment` (-1 and the motion unchanged when no stroke pairs
+    with a beat)."""
+    best = _Lock(-1.0, keypoints.copy(), keypoints, None, 0.0, fps)
     speed = _baton_speed(keypoints)
     for stretch in STRETCHES:
         strokes, beats = pair_strokes_with_beats(ictus_s, beats_s, stretch=stretch)
@@ -410,15 +429,15 @@ def _lock_at(
             continue
         source_s = time_map(beats_s[beats], ictus_s[strokes], np.arange(keypoints.shape[0]) / fps)
         for share in PARTIAL_SHARES:  # a lock that changes the pace too much is tried weaker
-            locked = warp(keypoints, source_s, fps=fps, strength=strength * share)
+            locked = warp(keypoints, source_s, fps=fps, strength=share)
             if abs(_baton_speed(locked) / max(speed, 1e-12) - 1.0) <= MAX_SPEED_CHANGE:
                 break
         else:
             continue
         found = ictus_times(locked, fps=fps)
         score = min(beat_alignment(beats_s, found), beat_alignment(found, beats_s)) if found.size else 0.0
-        if score > best[0]:
-            best = (score, locked)
+        if score > best.score:
+            best = _Lock(score, locked, keypoints, source_s, share, fps)
     return best
 
 

@@ -115,12 +115,31 @@ class BeatTrack:
             self.bar_number = np.cumsum(starts) - 1 if count else np.zeros(0, int)
         if np.asarray(self.bar_meters).size != np.asarray(self.downbeats_s).size:
             self.bar_meters = np.full(np.asarray(self.downbeats_s).size, self.meter, dtype=int)
+        self.bar_meters = bar_meters_as_beaten(self.bar_number, self.bar_meters, self.held)
         if np.asarray(self.tempo_curve_bpm).size != count:
             self.tempo_curve_bpm = local_tempo_bpm(np.asarray(self.beats_s, dtype=np.float64))
         if self.notated_beats_s is None:
             self.notated_beats_s = np.asarray(self.beats_s, dtype=np.float64)
         if not self.notated_meter:
             self.notated_meter = self.meter
+
+
+def bar_meters_as_beaten(bar_number: np.ndarray, bar_meters: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """``bar_meters`` [shape=(D,)] with each bar that has fewer beats than its meter says, runs
+    on without a hold and is not the last, given the meter of its beats: a bar of 3 in a piece
+    in 4 is beaten in 3 (a tracker's bar cut short), while a bar that holds (a fermata) or ends
+    the music keeps its meter and shows the beats it has."""
+    meters = np.asarray(bar_meters, dtype=int).copy()
+    bars = np.asarray(bar_number)
+    if meters.size < 2 or bars.size == 0:
+        return meters
+    inside = (bars >= 0) & (bars < meters.size)
+    counts = np.bincount(bars[inside], minlength=meters.size)
+    holding = np.bincount(bars[inside], weights=np.asarray(held, dtype=float)[inside], minlength=meters.size) > 0
+    short = (counts < meters) & (counts > 0) & ~holding
+    short[-1] = False
+    meters[short] = counts[short]
+    return meters
 
 
 def local_tempo_bpm(beats_s: np.ndarray) -> np.ndarray:

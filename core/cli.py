@@ -93,7 +93,10 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     options = from_arguments(GenerateOptions, args)
     motion = generate_motion(args.audio, options, progress=progress)
     for note in motion.extra.get("notes", []):
-        print(f"note: {note}", file=sys.stderr)
+        if getattr(args, "progress_jsonl", False):
+            emit_event("note", message=note)
+        else:
+            print(f"note: {note}", file=sys.stderr)
     if args.fps is not None:
         motion = motion.resampled(args.fps)
     motion.save(output)

@@ -200,10 +200,12 @@ def generate_motion(
         from .beat_grid import BEATS_SUFFIXES
 
         beats_file = Path(options.beats_path).expanduser()
-        if beats_file.suffix.lower() not in BEATS_SUFFIXES or not beats_file.is_file():
+        if beats_file.suffix.lower() not in BEATS_SUFFIXES:
             raise ConductorError(
-                f"Beat file '{beats_file}' does not exist or is not a {one_of(BEATS_SUFFIXES)} file; check --beats."
+                f"'{beats_file.name}' is not a beat grid; give --beats a {one_of(BEATS_SUFFIXES)} file."
             )
+        if not beats_file.is_file():
+            raise ConductorError(f"Beat file '{beats_file}' does not exist; check --beats.")
     notes: list[str] = []
     if weights == PROCEDURAL:
         report(0.0, "decoding audio")
@@ -227,6 +229,8 @@ def generate_motion(
             tracker=options.tracker,
         )
         extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
+        if options.beats_path is not None:
+            extra["beat_grid"] = grid_record(options)
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
     from .inference import check_noise, check_precision, generate_keypoints, make_noise, pick_device, seconds_of_noise
@@ -274,7 +278,7 @@ def generate_motion(
         noise,
         variation=options.variation,
         device=device,
-        progress=lambda fraction, message: report(0.15 + 0.85 * fraction, message),
+        progress=lambda fraction, message: report(0.15 + (0.8 if strength > 0 else 0.85) * fraction, message),
         should_cancel=should_cancel,
         precision=options.precision,
     )
@@ -287,7 +291,7 @@ def generate_motion(
     if strength > 0:
         from .beat_lock import level_name, lock_to_beats
 
-        report(0.97, "locking the strokes to the beats")
+        report(0.95, "locking the strokes to the beats")
         if grid is None:
             assert samples is not None, "checked before the network ran"
             from .beats import track_beats
@@ -297,9 +301,11 @@ def generate_motion(
         extra["beat_lock"] = {
             "strength": strength,
             "level": level_name(levels),
-            "bar_levels": [[bar, level] for bar, level in levels],
+            "bar_levels": [[bar + 1, level] for bar, level in levels],  # bars numbered as in the grid's labels
             "beats": grid.tracker,
         }
+    if options.beats_path is not None:
+        extra["beat_grid"] = grid_record(options)
     return Motion(
         keypoints=keypoints,
         fps=float(MOTION_FPS),
@@ -309,6 +315,12 @@ def generate_motion(
         source_audio=source.name,
         audio_sha256=audio_sha256,
     )
+
+
+def grid_record(options: GenerateOptions) -> dict:
+    """What a motion records of the beat grid it was given: the file's name and the offset
+    (None: none given; a MIDI file's was found from the music, and a note says by how much)."""
+    return {"file": Path(str(options.beats_path)).name, "offset_s": options.beats_offset_s}
 
 
 def given_grid(options: GenerateOptions, samples: np.ndarray | None, duration_s: float, notes: list[str]):

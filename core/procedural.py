@@ -278,7 +278,7 @@ def conduct(
             "regroup them into one of those."
         )
 
-    checkpoint(0.0, "Tracking beats")
+    checkpoint(0.0, "Reading the given beats" if beats is not None else "Tracking beats")
     if sample_rate_hz != SAMPLE_RATE_HZ:
         import soxr
 

@@ -24,10 +24,11 @@ RATE_HZ = 22_050
 
 
 def grid_with_a_meter_change():
-    """Two bars of 3 at 100 a minute, then three of 4 at 120, one beat left out of the last bar."""
-    times = list(np.arange(6) * 0.6 + 0.3) + list(3.9 + np.arange(11) * 0.5)
-    labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(6)] + [f"{3 + i // 4}.{1 + i % 4}" for i in range(12)]
-    del labels[-2]  # 5.3 deleted: bar 5 has three beats
+    """Two bars of 3 at 100 a minute, then three of 4 at 120 with a beat left out of the second,
+    and the last bar's downbeat (the music ends in it)."""
+    times = list(np.arange(6) * 0.6 + 0.3) + list(3.9 + np.arange(12) * 0.5)
+    labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(6)] + [f"{3 + i // 4}.{1 + i % 4}" for i in range(13)]
+    del labels[-7]  # 4.3 deleted: bar 4 has three beats
     return grid_from_times(times, labels, duration_s=10.0)
 
 
@@ -80,7 +81,7 @@ def clicks(times_s, duration_s: float, path: Path) -> Path:
 @pytest.mark.parametrize("suffix", [".json", ".txt", ".csv"])
 def test_every_format_round_trips_bars_and_meter_changes(tmp_path: Path, suffix: str) -> None:
     grid = grid_with_a_meter_change()
-    assert grid.bar_meters.tolist() == [3, 3, 4, 4, 3]  # the deleted beat re-derived its bar's meter
+    assert grid.bar_meters.tolist() == [3, 3, 4, 3, 4, 4]  # the deleted beat re-derived its bar's meter
     back = load_grid(save_grid(grid, tmp_path / f"grid{suffix}"), duration_s=10.0)
     np.testing.assert_allclose(back.beats_s, grid.beats_s, atol=1e-6)
     assert back.bar_meters.tolist() == grid.bar_meters.tolist()
@@ -89,15 +90,41 @@ def test_every_format_round_trips_bars_and_meter_changes(tmp_path: Path, suffix:
     np.testing.assert_allclose(shifted.beats_s, grid.beats_s - 0.25, atol=1e-6)
 
 
+def test_the_trackers_grid_read_back_conducts_exactly_as_its_beats(tmp_path: Path) -> None:
+    """What `python -m core beats` writes, given back unedited with --beats, gives the motion
+    the tracked beats give, in every format: the times in full, the holds and the meter of a
+    last bar cut short by the end kept (JSON and CSV save them; a label track's gaps tell)."""
+    from core.audio import load_audio
+    from core.beats import track_beats
+    from core.generate import GenerateOptions, generate_motion
+
+    samples = load_audio(DEMO_PIECE)
+    tracked = track_beats(samples)
+    free = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural"))
+    for suffix in (".json", ".txt", ".csv"):
+        path = save_grid(tracked, tmp_path / f"grid{suffix}")
+        back = load_grid(path, duration_s=samples.size / RATE_HZ)
+        np.testing.assert_array_equal(back.beats_s, tracked.beats_s)
+        assert back.bar_meters.tolist() == tracked.bar_meters.tolist(), suffix
+        assert back.held.tolist() == tracked.held.tolist(), suffix
+        given = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural", beats_path=str(path)))
+        np.testing.assert_array_equal(given.keypoints, free.keypoints)
+
+
 def test_label_tracks_as_audacity_and_sonic_visualiser_write_them(tmp_path: Path) -> None:
     (tmp_path / "audacity.txt").write_text("0.5\t0.5\t1\n1.0\t1.0\t2\n1.5\t1.5\t3\n2.0\t2.0\t1\n2.5\t2.5\t2\n")
-    (tmp_path / "sv.csv").write_text('0.5,"|1.1"\n1.0,1.2\n1.5,1.3\n2.0,|2.1\n2.5,2.2\n'.replace('"', ""))
+    (tmp_path / "sv.csv").write_bytes(b'0.5,0,"|1.1"\r\n1.0,0,"1.2"\r\n1.5,0,1.3\r\n2.0,0,|2.1\r\n2.5,0,"2.2"\r\n')
     (tmp_path / "times.txt").write_text("# one beat a line\n" + "".join(f"{0.5 * i:.2f}\n" for i in range(1, 10)))
     for name in ("audacity.txt", "sv.csv"):
         grid = load_grid(tmp_path / name, duration_s=3.0)
-        assert grid.bar_meters.tolist() == [3, 2] and grid.downbeats_s.tolist() == [0.5, 2.0], name
+        assert grid.bar_meters.tolist() == [3, 3] and grid.downbeats_s.tolist() == [0.5, 2.0], name  # ends in bar 2
     plain = load_grid(tmp_path / "times.txt", duration_s=5.0)
-    assert plain.beats_s.size == 9 and plain.bar_meters.tolist() == [4, 4, 1]  # no labels, no music: in four
+    assert plain.beats_s.size == 9 and plain.bar_meters.tolist() == [4, 4, 4]  # no labels, no music: in four
+    # Audacity's empty labels ("start<TAB>end<TAB>") and a start-end pair are no labels: bars from the beats.
+    (tmp_path / "empty.txt").write_text("".join(f"{0.5 * i:.6f}\t{0.5 * i:.6f}\t\n" for i in range(1, 10)))
+    (tmp_path / "pairs.txt").write_text("".join(f"{0.5 * i:.6f}\t{0.5 * i:.6f}\n" for i in range(1, 10)))
+    for name in ("empty.txt", "pairs.txt"):
+        assert load_grid(tmp_path / name, duration_s=5.0).bar_meters.tolist() == [4, 4, 4], name
 
 
 def test_a_pickup_and_a_bar_joined_by_a_deleted_downbeat(tmp_path: Path) -> None:
@@ -153,6 +180,7 @@ def test_the_midi_offset_is_found_from_the_music(tmp_path: Path) -> None:
         ([1.0, 1.1, 2.0], "above 300"),
         ([1.0, 5.0, 9.0], "below 20"),
         ([20.0, 21.0], "lies outside the music"),
+        ([2.0], "gives only one beat"),
     ],
 )
 def test_bad_beats_are_one_sentence(times, phrase) -> None:
@@ -183,6 +211,16 @@ def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.diff(grid.beats_s), 0.5)
     with pytest.raises(ConductorError, match="lies outside the music .* offset of \\+60.00 s"):
         load_grid(silent.with_name("untimed.mid"), duration_s=20.0, offset_s=60.0)
+    notes.clear()
+    load_grid(untimed, duration_s=8.0, offset_s=5.0, notes=notes)  # its end (10.5 s) is past the music's
+    assert any("fall outside the music with an offset of +5.00 s and are left out" in note for note in notes)
+    notes.clear()
+    load_grid(untimed, duration_s=20.0, notes=notes)  # no music to find the offset from (a mel .npy)
+    assert any("no music to line 'untimed.mid' up with" in note for note in notes)
+    (tmp_path / "latin1.txt").write_bytes(b"1.0\tTakt \xe9\n")
+    with pytest.raises(ConductorError, match="is not UTF-8 text; give a .json, .txt or .csv") as raised:
+        load_grid(tmp_path / "latin1.txt", duration_s=20.0)
+    assert "Error" not in str(raised.value)
 
 
 # ---------------------------------------------------------------------------------- conducting
@@ -277,7 +315,7 @@ def test_beat_lock_puts_the_official_generators_strokes_on_the_beat(tmp_path: Pa
     locked = generate_motion(
         GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), device="cpu", beats_path=str(grid_file))
     )
-    levels = [(int(bar), str(name)) for bar, name in locked.extra["beat_lock"]["bar_levels"]]
+    levels = [(int(bar) - 1, str(name)) for bar, name in locked.extra["beat_lock"]["bar_levels"]]  # numbered from 1
     assert locked.extra["beat_lock"]["level"] in ("beat", "half bar", "bar", "mixed")
     shown = beats_at_level(load_grid(grid_file, duration_s=40.0), levels)
     before, after = ictus_times(free.keypoints), ictus_times(locked.keypoints)
