@@ -148,6 +148,12 @@ def load_grid(
     else:
         times_s, labels, held, last_meter = _parse_label_lines(text, path.name)
         source = "labels"
+    unread = [label for label in labels if label is not None and _place_in_bar(label) is None]
+    if unread and notes is not None:
+        notes.append(
+            f"'{path.name}' has {len(unread)} label{'s' if len(unread) > 1 else ''} that {'are' if len(unread) > 1 else 'is'} "
+            f"neither bar.beat nor a beat number (such as '{unread[0]}'); those beats count as beats of the bar before."
+        )
     return grid_from_times(
         times_s + (offset_s or 0.0),
         labels,

@@ -261,3 +261,30 @@ def test_a_missing_dependency_is_one_sentence(tmp_path, parity_dir):
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: the package '") and "is not installed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_notes_on_a_grid_are_told_as_events_and_on_stderr(tmp_path):
+    """A grid with labels it cannot read conducts, and says so: a JSON "note" event for the
+    add-on's worker, a "note:" line for a person."""
+    grid = tmp_path / "grid.txt"
+    grid.write_text(
+        "".join(f"{0.5 + 0.5 * k}\t{'verse' if k == 3 else f'{1 + k // 4}.{1 + k % 4}'}\n" for k in range(40))
+    )
+    machine = run_cli(
+        "generate",
+        GOLDEN_AUDIO,
+        "-o",
+        tmp_path / "m.npz",
+        "--weights",
+        "procedural",
+        "--beats",
+        grid,
+        "--progress-jsonl",
+        check_rc=0,
+    )
+    notes = [json.loads(line) for line in machine.stdout.splitlines() if '"note"' in line]
+    assert len(notes) == 1 and "such as 'verse'" in notes[0]["message"]
+    person = run_cli(
+        "generate", GOLDEN_AUDIO, "-o", tmp_path / "p.npz", "--weights", "procedural", "--beats", grid, check_rc=0
+    )
+    assert "note: 'grid.txt' has 1 label that is neither bar.beat nor a beat number (such as 'verse')" in person.stderr

@@ -467,3 +467,15 @@ def test_render_a_still_frame_from_the_blend(generated: dict, tmp_path: Path) ->
     outside = headless("render", generated["blend"], "-o", tmp_path / "late.png", "--frame", 99999)
     assert outside.returncode == 1 and "outside the scene's frames" in outside.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"]
+
+
+def test_generate_on_a_grid_tells_its_notes(music: Path, tmp_path: Path) -> None:
+    """The headless CLI says what core notes about a grid (here a label it cannot read), as
+    `python -m core generate` does, and conducts on it."""
+    grid = tmp_path / "grid.txt"
+    grid.write_text(
+        "".join(f"{0.25 + 0.5 * k}\t{'verse' if k == 3 else f'{1 + k // 4}.{1 + k % 4}'}\n" for k in range(15))
+    )
+    done = headless("generate", music, "-o", tmp_path / "on grid.blend", "--weights", "procedural", "--beats", grid)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: demo 8s.ogg: 'grid.txt' has 1 label that is neither bar.beat nor a beat number" in done.stderr
