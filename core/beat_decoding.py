@@ -243,27 +243,34 @@ def _decode_window(
     band_transition = np.where(inside, transition[band_source, columns[:, None]], -np.inf)
     beat_previous = np.full(k, -np.inf)
     hold_previous = np.zeros(k)  # the piece starts as if held: silence before the music costs little
+    # Index arrays of a whole block, made once: the loop below is most of the tracker's time.
+    lags = np.arange(block)[:, None] - intervals[None, :]  # (block, k): frames back to the beat before
+    flat_band = (band_source + (np.arange(block) * k)[:, None, None]).reshape(block, -1)  # into arrive.ravel()
+    flat_rows = np.arange(block * k) * band_source.shape[1]  # the start of each row of total
+    state_rows = (np.arange(block * k) % k) * band_source.shape[1]  # the start of each state's band
+    block_rows = (np.arange(block) * k)[:, None]  # the start of each frame's row of states
+    steps_all = np.arange(block)[:, None]
     for first in range(0, frames, block):
-        times = np.arange(first, min(first + block, frames))  # (n,)
-        n = times.size
-        rows = (times[:, None] - intervals[None, :]) % ring  # (n, k)
-        after_beat = beat_ring[rows, columns] + log_continue
-        after_hold = hold_ring[rows, columns] + log_exit
+        n = min(block, frames - first)
+        times = np.arange(first, first + n)  # (n,)
+        cells = ((lags[:n] + first) % ring) * k + columns  # (n, k) into the rings, raveled
+        after_beat = beat_ring.ravel()[cells] + log_continue
+        after_hold = hold_ring.ravel()[cells] + log_exit
         arrive = np.maximum(after_beat, after_hold)
         kind = (after_hold > after_beat).astype(np.int8)
-        early = times[:, None] < intervals[None, :]  # the first beat may fall anywhere in the first interval
-        if early.any():
+        if first < intervals.max():  # the first beat may fall anywhere in the first interval
+            early = times[:, None] < intervals[None, :]
             kind = np.where(early & (arrive < log_exit), np.int8(2), kind)
             arrive = np.where(early, np.maximum(arrive, log_exit), arrive)
-        total = (arrive[:, band_source] + band_transition[None]).reshape(n * k, -1)  # (n k, from j in the band)
+        total = (arrive.ravel()[flat_band[:n]].reshape(n, k, -1) + band_transition[None]).reshape(n * k, -1)
         best_in_band = np.argmax(total, axis=1)  # (n k,)
-        beat_now = total[np.arange(n * k), best_in_band].reshape(n, k) + emission[times][:, None]
-        best = band_source[np.tile(columns, n), best_in_band].reshape(n, k)  # (n, i): the tempo j
+        beat_now = total.ravel()[flat_rows[: n * k] + best_in_band].reshape(n, k) + emission[times][:, None]
+        best = band_source.ravel()[state_rows[: n * k] + best_in_band].reshape(n, k)  # (n, i): the tempo j
         came_from[times] = best
-        came_kind[times] = kind[np.arange(n)[:, None], best]
+        came_kind[times] = kind.ravel()[block_rows[:n] + best]
         # Holds within the block: H_t = max(H_{t-1} + stay, B_{t-1} + enter), a running maximum.
         enter = np.concatenate([beat_previous[None], beat_now[:-1]]) + log_enter  # (n, k)
-        steps = np.arange(n)[:, None]
+        steps = steps_all[:n]
         entered = np.maximum.accumulate(enter - steps * log_stay, axis=0) + steps * log_stay
         hold_now = np.maximum(hold_previous[None] + (steps + 1) * log_stay, entered)
         stay = np.concatenate([hold_previous[None], hold_now[:-1]]) + log_stay

@@ -118,14 +118,27 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
         frames = np.lib.stride_tricks.as_strided(
             piece, shape=(last - first, N_FFT), strides=(HOP_LENGTH * 4, 4), writeable=False
         )
-        spectrum = np.fft.rfft(frames * window, axis=1)  # (frames, 1025), complex128
+        spectrum = rfft(frames * window, axis=1)  # (frames, 1025)
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
         np.matmul(power, filters_t, out=power_mel[first:last])
+
+    rfft = _float32_rfft()
 
     # NumPy's FFT and matrix products release the GIL: the blocks run on all cores.
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(block, range(0, frame_count, STFT_BLOCK_FRAMES)))
     return power_mel.T
+
+
+def _float32_rfft():
+    """SciPy's real FFT, which works in single precision (six times NumPy 1.26's, which works in
+    double; the spectra agree to 2e-7 of their peak), where SciPy is installed; else NumPy's
+    (Blender's Python has no SciPy). Imported at the first spectrum, not with this module."""
+    try:
+        from scipy import fft as scipy_fft
+    except ImportError:
+        return np.fft.rfft
+    return functools.partial(scipy_fft.rfft, workers=1)  # the blocks already share the cores
 
 
 def mel_90hz(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
