@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 from pathlib import Path
@@ -233,23 +234,31 @@ def generate_motion(
             extra["beat_grid"] = grid_record(options)
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
-    from .inference import check_noise, check_precision, generate_keypoints, make_noise, pick_device, seconds_of_noise
-    from .mel import mel_90hz
-    from .networks import Generator
-    from .weights import GENERATOR, load_model
+    # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports): NumPy's
+    # work releases the interpreter lock. A problem with the device or the weights is still
+    # told first, without waiting for the music.
+    report(0.0, "loading PyTorch and the weights; decoding audio")
+    decoding = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    music = decoding.submit(decoded_music, source)
+    try:
+        from .inference import (
+            check_noise,
+            check_precision,
+            generate_keypoints,
+            make_noise,
+            pick_device,
+            seconds_of_noise,
+        )
+        from .networks import Generator
+        from .weights import GENERATOR, load_model
 
-    # The device and the weights are checked before the music is decoded.
-    device = pick_device(options.device)
-    check_precision(options.precision, device)
-    report(0.0, "loading the weights")
-    loaded = load_model(weights, GENERATOR)
-    report(0.02, "decoding audio")
-    samples, mel = load_mel_input(source)
-    audio_sha256 = file_sha256(source)
-    if mel is None:
-        assert samples is not None, "load_mel_input gives samples or a mel"
-        report(0.05, "mel spectrogram")
-        mel = mel_90hz(samples)
+        device = pick_device(options.device)
+        check_precision(options.precision, device)
+        loaded = load_model(weights, GENERATOR)
+        report(0.03, "decoding audio, mel spectrogram")
+        samples, mel, audio_sha256 = music.result()
+    finally:
+        decoding.shutdown(wait=False, cancel_futures=True)
     grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
     strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0 and grid is None and samples is None:
@@ -315,6 +324,18 @@ def generate_motion(
         source_audio=source.name,
         audio_sha256=audio_sha256,
     )
+
+
+def decoded_music(source: Path) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """(samples or None, mel_90hz, SHA-256) of a music file or a saved mel ``.npy``."""
+    from .audio import file_sha256
+    from .mel import mel_90hz
+
+    samples, mel = load_mel_input(source)
+    if mel is None:
+        assert samples is not None, "load_mel_input gives samples or a mel"
+        mel = mel_90hz(samples)
+    return samples, mel, file_sha256(source)
 
 
 def grid_record(options: GenerateOptions) -> dict:
