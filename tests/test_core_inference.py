@@ -85,3 +85,15 @@ def test_progress_and_cancel(official_generator, long_mel):
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
     with pytest.raises(CancelledError):
         generate_keypoints(official_generator, long_mel, make_noise(130, seed=0), should_cancel=lambda: True)
+
+
+def test_the_fused_conv_relu_gives_the_same_motion(official_generator, golden, monkeypatch):
+    """oneDNN's one-pass convolution and ReLU (when this PyTorch has it) changes nothing: the
+    motion equals the two-pass one bit for bit."""
+    from core import fusion
+
+    if fusion.FUSED_CONV_RELU is None:
+        pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
+    fused = generate_keypoints(official_generator, golden["mel"], golden["noise"])
+    monkeypatch.setattr(fusion, "FUSED_CONV_RELU", None)
+    np.testing.assert_array_equal(generate_keypoints(official_generator, golden["mel"], golden["noise"]), fused)
