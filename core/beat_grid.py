@@ -187,7 +187,9 @@ def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.
             ".txt/.csv of beat times."
         ) from error
     if len(labels) != times_s.size or (held is not None and held.size != times_s.size):
-        raise ConductorError(f"'{name}' gives {times_s.size} beats but not as many bar labels; write it again.")
+        raise ConductorError(
+            f"'{name}' gives {times_s.size} beats but not a bar, beat and hold for each; write it again."
+        )
     return times_s, labels, held, last_meter, str(document.get("source", "json"))
 
 
