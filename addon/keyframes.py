@@ -155,7 +155,7 @@ def write_action(
                 fcurve = writer.new_fcurve(data_path, index, entry.group)
                 kept: slice | np.ndarray = slice(None)
                 if interpolation == "LINEAR" and key_tolerance > 0:
-                    kept = linear_key_indices(values[:, index], key_tolerance)
+                    kept = linear_key_indices(values[:, index], key_tolerance, positions=frames)
                 _fill(fcurve, frames[kept], values[kept, index], interpolation)
                 fcurve_count += 1
                 key_count += frames[kept].size

@@ -204,8 +204,7 @@ def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | Non
     last_meter: int | None = None
     header: list[str] | None = None
     for number, line in enumerate(text.splitlines(), start=1):
-        # Trailing separators stay: Audacity writes an empty label as "start<TAB>end<TAB>".
-        fields = [field.strip().strip('"').strip() for field in re.split(r"[\t,;]", line.strip(" \r\n"))]
+        fields = [field.strip().strip('"').strip() for field in re.split(r"[\t,;]", line.strip())]
         if not fields[0] or fields[0].startswith("#"):
             continue
         try:
@@ -227,22 +226,14 @@ def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | Non
             labels.append(f"{fields[header.index('bar')]}.{fields[header.index('beat')]}")
         elif header is not None and "label" in header and len(fields) == len(header):
             labels.append(fields[header.index("label")] or None)
-        elif len(fields) == 2 and _same_time(fields[1], time_s):
-            labels.append(None)  # "start<TAB>end" of a point label, no label
+        elif len(fields) == 2 and fields[1] == fields[0] and "\t" in line:
+            labels.append(None)  # Audacity's point label with no text: "start<TAB>end<TAB>", end = start
         else:
             labels.append(fields[-1] or None if len(fields) >= 2 else None)
     if not times_s:
         raise ConductorError(f"'{name}' holds no beat times; give one time in seconds a line.")
     given_held = np.asarray(held) if len(held) == len(times_s) else None
     return np.asarray(times_s, dtype=np.float64), labels, given_held, last_meter
-
-
-def _same_time(field: str, time_s: float) -> bool:
-    """Whether a second column is the end time of a point label (equal to its start)."""
-    try:
-        return abs(float(field) - time_s) < 1e-6
-    except ValueError:
-        return False
 
 
 def check_beat_times(times_s: np.ndarray, *, duration_s: float, where: str, midi: bool = False) -> None:
@@ -413,7 +404,7 @@ def _track_from_bar_starts(
     # its last bar: those keep the meter of the bar before (the last: the meter saved with the
     # grid, when there is one).
     holding = {int(bar) for bar in bar_number[np.asarray(held, dtype=bool) & (bar_number >= 0)]}
-    for bar in range(1, len(meters)):
+    for bar in range(1, len(meters) - 1):
         if bar in holding and meters[bar] < meters[bar - 1]:
             meters[bar] = meters[bar - 1]
     if meters and last_meter is not None:

@@ -158,13 +158,14 @@ def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: flo
 
 
 def pair_strokes_with_beats(
-    ictus_s: np.ndarray, beats_s: np.ndarray, *, stretch: float, lookback: int = 8
+    ictus_s: np.ndarray, beats_s: np.ndarray, *, stretch: float, lookback: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ictus indices, beat indices): ictuses paired with beats in order, each at most
     ``MAX_SHIFT_BEATS`` of a beat from its beat, every step from one pair to the next stretching
     time by at most ``stretch`` either way (beat time over ictus time within [1 / stretch,
     stretch]). Of all such chains, the one with the most pairs, nearer pairs counting a little
-    more: dynamic programming over the pairs, each looking back at most ``lookback`` strokes."""
+    more: dynamic programming over the pairs, each looking back at most ``lookback`` pairs (so
+    a stretch of strokes with no beat near, a general pause, is bridged)."""
     strokes, beats = np.asarray(ictus_s, dtype=np.float64), np.asarray(beats_s, dtype=np.float64)
     if strokes.size == 0 or beats.size < 2:
         return np.zeros(0, int), np.zeros(0, int)
@@ -186,7 +187,7 @@ def pair_strokes_with_beats(
     gain = 1.0 - NEAR_WEIGHT * shift**2  # a pair counts 1, less the further its ictus must move
     total = gain.copy()
     previous = np.full(pair_stroke.size, -1)
-    start = np.searchsorted(pair_stroke, pair_stroke - lookback)
+    start = np.maximum(np.arange(pair_stroke.size) - lookback, 0)
     for pair in range(pair_stroke.size):
         earlier = np.arange(start[pair], pair)
         earlier = earlier[(pair_stroke[earlier] < pair_stroke[pair]) & (pair_beat[earlier] < pair_beat[pair])]

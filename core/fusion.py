@@ -35,10 +35,17 @@ def conv2d_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
         FUSED_CONV_RELU is not None
         and x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
+        and not _autocast_on_cpu()
     ):
         return FUSED_CONV_RELU(x, weight, bias, [0, 0], [1, 1], [1, 1], 1, "relu", [None], None)
     return F.conv2d(x, weight, bias).relu_()
+
+
+def _autocast_on_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # PyTorch before 2.4 asks it without a device
+        return torch.is_autocast_cpu_enabled()
 
 
 def fold_batch_norm(

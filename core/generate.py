@@ -236,7 +236,7 @@ def generate_motion(
 
     # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports): NumPy's
     # work releases the interpreter lock. A problem with the device or the weights is still
-    # told first, without waiting for the music.
+    # told first, once the decoding has stopped (no decoder or temporary file is left behind).
     report(0.0, "loading PyTorch and the weights; decoding audio")
     decoding = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     music = decoding.submit(decoded_music, source)
@@ -258,7 +258,7 @@ def generate_motion(
         report(0.03, "decoding audio, mel spectrogram")
         samples, mel, audio_sha256 = music.result()
     finally:
-        decoding.shutdown(wait=False, cancel_futures=True)
+        decoding.shutdown(wait=True, cancel_futures=True)
     grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
     strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0 and grid is None and samples is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def linear_key_indices(values: np.ndarray, tolerance: float) -> np.ndarray:
+def linear_key_indices(values: np.ndarray, tolerance: float, positions: np.ndarray | None = None) -> np.ndarray:
     """The samples to key so that linear interpolation between them stays within ``tolerance``
     of every sample, in every column.
 
@@ -29,6 +29,9 @@ def linear_key_indices(values: np.ndarray, tolerance: float) -> np.ndarray:
         (a channel alone needs fewer: Blender keys each channel on its own F-Curve).
     tolerance : float >= 0
         Largest difference allowed at a dropped sample; 0 keeps every sample.
+    positions : np.ndarray [shape=(N,)] or None
+        Where the samples lie (the frames of the keys, increasing), which the lines between
+        keys follow; None: 0, 1, 2, ...
 
     Returns
     -------
@@ -38,10 +41,11 @@ def linear_key_indices(values: np.ndarray, tolerance: float) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     values = values.reshape(values.shape[0], -1)
     count = values.shape[0]
+    where = np.arange(count, dtype=np.float64) if positions is None else np.asarray(positions, dtype=np.float64)
     keys = np.arange(count, dtype=np.int64)
     if tolerance <= 0 or count <= 2:
         return keys
-    if _largest_error(values, keys[:1], keys[-1:])[0] <= tolerance:
+    if _largest_error(values, where, keys[:1], keys[-1:])[0] <= tolerance:
         return keys[[0, -1]]  # a still bone: one line from end to end
     may_go = np.ones(count, dtype=bool)  # per current key; the ends always stay
     may_go[[0, -1]] = False
@@ -50,7 +54,7 @@ def linear_key_indices(values: np.ndarray, tolerance: float) -> np.ndarray:
         if inner.size == 0:
             return keys
         before, after = keys[inner - 1], keys[inner + 1]
-        within = _largest_error(values, before, after) <= tolerance
+        within = _largest_error(values, where, before, after) <= tolerance
         may_go[inner[~within]] = False
         if not within.any():
             return keys
@@ -65,15 +69,16 @@ def linear_key_indices(values: np.ndarray, tolerance: float) -> np.ndarray:
         keys, may_go = keys[keep], may_go[keep]
 
 
-def _largest_error(values: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+def _largest_error(values: np.ndarray, where: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """For each span (before[k], after[k]), the largest difference between the samples strictly
-    inside it and the line from ``values[before[k]]`` to ``values[after[k]]``, over all columns."""
+    inside it and the line from ``values[before[k]]`` to ``values[after[k]]`` (the samples at
+    ``where``), over all columns."""
     inside = after - before - 1
     total = int(inside.sum())
     span = np.repeat(np.arange(before.size), inside)
     offset = np.arange(total) - np.repeat(np.cumsum(inside) - inside, inside)  # 0, 1, ... within each span
     sample = before[span] + 1 + offset
-    share = ((sample - before[span]) / (after - before)[span])[:, None]
+    share = ((where[sample] - where[before[span]]) / (where[after] - where[before])[span])[:, None]
     line = values[before[span]] * (1.0 - share) + values[after[span]] * share
     error = np.abs(line - values[sample]).max(axis=1)
     starts = np.cumsum(inside) - inside

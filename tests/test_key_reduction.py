@@ -37,3 +37,18 @@ def test_no_tolerance_and_short_curves_keep_every_key() -> None:
     np.testing.assert_array_equal(linear_key_indices(values, 0.0), np.arange(50))
     np.testing.assert_array_equal(linear_key_indices(values[:2], 0.1), [0, 1])
     np.testing.assert_array_equal(linear_key_indices(values[:1], 0.1), [0])
+
+
+def test_keys_at_uneven_frames_follow_the_frames() -> None:
+    """Keys every 3rd frame and the last (Keyframe Step 3): the lines run between frames, not
+    list places, so the short last gap is judged as Blender plays it."""
+    frames = np.array([0.0, 3.0, 6.0, 9.0, 10.0])
+    values = np.array([0.0, 0.0, 0.0, 0.001, 0.002])
+    keys = linear_key_indices(values, 1e-4, positions=frames)
+    assert 3 in keys  # frame 9 is not on the line from frame 6 to frame 10
+    rng = np.random.default_rng(4)
+    for step in (2, 3, 5):
+        frames = np.append(np.arange(0, 301, step), 301.0)
+        values = np.cumsum(rng.standard_normal(frames.size)) * 1e-3
+        keys = linear_key_indices(values, 1e-4, positions=frames)
+        assert np.abs(np.interp(frames, frames[keys], values[keys]) - values).max() <= 1e-4 + 1e-12
