@@ -125,6 +125,20 @@ def test_label_tracks_as_audacity_and_sonic_visualiser_write_them(tmp_path: Path
     (tmp_path / "pairs.txt").write_text("".join(f"{0.5 * i:.6f}\t{0.5 * i:.6f}\n" for i in range(1, 10)))
     for name in ("empty.txt", "pairs.txt"):
         assert load_grid(tmp_path / name, duration_s=5.0).bar_meters.tolist() == [4, 4, 4], name
+    # Beat numbers after a trailing tab, or equal to their times, are labels all the same.
+    (tmp_path / "tabbed.txt").write_text("".join(f"{0.5 * i}\t{1 + (i - 1) % 3}\t\n" for i in range(1, 10)))
+    (tmp_path / "numbers.csv").write_text("".join(f"{0.5 * i + 0.5},{1 + (i - 1) % 3}\n" for i in range(1, 10)))
+    for name in ("tabbed.txt", "numbers.csv"):
+        assert load_grid(tmp_path / name, duration_s=6.0).bar_meters.tolist() == [3, 3, 3], name
+    # A last bar's saved meter wins over the bar before: a complete bar of 3 after bars of 4.
+    last = grid_from_times(0.5 + 0.5 * np.arange(11), None, duration_s=7.0)
+    assert last.bar_meters.tolist() == [4, 4, 4]  # no labels: in four, the last bar cut short
+    labels = [f"{1 + k // 4}.{1 + k % 4}" for k in range(8)] + ["3.1", "3.2", "3.3"]
+    assert grid_from_times(0.5 + 0.5 * np.arange(11), labels, duration_s=7.0, last_meter=3).bar_meters.tolist() == [
+        4,
+        4,
+        3,
+    ]
 
 
 def test_a_pickup_and_a_bar_joined_by_a_deleted_downbeat(tmp_path: Path) -> None:

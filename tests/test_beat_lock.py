@@ -118,3 +118,12 @@ def test_slow_beats_stroked_twice_are_divided() -> None:
     np.testing.assert_allclose(beats_at_level(grid, "division"), halves)
     assert beat_alignment(halves, found) >= 0.95 and beat_alignment(found, halves) >= 0.95
     assert beat_alignment(found, grid.beats_s) < 0.8  # half the strokes fall between beats
+
+
+def test_a_stretch_without_beats_is_bridged() -> None:
+    """Strokes on through a general pause (ten seconds with no beat): the pairs on both sides
+    are kept, not only the longer side's."""
+    strokes = np.arange(0, 40, 0.5) + 0.05
+    beats = np.concatenate([np.arange(0, 10, 0.5), np.arange(20, 40, 0.5)])
+    paired, _ = pair_strokes_with_beats(strokes, beats, stretch=2.5)
+    assert strokes[paired].min() < 1.0 and strokes[paired].max() > 39.0 and paired.size == 60
