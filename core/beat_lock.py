@@ -8,7 +8,7 @@ two), once a bar, or twice a slow beat, changing between these within a piece. G
 the bar, or the beats and their halves: :func:`bar_levels`), pairs strokes with those beats in
 order (:func:`pair_strokes_with_beats`: each ictus moves at most ``MAX_SHIFT_BEATS`` of a beat,
 a stroke or a beat may stay unpaired), and plays the motion back through a smooth, monotone time
-map that carries each paired ictus onto its beat (:func:`time_map`, :func:`warp`). Strokes keep
+map that carries each paired ictus onto its beat (:func:`time_map`, :meth:`_Playback.warp`). Strokes keep
 their shape; only their timing changes, time stretching by at most ``STRETCHES[0]`` anywhere,
 and wherever the hand would move faster than it ever did the lock gives way.
 ``strength`` blends from the motion as generated (0) to fully locked (1).
@@ -301,12 +301,12 @@ def lock_to_beats(
     """The motion with each stroke's ictus moved onto a beat of the grid.
 
     The networks often beat a 4/4 in two and slow music in one, and change between them within
-    a piece, so the lock tries each level (every beat, the half bar, the bar) over the whole
-    piece, then lets each bar take the level its strokes fit best (:func:`bar_levels`), and of
-    these and the stretch bounds ``STRETCHES`` keeps the lock whose motion shows its beats best
-    (the worse direction of :func:`beat_alignment` the highest). Where the warp would move the
-    hand faster than the motion ever moves, the lock gives way there (:func:`warp`), so no
-    frame-to-frame move grows.
+    a piece, so the lock tries each level (every beat, the half bar, the bar, the beats and
+    their halves) over the whole piece, then lets each bar take the level its strokes fit best
+    (:func:`bar_levels`), and of these and the stretch bounds ``STRETCHES`` keeps the lock whose
+    motion shows its beats best (the worse direction of :func:`beat_alignment` the highest).
+    Where the warp would move the hand faster than the motion ever moves, the lock gives way
+    there (:meth:`_Playback.warp`), so no frame-to-frame move grows.
 
     Parameters
     ----------
@@ -334,22 +334,23 @@ def lock_to_beats(
         return keypoints.copy(), given or [(0, "beat")]
     # The beats and the time map are chosen for the full lock; ``strength`` then blends
     # toward it, so the slider moves between two fixed motions.
+    playback = _Playback.of(keypoints, fps)
     if given is not None:
-        return _lock_at(keypoints, ictus, beats_at_level(track, given), fps=fps).blended(strength), given
-    best, best_levels = _Lock(-1.0, keypoints.copy(), keypoints, None, 0.0, fps), [(0, "beat")]
+        return _lock_at(playback, ictus, beats_at_level(track, given)).blended(strength), given
+    best, best_levels = _Lock.unchanged(playback, ictus), [(0, "beat")]
     misses = np.zeros((len(LEVELS), max(int(np.max(track.bar_number, initial=0)) + 1, 1)))
     for k, name in enumerate(LEVELS):
         beats_s = beats_at_level(track, name)
         if name == "division" and beats_s.size == np.asarray(track.beats_s).size:
             misses[k] = np.inf  # no beat slow enough to divide
             continue
-        lock = _lock_at(keypoints, ictus, beats_s, fps=fps)
+        lock = _lock_at(playback, ictus, beats_s)
         if lock.score > best.score:
             best, best_levels = lock, [(0, name)]
-        misses[k] = _misses_per_bar(track, beats_s, ictus_times(lock.locked, fps=fps), misses.shape[1])
+        misses[k] = _misses_per_bar(track, beats_s, lock.ictus_s, misses.shape[1])
     mixed = bar_levels(misses)
     if len(mixed) > 1:
-        lock = _lock_at(keypoints, ictus, beats_at_level(track, mixed), fps=fps)
+        lock = _lock_at(playback, ictus, beats_at_level(track, mixed))
         if lock.score > best.score:
             best, best_levels = lock, mixed
     return best.blended(strength), best_levels
@@ -401,71 +402,90 @@ def _nearness(reference_s: np.ndarray, other_s: np.ndarray, sigma_s: float = BEA
 
 
 @dataclasses.dataclass
+class _Playback:
+    """A motion ready to be played back through time maps: what :meth:`warp` needs of it,
+    computed once for all the locks tried."""
+
+    keypoints: np.ndarray
+    fps: float
+    gesture: np.ndarray  # smoothed over TEXTURE_SIGMA_FRAMES
+    texture: np.ndarray  # keypoints - gesture
+    largest_move: float  # of any keypoint from one frame to the next
+    baton_speed: float
+
+    @classmethod
+    def of(cls, keypoints: np.ndarray, fps: float) -> _Playback:
+        gesture = gaussian_smooth(keypoints, TEXTURE_SIGMA_FRAMES, axis=0).astype(np.float32)
+        largest_move = float(np.abs(np.diff(keypoints, axis=0)).max())
+        return cls(keypoints, fps, gesture, keypoints - gesture, largest_move, _baton_speed(keypoints))
+
+    def warp(self, source_s: np.ndarray, strength: float) -> np.ndarray:
+        """The motion played back at ``source_s`` (one source time per frame), blended by
+        ``strength`` with playing it as it is: the gesture between frames, its frame-to-frame
+        texture from the nearest frame. Where that would move a keypoint further in a frame
+        than the motion ever does, the blend gives way locally (and smoothly) until none does."""
+        fps = self.fps
+        times_s = np.arange(self.keypoints.shape[0]) / fps
+        share = np.full(times_s.size, float(strength))
+        width = max(1, int(round(GIVE_WAY_S * fps)))
+        for _ in range(GIVE_WAY_ROUNDS):
+            played = np.maximum.accumulate(np.clip(times_s + share * (source_s - times_s), 0.0, times_s[-1]))
+            locked = sample_keypoints(self.gesture, fps, played) + self.texture[np.rint(played * fps).astype(np.int64)]
+            moves = np.abs(np.diff(locked, axis=0)).max(axis=(1, 2))
+            too_fast = moves > self.largest_move + 1e-6
+            if not too_fast.any():
+                return locked
+            near = running_max(np.concatenate([too_fast, [False]]) | np.concatenate([[False], too_fast]), 2 * width + 1)
+            share = gaussian_smooth(share * np.where(near, 0.7, 1.0), width / 2.0)
+        return self.keypoints.copy()
+
+
+@dataclasses.dataclass
 class _Lock:
-    """A full lock (strength 1) and how to blend toward it: ``warp`` of ``keypoints`` by
-    ``source_s`` at ``share`` of the strength (None: nothing to lock)."""
+    """A full lock (strength 1), its strokes' ictus times, and how to blend toward it: the
+    playback's warp by ``source_s`` at ``share`` of the strength (None: nothing to lock)."""
 
     score: float
     locked: np.ndarray
-    keypoints: np.ndarray
+    ictus_s: np.ndarray
+    playback: _Playback
     source_s: np.ndarray | None
     share: float
-    fps: float
+
+    @classmethod
+    def unchanged(cls, playback: _Playback, ictus_s: np.ndarray) -> _Lock:
+        return cls(-1.0, playback.keypoints.copy(), ictus_s, playback, None, 0.0)
 
     def blended(self, strength: float) -> np.ndarray:
         if strength == 1.0 or self.source_s is None:
             return self.locked
-        return warp(self.keypoints, self.source_s, fps=self.fps, strength=strength * self.share)
+        return self.playback.warp(self.source_s, strength * self.share)
 
 
-def _lock_at(keypoints: np.ndarray, ictus_s: np.ndarray, beats_s: np.ndarray, *, fps: float) -> _Lock:
-    """The best full lock of the strokes onto ``beats_s`` over the stretch bounds, scored by the
-    worse direction of :func:`beat_alignment` (-1 and the motion unchanged when no stroke pairs
-    with a beat)."""
-    best = _Lock(-1.0, keypoints.copy(), keypoints, None, 0.0, fps)
-    speed = _baton_speed(keypoints)
+def _lock_at(playback: _Playback, ictus_s: np.ndarray, beats_s: np.ndarray) -> _Lock:
+    """The best full lock of the strokes (at ``ictus_s``) onto ``beats_s`` over the stretch
+    bounds, scored by the worse direction of :func:`beat_alignment` (-1 and the motion
+    unchanged when no stroke pairs with a beat)."""
+    best = _Lock.unchanged(playback, ictus_s)
+    frames = playback.keypoints.shape[0]
     for stretch in STRETCHES:
         strokes, beats = pair_strokes_with_beats(ictus_s, beats_s, stretch=stretch)
         if strokes.size == 0:
             continue
-        source_s = time_map(beats_s[beats], ictus_s[strokes], np.arange(keypoints.shape[0]) / fps)
+        source_s = time_map(beats_s[beats], ictus_s[strokes], np.arange(frames) / playback.fps)
         for share in PARTIAL_SHARES:  # a lock that changes the pace too much is tried weaker
-            locked = warp(keypoints, source_s, fps=fps, strength=share)
-            if abs(_baton_speed(locked) / max(speed, 1e-12) - 1.0) <= MAX_SPEED_CHANGE:
+            locked = playback.warp(source_s, share)
+            if abs(_baton_speed(locked) / max(playback.baton_speed, 1e-12) - 1.0) <= MAX_SPEED_CHANGE:
                 break
         else:
             continue
-        found = ictus_times(locked, fps=fps)
+        found = ictus_times(locked, fps=playback.fps)
         score = min(beat_alignment(beats_s, found), beat_alignment(found, beats_s)) if found.size else 0.0
         if score > best.score:
-            best = _Lock(score, locked, keypoints, source_s, share, fps)
+            best = _Lock(score, locked, found, playback, source_s, share)
     return best
 
 
 def _baton_speed(keypoints: np.ndarray) -> float:
     """Mean frame-to-frame distance of the baton wrist, image units."""
     return float(np.linalg.norm(np.diff(keypoints[:, BATON_WRIST], axis=0), axis=1).mean())
-
-
-def warp(keypoints: np.ndarray, source_s: np.ndarray, *, fps: float, strength: float) -> np.ndarray:
-    """``keypoints`` played back at ``source_s`` (one source time per frame), blended by
-    ``strength`` with playing them as they are: the gesture (smoothed over
-    ``TEXTURE_SIGMA_FRAMES``) between frames, its frame-to-frame texture from the nearest
-    frame. Where that would move a keypoint further in a frame than the motion ever does, the
-    blend gives way locally (and smoothly) until none does."""
-    times_s = np.arange(keypoints.shape[0]) / fps
-    largest_move = float(np.abs(np.diff(keypoints, axis=0)).max())
-    gesture = gaussian_smooth(keypoints, TEXTURE_SIGMA_FRAMES, axis=0).astype(np.float32)
-    texture = keypoints - gesture
-    share = np.full(times_s.size, float(strength))
-    width = max(1, int(round(GIVE_WAY_S * fps)))
-    for _ in range(GIVE_WAY_ROUNDS):
-        played = np.maximum.accumulate(np.clip(times_s + share * (source_s - times_s), 0.0, times_s[-1]))
-        locked = sample_keypoints(gesture, fps, played) + texture[np.rint(played * fps).astype(np.int64)]
-        moves = np.abs(np.diff(locked, axis=0)).max(axis=(1, 2))
-        too_fast = moves > largest_move + 1e-6
-        if not too_fast.any():
-            return locked
-        near = running_max(np.concatenate([too_fast, [False]]) | np.concatenate([[False], too_fast]), 2 * width + 1)
-        share = gaussian_smooth(share * np.where(near, 0.7, 1.0), width / 2.0)
-    return keypoints.copy()
