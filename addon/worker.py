@@ -111,8 +111,6 @@ class GenerationJob:
         The worker's last progress message.
     missing_package : str
         The import name of a package the worker lacked ("" if none), for the panel's advice.
-    notes : list of str
-        Sentences the worker said worth telling the user (a MIDI file's offset), not errors.
     """
 
     def __init__(
@@ -128,7 +126,6 @@ class GenerationJob:
         self.message = "Starting the generator"
         self.error = ""
         self.missing_package = ""
-        self.notes: list[str] = []
         self.output_path = Path(request.output_path)
         self._outcome: dict | None = None
         command = list(python or python_command()) + request.arguments()
@@ -159,7 +156,7 @@ class GenerationJob:
                 self.progress = min(1.0, max(self.progress, value))
                 self.message = str(event.get("message", self.message))
             elif event["event"] == "note":
-                self.notes.append(str(event.get("message", "")))  # also kept in the motion's notes
+                continue  # not the outcome: the notes reach the panel with the motion (its extra["notes"])
             else:
                 self._outcome = event
         if self._child.output_ended:

@@ -75,11 +75,11 @@ def _largest_error(values: np.ndarray, where: np.ndarray, before: np.ndarray, af
     ``where``), over all columns."""
     inside = after - before - 1
     total = int(inside.sum())
+    starts = np.cumsum(inside) - inside  # where each span's samples begin in the flat arrays
     span = np.repeat(np.arange(before.size), inside)
-    offset = np.arange(total) - np.repeat(np.cumsum(inside) - inside, inside)  # 0, 1, ... within each span
+    offset = np.arange(total) - np.repeat(starts, inside)  # 0, 1, ... within each span
     sample = before[span] + 1 + offset
     share = ((where[sample] - where[before[span]]) / (where[after] - where[before])[span])[:, None]
     line = values[before[span]] * (1.0 - share) + values[after[span]] * share
     error = np.abs(line - values[sample]).max(axis=1)
-    starts = np.cumsum(inside) - inside
     return np.maximum.reduceat(error, starts) if total else np.zeros(before.size)

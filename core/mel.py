@@ -106,6 +106,7 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic Hann
     filters_t = np.ascontiguousarray(_mel_filterbank_cached(int(sample_rate_hz), N_FFT, N_MELS).T)  # (1025, 128)
     power_mel = np.empty((frame_count, N_MELS), dtype=np.float32)
+    rfft = _float32_rfft()
 
     def block(first: int) -> None:
         last = min(first + STFT_BLOCK_FRAMES, frame_count)
@@ -121,8 +122,6 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
         spectrum = rfft(frames * window, axis=1)  # (frames, 1025)
         power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
         np.matmul(power, filters_t, out=power_mel[first:last])
-
-    rfft = _float32_rfft()
 
     # NumPy's FFT and matrix products release the GIL: the blocks run on all cores.
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
