@@ -48,6 +48,32 @@ def _autocast_on_cpu() -> bool:
         return torch.is_autocast_cpu_enabled()
 
 
+def channels_last_view(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, C, H, W) in channels-last layout. A one-channel tensor is both layouts at once,
+    so PyTorch calls it contiguous and oneDNN would write the next 16 channels planar, to be
+    reordered by every layer after it (a third of the encoder's time): give it channels-last
+    strides over the same memory instead of copying."""
+    if x.shape[1] == 1 and x.is_contiguous():
+        return x.as_strided(x.shape, (x.stride(0), 1, x.stride(2), x.stride(3)))
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def separable_max_pool2d(x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+    """``pool(x)`` as a pass over frequency then one over time: the same maxima (a maximum over a
+    rectangle is the maximum of its rows' maxima, padding included), in 10 comparisons instead of
+    25 for a 5x5 window, and the time pass sees the frequency stride's halved tensor."""
+    kernel_t, kernel_f = _pair(pool.kernel_size)
+    stride_t, stride_f = _pair(pool.stride)
+    padding_t, padding_f = _pair(pool.padding)
+    assert pool.dilation in (1, (1, 1)) and not pool.ceil_mode, "the encoder's pools are plain"
+    x = F.max_pool2d(x, (1, kernel_f), (1, stride_f), (0, padding_f))
+    return F.max_pool2d(x, (kernel_t, 1), (stride_t, 1), (padding_t, 0))
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
 def fold_batch_norm(
     weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +93,7 @@ class FusedResidualConv2d(nn.Module):
         # nn.Sequential's items are typed nn.Module: name the layer types (see ResidualConv2d).
         conv, norm = cast(nn.Conv2d, layer.conv2d_layer[0]), cast(nn.BatchNorm2d, layer.conv2d_layer[1])
         weight, bias = fold_batch_norm(conv.weight, conv.bias, norm)
-        self.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
+        self.weight = nn.Parameter(channels_last_view(weight.contiguous()), requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False)
         self.has_residual = layer.has_residual
         self.residual: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -81,7 +107,7 @@ class FusedResidualConv2d(nn.Module):
             self.residual = (self.residual_weight, self.residual_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = conv2d_relu(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias)
+        out = conv2d_relu(channels_last_view(F.pad(x, (1, 1, 1, 1), mode="reflect")), self.weight, self.bias)
         if not self.has_residual:
             return out
         if self.residual is None:
@@ -126,7 +152,7 @@ class FusedMusicEncoder(nn.Module):
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
         """One pass: mel (N, T, 128) -> features (N, ceil(T / 3), 64)."""
         x = mel.unsqueeze(1).contiguous(memory_format=torch.channels_last)  # (N, 1, T90, 128)
-        x = self.pool1(self.conv1(x))
+        x = separable_max_pool2d(self.conv1(x), self.pool1)  # the pool with overlapping time windows
         x = self.pool2(self.conv2(x))
         x = self.pool3(self.conv3(x))  # (N, 32, T30, 16)
         n, channels, frames, bands = x.shape

@@ -98,3 +98,26 @@ def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
         whole = encoder.encode(mel)
     assert chunked.shape == whole.shape == (1, 2334, 64)
     assert (chunked - whole).abs().max() < 1e-4
+
+
+def test_the_separable_max_pool_gives_the_same_maxima():
+    from torch import nn
+
+    from core.fusion import channels_last_view, separable_max_pool2d
+
+    torch.manual_seed(0)
+    for pool in (
+        nn.MaxPool2d((5, 5), stride=(1, 2), padding=(2, 2)),
+        nn.MaxPool2d((3, 3), stride=(1, 2), padding=(1, 1)),
+    ):
+        x = channels_last_view(torch.randn(2, 16, 61, 128))
+        assert torch.equal(separable_max_pool2d(x, pool), pool(x))
+
+
+def test_a_one_channel_tensor_gets_channels_last_strides_without_a_copy():
+    from core.fusion import channels_last_view
+
+    x = torch.rand(1, 1, 40, 128)
+    view = channels_last_view(x)
+    assert view.data_ptr() == x.data_ptr() and view.stride() == (40 * 128, 1, 128, 1)
+    assert view.is_contiguous(memory_format=torch.channels_last) and torch.equal(view, x)
