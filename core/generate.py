@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 from pathlib import Path
@@ -234,12 +233,15 @@ def generate_motion(
             extra["beat_grid"] = grid_record(options)
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
-    # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports): NumPy's
-    # work releases the interpreter lock. A problem with the device or the weights is still
-    # told first, once the decoding has stopped (no decoder or temporary file is left behind).
+    # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports), in a
+    # forked process where that is safe (core.background_decoding). A problem with the device or
+    # the weights is still told first, once the decoding has stopped (no decoder is left behind).
+    from .background_decoding import BackgroundDecoding
+
     report(0.0, "loading PyTorch and the weights; decoding audio")
-    decoding = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    music = decoding.submit(decoded_music, source)
+    # Only the beat grid (a MIDI file's offset) and locking to tracked beats need the music again.
+    keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
+    decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
     try:
         from .inference import (
             check_noise,
@@ -256,9 +258,9 @@ def generate_motion(
         check_precision(options.precision, device)
         loaded = load_model(weights, GENERATOR)
         report(0.03, "decoding audio, mel spectrogram")
-        samples, mel, audio_sha256 = music.result()
+        samples, mel, audio_sha256 = decoding.result()
     finally:
-        decoding.shutdown(wait=True, cancel_futures=True)
+        decoding.close()
     grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
     strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0 and grid is None and samples is None:
@@ -326,8 +328,9 @@ def generate_motion(
     )
 
 
-def decoded_music(source: Path) -> tuple[np.ndarray | None, np.ndarray, str]:
-    """(samples or None, mel_90hz, SHA-256) of a music file or a saved mel ``.npy``."""
+def decoded_music(source: Path, *, keep_samples: bool = True) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """(samples or None, mel_90hz, SHA-256) of a music file or a saved mel ``.npy``; the samples
+    are None for a mel, or when ``keep_samples`` is False."""
     from .audio import file_sha256
     from .mel import mel_90hz
 
@@ -335,7 +338,7 @@ def decoded_music(source: Path) -> tuple[np.ndarray | None, np.ndarray, str]:
     if mel is None:
         assert samples is not None, "load_mel_input gives samples or a mel"
         mel = mel_90hz(samples)
-    return samples, mel, file_sha256(source)
+    return samples if keep_samples else None, mel, file_sha256(source)
 
 
 def grid_record(options: GenerateOptions) -> dict:

@@ -1,0 +1,104 @@
+"""The network path decodes the music in a forked process while PyTorch imports (Linux, outside
+Blender, before PyTorch), and in a thread elsewhere: both give what decoding in place gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, PROJECT_ROOT, write_tone
+
+# Run in a fresh interpreter: this test process has PyTorch imported, where no fork is taken.
+FORKED_DECODING = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from core.background_decoding import BackgroundDecoding, fork_is_safe
+from core.errors import ConductorError
+from core.generate import decoded_music
+
+music, short = Path(sys.argv[1]), Path(sys.argv[2])
+assert fork_is_safe(), "a plain Python on Linux may fork"
+decoding = BackgroundDecoding(lambda: decoded_music(music))
+assert decoding.forked
+try:
+    samples, mel, sha256 = decoding.result()
+finally:
+    decoding.close()
+here = decoded_music(music)
+assert np.array_equal(samples, here[0]) and np.array_equal(mel, here[1]) and sha256 == here[2]
+assert samples.dtype == mel.dtype == np.float32
+
+decoding = BackgroundDecoding(lambda: decoded_music(music, keep_samples=False))
+try:
+    samples, mel, _ = decoding.result()
+finally:
+    decoding.close()
+assert samples is None and np.array_equal(mel, here[1])
+
+for decode in (lambda: decoded_music(short), lambda: os._exit(3)):
+    decoding = BackgroundDecoding(decode)
+    try:
+        decoding.result()
+    except ConductorError as error:
+        print("refused:", error)
+    finally:
+        decoding.close()
+try:
+    os.waitpid(-1, os.WNOHANG)
+except ChildProcessError:
+    print("no child left")
+"""
+
+
+def test_a_forked_decoding_gives_what_decoding_in_place_gives(tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the decoding forks on Linux only")
+    short = write_tone(tmp_path / "short.wav", duration_s=0.6)
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED_DECODING, str(DEMO_PIECE), str(short)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("refused: 'short.wav' is only 0.60 s long"), lines  # the child's own error
+    assert lines[1].startswith("refused: The process decoding the music stopped (status 3)"), lines
+    assert lines[2] == "no child left"
+
+
+def test_with_pytorch_imported_the_decoding_runs_in_a_thread():
+    import torch  # noqa: F401  (what makes a fork unsafe)
+
+    from core.background_decoding import BackgroundDecoding, fork_is_safe
+    from core.generate import decoded_music
+
+    assert not fork_is_safe()
+    decoding = BackgroundDecoding(lambda: decoded_music(DEMO_PIECE, keep_samples=False))
+    try:
+        samples, mel, _ = decoding.result()
+    finally:
+        decoding.close()
+    assert not decoding.forked and samples is None
+    assert np.array_equal(mel, decoded_music(DEMO_PIECE)[1])
+
+
+@pytest.mark.slow
+def test_the_cli_conducts_as_the_in_process_path_does(tmp_path, parity_dir):
+    """The CLI (a forked decoding) and a library call in a process with PyTorch already imported
+    (a thread) give the same motion, bit for bit."""
+    from core.generate import GenerateOptions, generate_motion
+
+    output = tmp_path / "m.npz"
+    command = [sys.executable, "-m", "core", "generate", str(GOLDEN_AUDIO), "-o", str(output)]
+    command += ["--weights", str(OFFICIAL_GENERATOR), "--seed", "3", "--device", "cpu"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    motion = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), seed=3, device="cpu"))
+    with np.load(output) as archive:
+        np.testing.assert_array_equal(archive["keypoints"], motion.keypoints)
