@@ -56,25 +56,32 @@ class BackgroundDecoding:
         self._exchange: IO[bytes] | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._future: concurrent.futures.Future[DecodedMusic] | None = None
-        self.forked = fork_is_safe()
-        if self.forked:
-            self._fork(decode)
-        else:
+        self.forked = fork_is_safe() and self._fork(decode)
+        if not self.forked:
             self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1)
             self._future = self._thread.submit(decode)
 
-    def _fork(self, decode: Callable[[], DecodedMusic]) -> None:
-        # An unnamed file (O_TMPFILE) carries the result: it vanishes with the last process that
-        # holds it, so a cancelled worker leaves nothing on disk.
-        self._exchange = tempfile.TemporaryFile(prefix="conductor-decoding-")
+    def _fork(self, decode: Callable[[], DecodedMusic]) -> bool:
+        """Start the child; False where the system will not (no temporary file, no process)."""
+        try:
+            # An unnamed file (O_TMPFILE) carries the result: it vanishes with the last process
+            # that holds it, so a cancelled worker leaves nothing on disk.
+            exchange = tempfile.TemporaryFile(prefix="conductor-decoding-")
+        except OSError:
+            return False
         parent = os.getpid()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about NumPy's BLAS threads; the child runs no code that waits on them.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about NumPy's BLAS threads; the child waits on none of them.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:
+            exchange.close()
+            return False
         if pid == 0:
-            _run_child(decode, self._exchange, parent)  # never returns
-        self._pid = pid
+            _run_child(decode, exchange, parent)  # never returns
+        self._pid, self._exchange = pid, exchange
+        return True
 
     def result(self) -> DecodedMusic:
         """What ``decode()`` returned; raises what it raised."""
@@ -82,18 +89,16 @@ class BackgroundDecoding:
             return self._future.result()
         assert self._exchange is not None, "a forked decoding keeps its exchange file until closed"
         status = self._wait()
+        if status != 0:
+            ended = f"signal {-status}" if status < 0 else f"status {status}"
+            raise ConductorError(
+                f"The process decoding the music stopped ({ended}) before it finished; free some memory "
+                f"or space in {tempfile.gettempdir()} and run again."
+            )
         exchange = self._exchange
         exchange.seek(0)
-        kind = exchange.read(1)
-        if kind == _ERROR:
+        if exchange.read(1) == _ERROR:
             raise pickle.load(exchange)  # written by our own child just now
-        if kind != _RESULT:
-            ended = (
-                f"signal {os.WTERMSIG(status)}"
-                if os.WIFSIGNALED(status)
-                else f"status {os.waitstatus_to_exitcode(status)}"
-            )
-            raise ConductorError(f"The process decoding the music stopped ({ended}) before it finished; run again.")
         sha256 = exchange.read(64).decode("ascii")
         mel = np.load(exchange, allow_pickle=False)
         samples = np.load(exchange, allow_pickle=False) if exchange.read(1) == b"1" else None
@@ -103,29 +108,24 @@ class BackgroundDecoding:
         """Wait for the decoding to end and free what it used."""
         if self._thread is not None:
             self._thread.shutdown(wait=True, cancel_futures=True)
-        if self._pid:
-            self._wait()
+        self._wait()
         if self._exchange is not None:
             self._exchange.close()
             self._exchange = None
 
     def _wait(self) -> int:
+        """The child's exit code (minus the signal that ended it), once; 0 after that."""
         if not self._pid:
             return 0
-        while True:
-            try:
-                _, status = os.waitpid(self._pid, 0)
-                break
-            except InterruptedError:
-                continue
+        _, status = os.waitpid(self._pid, 0)
         self._pid = 0
-        return status
+        return os.waitstatus_to_exitcode(status)
 
 
 def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], parent: int) -> None:
     """The forked child: decode, write the result (or the error) to ``exchange``, and exit
     without running anything of the parent's (no atexit, no finally blocks above)."""
-    code = 0
+    code = 1
     try:
         _die_with_parent(parent)
         try:
@@ -138,8 +138,9 @@ def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], parent: 
         except Exception as error:
             _write_error(exchange, error)
         exchange.flush()
-    except BaseException:  # interrupted, or the error would not pickle: the parent says so
-        code = 1
+        code = 0
+    except BaseException:  # interrupted, or the file could not be written: the parent says so
+        pass
     finally:
         os._exit(code)
 

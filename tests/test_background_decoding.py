@@ -68,7 +68,7 @@ def test_a_forked_decoding_gives_what_decoding_in_place_gives(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("refused: 'short.wav' is only 0.60 s long"), lines  # the child's own error
-    assert lines[1].startswith("refused: The process decoding the music stopped (status 3)"), lines
+    assert lines[1].startswith("refused: The process decoding the music stopped (status 3) before it finished"), lines
     assert lines[2] == "no child left"
 
 
@@ -102,3 +102,49 @@ def test_the_cli_conducts_as_the_in_process_path_does(tmp_path, parity_dir):
     motion = generate_motion(GOLDEN_AUDIO, GenerateOptions(weights=str(OFFICIAL_GENERATOR), seed=3, device="cpu"))
     with np.load(output) as archive:
         np.testing.assert_array_equal(archive["keypoints"], motion.keypoints)
+
+
+ORPHANED_DECODING = """
+import os, sys, time
+from pathlib import Path
+from core.background_decoding import BackgroundDecoding
+
+marker = Path(sys.argv[1])
+
+def decode():
+    marker.write_text(str(os.getpid()))
+    time.sleep(60)
+
+decoding = BackgroundDecoding(decode)
+assert decoding.forked
+time.sleep(60)
+"""
+
+
+def test_a_decoding_child_ends_with_its_killed_parent(tmp_path):
+    """A cancelled worker is killed: its decoding child must not run on for nobody."""
+    import os
+    import signal
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the decoding forks on Linux only")
+    marker = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANED_DECODING, str(marker)], cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(marker.read_text())
+        os.kill(child, 0)  # running
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the decoding child {child} outlived its parent")
