@@ -60,7 +60,7 @@ def channels_last_view(x: torch.Tensor) -> torch.Tensor:
 
 def separable_max_pool2d(x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
     """``pool(x)`` as a pass over frequency then one over time: the same maxima (a maximum over a
-    rectangle is the maximum of its rows' maxima, padding included), in 10 comparisons instead of
+    rectangle is the maximum of its rows' maxima, padding included), reading 10 values instead of
     25 for a 5x5 window, and the time pass sees the frequency stride's halved tensor."""
     kernel_t, kernel_f = _pair(pool.kernel_size)
     stride_t, stride_f = _pair(pool.stride)

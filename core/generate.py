@@ -235,11 +235,12 @@ def generate_motion(
 
     # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports), in a
     # forked process where that is safe (core.background_decoding). A problem with the device or
-    # the weights is still told first, once the decoding has stopped (no decoder is left behind).
+    # the weights is still told first, once the decoding is stopped (no decoder is left behind).
     from .background_decoding import BackgroundDecoding
 
     report(0.0, "loading PyTorch and the weights; decoding audio")
-    # Only the beat grid (a MIDI file's offset) and locking to tracked beats need the music again.
+    # Only a beat grid (its bar starts, a MIDI file's offset) and locking to tracked beats need
+    # the music again.
     keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
     decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
     try:
