@@ -104,7 +104,7 @@ class BackgroundDecoding:
         if self._future is not None:
             return self._future.result()
         self._wait()
-        delivered = self._read() if self._status == 0 or self._status is None else None
+        delivered = self._read() if self._status in (0, None) else None
         if delivered is None:  # the child could not hand its result over: decode here instead
             return self._decode()
         if isinstance(delivered, BaseException):
