@@ -7,7 +7,9 @@ worker. Peak memory is the largest resident size of the whole process tree (the 
 included), sampled every 20 ms. The seconds per minute of music show a step that is not linear.
 Then the speed goals against the reference pipeline (bench/reference_pipeline.py: librosa's mel
 and the plain generator in 60-s windows, as the official code) on a 584-s piece, in the same run,
-and the import time of the default (procedural) path.
+and the import time of the default (procedural) path. Where the CPU has bfloat16 arithmetic
+(AVX-512 BF16, AMX), also the network path with ``--precision bf16`` and how far its keypoints
+are from float32's.
 
     python bench/lengths.py [--minutes 1 10] [--with-120] [--repeat 3]
 
@@ -87,8 +89,10 @@ def tree_rss_mb(pid: int) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_measured(command: list[str], label: str) -> tuple[float, float]:
-    """(wall seconds, peak MB of the process tree); exits with the command's stderr if it fails."""
+def run_measured(command: list[str], label: str, *, sample_memory: bool = True) -> tuple[float, float]:
+    """(wall seconds, peak MB of the process tree, 0 unless ``sample_memory``); exits with the
+    command's stderr if it fails. The sampler reads /proc every 20 ms, 8 % of a core here: the
+    speed comparisons, which need no memory figure, run without it."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0.0]
@@ -99,10 +103,12 @@ def run_measured(command: list[str], label: str) -> tuple[float, float]:
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if sample_memory:
+        sampler.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    sampler.join()
+    if sample_memory:
+        sampler.join()
     if process.returncode != 0:
         sys.exit(f"{label} failed (exit {process.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}")
     return seconds, peak[0]
@@ -252,47 +258,61 @@ def main() -> None:
         music = write_piece(folder, REFERENCE_PIECE_S)
         work = folder / "reference"
         work.mkdir()
-        runs: dict[str, list[float]] = {"reference": [], "procedural": [], "network": []}
-        for _ in range(args.repeat):  # interleaved, so a busy moment hits all three alike
-            runs["reference"].append(
-                run_measured(
-                    [
-                        sys.executable,
-                        str(ROOT / "bench" / "reference_pipeline.py"),
-                        str(music),
-                        str(PARITY_GENERATOR),
-                        str(work / "r.npy"),
-                    ],
-                    "reference",
-                )[0]
-            )
-            for kind, weights in (("procedural", "procedural"), ("network", str(PARITY_GENERATOR))):
-                runs[kind].append(
-                    run_measured(
-                        [
-                            sys.executable,
-                            "-m",
-                            "core",
-                            "generate",
-                            str(music),
-                            "-o",
-                            str(work / f"{kind}.npz"),
-                            "--weights",
-                            weights,
-                            "--device",
-                            "cpu",
-                        ],
-                        kind,
-                    )[0]
-                )
+        ours: dict[str, list[str]] = {
+            "procedural": ["--weights", "procedural"],
+            "network": ["--weights", str(PARITY_GENERATOR)],
+        }
+        bf16_note = bf16_unavailable()
+        if bf16_note is None:
+            ours["network, bf16"] = ["--weights", str(PARITY_GENERATOR), "--precision", "bf16"]
+        runs: dict[str, list[float]] = {"reference": [], **{kind: [] for kind in ours}}
+        outputs = {kind: work / f"{kind.replace(', ', '_')}.npz" for kind in ours}
+        for _ in range(args.repeat):  # interleaved, so a busy moment hits all of them alike
+            reference_command = [
+                sys.executable,
+                str(ROOT / "bench" / "reference_pipeline.py"),
+                str(music),
+                str(PARITY_GENERATOR),
+                str(work / "r.npy"),
+            ]
+            runs["reference"].append(run_measured(reference_command, "reference", sample_memory=False)[0])
+            for kind, flags in ours.items():
+                command = [sys.executable, "-m", "core", "generate", str(music), "-o", str(outputs[kind]), *flags]
+                runs[kind].append(run_measured([*command, "--device", "cpu"], kind, sample_memory=False)[0])
         reference = statistics.median(runs["reference"])
-        for kind, goal in (("procedural", GOAL_PROCEDURAL_SPEEDUP), ("network", GOAL_NETWORK_SPEEDUP)):
-            ours = statistics.median(runs[kind])
-            speedup = reference / ours
+        goals = {"procedural": GOAL_PROCEDURAL_SPEEDUP, "network": GOAL_NETWORK_SPEEDUP}
+        for kind in ours:
+            seconds = statistics.median(runs[kind])
+            speedup = reference / seconds
+            goal = f"goal {goals[kind]:g}x: ratio {speedup / goals[kind]:.2f}" if kind in goals else "opt-in, no goal"
             print(
-                f"  {REFERENCE_PIECE_S}-s piece, {kind}: {ours:.2f} s against the reference's {reference:.2f} s: "
-                f"{speedup:.1f}x faster (goal {goal:g}x: ratio {speedup / goal:.2f})"
+                f"  {REFERENCE_PIECE_S}-s piece, {kind}: {seconds:.2f} s against the reference's {reference:.2f} s: "
+                f"{speedup:.1f}x faster ({goal})"
             )
+        if bf16_note is not None:
+            print(f"  {REFERENCE_PIECE_S}-s piece, network, bf16: skipped ({bf16_note})")
+        else:
+            import numpy as np
+
+            # The same seed (0) both ways: what bfloat16 moves the keypoints by, in image units.
+            error = np.abs(np.load(outputs["network, bf16"])["keypoints"] - np.load(outputs["network"])["keypoints"])
+            print(
+                f"  bf16 against float32: keypoints differ by {error.mean():.4f} on average, {error.max():.3f} at most"
+            )
+
+
+def bf16_unavailable() -> str | None:
+    """Why this machine cannot run the network in bf16, or None where it can."""
+    import torch
+
+    from core.errors import ConductorError
+    from core.inference import check_precision
+
+    try:
+        check_precision("bf16", torch.device("cpu"))
+    except ConductorError as error:
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":

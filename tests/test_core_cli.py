@@ -70,6 +70,20 @@ def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
     assert document["audio_sha256"] and document["source_audio"] == GOLDEN_AUDIO.name
 
 
+def test_generate_in_bf16_where_the_cpu_has_it_and_refuse_it_elsewhere(tmp_path, parity_dir):
+    import torch
+
+    out = tmp_path / "half.json"
+    result = run_cli("generate", GOLDEN_AUDIO, "-o", out, "--weights", OFFICIAL_GENERATOR, "--precision", "bf16")
+    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        assert result.returncode == 0, result.stderr
+        document = json.loads(out.read_text())
+        assert document["extra"]["precision"] == "bf16" and np.asarray(document["keypoints"]).shape == (1200, 13, 2)
+    else:
+        assert result.returncode == 1 and "use --precision float32" in result.stderr and not out.exists()
+        assert "Traceback" not in result.stderr
+
+
 def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
     demo = DEMO_PIECE  # 4/4, and detected so
     run_cli("generate", demo, "-o", tmp_path / "three.npz", "--weights", "procedural", "--meter", 3, check_rc=0)

@@ -97,3 +97,36 @@ def test_the_fused_conv_relu_gives_the_same_motion(official_generator, golden, m
     fused = generate_keypoints(official_generator, golden["mel"], golden["noise"])
     monkeypatch.setattr(fusion, "FUSED_CONV_RELU", None)
     np.testing.assert_array_equal(generate_keypoints(official_generator, golden["mel"], golden["noise"]), fused)
+
+
+def cpu_has_bf16() -> bool:
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def test_bf16_keeps_the_motion_within_a_few_thousandths_of_float32(official_generator, golden):
+    """--precision bf16 (the fused music encoder in bfloat16) changes the keypoints by a few
+    thousandths on average, never by more than a few hundredths."""
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has neither AVX-512 BF16 nor AMX: bf16 is refused here (tested below)")
+    exact = generate_keypoints(official_generator, golden["mel"], golden["noise"])
+    halved = generate_keypoints(official_generator, golden["mel"], golden["noise"], precision="bf16")
+    assert halved.dtype == np.float32 and halved.shape == exact.shape
+    error = np.abs(halved - exact)
+    assert 0 < error.mean() < 0.003 and error.max() < 0.05, (error.mean(), error.max())
+
+
+def test_bf16_is_allowed_exactly_where_the_cpu_computes_it():
+    import torch
+
+    from core.inference import check_precision
+
+    check_precision("float32", torch.device("cpu"))
+    if cpu_has_bf16():
+        check_precision("bf16", torch.device("cpu"))
+    else:
+        with pytest.raises(ConductorError, match="would emulate it about 10x slower than float32"):
+            check_precision("bf16", torch.device("cpu"))
+    with pytest.raises(ConductorError, match="Precision must be one of float32, bf16"):
+        check_precision("fp8", torch.device("cpu"))

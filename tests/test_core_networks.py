@@ -100,18 +100,23 @@ def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
     assert (chunked - whole).abs().max() < 1e-4
 
 
-def test_the_separable_max_pool_gives_the_same_maxima():
-    from torch import nn
+def test_the_first_pool_by_shifted_maxima_gives_pytorchs_maxima():
+    from torch.nn import functional as F
 
-    from core.fusion import channels_last_view, separable_max_pool2d
+    from core.fusion import channels_last_view, max_pool_5x5_stride_1x2
 
     torch.manual_seed(0)
-    for pool in (
-        nn.MaxPool2d((5, 5), stride=(1, 2), padding=(2, 2)),
-        nn.MaxPool2d((3, 3), stride=(1, 2), padding=(1, 1)),
-    ):
-        x = channels_last_view(torch.randn(2, 16, 61, 128))
-        assert torch.equal(separable_max_pool2d(x, pool), pool(x))
+    # channels-last and planar, float32 and bfloat16, the smallest lengths it takes, and the
+    # odd widths and short lengths it hands to PyTorch's pool
+    for shape in ((2, 16, 61, 128), (1, 16, 5, 4), (1, 3, 6, 10), (1, 2, 4, 8), (1, 2, 9, 7)):
+        for dtype in (torch.float32, torch.bfloat16):
+            x = torch.randn(shape).to(dtype)
+            for layout in (x, channels_last_view(x)):
+                pooled = max_pool_5x5_stride_1x2(layout)
+                assert pooled.dtype == dtype
+                assert torch.equal(pooled, F.max_pool2d(layout, 5, stride=(1, 2), padding=2)), (shape, dtype)
+    x = channels_last_view(torch.randn(1, 16, 40, 128))
+    assert max_pool_5x5_stride_1x2(x).is_contiguous(memory_format=torch.channels_last)  # as the next layer reads it
 
 
 def test_a_one_channel_tensor_gets_channels_last_strides_without_a_copy():
