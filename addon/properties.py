@@ -199,7 +199,12 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         "precision",
         items=(
             ("FLOAT32", "Float32", "Exact: the network as trained"),
-            ("BF16", "BF16", "Faster on CPUs with AMX or AVX-512 BF16 and on CUDA GPUs; keypoints differ slightly"),
+            (
+                "BF16",
+                "BF16",
+                "The music encoder in bfloat16: about twice as fast on CPUs with AVX-512 BF16 or AMX and on "
+                "CUDA GPUs; keypoints move by about 0.002",
+            ),
         ),
     )
     device: EnumProperty(

@@ -162,6 +162,7 @@ def generate_keypoints(
     device = torch.device(device)
     if precision not in PRECISIONS:
         raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    model: torch.nn.Module
     if fused:
         encoder_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         model = FusedGenerator(generator.eval(), encoder_dtype).to(device)

@@ -167,8 +167,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         ) from error
     except Exception as error:  # noqa: BLE001 - garbage bytes raise anything from IndexError to KeyError
         raise ConductorError(
-            f"Weights file '{path.name}' is truncated or not a PyTorch checkpoint ({type(error).__name__}); "
-            "download it again."
+            f"Weights file '{path.name}' is truncated or not a PyTorch checkpoint; download it again."
         ) from error
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint dict: take its weights
