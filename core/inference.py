@@ -59,11 +59,26 @@ def check_precision(precision: str, device: torch.device) -> None:
             raise ConductorError("This GPU has no bfloat16 arithmetic; use --precision float32.")
         return
     if device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        if not onednn_runs_bf16():
+            raise ConductorError(
+                "This CPU has bfloat16 arithmetic but oneDNN is kept from it (ONEDNN_MAX_CPU_ISA set below "
+                "AVX512_CORE?); lift that limit or use --precision float32."
+            )
         return
     raise ConductorError(
         f"bf16 needs a CPU with AVX-512 BF16 or AMX, or a CUDA GPU; this {device.type} would emulate it "
         "about 10x slower than float32, so use --precision float32."
     )
+
+
+def onednn_runs_bf16() -> bool:
+    """Whether oneDNN, which runs the fused convolutions, may use this CPU's bfloat16 instructions
+    (``ONEDNN_MAX_CPU_ISA`` can hold it to AVX2, where its bfloat16 convolution refuses to run)."""
+    is_supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(is_supported()) if is_supported is not None else torch.backends.mkldnn.is_available()
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def seconds_of_noise(mel_frames_90hz: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,9 +13,14 @@ import pytest
 from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT, write_tone
 
 
-def run_cli(*args, check_rc=None):
+def run_cli(*args, check_rc=None, env=None):
     result = subprocess.run(
-        [sys.executable, "-m", "core", *map(str, args)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "core", *map(str, args)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=None if env is None else {**os.environ, **env},
     )
     if check_rc is not None:
         assert result.returncode == check_rc, result.stderr
@@ -82,6 +88,29 @@ def test_generate_in_bf16_where_the_cpu_has_it_and_refuse_it_elsewhere(tmp_path,
     else:
         assert result.returncode == 1 and "use --precision float32" in result.stderr and not out.exists()
         assert "Traceback" not in result.stderr
+
+
+def test_bf16_is_refused_in_one_sentence_where_onednn_is_kept_from_it(tmp_path, parity_dir):
+    """ONEDNN_MAX_CPU_ISA=AVX2 hides the CPU's bfloat16 instructions from oneDNN, whose bfloat16
+    convolution would then fail: the command says so before it writes anything."""
+    import torch
+
+    if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        pytest.skip("this CPU has no bfloat16 arithmetic to hide (its refusal is tested above)")
+    out = tmp_path / "half.npz"
+    result = run_cli(
+        "generate",
+        GOLDEN_AUDIO,
+        "-o",
+        out,
+        "--weights",
+        OFFICIAL_GENERATOR,
+        "--precision",
+        "bf16",
+        env={"ONEDNN_MAX_CPU_ISA": "AVX2"},
+    )
+    assert result.returncode == 1 and "oneDNN is kept from it" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
 
 
 def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
