@@ -202,8 +202,8 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
             (
                 "BF16",
                 "BF16",
-                "The music encoder in bfloat16: about twice as fast on CPUs with AVX-512 BF16 or AMX and on "
-                "CUDA GPUs; keypoints move by about 0.002",
+                "The music encoder in bfloat16, on CPUs with AVX-512 BF16 or AMX and on CUDA GPUs from Ampere "
+                "on: the network about twice as fast on such a CPU; keypoints move by about 0.002",
             ),
         ),
     )

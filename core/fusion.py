@@ -1,6 +1,6 @@
 """A faster inference copy of the generator: batch norms folded into the convolutions, weight
 norms computed once, channels-last layout for the 2D music encoder, in-place activations, and
-optionally the music encoder (97 % of the arithmetic) in bfloat16.
+optionally the music encoder (about 95 % of the arithmetic) in bfloat16.
 
 Same function as :class:`core.networks.Generator` in eval mode, to float32 rounding (the
 golden parity tests run on both). Used only for inference; training uses the plain networks.
@@ -31,23 +31,15 @@ FUSED_CONV_RELU = _fused_conv_relu_op()
 
 def conv2d_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """relu(conv2d(x, weight, bias)), unpadded, stride 1: in one oneDNN pass for float32 or
-    bfloat16 on the CPU (outside autocast, which would not cast for it), else as two."""
+    bfloat16 on the CPU, else as two."""
     if (
         FUSED_CONV_RELU is not None
         and x.device.type == "cpu"
         and x.dtype == weight.dtype
         and x.dtype in (torch.float32, torch.bfloat16)
-        and not _autocast_on_cpu()
     ):
         return FUSED_CONV_RELU(x, weight, bias, [0, 0], [1, 1], [1, 1], 1, "relu", [None], None)
     return F.conv2d(x, weight, bias).relu_()
-
-
-def _autocast_on_cpu() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # PyTorch before 2.4 asks it without a device
-        return torch.is_autocast_cpu_enabled()
 
 
 def channels_last_view(x: torch.Tensor) -> torch.Tensor:
@@ -68,14 +60,14 @@ def max_pool_5x5_stride_1x2(x: torch.Tensor) -> torch.Tensor:
     A pass over frequency, then one over time (a maximum over a rectangle is the maximum of its
     rows' maxima). ``x`` is (N, C, T, F) with an even F and T >= 5; others go to PyTorch's pool.
     """
-    frames, bins = x.shape[2], x.shape[3]
-    if bins % 2 or bins < 4 or frames < 5:
+    if x.dim() != 4 or x.shape[3] % 2 or x.shape[3] < 4 or x.shape[2] < 5:
         return F.max_pool2d(x, 5, stride=(1, 2), padding=2)
     # Frequency: output bin f covers input bins 2f-2 .. 2f+2 (those inside the spectrum).
     even, odd = x[..., 0::2], x[..., 1::2]
     pair = torch.maximum(even, odd)  # bins 2f and 2f+1
-    by_bin = pair.clone()
-    torch.maximum(by_bin[..., 1:], pair[..., :-1], out=by_bin[..., 1:])  # bins 2f-2, 2f-1
+    by_bin = torch.empty_like(pair)
+    by_bin[..., 0] = pair[..., 0]
+    torch.maximum(pair[..., 1:], pair[..., :-1], out=by_bin[..., 1:])  # bins 2f-2 .. 2f+1
     torch.maximum(by_bin[..., :-1], even[..., 1:], out=by_bin[..., :-1])  # bin 2f+2
     # Time: output frame t covers frames t-2 .. t+2, from maxima of adjacent pairs.
     pair = torch.maximum(by_bin[:, :, :-1], by_bin[:, :, 1:])  # frames t, t+1 (T - 1 of them)
@@ -152,16 +144,11 @@ class FusedMusicEncoder(nn.Module):
 
     def __init__(self, encoder: MusicEncoder, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.dtype = dtype
         self.conv1, self.conv2, self.conv3 = (
             nn.Sequential(*(FusedResidualConv2d(cast(ResidualConv2d, layer), dtype) for layer in stack))
             for stack in (encoder.conv1, encoder.conv2, encoder.conv3)
         )
-        pool1 = encoder.pool1
-        assert (pool1.kernel_size, pool1.stride, pool1.padding) == ((5, 5), (1, 2), (2, 2)), (
-            "see max_pool_5x5_stride_1x2"
-        )
-        self.pool2, self.pool3 = encoder.pool2, encoder.pool3
+        self.pool2, self.pool3 = encoder.pool2, encoder.pool3  # pool1 is max_pool_5x5_stride_1x2
         conv4, norm4 = cast(nn.Conv1d, encoder.conv4[0]), cast(nn.BatchNorm1d, encoder.conv4[1])
         weight, bias = fold_batch_norm(conv4.weight, conv4.bias, norm4)
         self.projection = nn.Parameter(weight[:, :, 0], requires_grad=False)  # (64, 512)
@@ -180,7 +167,8 @@ class FusedMusicEncoder(nn.Module):
 
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
         """One pass: mel (N, T, 128) -> features (N, ceil(T / 3), 64)."""
-        x = mel.to(self.dtype).unsqueeze(1)  # (N, 1, T90, 128): each layer pads it and views it channels-last
+        first_weight = cast(FusedResidualConv2d, self.conv1[0]).weight
+        x = mel.to(first_weight.dtype).unsqueeze(1)  # (N, 1, T90, 128): each layer pads it and views it channels-last
         x = max_pool_5x5_stride_1x2(self.conv1(x))  # pool1
         x = self.pool2(self.conv2(x))
         x = self.pool3(self.conv3(x)).float()  # (N, 32, T30, 16)

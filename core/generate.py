@@ -85,8 +85,9 @@ class GenerateOptions:
     )
     precision: str = option(
         "float32",
-        "network arithmetic: float32 (exact), or bf16 (the music encoder in bfloat16: about twice as fast "
-        "on CPUs with AVX-512 BF16 or AMX, and on CUDA GPUs; keypoints move by ~0.002 on average, ~0.04 at most)",
+        "network arithmetic: float32 (exact), or bf16 (the music encoder in bfloat16, on CPUs with AVX-512 BF16 "
+        "or AMX and on CUDA GPUs from Ampere on: the generator about twice as fast on such a CPU, keypoints "
+        "moved by ~0.002 on average, ~0.04 at most)",
         choices=PRECISIONS,
     )
 

@@ -11,6 +11,7 @@ give: there are no seams to cross-fade, and memory stays bounded whatever the le
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -48,32 +49,43 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse a precision this device cannot run fast: bfloat16 needs a CUDA GPU that has it,
-    or a CPU with AVX-512 BF16 or AMX (elsewhere it is emulated, about 10x slower than float32)."""
+    """Refuse a precision this device cannot run fast: bfloat16 needs a CUDA GPU that computes
+    it (compute capability 8, Ampere, or newer) or a CPU with AVX-512 BF16 or AMX that oneDNN may
+    use; elsewhere it is emulated, slower than float32 (2x on AVX-512 without BF16), or fails."""
     if precision not in PRECISIONS:
         raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision == "float32":
         return
     if device.type == "cuda":
-        if not torch.cuda.is_bf16_supported():
+        if torch.cuda.get_device_capability(device)[0] < 8:  # before Ampere bfloat16 is emulated
             raise ConductorError("This GPU has no bfloat16 arithmetic; use --precision float32.")
         return
     if device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
         if not onednn_runs_bf16():
             raise ConductorError(
-                "This CPU has bfloat16 arithmetic but oneDNN is kept from it (ONEDNN_MAX_CPU_ISA set below "
-                "AVX512_CORE?); lift that limit or use --precision float32."
+                "This CPU has bfloat16 arithmetic but oneDNN is kept from it (ONEDNN_MAX_CPU_ISA or "
+                "DNNL_MAX_CPU_ISA is set below AVX512_CORE_BF16); lift that limit or use --precision float32."
             )
         return
     raise ConductorError(
-        f"bf16 needs a CPU with AVX-512 BF16 or AMX, or a CUDA GPU; this {device.type} would emulate it "
-        "about 10x slower than float32, so use --precision float32."
+        f"bf16 needs a CPU with AVX-512 BF16 or AMX, or a CUDA GPU; this {device.type} would emulate it, "
+        "slower than float32, so use --precision float32."
     )
+
+
+# oneDNN's instruction-set limits below its bfloat16 instructions: at AVX2 and under its bfloat16
+# convolution refuses to run, at AVX512_CORE(_VNNI) it emulates it, 2x slower than float32.
+_ONEDNN_ISAS_WITHOUT_BF16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+)
 
 
 def onednn_runs_bf16() -> bool:
     """Whether oneDNN, which runs the fused convolutions, may use this CPU's bfloat16 instructions
-    (``ONEDNN_MAX_CPU_ISA`` can hold it to AVX2, where its bfloat16 convolution refuses to run)."""
+    (``ONEDNN_MAX_CPU_ISA``, or its older name ``DNNL_MAX_CPU_ISA``, can hold it below them)."""
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        if os.environ.get(name, "").strip().upper() in _ONEDNN_ISAS_WITHOUT_BF16:
+            return False
     is_supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     try:
         return bool(is_supported()) if is_supported is not None else torch.backends.mkldnn.is_available()
@@ -184,7 +196,7 @@ def generate_keypoints(
     elif precision == "float32":
         model = generator.to(device).eval()
     else:
-        raise ValueError("the plain network runs float32 only; bf16 runs the fused one")
+        raise ConductorError("The plain network runs in float32 only; bf16 runs the fused one (fused=True).")
     output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)
     starts = list(range(0, seconds, window_s))
     with torch.inference_mode():

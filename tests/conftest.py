@@ -142,6 +142,27 @@ def official_generator(parity_dir: Path):
     return load_model(OFFICIAL_GENERATOR, GENERATOR).model
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX), whatever oneDNN is allowed."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def bf16_refusal() -> str | None:
+    """Why ``--precision bf16`` is refused on this machine's CPU, or None where it runs."""
+    import torch
+
+    from core.errors import ConductorError
+    from core.inference import check_precision
+
+    try:
+        check_precision("bf16", torch.device("cpu"))
+    except ConductorError as error:
+        return str(error)
+    return None
+
+
 def write_tone(
     path: Path,
     *,

@@ -8,6 +8,8 @@ import pytest
 from core.errors import CancelledError, ConductorError
 from core.inference import check_noise, generate_keypoints, make_noise
 
+from conftest import bf16_refusal, cpu_has_bf16
+
 
 @pytest.fixture(scope="module")
 def long_mel(golden):
@@ -99,17 +101,12 @@ def test_the_fused_conv_relu_gives_the_same_motion(official_generator, golden, m
     np.testing.assert_array_equal(generate_keypoints(official_generator, golden["mel"], golden["noise"]), fused)
 
 
-def cpu_has_bf16() -> bool:
-    import torch
-
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
 def test_bf16_keeps_the_motion_within_a_few_thousandths_of_float32(official_generator, golden):
     """--precision bf16 (the fused music encoder in bfloat16) changes the keypoints by a few
     thousandths on average, never by more than a few hundredths."""
-    if not cpu_has_bf16():
-        pytest.skip("this CPU has neither AVX-512 BF16 nor AMX: bf16 is refused here (tested below)")
+    refusal = bf16_refusal()
+    if refusal is not None:
+        pytest.skip(f"bf16 is refused here (tested below): {refusal}")
     exact = generate_keypoints(official_generator, golden["mel"], golden["noise"])
     halved = generate_keypoints(official_generator, golden["mel"], golden["noise"], precision="bf16")
     assert halved.dtype == np.float32 and halved.shape == exact.shape
@@ -122,11 +119,21 @@ def test_bf16_is_allowed_exactly_where_the_cpu_computes_it():
 
     from core.inference import check_precision
 
+    from core.inference import onednn_runs_bf16
+
     check_precision("float32", torch.device("cpu"))
-    if cpu_has_bf16():
+    if cpu_has_bf16() and onednn_runs_bf16():
         check_precision("bf16", torch.device("cpu"))
+    elif cpu_has_bf16():
+        with pytest.raises(ConductorError, match="oneDNN is kept from it"):
+            check_precision("bf16", torch.device("cpu"))
     else:
-        with pytest.raises(ConductorError, match="would emulate it about 10x slower than float32"):
+        with pytest.raises(ConductorError, match="would emulate it, slower than float32"):
             check_precision("bf16", torch.device("cpu"))
     with pytest.raises(ConductorError, match="Precision must be one of float32, bf16"):
         check_precision("fp8", torch.device("cpu"))
+
+
+def test_the_plain_network_refuses_bf16_in_a_sentence(official_generator, golden):
+    with pytest.raises(ConductorError, match="The plain network runs in float32 only"):
+        generate_keypoints(official_generator, golden["mel"], golden["noise"], precision="bf16", fused=False)
