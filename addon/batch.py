@@ -9,6 +9,7 @@ A failing file is reported and never stops the rest; a file whose outputs all ex
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -18,8 +19,8 @@ from typing import Any, Callable
 
 from ..core.audio import MUSIC_SUFFIXES
 from ..core.batch import collect_inputs, parse_formats, parse_shard, plan_batch, tally
-from ..core.errors import ConductorError
-from ..core.generate import resolve_weights
+from ..core.errors import ConductorError, missing_package_sentence
+from ..core.generate import PROCEDURAL, resolve_weights
 from ..core.outputs import check_output_folder, write_atomically
 from .scene_io import LineProgress, SceneJob, produce
 
@@ -33,7 +34,8 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         raise ConductorError("No music files were given; name files, folders of music or --list files.")
     if args.scene_path and not Path(args.scene_path).is_file():  # would fail every file the same way
         raise ConductorError(f"Scene file '{args.scene_path}' does not exist; check the path of --scene.")
-    resolve_weights(args.weights)
+    if resolve_weights(args.weights) != PROCEDURAL and importlib.util.find_spec("torch") is None:
+        raise ConductorError(missing_package_sentence("torch"))  # once, not for every file
     output_folder = check_output_folder(args.output, create=True)
     items = plan_batch(files, formats, output_folder, shard)
     print(

@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..core.errors import ConductorError, one_of
+from ..core.errors import ConductorError, missing_package_sentence, one_of
 from ..core.generate import GenerateOptions
 from ..core.motion import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
@@ -269,6 +269,13 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; finished outputs are kept, no partial file is left.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as error:
+        package = (error.name or "").split(".")[0]
+        if package in ("", "core", "addon", "bpy"):  # the project's own modules: a broken install, a bug
+            traceback.print_exc()
+            return EXIT_INTERNAL_ERROR
+        print(f"error: {missing_package_sentence(package)}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
     except Exception:
         traceback.print_exc()
         return EXIT_INTERNAL_ERROR

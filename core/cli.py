@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConductorError, one_of
+from .errors import ConductorError, missing_package_sentence, one_of
 from .options import add_arguments, from_arguments, option
 from .outputs import check_output_folder
 
@@ -252,14 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if machine:
                 emit_event("internal_error", message=f"the installation is incomplete ({error}); reinstall it")
             return EXIT_INTERNAL_ERROR
-        message = (
-            f"the package '{package}' is not installed; install the project's dependencies "
-            "(pip install -e . from the project folder, or make demo)"
-        )
+        message = missing_package_sentence(package)
         if machine:
             emit_event("missing_package", package=package, message=message)
         else:
-            print(f"error: {message}.", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:  # a bug, not bad input: keep the traceback for the report
         bar.close()

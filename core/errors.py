@@ -17,6 +17,19 @@ def one_of(choices: Sequence[object]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+def missing_package_sentence(package: str) -> str:
+    """What to tell a user whose Python lacks ``package`` (an import name), in one sentence."""
+    if package == "torch":
+        return (
+            "The networks need PyTorch, which this Python does not have; install it (pip install torch) "
+            "or choose the procedural conductor (--weights procedural)."
+        )
+    return (
+        f"The package '{package}' is not installed; install the project's dependencies "
+        "(pip install -e . from the project folder, or make demo)."
+    )
+
+
 class ConductorError(Exception):
     """A user-facing failure: bad input, missing file, unusable weights, cancelled work."""
 

@@ -217,6 +217,25 @@ def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     assert "missing.ogg" in done.stderr and not (tmp_path / "x.blend").exists()
 
 
+def test_neural_weights_without_pytorch_are_one_sentence_before_any_work(tmp_path: Path) -> None:
+    """Blender's own Python has no PyTorch until it is installed: asking for a network there says
+    so once (not a traceback, not once per batch file) and writes nothing."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here; this is Blender's Python without it (the Blender 5.3 tests)")
+    piece = write_tone(tmp_path / "tone.wav", duration_s=3.0)
+    for command in (
+        ["generate", piece, "-o", tmp_path / "n.blend", "--weights", "neural"],
+        ["batch", piece, "-o", tmp_path / "renders", "--weights", "neural"],
+    ):
+        done = headless(*command)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("error: The networks need PyTorch"), done.stderr
+        assert "Traceback" not in done.stderr and done.stderr.count("The networks need PyTorch") == 1
+    assert not (tmp_path / "n.blend").exists() and not list((tmp_path / "renders").glob("*"))
+
+
 # ---------------------------------------------------------------------------------- render
 def ffprobe_streams(path: Path) -> dict[str, dict]:
     ffprobe = shutil.which("ffprobe")
