@@ -17,6 +17,7 @@ import bpy
 
 from ..core.errors import ConductorError, one_of
 from ..core.motion import MOTION_SUFFIXES, Motion
+from ..core.outputs import check_output_folder
 from . import compat
 
 SCENE_SUFFIXES = (".bvh", ".glb", ".gltf", ".fbx")
@@ -38,8 +39,7 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
     }
     if suffix not in writers:
         raise ConductorError(f"Cannot export '{output.name}': name it {one_of(SCENE_SUFFIXES + MOTION_SUFFIXES)}.")
-    if not output.parent.is_dir():
-        raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")
+    check_output_folder(output.parent)  # missing or not writable: said before Blender exports
     partial = output.with_name(f".{output.stem}.partial-{os.getpid()}")
     try:
         partial.mkdir()
@@ -82,6 +82,7 @@ def _write_gltf(scene: Any, armature: Any, path: Path) -> None:
         export_animations=True,
         export_animation_mode="ACTIVE_ACTIONS",
         export_frame_range=True,
+        export_anim_slide_to_zero=True,  # the scene's first frame (the music's start) at 0 s, not at 1 / fps
         export_force_sampling=True,
         export_def_bones=False,
         export_cameras=False,

@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..core.errors import ConductorError, missing_package_sentence, one_of
+from ..core.errors import ConductorError, missing_package_sentence, one_of, stop_on_sigterm
 from ..core.generate import GenerateOptions
 from ..core.motion import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
@@ -257,6 +257,7 @@ def _path_or_none(value: str | None) -> Path | None:
 # ---------------------------------------------------------------------------------- entry point
 def main(argv: Sequence[str]) -> int:
     """Run one command; returns the exit status (see the module docstring)."""
+    stop_on_sigterm()
     try:
         args = build_parser().parse_args(list(argv))
     except SystemExit as done:  # --help (0), or a malformed command line (2, argparse's usage message)

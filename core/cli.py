@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConductorError, missing_package_sentence, one_of
+from .errors import ConductorError, missing_package_sentence, one_of, stop_on_sigterm
 from .options import add_arguments, from_arguments, option
 from .outputs import check_output_folder
 
@@ -219,6 +219,7 @@ def command_plot(args: argparse.Namespace, progress: Callable[[float, str], None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stop_on_sigterm()
     machine = "--progress-jsonl" in (sys.argv[1:] if argv is None else argv)
     bar = ProgressBar(enabled=not machine)
     progress = jsonl_progress if machine else bar

@@ -5,6 +5,8 @@ add-on's operators) show it as is, without a traceback. Long jobs take the two c
 here: one that hears progress, and one whose True stops the work with :class:`CancelledError`.
 """
 
+import signal
+import threading
 from typing import Callable, Sequence
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done in [0, 1], short message)
@@ -15,6 +17,18 @@ def one_of(choices: Sequence[object]) -> str:
     """Choices as a sentence says them: ".npz, .json or .csv"."""
     names = [str(choice) for choice in choices]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (what ``kill``, ``timeout`` and job schedulers send) stop the work as Ctrl-C
+    does, as a KeyboardInterrupt: partial outputs are removed and child processes stopped, where
+    the default would end the process on the spot. For the command lines' main threads only."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def missing_package_sentence(package: str) -> str:

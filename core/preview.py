@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import ConductorError
 from .motion import Motion
+from .outputs import check_output_folder
 from .skeleton import EDGES, JOINT_INDEX, JOINT_NAMES
 
 # Colours (RGB) by body side, as the skeleton is seen: the conductor's right arm on the left.
@@ -142,8 +143,7 @@ def _write_bytes(path: Path, data: bytes) -> Path:
 def _check_output(path: Path, suffixes: Sequence[str]) -> Path:
     if path.suffix.lower() not in suffixes:
         raise ConductorError(f"Cannot write '{path.name}'; name it {' or '.join(suffixes)}.")
-    if not path.parent.is_dir() and str(path.parent):
-        raise ConductorError(f"Output folder '{path.parent}' does not exist; create it or pick another.")
+    check_output_folder(path.parent)  # before any frame is drawn
     return path
 
 

@@ -312,7 +312,7 @@ def test_a_missing_dependency_is_one_sentence(tmp_path, parity_dir):
         timeout=120,
     )
     assert result.returncode == 1, result.stderr
-    assert result.stderr.startswith("error: the package '") and "is not installed" in result.stderr
+    assert result.stderr.startswith("error: The package '") and "is not installed" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -316,9 +316,29 @@ def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: s
     ]
     if kind == "glb" and imported.animation_data.action is None:
         pytest.fail("the GLB came back without its animation")
-    got = world_turns(imported, scene, frames, bones)
+    # glTF times start at 0 s with the music; Blender's importer keys 0 s at frame 0, one frame
+    # before the scene's first, so the imported frame f - 1 is the scene's frame f
+    got = world_turns(imported, scene, [f - 1 for f in frames] if kind == "glb" else frames, bones)
     tolerance = np.radians(0.5)
     assert angle_between(got, expected).max() < tolerance
+
+
+def test_glb_animation_starts_with_the_music_at_zero_seconds(generated: dict) -> None:
+    """The scene's first frame is the music's start: a glTF player must see it at 0 s, not one
+    frame (1 / fps) late, and the last key at the last frame's time."""
+    import struct
+
+    data = generated["glb"].read_bytes()
+    (json_length,) = struct.unpack("<I", data[12:16])
+    document = json.loads(data[20 : 20 + json_length])
+    times = [
+        document["accessors"][sampler["input"]]
+        for animation in document["animations"]
+        for sampler in animation["samplers"]
+    ]
+    assert times and all(accessor["min"] == [0.0] for accessor in times)
+    frames = int(SECONDS * FPS)
+    assert max(accessor["max"][0] for accessor in times) == pytest.approx((frames - 1) / FPS, abs=1e-4)
 
 
 def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_path: Path) -> None:

@@ -125,3 +125,41 @@ def test_bad_preview_requests_are_one_sentence(motion_file, tmp_path: Path) -> N
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     done = core_cli("plot", motion, "-o", tmp_path / "x.png", "--joints", "tail")
     assert done.returncode == 1 and "Unknown joints tail" in done.stderr
+
+
+def test_sigterm_stops_a_preview_as_ctrl_c_does(tmp_path: Path) -> None:
+    """``kill``, ``timeout`` and job schedulers send SIGTERM: the preview stops its ffmpeg and
+    leaves no partial file, as on Ctrl-C (exit 130), instead of dying with both behind."""
+    import os
+    import signal
+    import time
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    music = write_tone(tmp_path / "long.wav", duration_s=600.0)
+    done = core_cli("generate", music, "-o", tmp_path / "long.npz", "--weights", "procedural")
+    assert done.returncode == 0, done.stderr
+    preview = subprocess.Popen(
+        [sys.executable, "-m", "core", "preview", tmp_path / "long.npz", "-o", tmp_path / "p.mp4", "--size", "64"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".p.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".p.partial-*")), "ffmpeg never started writing"
+    preview.send_signal(signal.SIGTERM)
+    _, stderr = preview.communicate(timeout=30)
+    assert preview.returncode == 130 and "interrupted; nothing was written" in stderr, stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["long.npz", "long.wav"]
+    assert not [pid for pid in os.listdir("/proc") if ".p.partial-" in command_line(pid)], "its ffmpeg outlived it"
+
+
+def command_line(pid: str) -> str:
+    """A process's command line from /proc ("" for what is not a process, or has just ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") if pid.isdigit() else ""
+    except OSError:
+        return ""
