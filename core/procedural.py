@@ -129,6 +129,11 @@ LEGATO_PEAK = 0.45
 STACCATO_UP, STACCATO_FALL = 0.22, 0.72
 MARCATO_UP, MARCATO_FALL = 0.28, 0.60
 ICTUS_STOP_S = 0.05  # a detached stroke stops this long at the ictus before it rebounds
+# A detached stroke's rebound takes at least this long (at most 0.4 of what is left of the beat,
+# for fast tempi): at 130 a minute its share of the beat alone left a staccato rebound 0.05 s to
+# cross most of the pattern's height, 1.2-1.4 shoulder widths in one frame. A slower rebound
+# would put the ictus, the smoothed lowest point, a frame after the beat.
+DETACHED_REBOUND_MIN_S = 0.08
 ROUNDNESS = 0.6  # share of the Catmull-Rom tangents a legato path takes: 0 would be straight
 ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.9, "marcato": 1.12}  # relative gesture size
 SIZE_PER_DB = 1.0 / 20.0  # gesture size change per dB from the piece's median beat (energy 1)
@@ -831,7 +836,10 @@ def stroke(
         # The stop at the ictus: a moment still (rising a hair, so the beat stays the lowest point).
         path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -0.002]), "linear")
     settled = top + np.array([0.0, 0.006])  # the hand settles a little at the top
-    path.to(start_s + up * duration, top, "rebound").to(start_s + fall * duration, settled, "linear")
+    moving_from_s = path.end[0]
+    top_s = max(start_s + up * duration, moving_from_s + min(DETACHED_REBOUND_MIN_S, 0.4 * (end_s - moving_from_s)))
+    falls_from_s = max(start_s + fall * duration, top_s)
+    path.to(top_s, top, "rebound").to(falls_from_s, settled, "linear")
     path.to(end_s, ictus, "fall")
 
 
