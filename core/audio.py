@@ -82,32 +82,32 @@ def decode(source: Path) -> tuple[np.ndarray, int]:
     """Decode to (samples (n, channels) float32, native rate in Hz) without resampling."""
     import soundfile
 
+    declared_s: float | None = None  # what the file's header says, where libsndfile reads it
     try:
         with soundfile.SoundFile(str(source)) as handle:
-            declared_frames = handle.frames
+            if handle.frames > 0 and handle.samplerate > 0:
+                declared_s = handle.frames / handle.samplerate
             samples = handle.read(dtype="float32", always_2d=True)
             rate_hz = int(handle.samplerate)
-        if declared_frames > 0 and samples.shape[0] < 0.98 * declared_frames:
-            raise ConductorError(
-                f"'{source.name}' is truncated: its header promises {declared_frames / rate_hz:.1f} s "
-                f"but only {samples.shape[0] / rate_hz:.1f} s decode; re-export or re-download the file."
-            )
-        return samples, rate_hz
-    except ConductorError:
-        raise
-    except Exception as soundfile_error:  # libsndfile cannot read it: try ffmpeg
+    except Exception as soundfile_error:  # libsndfile cannot read it (or not all of it): try ffmpeg
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
             if source.suffix.lower() in SOUNDFILE_SUFFIXES:
                 raise ConductorError(
-                    f"'{source.name}' could not be decoded as audio ({soundfile_error}); "
-                    "check that it is a complete, valid music file."
+                    f"'{source.name}' could not be decoded as audio; check that it is a complete, valid music file."
                 ) from soundfile_error
             raise ConductorError(
                 f"'{source.name}' is not a format this machine can decode; install ffmpeg for "
                 "m4a, aac and opus, or convert it to wav, flac, ogg or mp3."
             ) from soundfile_error
-        return decode_with_ffmpeg(source, ffmpeg)
+        samples, rate_hz = decode_with_ffmpeg(source, ffmpeg)
+    if declared_s is not None and samples.shape[0] < 0.98 * declared_s * rate_hz:
+        # ffmpeg decodes what it can of a cut file and succeeds: the header tells what is missing
+        raise ConductorError(
+            f"'{source.name}' is truncated: its header promises {declared_s:.1f} s "
+            f"but only {samples.shape[0] / rate_hz:.1f} s decode; re-export or re-download the file."
+        )
+    return samples, rate_hz
 
 
 def decode_with_ffmpeg(source: Path, ffmpeg: str) -> tuple[np.ndarray, int]:
@@ -119,10 +119,8 @@ def decode_with_ffmpeg(source: Path, ffmpeg: str) -> tuple[np.ndarray, int]:
         command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(source), "-vn", "-c:a", "pcm_f32le", str(wav_path)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0 or not wav_path.exists():
-            reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise ConductorError(
-                f"'{source.name}' could not be decoded as audio ({reason}); "
-                "check that it is a complete, valid music file."
+                f"'{source.name}' could not be decoded as audio; check that it is a complete, valid music file."
             )
         samples, rate_hz = soundfile.read(str(wav_path), dtype="float32", always_2d=True)
     return samples, int(rate_hz)

@@ -120,6 +120,21 @@ def test_truncated_mp3_is_refused(tmp_path):
         load_audio(cut)
 
 
+def test_a_cut_flac_is_refused_even_where_ffmpeg_decodes_what_is_left(tmp_path):
+    """libsndfile stops at a cut FLAC ("lost sync"); ffmpeg then decodes the part that is there
+    and succeeds, so its length is checked against the header's (it had been 12 s of 40, silently)."""
+    import shutil
+
+    path = write_tone(tmp_path / "full.flac", duration_s=20.0, rate_hz=44_100, fmt="FLAC")
+    data = path.read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(data[: len(data) // 3])
+    expected = "is truncated: its header promises 20.0 s" if shutil.which("ffmpeg") else "could not be decoded"
+    with pytest.raises(ConductorError, match=expected) as caught:
+        load_audio(cut)
+    assert "Error" not in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
 @pytest.mark.parametrize("suffix, codec", [(".m4a", "aac"), (".opus", "libopus")])
 def test_ffmpeg_formats_decode_when_ffmpeg_is_installed(tmp_path, suffix, codec):
     import shutil
