@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser(
         "preview", help="draw a motion's skeleton as an .mp4 with the music (or one frame as .png)"
     )
-    preview.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
+    preview.add_argument("motion", help="motion file (.npz, .json or .csv) from 'generate'")
     preview.add_argument(
         "-o", "--output", required=True, help=".mp4 video (needs ffmpeg), or .png for the frame at --at"
     )
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(run=command_preview)
 
     plot = commands.add_parser("plot", help="plot a motion's keypoint curves over time as a .png")
-    plot.add_argument("motion", help="motion file (.npz or .json) from 'generate'")
+    plot.add_argument("motion", help="motion file (.npz, .json or .csv) from 'generate'")
     plot.add_argument("-o", "--output", required=True, help="the .png to write")
     plot.add_argument(
         "--joints",

@@ -19,7 +19,7 @@ from .outputs import write_atomically
 from .skeleton import JOINT_COUNT, JOINT_NAMES
 
 MOTION_FPS = 30  # the rate every generator gives (M2S-GAN's output), frames per second
-MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes (and .npz, .json load)
+MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes and Motion.load reads
 
 
 @dataclasses.dataclass
@@ -148,7 +148,8 @@ class Motion:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Motion:
-        """Read a motion saved by :meth:`save` (``.npz`` or ``.json``).
+        """Read a motion saved by :meth:`save` (``.npz``, ``.json``, or ``.csv``, which keeps the
+        keypoints and the frame rate, not the metadata).
 
         A plain ``.npz`` with only ``keypoints`` (and optionally ``fps``) also loads, so
         ConductorMotion100's ``motion.npy`` arrays can be wrapped with ``Motion(array)``.
@@ -161,6 +162,8 @@ class Motion:
                 document = json.loads(path.read_text())
                 keypoints = np.asarray(document.pop("keypoints"), dtype=np.float32)
                 meta = document
+            elif path.suffix.lower() == ".csv":
+                keypoints, meta = _read_csv(path)
             else:
                 with np.load(path, allow_pickle=False) as archive:
                     keypoints = archive["keypoints"]
@@ -171,8 +174,7 @@ class Motion:
             raise
         except Exception as error:  # corrupt archive, wrong JSON, missing array
             raise ConductorError(
-                f"'{path.name}' is not a motion file ({type(error).__name__}); "
-                "give a .npz or .json written by 'python -m core generate'."
+                f"'{path.name}' is not a motion file; give a {one_of(MOTION_SUFFIXES)} written by 'python -m core generate'."
             ) from error
         return cls.from_metadata(keypoints, meta)
 
@@ -233,3 +235,19 @@ def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> 
     weight = (position - lower).reshape((-1,) + (1,) * (keypoints.ndim - 1))
     blended = keypoints[lower] * (1.0 - weight) + keypoints[upper] * weight
     return blended.astype(np.float32)
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """(keypoints (T, 13, 2) float32, {"fps": ...}) of a .csv that :meth:`Motion.save` wrote; the
+    frame rate from its time column (written to the microsecond)."""
+    with path.open() as handle:
+        header = handle.readline().strip().split(",")
+        expected = ["time_s"] + [f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"]
+        if header != expected:
+            raise ValueError("not the columns Motion.save writes")
+        table = np.loadtxt(handle, delimiter=",", ndmin=2, dtype=np.float64)
+    if table.shape[0] == 0 or table.shape[1] != len(expected):
+        raise ValueError("no frames, or rows of another width")
+    times_s = table[:, 0]
+    fps = float(f"{(times_s.size - 1) / (times_s[-1] - times_s[0]):.6g}") if times_s.size > 1 else MOTION_FPS
+    return table[:, 1:].reshape(-1, JOINT_COUNT, 2).astype(np.float32), {"fps": fps}

@@ -53,6 +53,26 @@ def test_csv_has_a_row_per_frame(tmp_path):
     assert len(lines) == 91 and len(lines[1].split(",")) == 27
 
 
+@pytest.mark.parametrize("fps", [30.0, 24.0, 29.97, 60.0])
+def test_a_csv_it_wrote_reads_back_with_its_frame_rate(tmp_path, fps):
+    """generate writes .csv, so preview and plot read it: the keypoints to the file's 6
+    decimals and the frame rate from the time column (the metadata is not in a CSV)."""
+    motion = sample_motion().resampled(fps)
+    motion.save(tmp_path / "m.csv")
+    back = Motion.load(tmp_path / "m.csv")
+    assert back.fps == fps and back.frame_count == motion.frame_count
+    assert np.abs(back.keypoints - motion.keypoints).max() < 1e-6  # 6 decimals, then float32
+
+
+def test_a_csv_of_other_columns_is_one_sentence(tmp_path):
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConductorError) as caught:
+        Motion.load(tmp_path / "other.csv")
+    assert str(caught.value) == (
+        "'other.csv' is not a motion file; give a .npz, .json or .csv written by 'python -m core generate'."
+    )
+
+
 @pytest.mark.parametrize("fps, frames", [(24, 72), (25, 75), (29.97, 90), (50, 150), (60, 180)])
 def test_resampling(fps, frames):
     motion = sample_motion().resampled(fps)
