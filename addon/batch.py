@@ -55,8 +55,7 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         result: dict[str, Any] = {"input": str(item.music), "outputs": [str(t) for t in item.outputs.values()]}
         file_started = time.monotonic()
         if not todo:
-            result["status"] = "skipped"
-            print(f"{label}: skipped, its outputs exist (use --force to redo)", file=sys.stderr, flush=True)
+            result["status"] = "skipped"  # said once, in the line below
         else:
             try:
                 produce(
@@ -76,7 +75,10 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         result["seconds"] = round(time.monotonic() - file_started, 2)
         results.append(result)
         failed = tally([r["status"] for r in results])["failed"]
-        outcome = result["status"] if result["status"] != "failed" else f"FAILED: {result['error']}"
+        outcome = {
+            "failed": f"FAILED: {result.get('error')}",
+            "skipped": "skipped, its outputs exist (--force redoes it)",
+        }.get(result["status"], result["status"])
         print(
             f"{label}: {outcome} ({result['seconds']:.1f} s); overall {number}/{len(items)} "
             f"({100 * number / len(items):.0f}%), {failed} failed",

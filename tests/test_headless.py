@@ -441,6 +441,8 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     assert again.returncode == 3
     status = {Path(f["input"]).name: f["status"] for f in json.loads(summary.read_text())["files"]}
     assert status["good.wav"] == "skipped" and (out / "good.blend").stat().st_mtime_ns == stamp
+    assert again.stderr.count("good.wav: skipped") == 1, again.stderr  # said once, with its reason
+    assert "good.wav: skipped, its outputs exist (--force redoes it)" in again.stderr
 
     blocked_folder = tmp_path / "a file"
     blocked_folder.write_text("")
