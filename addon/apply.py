@@ -136,8 +136,10 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
 
 
 # ---------------------------------------------------------------------------------- checks
-def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) -> _Plan:
-    """Check the inputs and compute the animation; raises ConductorError, changes nothing."""
+def check_target(scene: Any, armature_obj: Any, options: ApplyOptions) -> BoneMapping:
+    """Check what the motion will be put on (the scene, the armature, its bones against the
+    mapping, the baton's parent) before any motion is made; the mapping, loaded. Raises
+    ConductorError, changes nothing."""
     if scene is None:
         raise ConductorError("There is no scene to write the conducting into.")
     if armature_obj is None:
@@ -166,6 +168,14 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
             f"'{mapping.name}' needs; pick the matching mapping or rename the bones."
         )
     _check_baton_parent(armature_obj, mapping, settings.baton_hand)
+    return mapping
+
+
+def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) -> _Plan:
+    """Check the inputs and compute the animation; raises ConductorError, changes nothing."""
+    mapping = check_target(scene, armature_obj, options)
+    settings = options.retarget
+    bones = armature_obj.data.bones
     audio_path = _audio_path(motion, options)
 
     skeleton = RestSkeleton(

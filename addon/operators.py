@@ -184,6 +184,10 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     else:
         generate = dataclasses.replace(generate, meter=None, style=ConductingStyle())
     apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)
+    if not create:
+        from .apply import check_target
+
+        check_target(scene, armature, apply)  # the rig's bones against the mapping, before the music is read
     return Inputs(
         audio_path=audio_path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path
     )

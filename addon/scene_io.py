@@ -23,7 +23,7 @@ from ..core.motion import Motion
 from ..core.options import nested, option
 from ..core.outputs import check_output_folder
 from . import conductor_body
-from .apply import ApplyOptions, apply_motion
+from .apply import ApplyOptions, apply_motion, check_target
 
 
 @dataclasses.dataclass
@@ -70,6 +70,8 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     if job.fps is not None:
         set_scene_fps(scene, job.fps)
     armature = find_armature(scene, job.armature)  # checked before the slow part
+    if armature is not None:
+        check_target(scene, armature, job.apply)  # its bones against the mapping, too
     motion = generate_motion(
         job.audio, job.generate, progress=lambda fraction, message: progress(0.9 * fraction, message)
     )

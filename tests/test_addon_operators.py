@@ -248,6 +248,13 @@ def test_armature_outside_the_scene_is_reported(bpy_scene) -> None:
     assert_fails_cleanly(bpy, "is not in this scene")
 
 
+def test_a_mapping_the_rig_lacks_bones_for_is_reported_before_the_worker_starts(bpy_scene) -> None:
+    bpy = bpy_scene
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    settings_for(bpy, weights="PROCEDURAL", mapping="RIGIFY")
+    assert_fails_cleanly(bpy, "lacks the bones .* that mapping 'rigify' needs")
+
+
 def test_missing_audio_is_reported(bpy_scene) -> None:
     settings_for(bpy_scene, target="CREATE", music_path="/no/such/music.ogg")
     assert_fails_cleanly(bpy_scene, r"Music file '.*music.ogg' does not exist")

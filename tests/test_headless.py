@@ -195,6 +195,21 @@ def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_
     assert wrong.stderr.count("\n") == 1 and not (tmp_path / "x.blend").exists()
 
 
+def test_a_mapping_the_rig_lacks_bones_for_is_refused_before_the_music_is_read(music: Path, tmp_path: Path) -> None:
+    """A wrong --mapping used to be found after the whole piece was conducted: now it is the one
+    line the command prints, before any progress."""
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    armature = import_extension("addon.conductor_body").create_conductor(bpy.context.scene, camera=False)
+    armature.name = "Maestro"
+    scene_file = tmp_path / "stage.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene_file))
+    command = ["generate", music, "-o", tmp_path / "x.blend", "--scene", scene_file, "--armature", "Maestro"]
+    wrong = headless(*command, "--mapping", "rigify", *FAST)
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1, wrong.stderr
+    assert "Armature 'Maestro' lacks the bones" in wrong.stderr and "that mapping 'rigify' needs" in wrong.stderr
+    assert not (tmp_path / "x.blend").exists()
+
+
 def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     """As ``blender -b --python-exit-code 1 -P headless_main.py -- ...`` runs it: the script is
     __main__, sys.argv is Blender's, only what follows ``--`` is ours."""
