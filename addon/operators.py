@@ -178,9 +178,9 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     elif not procedural and not generate.beat_lock:  # a network without beat lock hears the beat itself
         generate = dataclasses.replace(generate, tracker="auto")
     # The panel hides what the chosen model has no use for: a meter for a network, a
-    # precision for the procedural conductor.
+    # precision and a device for the procedural conductor.
     if procedural:
-        generate = dataclasses.replace(generate, precision="float32")
+        generate = dataclasses.replace(generate, precision="float32", device="auto")
     else:
         generate = dataclasses.replace(generate, meter=None, style=ConductingStyle())
     apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)

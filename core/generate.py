@@ -179,6 +179,10 @@ def generate_motion(
         )
     if options.precision != "float32" and weights == PROCEDURAL:
         raise ConductorError("The procedural conductor runs no network; drop --precision or choose neural weights.")
+    if options.device not in ("auto", "cpu") and weights == PROCEDURAL:
+        raise ConductorError(
+            "The procedural conductor runs no network, so no GPU; drop --device or choose neural weights."
+        )
     if options.style != ConductingStyle() and weights != PROCEDURAL:
         raise ConductorError(
             "Gesture size, energy, style and left hand shape the procedural conductor only; drop them or choose "

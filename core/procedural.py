@@ -302,7 +302,7 @@ def conduct(
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
     keypoints = draw(track, loudness_db, times_s, rng, variation, style=style, sound=sound, pattern=pattern)
-    checkpoint(1.0, "Done")
+    checkpoint(1.0, "Motion ready")
     used = used_articulation(sound, style, track.beats_s.size)
     return Motion(
         keypoints=keypoints,

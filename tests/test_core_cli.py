@@ -189,6 +189,10 @@ def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
         "generate", DEMO_PIECE, "-o", tmp_path / "n.npz", "--weights", "neural", "--energy", 2, check_rc=1
     )
     assert "procedural conductor only" in refused.stderr and not (tmp_path / "n.npz").exists()
+    for flag, value in (("--precision", "bf16"), ("--device", "cuda")):  # no network: said, not ignored
+        refused = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "p.npz", "--weights", "procedural", flag, value)
+        assert refused.returncode == 1 and "The procedural conductor runs no network" in refused.stderr
+        assert f"drop {flag}" in refused.stderr and not (tmp_path / "p.npz").exists()
 
 
 @pytest.mark.slow
