@@ -122,9 +122,12 @@ def command_beats(args: argparse.Namespace, progress: Callable[[float, str], Non
     save_grid(track, output)
     progress(1.0, "done")
     bars = len(track.bar_meters)
+    duration = f"{samples.shape[0] / SAMPLE_RATE_HZ:.1f} s"
+    if track.beats_s.size == 0:
+        return f"wrote {output}: no beats heard in {duration} (silence, or no steady pulse); the grid is empty"
     return (
         f"wrote {output}: {track.beats_s.size} beats in {bars} bars of {track.meter} (most), "
-        f"{track.tempo_bpm:.0f} a minute, over {samples.shape[0] / SAMPLE_RATE_HZ:.1f} s"
+        f"{track.tempo_bpm:.0f} a minute, over {duration}"
     )
 
 

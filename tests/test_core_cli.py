@@ -345,3 +345,13 @@ def test_notes_on_a_grid_are_told_as_events_and_on_stderr(tmp_path):
         "generate", GOLDEN_AUDIO, "-o", tmp_path / "p.npz", "--weights", "procedural", "--beats", grid, check_rc=0
     )
     assert "note: 'grid.txt' has 1 label that is neither bar.beat nor a beat number (such as 'verse')" in person.stderr
+
+
+def test_beats_of_silence_say_none_were_heard(tmp_path):
+    import soundfile
+
+    silence = tmp_path / "silence.wav"
+    soundfile.write(str(silence), np.zeros(22_050 * 10, dtype=np.float32), 22_050)
+    done = run_cli("beats", silence, "-o", tmp_path / "grid.txt", check_rc=0)
+    assert "no beats heard in 10.0 s" in done.stdout and "0 a minute" not in done.stdout
+    assert (tmp_path / "grid.txt").is_file()
