@@ -57,7 +57,11 @@ def command_generate(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"wrote {path}")
-    print(f"done in {time.monotonic() - started:.1f} s")
+    import bpy
+
+    scene = bpy.context.scene  # the animated one; a --scene keeps its own frame rate, so say it
+    fps = scene.render.fps / scene.render.fps_base
+    print(f"done in {time.monotonic() - started:.1f} s: frames {scene.frame_start}-{scene.frame_end} at {fps:g} fps")
     return EXIT_OK
 
 

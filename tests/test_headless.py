@@ -385,6 +385,7 @@ def test_a_ten_minute_piece_generates_and_exports_exactly(tmp_path: Path) -> Non
     blend, direct, later = tmp_path / "long.blend", tmp_path / "direct.npz", tmp_path / "later.npz"
     done = headless("generate", music, "-o", blend, "--export", direct, *FAST, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1].endswith("s: frames 1-18000 at 30 fps"), done.stdout
     done = headless("export", blend, "-o", later, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(direct) as first, np.load(later) as second:
