@@ -107,6 +107,13 @@ def open_scene(scene_path: str) -> Any:
         try:
             bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
         except RuntimeError as error:
+            saved_by = blend_file_version(Path(path))  # Blender opens some newer files, not all
+            if saved_by is not None and saved_by > tuple(bpy.app.version[:2]):
+                raise ConductorError(
+                    f"Scene file '{path}' was saved by Blender {saved_by[0]}.{saved_by[1]}, newer than this "
+                    f"Blender {bpy.app.version[0]}.{bpy.app.version[1]}, which cannot read it; open it with "
+                    f"Blender {saved_by[0]}.{saved_by[1]} or newer."
+                ) from error
             raise ConductorError(
                 f"Scene file '{path}' could not be opened as a .blend ({_first_line(error)})."
             ) from error
@@ -219,6 +226,36 @@ class LineProgress:
             return  # same stage, same tenth: e.g. "frame 12/90" then "frame 13/90"
         self.last_tenth, self.last_message = tenth, message
         print(f"{self.prefix}: {100 * fraction:3.0f}% {message}", file=sys.stderr, flush=True)
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a .blend saved compressed (Blender 3.0 on)
+
+
+def blend_file_version(path: Path) -> tuple[int, int] | None:
+    """(major, minor) of the Blender that saved ``path``, from its header ("BLENDER-v402", or
+    "BLENDER17-01v0500" from 5.0 on), compressed or not; None where it cannot be told."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(32)
+            if head.startswith(ZSTD_MAGIC):
+                import zstandard  # Blender's Python has it (it reads compressed .blend files)
+
+                handle.seek(0)
+                head = zstandard.ZstdDecompressor().stream_reader(handle).read(32)
+    except (OSError, ImportError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - zstandard's errors for a damaged frame: not ours to tell
+        return None
+    if not head.startswith(b"BLENDER"):
+        return None
+    rest = head[7:]
+    if rest[:1] in (b"-", b"_") and rest[2:5].isdigit():  # BLENDER-v402: pointer size, endianness, 3 digits
+        version = int(rest[2:5])
+        return version // 100, version % 100
+    if rest[:2].isdigit() and rest[2:3] == b"-" and rest[6:10].isdigit():  # BLENDER17-01v0500
+        version = int(rest[6:10])
+        return version // 100, version % 100
+    return None
 
 
 def _first_line(error: BaseException) -> str:

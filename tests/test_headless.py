@@ -210,6 +210,31 @@ def test_a_mapping_the_rig_lacks_bones_for_is_refused_before_the_music_is_read(m
     assert not (tmp_path / "x.blend").exists()
 
 
+def test_a_blend_from_a_newer_blender_that_this_one_cannot_read_says_so(tmp_path: Path) -> None:
+    """A file from a newer Blender is named as such (it was "not a blend file"), compressed or not,
+    in both the old header ("BLENDER-v402") and the one of 5.0 on ("BLENDER17-01v0500")."""
+    import zstandard
+
+    scene_io = import_extension("addon.scene_io")
+    body = b"REND" + bytes(200)
+    for header, version in ((b"BLENDER-v402", (4, 2)), (b"BLENDER17-01v0500", (5, 0)), (b"BLENDER_V279", (2, 79))):
+        plain, packed = tmp_path / "plain.blend", tmp_path / "packed.blend"
+        plain.write_bytes(header + body)
+        packed.write_bytes(zstandard.ZstdCompressor().compress(header + body))
+        assert scene_io.blend_file_version(plain) == scene_io.blend_file_version(packed) == version
+    (tmp_path / "text.blend").write_text("not a blend file at all")
+    assert scene_io.blend_file_version(tmp_path / "text.blend") is None
+
+    future = tmp_path / "future.blend"
+    future.write_bytes(zstandard.ZstdCompressor().compress(b"BLENDER17-01v9900" + body))
+    done = headless("export", future, "-o", tmp_path / "m.npz")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"error: Scene file '{future}' was saved by Blender 99.0, newer than this Blender"
+    ), done.stderr
+    assert "open it with Blender 99.0 or newer" in done.stderr and not (tmp_path / "m.npz").exists()
+
+
 def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     """As ``blender -b --python-exit-code 1 -P headless_main.py -- ...`` runs it: the script is
     __main__, sys.argv is Blender's, only what follows ``--`` is ours."""
