@@ -60,6 +60,7 @@ def command_generate(args: argparse.Namespace) -> int:
     import bpy
 
     scene = bpy.context.scene  # the animated one; a --scene keeps its own frame rate, so say it
+    assert scene is not None, "produce animated a scene"
     fps = scene.render.fps / scene.render.fps_base
     print(f"done in {time.monotonic() - started:.1f} s: frames {scene.frame_start}-{scene.frame_end} at {fps:g} fps")
     return EXIT_OK
