@@ -229,8 +229,10 @@ def test_a_blend_from_a_newer_blender_that_this_one_cannot_read_says_so(tmp_path
     future.write_bytes(zstandard.ZstdCompressor().compress(b"BLENDER17-01v9900" + body))
     done = headless("export", future, "-o", tmp_path / "m.npz")
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(
-        f"error: Scene file '{future}' was saved by Blender 99.0, newer than this Blender"
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: Scene file '{future}' was saved by Blender 99.0, newer than this Blender")
     ), done.stderr
     assert "open it with Blender 99.0 or newer" in done.stderr and not (tmp_path / "m.npz").exists()
 
