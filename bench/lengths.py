@@ -303,17 +303,12 @@ def main() -> None:
 
 
 def bf16_unavailable() -> str | None:
-    """Why this machine cannot run the network in bf16, or None where it can."""
+    """Why this machine's CPU cannot run the network in bf16, or None where it can."""
     import torch
 
-    from core.errors import ConductorError
-    from core.inference import check_precision
+    from core.inference import bf16_refusal
 
-    try:
-        check_precision("bf16", torch.device("cpu"))
-    except ConductorError as error:
-        return str(error)
-    return None
+    return bf16_refusal(torch.device("cpu"))
 
 
 if __name__ == "__main__":

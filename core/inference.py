@@ -73,6 +73,16 @@ def check_precision(precision: str, device: torch.device) -> None:
     )
 
 
+def bf16_refusal(device: torch.device) -> str | None:
+    """Why ``device`` may not run the network in bf16 (the sentence :func:`check_precision`
+    raises), or None where it may."""
+    try:
+        check_precision("bf16", device)
+    except ConductorError as error:
+        return str(error)
+    return None
+
+
 # oneDNN's instruction-set limits below its bfloat16 instructions: at AVX2 and under its bfloat16
 # convolution refuses to run, at AVX512_CORE(_VNNI) it emulates it, 2x slower than float32.
 _ONEDNN_ISAS_WITHOUT_BF16 = frozenset(

@@ -153,14 +153,9 @@ def bf16_refusal() -> str | None:
     """Why ``--precision bf16`` is refused on this machine's CPU, or None where it runs."""
     import torch
 
-    from core.errors import ConductorError
-    from core.inference import check_precision
+    from core.inference import bf16_refusal as refusal
 
-    try:
-        check_precision("bf16", torch.device("cpu"))
-    except ConductorError as error:
-        return str(error)
-    return None
+    return refusal(torch.device("cpu"))
 
 
 def write_tone(
