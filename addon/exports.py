@@ -19,6 +19,7 @@ from ..core.errors import ConductorError, one_of
 from ..core.motion import MOTION_SUFFIXES, Motion
 from ..core.outputs import check_output_folder
 from . import compat
+from .console import held_output
 
 SCENE_SUFFIXES = (".bvh", ".glb", ".gltf", ".fbx")
 
@@ -45,7 +46,7 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
         partial.mkdir()
         target = partial / output.name  # the final name: a .gltf names its .bin after itself
         selection = _Selection(scene, armature, with_children=suffix != ".bvh")
-        with selection as override, compat.context_override(**override):
+        with selection as override, compat.context_override(**override), held_output():  # its log lines
             writers[suffix](scene, armature, target)
         if not target.is_file():
             raise ConductorError(f"Blender's exporter wrote no '{output.name}'; see its messages above.")

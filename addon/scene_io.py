@@ -23,6 +23,7 @@ from ..core.motion import Motion
 from ..core.options import nested, option
 from ..core.outputs import check_output_folder
 from . import conductor_body
+from .console import held_output
 from .apply import ApplyOptions, apply_motion, check_target
 
 
@@ -105,7 +106,8 @@ def open_scene(scene_path: str) -> Any:
         if not os.path.isfile(path):
             raise ConductorError(f"Scene file '{path}' does not exist; check the path of --scene.")
         try:
-            bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+            with held_output(shown_on_failure=False):  # "Read blend: ...", and its error, which is quoted
+                bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
         except RuntimeError as error:
             saved_by = blend_file_version(Path(path))  # Blender opens some newer files, not all
             if saved_by is not None and saved_by > tuple(bpy.app.version[:2]):
@@ -161,7 +163,8 @@ def save_blend(path: Path) -> Path:
     filepaths = preferences.filepaths
     versions, filepaths.save_version = filepaths.save_version, 0
     try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
+        with held_output(shown_on_failure=False):  # its "Info: Saved copy as ..." line
+            bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, compress=True)
     except RuntimeError as error:
         raise ConductorError(
             f"Could not write '{path}' ({_first_line(error)}); check the folder and free space."

@@ -237,6 +237,37 @@ def test_a_blend_from_a_newer_blender_that_this_one_cannot_read_says_so(tmp_path
     assert "open it with Blender 99.0 or newer" in done.stderr and not (tmp_path / "m.npz").exists()
 
 
+def test_blenders_own_log_lines_stay_out_of_a_headless_run(music: Path, tmp_path: Path) -> None:
+    """Saving, opening and exporting print Blender's and the exporters' log lines ("Info: Saved
+    copy as", "Read blend:", the glTF exporter's INFO lines): held back, only the command's own
+    lines are left."""
+    blend = tmp_path / "quiet.blend"
+    done = headless(
+        "generate", music, "-o", blend, "--export", tmp_path / "q.glb", "--export", tmp_path / "q.fbx", *FAST
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    exported = headless("export", blend, "-o", tmp_path / "again.glb")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    for output in (done.stdout + done.stderr, exported.stdout + exported.stderr):
+        for noise in ("Info: Saved copy", "Read blend", "INFO", "export finished in"):
+            assert noise not in output, output
+    # (Blender 5.3 may log its colour configuration as it starts, before any step of ours.)
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()[-4:]] == ["wrote", "wrote", "wrote", "done"]
+
+
+def test_held_output_is_shown_when_the_step_fails(capfd) -> None:
+    """What a held step prints (at the file-descriptor level, as C code prints) is dropped when
+    it succeeds and shown on stderr when it fails, so an exporter's own error is not lost."""
+    held_output = import_extension("addon.console").held_output
+    with held_output():
+        os.write(1, b"quiet success\n")
+    with pytest.raises(RuntimeError), held_output():
+        os.write(2, b"the exporter said why\n")
+        raise RuntimeError("the export failed")
+    out, err = capfd.readouterr()
+    assert "quiet success" not in out + err and "the exporter said why" in err
+
+
 def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     """As ``blender -b --python-exit-code 1 -P headless_main.py -- ...`` runs it: the script is
     __main__, sys.argv is Blender's, only what follows ``--`` is ours."""
