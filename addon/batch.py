@@ -3,12 +3,14 @@
 Which files, in which order, under which names and for which shard comes from core/batch.py
 (no Blender needed); this module runs them one by one through :func:`addon.scene_io.produce`.
 A failing file is reported and never stops the rest; a file whose outputs all exist is skipped
-(``--force`` redoes it), so a stopped batch resumes.
+(``--force`` redoes it), so a stopped batch resumes, unless the music file or the settings have
+changed since they were made (a hidden ``.NAME.batch.json`` beside them records both).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -18,7 +20,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.audio import MUSIC_SUFFIXES
-from ..core.batch import collect_inputs, parse_formats, parse_shard, plan_batch, tally
+from ..core.batch import (
+    collect_inputs,
+    made_from,
+    parse_formats,
+    parse_shard,
+    plan_batch,
+    read_record,
+    tally,
+    write_record,
+)
 from ..core.errors import ConductorError, missing_package_sentence
 from ..core.generate import PROCEDURAL, resolve_weights
 from ..core.outputs import check_output_folder, write_atomically
@@ -51,21 +62,40 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
     started = time.monotonic()
     for number, item in enumerate(items, start=1):
         label = f"[{number}/{len(items)}] {item.music.name}"
-        todo = {fmt: target for fmt, target in item.outputs.items() if args.force or not target.is_file()}
+        job = make_job(item.music)
+        try:
+            made: dict[str, str] | None = made_from(item.music, settings_text(job, render_options))
+        except OSError:  # unreadable music: producing it says so, in its own words
+            made = None
+        record = read_record(item) if made is not None else None
+        # No record: outputs of an older batch, kept. A record of other music or settings: redone.
+        changed_what = None
+        if made is not None and record is not None and record != made:
+            changed_what = "music" if record.get("audio_sha256") != made["audio_sha256"] else "settings"
+        changed = changed_what is not None
+        todo = {fmt: target for fmt, target in item.outputs.items() if args.force or changed or not target.is_file()}
         result: dict[str, Any] = {"input": str(item.music), "outputs": [str(t) for t in item.outputs.values()]}
         file_started = time.monotonic()
+        if changed and not args.force:
+            print(
+                f"{label}: made again, its {changed_what} changed since its outputs were made",
+                file=sys.stderr,
+                flush=True,
+            )
         if not todo:
             result["status"] = "skipped"  # said once, in the line below
         else:
             try:
                 produce(
-                    make_job(item.music),
+                    job,
                     todo.get("blend"),
                     todo.get("mp4"),
                     [target for fmt, target in todo.items() if fmt not in ("blend", "mp4")],
                     render_options,
                     LineProgress(label),
                 )
+                if made is not None:
+                    write_record(item, made)
                 result["status"] = "done"
             except ConductorError as error:
                 result.update(status="failed", error=str(error))
@@ -105,3 +135,11 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         }
         write_atomically(Path(args.summary), lambda handle: json.dump(document, handle, indent=1), binary=False)
     return counts["failed"]
+
+
+def settings_text(job: SceneJob, render_options: Any) -> str:
+    """Everything of a batch item's job but its music, and the render options, as canonical JSON:
+    what the outputs depend on besides the music's bytes."""
+    settings = {"job": dataclasses.asdict(job), "render": dataclasses.asdict(render_options)}
+    del settings["job"]["audio"]
+    return json.dumps(settings, sort_keys=True, default=str)

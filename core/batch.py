@@ -3,17 +3,20 @@ called, and how ``--shard i/N`` splits the list between machines.
 
 The same command on any machine gives the same ordered list, so N machines can each take every
 N-th file (``--shard i/N``) without talking to each other; a file whose outputs all exist is
-skipped, so a stopped batch resumes where it was.
+skipped, so a stopped batch resumes where it was, unless its record says they were made from
+other music or with other settings (then they are made again).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from .audio import MUSIC_SUFFIXES
+from .audio import MUSIC_SUFFIXES, file_sha256
 from .errors import ConductorError
+from .outputs import write_atomically
 
 BATCH_FORMATS = ("blend", "mp4", "bvh", "glb", "gltf", "fbx", "npz", "json", "csv")
 
@@ -108,3 +111,28 @@ def plan_batch(
 def tally(statuses: Sequence[str]) -> dict[str, int]:
     """How many files are done, skipped (already finished) and failed."""
     return {status: sum(s == status for s in statuses) for status in ("done", "skipped", "failed")}
+
+
+def made_from(music: Path, settings: str) -> dict[str, str]:
+    """What a batch item's outputs are made from: the music's SHA-256 and the settings (a
+    canonical JSON text of everything that shapes the outputs)."""
+    return {"audio_sha256": file_sha256(music), "settings": settings}
+
+
+def record_path(item: BatchItem) -> Path:
+    """The hidden record beside an item's outputs: ``.NAME.batch.json``."""
+    first = next(iter(item.outputs.values()))
+    return first.with_name(f".{first.stem}.batch.json")
+
+
+def read_record(item: BatchItem) -> dict[str, Any] | None:
+    """The item's record, or None where there is none (outputs of an older batch) or it is unreadable."""
+    try:
+        record = json.loads(record_path(item).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(item: BatchItem, made: dict[str, str]) -> None:
+    write_atomically(record_path(item), lambda handle: json.dump(made, handle), binary=False)

@@ -517,6 +517,19 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     assert status["good.wav"] == "skipped" and (out / "good.blend").stat().st_mtime_ns == stamp
     assert again.stderr.count("good.wav: skipped") == 1, again.stderr  # said once, with its reason
     assert "good.wav: skipped, its outputs exist (--force redoes it)" in again.stderr
+    assert partial_files(out) == [] and (out / ".good.batch.json").is_file()  # what they were made from
+
+    # Other music under the same name, then other settings: made again, and said why.
+    write_tone(music / "good.wav", duration_s=2.5, frequency_hz=330.0)
+    changed = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST)
+    assert changed.returncode == 0 and "good.wav: made again, its music changed" in changed.stderr
+    assert (out / "good.blend").stat().st_mtime_ns != stamp
+    with np.load(out / "good.npz") as archive:
+        assert archive["keypoints"].shape[0] == 75  # 2.5 s at 30 fps: the new music's
+    changed = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST, "--fps", 24)
+    assert changed.returncode == 0 and "good.wav: made again, its settings changed" in changed.stderr
+    same = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST, "--fps", 24)
+    assert same.returncode == 0 and "good.wav: skipped" in same.stderr
 
     blocked_folder = tmp_path / "a file"
     blocked_folder.write_text("")
