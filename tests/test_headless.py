@@ -569,7 +569,10 @@ def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
     assert not set(taken[0]) & set(taken[1])
     assert sorted(taken[0] + taken[1]) == sorted(names)
     assert taken[0] == list(reversed(names))[0::2]  # the list's order, every other one
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(n.replace(".wav", ".npz") for n in names)
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert outputs == sorted(n.replace(".wav", ".npz") for n in names)
+    records = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("."))
+    assert records == sorted(f".{n.replace('.wav', '')}.batch.json" for n in names)  # what each was made from
 
 
 def test_render_a_still_frame_from_the_blend(generated: dict, tmp_path: Path) -> None:
