@@ -20,6 +20,7 @@ from .skeleton import JOINT_COUNT, JOINT_NAMES
 
 MOTION_FPS = 30  # the rate every generator gives (M2S-GAN's output), frames per second
 MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes and Motion.load reads
+CSV_COLUMNS = ("time_s", *(f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"))  # a .csv's header
 
 
 @dataclasses.dataclass
@@ -136,12 +137,11 @@ class Motion:
             document = dict(meta, keypoints=np.round(self.keypoints.astype(np.float64), 6).tolist())
             return write_atomically(path, lambda handle: json.dump(document, handle), binary=False)
 
-        header = ["time_s"] + [f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"]
         times_s = np.arange(self.frame_count) / self.fps
         table = np.concatenate([times_s[:, None], self.keypoints.reshape(self.frame_count, -1)], 1)
 
         def write_csv(handle: Any) -> None:
-            handle.write(",".join(header) + "\n")
+            handle.write(",".join(CSV_COLUMNS) + "\n")
             np.savetxt(handle, table, delimiter=",", fmt="%.6f")
 
         return write_atomically(path, write_csv, binary=False)
@@ -241,12 +241,10 @@ def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """(keypoints (T, 13, 2) float32, {"fps": ...}) of a .csv that :meth:`Motion.save` wrote; the
     frame rate from its time column (written to the microsecond)."""
     with path.open() as handle:
-        header = handle.readline().strip().split(",")
-        expected = ["time_s"] + [f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"]
-        if header != expected:
+        if tuple(handle.readline().strip().split(",")) != CSV_COLUMNS:
             raise ValueError("not the columns Motion.save writes")
         table = np.loadtxt(handle, delimiter=",", ndmin=2, dtype=np.float64)
-    if table.shape[0] == 0 or table.shape[1] != len(expected):
+    if table.shape[0] == 0 or table.shape[1] != len(CSV_COLUMNS):
         raise ValueError("no frames, or rows of another width")
     times_s = table[:, 0]
     fps = float(f"{(times_s.size - 1) / (times_s[-1] - times_s[0]):.6g}") if times_s.size > 1 else MOTION_FPS
