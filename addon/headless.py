@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..core.errors import ConductorError, missing_package_sentence, one_of, stop_on_sigterm
+from ..core.errors import ConductorError, missing_dependency, missing_package_sentence, one_of, stop_on_sigterm
 from ..core.generate import GenerateOptions
 from ..core.motion import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
@@ -276,8 +276,8 @@ def main(argv: Sequence[str]) -> int:
         print("error: interrupted; finished outputs are kept, no partial file is left.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ModuleNotFoundError as error:
-        package = (error.name or "").split(".")[0]
-        if package in ("", "core", "addon", "bpy"):  # the project's own modules: a broken install, a bug
+        package = missing_dependency(error)
+        if package is None:
             traceback.print_exc()
             return EXIT_INTERNAL_ERROR
         print(f"error: {missing_package_sentence(package)}", file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConductorError, missing_package_sentence, one_of, stop_on_sigterm
+from .errors import ConductorError, missing_dependency, missing_package_sentence, one_of, stop_on_sigterm
 from .options import add_arguments, from_arguments, option
 from .outputs import check_output_folder
 
@@ -250,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except ModuleNotFoundError as error:
         bar.close()
-        package = (error.name or "").split(".")[0]
-        if package in ("core", ""):  # a module of our own: a broken install, not a dependency
+        package = missing_dependency(error)
+        if package is None:
             traceback.print_exc()
             if machine:
                 emit_event("internal_error", message=f"the installation is incomplete ({error}); reinstall it")

@@ -31,6 +31,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def missing_dependency(error: ModuleNotFoundError) -> str | None:
+    """The package (top-level import name) a failed import lacks, or None where the missing
+    module is the project's own or Blender's: a broken installation, a bug to report."""
+    package = (error.name or "").split(".")[0]
+    return None if package in ("", "core", "addon", "bpy") else package
+
+
 def missing_package_sentence(package: str) -> str:
     """What to tell a user whose Python lacks ``package`` (an import name), in one sentence."""
     if package == "torch":
