@@ -60,7 +60,7 @@ def check_precision(precision: str, device: torch.device) -> None:
         if torch.cuda.get_device_capability(device)[0] < 8:  # before Ampere bfloat16 is emulated
             raise ConductorError("This GPU has no bfloat16 arithmetic; use --precision float32.")
         return
-    if device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+    if device.type == "cpu" and cpu_has_bf16_instructions():
         if not onednn_runs_bf16():
             raise ConductorError(
                 "This CPU has bfloat16 arithmetic but oneDNN is kept from it (ONEDNN_MAX_CPU_ISA or "
@@ -71,6 +71,11 @@ def check_precision(precision: str, device: torch.device) -> None:
         f"bf16 needs a CPU with AVX-512 BF16 or AMX, or a CUDA GPU; this {device.type} would emulate it, "
         "slower than float32, so use --precision float32."
     )
+
+
+def cpu_has_bf16_instructions() -> bool:
+    """Whether this CPU computes bfloat16 (AVX-512 BF16 or AMX), whatever oneDNN is allowed."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def bf16_refusal(device: torch.device) -> str | None:

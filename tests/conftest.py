@@ -144,9 +144,9 @@ def official_generator(parity_dir: Path):
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX), whatever oneDNN is allowed."""
-    import torch
+    from core.inference import cpu_has_bf16_instructions
 
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return cpu_has_bf16_instructions()
 
 
 def bf16_refusal() -> str | None:
