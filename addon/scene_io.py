@@ -245,9 +245,7 @@ def blend_file_version(path: Path) -> tuple[int, int] | None:
 
                 handle.seek(0)
                 head = zstandard.ZstdDecompressor().stream_reader(handle).read(32)
-    except (OSError, ImportError, ValueError):
-        return None
-    except Exception:  # noqa: BLE001 - zstandard's errors for a damaged frame: not ours to tell
+    except Exception:  # noqa: BLE001 - unreadable, no zstandard, a damaged frame: not ours to tell
         return None
     if not head.startswith(b"BLENDER"):
         return None
