@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import ConductorError
-from ..core.motion import Motion
+from ..core.motion.keypoints import Motion
 from ..core.options import check, nested, option
 from ..core.retarget import (
     PRESETS,

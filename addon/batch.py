@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.audio import MUSIC_SUFFIXES
+from ..core.audio.decode import MUSIC_SUFFIXES
 from ..core.batch import (
     collect_inputs,
     made_from,

@@ -3,7 +3,7 @@
 *Analyse Beats* puts the tracker's grid on the timeline: "12.2", "12.3", ... with downbeats
 marked by a bar line, "|12.1". The user moves, adds (M: Blender names it "F_<frame>"), deletes or
 renames markers with Blender's own tools; *Generate* with Beat Source *Timeline Markers* reads
-them back (:func:`beats_from_markers`) and core's grid rules apply (``core/beat_grid.py``): a bar
+them back (:func:`beats_from_markers`) and core's grid rules apply (``core/beats/grid.py``): a bar
 starts at each beat 1, its meter is the beats in it, an added marker is a beat of its bar.
 Markers with other names are the user's own: never read, never replaced.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..core.beat_grid import beat_label
-from ..core.beats import BeatTrack
+from ..core.beats.grid import beat_label
+from ..core.beats.track import BeatTrack
 from ..core.errors import ConductorError
 from .keyframes import scene_fps
 

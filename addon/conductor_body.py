@@ -1,8 +1,8 @@
 """ "Create conductor": the add-on's own armature with a skinned, dressed body, a baton and a stage.
 
-The armature is :data:`core.conductor_rig.CONDUCTOR_BONES` as it stands (T-pose, facing -Y,
+The armature is :data:`core.figure.rig.CONDUCTOR_BONES` as it stands (T-pose, facing -Y,
 left on +X, metres). The body and baton shapes and their bone weights come from
-``core/conductor_mesh.py``; here they become one skinned mesh object, a baton object, materials,
+``core/figure/mesh.py``; here they become one skinned mesh object, a baton object, materials,
 a camera, lights and a stage. Everything goes into a new collection called "Conductor".
 """
 
@@ -14,8 +14,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..core.conductor_mesh import MeshPart, baton_parts, body_parts
-from ..core.conductor_rig import CONDUCTOR_BONES
+from ..core.figure.mesh import MeshPart, baton_parts, body_parts
+from ..core.figure.rig import CONDUCTOR_BONES
 from . import compat
 
 COLLECTION_NAME = "Conductor"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import bpy
 
 from ..core.errors import ConductorError, one_of
-from ..core.motion import MOTION_SUFFIXES, Motion
+from ..core.motion.keypoints import MOTION_SUFFIXES, Motion
 from ..core.outputs import check_output_folder
 from . import compat
 from .console import held_output

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from ..core.errors import ConductorError, missing_dependency, missing_package_sentence, one_of, stop_on_sigterm
 from ..core.generate import GenerateOptions
-from ..core.motion import MOTION_SUFFIXES
+from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
 from .apply import ApplyOptions
 from .scene_io import LineProgress, SceneJob, open_scene, produce

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import bpy
 import numpy as np
 
-from ..core.key_reduction import linear_key_indices
+from ..core.retarget.key_reduction import linear_key_indices
 from . import compat
 
 INTERPOLATIONS = ("CONSTANT", "LINEAR", "BEZIER")
@@ -129,7 +129,7 @@ def write_action(
     interpolation : "CONSTANT", "LINEAR" or "BEZIER"
     key_tolerance : float >= 0
         With LINEAR interpolation, each F-Curve drops the keys that the line between its
-        neighbours reproduces within this (:func:`core.key_reduction.linear_key_indices`);
+        neighbours reproduces within this (:func:`core.retarget.key_reduction.linear_key_indices`);
         0 keeps them all.
     """
     if interpolation not in INTERPOLATIONS:

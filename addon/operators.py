@@ -22,11 +22,11 @@ import bpy
 from bpy.props import BoolProperty
 
 from ..core.errors import CancelledError, ConductorError, one_of
-from ..core.conducting_style import ConductingStyle
+from ..core.procedural.style import ConductingStyle
 from ..core.generate import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions
-from ..core.motion import MOTION_SUFFIXES
+from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
-from ..core.weights import default_weights_path
+from ..core.installed_weights import default_weights_path
 from .apply import ApplyOptions
 from .background import BackgroundTask
 from .properties import get_settings, read_options, sound_strips_collection
@@ -120,7 +120,7 @@ def check_writable(path: str) -> None:
 def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> dict:
     """The beat grid a run conducts on, as GenerateOptions fields: none (detect), the timeline's
     beat markers (written into ``folder`` as a label track) or a file; raises ConductorError."""
-    from ..core.beat_grid import BEATS_SUFFIXES, MIDI_SUFFIXES
+    from ..core.beats.grid import BEATS_SUFFIXES, MIDI_SUFFIXES
 
     if settings.beat_source == "DETECT":
         return {}
@@ -228,7 +228,7 @@ def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
     Either everything happens or nothing does: a failure removes what this call added.
     Returns (armature object, ApplyResult).
     """
-    from ..core.motion import Motion
+    from ..core.motion.keypoints import Motion
     from .apply import apply_motion
     from .rollback import Rollback
 
@@ -521,7 +521,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         )
 
     def finish(self, scene, output_path: Path) -> str:
-        from ..core.beat_grid import load_grid
+        from ..core.beats.grid import load_grid
         from .beat_markers import put_beat_markers
 
         track = load_grid(output_path, duration_s=float("inf"))

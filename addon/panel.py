@@ -111,7 +111,7 @@ class CONDUCTOR_PT_beats(ConductorPanel, bpy.types.Panel):
     bl_parent_id = "CONDUCTOR_PT_main"
 
     def draw(self, context):
-        from ..core.beat_grid import MIDI_SUFFIXES
+        from ..core.beats.grid import MIDI_SUFFIXES
 
         layout = self.layout
         layout.use_property_split = True

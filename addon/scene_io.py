@@ -18,8 +18,8 @@ import bpy
 
 from ..core.errors import ConductorError
 from ..core.generate import GenerateOptions, generate_motion
-from ..core.mel import MOTION_FPS
-from ..core.motion import Motion
+from ..core.motion.keypoints import MOTION_FPS
+from ..core.motion.keypoints import Motion
 from ..core.options import nested, option
 from ..core.outputs import check_output_folder
 from . import conductor_body

@@ -1,7 +1,7 @@
 """The motion a run keyed, kept in the .blend with its action, so later exports can read it back.
 
 Every run (the panel's *Generate*, headless ``generate``, ``batch``, ``render``) keeps the
-generated :class:`~core.motion.Motion` on the action it writes, as two custom properties: the
+generated :class:`~core.motion.keypoints.Motion` on the action it writes, as two custom properties: the
 metadata as JSON and the keypoints as float32 bytes (:meth:`Motion.to_bytes`). Both cost time
 linear in the piece's length (a 2-hour piece stores in well under a second), travel with the
 action when it is appended to another file, and disappear with it. Their names start with "_",
@@ -22,7 +22,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import ConductorError
-from ..core.motion import Motion
+from ..core.motion.keypoints import Motion
 from . import compat
 
 METADATA_KEY = "_virtual_conductor_motion"  # action property: Motion.metadata() as JSON

@@ -33,11 +33,11 @@ def main() -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from core.audio import SAMPLE_RATE_HZ, load_audio
-    from core.beat_grid import beat_label, grid_from_times
-    from core.beats import track_beats
-    from core.procedural import conduct
-    from core.skeleton import JOINT_INDEX
+    from core.audio.decode import SAMPLE_RATE_HZ, load_audio
+    from core.beats.grid import beat_label, grid_from_times
+    from core.beats.tracking import track_beats
+    from core.procedural.conductor import conduct
+    from core.motion.skeleton import JOINT_INDEX
 
     samples = load_audio(args.music)
     duration_s = samples.size / SAMPLE_RATE_HZ

@@ -35,9 +35,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     args = parser.parse_args()
 
-    from core.audio import load_audio
-    from core.beat_grid import grid_from_times
-    from core.beat_lock import beat_alignment, beats_at_level, ictus_times, level_name, lock_to_beats
+    from core.audio.decode import load_audio
+    from core.beats.grid import grid_from_times
+    from core.neural.beat_lock import beat_alignment, beats_at_level, ictus_times, level_name, lock_to_beats
     from core.errors import ConductorError
     from core.generate import GenerateOptions, generate_motion
 

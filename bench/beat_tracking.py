@@ -1,4 +1,4 @@
-"""Beat, downbeat, meter and tempo of core/beats.py on the 18 pieces of core/assets/README.md.
+"""Beat, downbeat, meter and tempo of core/beats/dsp_tracker.py on the 18 pieces of core/assets/README.md.
 
     python bench/beat_tracking.py [--cache DIR] [--beats FILE] [--only SUBSTRING] [--dataset DIR]
 
@@ -12,9 +12,9 @@ each half with gradual tempo changes (``tempo_curve_ql``: accelerandi, ritardand
 turn) and also print the true and tracked tempo over the first and last three beats.
 
 ``--cache DIR`` keeps the renders as .npz files (rendering takes longer than tracking);
-``--beats FILE`` tracks with another copy of core/beats.py, e.g. the committed one::
+``--beats FILE`` tracks with another copy of core/beats/dsp_tracker.py, e.g. the committed one::
 
-    git show HEAD:core/beats.py > /tmp/beats_head.py
+    git show HEAD:core/beats/dsp_tracker.py > /tmp/beats_head.py
     python bench/beat_tracking.py --cache /tmp/beat_renders --beats /tmp/beats_head.py
 
 ``--dataset DIR`` scores the held-out samples of a dataset built by ``training.build_dataset``
@@ -132,19 +132,20 @@ def render(
 
 
 def load_tracker(path: str | None):
-    """``track_beats`` from core/beats.py, or from another copy of it (same package, for ``.mel``)."""
+    """``track_beats`` (the default tracker), or the DSP tracker of another copy of
+    core/beats/dsp_tracker.py (loaded into the same package, for its relative imports)."""
     if path is None:
-        from core.beats import track_beats
+        from core.beats.tracking import track_beats
 
         return track_beats
-    import core
+    import core.beats
 
-    spec = importlib.util.spec_from_file_location("core._beats_under_test", path)
+    spec = importlib.util.spec_from_file_location("core.beats._dsp_tracker_under_test", path)
     module = importlib.util.module_from_spec(spec)
-    module.__package__ = core.__name__
+    module.__package__ = core.beats.__name__
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module.track_beats
+    return module.track_beats_dsp
 
 
 def score_dataset(root: Path, track_beats) -> None:
@@ -204,13 +205,13 @@ def ratio_line(name: str, value: float, goal: float, *, lower_is_better: bool = 
 
 
 def track_with(tracker: str, samples: np.ndarray, meter: int | None = None):
-    from core.beats import track_beats
+    from core.beats.tracking import track_beats
 
     return track_beats(samples, SAMPLE_RATE_HZ, meter=meter, tracker=tracker)
 
 
 def trackers_available(requested: str) -> list[str]:
-    from core.learned_tracker import beat_tracker_weights_path
+    from core.installed_weights import beat_tracker_weights_path
 
     names = list(TRACKER_NAMES) if requested == "both" else [requested]
     if "learned" in names and not beat_tracker_weights_path().is_file():
@@ -272,7 +273,7 @@ def real_excerpts(folder: Path) -> list[Path]:
     ``folder`` (made once): the first files of each package in sorted order, spread evenly."""
     import soundfile
 
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
 
     folder.mkdir(parents=True, exist_ok=True)
     excerpts = []
@@ -319,7 +320,7 @@ def madmom_references(excerpts: list[Path], venv: Path) -> list[dict]:
 
 def conduct_with(track, samples: np.ndarray) -> np.ndarray:
     """The procedural conductor's keypoints (T30, 13, 2) on a tracker's beats (``track``, a BeatTrack)."""
-    from core.procedural import conduct
+    from core.procedural.conductor import conduct
 
     return conduct(samples, SAMPLE_RATE_HZ, seed=0, beats=track).keypoints
 
@@ -327,7 +328,7 @@ def conduct_with(track, samples: np.ndarray) -> np.ndarray:
 def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
     """Game-music excerpts against madmom: any-level F, downbeat F, and the procedural conductor's
     ictus alignment both directions, against its other-piece control."""
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
     from training.beat_evaluation import any_level_f_measure, f_measure
     from training.metrics import beat_alignment, ictus_beats
 
@@ -396,10 +397,10 @@ def peak_rss_mb() -> float:
 def measure_speed(trackers: list[str]) -> dict:
     """Seconds per minute of audio, whole piece, by stage (the learned tracker: spectrogram,
     network, decoding), on the 1- and 10-minute pieces of /work/data/long (or the demo)."""
-    from core.audio import load_audio
-    from core.beat_activations import FRAME_RATE_HZ, spectrogram_features
-    from core.beat_decoding import bars_from_beats, decode_beats
-    from core.learned_tracker import learned_network
+    from core.audio.decode import load_audio
+    from core.beats.activations import FRAME_RATE_HZ, spectrogram_features
+    from core.beats.decoding import bars_from_beats, decode_beats
+    from core.beats.learned_tracker import learned_network
 
     pieces = [
         p for p in (Path("/work/data/long/piece_1min.flac"), Path("/work/data/long/piece_10min.flac")) if p.is_file()
@@ -441,7 +442,7 @@ def measure_speed(trackers: list[str]) -> dict:
 
 def bad_input(trackers: list[str], *, long_hours: float) -> None:
     """Silence, one click, noise, a 1-s piece and a long piece: a valid grid, never NaN."""
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
 
     rng = np.random.default_rng(0)
     click = np.zeros(SAMPLE_RATE_HZ * 10, np.float32)
@@ -484,7 +485,7 @@ def bad_input(trackers: list[str], *, long_hours: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="folder for rendered excerpts (.npz)")
-    parser.add_argument("--beats", default=None, help="a copy of core/beats.py to evaluate instead")
+    parser.add_argument("--beats", default=None, help="a copy of core/beats/dsp_tracker.py to evaluate instead")
     parser.add_argument("--only", default=None, help="only pieces whose corpus path contains this")
     parser.add_argument(
         "--dataset", type=Path, default=None, help="score a built dataset's val and test samples instead"

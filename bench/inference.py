@@ -40,9 +40,9 @@ def timed(function, *args, repeat: int = 1, **kwargs):
 
 
 def bench_piece(label: str, path: Path, generator, device: str, repeat: int) -> None:
-    from core.audio import load_audio
-    from core.inference import generate_keypoints, make_noise, seconds_of_noise
-    from core.mel import mel_90hz
+    from core.audio.decode import load_audio
+    from core.neural.inference import generate_keypoints, make_noise, seconds_of_noise
+    from core.audio.mel import mel_90hz
 
     decode_s, samples = timed(load_audio, path, repeat=repeat)
     duration_s = samples.shape[0] / 22_050
@@ -80,9 +80,9 @@ def main() -> None:
     import soundfile
     import torch
 
-    from core.audio import load_audio
-    from core.networks import Generator
-    from core.weights import GENERATOR, load_model
+    from core.audio.decode import load_audio
+    from core.neural.networks import Generator
+    from core.neural.weights import GENERATOR, load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -62,7 +62,7 @@ print(settings.status)
 DEFAULT_IMPORTS = """
 import time
 started = time.perf_counter()
-import core.cli, core.generate, core.audio, core.mel, core.motion, core.beats, core.procedural
+import core.cli, core.generate, core.audio.decode, core.audio.mel, core.motion.keypoints, core.beats.tracking, core.procedural.conductor
 print(time.perf_counter() - started)
 """
 
@@ -118,7 +118,7 @@ def write_piece(folder: Path, seconds: float) -> Path:
     import numpy as np
     import soundfile
 
-    from core.audio import SAMPLE_RATE_HZ, load_audio
+    from core.audio.decode import SAMPLE_RATE_HZ, load_audio
 
     path = folder / f"piece_{seconds:g}s.flac"
     demo = load_audio(ROOT / "core" / "assets" / "demo_piece.ogg")
@@ -306,7 +306,7 @@ def bf16_unavailable() -> str | None:
     """Why this machine's CPU cannot run the network in bf16, or None where it can."""
     import torch
 
-    from core.inference import bf16_refusal
+    from core.neural.precision import bf16_refusal
 
     return bf16_refusal(torch.device("cpu"))
 

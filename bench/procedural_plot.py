@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.audio import load_audio  # noqa: E402
-from core.beats import BeatTrack  # noqa: E402
-from core.procedural import conduct  # noqa: E402
-from core.skeleton import JOINT_INDEX  # noqa: E402
+from core.audio.decode import load_audio  # noqa: E402
+from core.beats.track import BeatTrack  # noqa: E402
+from core.procedural.conductor import conduct  # noqa: E402
+from core.motion.skeleton import JOINT_INDEX  # noqa: E402
 
 SAMPLE_RATE_HZ = 22_050
 GOAL_RANGE_SHOULDER_WIDTHS = 1.5
@@ -239,7 +239,7 @@ def ictus_by_place(motion) -> np.ndarray:
 def conductor_view(keypoints: np.ndarray, frames) -> tuple[np.ndarray, np.ndarray]:
     """The right wrist as the conductor sees it from behind, in shoulder widths from where
     beat 1 falls: x to their right, y up."""
-    from core.procedural import BEAT_PLANE_Y, PATTERN_CENTRE_X
+    from core.procedural.conductor import BEAT_PLANE_Y, PATTERN_CENTRE_X
 
     wrist = keypoints[frames, JOINT_INDEX["right_wrist"]]
     sw = shoulder_width(keypoints)

@@ -26,8 +26,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from core.mel import resize_time_bilinear
-    from core.weights import GENERATOR, load_model
+    from core.audio.mel import resize_time_bilinear
+    from core.neural.weights import GENERATOR, load_model
 
     samples, rate_hz = librosa.load(music)  # 22,050 Hz mono, librosa's defaults
     power = librosa.feature.melspectrogram(y=samples, sr=rate_hz, n_mels=128, hop_length=256)

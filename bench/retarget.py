@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.conductor_rig import CONDUCTOR_BONES  # noqa: E402
+from core.figure.rig import CONDUCTOR_BONES  # noqa: E402
 from core.retarget import PRESETS, RestSkeleton, RetargetSettings, lift_to_3d, solve  # noqa: E402
-from core.skeleton import JOINT_COUNT  # noqa: E402
+from core.motion.skeleton import JOINT_COUNT  # noqa: E402
 
 # A neutral pose (image units) that the synthetic motion moves around.
 _NEUTRAL = np.array(

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from .audio import MUSIC_SUFFIXES, file_sha256
+from .audio.decode import MUSIC_SUFFIXES, file_sha256
 from .errors import ConductorError
 from .outputs import write_atomically
 

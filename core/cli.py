@@ -73,8 +73,8 @@ class MotionOutput:
 def command_mel(args: argparse.Namespace) -> str:
     import numpy as np
 
-    from .audio import load_audio
-    from .mel import mel_90hz
+    from .audio.decode import load_audio
+    from .audio.mel import mel_90hz
     from .outputs import write_atomically
 
     mel = mel_90hz(load_audio(args.audio))
@@ -84,7 +84,7 @@ def command_mel(args: argparse.Namespace) -> str:
 
 def command_generate(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
     from .generate import GenerateOptions, generate_motion
-    from .motion import MOTION_SUFFIXES
+    from .motion.keypoints import MOTION_SUFFIXES
 
     output = Path(args.output)
     if output.suffix.lower() not in MOTION_SUFFIXES:
@@ -107,9 +107,9 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
 
 
 def command_beats(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
-    from .audio import SAMPLE_RATE_HZ, load_audio
-    from .beat_grid import GRID_SUFFIXES, save_grid
-    from .beats import track_beats
+    from .audio.decode import SAMPLE_RATE_HZ, load_audio
+    from .beats.grid import GRID_SUFFIXES, save_grid
+    from .beats.tracking import track_beats
 
     output = Path(args.output)
     if output.suffix.lower() not in GRID_SUFFIXES:
@@ -199,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_preview(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
-    from .motion import Motion
-    from .preview import parse_size, render_preview, render_still
+    from .motion.keypoints import Motion
+    from .motion.preview import parse_size, render_preview, render_still
 
     motion = Motion.load(args.motion)
     size = parse_size(args.size)
@@ -213,8 +213,8 @@ def command_preview(args: argparse.Namespace, progress: Callable[[float, str], N
 
 
 def command_plot(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
-    from .motion import Motion
-    from .preview import parse_size, plot_curves
+    from .motion.keypoints import Motion
+    from .motion.preview import parse_size, plot_curves
 
     joints = [name.strip() for name in args.joints.split(",") if name.strip()]
     plot_curves(Motion.load(args.motion), args.output, joints=joints, size=parse_size(args.size))

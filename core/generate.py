@@ -9,15 +9,16 @@ from typing import cast
 
 import numpy as np
 
-from .audio import SAMPLE_RATE_HZ
-from .beats import TRACKERS
+from .audio.decode import SAMPLE_RATE_HZ
+from .beats.tracking import TRACKERS
 from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
-from .mel import MEL_FPS, MOTION_FPS
-from .motion import Motion
-from .conducting_style import METERS, ConductingStyle
+from .audio.mel import MEL_FPS
+from .motion.keypoints import MOTION_FPS
+from .motion.keypoints import Motion
+from .beats.track import CONDUCTED_METERS
+from .procedural.style import ConductingStyle
+from .neural.precision import PRECISIONS
 from .options import check, nested, option
-
-PRECISIONS = ("float32", "bf16")  # of the network's arithmetic (core.inference.check_precision)
 
 MIN_DURATION_S = 1.0
 PROCEDURAL = "procedural"
@@ -53,7 +54,7 @@ class GenerateOptions:
         None,
         "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
         label="Beats per Bar",
-        choices=METERS,
+        choices=CONDUCTED_METERS,
     )
     style: ConductingStyle = nested(ConductingStyle)
     tracker: str = option(
@@ -97,7 +98,7 @@ class GenerateOptions:
 
 def resolve_weights(weights: str) -> str:
     """Turn "default" and "neural" into a path (or "procedural"); check a given path exists."""
-    from .weights import default_weights_path, neural_weights_path
+    from .installed_weights import default_weights_path, neural_weights_path
 
     if weights in ("", DEFAULT):
         path = default_weights_path()
@@ -119,7 +120,7 @@ def resolve_weights(weights: str) -> str:
 
 def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(samples_22k, None) for an audio file, (None, mel_90hz) for a ``.npy`` mel feature."""
-    from .audio import load_audio
+    from .audio.decode import load_audio
 
     if source.suffix.lower() == ".npy":
         try:
@@ -165,7 +166,7 @@ def generate_motion(
     ``progress(fraction, message)`` is called as work advances; when ``should_cancel()``
     returns True the work stops with :class:`~core.errors.CancelledError`.
     """
-    from .audio import check_audio_path, file_sha256
+    from .audio.decode import check_audio_path, file_sha256
 
     options = options or GenerateOptions()
     report = progress or (lambda fraction, message: None)
@@ -202,7 +203,7 @@ def generate_motion(
     if options.beats_offset_s is not None and options.beats_path is None:
         raise ConductorError("--beats-offset moves a beat grid; give the grid with --beats.")
     if options.beats_path is not None:
-        from .beat_grid import BEATS_SUFFIXES
+        from .beats.grid import BEATS_SUFFIXES
 
         beats_file = Path(options.beats_path).expanduser()
         if beats_file.suffix.lower() not in BEATS_SUFFIXES:
@@ -220,7 +221,7 @@ def generate_motion(
                 "The procedural conductor needs the audio itself, not a mel .npy; give the music file."
             )
         grid = given_grid(options, samples, samples.shape[0] / SAMPLE_RATE_HZ, notes)
-        from .procedural import conduct
+        from .procedural.conductor import conduct
 
         motion = conduct(
             samples,
@@ -239,9 +240,9 @@ def generate_motion(
         return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
     # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports), in a
-    # forked process where that is safe (core.background_decoding). A problem with the device or
+    # forked process where that is safe (core.audio.background_decoding). A problem with the device or
     # the weights is still told first, once the decoding is stopped (no decoder is left behind).
-    from .background_decoding import BackgroundDecoding
+    from .audio.background_decoding import BackgroundDecoding
 
     report(0.0, "loading PyTorch and the weights; decoding audio")
     # Only a beat grid (its bar starts, a MIDI file's offset) and locking to tracked beats need
@@ -249,16 +250,10 @@ def generate_motion(
     keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
     decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
     try:
-        from .inference import (
-            check_noise,
-            check_precision,
-            generate_keypoints,
-            make_noise,
-            pick_device,
-            seconds_of_noise,
-        )
-        from .networks import Generator
-        from .weights import GENERATOR, load_model
+        from .neural.inference import check_noise, generate_keypoints, make_noise, pick_device, seconds_of_noise
+        from .neural.precision import check_precision
+        from .neural.networks import Generator
+        from .neural.weights import GENERATOR, load_model
 
         device = pick_device(options.device)
         check_precision(options.precision, device)
@@ -306,12 +301,12 @@ def generate_motion(
         "notes": notes,
     }
     if strength > 0:
-        from .beat_lock import level_name, lock_to_beats
+        from .neural.beat_lock import level_name, lock_to_beats
 
         report(0.95, "locking the strokes to the beats")
         if grid is None:
             assert samples is not None, "checked before the network ran"
-            from .beats import track_beats
+            from .beats.tracking import track_beats
 
             grid = track_beats(samples, tracker=options.tracker)
         keypoints, levels = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
@@ -337,8 +332,8 @@ def generate_motion(
 def decoded_music(source: Path, *, keep_samples: bool = True) -> tuple[np.ndarray | None, np.ndarray, str]:
     """(samples or None, mel_90hz, SHA-256) of a music file or a saved mel ``.npy``; the samples
     are None for a mel, or when ``keep_samples`` is False."""
-    from .audio import file_sha256
-    from .mel import mel_90hz
+    from .audio.decode import file_sha256
+    from .audio.mel import mel_90hz
 
     samples, mel = load_mel_input(source)
     if mel is None:
@@ -357,7 +352,7 @@ def given_grid(options: GenerateOptions, samples: np.ndarray | None, duration_s:
     """The beat grid of ``options.beats_path`` (None without one) on this music, or ConductorError."""
     if options.beats_path is None:
         return None
-    from .beat_grid import load_grid
+    from .beats.grid import load_grid
 
     return load_grid(
         Path(options.beats_path).expanduser(),

@@ -137,14 +137,14 @@ def golden(parity_dir: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def official_generator(parity_dir: Path):
-    from core.weights import GENERATOR, load_model
+    from core.neural.weights import GENERATOR, load_model
 
     return load_model(OFFICIAL_GENERATOR, GENERATOR).model
 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX), whatever oneDNN is allowed."""
-    from core.inference import cpu_has_bf16_instructions
+    from core.neural.precision import cpu_has_bf16_instructions
 
     return cpu_has_bf16_instructions()
 
@@ -153,7 +153,7 @@ def bf16_refusal() -> str | None:
     """Why ``--precision bf16`` is refused on this machine's CPU, or None where it runs."""
     import torch
 
-    from core.inference import bf16_refusal as refusal
+    from core.neural.precision import bf16_refusal as refusal
 
     return refusal(torch.device("cpu"))
 

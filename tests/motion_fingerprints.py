@@ -56,7 +56,7 @@ def piece_path(piece: str, folder: Path) -> Path:
     if not path.is_file():
         import soundfile
 
-        from core.audio import SAMPLE_RATE_HZ, load_audio
+        from core.audio.decode import SAMPLE_RATE_HZ, load_audio
 
         demo = load_audio(DEMO_PIECE)
         count = int(LONG_PIECE_S * SAMPLE_RATE_HZ)
@@ -111,8 +111,8 @@ def motion_case(piece: str, case: str, folder: Path) -> dict:
 
 def beats_case(piece: str, folder: Path) -> dict:
     """The default tracker's grid: every array of its BeatTrack, end to end, as float64."""
-    from core.audio import load_audio
-    from core.beats import track_beats
+    from core.audio.decode import load_audio
+    from core.beats.tracking import track_beats
 
     track = track_beats(load_audio(piece_path(piece, folder)))
     arrays = [

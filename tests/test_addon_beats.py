@@ -101,7 +101,7 @@ def test_generate_conducts_on_a_beat_file_and_refuses_a_bad_one(scene_with_demo,
     good.write_text("".join(f"{1.0 + 0.6 * i:.3f}\t{1.0 + 0.6 * i:.3f}\t{1 + i // 3}.{1 + i % 3}\n" for i in range(48)))
     settings.beat_source, settings.beats_file = "FILE", str(good)
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
-    from core.motion import Motion  # noqa: F401  (the stored motion says what it was conducted on)
+    from core.motion.keypoints import Motion  # noqa: F401  (the stored motion says what it was conducted on)
 
     stored = import_extension("addon.stored_motion")
     _armature, motion = stored.stored_motion(scene)

@@ -206,7 +206,7 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     assert Motion.load(tmp_path / "motion.npz").frame_count == 35 * 30
     if not bpy.app.build_options.audaspace:
@@ -330,7 +330,7 @@ def test_read_only_save_path_is_reported(bpy_scene, tmp_path: Path) -> None:
 
 
 def test_save_path_keeps_a_copy_of_the_motion(official_run: dict) -> None:
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     motion = Motion.load(official_run["kept"])
     assert motion.frame_count > 30 * 20 and motion.weights_id.startswith("M2SGAN_official")
@@ -380,7 +380,7 @@ def test_worker_job_polled_like_the_modal_operator_reaches_done(worker, tmp_path
     assert job.state == "done", job.error
     assert seen == sorted(seen) and job.progress == 1.0
     assert job.output_path == output and output.is_file()
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     assert Motion.load(output).frame_count == 35 * 30
 
@@ -510,7 +510,7 @@ def test_beats_per_bar_reaches_the_procedural_conductor_only(bpy_scene, extensio
     request = operators.worker_request(inputs, str(tmp_path))
     assert "--meter 3" in " ".join(request.arguments())
     motion = worker.run_blocking(request)
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     assert Motion.load(motion).extra["meter"] == 3
     settings_for(bpy, weights="OFFICIAL", meter="3")  # a network has no meter to set

@@ -25,7 +25,7 @@ compat = import_extension("addon.compat")
 conductor_body = import_extension("addon.conductor_body")
 keyframes = import_extension("addon.keyframes")
 ConductorError = import_extension("core.errors").ConductorError
-Motion = import_extension("core.motion").Motion
+Motion = import_extension("core.motion.keypoints").Motion
 PRESETS = import_extension("core.retarget").PRESETS
 from_values = import_extension("core.options").from_values
 
@@ -140,9 +140,9 @@ def test_create_conductor_builds_rig_body_baton_and_stage():
     scene, armature = fresh_conductor()
     assert armature.type == "ARMATURE" and armature.name in scene.objects
     assert "Conductor" in [c.name for c in scene.collection.children]
-    core_bones = import_extension("core.conductor_rig").CONDUCTOR_BONE_NAMES
+    core_bones = import_extension("core.figure.rig").CONDUCTOR_BONE_NAMES
     assert tuple(armature.data.bones.keys()) == core_bones
-    for rig_bone in import_extension("core.conductor_rig").CONDUCTOR_BONES:
+    for rig_bone in import_extension("core.figure.rig").CONDUCTOR_BONES:
         bone = armature.data.bones[rig_bone.name]
         np.testing.assert_allclose(bone.head_local, rig_bone.head, atol=1e-6)
         np.testing.assert_allclose(bone.tail_local, rig_bone.tail, atol=1e-6)

@@ -18,7 +18,7 @@ import os, sys
 from pathlib import Path
 import numpy as np
 import core.cli  # everything `python -m core` imports before the decoding starts
-from core.background_decoding import BackgroundDecoding, fork_is_safe
+from core.audio.background_decoding import BackgroundDecoding, fork_is_safe
 from core.errors import ConductorError
 from core.generate import decoded_music
 
@@ -106,7 +106,7 @@ def test_a_forked_decoding_gives_what_decoding_in_place_gives(tmp_path):
 def test_with_pytorch_imported_the_decoding_runs_in_a_thread():
     import torch  # noqa: F401  (what makes a fork unsafe)
 
-    from core.background_decoding import BackgroundDecoding, fork_is_safe
+    from core.audio.background_decoding import BackgroundDecoding, fork_is_safe
     from core.generate import decoded_music
 
     assert not fork_is_safe()
@@ -138,7 +138,7 @@ def test_the_cli_conducts_as_the_in_process_path_does(tmp_path, parity_dir):
 ORPHANED_DECODING = """
 import os, sys, time
 from pathlib import Path
-from core.background_decoding import BackgroundDecoding
+from core.audio.background_decoding import BackgroundDecoding
 
 marker = Path(sys.argv[1])
 

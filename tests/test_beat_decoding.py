@@ -1,4 +1,4 @@
-"""core/beat_decoding.py on activations built here: the beat-pointer HMM recovers a grid with a
+"""core/beats/decoding.py on activations built here: the beat-pointer HMM recovers a grid with a
 tempo change, a meter change and a fermata exactly; the bar-pointer HMM re-derives bars from
 given beats; the conducted level; long pieces in windows; activations without beats."""
 
@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import beat_decoding
-from core.beat_activations import FRAME_RATE_HZ as FPS
-from core.beat_decoding import bars_from_beats, conducted_grid, conducting_level, decode_beats
-from core.learned_tracker import track_from_activations
+from core.beats import decoding as beat_decoding
+from core.beats.activations import FRAME_RATE_HZ as FPS
+from core.beats.decoding import bars_from_beats, conducted_grid, conducting_level, decode_beats
+from core.beats.learned_tracker import track_from_activations
+from core.beats.track import local_tempo_bpm
 
 
 def grid_with_changes() -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -45,8 +46,9 @@ def test_the_grid_is_recovered_exactly_through_tempo_change_meter_change_and_fer
     path = decode_beats(activation_at(beats_s, frames), FPS)
     assert np.array_equal(path.frames, np.round(beats_s * FPS).astype(int))
     assert path.held[int(np.flatnonzero(np.diff(beats_s) > 1.0)[0])]  # the fermata is a hold
-    assert path.tempo_bpm(FPS)[-1] == pytest.approx(140.0, rel=0.03)
-    assert path.tempo_bpm(FPS)[20:30] == pytest.approx(100.0, rel=0.03)  # the fermata keeps the tempo
+    tempo_bpm = local_tempo_bpm(path.frames / FPS)
+    assert tempo_bpm[-1] > 125.0  # follows the accelerando to 140 (a median of nine intervals lags it a little)
+    assert tempo_bpm[20:30] == pytest.approx(100.0, rel=0.03)  # the fermata keeps the tempo
     bars = bars_from_beats(path.frames / FPS, downbeat_activation=activation_at(beats_s[downbeat], frames), fps=FPS)
     assert np.array_equal(bars.downbeats, np.flatnonzero(downbeat))
     assert bars.bar_meters.tolist() == meters

@@ -1,4 +1,4 @@
-"""The beat grid (core/beat_grid.py) and beat lock (core/beat_lock.py): every format round trips,
+"""The beat grid (core/beats/grid.py) and beat lock (core/neural/beat_lock.py): every format round trips,
 MIDI tempo maps and meters read exactly, bad input is one sentence, the procedural conductor
 beats a given grid exactly, and beat lock puts the official generator's strokes on the beat."""
 
@@ -16,8 +16,8 @@ import pytest
 import soundfile
 
 from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, PROJECT_ROOT
-from core.beat_grid import grid_from_midi, grid_from_times, load_grid, midi_offset_s, save_grid
-from core.beat_lock import beat_alignment, beats_at_level, ictus_times, lock_to_beats
+from core.beats.grid import grid_from_midi, grid_from_times, load_grid, midi_offset_s, save_grid
+from core.neural.beat_lock import beat_alignment, beats_at_level, ictus_times, lock_to_beats
 from core.errors import ConductorError
 
 RATE_HZ = 22_050
@@ -94,8 +94,8 @@ def test_the_trackers_grid_read_back_conducts_exactly_as_its_beats(tmp_path: Pat
     """What `python -m core beats` writes, given back unedited with --beats, gives the motion
     the tracked beats give, in every format: the times in full, the holds and the meter of a
     last bar cut short by the end kept (JSON and CSV save them; a label track's gaps tell)."""
-    from core.audio import load_audio
-    from core.beats import track_beats
+    from core.audio.decode import load_audio
+    from core.beats.tracking import track_beats
     from core.generate import GenerateOptions, generate_motion
 
     samples = load_audio(DEMO_PIECE)
@@ -281,15 +281,15 @@ def test_a_rendered_score_is_conducted_on_its_own_midi(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
     from core.generate import GenerateOptions, generate_motion
-    from core.midi import read_midi
+    from core.beats.midi import read_midi
 
     # A recording starts a moment before its first note (the conductor's preparation needs it).
     samples = np.concatenate([np.zeros(int(1.5 * RATE_HZ), np.float32), load_audio(audio)])
     soundfile.write(str(audio), samples, RATE_HZ)
     content = read_midi(midi)
-    from core.beat_grid import midi_beats_ql, quarters_to_seconds
+    from core.beats.grid import midi_beats_ql, quarters_to_seconds
 
     beats_ql, _ = midi_beats_ql(content.time_signatures, content.end_ql)
     score_beats = quarters_to_seconds(beats_ql, content.tempo_marks)

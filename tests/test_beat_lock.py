@@ -1,4 +1,4 @@
-"""Beat lock (core/beat_lock.py) on motions whose strokes are known: the level may change from
+"""Beat lock (core/neural/beat_lock.py) on motions whose strokes are known: the level may change from
 bar to bar, the frame-to-frame tremor of a network's motion survives the warp, and the pairs
 of strokes and beats keep the stretch bound. The official generator's own case is in
 test_beat_grid.py (it needs the parity checkpoint)."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.beat_grid import grid_from_times
-from core.beat_lock import (
+from core.beats.grid import grid_from_times
+from core.neural.beat_lock import (
     BATON_WRIST,
     LEVEL_CHANGE_COST,
     MAX_SHIFT_BEATS,

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import DEMO_PIECE, PROJECT_ROOT
-from core import beat_activations
-from core.audio import load_audio
-from core.beat_activations import BeatNetwork, load_beat_network, spectrogram_features
+from core.beats import activations as beat_activations
+from core.audio.decode import load_audio
+from core.beats.activations import BeatNetwork, load_beat_network, spectrogram_features
 from core.errors import ConductorError
 from training.beat_model import BeatTCN
 
@@ -63,7 +63,7 @@ def test_features_are_log_mel_at_86_frames_a_second(demo_features):
 
 
 def test_weights_round_trip_through_safetensors_without_torch(tmp_path, demo_features):
-    from core.weights import save_weights
+    from core.neural.weights import save_weights
 
     net = random_network(4)
     save_weights(net, tmp_path / "tracker.safetensors", {"id": "test-tracker", "model": "beat-tracker-tcn"})
@@ -71,7 +71,7 @@ def test_weights_round_trip_through_safetensors_without_torch(tmp_path, demo_fea
     assert card["id"] == "test-tracker"
     assert np.abs(loaded.activations(demo_features[:500]) - torch_activations(net, demo_features[:500])).max() < 1e-5
     script = (
-        "import sys; from core.beat_activations import load_beat_network; "
+        "import sys; from core.beats.activations import load_beat_network; "
         f"load_beat_network({str(tmp_path / 'tracker.safetensors')!r}); assert 'torch' not in sys.modules"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True)
@@ -87,7 +87,7 @@ def test_unusable_weights_say_so(tmp_path):
 
 
 def test_the_signal_is_processed_in_stretches_that_equal_one_pass(monkeypatch):
-    from core import learned_tracker
+    from core.beats import learned_tracker
 
     net = random_network(5)
     ours = BeatNetwork({k: v.numpy() for k, v in net.state_dict().items()})

@@ -1,4 +1,4 @@
-"""training/beat_renders.py and core/midi.py: MIDI read back in quarters, a score's
+"""training/beat_renders.py and core/beats/midi.py: MIDI read back in quarters, a score's
 labels on its own time line (pickup, fermatas), a Debian MIDI file's bars, one render end to end,
 and the splits (the test renders use only the held-out soundfont). Renders skip without the
 fluidsynth program; scores without music21."""
@@ -18,7 +18,7 @@ OPENMSX = Path("/usr/share/games/openttd/baseset/openmsx")
 
 
 def test_a_midi_file_reads_back_in_quarters_with_its_tempo(tmp_path):
-    from core.midi import read_midi
+    from core.beats.midi import read_midi
     from training.scores import NoteEvent, midi_file_bytes
 
     notes = [NoteEvent(0.5 * i, 0.5 * i + 0.25, 60 + i, 90, i % 2, 40) for i in range(8)]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_PIECE, PROJECT_ROOT
-from core.audio import load_audio
-from core.beats import BeatTrack, track_beats
+from core.audio.decode import load_audio
+from core.beats.track import BeatTrack
+from core.beats.tracking import track_beats
 from core.errors import ConductorError
 from training.beat_evaluation import f_measure
 
@@ -26,7 +27,8 @@ def demo():
 
 
 def test_the_shipped_weights_track_the_demo_piece(demo):
-    from core.learned_tracker import beat_tracker_weights_path, learned_network
+    from core.installed_weights import beat_tracker_weights_path
+    from core.beats.learned_tracker import learned_network
 
     network, weights_id = learned_network(required=True)
     assert beat_tracker_weights_path().stat().st_size < 4 * 2**20  # a few MB at most
@@ -42,7 +44,7 @@ def test_the_shipped_weights_track_the_demo_piece(demo):
 
 def test_the_learned_tracker_needs_no_torch():
     script = (
-        "import sys; from core.audio import load_audio; from core.beats import track_beats; "
+        "import sys; from core.audio.decode import load_audio; from core.beats.tracking import track_beats; "
         f"t = track_beats(load_audio({str(DEMO_PIECE)!r}), tracker='learned'); "
         "assert t.beats_s.size > 40, t; assert 'torch' not in sys.modules, 'torch was imported'"
     )

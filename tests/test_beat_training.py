@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.beat_activations import FRAME_RATE_HZ, load_beat_network
+from core.beats.activations import FRAME_RATE_HZ, load_beat_network
 from training import beats
 from training.beat_renders import write_click_renders
 

@@ -1,4 +1,4 @@
-"""core/beats.py: the tempo level (octave) of the signal-processing beat tracker and tempo changes
+"""core/beats/dsp_tracker.py: the tempo level (octave) of the signal-processing beat tracker and tempo changes
 (tracker "dsp"; the learned one is measured in bench/), on rendered scores, a click track and onset curves built here. The rendered tests skip when the fluidsynth
 program or music21 is missing."""
 
@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from core.beats import track_beats
+from core.beats.tracking import track_beats
 from training.metrics import beat_f_measure
 
 SAMPLE_RATE_HZ = 22_050
@@ -99,7 +99,7 @@ def onset_curve(pattern: list[float], tatum_frames: int, bars: int = 40) -> np.n
 
 
 def test_a_six_eight_bar_is_told_from_its_beat_and_from_a_three_four_bar():
-    from core.beats import compound_bar, unbiased_autocorrelation
+    from core.beats.dsp_tracker import compound_bar, unbiased_autocorrelation
 
     tatum = 8  # onset frames per quaver
     six_eight = unbiased_autocorrelation(onset_curve([1.0, 0.2, 0.2, 0.7, 0.2, 0.2], tatum))
@@ -112,7 +112,7 @@ def test_a_six_eight_bar_is_told_from_its_beat_and_from_a_three_four_bar():
 
 
 def test_a_beat_in_three_quavers_is_compound_and_a_beat_in_two_is_not():
-    from core.beats import compound_beat, unbiased_autocorrelation
+    from core.beats.dsp_tracker import compound_beat, unbiased_autocorrelation
 
     tatum = 8
     six_eight = unbiased_autocorrelation(onset_curve([1.0, 0.3, 0.3, 0.8, 0.3, 0.3], tatum))
@@ -122,7 +122,7 @@ def test_a_beat_in_three_quavers_is_compound_and_a_beat_in_two_is_not():
 
 
 def test_compound_beats_prefer_two_in_a_bar_to_four():
-    from core.beats import infer_bars
+    from core.beats.dsp_tracker import infer_bars
 
     # Accents that tell nothing: the prior decides, four simple beats (4/4) or two compound ones (6/8).
     even = np.ones(48)

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.conductor_mesh import baton_parts, body_parts, lathe, weight_ramps
-from core.conductor_rig import CONDUCTOR_BONE_NAMES
+from core.figure.mesh import baton_parts, body_parts, lathe, weight_ramps
+from core.figure.rig import CONDUCTOR_BONE_NAMES
 
 
 def edge_counts(faces) -> Counter:

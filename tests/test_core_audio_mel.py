@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_PIECE, GOLDEN_AUDIO, write_tone
-from core.audio import load_audio
+from core.audio.decode import load_audio
 from core.errors import ConductorError
-from core.mel import frame_count_30fps, frame_count_90hz, mel_90hz
+from core.audio.mel import frame_count_30fps, frame_count_90hz, mel_90hz
 
 
 def test_mel_matches_golden_from_golden_flac(golden):
@@ -20,7 +20,7 @@ def test_mel_matches_golden_from_golden_flac(golden):
 
 def test_mel_filterbank_equals_librosa():
     librosa = pytest.importorskip("librosa")
-    from core.mel import mel_filterbank
+    from core.audio.mel import mel_filterbank
 
     reference = librosa.filters.mel(sr=22050, n_fft=2048, n_mels=128)
     assert np.abs(mel_filterbank() - reference).max() < 1e-6
@@ -65,7 +65,7 @@ def test_silence_gives_finite_mel(tmp_path):
 def test_long_audio_mel_is_blockwise_consistent():
     """Blocked STFT: a signal longer than one block equals the per-sample definition."""
     librosa = pytest.importorskip("librosa")
-    from core.mel import mel_power
+    from core.audio.mel import mel_power
 
     rng = np.random.default_rng(0)
     samples = rng.standard_normal(256 * 9000).astype(np.float32) * 0.1

@@ -127,7 +127,7 @@ def test_procedural_conductor_beats_the_meter_it_is_given(tmp_path):
     demo = DEMO_PIECE  # 4/4, and detected so
     run_cli("generate", demo, "-o", tmp_path / "three.npz", "--weights", "procedural", "--meter", 3, check_rc=0)
     run_cli("generate", demo, "-o", tmp_path / "found.npz", "--weights", "procedural", check_rc=0)
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     three, found = Motion.load(tmp_path / "three.npz"), Motion.load(tmp_path / "found.npz")
     assert three.extra["meter"] == 3 and found.extra["meter"] == 4
@@ -153,7 +153,7 @@ def test_the_tracker_is_chosen_in_both_commands_and_recorded(tmp_path):
             tracker,
             check_rc=0,
         )
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     dsp, learned = Motion.load(tmp_path / "dsp.npz"), Motion.load(tmp_path / "learned.npz")
     assert dsp.extra["tracker"] == "dsp" and learned.extra["tracker"] == "beat_tracker_cpu_v1"
@@ -181,7 +181,7 @@ def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
         0,
         check_rc=0,
     )
-    from core.motion import Motion
+    from core.motion.keypoints import Motion
 
     style = Motion.load(tmp_path / "s.npz").extra["style"]
     assert style == {"gesture_size": 1.2, "energy": 0.5, "articulation": "staccato", "left_hand_activity": 0.0}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import CancelledError, ConductorError
-from core.inference import check_noise, generate_keypoints, make_noise
+from core.neural.inference import check_noise, generate_keypoints, make_noise
 
 from conftest import bf16_refusal, cpu_has_bf16
 
@@ -92,7 +92,7 @@ def test_progress_and_cancel(official_generator, long_mel):
 def test_the_fused_conv_relu_gives_the_same_motion(official_generator, golden, monkeypatch):
     """oneDNN's one-pass convolution and ReLU (when this PyTorch has it) changes nothing: the
     motion equals the two-pass one bit for bit."""
-    from core import fusion
+    from core.neural import fusion
 
     if fusion.FUSED_CONV_RELU is None:
         pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
@@ -117,9 +117,9 @@ def test_bf16_keeps_the_motion_within_a_few_thousandths_of_float32(official_gene
 def test_bf16_is_allowed_exactly_where_the_cpu_computes_it():
     import torch
 
-    from core.inference import check_precision
+    from core.neural.precision import check_precision
 
-    from core.inference import onednn_runs_bf16
+    from core.neural.precision import onednn_runs_bf16
 
     check_precision("float32", torch.device("cpu"))
     if cpu_has_bf16() and onednn_runs_bf16():

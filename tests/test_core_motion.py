@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConductorError
-from core.motion import Motion
+from core.motion.keypoints import Motion
 
 
 def sample_motion(frames: int = 90) -> Motion:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, OFFICIAL_M2SNET_TEST
-from core.weights import GENERATOR, SYNCNET, load_model, model_kind_of, rename_official_keys, build_model
+from core.neural.weights import GENERATOR, SYNCNET, load_model, model_kind_of, rename_official_keys, build_model
 
 TOLERANCE = 1e-4
 # The sync probability is ill-conditioned (the fuse head's logits reach ~970, parity README):
@@ -68,28 +68,28 @@ def test_motion_encoder_features_of_test_m2snet(golden):
 
 
 def test_stored_adjacency_equals_the_skeleton_graph(parity_dir):
-    from core.networks import skeleton_adjacency
+    from core.neural.networks import skeleton_adjacency
 
     raw = torch.load(OFFICIAL_M2SNET, map_location="cpu", weights_only=True)
     assert np.allclose(raw["motion_encoder.st_gcn.A"].numpy(), skeleton_adjacency(), atol=1e-6)
 
 
 def test_critic_shapes():
-    from core.networks import Critic
+    from core.neural.networks import Critic
 
     score = Critic()(torch.rand(3, 900, 13, 2))
     assert score.shape == (3, 1)
 
 
 def test_fused_generator_matches_golden(official_generator, golden):
-    from core.fusion import FusedGenerator
+    from core.neural.fusion import FusedGenerator
 
     out = run(FusedGenerator(official_generator), golden["mel"][None], golden["noise"])
     assert np.abs(out - golden["motion"]).max() < TOLERANCE
 
 
 def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
-    from core.fusion import FusedGenerator
+    from core.neural.fusion import FusedGenerator
 
     encoder = FusedGenerator(official_generator).music_encoder
     mel = torch.from_numpy(np.concatenate([golden["mel"], golden["mel"][::-1]])[None, :7000])
@@ -103,7 +103,7 @@ def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
 def test_the_first_pool_by_shifted_maxima_gives_pytorchs_maxima():
     from torch.nn import functional as F
 
-    from core.fusion import channels_last_view, max_pool_5x5_stride_1x2
+    from core.neural.fusion import channels_last_view, max_pool_5x5_stride_1x2
 
     torch.manual_seed(0)
     # channels-last and planar, float32 and bfloat16, the smallest lengths it takes, and the
@@ -120,7 +120,7 @@ def test_the_first_pool_by_shifted_maxima_gives_pytorchs_maxima():
 
 
 def test_a_one_channel_tensor_gets_channels_last_strides_without_a_copy():
-    from core.fusion import channels_last_view
+    from core.neural.fusion import channels_last_view
 
     x = torch.rand(1, 1, 40, 128)
     view = channels_last_view(x)

@@ -11,7 +11,7 @@ import torch
 
 from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET
 from core.errors import ConductorError
-from core.weights import GENERATOR, SYNCNET, load_model, save_weights
+from core.neural.weights import GENERATOR, SYNCNET, load_model, save_weights
 
 
 def test_safetensors_round_trip_with_model_card(official_generator, tmp_path, golden):

@@ -36,4 +36,4 @@ def test_core_and_training_import_without_bpy():
     )
     assert result.returncode == 0, result.stderr
     names = result.stdout.split()
-    assert "core.networks" in names and "core.inference" in names and "core.generate" in names
+    assert "core.neural.networks" in names and "core.neural.inference" in names and "core.generate" in names

@@ -1,4 +1,4 @@
-"""Key reduction (core/key_reduction.py): every sample within the tolerance of the lines
+"""Key reduction (core/retarget/key_reduction.py): every sample within the tolerance of the lines
 between the keys kept, and few keys where the motion is still or straight."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.key_reduction import linear_key_indices
+from core.retarget.key_reduction import linear_key_indices
 
 
 def played(values: np.ndarray, keys: np.ndarray) -> np.ndarray:

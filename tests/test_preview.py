@@ -30,7 +30,7 @@ def core_cli(*args: object) -> subprocess.CompletedProcess:
 
 
 def read_png(path: Path) -> np.ndarray:
-    """Decode an 8-bit RGB PNG (what core.preview.write_png writes) to (H, W, 3) uint8."""
+    """Decode an 8-bit RGB PNG (what core.motion.preview.write_png writes) to (H, W, 3) uint8."""
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
@@ -91,7 +91,7 @@ def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     image = read_png(frame)
     assert image.shape == (200, 200, 3)
-    from core.preview import CENTRE_RGB, LEFT_RGB, RIGHT_RGB, THEMES
+    from core.motion.preview import CENTRE_RGB, LEFT_RGB, RIGHT_RGB, THEMES
 
     colours = {tuple(c) for c in image.reshape(-1, 3)}
     assert {THEMES["dark"][0], LEFT_RGB, RIGHT_RGB, CENTRE_RGB} <= colours  # background and limbs
@@ -107,8 +107,8 @@ def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) 
 
 
 def test_plain_numpy_plot_draws_every_joint_curve() -> None:
-    from core.motion import Motion
-    from core.preview import LEFT_RGB, RIGHT_RGB, _plain_plot
+    from core.motion.keypoints import Motion
+    from core.motion.preview import LEFT_RGB, RIGHT_RGB, _plain_plot
 
     t = np.linspace(0, 2 * np.pi, 90)
     keypoints = np.full((90, 13, 2), 0.5, np.float32)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.audio import load_audio
-from core.beats import track_beats
+from core.audio.decode import load_audio
+from core.beats.tracking import track_beats
 from core.errors import CancelledError, ConductorError
-from core.mel import frame_count_30fps, frame_count_90hz
-from core.procedural import BEAT_PLANE_Y, PATTERN_CENTRE_X, conduct
-from core.skeleton import JOINT_INDEX
+from core.audio.mel import frame_count_30fps, frame_count_90hz
+from core.procedural.conductor import BEAT_PLANE_Y, PATTERN_CENTRE_X, conduct
+from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
 SAMPLE_RATE_HZ = 22_050
@@ -281,7 +281,7 @@ def test_head_lifts_upright_in_3d(demo_motion):
 
 
 def test_the_running_energy_is_computed_a_chunk_at_a_time_and_equals_one_pass(monkeypatch):
-    import core.procedural as procedural
+    import core.procedural.conductor as procedural
 
     samples = np.random.default_rng(2).standard_normal(10_007).astype(np.float32)
     indices = np.array([0, 1, 999, 1000, 1001, 5000, 10_007, 3])

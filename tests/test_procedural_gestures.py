@@ -14,10 +14,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core.beats import BeatTrack
+from core.beats.track import BeatTrack
 from core.errors import ConductorError
-from core.procedural import BEAT_PLANE_Y, REST_POSE, ConductingStyle, conduct
-from core.skeleton import JOINT_INDEX
+from core.procedural.conductor import BEAT_PLANE_Y, REST_POSE, ConductingStyle, conduct
+from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_alignment, ictus_beats
 
 SAMPLE_RATE_HZ = 22_050

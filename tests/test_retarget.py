@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.conductor_rig import CONDUCTOR_BONES
+from core.figure.rig import CONDUCTOR_BONES
 from core.errors import ConductorError
 from core.retarget import (
     PRESETS,
@@ -25,7 +25,7 @@ from core.retarget import (
     solve,
 )
 from core.retarget.solve import _RigBody
-from core.skeleton import JOINT_INDEX, MIRROR_INDEX
+from core.motion.skeleton import JOINT_INDEX, MIRROR_INDEX
 
 METRES_PER_UNIT = 1.9  # image height of the synthetic camera, metres
 DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
@@ -89,8 +89,8 @@ def synthetic_keypoints(frames: int = 240, seed: int = 0) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def procedural_motion(gesture_size: float = 1.0):
     """The procedural conductor on the first 12 s of the demo piece (360 frames) at a gesture size."""
-    from core.audio import load_audio
-    from core.procedural import ConductingStyle, conduct
+    from core.audio.decode import load_audio
+    from core.procedural.conductor import ConductingStyle, conduct
 
     samples = load_audio(DEMO_PIECE)[: 12 * 22_050]
     return conduct(samples, seed=0, style=ConductingStyle(gesture_size=gesture_size))

@@ -10,7 +10,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from core.conductor_rig import CONDUCTOR_BONES  # noqa: E402
+from core.figure.rig import CONDUCTOR_BONES  # noqa: E402
 from core.retarget import (  # noqa: E402
     PRESETS,
     RestBone,

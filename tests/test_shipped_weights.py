@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_PIECE, PROJECT_ROOT
-from core.learned_tracker import BEAT_TRACKER_WEIGHTS_NAME
-from core.weights import GENERATOR, default_weights_path, load_model
+from core.beats.learned_tracker import BEAT_TRACKER_WEIGHTS_NAME
+from core.neural.weights import GENERATOR, load_model
+from core.installed_weights import default_weights_path
 
 CARD_FIELDS = {"id", "model", "data", "config", "training", "metrics", "licence", "limits"}
 # The beat tracker's weights are not a generator: tests/test_beat_tracker.py runs them.
@@ -66,8 +67,8 @@ def test_neural_names_the_shipped_experimental_weights(tmp_path):
     import sys
 
     from core.generate import resolve_weights
-    from core.motion import Motion
-    from core.weights import neural_weights_path
+    from core.motion.keypoints import Motion
+    from core.installed_weights import neural_weights_path
 
     assert neural_weights_path() in SHIPPED and resolve_weights("neural") == str(neural_weights_path())
     card = json.loads(neural_weights_path().with_suffix(".json").read_text())

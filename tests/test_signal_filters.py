@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
-from core.signal_filters import (
+from core.audio.filters import (
     gaussian_smooth,
     local_maxima,
     running_max,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import OFFICIAL_M2SNET, PROJECT_ROOT
-from core.networks import Critic, SyncNet
+from core.neural.networks import Critic, SyncNet
 from training import m2sgan, m2snet
 from training.data import write_synthetic_dataset
 

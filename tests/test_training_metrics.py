@@ -14,7 +14,7 @@ from training import metrics
 
 @pytest.fixture(scope="module")
 def test_encoder(parity_dir):
-    from core.weights import SYNCNET, load_model
+    from core.neural.weights import SYNCNET, load_model
 
     return load_model(OFFICIAL_M2SNET_TEST, SYNCNET).model.motion_encoder
 

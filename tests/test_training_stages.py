@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, OFFICIAL_M2SNET_TEST
-from core.weights import GENERATOR, SYNCNET, load_model
+from core.neural.weights import GENERATOR, SYNCNET, load_model
 from training import evaluate, m2sgan, m2snet
 from training.data import write_synthetic_dataset
 

@@ -27,7 +27,7 @@ import io
 import numpy as np
 from scipy import signal
 
-from core.audio import SAMPLE_RATE_HZ
+from core.audio.decode import SAMPLE_RATE_HZ
 
 PROBABILITY = {"reverb": 0.45, "eq": 0.6, "compress": 0.2, "noise": 0.4, "codec": 0.15, "clip": 0.08}
 

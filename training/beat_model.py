@@ -1,4 +1,4 @@
-"""The learned beat tracker's network in torch, for training; core/beat_activations.py runs the
+"""The learned beat tracker's network in torch, for training; core/beats/activations.py runs the
 same arithmetic in numpy for inference (tested equal to 1e-5) and defines the layout used here:
 the frequency pooling, the kernel of the time convolutions and the dilation ``2 ** block``.
 
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.beat_activations import ACTIVATIONS, FEATURE_BANDS, FREQUENCY_POOL, KERNEL
+from core.beats.activations import ACTIVATIONS, FEATURE_BANDS, FREQUENCY_POOL, KERNEL
 
 
 class ResidualBlock(nn.Module):

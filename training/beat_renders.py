@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE_HZ
+from core.audio.decode import SAMPLE_RATE_HZ
 from training.scores import DRUM_CHANNEL, NoteEvent, midi_file_bytes
 
 TRAINING_SOUNDFONTS = (
@@ -221,7 +221,7 @@ def content_from_midi(path: str) -> PieceContent:
         Fewer than 100 notes, or notes that are not on the file's beat grid (under half of the
         onsets within a 32nd of a 16th note: a played-in file whose bars would be guesses).
     """
-    from core.midi import read_midi
+    from core.beats.midi import read_midi
 
     content = read_midi(path)
     notes = content.notes
@@ -324,7 +324,7 @@ def split_of(work: str) -> str:
 
 
 def load_content(source: Source, cache: Path | None = None) -> PieceContent:
-    """Parse a source (music21 for scores, :mod:`core.midi` for MIDI); with ``cache``,
+    """Parse a source (music21 for scores, :mod:`core.beats.midi` for MIDI); with ``cache``,
     a folder of parsed pieces (a quartet movement takes music21 up to a minute, and is rendered
     many times)."""
     import pickle

@@ -7,7 +7,7 @@
 
 Recipe: random crops of ``sample_s`` seconds of the ``train`` renders, one a render per epoch,
 each coloured on the fly by :func:`training.beat_augment.augment`; the network of
-``training/beat_model.py`` on :func:`core.beat_activations.spectrogram_features`; binary cross
+``training/beat_model.py`` on :func:`core.beats.activations.spectrogram_features`; binary cross
 entropy against frame targets (1 on the labelled frame, 0.5 on the frames either side, as Böck
 et al. widen them) for the beat, the downbeat and the beat's divisions; Adam with a linear
 warm-up and a cosine decay. Validation: the loss on fixed, unaugmented crops of the ``val``
@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.audio import SAMPLE_RATE_HZ
-from core.beat_activations import ACTIVATIONS, FRAME_RATE_HZ, spectrogram_features
+from core.audio.decode import SAMPLE_RATE_HZ
+from core.beats.activations import ACTIVATIONS, FRAME_RATE_HZ, spectrogram_features
 from core.errors import ConductorError
-from core.mel import HOP_LENGTH
-from core.weights import save_weights
+from core.audio.mel import HOP_LENGTH
+from core.neural.weights import save_weights
 from training import distributed
 from training.beat_model import BeatTCN
 from training.config import (
@@ -183,7 +183,7 @@ def validate(
     activations for the TensorBoard figure."""
     import soundfile
 
-    from core.learned_tracker import track_from_activations
+    from core.beats.learned_tracker import track_from_activations
     from training.beat_evaluation import score_track
 
     count = len(val_crops) if not config.val_limit else min(config.val_limit, len(val_crops))
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> dict:
             "id": f"beat-tracker-{os.path.basename(os.path.normpath(config.out_dir))}",
             "model": KIND,
             "architecture": model.arguments,
-            "inputs": f"core.beat_activations.spectrogram_features (64 bands, {FRAME_RATE_HZ:.2f} frames/s)",
+            "inputs": f"core.beats.activations.spectrogram_features (64 bands, {FRAME_RATE_HZ:.2f} frames/s)",
             "outputs": list(ACTIVATIONS),
             "data": data_card(config.data),
             "config": dataclasses.asdict(config),

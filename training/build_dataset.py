@@ -7,9 +7,9 @@ movements; madrigals, rags, arias and other pieces) rendered with :func:`trainin
 at a random tempo scale and General MIDI program, and with ``--rubato SHARE`` that share of the
 pieces with gradual tempo changes (a slow random walk of the tempo every two to four bars,
 within ``RUBATO_RANGE``; the beats stay the score's, on the same time line). The music becomes core's 90 Hz mel
-(:func:`core.mel.mel_90hz`, on the whole piece as the add-on computes it); the motion comes from
-the procedural conductor's drawing (:func:`core.procedural.draw`) on the score's exact beats,
-downbeats and meter (``--beats tracked`` runs :func:`core.procedural.conduct` on the audio instead),
+(:func:`core.audio.mel.mel_90hz`, on the whole piece as the add-on computes it); the motion comes from
+the procedural conductor's drawing (:func:`core.procedural.conductor.draw`) on the score's exact beats,
+downbeats and meter (``--beats tracked`` runs :func:`core.procedural.conductor.conduct` on the audio instead),
 with human-like variation on top: a seeded irregularity of 0.6-1.5, ictus timing jitter, a small
 lead of the conductor before the orchestra and a per-take framing (scale and offset in the image).
 
@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE_HZ
-from core.mel import MOTION_FPS
+from core.audio.decode import SAMPLE_RATE_HZ
+from core.motion.keypoints import MOTION_FPS
 
 SAMPLE_S = 60
 MIN_SAMPLE_S = 30
@@ -181,9 +181,9 @@ def plan_jobs(
 
 # --------------------------------------------------------------------------- one piece
 def score_track(beats_s: np.ndarray, downbeats_s: np.ndarray, meter: int):
-    """A :class:`core.beats.BeatTrack` from a score's exact beats (meters the procedural
+    """A :class:`core.beats.track.BeatTrack` from a score's exact beats (meters the procedural
     conductor has no pattern for are beaten in 2, 3 or 4)."""
-    from core.beats import BeatTrack
+    from core.beats.track import BeatTrack
 
     used = meter if meter in (2, 3, 4, 6) else 2 if meter == 1 else 3 if meter % 3 == 0 else 4
     starts = np.isin(np.round(beats_s, 6), np.round(downbeats_s, 6))
@@ -212,9 +212,9 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     take : dict
         The take's seed-drawn settings (variation, lead, scale, offset).
     """
-    from core.beats import BeatTrack
-    from core.mel import frame_count_30fps, frame_count_90hz
-    from core.procedural import draw, loudness_30fps
+    from core.beats.track import BeatTrack
+    from core.audio.mel import frame_count_30fps, frame_count_90hz
+    from core.procedural.conductor import draw, loudness_30fps
 
     variation = float(rng.uniform(*VARIATION))
     lead_s = float(rng.uniform(*LEAD_S))
@@ -275,8 +275,8 @@ def render_piece(job: Job) -> dict:
     """
     import torch
 
-    from core.mel import mel_90hz
-    from core.procedural import conduct
+    from core.audio.mel import mel_90hz
+    from core.procedural.conductor import conduct
     from training.scores import render_score
 
     torch.set_num_threads(1)
@@ -458,9 +458,9 @@ def manifest_of(
             for split in SPLIT_SHARES
         },
         "motion": {
-            "source": "core.procedural.draw on the score's beats"
+            "source": "core.procedural.conductor.draw on the score's beats"
             if beats == "score"
-            else "core.procedural.conduct on the audio",
+            else "core.procedural.conductor.conduct on the audio",
             "variation": VARIATION,
             "jitter_s": JITTER_S,
             "lead_s": LEAD_S,

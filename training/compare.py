@@ -7,7 +7,7 @@
 
 For every sample of the split (whole samples, 30-60 s) it scores the motion of
 (r) the dataset's own motion (the training target: the procedural conductor on the score's beats),
-(a) the procedural conductor on the sample's audio (core.procedural.conduct, tracked beats),
+(a) the procedural conductor on the sample's audio (core.procedural.conductor.conduct, tracked beats),
 (b) our generator, (c) the official generator, and (d) our generator given the music of another
 held-out piece (a control: its motion should not follow this music).
 
@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.mel import MEL_FPS, MOTION_FPS
+from core.audio.mel import MEL_FPS
+from core.motion.keypoints import MOTION_FPS
 
 METHODS = {
     "reference": "(r) training target: procedural on the score's beats",
@@ -94,7 +95,7 @@ def shuffled_partner(folders: list[Path], index: int) -> int:
 
 def generate(model, mel: np.ndarray, seed: int) -> np.ndarray:
     """Generator motion (T30, 13, 2) for a mel (T90, 128), noise drawn from ``seed``."""
-    from core.inference import generate_keypoints, make_noise, seconds_of_noise
+    from core.neural.inference import generate_keypoints, make_noise, seconds_of_noise
 
     return generate_keypoints(model, mel, make_noise(seconds_of_noise(mel.shape[0]), seed=seed), device="cpu")
 
@@ -170,8 +171,8 @@ def evaluate(
     """Score every method on every sample; return per-sample rows and per-method summaries."""
     import soundfile
 
-    from core.procedural import conduct
-    from core.weights import GENERATOR, SYNCNET, load_model
+    from core.procedural.conductor import conduct
+    from core.neural.weights import GENERATOR, SYNCNET, load_model
 
     folders = list_samples(root, split)[: limit or None]
     generators = {"ours": load_model(ours, GENERATOR).model}

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from core.errors import ConductorError
-from core.mel import MEL_FPS, MOTION_FPS
+from core.audio.mel import MEL_FPS
+from core.motion.keypoints import MOTION_FPS
 
 SPLITS = ("train", "val", "test")
 MEL_BANDS = 128
@@ -96,7 +97,7 @@ def check_values(sample: Sample, mel: np.ndarray, motion: np.ndarray) -> None:
             raise ConductorError(
                 f"'{sample.folder / name}' has values from {lowest:.3g} to {highest:.3g}, outside [{low:g}, {high:g}]; "
                 + (
-                    "use the official normalised mel (core.mel.mel_90hz)."
+                    "use the official normalised mel (core.audio.mel.mel_90hz)."
                     if name == "mel.npy"
                     else "keypoints must be normalised image coordinates in [0, 1]."
                 )
@@ -324,9 +325,9 @@ def build_dataset(
     list of Path
         The sample folders written.
     """
-    from core.audio import load_audio
-    from core.mel import mel_90hz
-    from core.motion import sample_keypoints
+    from core.audio.decode import load_audio
+    from core.audio.mel import mel_90hz
+    from core.motion.keypoints import sample_keypoints
 
     if split not in SPLITS:
         raise ConductorError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")

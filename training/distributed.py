@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from core.inference import pick_device
+from core.neural.inference import pick_device
 
 
 @dataclasses.dataclass(frozen=True)

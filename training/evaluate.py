@@ -21,8 +21,8 @@ from typing import cast
 import numpy as np
 import torch
 
-from core.networks import SyncNet
-from core.weights import GENERATOR, SYNCNET, load_model
+from core.neural.networks import SyncNet
+from core.neural.weights import GENERATOR, SYNCNET, load_model
 from training import metrics
 from training.config import run_command
 from training.data import ConductorMotionSplit, WindowDataset

@@ -13,7 +13,7 @@ generator (-D(fake) + 0.05 L1 between M2S-Net motion features of fake and real).
 ``--train-music-encoder`` trains the copied encoder too (our CPU configuration);
 ``--init-generator W`` starts the whole generator from finished weights (continuing on more
 data). Validation: MPE (with ``--m2snet-test``), RDE, SCE, SDP. The generator is written as ``m2sgan_generator
-.safetensors`` with its model card, which ``core.weights.load_model`` and the add-on read.
+.safetensors`` with its model card, which ``core.neural.weights.load_model`` and the add-on read.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.networks import NOISE_PER_SECOND, Critic, Generator, SyncNet
-from core.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
+from core.neural.networks import NOISE_PER_SECOND, Critic, Generator, SyncNet
+from core.neural.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
 from training import distributed, metrics
 from training.config import (
     M2SGANConfig,

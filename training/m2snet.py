@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.networks import SyncNet
-from core.weights import SYNCNET, save_weights
+from core.neural.networks import SyncNet
+from core.neural.weights import SYNCNET, save_weights
 from training import distributed
 from training.config import (
     M2SNetConfig,

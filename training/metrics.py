@@ -17,15 +17,16 @@ import torch
 from torch.nn import functional as F
 
 # The evaluation scripts read the beat measures from here, beside the motion metrics.
-from core.beat_lock import BEAT_SIGMA_S as BEAT_SIGMA_S
-from core.beat_lock import beat_alignment as beat_alignment
-from core.beat_lock import ictus_times as ictus_beats  # noqa: F401 (the conductor's beat: see core/beat_lock.py)
-from core.mel import MEL_FPS, MOTION_FPS
+from core.neural.beat_lock import BEAT_SIGMA_S as BEAT_SIGMA_S
+from core.neural.beat_lock import beat_alignment as beat_alignment
+from core.neural.beat_lock import ictus_times as ictus_beats  # noqa: F401 (the conductor's beat: see core/neural/beat_lock.py)
+from core.audio.mel import MEL_FPS
+from core.motion.keypoints import MOTION_FPS
 
 RDE_BINS = slice(6, 26)  # Welch bins 6..25 inclusive, about 0.7 to 3.0 Hz at nperseg 256
 SCE_WINDOW = 60  # frames (2 s)
 SCE_STRIDE = 30  # frames (1 s)
-WRISTS = (9, 10)  # left and right wrist in the COCO order of core.skeleton
+WRISTS = (9, 10)  # left and right wrist in the COCO order of core.motion.skeleton
 
 # Published figures (Liu et al., JCST 2022) printed beside ours.
 PUBLISHED = {

@@ -2,7 +2,10 @@
 
 ``lift_to_3d`` builds the 3D body (metres, Blender's frame); ``solve`` turns it into local
 pose rotations and IK control locations for a rig's rest skeleton through a role -> bone
-mapping; ``retarget`` does both. Plain numpy: never imports bpy.
+mapping; ``retarget`` does both; ``key_reduction`` keeps only the keys a curve needs. Plain
+numpy: never imports bpy.
+
+May import: errors, options, outputs, motion.
 """
 
 from .lift import DERIVED_JOINTS, LIFTED_JOINTS, Lifted, lift_to_3d

@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-from ..motion import MOTION_FPS
-from ..skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
+from ..motion.keypoints import MOTION_FPS
+from ..motion.skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
 from .repair import repair_keypoints
 from .rotations import cross3, dot3, gaussian_smooth, normalize, orthonormal_frame, rotate_toward
 from .settings import RetargetSettings

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from ..skeleton import JOINT_COUNT, JOINT_INDEX, MIRROR_INDEX
+from ..motion.skeleton import JOINT_COUNT, JOINT_INDEX, MIRROR_INDEX
 
 # A neutral conducting pose in shoulder widths, origin between the shoulders, x toward the
 # conductor's left (image right), y down. Stands in for joints never seen in a whole piece.

@@ -85,7 +85,7 @@ class RestSkeleton:
 
     @classmethod
     def from_rig_bones(cls, rig_bones: Iterable[Any]) -> RestSkeleton:
-        """Build from :data:`core.conductor_rig.CONDUCTOR_BONES`-like records.
+        """Build from :data:`core.figure.rig.CONDUCTOR_BONES`-like records.
 
         Each record has ``name``, ``head``, ``tail``, ``parent`` and optionally ``roll``
         (radians, 0 when absent).

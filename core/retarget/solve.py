@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..errors import ConductorError
-from ..motion import MOTION_FPS
+from ..motion.keypoints import MOTION_FPS
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
 from .mapping import BoneMapping
 from .rest import RestSkeleton

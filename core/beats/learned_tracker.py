@@ -1,11 +1,11 @@
 """The learned beat tracker: spectrogram, network, decoders, conducted level -> a BeatTrack.
 
 The stages are separate functions of their own modules, each testable alone:
-:func:`core.beat_activations.spectrogram_features` (log-mel at 86 frames a second),
-:meth:`core.beat_activations.BeatNetwork.activations` (beat, downbeat, division),
-:func:`core.beat_decoding.decode_beats` (beat-pointer HMM: beats, tempo, holds),
-:func:`core.beat_decoding.bars_from_beats` (bar-pointer HMM: downbeats, meter of each bar) and
-:func:`core.beat_decoding.conducted_grid` (the level a conductor beats). No torch: the weights
+:func:`core.beats.activations.spectrogram_features` (log-mel at 86 frames a second),
+:meth:`core.beats.activations.BeatNetwork.activations` (beat, downbeat, division),
+:func:`core.beats.decoding.decode_beats` (beat-pointer HMM: beats, tempo, holds),
+:func:`core.beats.decoding.bars_from_beats` (bar-pointer HMM: downbeats, meter of each bar) and
+:func:`core.beats.decoding.conducted_grid` (the level a conductor beats). No torch: the weights
 load with safetensors' numpy reader from ``weights/``.
 """
 
@@ -15,24 +15,15 @@ import functools
 
 import numpy as np
 
-from .audio import SAMPLE_RATE_HZ
-from .beat_activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
-from .beat_decoding import METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level, decode_beats
-from .beats import BeatTrack
-from .errors import ConductorError
-from .mel import HOP_LENGTH, N_FFT
-from .weights import WEIGHTS_DIR
+from ..audio.decode import SAMPLE_RATE_HZ
+from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
+from .decoding import NOTATED_BAR_METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level, decode_beats
+from .track import BeatTrack, local_tempo_bpm
+from ..errors import ConductorError
+from ..audio.mel import HOP_LENGTH, N_FFT
+from ..installed_weights import BEAT_TRACKER_WEIGHTS_NAME, beat_tracker_weights_path
 
-BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v1"
-# Which tracker track_beats(tracker="auto") uses when the weights are installed: the learned one
-# only where it beats the signal-processing tracker on both held-out sets (README, "Reading the music").
-DEFAULT_TRACKER = "learned"
 SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
-
-
-def beat_tracker_weights_path():
-    """weights/beat_tracker_cpu_v1.safetensors (its model card beside it)."""
-    return WEIGHTS_DIR / f"{BEAT_TRACKER_WEIGHTS_NAME}.safetensors"
 
 
 @functools.lru_cache(maxsize=2)
@@ -133,13 +124,13 @@ def track_from_activations(
             tracker=weights_id,
         )
     compound = compound_evidence(notated_s, activations[:, 2], fps) > 0.0
-    notated_tempo_bpm = path.tempo_bpm(fps)  # (B,)
+    notated_tempo_bpm = local_tempo_bpm(notated_s)  # (B,)
     if meter is not None and meter % 3 == 0 and meter > 3 and compound:
         bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter // 3,))
         level = "division"
     else:
         bars = bars_from_beats(
-            notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter,) if meter is not None else METERS
+            notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter,) if meter is not None else NOTATED_BAR_METERS
         )
         notated_meter = most_common(bars.bar_meters)
         level = (
@@ -161,9 +152,6 @@ def track_from_activations(
         "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1),
     }[level]
     tempo_curve = notated_tempo_bpm[source] * factor
-    # A conducted beat holds when a notated beat it stands for does (a divided beat after its last third).
-    following = np.concatenate([source[1:], [notated_s.size]])
-    held = np.array([bool(path.held[a:b].any()) for a, b in zip(source, following)], dtype=bool)
     downbeats = grid.beats_s[grid.bar_position == 0]
     conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
     return BeatTrack(
@@ -180,7 +168,6 @@ def track_from_activations(
         compound=bool(compound),
         level=level,
         tracker=weights_id,
-        held=held,
     )
 
 

@@ -9,7 +9,7 @@ gap; joined ones hardly any). Measured on FluidSynth renders of one phrase at 12
 over beats): legato strings, flute and organ rise 2-4 dB per 10 ms and dip 3-7 dB (legato 1.00);
 detached strings dip 19 (staccato 0.87), pizzicato and staccato piano 36 (0.98-1.00); a trumpet
 marcato rises 9 (marcato 0.46, staccato 0.37). Plain numpy; the beats come from
-:func:`core.beats.track_beats`.
+:func:`core.beats.tracking.track_beats`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from .signal_filters import running_max, running_median
+from ..audio.filters import running_max, running_median
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
 ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
@@ -148,7 +148,7 @@ def articulation_weights(sound: BeatSound) -> np.ndarray:
     Returns
     -------
     np.ndarray [shape=(B, 3), float64] in [0, 1]
-        Weights of :data:`core.conducting_style.ARTICULATIONS` (legato, staccato, marcato); each row sums to 1.
+        Weights of :data:`core.procedural.style.ARTICULATIONS` (legato, staccato, marcato); each row sums to 1.
     """
     if sound.dip_db.size == 0:
         return np.zeros((0, 3))

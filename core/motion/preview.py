@@ -19,9 +19,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import ConductorError
-from .motion import Motion
-from .outputs import check_output_folder
+from ..errors import ConductorError
+from .keypoints import Motion
+from ..outputs import check_output_folder
 from .skeleton import EDGES, JOINT_INDEX, JOINT_NAMES
 
 # Colours (RGB) by body side, as the skeleton is seen: the conductor's right arm on the left.
@@ -135,7 +135,7 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
-    from .outputs import write_atomically
+    from ..outputs import write_atomically
 
     return write_atomically(path, lambda handle: handle.write(data), binary=True)
 

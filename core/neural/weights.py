@@ -10,8 +10,7 @@ Two formats:
 Every problem becomes a :class:`~core.errors.ConductorError` with one sentence naming the file,
 what is wrong (missing or unexpected keys by name, wrong shapes, NaN) and what to do.
 
-Where the weights live (``WEIGHTS_DIR`` and the named files) needs no torch: the procedural
-conductor's path asks for them without ever importing it.
+Where the project's weights are installed is :mod:`core.installed_weights` (no torch).
 """
 
 from __future__ import annotations
@@ -24,17 +23,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConductorError
+from ..errors import ConductorError
 
 if TYPE_CHECKING:  # torch is imported where weights are read, so the paths below cost nothing
     import torch
     from torch import nn
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS_NAME = "virtualconductor_default"
-# The project's own trained generator that is not (yet) the default: "neural" in the CLI and the
-# add-on. weights/README.md says how it was made and how it compares with the procedural conductor.
-NEURAL_WEIGHTS_NAME = "virtualconductor_cpu_v1"
 
 GENERATOR = "m2sgan-generator"
 SYNCNET = "m2snet"
@@ -69,16 +62,6 @@ class LoadedWeights:
     weights_id: str
     path: Path
     card: dict[str, Any]
-
-
-def default_weights_path() -> Path:
-    """The project's default generator weights (may not exist in a checkout without them)."""
-    return WEIGHTS_DIR / f"{DEFAULT_WEIGHTS_NAME}.safetensors"
-
-
-def neural_weights_path() -> Path:
-    """The project's own trained generator weights that "neural" names (shipped in weights/)."""
-    return WEIGHTS_DIR / f"{NEURAL_WEIGHTS_NAME}.safetensors"
 
 
 def model_kind_of(state: dict[str, torch.Tensor]) -> str | None:
@@ -240,7 +223,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str,
     with .json. ``card`` should give id, model, data, config, metrics and licence."""
     from safetensors.torch import save
 
-    from .outputs import write_atomically
+    from ..outputs import write_atomically
 
     path = Path(path)
     if path.suffix.lower() != ".safetensors":

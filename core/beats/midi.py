@@ -5,7 +5,7 @@ its notes on a grid of ticks whose bars and beats follow from its time-signature
 tempo events give the seconds; so the file itself labels its beats, downbeats and meter exactly.
 :func:`read_midi` returns everything in quarter lengths (ticks / ticks per quarter);
 :mod:`training.beat_renders` lays it out on a time line of its own and renders it, and
-:mod:`core.beat_grid` reads a piece's beats and bars from it.
+:mod:`core.beats.grid` reads a piece's beats and bars from it.
 
 Format 0 and 1 files, running status, SMPTE-free (ticks per quarter) timing. Never imports bpy.
 """

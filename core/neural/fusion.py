@@ -2,7 +2,7 @@
 norms computed once, channels-last layout for the 2D music encoder, in-place activations, and
 optionally the music encoder (about 95 % of the arithmetic) in bfloat16.
 
-Same function as :class:`core.networks.Generator` in eval mode, to float32 rounding (the
+Same function as :class:`core.neural.networks.Generator` in eval mode, to float32 rounding (the
 golden parity tests run on both). Used only for inference; training uses the plain networks.
 """
 

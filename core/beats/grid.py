@@ -1,6 +1,6 @@
 """The beat grid: where a piece's beats and bars are, from the tracker or from the user.
 
-A grid is a :class:`core.beats.BeatTrack` (beats in seconds, each beat's bar and place in it,
+A grid is a :class:`core.beats.track.BeatTrack` (beats in seconds, each beat's bar and place in it,
 the meter of every bar, the tempo at every beat). Besides the tracker, it comes from:
 
 - **a MIDI file**: its tempo map and time signatures give the beats and bars exactly
@@ -43,20 +43,19 @@ from typing import Sequence
 
 import numpy as np
 
-from .beats import BeatTrack, local_tempo_bpm
-from .errors import ConductorError, one_of
-from .outputs import write_atomically
+from .track import CONDUCTED_METERS, BeatTrack, holds_of, local_tempo_bpm
+from ..errors import ConductorError, one_of
+from ..outputs import write_atomically
 
 GRID_FORMAT = "virtualconductor-beat-grid"
 GRID_SUFFIXES = (".json", ".txt", ".csv")  # what a grid is saved as
 MIDI_SUFFIXES = (".mid", ".midi")
 BEATS_SUFFIXES = GRID_SUFFIXES + MIDI_SUFFIXES  # what --beats reads
-MAX_BAR_BEATS = 6  # the longest bar the conductor has a pattern for
+MAX_BAR_BEATS = max(CONDUCTED_METERS)  # the longest bar the conductor has a pattern for
 TEMPO_RANGE_BPM = (20.0, 300.0)  # a beat grid outside this is a mistake, not music
 END_TOLERANCE_S = 0.05  # a beat this close after the end is on the last sample
 MIDI_DEFAULT_BPM = 120.0  # what a MIDI file without tempo events plays at
 OFFSET_SEARCH_S = 30.0  # the automatic MIDI offset is looked for within this either way
-HOLD_GAP_RATIO = 2.5  # a gap this many times those around it is a hold (a deleted beat makes 2)
 ONSET_FFT, ONSET_HOP = 512, 128  # the short frames the MIDI offset is found on (5.8 ms at 22,050 Hz)
 LABEL = re.compile(r"^\|?\s*(\d+)\s*[.:]\s*(\d+)\s*$")  # "12.1", "|12.1" (a downbeat marker), "12:1"
 
@@ -64,16 +63,6 @@ LABEL = re.compile(r"^\|?\s*(\d+)\s*[.:]\s*(\d+)\s*$")  # "12.1", "|12.1" (a dow
 def beat_label(track: BeatTrack, index: int) -> str:
     """ "bar.beat" of beat ``index`` (1-based; bar 0 is a pickup)."""
     return f"{int(track.bar_number[index]) + 1}.{int(track.bar_position[index]) + 1}"
-
-
-def beat_meters(track: BeatTrack) -> np.ndarray:
-    """The meter of each beat's bar [shape=(B,), int] (a pickup's: its beats)."""
-    meters = np.zeros(track.beats_s.size, dtype=int)
-    bars = np.asarray(track.bar_number)
-    for bar in np.unique(bars):
-        here = bars == bar
-        meters[here] = track.bar_meters[bar] if 0 <= bar < len(track.bar_meters) else int(here.sum())
-    return meters
 
 
 # ---------------------------------------------------------------------------------- saving
@@ -86,7 +75,7 @@ def save_grid(track: BeatTrack, path: str | os.PathLike[str]) -> Path:
         raise ConductorError(f"Cannot write a beat grid as '{path.name}'; name it {one_of(GRID_SUFFIXES)}.")
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     labels = [beat_label(track, k) for k in range(beats_s.size)]
-    meters = beat_meters(track)
+    meters = track.beat_meters()
     if suffix == ".json":
         document = {
             "format": GRID_FORMAT,
@@ -359,9 +348,9 @@ def _bar_starts_from_audio(times_s: np.ndarray, samples: np.ndarray | None) -> n
     if samples is None or times_s.size < 4:
         starts[::4] = True
         return starts
-    from .audio import SAMPLE_RATE_HZ
-    from .beats import BASS_BANDS, beat_accent, infer_bars, log_mel_spectrum, onset_strength, pitch_class_profiles
-    from .mel import HOP_LENGTH
+    from ..audio.decode import SAMPLE_RATE_HZ
+    from .dsp_tracker import BASS_BANDS, beat_accent, infer_bars, log_mel_spectrum, onset_strength, pitch_class_profiles
+    from ..audio.mel import HOP_LENGTH
 
     log_mel = log_mel_spectrum(samples, SAMPLE_RATE_HZ)
     onset = onset_strength(log_mel)
@@ -418,7 +407,7 @@ def _track_from_bar_starts(
     bar_meters = np.asarray(meters, dtype=int)
     downbeats_s = times_s[bar_number >= 0][np.flatnonzero(bar_position[bar_number >= 0] == 0)] if count else times_s
     meter = int(np.bincount(bar_meters).argmax()) if bar_meters.size else 4
-    tempo_curve = local_tempo_bpm(times_s)
+    tempo_curve = local_tempo_bpm(times_s, held)
     return BeatTrack(
         beats_s=times_s,
         downbeats_s=downbeats_s,
@@ -431,20 +420,6 @@ def _track_from_bar_starts(
         tracker=f"given:{source}",
         held=np.asarray(held, dtype=bool),
     )
-
-
-def holds_of(times_s: np.ndarray) -> np.ndarray:
-    """Where a list of beats holds (a fermata, a rest): a gap over ``HOLD_GAP_RATIO`` times
-    those around it, and the last beat, after which the music ends [shape=(B,), bool]."""
-    gaps_s = np.diff(np.asarray(times_s, dtype=np.float64))
-    held = np.zeros(gaps_s.size + 1, dtype=bool)
-    if gaps_s.size:
-        padded = np.concatenate([np.full(2, np.nan), gaps_s, np.full(2, np.nan)])
-        around = np.stack([padded[k : k + gaps_s.size] for k in (0, 1, 3, 4)])  # two gaps either side
-        usual = np.nanmedian(np.where(np.isnan(around).all(axis=0), gaps_s, around), axis=0)
-        held[:-1] = gaps_s > HOLD_GAP_RATIO * usual
-    held[-1] = True
-    return held
 
 
 # ---------------------------------------------------------------------------------- MIDI
@@ -572,7 +547,7 @@ def midi_offset_s(note_onsets_s: np.ndarray, samples: np.ndarray) -> float:
     """The shift (seconds, added to the MIDI's times) that best lines the MIDI's note onsets up
     with the audio's onsets: the peak of their cross-correlation within ``OFFSET_SEARCH_S``
     either way, on :func:`fine_onset_strength`."""
-    from .audio import SAMPLE_RATE_HZ
+    from ..audio.decode import SAMPLE_RATE_HZ
 
     audio = fine_onset_strength(samples)
     fps = SAMPLE_RATE_HZ / ONSET_HOP

@@ -18,9 +18,8 @@ import os
 
 import numpy as np
 
-from .audio import SAMPLE_RATE_HZ
-from .errors import ConductorError
-from .motion import MOTION_FPS  # noqa: F401  (here too: the motion frames the mel's 90 fps make)
+from .decode import SAMPLE_RATE_HZ
+from ..errors import ConductorError
 
 N_FFT = 2048
 HOP_LENGTH = 256
@@ -146,7 +145,7 @@ def mel_90hz(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal at ``sample_rate_hz`` (use :func:`core.audio.load_audio`).
+        Mono signal at ``sample_rate_hz`` (use :func:`core.audio.decode.load_audio`).
 
     Returns
     -------

@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .beats import BeatTrack
-from .errors import ConductorError
-from .mel import MOTION_FPS
-from .motion import sample_keypoints
-from .signal_filters import gaussian_smooth, local_maxima, running_max
-from .skeleton import JOINT_INDEX
+from ..beats.track import BeatTrack
+from ..errors import ConductorError
+from ..motion.keypoints import MOTION_FPS
+from ..motion.keypoints import sample_keypoints
+from ..audio.filters import gaussian_smooth, local_maxima, running_max
+from ..motion.skeleton import JOINT_INDEX
 
 BATON_WRIST = JOINT_INDEX["right_wrist"]  # the hand that beats time
 BEAT_SIGMA_S = 0.1  # tolerance of the beat alignment score, seconds
@@ -263,7 +263,7 @@ def _beats_and_bars(track: BeatTrack, level: str) -> tuple[np.ndarray, np.ndarra
     if level == "bar":
         keep = position == 0
     elif level == "half bar":
-        meters = np.asarray(beat_meters_of(track))
+        meters = track.beat_meters()
         keep = (position == 0) | ((meters % 2 == 0) & (position == meters // 2))
     elif level == "division":
         gap_s = np.diff(beats_s)
@@ -275,14 +275,6 @@ def _beats_and_bars(track: BeatTrack, level: str) -> tuple[np.ndarray, np.ndarra
     else:
         raise ValueError(f"unknown beat level {level!r}")
     return beats_s[keep], bars[keep]
-
-
-def beat_meters_of(track: BeatTrack) -> np.ndarray:
-    """The meter of each beat's bar (a pickup's: the first bar's)."""
-    bars = np.asarray(track.bar_number)
-    meters = np.asarray(track.bar_meters)
-    fallback = int(meters[0]) if meters.size else int(track.meter)
-    return np.where((bars >= 0) & (bars < meters.size), meters[np.clip(bars, 0, max(meters.size - 1, 0))], fallback)
 
 
 def level_name(levels: BarLevels) -> str:

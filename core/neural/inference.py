@@ -11,16 +11,16 @@ give: there are no seams to cross-fade, and memory stays bounded whatever the le
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
 
-from .errors import CancelCheck, CancelledError, ConductorError, ProgressCallback
-from .mel import MEL_FPS, MOTION_FPS, frame_count_30fps
+from ..errors import CancelCheck, CancelledError, ConductorError, ProgressCallback
+from ..audio.mel import MEL_FPS, frame_count_30fps
+from ..motion.keypoints import MOTION_FPS
 from .fusion import FusedGenerator
-from .generate import PRECISIONS
 from .networks import NOISE_PER_SECOND, Generator
+from .precision import PRECISIONS
 
 DEFAULT_WINDOW_S = 600  # the fused encoder chunks itself, so only the cheap TCN sees a whole window
 DEFAULT_CONTEXT_S = 12
@@ -46,66 +46,6 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as error:
         raise ConductorError(f"'{name}' is not a device name; use auto, cpu, cuda or mps.") from error
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse a precision this device cannot run fast: bfloat16 needs a CUDA GPU that computes
-    it (compute capability 8, Ampere, or newer) or a CPU with AVX-512 BF16 or AMX that oneDNN may
-    use; elsewhere it is emulated, slower than float32 (2x on AVX-512 without BF16), or fails."""
-    if precision not in PRECISIONS:
-        raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
-    if precision == "float32":
-        return
-    if device.type == "cuda":
-        if torch.cuda.get_device_capability(device)[0] < 8:  # before Ampere bfloat16 is emulated
-            raise ConductorError("This GPU has no bfloat16 arithmetic; use --precision float32.")
-        return
-    if device.type == "cpu" and cpu_has_bf16_instructions():
-        if not onednn_runs_bf16():
-            raise ConductorError(
-                "This CPU has bfloat16 arithmetic but oneDNN is kept from it (ONEDNN_MAX_CPU_ISA or "
-                "DNNL_MAX_CPU_ISA is set below AVX512_CORE_BF16); lift that limit or use --precision float32."
-            )
-        return
-    raise ConductorError(
-        f"bf16 needs a CPU with AVX-512 BF16 or AMX, or a CUDA GPU; this {device.type} would emulate it, "
-        "slower than float32, so use --precision float32."
-    )
-
-
-def cpu_has_bf16_instructions() -> bool:
-    """Whether this CPU computes bfloat16 (AVX-512 BF16 or AMX), whatever oneDNN is allowed."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
-def bf16_refusal(device: torch.device) -> str | None:
-    """Why ``device`` may not run the network in bf16 (the sentence :func:`check_precision`
-    raises), or None where it may."""
-    try:
-        check_precision("bf16", device)
-    except ConductorError as error:
-        return str(error)
-    return None
-
-
-# oneDNN's instruction-set limits below its bfloat16 instructions: at AVX2 and under its bfloat16
-# convolution refuses to run, at AVX512_CORE(_VNNI) it emulates it, 2x slower than float32.
-_ONEDNN_ISAS_WITHOUT_BF16 = frozenset(
-    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
-)
-
-
-def onednn_runs_bf16() -> bool:
-    """Whether oneDNN, which runs the fused convolutions, may use this CPU's bfloat16 instructions
-    (``ONEDNN_MAX_CPU_ISA``, or its older name ``DNNL_MAX_CPU_ISA``, can hold it below them)."""
-    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
-        if os.environ.get(name, "").strip().upper() in _ONEDNN_ISAS_WITHOUT_BF16:
-            return False
-    is_supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(is_supported()) if is_supported is not None else torch.backends.mkldnn.is_available()
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def seconds_of_noise(mel_frames_90hz: int) -> int:
@@ -167,7 +107,7 @@ def generate_keypoints(
     generator : Generator
         In eval mode.
     mel_90hz : np.ndarray [shape=(T90, 128), float32]
-        The official mel feature (:func:`core.mel.mel_90hz`), T90 >= 1.
+        The official mel feature (:func:`core.audio.mel.mel_90hz`), T90 >= 1.
     noise : np.ndarray [shape=(S, 8), float32]
         One 8-vector per second, S >= ceil(T90 / 90) (extra rows are ignored).
     variation : float >= 0
@@ -176,7 +116,7 @@ def generate_keypoints(
         Window length and context on each side, in whole seconds (context_s >= 10 keeps the
         result equal to a single pass).
     fused : bool
-        Run :class:`core.fusion.FusedGenerator` (batch norms folded, ~1.7x faster on CPU, equal
+        Run :class:`core.neural.fusion.FusedGenerator` (batch norms folded, ~1.7x faster on CPU, equal
         to float32 rounding) instead of the plain network.
     precision : "float32" or "bf16"
         "bf16" runs the fused network's music encoder in bfloat16 (see :func:`check_precision`

@@ -8,22 +8,19 @@ back when harmony changes between the beats rather than on them. The meter is th
 into which the beats' accents (onset, bass onset and change of chroma) group most clearly
 beyond chance, with a prior for 4 and 3; the bars then come from a small hidden Markov model
 over the position in the bar. No model file, no numba, no download; the mel spectrum comes
-from :func:`core.mel.mel_power`.
+from :func:`core.audio.mel.mel_power`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
-from .errors import ConductorError
-from .mel import HOP_LENGTH, mel_power
-from .signal_filters import local_maxima, running_mean
+from .track import CONDUCTED_TEMPO_BPM, BeatTrack
+from ..audio.mel import HOP_LENGTH, mel_power
+from ..audio.filters import local_maxima, running_mean
 
-METERS = (2, 3, 4, 6)
-MIN_BPM = 40.0  # a conductor beats between 40 and 180 beats per minute
-MAX_BPM = 180.0
+MIN_BPM, MAX_BPM = CONDUCTED_TEMPO_BPM  # the beat is looked for where a conductor beats
 PRIOR_BPM = 110.0  # centre of the log-normal tempo prior
 PRIOR_OCTAVES = 0.6  # its standard deviation, in octaves (0.9 took op. 18/1 i's hemiola as the beat)
 REST_DB = -30.0  # under the loud (95th percentile) frames: a rest, not a held note
@@ -49,154 +46,15 @@ MIN_RHYTHM_CONTRAST = 0.065
 RHYTHM_CONTRAST_SPREADS = 3.0  # ... and this many times a random signal's spread, 1 / sqrt(frames)
 
 
-@dataclasses.dataclass
-class BeatTrack:
-    """Where the beats and bars of a piece fall, as a conductor beats them.
-
-    The first five fields are at the conducted level: the beats a conductor shows (a fast 3/4
-    in one, a 6/8 in two, a slow 6/8 in six); the ``notated_*`` fields give the beat of the time
-    signature. The fields after ``tempo_bpm`` are filled from the first five when not given.
-
-    Attributes
-    ----------
-    beats_s : np.ndarray [shape=(B,), float64]
-        Beat times in seconds, increasing; none where the music holds or is silent.
-    downbeats_s : np.ndarray [shape=(D,), float64]
-        The beats that start a bar, in seconds.
-    bar_position : np.ndarray [shape=(B,), int]
-        Each beat's place in its bar, 0 (downbeat) to its bar's meter - 1.
-    meter : int
-        Beats per bar of most bars: 2, 3, 4, 6, or 1 for a piece beaten in one.
-    tempo_bpm : float
-        Median beats per minute (0 when fewer than two beats).
-    bar_number : np.ndarray [shape=(B,), int]
-        Each beat's bar, counted from 0 at the first downbeat; -1 for the beats of a pickup.
-    bar_meters : np.ndarray [shape=(D,), int]
-        The beats of each bar (meter changes), in the order of ``downbeats_s``.
-    tempo_curve_bpm : np.ndarray [shape=(B,), float64]
-        The local tempo at each beat, beats per minute (a hold keeps the tempo before it).
-    notated_beats_s : np.ndarray [shape=(N,), float64]
-        The time signature's beats (the dotted quarters of a 6/8, the quarters of a fast 3/4).
-    notated_meter : int
-        Beats of the time signature in most bars (6/8: 2); 0 until filled.
-    compound : bool
-        Whether the notated beats divide in three (6/8, 9/8, 12/8).
-    level : str
-        How the conducted beats relate to the notated ones: "beat" (the same), "bar" (in one),
-        "half bar" (a 4/4 in two) or "division" (a slow 6/8 in six).
-    tracker : str
-        Which tracker found them: "dsp" or the learned tracker's weights id.
-    held : np.ndarray [shape=(B,), bool]
-        Whether the music holds after the beat (a fermata, a rest, the end) instead of going on
-        in tempo; the next beat then comes later than the tempo says.
-    """
-
-    beats_s: np.ndarray
-    downbeats_s: np.ndarray
-    bar_position: np.ndarray
-    meter: int
-    tempo_bpm: float
-    bar_number: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
-    bar_meters: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
-    tempo_curve_bpm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
-    notated_beats_s: np.ndarray | None = None
-    notated_meter: int = 0
-    compound: bool = False
-    level: str = "beat"
-    tracker: str = "dsp"
-    held: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
-
-    def __post_init__(self) -> None:
-        count = np.asarray(self.beats_s).size
-        if np.asarray(self.held).size != count:
-            self.held = np.zeros(count, dtype=bool)
-        if np.asarray(self.bar_number).size != count:
-            starts = np.asarray(self.bar_position) == 0
-            self.bar_number = np.cumsum(starts) - 1 if count else np.zeros(0, int)
-        if np.asarray(self.bar_meters).size != np.asarray(self.downbeats_s).size:
-            self.bar_meters = np.full(np.asarray(self.downbeats_s).size, self.meter, dtype=int)
-        self.bar_meters = bar_meters_as_beaten(self.bar_number, self.bar_meters, self.held)
-        if np.asarray(self.tempo_curve_bpm).size != count:
-            self.tempo_curve_bpm = local_tempo_bpm(np.asarray(self.beats_s, dtype=np.float64))
-        if self.notated_beats_s is None:
-            self.notated_beats_s = np.asarray(self.beats_s, dtype=np.float64)
-        if not self.notated_meter:
-            self.notated_meter = self.meter
-
-
-def bar_meters_as_beaten(bar_number: np.ndarray, bar_meters: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """``bar_meters`` [shape=(D,)] with each bar that has fewer beats than its meter says, runs
-    on without a hold and is not the last, given the meter of its beats: a bar of 3 in a piece
-    in 4 is beaten in 3 (a tracker's bar cut short), while a bar that holds (a fermata) or ends
-    the music keeps its meter and shows the beats it has."""
-    meters = np.asarray(bar_meters, dtype=int).copy()
-    bars = np.asarray(bar_number)
-    if meters.size < 2 or bars.size == 0:
-        return meters
-    inside = (bars >= 0) & (bars < meters.size)
-    counts = np.bincount(bars[inside], minlength=meters.size)
-    holding = np.bincount(bars[inside], weights=np.asarray(held, dtype=float)[inside], minlength=meters.size) > 0
-    short = (counts < meters) & (counts > 0) & ~holding
-    short[-1] = False
-    meters[short] = counts[short]
-    return meters
-
-
-def local_tempo_bpm(beats_s: np.ndarray) -> np.ndarray:
-    """Beats per minute at each beat: 60 over the median of the intervals before and after it
-    and the one before that (0 for a single beat)."""
-    if beats_s.size < 2:
-        return np.zeros(beats_s.size)
-    gaps = np.diff(beats_s)
-    padded = np.concatenate([gaps[:1], gaps[:1], gaps, gaps[-1:]])  # (B + 2,)
-    return 60.0 / np.median(np.lib.stride_tricks.sliding_window_view(padded, 3)[: beats_s.size], axis=1)
-
-
-TRACKERS = ("auto", "learned", "dsp")
-
-
-def track_beats(
-    samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None, tracker: str = "auto"
-) -> BeatTrack:
-    """Beats, downbeats and meter of a mono signal.
-
-    Parameters
-    ----------
-    samples : np.ndarray [shape=(n,), float32]
-        Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.load_audio`).
-    sample_rate_hz : int > 0
-    meter : int in ``METERS`` or None
-        Beats per bar to use instead of the detected meter (the downbeats are still found).
-    tracker : {"auto", "learned", "dsp"}
-        "auto": ``DEFAULT_TRACKER`` when its weights are installed, else the signal-processing
-        tracker of this module; "learned": the network of :mod:`core.learned_tracker` (weights in
-        weights/); "dsp": this module's tracker.
-
-    Returns
-    -------
-    BeatTrack
-        Empty beat lists for silence or a signal with no rhythm to follow.
-    """
-    from .learned_tracker import DEFAULT_TRACKER, learned_network, track_beats_learned
-
-    if tracker not in TRACKERS:
-        raise ConductorError(f"Unknown beat tracker {tracker!r}; choose one of {', '.join(TRACKERS)}.")
-    if tracker == "learned" or (tracker == "auto" and DEFAULT_TRACKER == "learned"):
-        network = learned_network(required=tracker == "learned")
-        if network is not None:
-            return track_beats_learned(samples, sample_rate_hz, network, meter=meter)
-    return track_beats_dsp(samples, sample_rate_hz, meter=meter)
-
-
 def track_beats_dsp(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: int | None = None) -> BeatTrack:
     """Beats, downbeats and meter of a mono signal by the signal-processing tracker (no weights).
 
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.load_audio`).
+        Mono signal at ``sample_rate_hz`` (22,050 Hz from :func:`core.audio.decode.load_audio`).
     sample_rate_hz : int > 0
-    meter : int in ``METERS`` or None
+    meter : int in :data:`core.beats.track.TRACKED_METERS` or None
         Beats per bar to use instead of the detected meter (the downbeats are still found).
 
     Returns
@@ -213,7 +71,7 @@ def track_beats_dsp(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: 
     whole = unbiased_autocorrelation(onset)  # of the whole piece: is a period a 6/8 bar, a beat in three?
     if rhythm_contrast(whole, frame_rate_hz) < max(MIN_RHYTHM_CONTRAST, RHYTHM_CONTRAST_SPREADS / np.sqrt(onset.size)):
         return BeatTrack(np.zeros(0), np.zeros(0), np.zeros(0, int), meter or 4, 0.0)  # noise: nothing to beat
-    period_frames = local_period(onset, frame_rate_hz, whole_autocorrelation=whole)
+    period_frames = onset_period_frames(onset, frame_rate_hz, whole_autocorrelation=whole)
     beat_frames = dynamic_programming_beats(onset, period_frames)
     chroma, bass_chroma = pitch_class_profiles(samples, sample_rate_hz)
     shifted = on_beat_phase(beat_frames, chroma, bass_chroma)
@@ -364,7 +222,7 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
     return np.concatenate([middles, [beats[-1] + (beats[-1] - beats[-2]) // 2]])
 
 
-def local_period(
+def onset_period_frames(
     onset: np.ndarray, frame_rate_hz: float, *, whole_autocorrelation: np.ndarray | None = None
 ) -> np.ndarray:
     """Beat period in frames for every frame: a smooth path through windowed autocorrelations.

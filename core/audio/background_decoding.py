@@ -32,7 +32,7 @@ from typing import IO, Callable
 
 import numpy as np
 
-from .errors import ConductorError
+from ..errors import ConductorError
 
 DecodedMusic = tuple[np.ndarray | None, np.ndarray, str]  # (samples or None, mel_90hz, SHA-256)
 

@@ -1,7 +1,7 @@
 """The conductor figure's body and baton as meshes, in NumPy: shapes, materials and bone weights.
 
 The body is built from lathed shapes (an outline turned around an axis), each weighted to the
-bones of :data:`core.conductor_rig.CONDUCTOR_BONES` by smooth ramps along each limb, so joints
+bones of :data:`core.figure.rig.CONDUCTOR_BONES` by smooth ramps along each limb, so joints
 bend without cracks. Rest pose (T-pose, facing -Y, left on +X), metres. ``addon/conductor_body.py``
 turns these parts into Blender objects.
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConductorError
+from ..errors import ConductorError
 
 SAMPLE_RATE_HZ = 22_050
 MIN_SOURCE_RATE_HZ = 8_000

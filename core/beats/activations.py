@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE_HZ
-from .errors import ConductorError
-from .mel import HOP_LENGTH, N_MELS, mel_power
+from ..audio.decode import SAMPLE_RATE_HZ
+from ..errors import ConductorError
+from ..audio.mel import HOP_LENGTH, N_MELS, mel_power
 
 FRAME_RATE_HZ = SAMPLE_RATE_HZ / HOP_LENGTH  # ~86.13 activation frames a second
 LOG_SCALE = 100.0  # features are log(1 + LOG_SCALE * mel power): logarithmic above ~-20 dB re 1
-BANDS_SUMMED = 2  # adjacent mel bands of core.mel whose power is summed: 64 bands are plenty for beats
+BANDS_SUMMED = 2  # adjacent mel bands of core.audio.mel whose power is summed: 64 bands are plenty for beats
 FEATURE_BANDS = N_MELS // BANDS_SUMMED
 ACTIVATIONS = ("beat", "downbeat", "division")
 KERNEL = 5  # of the dilated time convolutions
@@ -37,7 +37,7 @@ ELU_ALPHA = 1.0
 
 
 def spectrogram_features(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """The network's input: log-compressed mel power, adjacent pairs of core.mel's bands summed.
+    """The network's input: log-compressed mel power, adjacent pairs of core.audio.mel's bands summed.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ or 3+2, and 6), beat 1 falls straight down, the last beat rises to prepare the n
 the second beat crosses the body and the third goes out wide, in 3 the second goes out wide.
 Every beat's ictus is the lowest point of the right hand and falls exactly on the tracked beat.
 The strokes are round and continuous for legato, straight with a sharp stop and a quick
-rebound for staccato and marcato (read from the audio, see :mod:`core.articulation`). Their
+rebound for staccato and marcato (read from the audio, see :mod:`core.procedural.articulation`). Their
 size follows each beat's loudness at the scale of real conductors (the hand travels about two
 shoulder widths). The piece opens with a preparatory beat one beat ahead, in tempo; fermatas
 are held and released; the last note is cut off. The left hand mirrors at 70 % in loud
@@ -29,13 +29,14 @@ from typing import Callable
 import numpy as np
 
 from .articulation import BeatSound, articulation_weights, beat_sound
-from .beats import BeatTrack, track_beats
-from .conducting_style import ARTICULATIONS, METERS, ConductingStyle
-from .errors import CancelledError, ConductorError
-from .mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
-from .motion import MOTION_FPS, Motion
-from .signal_filters import gaussian_smooth, running_mean, running_min, true_runs
-from .skeleton import JOINT_INDEX
+from ..beats.track import CONDUCTED_METERS, TRACKED_METERS, BeatTrack, local_period_s
+from ..beats.tracking import track_beats
+from .style import ARTICULATIONS, ConductingStyle
+from ..errors import CancelledError, ConductorError
+from ..audio.mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
+from ..motion.keypoints import MOTION_FPS, Motion
+from ..audio.filters import gaussian_smooth, running_mean, running_min, true_runs
+from ..motion.skeleton import JOINT_INDEX
 
 # Rest pose of the whole body, image coordinates (x right, y down), from the model's typical
 # output with the hands lowered in front of the waist; the eyes sit level with the ears as there
@@ -144,7 +145,6 @@ LOUDNESS_SMEAR_S = 0.17  # how far :func:`loudness_30fps` smears a level change 
 SILENCE_DB = -45.0  # below the piece's loud level: no music
 END_DB = -30.0  # below the piece's loud level: the last note (or a fermata) has stopped
 END_SILENCE_S = 0.3  # ... for at least this long
-HOLD_FACTOR = 1.7  # a gap this many periods long is a hold (fermata or rest)
 NOISE_CELL_S = 0.1  # the human irregularity of a beat is drawn for its tenth of a second
 HOLD_HEIGHT = 0.17  # least height above the beat plane of a held hand (size 1)
 RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the preparation
@@ -219,7 +219,7 @@ def conduct(
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal at ``sample_rate_hz`` (use :func:`core.audio.load_audio`); at least 1 s.
+        Mono signal at ``sample_rate_hz`` (use :func:`core.audio.decode.load_audio`); at least 1 s.
     sample_rate_hz : int > 0
         Rate of ``samples`` in Hz; other rates than 22,050 Hz are resampled for the analysis.
     seed : int or None
@@ -240,7 +240,7 @@ def conduct(
         Beats, bars and meter to conduct (e.g. a score's) instead of tracking them; then
         ``meter`` must be None.
     tracker : {"auto", "learned", "dsp"}
-        Which tracker of :func:`core.beats.track_beats` finds the beats when none are given.
+        Which tracker of :func:`core.beats.tracking.track_beats` finds the beats when none are given.
 
     Returns
     -------
@@ -249,7 +249,7 @@ def conduct(
         ``T = frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``, the neural generator's
         frame count; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
         (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2"),
-        ``tempo_bpm``, ``tracker`` (:attr:`core.beats.BeatTrack.tracker`), ``variation``,
+        ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
         ``articulation`` (share of the beats conducted legato, staccato and marcato) and
         ``style`` (the controls used).
     """
@@ -270,14 +270,14 @@ def conduct(
     variation = float(variation)
     if not (np.isfinite(variation) and variation >= 0):
         raise ConductorError(f"Variation must be 0 or more, got {variation!r}; use 0 to 2.")
-    if meter is not None and meter not in METERS:
+    if meter is not None and meter not in CONDUCTED_METERS:
         raise ConductorError(
             f"Meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {meter!r}; leave it unset to detect it."
         )
     style = style or ConductingStyle()
     if beats is not None and meter is not None:
         raise ConductorError("Give the meter either in the beats or as the meter, not both; leave the meter unset.")
-    if beats is not None and beats.meter not in METERS:
+    if beats is not None and beats.meter not in CONDUCTED_METERS:
         raise ConductorError(
             f"The beats' meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {beats.meter!r}; "
             "regroup them into one of those."
@@ -290,7 +290,7 @@ def conduct(
         samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
     # The tracker knows the common meters; 1 and 5 are grouped here from its beats.
     track = beats or track_beats(
-        samples, SAMPLE_RATE_HZ, meter=meter if meter in (2, 3, 4, 6) else None, tracker=tracker
+        samples, SAMPLE_RATE_HZ, meter=meter if meter in TRACKED_METERS else None, tracker=tracker
     )
     checkpoint(0.5, "Listening to the articulation")
     sound = beat_sound(samples, SAMPLE_RATE_HZ, track.beats_s)
@@ -434,7 +434,7 @@ def draw(
         Its scale.
     style : ConductingStyle or None
     sound : BeatSound or None
-        How each beat is played (:func:`core.articulation.beat_sound`): the strokes' style and
+        How each beat is played (:func:`core.procedural.articulation.beat_sound`): the strokes' style and
         each beat's level come from it; None conducts legato (unless ``style`` says otherwise)
         with each beat's level from ``loudness_db``.
     pattern : str or None
@@ -537,15 +537,11 @@ class BeatPlan:
 def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
     """The pattern each beat is drawn in: its bar's meter's (a bar of 3 in a piece in 4 is beaten
     in 3, from its barline), the piece's own choice (a 5 as 2+3 or 3+2) for the bars in its meter."""
-    bars = np.asarray(track.bar_number)
-    meters = np.asarray(track.bar_meters)
-    first = int(meters[0]) if meters.size else int(track.meter)
     names = {int(track.meter): piece_pattern}
-    shapes = []
-    for bar in bars:
-        meter = int(meters[bar]) if 0 <= bar < meters.size else first
-        shapes.append(PATTERNS[names.get(meter) or pattern_name(meter, np.zeros(0, int), np.zeros(0))])
-    return shapes
+    return [
+        PATTERNS[names.get(int(meter)) or pattern_name(int(meter), np.zeros(0, int), np.zeros(0))]
+        for meter in track.beat_meters()
+    ]
 
 
 def plan_beats(
@@ -561,16 +557,15 @@ def plan_beats(
     peak_db: np.ndarray | None = None,
 ) -> BeatPlan:
     """Each beat's ictus, rebound and size from its place in the bar and its loudness: the
-    peak level of its note (``peak_db`` [shape=(B,)], :attr:`core.articulation.BeatSound.peak_db`)
+    peak level of its note (``peak_db`` [shape=(B,)], :attr:`core.procedural.articulation.BeatSound.peak_db`)
     or else the mean of ``loudness_db`` over the beat."""
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     places = np.array(
         [min(int(p), len(pattern.ictus) - 1) for p, pattern in zip(track.bar_position, patterns)], dtype=int
     )
-    intervals_s = np.diff(beats_s)
-    period_s = local_period(intervals_s)
-    gaps_s = np.append(intervals_s, np.inf)
-    held = gaps_s > HOLD_FACTOR * period_s
+    held = np.asarray(track.held, dtype=bool)
+    period_s = local_period_s(beats_s, held)
+    gaps_s = np.append(np.diff(beats_s), np.inf)
 
     # Loudness of each beat: its level over one period from the beat (past the loudness curve's
     # spill from the beat before), against the piece's median.
@@ -651,21 +646,6 @@ def mean_over(
     last = np.maximum(np.searchsorted(times_s, ends_s, side="left"), first)
     count = last - first
     return np.where(count > 0, (total[last] - total[first]) / np.maximum(count, 1), empty)
-
-
-def local_period(intervals_s: np.ndarray) -> np.ndarray:
-    """The beat period around each beat [shape=(B,)], seconds: the median of the nearest nine
-    intervals that are not holds (a fermata would stretch it), from B - 1 intervals."""
-    typical = float(np.median(intervals_s))
-    regular = np.flatnonzero(intervals_s < HOLD_FACTOR * typical)
-    periods = np.full(intervals_s.size + 1, typical)
-    for k in range(periods.size):
-        middle = int(np.searchsorted(regular, k))
-        candidates = regular[max(middle - 9, 0) : middle + 9]
-        near = candidates[np.argsort(np.abs(candidates - k), kind="stable")[:9]]
-        if near.size:
-            periods[k] = np.median(intervals_s[near])
-    return periods
 
 
 def to_image(points: np.ndarray, size: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Shapes: N batch, T90 mel frames (90 per second), T30 motion frames (30 per second),
 S seconds. Architecture facts: ``docs/parity.md``. Module names are our own;
-:mod:`core.weights` maps the official checkpoints' key names onto them.
+:mod:`core.neural.weights` maps the official checkpoints' key names onto them.
 
 - :class:`MusicEncoder`: mel (N, T90, 128) -> features (N, T30, 64).
 - :class:`Generator` (M2S-GAN): mel (N, T90, 128) + noise (N, S, 8) -> motion (N, T30, 13, 2).
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .skeleton import EDGES, JOINT_COUNT
+from ..motion.skeleton import EDGES, JOINT_COUNT
 
 MUSIC_FEATURES = 64
 NOISE_PER_SECOND = 8

@@ -17,7 +17,7 @@ Three stages, each usable alone:
    bar. It takes any beat times, so beats a user has edited re-derive their bars.
 3. :func:`conducted_grid` — the beats a conductor shows: the notated beats, or a fast 3/4 in one
    and a fast 4/4 in two, or a slow 6/8 in six, so that the conducted tempo stays within
-   ``MIN_CONDUCTED_BPM``-``MAX_CONDUCTED_BPM``.
+   :data:`core.beats.track.CONDUCTED_TEMPO_BPM`.
 
 Times are frames of the activation (``frames / fps`` seconds) or seconds, as each function says.
 """
@@ -27,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from .track import CONDUCTED_TEMPO_BPM
 
 MIN_BEAT_BPM = 35.0  # tempo range of the notated beat the network marks (a slow 6/8's dotted quarter ...
 MAX_BEAT_BPM = 290.0  # ... to a presto 3/4's quarter)
@@ -43,12 +45,10 @@ BEAT_BONUS = float(np.log(15.0))
 EDGE_ACTIVATION = 0.05  # the first and last beats need at least this activation
 WINDOW_S = 900.0  # longer pieces are decoded in windows of this length ...
 OVERLAP_S = 30.0  # ... overlapping by this much, joined in the middle of the overlap
-METERS = (2, 3, 4)
+NOTATED_BAR_METERS = (2, 3, 4)  # the bars of the time signature the bar decoder tells apart (6/8: 2)
 METER_CHANGE = 1e-3  # probability that a bar has another meter than the bar before
 BAR_BREAK = 1e-4  # probability that a bar ends early (a beat missed or added by the tracker)
 DOWNBEAT_FLOOR = 0.02
-MIN_CONDUCTED_BPM = 40.0
-MAX_CONDUCTED_BPM = 180.0
 SLOW_COMPOUND_BPM = 62.0  # compound beats slower than this are conducted in their three divisions
 
 
@@ -64,28 +64,13 @@ class BeatPath:
         The beat interval of the tempo state each beat leaves in (frames; the tempo is
         ``60 * fps / interval_frames``), also across holds.
     held : np.ndarray [shape=(B,), bool]
-        Whether a hold (fermata, rest) follows the beat.
+        Whether the decoder's hold state (fermata, rest) follows the beat: how it bridged the gap;
+        where the grid holds is :func:`core.beats.track.holds_of`'s rule on the beats.
     """
 
     frames: np.ndarray
     interval_frames: np.ndarray
     held: np.ndarray
-
-    def tempo_bpm(self, fps: float) -> np.ndarray:
-        """The local tempo at each beat, beats per minute: 60 over the median of the intervals
-        before and after it and the one before that, a held beat's interval being that of its
-        tempo state (a fermata does not slow the tempo down).
-
-        Returns
-        -------
-        np.ndarray [shape=(B,), float64]
-        """
-        if self.frames.size < 2:
-            return 60.0 * fps / np.maximum(self.interval_frames.astype(np.float64), 1.0)
-        gaps = np.diff(self.frames).astype(np.float64)
-        gaps = np.where(self.held[:-1], self.interval_frames[:-1], gaps)
-        padded = np.concatenate([gaps[:1], gaps[:1], gaps, gaps[-1:]])  # (B + 2,)
-        return 60.0 * fps / np.median(np.lib.stride_tricks.sliding_window_view(padded, 3)[: self.frames.size], axis=1)
 
 
 def tempo_intervals(
@@ -349,7 +334,7 @@ def bars_from_beats(
     *,
     downbeat_activation: np.ndarray | None = None,
     fps: float = 0.0,
-    meters: tuple[int, ...] = METERS,
+    meters: tuple[int, ...] = NOTATED_BAR_METERS,
     meter_change: float = METER_CHANGE,
     bar_break: float = BAR_BREAK,
 ) -> BarGrid:
@@ -449,11 +434,12 @@ class ConductedGrid:
 
 def conducting_level(tempo_bpm: float, meter: int, compound: bool) -> str:
     """Which level a conductor beats: the notated beat unless its tempo leaves the conductor's
-    range — faster than ``MAX_CONDUCTED_BPM`` a bar of 2 or 3 is beaten in one and a bar of 4 in
+    range (:data:`core.beats.track.CONDUCTED_TEMPO_BPM`) — faster a bar of 2 or 3 is beaten in one and a bar of 4 in
     two; compound beats slower than ``SLOW_COMPOUND_BPM`` (a slow 6/8) in their divisions."""
-    if tempo_bpm > MAX_CONDUCTED_BPM and meter in (2, 3):
+    fastest_bpm = CONDUCTED_TEMPO_BPM[1]
+    if tempo_bpm > fastest_bpm and meter in (2, 3):
         return "bar"
-    if tempo_bpm > MAX_CONDUCTED_BPM and meter == 4:
+    if tempo_bpm > fastest_bpm and meter == 4:
         return "half bar"
     if compound and meter == 2 and tempo_bpm < SLOW_COMPOUND_BPM:
         return "division"

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConductorError, one_of
-from .outputs import write_atomically
+from ..errors import ConductorError, one_of
+from ..outputs import write_atomically
 from .skeleton import JOINT_COUNT, JOINT_NAMES
 
 MOTION_FPS = 30  # the rate every generator gives (M2S-GAN's output), frames per second
@@ -30,7 +30,7 @@ class Motion:
     Attributes
     ----------
     keypoints : np.ndarray [shape=(T, 13, 2), float32]
-        x and y in [0, 1] image coordinates, y down, joints in :data:`core.skeleton.JOINT_NAMES`.
+        x and y in [0, 1] image coordinates, y down, joints in :data:`core.motion.skeleton.JOINT_NAMES`.
     fps : float > 0
         Frames per second of ``keypoints``.
     source_audio : str

@@ -1,6 +1,6 @@
 """The procedural conductor's controls: the meters it has patterns for and the style of its strokes.
 
-Declared here, apart from ``core/procedural.py``, so that the option dataclasses (and the CLIs and
+Declared here, apart from ``core/procedural/conductor.py``, so that the option dataclasses (and the CLIs and
 panel built from them) read them without importing the conductor itself.
 """
 
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .options import check, option
+from ..options import check, option
 
-METERS = (1, 2, 3, 4, 5, 6)  # beats per bar the conductor has a pattern for
 ARTICULATIONS = ("legato", "staccato", "marcato")  # stroke styles, round to stopped
 
 

@@ -1,0 +1,208 @@
+"""The beat grid as a conductor beats it: :class:`BeatTrack`, what every tracker, a beat file and
+a MIDI file give, and what the conductors read; with the one definition of each idea about it
+that more than one module needs: which meters and tempi a conductor beats, where the music holds,
+the local beat period, and the meter of each beat's bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+# The bars a conductor has a beat pattern for (1: a fast waltz in one; 5: 2+3 or 3+2; 6: a slow
+# 6/8), so the longest bar a beat grid may have.
+CONDUCTED_METERS = (1, 2, 3, 4, 5, 6)
+# The meters a tracker can be held to (the conductor regroups its beats into bars of 1 and 5).
+TRACKED_METERS = (2, 3, 4, 6)
+# A conductor beats between 40 and 180 beats a minute: faster music is beaten in bars or half
+# bars, slower in divisions.
+CONDUCTED_TEMPO_BPM = (40.0, 180.0)
+# A gap this many local beat periods long is a hold (a fermata, a rest, a breath) rather than a
+# slower beat; a beat deleted from a grid leaves a gap of 2, which re-beats its bar instead.
+HOLD_GAP_PERIODS = 2.5
+LOCAL_INTERVALS = 9  # the local beat period is the median of this many nearest regular intervals
+
+
+@dataclasses.dataclass
+class BeatTrack:
+    """Where the beats and bars of a piece fall, as a conductor beats them.
+
+    The first five fields are at the conducted level: the beats a conductor shows (a fast 3/4
+    in one, a 6/8 in two, a slow 6/8 in six); the ``notated_*`` fields give the beat of the time
+    signature. The fields after ``tempo_bpm`` are filled from the first five when not given.
+
+    Attributes
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times in seconds, increasing; none where the music holds or is silent.
+    downbeats_s : np.ndarray [shape=(D,), float64]
+        The beats that start a bar, in seconds.
+    bar_position : np.ndarray [shape=(B,), int]
+        Each beat's place in its bar, 0 (downbeat) to its bar's meter - 1.
+    meter : int
+        Beats per bar of most bars: 2, 3, 4, 6, or 1 for a piece beaten in one.
+    tempo_bpm : float
+        Median beats per minute (0 when fewer than two beats).
+    bar_number : np.ndarray [shape=(B,), int]
+        Each beat's bar, counted from 0 at the first downbeat; -1 for the beats of a pickup.
+    bar_meters : np.ndarray [shape=(D,), int]
+        The beats of each bar (meter changes), in the order of ``downbeats_s``.
+    tempo_curve_bpm : np.ndarray [shape=(B,), float64]
+        The local tempo at each beat, beats per minute (a hold keeps the tempo before it).
+    notated_beats_s : np.ndarray [shape=(N,), float64]
+        The time signature's beats (the dotted quarters of a 6/8, the quarters of a fast 3/4).
+    notated_meter : int
+        Beats of the time signature in most bars (6/8: 2); 0 until filled.
+    compound : bool
+        Whether the notated beats divide in three (6/8, 9/8, 12/8).
+    level : str
+        How the conducted beats relate to the notated ones: "beat" (the same), "bar" (in one),
+        "half bar" (a 4/4 in two) or "division" (a slow 6/8 in six).
+    tracker : str
+        Which tracker found them: "dsp" or the learned tracker's weights id.
+    held : np.ndarray [shape=(B,), bool]
+        Whether the music holds after the beat (a fermata, a rest, the end) instead of going on
+        in tempo; the next beat then comes later than the tempo says.
+    """
+
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
+    bar_position: np.ndarray
+    meter: int
+    tempo_bpm: float
+    bar_number: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    bar_meters: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
+    tempo_curve_bpm: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    notated_beats_s: np.ndarray | None = None
+    notated_meter: int = 0
+    compound: bool = False
+    level: str = "beat"
+    tracker: str = "dsp"
+    held: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        count = np.asarray(self.beats_s).size
+        if np.asarray(self.held).size != count:
+            self.held = holds_of(self.beats_s)
+        elif count:  # the music ends after the last beat, whatever a file said
+            self.held = np.asarray(self.held, dtype=bool).copy()
+            self.held[-1] = True
+        if np.asarray(self.bar_number).size != count:
+            starts = np.asarray(self.bar_position) == 0
+            self.bar_number = np.cumsum(starts) - 1 if count else np.zeros(0, int)
+        if np.asarray(self.bar_meters).size != np.asarray(self.downbeats_s).size:
+            self.bar_meters = np.full(np.asarray(self.downbeats_s).size, self.meter, dtype=int)
+        self.bar_meters = bar_meters_as_beaten(self.bar_number, self.bar_meters, self.held)
+        if np.asarray(self.tempo_curve_bpm).size != count:
+            self.tempo_curve_bpm = local_tempo_bpm(self.beats_s, self.held)
+        if self.notated_beats_s is None:
+            self.notated_beats_s = np.asarray(self.beats_s, dtype=np.float64)
+        if not self.notated_meter:
+            self.notated_meter = self.meter
+
+    def beat_meters(self) -> np.ndarray:
+        """The meter of each beat's bar [shape=(B,), int] (:func:`beat_meters`)."""
+        return beat_meters(self.bar_number, self.bar_meters, fallback=self.meter)
+
+
+def bar_meters_as_beaten(bar_number: np.ndarray, bar_meters: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """``bar_meters`` [shape=(D,)] with each bar that has fewer beats than its meter says, runs
+    on without a hold and is not the last, given the meter of its beats: a bar of 3 in a piece
+    in 4 is beaten in 3 (a tracker's bar cut short), while a bar that holds (a fermata) or ends
+    the music keeps its meter and shows the beats it has."""
+    meters = np.asarray(bar_meters, dtype=int).copy()
+    bars = np.asarray(bar_number)
+    if meters.size < 2 or bars.size == 0:
+        return meters
+    inside = (bars >= 0) & (bars < meters.size)
+    counts = np.bincount(bars[inside], minlength=meters.size)
+    holding = np.bincount(bars[inside], weights=np.asarray(held, dtype=float)[inside], minlength=meters.size) > 0
+    short = (counts < meters) & (counts > 0) & ~holding
+    short[-1] = False
+    meters[short] = counts[short]
+    return meters
+
+
+def local_period_s(beats_s: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
+    """The beat period around each beat: the median of the ``LOCAL_INTERVALS`` nearest intervals
+    that are not holds (a fermata does not slow the tempo down).
+
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times, seconds, increasing.
+    held : np.ndarray [shape=(B,), bool] or None
+        Whether the music holds after each beat; None: the intervals under ``HOLD_GAP_PERIODS``
+        times their median count as regular (what :func:`holds_of` starts from).
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), float64]
+        Seconds; the median interval where no regular interval is near, 0 for fewer than two beats.
+    """
+    intervals_s = np.diff(np.asarray(beats_s, dtype=np.float64))
+    if intervals_s.size == 0:
+        return np.zeros(np.asarray(beats_s).size)
+    typical = float(np.median(intervals_s))
+    if held is None:
+        regular = np.flatnonzero(intervals_s < HOLD_GAP_PERIODS * typical)
+    else:
+        regular = np.flatnonzero(~np.asarray(held, dtype=bool)[:-1])
+    periods = np.full(intervals_s.size + 1, typical)
+    for k in range(periods.size):
+        middle = int(np.searchsorted(regular, k))
+        candidates = regular[max(middle - LOCAL_INTERVALS, 0) : middle + LOCAL_INTERVALS]
+        near = candidates[np.argsort(np.abs(candidates - k), kind="stable")[:LOCAL_INTERVALS]]
+        if near.size:
+            periods[k] = np.median(intervals_s[near])
+    return periods
+
+
+def holds_of(beats_s: np.ndarray) -> np.ndarray:
+    """Where the music holds after a beat (a fermata, a rest, the end): a gap over
+    ``HOLD_GAP_PERIODS`` local periods, and the last beat.
+
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times, seconds, increasing.
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), bool]
+    """
+    beats_s = np.asarray(beats_s, dtype=np.float64)
+    gaps_s = np.append(np.diff(beats_s), np.inf)
+    return gaps_s > HOLD_GAP_PERIODS * local_period_s(beats_s)
+
+
+def local_tempo_bpm(beats_s: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
+    """Beats per minute at each beat [shape=(B,), float64]: 60 over :func:`local_period_s`
+    (0 for a single beat)."""
+    period_s = local_period_s(beats_s, held)
+    return np.divide(60.0, period_s, out=np.zeros_like(period_s), where=period_s > 0)
+
+
+def beat_meters(bar_number: np.ndarray, bar_meters: np.ndarray, *, fallback: int) -> np.ndarray:
+    """The meter of each beat's bar; a pickup's is the first bar's, whose last beats it is.
+
+    Parameters
+    ----------
+    bar_number : np.ndarray [shape=(B,), int]
+        Each beat's bar, -1 for a pickup (:attr:`BeatTrack.bar_number`).
+    bar_meters : np.ndarray [shape=(D,), int]
+        Beats of each bar.
+    fallback : int
+        The meter where there is no bar at all.
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), int]
+    """
+    bars = np.asarray(bar_number, dtype=int)
+    meters = np.asarray(bar_meters, dtype=int)
+    if meters.size == 0:
+        return np.full(bars.size, int(fallback))
+    inside = (bars >= 0) & (bars < meters.size)
+    return np.where(inside, meters[np.clip(bars, 0, meters.size - 1)], int(meters[0]))
