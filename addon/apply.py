@@ -135,6 +135,31 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
     )
 
 
+# What creating a conductor adds to the file; removed again when the run fails.
+CREATED_BLOCKS = ("objects", "armatures", "cameras", "lights", "meshes", "materials", "collections", "curves", "worlds")
+
+
+def put_motion_in_scene(
+    scene: bpy.types.Scene, motion: Motion, options: ApplyOptions, *, armature_obj: Any = None, camera: bool = True
+) -> tuple[Any, ApplyResult]:
+    """The one way every front end (the panel, headless ``generate`` and ``batch``) writes a
+    motion into a scene: create our conductor when ``armature_obj`` is None (with a camera that
+    becomes the scene's, if ``camera``), then :func:`apply_motion`. All or nothing: a failure
+    removes the created conductor and undoes every change before the error goes on.
+
+    Returns (the armature written to, :class:`ApplyResult`).
+    """
+    from .conductor_body import create_conductor
+
+    with Rollback() as rollback:
+        if armature_obj is None:
+            rollback.new_blocks_in(*CREATED_BLOCKS)
+            rollback.set(scene, "camera", scene.camera)  # the conductor's camera becomes the scene's
+            armature_obj = create_conductor(scene, camera=camera, baton_hand=options.retarget.baton_hand)
+        result = apply_motion(scene, armature_obj, motion, options)
+    return armature_obj, result
+
+
 # ---------------------------------------------------------------------------------- checks
 def check_target(scene: Any, armature_obj: Any, options: ApplyOptions) -> BoneMapping:
     """Check what the motion will be put on (the scene, the armature, its bones against the

@@ -31,7 +31,7 @@ from ..core.batch import (
     write_record,
 )
 from ..core.errors import ConductorError, missing_package_sentence
-from ..core.generate import PROCEDURAL, resolve_weights
+from ..core.generate_options import PROCEDURAL, resolve_weights
 from ..core.outputs import check_output_folder, write_atomically
 from .scene_io import LineProgress, SceneJob, produce
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import ConductorError, missing_dependency, missing_package_sentence, one_of, stop_on_sigterm
-from ..core.generate import GenerateOptions
+from ..core.generate_options import GenerateOptions
 from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
 from .apply import ApplyOptions

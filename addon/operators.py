@@ -22,13 +22,13 @@ import bpy
 from bpy.props import BoolProperty
 
 from ..core.errors import CancelledError, ConductorError, one_of
-from ..core.procedural.style import ConductingStyle
-from ..core.generate import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions
+from ..core.generate_options import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions, normalised
+from ..core.generate_options import runs_procedural as weights_run_procedural
 from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
-from ..core.installed_weights import default_weights_path
 from .apply import ApplyOptions
 from .background import BackgroundTask
+from .generation import dependency_paths
 from .properties import get_settings, read_options, sound_strips_collection
 
 TIMER_INTERVAL_S = 0.15
@@ -78,10 +78,12 @@ def resolve_music(settings, scene) -> tuple[str, bool]:
     return path, needs_strip
 
 
+NAMED_WEIGHTS = {"DEFAULT": DEFAULT, "PROCEDURAL": PROCEDURAL, "NEURAL": NEURAL}  # the panel's names
+
+
 def resolve_weights(settings) -> str:
-    named = {"DEFAULT": DEFAULT, "PROCEDURAL": PROCEDURAL, "NEURAL": NEURAL}
-    if settings.weights in named:
-        return named[settings.weights]
+    if settings.weights in NAMED_WEIGHTS:
+        return NAMED_WEIGHTS[settings.weights]
     official = settings.weights == "OFFICIAL"
     path = settings.official_weights_path if official else settings.custom_weights_path
     if not path:
@@ -93,9 +95,9 @@ def resolve_weights(settings) -> str:
 
 
 def runs_procedural(settings) -> bool:
-    """Whether Generate runs the procedural conductor: chosen, or the Project Default while no
-    default weights are installed."""
-    return settings.weights == "PROCEDURAL" or (settings.weights == "DEFAULT" and not default_weights_path().is_file())
+    """Whether Generate runs the procedural conductor (core.generate_options.runs_procedural);
+    a weights file of the user's never does."""
+    return settings.weights in NAMED_WEIGHTS and weights_run_procedural(NAMED_WEIGHTS[settings.weights])
 
 
 def resolve_mapping(settings) -> str:
@@ -117,7 +119,7 @@ def check_writable(path: str) -> None:
     check_output_folder(target.parent)
 
 
-def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> dict:
+def resolve_beats(settings, scene, folder: str | None) -> dict:
     """The beat grid a run conducts on, as GenerateOptions fields: none (detect), the timeline's
     beat markers (written into ``folder`` as a label track) or a file; raises ConductorError."""
     from ..core.beats.grid import BEATS_SUFFIXES, MIDI_SUFFIXES
@@ -142,7 +144,7 @@ def resolve_beats(settings, scene, folder: str | None, *, procedural: bool) -> d
             raise ConductorError(f"Beat file '{path}' does not exist; choose it again in the Beats section.")
         midi = Path(path).suffix.lower() in MIDI_SUFFIXES
         offset_s = None if midi and settings.find_beats_offset else settings.beats_offset_s
-    return {"beats_path": path, "beats_offset_s": offset_s, "beat_lock": None if procedural else settings.beat_lock}
+    return {"beats_path": path, "beats_offset_s": offset_s, "beat_lock": settings.beat_lock}
 
 
 def read_inputs(context, folder: str | None = None) -> Inputs:
@@ -163,26 +165,17 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     save_path = absolute(settings.save_motion_path)
     if save_path:
         check_writable(save_path)
-    procedural = runs_procedural(settings)
-    beats = resolve_beats(settings, scene, folder, procedural=procedural)
     generate = read_options(
         GenerateOptions,
         settings,
         weights=weights,
         device=settings.device.lower(),
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
-        **beats,
+        **resolve_beats(settings, scene, folder),
     )
-    if beats:  # a beat grid brings its own bars and replaces the tracker
-        generate = dataclasses.replace(generate, meter=None, tracker="auto")
-    elif not procedural and not generate.beat_lock:  # a network without beat lock hears the beat itself
-        generate = dataclasses.replace(generate, tracker="auto")
-    # The panel hides what the chosen model has no use for: a meter for a network, a
-    # precision and a device for the procedural conductor.
-    if procedural:
-        generate = dataclasses.replace(generate, precision="float32", device="auto")
-    else:
-        generate = dataclasses.replace(generate, meter=None, style=ConductingStyle())
+    # The panel keeps every field while the model or the beat source changes and greys out what
+    # they have no use for; the run drops those (core's one table of which settings go together).
+    generate = normalised(generate, procedural=runs_procedural(settings))
     apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)
     if not create:
         from .apply import check_target
@@ -193,58 +186,53 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
     )
 
 
-def disabled_reason(context) -> str:
-    """Why Generate cannot run now ("" when it can); only checks that need no file access."""
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why a run cannot start: what it is about (``"run"``, ``"scene"``, ``"music"``,
+    ``"model"`` or ``"target"``) and the sentence the greyed-out button shows."""
+
+    about: str
+    sentence: str
+
+
+def disabled_reasons(context) -> list[Reason]:
+    """Why a run cannot start now (none when it can), in the order the panel reads; only checks
+    that need no file access."""
     if BackgroundTask.get(GENERATE) is not None:
-        return "A generation is already running; wait for it or press Cancel."
+        return [Reason("run", "A generation is already running; wait for it or press Cancel.")]
     scene = getattr(context, "scene", None)
     if scene is None:
-        return "There is no scene to animate."
+        return [Reason("scene", "There is no scene to animate.")]
+    reasons = []
     if getattr(context, "mode", "OBJECT") not in {"OBJECT", "POSE"}:
-        return "Switch to Object or Pose Mode to generate."
+        reasons.append(Reason("scene", "Switch to Object or Pose Mode to generate."))
     settings = get_settings(scene)
     if settings.music_source == "FILE" and not settings.music_path:
-        return "Choose a music file in the Music section."
+        reasons.append(Reason("music", "Choose a music file in the Music section."))
     if settings.music_source == "STRIP" and not settings.music_strip:
-        return "Choose a sound strip in the Music section."
+        reasons.append(Reason("music", "Choose a sound strip in the Music section."))
     if settings.weights == "OFFICIAL" and not settings.official_weights_path:
-        return "Choose the official checkpoint file in the Model section."
+        reasons.append(Reason("model", "Choose the official checkpoint file in the Model section."))
     if settings.weights == "CUSTOM" and not settings.custom_weights_path:
-        return "Choose a weights file in the Model section."
+        reasons.append(Reason("model", "Choose a weights file in the Model section."))
     if settings.target == "EXISTING" and settings.armature is None:
-        return "Pick a target armature or choose Create Conductor in the Target section."
-    return ""
+        reasons.append(Reason("target", "Pick a target armature or choose Create Conductor in the Target section."))
+    return reasons
 
 
 # ---------------------------------------------------------------------------- scene work
-# What creating a conductor adds to the file; removed again when the run fails.
-CREATED_BLOCKS = ("objects", "armatures", "cameras", "lights", "meshes", "materials", "collections", "curves", "worlds")
-
-
 def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
-    """Load the motion, keep a copy if asked, create the conductor if asked, write the keys,
-    all in ``scene`` (and with its settings), whichever scene is active now.
-
-    Either everything happens or nothing does: a failure removes what this call added.
-    Returns (armature object, ApplyResult).
-    """
+    """Load the motion, keep a copy if asked, and write it into ``scene`` with its settings
+    (whichever scene is active now) through :func:`addon.apply.put_motion_in_scene`, all or
+    nothing. Returns (armature object, ApplyResult)."""
     from ..core.motion.keypoints import Motion
-    from .apply import apply_motion
-    from .rollback import Rollback
+    from .apply import put_motion_in_scene
 
     motion = Motion.load(motion_path)
     if inputs.save_motion_path:
         motion.save(inputs.save_motion_path)
-    with Rollback() as rollback:
-        if inputs.create_conductor:
-            from .conductor_body import create_conductor
-
-            rollback.new_blocks_in(*CREATED_BLOCKS)
-            rollback.set(scene, "camera", scene.camera)  # the conductor's camera becomes the scene's
-            armature = create_conductor(scene, baton_hand=inputs.apply.retarget.baton_hand)
-        else:
-            armature = get_settings(scene).armature
-        result = apply_motion(scene, armature, motion, inputs.apply)
+    target = None if inputs.create_conductor else get_settings(scene).armature
+    armature, result = put_motion_in_scene(scene, motion, inputs.apply, armature_obj=target)
     if inputs.create_conductor:
         settings = get_settings(scene)
         settings.armature = armature
@@ -291,29 +279,6 @@ def worker_request(inputs: Inputs, folder: str):
     from .worker import WorkerRequest
 
     return WorkerRequest(inputs.audio_path, os.path.join(folder, "motion.npz"), inputs.generate)
-
-
-def dependency_paths() -> list[str]:
-    """Where the worker finds packages beyond its interpreter's own: the wheels the extension
-    bundles (installed by Blender beside the extensions) and the private folder PyTorch goes
-    into. An interpreter of the user's own (``VIRTUAL_CONDUCTOR_PYTHON``) brings its own packages
-    instead: wheels built for Blender's Python could shadow them."""
-    import sys
-
-    from .preferences import dependency_folder
-    from .worker import PYTHON_ENVIRONMENT_VARIABLE
-
-    if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE, "").strip():
-        return []
-    wheels = os.path.join(
-        bpy.utils.user_resource("EXTENSIONS"),
-        ".local",
-        "lib",
-        "python{:d}.{:d}".format(*sys.version_info[:2]),
-        "site-packages",
-    )
-    folder = dependency_folder(create=False)
-    return [path for path in (wheels, folder) if path and os.path.isdir(path)]
 
 
 def redraw_sidebars(context) -> None:
@@ -375,9 +340,12 @@ class WorkerOperator(bpy.types.Operator):
             return False
         return True
 
+    needs = ("run", "scene", "music", "model", "target")  # the reasons (Reason.about) that stop it
+
     @classmethod
     def disabled_reason(cls, context) -> str:
-        return disabled_reason(context)
+        """The first of :func:`disabled_reasons` that concerns this operator ("" when none does)."""
+        return next((reason.sentence for reason in disabled_reasons(context) if reason.about in cls.needs), "")
 
     # ------------------------------------------------------------ synchronous path
     def execute(self, context):
@@ -501,10 +469,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
     bl_label = "Analyse Beats"
     verb = "Beat analysis"
 
-    @classmethod
-    def disabled_reason(cls, context) -> str:
-        reason = disabled_reason(context)
-        return "" if reason.startswith(("Pick a target", "Choose the official", "Choose a weights")) else reason
+    needs = ("run", "scene", "music")  # the beats need neither a model nor a target
 
     def start(self, context, folder: str):
         from .worker import WorkerRequest

@@ -21,7 +21,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..core.generate import GenerateOptions
+from ..core.generate_options import GenerateOptions
 from ..core.options import OptionInfo, from_values, option_fields
 from .apply import ApplyOptions
 from .compat import PATH_OPTIONS, register_scene_pointer

@@ -17,14 +17,14 @@ from typing import Any, Callable, Sequence
 import bpy
 
 from ..core.errors import ConductorError
-from ..core.generate import GenerateOptions, generate_motion
+from ..core.generate_options import GenerateOptions
 from ..core.motion.keypoints import MOTION_FPS
 from ..core.motion.keypoints import Motion
 from ..core.options import nested, option
 from ..core.outputs import check_output_folder
-from . import conductor_body
+from .apply import ApplyOptions, check_target, put_motion_in_scene
 from .console import held_output
-from .apply import ApplyOptions, apply_motion, check_target
+from .generation import generate_in_worker
 
 
 @dataclasses.dataclass
@@ -66,23 +66,22 @@ Progress = Callable[[float, str], None]
 
 
 def animate(job: SceneJob, progress: Progress) -> Animated:
-    """Open the job's scene, generate the motion and apply it; returns what was animated."""
+    """Open the job's scene, generate the motion (in the worker, as the panel does) and write it
+    in through :func:`addon.apply.put_motion_in_scene`, all or nothing; returns what was animated."""
     scene = open_scene(job.scene_path)
     if job.fps is not None:
         set_scene_fps(scene, job.fps)
     armature = find_armature(scene, job.armature)  # checked before the slow part
     if armature is not None:
         check_target(scene, armature, job.apply)  # its bones against the mapping, too
-    motion = generate_motion(
+    motion = generate_in_worker(
         job.audio, job.generate, progress=lambda fraction, message: progress(0.9 * fraction, message)
     )
     for note in motion.extra.get("notes", []):
         print(f"note: {job.audio.name}: {note}", file=sys.stderr, flush=True)
     progress(0.9, "putting the motion on the armature")
-    if armature is None:
-        armature = conductor_body.create_conductor(scene, camera=job.camera, baton_hand=job.apply.retarget.baton_hand)
     options = dataclasses.replace(job.apply, audio_path=str(job.audio.resolve()))
-    result = apply_motion(scene, armature, motion, options)  # keeps the motion for exports too
+    armature, result = put_motion_in_scene(scene, motion, options, armature_obj=armature, camera=job.camera)
     if job.pack_audio:
         for sound in bpy.data.sounds:
             if sound.packed_file is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..core.errors import CancelledError, ConductorError
-from ..core.generate import GenerateOptions
+from ..core.generate_options import GenerateOptions
 from ..core.options import to_arguments
 from .background import ChildProcess
 

@@ -39,7 +39,8 @@ def main() -> None:
     from core.beats.grid import grid_from_times
     from core.neural.beat_lock import beat_alignment, beats_at_level, ictus_times, level_name, lock_to_beats
     from core.errors import ConductorError
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     samples = sorted((Path(args.data) / args.split).glob("*/labels.npz"))[: args.limit]
     if not samples:

@@ -83,7 +83,8 @@ def command_mel(args: argparse.Namespace) -> str:
 
 
 def command_generate(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
-    from .generate import GenerateOptions, generate_motion
+    from .generate import generate_motion
+    from .generate_options import GenerateOptions
     from .motion.keypoints import MOTION_SUFFIXES
 
     output = Path(args.output)
@@ -132,7 +133,7 @@ def command_beats(args: argparse.Namespace, progress: Callable[[float, str], Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .generate import GenerateOptions
+    from .generate_options import GenerateOptions
 
     parser = argparse.ArgumentParser(
         prog="python -m core",

@@ -10,112 +10,12 @@ from typing import cast
 import numpy as np
 
 from .audio.decode import SAMPLE_RATE_HZ
-from .beats.tracking import TRACKERS
-from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
 from .audio.mel import MEL_FPS
-from .motion.keypoints import MOTION_FPS
-from .motion.keypoints import Motion
-from .beats.track import CONDUCTED_METERS
-from .procedural.style import ConductingStyle
-from .neural.precision import PRECISIONS
-from .options import check, nested, option
+from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
+from .generate_options import PROCEDURAL, GenerateOptions, check_combination, resolve_weights
+from .motion.keypoints import MOTION_FPS, Motion
 
 MIN_DURATION_S = 1.0
-PROCEDURAL = "procedural"
-DEFAULT = "default"
-NEURAL = "neural"
-
-
-@dataclasses.dataclass
-class GenerateOptions:
-    """How to generate: each field is a setting of both CLIs and the add-on (see core.options).
-
-    ``weights`` "default" is the project's weights, or the procedural conductor where none are
-    installed; ``seed`` None draws a fresh one; ``noise_path`` is used instead of the seed.
-    """
-
-    weights: str = option(
-        DEFAULT,
-        "'default', 'procedural', 'neural' (our own trained M2S-GAN, experimental), "
-        "or a .safetensors/.pt generator file",
-    )
-    seed: int | None = option(0, "noise seed: same seed, same motion", minimum=0, maximum=2**31 - 1, exclusive="noise")
-    noise_path: str | None = option(
-        None,
-        "neural weights: noise .npy shaped (S, 8) or (1, S, 8), one 8-vector per second, instead of the seed",
-        flag="--noise",
-        exclusive="noise",
-    )
-    variation: float = option(
-        1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0
-    )
-    device: str = option("auto", "network device: auto, cpu, cuda, cuda:N or mps")
-    meter: int | None = option(
-        None,
-        "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
-        label="Beats per Bar",
-        choices=CONDUCTED_METERS,
-    )
-    style: ConductingStyle = nested(ConductingStyle)
-    tracker: str = option(
-        "auto",
-        "beat tracker: auto (the learned one where its weights are installed), learned, or dsp (signal "
-        "processing, no weights)",
-        label="Beat Tracker",
-        choices=TRACKERS,
-    )
-    beats_path: str | None = option(
-        None,
-        "conduct on this beat grid instead of the tracked beats: beat times in .json/.txt/.csv (bar.beat "
-        "labels optional) or a .mid file",
-        flag="--beats",
-    )
-    beats_offset_s: float | None = option(
-        None,
-        "seconds added to the grid's times (default: 0, or for a MIDI file found from the music)",
-        flag="--beats-offset",
-        minimum=-3600.0,
-        maximum=3600.0,
-    )
-    beat_lock: float | None = option(
-        None,
-        "neural weights: how far each stroke's ictus moves onto the beat grid, 0 to 1 (default: 1 with "
-        "--beats, 0 without; given without --beats it locks to the tracked beats)",
-        minimum=0.0,
-        maximum=1.0,
-    )
-    precision: str = option(
-        "float32",
-        "network arithmetic: float32 (exact), or bf16 (the music encoder in bfloat16, on CPUs with AVX-512 BF16 "
-        "or AMX and on CUDA GPUs from Ampere on: the generator about twice as fast on such a CPU, keypoints "
-        "moved by ~0.002 on average, ~0.04 at most)",
-        choices=PRECISIONS,
-    )
-
-    def __post_init__(self) -> None:
-        check(self)
-
-
-def resolve_weights(weights: str) -> str:
-    """Turn "default" and "neural" into a path (or "procedural"); check a given path exists."""
-    from .installed_weights import default_weights_path, neural_weights_path
-
-    if weights in ("", DEFAULT):
-        path = default_weights_path()
-        return str(path) if path.is_file() else PROCEDURAL
-    if weights == PROCEDURAL:
-        return PROCEDURAL
-    if weights == NEURAL:
-        path = neural_weights_path()
-        if not path.is_file():
-            raise ConductorError(
-                f"The project's neural weights '{path.name}' are not installed here; "
-                "reinstall the add-on or give a weights file."
-            )
-        return str(path)
-    if not Path(weights).expanduser().is_file():
-        raise ConductorError(f"Weights file '{weights}' does not exist; check the path or choose 'default'.")
-    return str(Path(weights).expanduser())
 
 
 def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -172,36 +72,7 @@ def generate_motion(
     report = progress or (lambda fraction, message: None)
     source = check_audio_path(audio_path)
     weights = resolve_weights(options.weights)
-    if options.noise_path is not None and weights == PROCEDURAL:
-        raise ConductorError("A noise file only applies to neural weights; drop --noise or choose a weights file.")
-    if options.meter is not None and weights != PROCEDURAL:
-        raise ConductorError(
-            "Beats per bar can only be set for the procedural conductor; drop --meter or choose --weights procedural."
-        )
-    if options.precision != "float32" and weights == PROCEDURAL:
-        raise ConductorError("The procedural conductor runs no network; drop --precision or choose neural weights.")
-    if options.device not in ("auto", "cpu") and weights == PROCEDURAL:
-        raise ConductorError(
-            "The procedural conductor runs no network, so no GPU; drop --device or choose neural weights."
-        )
-    if options.style != ConductingStyle() and weights != PROCEDURAL:
-        raise ConductorError(
-            "Gesture size, energy, style and left hand shape the procedural conductor only; drop them or choose "
-            "--weights procedural."
-        )
-    if options.meter is not None and options.beats_path is not None:
-        raise ConductorError("A beat grid brings its own bars; drop --meter, or --beats to have the meter detected.")
-    if options.tracker != "auto" and options.beats_path is not None:
-        raise ConductorError("A beat grid replaces the tracker; drop --tracker or --beats.")
-    if options.tracker != "auto" and weights != PROCEDURAL and options.beat_lock in (None, 0.0):
-        raise ConductorError(
-            "Neural weights hear the beat themselves; --tracker chooses the beats of the procedural conductor "
-            "or of --beat-lock."
-        )
-    if options.beat_lock is not None and weights == PROCEDURAL:
-        raise ConductorError("The procedural conductor is always on the beat; --beat-lock is for neural weights.")
-    if options.beats_offset_s is not None and options.beats_path is None:
-        raise ConductorError("--beats-offset moves a beat grid; give the grid with --beats.")
+    check_combination(options, procedural=weights == PROCEDURAL)
     if options.beats_path is not None:
         from .beats.grid import BEATS_SUFFIXES
 

@@ -98,7 +98,8 @@ def fingerprint(values: np.ndarray) -> dict:
 
 
 def motion_case(piece: str, case: str, folder: Path) -> dict:
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     _, options, with_grid = CASES[case]
     music = piece_path(piece, folder)

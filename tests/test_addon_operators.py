@@ -24,7 +24,7 @@ MUSIC = DEMO_PIECE
 
 
 def options(**values):
-    from core.generate import GenerateOptions
+    from core.generate_options import GenerateOptions
 
     return GenerateOptions(**values)
 
@@ -224,6 +224,16 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
 def test_no_armature_greys_out_generate_and_says_why(bpy_scene) -> None:
     settings_for(bpy_scene, target="EXISTING")
     assert_fails_cleanly(bpy_scene, "Pick a target armature")
+
+
+def test_analyse_beats_needs_music_but_neither_a_target_nor_a_model(bpy_scene) -> None:
+    bpy = bpy_scene
+    settings = settings_for(bpy, target="EXISTING", weights="CUSTOM")
+    settings.custom_weights_path = ""
+    assert not bpy.ops.conductor.generate.poll()
+    assert bpy.ops.conductor.analyse_beats.poll()  # the reasons are values: model and target do not concern it
+    settings.music_path = ""
+    assert not bpy.ops.conductor.analyse_beats.poll()
 
 
 def test_edit_mode_greys_out_generate_and_says_why(bpy_scene) -> None:

@@ -403,6 +403,28 @@ def test_bad_inputs_raise_and_leave_the_scene_unchanged(motion, tmp_path, monkey
     assert snapshot(scene, armature) == before
 
 
+def test_a_created_conductor_is_removed_when_writing_the_motion_fails(motion, monkeypatch):
+    """put_motion_in_scene, what the panel and headless generate and batch all write through:
+    a failure after the conductor was made leaves the file as it was."""
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = bpy.context.scene
+    counts = {name: len(getattr(bpy.data, name)) for name in apply_mod.CREATED_BLOCKS}
+    camera = scene.camera
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("sequencer full")
+
+    monkeypatch.setattr(compat, "can_load_sound", lambda: True)
+    monkeypatch.setattr(compat, "free_channel", fail)
+    with pytest.raises(RuntimeError, match="sequencer full"):
+        apply_mod.put_motion_in_scene(scene, motion, options())
+    assert {name: len(getattr(bpy.data, name)) for name in apply_mod.CREATED_BLOCKS} == counts
+    assert scene.camera == camera
+    monkeypatch.undo()
+    armature, result = apply_mod.put_motion_in_scene(scene, motion, options(add_sound=False))
+    assert armature.type == "ARMATURE" and scene.camera is not None and result.fcurve_count > 0
+
+
 @pytest.mark.skipif(not HAS_SOUND, reason="this Blender is built without audaspace")
 @pytest.mark.parametrize("use_relative", [True, False])
 def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path, use_relative):

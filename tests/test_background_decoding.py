@@ -123,7 +123,8 @@ def test_with_pytorch_imported_the_decoding_runs_in_a_thread():
 def test_the_cli_conducts_as_the_in_process_path_does(tmp_path, parity_dir):
     """The CLI (a forked decoding) and a library call in a process with PyTorch already imported
     (a thread) give the same motion, bit for bit."""
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     output = tmp_path / "m.npz"
     command = [sys.executable, "-m", "core", "generate", str(GOLDEN_AUDIO), "-o", str(output)]

@@ -96,7 +96,8 @@ def test_the_trackers_grid_read_back_conducts_exactly_as_its_beats(tmp_path: Pat
     last bar cut short by the end kept (JSON and CSV save them; a label track's gaps tell)."""
     from core.audio.decode import load_audio
     from core.beats.tracking import track_beats
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     samples = load_audio(DEMO_PIECE)
     tracked = track_beats(samples)
@@ -239,7 +240,8 @@ def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------- conducting
 def test_the_procedural_conductor_is_exact_on_a_given_grid_and_holds_its_gaps(tmp_path: Path) -> None:
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     beats = list(0.5 + np.arange(12) * 0.55) + list(8.8 + np.arange(12) * 0.5)  # a 2.2-s hold after beat 12
     labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(12)] + [f"{5 + i // 4}.{1 + i % 4}" for i in range(12)]
@@ -282,7 +284,8 @@ def test_a_rendered_score_is_conducted_on_its_own_midi(tmp_path: Path) -> None:
         capture_output=True,
     )
     from core.audio.decode import load_audio
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
     from core.beats.midi import read_midi
 
     # A recording starts a moment before its first note (the conductor's preparation needs it).
@@ -312,7 +315,8 @@ def test_beat_lock_puts_the_official_generators_strokes_on_the_beat(tmp_path: Pa
     minute, the generator strokes about once a bar): the lock reaches 0.8 both ways at the level
     it conducts, without speeding the hand up anywhere and within 20 % of its mean speed."""
     music21 = pytest.importorskip("music21")
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
     from training.scores import DEFAULT_BPM, ScoreTimeline
 
     timeline = ScoreTimeline(

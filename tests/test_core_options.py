@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from core.errors import ConductorError
-from core.generate import GenerateOptions
+from core.generate_options import GenerateOptions
 from core.options import add_arguments, check, from_arguments, from_values, nested, option, option_fields, to_arguments
 from core.retarget import RetargetSettings
 
@@ -82,3 +82,54 @@ def test_the_real_options_declare_help_and_ranges() -> None:
             if info.kind in (int, float) and info.choices is None and info.name != "seed":
                 assert info.minimum is not None and info.maximum is not None, info.name
     assert GenerateOptions().meter is None and RetargetSettings().amplitude == 1.0
+
+
+# ------------------------------------------------------------------- which settings go together
+def test_each_rule_is_a_conflict_on_a_command_line_and_dropped_by_the_panel():
+    from core.generate_options import RULES, conflicts, normalised
+
+    procedural = GenerateOptions(weights="procedural")
+    neural = GenerateOptions(weights="neural")
+    given = [
+        (neural, {"meter": 3}, "Beats per bar"),
+        (procedural, {"noise_path": "noise.npy"}, "noise file"),
+        (procedural, {"precision": "bf16"}, "runs no network;"),
+        (procedural, {"device": "cuda"}, "so no GPU"),
+        (procedural, {"beat_lock": 0.5}, "always on the beat"),
+        (neural, {"tracker": "dsp"}, "hear the beat themselves"),
+        (procedural, {"beats_path": "grid.txt", "meter": 3}, "brings its own bars"),
+        (procedural, {"beats_path": "grid.txt", "tracker": "dsp"}, "replaces the tracker"),
+        (procedural, {"beats_offset_s": 1.0}, "moves a beat grid"),
+    ]
+    for base, changes, words in given:
+        options = dataclasses.replace(base, **changes)
+        is_procedural = options.weights == "procedural"
+        found = conflicts(options, procedural=is_procedural)
+        assert found and words in found[0].problem, (changes, [rule.problem for rule in found])
+        kept = normalised(options, procedural=is_procedural)
+        assert conflicts(kept, procedural=is_procedural) == []
+        # only what the rules name changed; a grid stays
+        assert kept.beats_path == options.beats_path and kept.weights == options.weights
+    assert {rule.setting for rule in RULES} <= {info.name for info in option_fields(GenerateOptions)} | {"style"}
+
+
+def test_settings_that_fit_pass_untouched():
+    from core.generate_options import conflicts, normalised
+
+    fitting = [
+        (GenerateOptions(weights="procedural", meter=3, tracker="dsp", device="cpu"), True),
+        (GenerateOptions(weights="neural", beat_lock=0.5, tracker="dsp", precision="bf16"), False),
+        (GenerateOptions(weights="neural", beats_path="grid.txt", beats_offset_s=0.5), False),
+    ]
+    for options, procedural in fitting:
+        assert conflicts(options, procedural=procedural) == []
+        assert normalised(options, procedural=procedural) == options
+
+
+def test_generate_motion_refuses_a_conflict_before_reading_the_music(tmp_path):
+    from conftest import DEMO_PIECE
+
+    from core.generate import generate_motion
+
+    with pytest.raises(ConductorError, match="always on the beat"):
+        generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural", beat_lock=1.0))

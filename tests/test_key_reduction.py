@@ -23,7 +23,16 @@ def test_every_dropped_sample_is_within_the_tolerance(tolerance: float) -> None:
     keys = linear_key_indices(values, tolerance)
     assert keys[0] == 0 and keys[-1] == values.shape[0] - 1 and np.all(np.diff(keys) > 0)
     assert np.abs(played(values, keys) - values).max() <= tolerance + 1e-12
-    assert keys.size < values.shape[0] if tolerance >= 1e-4 else True
+
+
+def test_a_larger_tolerance_keeps_fewer_keys() -> None:
+    rng = np.random.default_rng(1)
+    seconds = np.arange(3000) / 30.0
+    strokes = np.stack([np.sin(2 * np.pi * 2.0 * seconds), np.cos(2 * np.pi * 0.3 * seconds)], axis=1)
+    values = 0.3 * strokes + 1e-4 * rng.standard_normal(strokes.shape)
+    counts = [linear_key_indices(values, tolerance).size for tolerance in (1e-5, 1e-4, 1e-3)]
+    assert counts[0] >= counts[1] > counts[2]
+    assert counts[1] < values.shape[0]  # keys a neighbour reproduces are dropped from 1e-4 on
 
 
 def test_still_and_straight_stretches_keep_only_their_ends() -> None:

@@ -42,7 +42,8 @@ def test_shipped_weights_have_a_model_card(path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_weights_generate_finite_motion_for_the_demo_piece(path):
-    from core.generate import GenerateOptions, generate_motion
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
 
     loaded = load_model(path, GENERATOR)
     assert loaded.weights_id == json.loads(path.with_suffix(".json").read_text())["id"]
@@ -56,7 +57,7 @@ def test_shipped_weights_generate_finite_motion_for_the_demo_piece(path):
 
 
 def test_default_means_the_default_file_or_the_procedural_conductor():
-    from core.generate import PROCEDURAL, resolve_weights
+    from core.generate_options import PROCEDURAL, resolve_weights
 
     expected = str(default_weights_path()) if default_weights_path().is_file() else PROCEDURAL
     assert resolve_weights("default") == expected
@@ -66,7 +67,7 @@ def test_neural_names_the_shipped_experimental_weights(tmp_path):
     import subprocess
     import sys
 
-    from core.generate import resolve_weights
+    from core.generate_options import resolve_weights
     from core.motion.keypoints import Motion
     from core.installed_weights import neural_weights_path
 

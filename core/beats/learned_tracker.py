@@ -17,7 +17,14 @@ import numpy as np
 
 from ..audio.decode import SAMPLE_RATE_HZ
 from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
-from .decoding import NOTATED_BAR_METERS, bars_from_beats, compound_evidence, conducted_grid, conducting_level, decode_beats
+from .decoding import (
+    NOTATED_BAR_METERS,
+    bars_from_beats,
+    compound_evidence,
+    conducted_grid,
+    conducting_level,
+    decode_beats,
+)
 from .track import BeatTrack, local_tempo_bpm
 from ..errors import ConductorError
 from ..audio.mel import HOP_LENGTH, N_FFT
@@ -130,7 +137,10 @@ def track_from_activations(
         level = "division"
     else:
         bars = bars_from_beats(
-            notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter,) if meter is not None else NOTATED_BAR_METERS
+            notated_s,
+            downbeat_activation=activations[:, 1],
+            fps=fps,
+            meters=(meter,) if meter is not None else NOTATED_BAR_METERS,
         )
         notated_meter = most_common(bars.bar_meters)
         level = (

@@ -275,8 +275,8 @@ def conduct(
             f"Meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {meter!r}; leave it unset to detect it."
         )
     style = style or ConductingStyle()
-    if beats is not None and meter is not None:
-        raise ConductorError("Give the meter either in the beats or as the meter, not both; leave the meter unset.")
+    if beats is not None and meter is not None:  # front ends refuse it first (core.generate_options.RULES)
+        raise ValueError("conduct() takes the meter from the given beats; pass beats or a meter, not both")
     if beats is not None and beats.meter not in CONDUCTED_METERS:
         raise ConductorError(
             f"The beats' meter must be 1, 2, 3, 4, 5 or 6 beats per bar, got {beats.meter!r}; "
