@@ -61,7 +61,7 @@ def skeleton_for(preset: str) -> RestSkeleton:
         return RestSkeleton.from_rig_bones(CONDUCTOR_BONES)
     # A chain in T-pose with the preset's names: the solve cost depends on bone count only.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_retarget import mixamo_skeleton, rigify_like_skeleton
+    from rigs import mixamo_skeleton, rigify_like_skeleton
 
     return rigify_like_skeleton() if preset == "rigify" else mixamo_skeleton()
 

@@ -33,18 +33,6 @@ PARITY_NAMES = {
     "GOLDEN_NPZ",
 }
 PARITY_FIXTURES = {"parity_dir", "golden", "official_generator"}
-# Modules left out of `make test-fast`: they render, train, or run Blender in subprocesses.
-SLOW_MODULES = {
-    "test_headless",
-    "test_training_stages",
-    "test_training_distributed",
-    "test_training_metrics",
-    "test_build_dataset",
-    "test_scores",
-    "test_beats",
-    "test_retarget_blender",
-    "test_shipped_weights",
-}
 PARITY_SKIP_REASON = (
     f"the parity files are not at {PARITY_DIR}: the official VirtualConductor checkpoints (research use "
     "only, from the authors' release of 'Self-Supervised Music-Motion Synchronization Learning', JCST 2022) "
@@ -114,8 +102,6 @@ def pytest_collection_modifyitems(config, items) -> None:
         used = parity_names_used(item)
         if used:
             item.add_marker(pytest.mark.parity)
-        if getattr(getattr(item, "module", None), "__name__", "") in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
         if not PARITY_DIR.is_dir() and item.get_closest_marker("parity") is not None:
             item.add_marker(skip_parity)
         elif not has_torch and used & CHECKPOINT_NAMES:

@@ -123,6 +123,7 @@ def test_the_template_passes_openjd_check_and_the_bundle_files_fit_it() -> None:
     assert set(references) == {"inputs", "outputs", "referencedPaths"}
 
 
+@pytest.mark.slow
 def test_one_task_per_file_the_bad_one_fails_alone_and_a_rerun_skips(music: Path, tmp_path: Path) -> None:
     output = tmp_path / "renders" / "conducted"  # made by the Check step
     parameters = job_parameters(music, output, TaskCount=4)
@@ -174,6 +175,7 @@ def test_one_task_per_file_the_bad_one_fails_alone_and_a_rerun_skips(music: Path
     assert {p.name: p.stat().st_mtime_ns for p in output.iterdir()} == stamps
 
 
+@pytest.mark.slow
 def test_fewer_tasks_than_files_take_several_each(music: Path, tmp_path: Path) -> None:
     """Two tasks for four files: task 1 has bad.mp3 and piece_b, and still makes piece_b."""
     output = tmp_path / "out"
@@ -187,6 +189,7 @@ def test_fewer_tasks_than_files_take_several_each(music: Path, tmp_path: Path) -
     )
 
 
+@pytest.mark.slow
 def test_a_blender_executable_is_run_with_b_and_p(music: Path, tmp_path: Path) -> None:
     """A stand-in for a Blender executable (no Blender binary on the test machines): it answers
     --version as Blender does and runs the two command lines run_task.sh gives Blender with this

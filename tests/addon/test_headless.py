@@ -94,6 +94,7 @@ def the_action(obj):
 
 
 # ---------------------------------------------------------------------------------- generate
+@pytest.mark.slow
 def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music: Path) -> None:
     scene = open_blend(generated["blend"])
     frames = round(SECONDS * FPS)
@@ -118,6 +119,7 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
     assert not np.allclose(early, np.array(armature.pose.bones["forearm.R"].matrix), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_path: Path) -> None:
     output = tmp_path / "left.blend"
     done = headless(
@@ -152,6 +154,7 @@ def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_p
     assert not (tmp_path / "bad.blend").exists()
 
 
+@pytest.mark.slow
 def test_generate_into_a_given_scene_with_the_official_weights(music: Path, tmp_path: Path) -> None:
     """--scene with --armature animates that rig in place: nothing else is added or lost."""
     if not OFFICIAL_GENERATOR.is_file():
@@ -237,6 +240,7 @@ def test_a_blend_from_a_newer_blender_that_this_one_cannot_read_says_so(tmp_path
     assert "open it with Blender 99.0 or newer" in done.stderr and not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.slow
 def test_blenders_own_log_lines_stay_out_of_a_headless_run(music: Path, tmp_path: Path) -> None:
     """Saving, opening and exporting print Blender's and the exporters' log lines ("Info: Saved
     copy as", "Read blend:", the glTF exporter's INFO lines): held back, only the command's own
@@ -430,6 +434,7 @@ def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_
     assert document["weights_id"] == "procedural" and document["fps"] == 30
 
 
+@pytest.mark.slow
 def test_a_ten_minute_piece_generates_and_exports_exactly(tmp_path: Path) -> None:
     """Real length on the headless paths: 18,000 frames keyed, kept in the .blend and exported
     back bit for bit (the motion is stored linearly, not as one text line)."""
@@ -479,6 +484,7 @@ def test_a_blend_in_the_previous_format_still_exports(generated: dict, tmp_path:
 
 
 # ---------------------------------------------------------------------------------- batch
+@pytest.mark.slow
 def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files(tmp_path: Path) -> None:
     music = tmp_path / "music"
     music.mkdir()
@@ -541,6 +547,7 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     assert usage.returncode == 2 and usage.stderr.startswith("usage: ")
 
 
+@pytest.mark.slow
 def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
     names = [f"piece {i}.wav" for i in range(5)]
     for i, name in enumerate(names):

@@ -15,7 +15,7 @@ from conftest import PROJECT_ROOT
 
 CORE = PROJECT_ROOT / "core"
 FOUNDATION = ("errors", "options", "outputs", "installed_weights")  # core's modules every room may use
-ENTRY_POINTS = ("generate", "cli", "batch", "__main__")  # core's top: they may import any room
+ENTRY_POINTS = ("generate_options", "generate", "cli", "batch", "__main__")  # core's top: they may import any room
 
 
 def module_name(path: Path) -> str:

@@ -14,6 +14,7 @@ from core.errors import ConductorError
 from core.neural.weights import GENERATOR, SYNCNET, load_model, save_weights
 
 
+@pytest.mark.slow
 def test_safetensors_round_trip_with_model_card(official_generator, tmp_path, golden):
     path = save_weights(official_generator, tmp_path / "ours.safetensors", {"id": "ours-v1", "licence": "CC-BY-4.0"})
     card = json.loads(path.with_suffix(".json").read_text())

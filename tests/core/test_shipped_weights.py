@@ -14,6 +14,8 @@ from core.beats.learned_tracker import BEAT_TRACKER_WEIGHTS_NAME
 from core.neural.weights import GENERATOR, load_model
 from core.installed_weights import default_weights_path
 
+
+pytestmark = pytest.mark.slow  # every test here renders, trains or runs whole pieces
 CARD_FIELDS = {"id", "model", "data", "config", "training", "metrics", "licence", "limits"}
 # The beat tracker's weights are not a generator: tests/test_beat_tracker.py runs them.
 SHIPPED = sorted(p for p in (PROJECT_ROOT / "weights").glob("*.safetensors") if p.stem != BEAT_TRACKER_WEIGHTS_NAME)

@@ -15,7 +15,7 @@ from core.neural.weights import GENERATOR, SYNCNET, load_model
 from training import evaluate, m2sgan, m2snet
 from training.data import write_synthetic_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore:nperseg")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:nperseg")]
 
 
 @pytest.fixture(scope="module")

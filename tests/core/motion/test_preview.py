@@ -127,6 +127,7 @@ def test_bad_preview_requests_are_one_sentence(motion_file, tmp_path: Path) -> N
     assert done.returncode == 1 and "Unknown joints tail" in done.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_preview_as_ctrl_c_does(tmp_path: Path) -> None:
     """``kill``, ``timeout`` and job schedulers send SIGTERM: the preview stops its ffmpeg and
     leaves no partial file, as on Ctrl-C (exit 130), instead of dying with both behind."""

@@ -90,6 +90,7 @@ def test_every_format_round_trips_bars_and_meter_changes(tmp_path: Path, suffix:
     np.testing.assert_allclose(shifted.beats_s, grid.beats_s - 0.25, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_trackers_grid_read_back_conducts_exactly_as_its_beats(tmp_path: Path) -> None:
     """What `python -m core beats` writes, given back unedited with --beats, gives the motion
     the tracked beats give, in every format: the times in full, the holds and the meter of a

@@ -22,7 +22,7 @@ from core.neural.networks import Critic, SyncNet
 from training import m2sgan, m2snet
 from training.data import write_synthetic_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore:nperseg")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:nperseg")]
 
 
 @pytest.fixture(scope="module")

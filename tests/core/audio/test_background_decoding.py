@@ -83,6 +83,7 @@ except ChildProcessError:
 """
 
 
+@pytest.mark.slow
 def test_a_forked_decoding_gives_what_decoding_in_place_gives(tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.skip("the decoding forks on Linux only")

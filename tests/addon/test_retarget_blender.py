@@ -22,7 +22,7 @@ from core.retarget import (  # noqa: E402
     solve,
 )
 from core.retarget.solve import _RigBody  # noqa: E402
-from test_retarget import MIXAMO_ROWS, angle_deg, procedural_motion, synthetic_keypoints  # noqa: E402
+from rigs import MIXAMO_ROWS, angle_deg, procedural_motion, synthetic_keypoints  # noqa: E402
 
 FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
 
@@ -160,8 +160,9 @@ def check_rigify_ik(obj, rig: _RigBody, frame: int) -> None:
             assert angle_deg(to_pole, bend) < 1.0, (side, frame)
 
 
+@pytest.mark.slow
 def test_rest_matrices_match_blender(conductor_rig, mixamo_rig, rigify_rig):
-    from test_retarget import mixamo_skeleton, rigify_like_skeleton
+    from rigs import mixamo_skeleton, rigify_like_skeleton
 
     for obj, ours, atol in (
         (conductor_rig, RestSkeleton.from_rig_bones(CONDUCTOR_BONES), 1e-5),

@@ -40,12 +40,14 @@ def test_official_checkpoints_load_strictly_through_the_key_map(parity_dir):
         assert dropped == (6 * (3 + 5 + 3 + 5) if kind == GENERATOR else 2)  # net.{0,2,5,7} aliases; fcn
 
 
+@pytest.mark.slow
 def test_music_encoder(official_generator, golden):
     out = run(official_generator.music_encoder, golden["mel"][None])
     assert out.shape == (1, 1200, 64)
     assert np.abs(out - golden["music_features"]).max() < TOLERANCE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise, motion", [("noise", "motion"), ("noise2", "motion2")])
 def test_generator(official_generator, golden, noise, motion):
     out = run(official_generator, golden["mel"][None], golden[noise])
@@ -53,6 +55,7 @@ def test_generator(official_generator, golden, noise, motion):
     assert np.abs(out - golden[motion]).max() < TOLERANCE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("motion, sync", [("motion", "sync"), ("shifted", "sync_shifted")])
 def test_m2snet_sync(syncnet, golden, motion, sync):
     out = run(syncnet, golden["mel"][None], golden[motion])
@@ -60,6 +63,7 @@ def test_m2snet_sync(syncnet, golden, motion, sync):
     assert np.abs(out - golden[sync]).max() < SYNC_TOLERANCE
 
 
+@pytest.mark.slow
 def test_motion_encoder_features_of_test_m2snet(golden):
     net = load_model(OFFICIAL_M2SNET_TEST, SYNCNET).model
     out = run(net.motion_encoder, golden["motion"])
@@ -81,6 +85,7 @@ def test_critic_shapes():
     assert score.shape == (3, 1)
 
 
+@pytest.mark.slow
 def test_fused_generator_matches_golden(official_generator, golden):
     from core.neural.fusion import FusedGenerator
 
@@ -88,6 +93,7 @@ def test_fused_generator_matches_golden(official_generator, golden):
     assert np.abs(out - golden["motion"]).max() < TOLERANCE
 
 
+@pytest.mark.slow
 def test_fused_music_encoder_chunks_equal_one_pass(official_generator, golden):
     from core.neural.fusion import FusedGenerator
 

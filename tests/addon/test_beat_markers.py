@@ -15,7 +15,7 @@ from conftest import DEMO_PIECE, PROJECT_ROOT, import_extension
 
 bpy = pytest.importorskip("bpy")
 
-from test_extension_package import install_extension  # noqa: E402
+from extension_install import install_extension  # noqa: E402
 
 
 @pytest.fixture
@@ -69,6 +69,7 @@ def test_analyse_beats_marks_bars_and_beats_and_leaves_the_users_markers(scene_w
     assert "UNDO" in analyse.bl_options  # one undo step
 
 
+@pytest.mark.slow
 def test_edited_markers_change_the_motion_there_and_nowhere_else(scene_with_demo) -> None:
     scene = scene_with_demo
     assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}
@@ -120,6 +121,7 @@ def test_generate_conducts_on_a_beat_file_and_refuses_a_bad_one(scene_with_demo,
         bpy.ops.conductor.generate(synchronous=True)
 
 
+@pytest.mark.slow
 def test_headless_generate_honours_a_beat_grid(tmp_path: Path) -> None:
     grid = tmp_path / "grid.csv"
     grid.write_text(

@@ -39,6 +39,7 @@ def test_windows_equal_a_single_pass(official_generator, long_mel):
     assert steps[edges].max() <= np.delete(steps, edges).max()
 
 
+@pytest.mark.slow
 def test_partial_last_second_is_kept(official_generator, golden):
     mel = golden["mel"][: 3600 - 50]  # 39.44 s
     keypoints = generate_keypoints(official_generator, mel, make_noise(40, seed=0))
@@ -58,6 +59,7 @@ def test_seed_and_prefix_stability():
     assert np.array_equal(make_noise(9, seed=3)[:5], make_noise(5, seed=3))
 
 
+@pytest.mark.slow
 def test_variation_zero_ignores_the_noise(official_generator, golden):
     mel = golden["mel"][:900]
     a = generate_keypoints(official_generator, mel, make_noise(10, seed=1), variation=0.0)
@@ -75,6 +77,7 @@ def test_noise_shapes():
         check_noise(np.zeros((5, 7)), 5)
 
 
+@pytest.mark.slow
 def test_progress_and_cancel(official_generator, long_mel):
     seen = []
     generate_keypoints(
@@ -89,6 +92,7 @@ def test_progress_and_cancel(official_generator, long_mel):
         generate_keypoints(official_generator, long_mel, make_noise(130, seed=0), should_cancel=lambda: True)
 
 
+@pytest.mark.slow
 def test_the_fused_conv_relu_gives_the_same_motion(official_generator, golden, monkeypatch):
     """oneDNN's one-pass convolution and ReLU (when this PyTorch has it) changes nothing: the
     motion equals the two-pass one bit for bit."""

@@ -25,6 +25,7 @@ def cases(golden):
     return expected
 
 
+@pytest.mark.slow
 def test_official_metrics_match_goldens(golden, test_encoder):
     for fake_name, expected in cases(golden).items():
         real, fake = golden["motion"], golden[fake_name]
@@ -87,6 +88,7 @@ def test_ictus_is_the_bottom_of_a_bounce_where_speed_minima_are_not():
     np.testing.assert_allclose(metrics.ictus_beats(motion), beats, atol=1.01 / 30)
 
 
+@pytest.mark.slow
 def test_music_beats_find_the_clicks(tmp_path):
     from training.data import write_synthetic_dataset
 

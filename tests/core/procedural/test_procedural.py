@@ -4,7 +4,6 @@ scores rendered with FluidSynth (those tests skip when the fluidsynth program is
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,13 +11,14 @@ import pytest
 from core.audio.decode import load_audio
 from core.beats.tracking import track_beats
 from core.errors import CancelledError, ConductorError
+from conftest import DEMO_PIECE
+
 from core.audio.mel import frame_count_30fps, frame_count_90hz
 from core.procedural.conductor import BEAT_PLANE_Y, PATTERN_CENTRE_X, conduct
 from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
 SAMPLE_RATE_HZ = 22_050
-DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed (apt-get install fluidsynth)"
 )

@@ -468,9 +468,10 @@ def test_seed_and_variation_with_a_style():
     assert np.array_equal(exact, conduct(samples, seed=9, variation=0.0, beats=track, style=style).keypoints)
 
 
-def test_beats_and_a_meter_together_are_refused():
+def test_beats_and_a_meter_together_are_a_programming_error():
+    # Users are refused earlier, in one sentence (core.generate_options, tests/core/test_options.py).
     samples, track = played(3, 100.0, 2)
-    with pytest.raises(ConductorError, match="meter"):
+    with pytest.raises(ValueError, match="meter"):
         conduct(samples, beats=track, meter=3)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, write_tone
-from test_extension_package import install_extension
+from extension_install import install_extension
 
 MUSIC = DEMO_PIECE
 
@@ -179,6 +179,7 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
 
 
+@pytest.mark.slow
 def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_music(
     bpy_scene, extension, tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ def tiny_dataset(tmp_path_factory, renderer) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_layout_shapes_and_ranges(tiny_dataset: Path):
     for split in ("train", "val", "test"):
         folders = sorted((tiny_dataset / split).iterdir())
@@ -119,6 +120,7 @@ def test_samples_carry_the_score_beats_and_add_beats_rewrites_them(tiny_dataset:
     np.testing.assert_array_equal(np.load(copy / "test" / folder.name / "downbeats.npy"), downbeats)
 
 
+@pytest.mark.slow
 def test_a_rubato_piece_is_conducted_on_its_changing_beats(renderer, tmp_path: Path):
     from training.build_dataset import add_beats, build
     from training.metrics import beat_alignment, ictus_beats
@@ -146,6 +148,7 @@ def test_a_rubato_piece_is_conducted_on_its_changing_beats(renderer, tmp_path: P
     np.testing.assert_array_equal(np.load(folder / "beats.npy"), beats)
 
 
+@pytest.mark.slow
 def test_compare_scores_every_method_on_the_score_beats(tiny_dataset: Path, tmp_path: Path, parity_dir: Path):
     from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET, PROJECT_ROOT
 

@@ -15,6 +15,7 @@ from training.metrics import beat_f_measure
 SAMPLE_RATE_HZ = 22_050
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed")
 def test_hemiola_is_not_taken_for_the_beat():
     # Beethoven op. 18/1 i (3/4, 106 bpm at x0.8): its motif repeats every 1.5 beats and the
@@ -48,6 +49,7 @@ def test_hemiola_is_not_taken_for_the_beat():
         ("bach/bwv66.6", 0, ((0.0, 1.0), (16.0, 1.3), (32.0, 0.8))),
     ],
 )
+@pytest.mark.slow
 def test_gradual_tempo_changes_are_followed(corpus_path, program, curve):
     pytest.importorskip("music21")
     from training.scores import render_score

@@ -85,6 +85,7 @@ def test_generate_audio_with_seed_and_fps(tmp_path, parity_dir):
     assert document["audio_sha256"] and document["source_audio"] == GOLDEN_AUDIO.name
 
 
+@pytest.mark.slow
 def test_generate_in_bf16_where_the_cpu_has_it_and_refuse_it_elsewhere(tmp_path, parity_dir):
     out = tmp_path / "half.json"
     result = run_cli("generate", GOLDEN_AUDIO, "-o", out, "--weights", OFFICIAL_GENERATOR, "--precision", "bf16")
@@ -101,6 +102,7 @@ def test_generate_in_bf16_where_the_cpu_has_it_and_refuse_it_elsewhere(tmp_path,
 @pytest.mark.parametrize(
     "limit", [{"ONEDNN_MAX_CPU_ISA": "AVX2"}, {"ONEDNN_MAX_CPU_ISA": "avx512_core_vnni"}, {"DNNL_MAX_CPU_ISA": "AVX2"}]
 )
+@pytest.mark.slow
 def test_bf16_is_refused_in_one_sentence_where_onednn_is_kept_from_it(tmp_path, parity_dir, limit):
     """An instruction-set limit below AVX512_CORE_BF16 keeps oneDNN from the CPU's bfloat16: its
     convolution then fails (AVX2) or emulates it 2x slower than float32 (AVX512_CORE_VNNI). The
@@ -163,6 +165,7 @@ def test_the_tracker_is_chosen_in_both_commands_and_recorded(tmp_path):
     assert "A beat grid replaces the tracker; drop --tracker or --beats." in result.stderr
 
 
+@pytest.mark.slow
 def test_the_conducting_style_reaches_the_procedural_conductor_only(tmp_path):
     run_cli(
         "generate",
@@ -260,6 +263,7 @@ def test_help_states_the_exit_status_contract():
         ("meter-for-a-network", "only be set for the procedural conductor"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, phrase):
     audio, weights, output = GOLDEN_AUDIO, OFFICIAL_GENERATOR, tmp_path / "m.npz"
     if case == "missing":

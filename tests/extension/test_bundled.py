@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT_ROOT
-from test_extension_package import blender_ext_tool
+from extension_install import blender_ext_tool
 
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from test_extension_package import install_extension  # noqa: E402
+from extension_install import install_extension  # noqa: E402
 
 
 @pytest.fixture(scope="module")
