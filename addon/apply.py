@@ -31,7 +31,7 @@ from ..core.retarget import (
 )
 from . import compat, keyframes
 from .rollback import Rollback
-from .stored_motion import ARMATURE_KEY, keep_motion
+from .stored_motion import ARMATURE_KEY, keep_motion, motion_of
 
 MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
 MUSIC_STRIP_KEY = "_virtual_conductor_music"  # marks the sound strips this add-on added
@@ -62,6 +62,11 @@ class ApplyOptions:
     add_sound: bool = option(True, "add the music to the sequencer as a sound strip", label="Add Music to Sequencer")
     set_scene_range: bool = option(True, "fit the scene's frame range to the music")
     use_nla: bool = option(False, "push the new action onto an NLA track", label="Use NLA")
+    keep_takes: bool = option(
+        False,
+        "keep this tool's earlier take on the armature as a muted NLA strip instead of replacing it",
+        label="Keep Takes",
+    )
     audio_path: str = ""
 
     def __post_init__(self) -> None:
@@ -94,8 +99,10 @@ class _Plan:
 def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, options: ApplyOptions) -> ApplyResult:
     """Retarget ``motion`` onto ``armature_obj`` and write it as one new action in ``scene``.
 
-    The armature's mapped pose bones get rotation mode 'QUATERNION'; the previous action keeps
-    a fake user, so it is never lost. With ``add_sound`` the music becomes a sound strip at
+    The armature's mapped pose bones get rotation mode 'QUATERNION'. One take per armature: this
+    tool's previous take on it is replaced (with ``keep_takes``, pushed onto a muted NLA track),
+    and an action of the animator's own is pushed onto a muted NLA track of its name, kept and
+    said in the result's notes; no fake users are added. With ``add_sound`` the music becomes a sound strip at
     ``start_frame`` on a free channel (where this Blender can load sound; a strip of the same
     file already there is reused). With ``set_scene_range`` the scene's frame range becomes
     the motion's. Raises :class:`ConductorError` with the scene unchanged on any problem.
@@ -111,8 +118,9 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
             if ik:  # without the pole the IK elbow swings freely (measured 3-28 cm off the solve)
                 set_rigify_switch(rollback, armature_obj, "pole_vector", True)
 
-        written = write_undoably(rollback, armature_obj, plan, options)
+        written, earlier = write_undoably(rollback, armature_obj, plan, options)
         keep_motion(written.action, motion)  # removed with the action on a rollback
+        take_notes = set_earlier_action_aside(rollback, armature_obj, earlier, options)
 
         frame_end = options.start_frame + plan.frame_count - 1
         strip_name = None
@@ -125,13 +133,16 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         rollback.set_key(scene, ARMATURE_KEY, armature_obj.name)
     if strip_name is not None:  # last, once nothing can fail: the earlier piece stops playing
         remove_earlier_music(scene, strip_name)
+    if earlier.replaced_take is not None:  # the earlier take, replaced, goes once nothing can fail
+        compat.remove_action(earlier.replaced_take)
+        written.action.name = plan.action_name  # the name it could not have beside the earlier take
     return ApplyResult(
         action_name=written.action.name,
         frame_start=options.start_frame,
         frame_end=frame_end,
         fcurve_count=written.fcurve_count,
         sound_strip_name=strip_name,
-        notes=tuple(str(note) for note in motion.extra.get("notes", [])),
+        notes=tuple(take_notes) + tuple(str(note) for note in motion.extra.get("notes", [])),
     )
 
 
@@ -315,9 +326,23 @@ def set_rigify_switch(rollback: Rollback, armature_obj: bpy.types.Object, key: s
             rollback.set_key(pose_bone, key, value)
 
 
-def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: ApplyOptions) -> Any:
-    """Write the new action (the replaced one keeps a fake user, so it is never lost); undo
-    removes the new action and NLA track and gives the armature its old action back."""
+@dataclasses.dataclass
+class EarlierAction:
+    """The action the armature played before a run: its own (``action``, ``slot``), whether this
+    tool made it (a take: it keeps a motion), and, once set aside, the take to delete when the
+    run has succeeded (``replaced_take``)."""
+
+    action: Any
+    slot: Any
+    is_take: bool
+    replaced_take: Any = None
+
+
+def write_undoably(
+    rollback: Rollback, armature_obj: Any, plan: _Plan, options: ApplyOptions
+) -> tuple[Any, EarlierAction]:
+    """Write the new action; undo removes it and the NLA tracks added since, and gives the
+    armature its earlier action back. Returns (the written action, the earlier one)."""
     previous_action, previous_slot = compat.get_action_and_slot(armature_obj)
     had_animation_data = armature_obj.animation_data is not None
     tracks_before = (
@@ -334,12 +359,10 @@ def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: 
         elif animation_data is not None:
             armature_obj.animation_data_clear()
 
-    if previous_action is not None:
-        rollback.set(previous_action, "use_fake_user", True)
     rollback.on_undo(restore_animation)
     rollback.new_blocks_in("actions")  # undone first: the new action goes before the old returns
     curves = keyframes.bone_curves(plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step)
-    return keyframes.write_action(
+    written = keyframes.write_action(
         armature_obj,
         plan.action_name,
         curves,
@@ -347,6 +370,29 @@ def write_undoably(rollback: Rollback, armature_obj: Any, plan: _Plan, options: 
         use_nla=options.use_nla,
         key_tolerance=options.key_tolerance,
     )
+    earlier = EarlierAction(previous_action, previous_slot, is_take=motion_of(previous_action) is not None)
+    return written, earlier
+
+
+def set_earlier_action_aside(
+    rollback: Rollback, armature_obj: Any, earlier: EarlierAction, options: ApplyOptions
+) -> list[str]:
+    """Put the action the armature played before where it belongs: the animator's own onto a
+    muted NLA track of its name; this tool's earlier take onto a muted track too with
+    ``keep_takes``, else marked for deletion once the run succeeds. Returns what to tell the user."""
+    action = earlier.action
+    if action is None:
+        return []
+    if earlier.is_take and not options.keep_takes:
+        if action.users - int(action.use_fake_user) == 0:  # nothing else plays it (older versions set fake users)
+            earlier.replaced_take = action
+            return [f"It replaces the earlier take '{action.name}'."]
+        return []  # another object plays it too: left to that one
+    track = compat.new_nla_strip(armature_obj, action, earlier.slot, action.name, int(action.frame_range[0]))
+    rollback.set(track, "mute", True)
+    if earlier.is_take:
+        return [f"The earlier take '{action.name}' is kept as the muted NLA track '{track.name}'."]
+    return [f"Your action '{action.name}' is now on the muted NLA track '{track.name}', kept as it was."]
 
 
 def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame_end: int) -> str:

@@ -118,9 +118,9 @@ def write_action(
 ) -> WrittenAction:
     """Write ``curves`` into one new Action and give it to ``obj``.
 
-    The action keeps a fake user, so an action it replaces on ``obj`` survives too when it was
-    made here. Without ``use_nla`` it becomes ``obj``'s active action; with it, it goes into a
-    new NLA track on top of ``obj``'s stack and the active action is cleared.
+    ``obj`` is its user (no fake user: an action nobody plays is not kept). Without ``use_nla``
+    it becomes ``obj``'s active action; with it, it goes into a new NLA track on top of ``obj``'s
+    stack and the active action is cleared.
 
     Parameters
     ----------
@@ -137,7 +137,6 @@ def write_action(
     action = bpy.data.actions.new(name)
     try:
         compat.set_object_id_root(action)
-        action.use_fake_user = True
         writer = compat.ActionWriter(action, obj.name)
         fcurve_count = key_count = 0
         first, last = np.inf, -np.inf

@@ -177,6 +177,7 @@ class CONDUCTOR_PT_motion(ConductorPanel, bpy.types.Panel):
         add_sound.prop(settings, "add_sound", text="Add Music Strip")
         column.prop(settings, "set_scene_range")
         column.prop(settings, "use_nla")
+        column.prop(settings, "keep_takes")
         layout.prop(settings, "save_motion_path")
 
 

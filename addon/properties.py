@@ -296,6 +296,7 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
     add_sound: setting("add_sound")
     set_scene_range: setting("set_scene_range")
     use_nla: setting("use_nla")
+    keep_takes: setting("keep_takes")
     save_motion_path: StringProperty(
         name="Save Motion",
         description="Also keep the generated motion as a file (.npz, .json or .csv); leave empty to skip",

@@ -77,11 +77,11 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     motion = generate_in_worker(
         job.audio, job.generate, progress=lambda fraction, message: progress(0.9 * fraction, message)
     )
-    for note in motion.extra.get("notes", []):
-        print(f"note: {job.audio.name}: {note}", file=sys.stderr, flush=True)
     progress(0.9, "putting the motion on the armature")
     options = dataclasses.replace(job.apply, audio_path=str(job.audio.resolve()))
     armature, result = put_motion_in_scene(scene, motion, options, armature_obj=armature, camera=job.camera)
+    for note in result.notes:  # the motion's (a MIDI file's offset) and the takes' (an action set aside)
+        print(f"note: {job.audio.name}: {note}", file=sys.stderr, flush=True)
     if job.pack_audio:
         for sound in bpy.data.sounds:
             if sound.packed_file is None:

@@ -94,7 +94,7 @@ def check_applied(scene, armature, result, mapping: str, frame_count: int, start
     reproduce the motion: see test_keys_the_motion_reproduces_are_dropped)."""
     action, _slot = compat.get_action_and_slot(armature)
     assert action is not None and action.name == result.action_name
-    assert action.use_fake_user
+    assert not action.use_fake_user  # the armature plays it: no fake user nobody asked for
     arrays = fcurve_arrays(action)
     assert len(arrays) == result.fcurve_count > 0
     mapped = set(PRESETS[mapping].bones.values())
@@ -187,17 +187,45 @@ def test_apply_on_conductor_then_save_reload_and_apply_again(motion, tmp_path):
     for (path, index), keys in fcurve_arrays(bpy.data.actions[result.action_name]).items():
         np.testing.assert_array_equal(keys, first[(path, index)])
 
-    again = apply_mod.apply_motion(scene, armature, motion, options(amplitude=0.5))
-    assert sorted(a.name for a in bpy.data.actions) == sorted({result.action_name, again.action_name})
+    # Keep Takes: the earlier take goes onto a muted NLA track, untouched.
+    again = apply_mod.apply_motion(scene, armature, motion, options(amplitude=0.5, keep_takes=True))
     assert again.action_name != result.action_name
+    assert sorted(a.name for a in bpy.data.actions) == sorted({result.action_name, again.action_name})
     check_applied(scene, armature, again, "conductor", 1200)
     check_sound(scene, again)  # the music strip is reused, not doubled
+    (track,) = armature.animation_data.nla_tracks
+    assert track.mute and track.strips[0].action.name == result.action_name
+    assert any("kept as the muted NLA track" in note for note in again.notes)
     kept = bpy.data.actions[result.action_name]
-    assert kept.use_fake_user
     unchanged = fcurve_arrays(kept)
     assert unchanged.keys() == first.keys()
     for key, keys in first.items():
         np.testing.assert_array_equal(unchanged[key], keys)
+
+    # Without it, a new take replaces this tool's take on the armature: one action, named by the piece.
+    third = apply_mod.apply_motion(scene, armature, motion, options(amplitude=0.8))
+    assert any("replaces" in note for note in third.notes)
+    assert len(bpy.data.actions) == 2  # the third take, and the first kept on the NLA; the second is gone
+    assert compat.get_action_and_slot(armature)[0].name == third.action_name
+    assert armature.animation_data.nla_tracks[0].strips[0].action.name == result.action_name
+    assert not any(action.use_fake_user for action in bpy.data.actions)
+
+
+def test_the_animators_own_action_is_pushed_onto_the_nla_and_said(motion):
+    scene, armature = fresh_conductor(fps=30)
+    own = bpy.data.actions.new("MyWave")
+    compat.set_object_id_root(own)
+    writer = compat.ActionWriter(own, armature.name)
+    curve = writer.new_fcurve('pose.bones["hand.L"].location', 2, "hand.L")
+    curve.keyframe_points.insert(1, 0.0)
+    curve.keyframe_points.insert(20, 0.1)
+    compat.assign_action(armature, own, writer.slot)
+    result = apply_mod.apply_motion(scene, armature, motion, options())
+    (track,) = armature.animation_data.nla_tracks
+    assert track.mute and track.name == "MyWave" and track.strips[0].action == own
+    assert "Your action 'MyWave' is now on the muted NLA track 'MyWave'" in " ".join(result.notes)
+    assert compat.get_action_and_slot(armature)[0].name == result.action_name
+    assert not own.use_fake_user and own.users == 1  # kept by its strip, not by a fake user
 
 
 def test_keys_the_motion_reproduces_are_dropped(motion):
