@@ -10,6 +10,8 @@ Markers with other names are the user's own: never read, never replaced.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from typing import Any
 
@@ -20,6 +22,7 @@ from .keyframes import scene_fps
 
 BEAT_MARKER = re.compile(r"^\|?\d+\.\d+$")  # the markers this tool writes (and renamed ones)
 ADDED_MARKER = re.compile(r"^F_-?\d+$")  # Blender's name for a marker added with M
+WRITTEN_KEY = "_virtual_conductor_beat_markers"  # scene property: {name: frame} of the markers last written
 
 
 def marker_name(track: BeatTrack, index: int) -> str:
@@ -37,11 +40,57 @@ def put_beat_markers(scene: Any, track: BeatTrack, *, start_frame: int) -> int:
     starting at scene frame ``start_frame``); the user's own markers stay. Returns the count."""
     fps = scene_fps(scene)
     markers = scene.timeline_markers
-    for marker in [m for m in markers if BEAT_MARKER.match(m.name)]:
+    for marker in [m for m in markers if is_beat_marker(m.name)]:
         markers.remove(marker)
+    written = {}
     for index, time_s in enumerate(track.beats_s):
-        markers.new(marker_name(track, index), frame=int(round(start_frame + float(time_s) * fps)))
+        marker = markers.new(marker_name(track, index), frame=int(round(start_frame + float(time_s) * fps)))
+        written[marker.name] = marker.frame
+    scene[WRITTEN_KEY] = json.dumps(written)
     return int(track.beats_s.size)
+
+
+@dataclasses.dataclass(frozen=True)
+class MarkerEdits:
+    """How the beat markers on the timeline differ from those this tool last wrote: by name."""
+
+    moved: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.moved or self.added or self.deleted)
+
+    def sentence(self) -> str:
+        """ "moved 3.2 and 7.1; deleted 5.3" ("" when there are no edits)."""
+        parts = [
+            f"{verb} {_listed(names)}"
+            for verb, names in (("moved", self.moved), ("added", self.added), ("deleted", self.deleted))
+            if names
+        ]
+        return "; ".join(parts)
+
+
+def _listed(names: tuple[str, ...], most: int = 6) -> str:
+    shown = [name.lstrip("|") for name in names[:most]]
+    more = len(names) - len(shown)
+    text = ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1] if shown else ""
+    return text + (f" (and {more} more)" if more > 0 else "")
+
+
+def marker_edits(scene: Any) -> MarkerEdits:
+    """What the user changed among the beat markers since this tool wrote them (a scene whose
+    beat markers this tool never wrote: all of them count as added)."""
+    try:
+        written = json.loads(scene.get(WRITTEN_KEY, "{}"))
+    except (TypeError, ValueError):
+        written = {}
+    now = {marker.name: marker.frame for marker in scene.timeline_markers if is_beat_marker(marker.name)}
+    return MarkerEdits(
+        moved=tuple(sorted((name for name in now if name in written and now[name] != written[name]), key=now.get)),
+        added=tuple(sorted((name for name in now if name not in written), key=now.get)),
+        deleted=tuple(sorted((name for name in written if name not in now), key=written.get)),
+    )
 
 
 def beats_from_markers(scene: Any, *, start_frame: int) -> tuple[list[float], list[str | None]]:

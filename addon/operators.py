@@ -471,13 +471,32 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
 
     needs = ("run", "scene", "music")  # the beats need neither a model nor a target
 
+    def invoke(self, context, event):
+        from .beat_markers import marker_edits
+
+        edits = marker_edits(context.scene)
+        if edits and not (self.synchronous or bpy.app.background):
+            # Confirmed, Blender runs execute (the synchronous path): the beats of a piece take seconds.
+            return context.window_manager.invoke_confirm(
+                self,
+                event,
+                title="Replace Your Beat Markers?",
+                message=f"You {edits.sentence()} since the last analysis; the tracked beats replace them.",
+                confirm_text="Replace",
+                icon="WARNING",
+            )
+        return super().invoke(context, event)
+
     def start(self, context, folder: str):
+        from .beat_markers import marker_edits
         from .worker import WorkerRequest
 
         settings = get_settings(context.scene)
         audio_path, _needs_strip = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = settings.start_frame
+        self._music_name = Path(audio_path).name
+        self._edits = marker_edits(context.scene)  # said when replaced (headless cannot be asked)
         return WorkerRequest(
             audio_path,
             os.path.join(folder, "beats.json"),
@@ -486,15 +505,21 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         )
 
     def finish(self, scene, output_path: Path) -> str:
-        from ..core.beats.grid import load_grid
+        from ..core.beats.grid import load_grid, saved_beat_count
         from .beat_markers import put_beat_markers
 
+        if saved_beat_count(output_path) == 0:
+            raise ConductorError(
+                f"No beats were heard in '{self._music_name}' (silence, or no steady pulse); the timeline "
+                "was not changed. Choose music with a pulse, or add beat markers (M) by hand."
+            )
         track = load_grid(output_path, duration_s=float("inf"))
         count = put_beat_markers(scene, track, start_frame=self._start_frame)
         get_settings(scene).beat_source = "MARKERS"
+        replaced = f" They replace the markers you {self._edits.sentence()}." if self._edits else ""
         return (
             f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
-            "markers, then Generate conducts on them."
+            f"markers, then Generate conducts on them.{replaced}"
         )
 
 

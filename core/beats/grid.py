@@ -155,6 +155,13 @@ def load_grid(
     )
 
 
+def saved_beat_count(path: str | os.PathLike[str]) -> int:
+    """How many beats a .json grid written by :func:`save_grid` holds (0 for what a tracker
+    heard in silence, which :func:`load_grid` refuses as a grid to conduct on)."""
+    times_s, _labels, _held, _last_meter, _source = _parse_json(Path(path).read_text(), Path(path).name)
+    return int(times_s.size)
+
+
 def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.ndarray | None, int | None, str]:
     try:
         document = json.loads(text)

@@ -168,3 +168,37 @@ def test_headless_generate_honours_a_beat_grid(tmp_path: Path) -> None:
         timeout=300,
     )
     assert bad.returncode == 1 and "brings its own bars" in bad.stderr and not (tmp_path / "x.blend").exists()
+
+
+def test_analyse_beats_over_edited_markers_says_which_edits_it_replaced(scene_with_demo) -> None:
+    scene = scene_with_demo
+    assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}
+    marker_module = import_extension("addon.beat_markers")
+    assert not marker_module.marker_edits(scene)  # as written
+    tracked = dict(beat_markers(scene))
+    markers = scene.timeline_markers
+    markers["3.2"].frame += 9  # moved
+    markers.remove(markers["5.3"])  # deleted
+    markers.new("F_400", frame=400)  # added with M
+    edits = marker_module.marker_edits(scene)
+    assert (edits.moved, edits.deleted, edits.added) == (("3.2",), ("5.3",), ("F_400",))
+    assert edits.sentence() == "moved 3.2; added F_400; deleted 5.3"
+    # The synchronous path (scripts, blender -b) cannot ask: it replaces and says what it replaced.
+    assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}
+    status = scene.virtual_conductor.status
+    assert "They replace the markers you moved 3.2; added F_400; deleted 5.3." in status
+    assert dict(beat_markers(scene)) == tracked and "F_400" not in scene.timeline_markers
+
+
+def test_analyse_beats_on_silence_says_so_and_leaves_the_timeline(scene_with_demo, tmp_path: Path) -> None:
+    import soundfile
+
+    scene = scene_with_demo
+    silence = tmp_path / "silence.wav"
+    soundfile.write(str(silence), np.zeros(22_050 * 8, dtype=np.float32), 22_050)
+    scene.virtual_conductor.music_path = str(silence)
+    scene.timeline_markers.new("Intro", frame=5)
+    with pytest.raises(RuntimeError, match=r"No beats were heard in 'silence.wav'") as raised:
+        bpy.ops.conductor.analyse_beats(synchronous=True)
+    assert "beats.json" not in str(raised.value)
+    assert [m.name for m in scene.timeline_markers] == ["Intro"]
