@@ -94,6 +94,7 @@ class _Plan:
     frame_count: int
     action_name: str
     audio_path: str | None
+    notes: tuple[str, ...] = ()  # what the user should know about how it is keyed
 
 
 def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, options: ApplyOptions) -> ApplyResult:
@@ -142,7 +143,7 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         frame_end=frame_end,
         fcurve_count=written.fcurve_count,
         sound_strip_name=strip_name,
-        notes=tuple(take_notes) + tuple(str(note) for note in motion.extra.get("notes", [])),
+        notes=plan.notes + tuple(take_notes) + tuple(str(note) for note in motion.extra.get("notes", [])),
     )
 
 
@@ -241,7 +242,10 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
                 f"Retargeting gave invalid values for bone '{bone_name}'; the motion may be "
                 "corrupt, try generating it again."
             )
-    return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path)
+    notes = ()
+    if settings.mode == "IK" and not mapping.ik_bones:
+        notes = (f"The mapping '{mapping.name}' names no IK controls on this rig, so the arms are keyed in FK.",)
+    return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path, notes)
 
 
 def _check_baton_parent(armature_obj: bpy.types.Object, mapping: BoneMapping, baton_hand: str) -> None:

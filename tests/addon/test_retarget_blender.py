@@ -237,3 +237,19 @@ def test_procedural_conductor_at_its_largest_on_each_rig(rig, mapping_name, requ
     for pose_bone in obj.pose.bones:
         pose_bone.rotation_quaternion = (1, 0, 0, 0)
         pose_bone.location = (0, 0, 0)
+
+
+def test_ik_on_a_rig_without_ik_controls_says_so_and_keys_fk(mixamo_rig):
+    from conftest import import_extension
+
+    apply_mod = import_extension("addon.apply")
+    from_values = import_extension("core.options").from_values
+    motion = import_extension("core.motion.keypoints").Motion(procedural_motion(1.0).keypoints[:90], fps=30.0)
+    scene = bpy.context.scene
+    results = {}
+    for mode in ("FK", "IK"):
+        options = from_values(apply_mod.ApplyOptions, {"mapping": "mixamo", "mode": mode, "add_sound": False})
+        results[mode] = apply_mod.apply_motion(scene, mixamo_rig, motion, options)
+    assert "names no IK controls on this rig, so the arms are keyed in FK" in " ".join(results["IK"].notes)
+    assert not any("IK" in note for note in results["FK"].notes)
+    assert results["IK"].fcurve_count == results["FK"].fcurve_count
