@@ -13,11 +13,12 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 from typing import Callable
 
 import bpy
 
-from ..core.generate_options import GenerateOptions
+from ..core.generate_options import GenerateOptions, with_absolute_paths
 from ..core.motion.keypoints import Motion
 from .worker import PYTHON_ENVIRONMENT_VARIABLE, WorkerRequest, run_blocking
 
@@ -53,7 +54,10 @@ def generate_in_worker(
     CancelledError when ``should_cancel`` says so). A Ctrl-C or SIGTERM stops the worker too."""
     folder = tempfile.mkdtemp(prefix="virtual_conductor_")
     try:
-        request = WorkerRequest(str(audio_path), os.path.join(folder, "motion.npz"), options)
+        # The worker runs in the extension's folder: the paths the user gave go absolute.
+        request = WorkerRequest(
+            str(Path(audio_path).absolute()), os.path.join(folder, "motion.npz"), with_absolute_paths(options)
+        )
         output = run_blocking(request, extra_paths=dependency_paths(), progress=progress, should_cancel=should_cancel)
         return Motion.load(output)
     finally:

@@ -30,6 +30,7 @@ from ..core.errors import ConductorError, missing_dependency, missing_package_se
 from ..core.generate_options import GenerateOptions
 from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
+from ..core.outputs import check_output_folder
 from .apply import ApplyOptions
 from .scene_io import LineProgress, SceneJob, open_scene, produce
 from .stored_motion import stored_motion
@@ -86,11 +87,12 @@ def command_render(args: argparse.Namespace) -> int:
     if output.suffix.lower() == ".png":
         return command_render_still(args, source, output)
     check_output_names(str(output), [])
+    check_output_folder(output.parent)  # before the scene opens and the frames render
     progress = LineProgress(source.name)
     if source.suffix.lower() == ".blend":
         if args.fps is not None:
             raise ConductorError("--fps cannot change a saved .blend's rate; run 'generate' again with --fps.")
-        scene = open_scene(str(source))
+        scene = open_scene(str(source), given_as="the .blend to render")
         render_video(scene, output, render_options_from_args(args), progress=progress)
         print(f"wrote {output}")
         return EXIT_OK
@@ -106,7 +108,8 @@ def command_render_still(args: argparse.Namespace, source: Path, output: Path) -
 
     if source.suffix.lower() != ".blend":
         raise ConductorError(f"A still frame is rendered from a .blend made by 'generate', not '{source.name}'.")
-    scene = open_scene(str(source))
+    check_output_folder(output.parent)
+    scene = open_scene(str(source), given_as="the .blend to render")
     frame = scene.frame_start if args.frame is None else args.frame
     print(f"wrote {render_still(scene, output, render_options_from_args(args), frame=frame)}")
     return EXIT_OK
@@ -119,7 +122,7 @@ def command_export(args: argparse.Namespace) -> int:
     if source.suffix.lower() != ".blend":
         raise ConductorError(f"'{source.name}' is not a .blend; give a file made by 'generate'.")
     check_output_names(None, args.output)
-    scene = open_scene(str(source))
+    scene = open_scene(str(source), given_as="the .blend to export")
     armature, motion = stored_motion(scene)  # checked before any file is written
     for output in args.output:
         print(f"wrote {export_scene(scene, armature, motion, Path(output))}")

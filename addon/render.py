@@ -27,7 +27,9 @@ from typing import Any, Callable
 import bpy
 
 from ..core.errors import ConductorError
+from ..core.outputs import check_output_folder
 from . import compat
+from .console import held_output
 from .keyframes import scene_fps
 
 ENGINES = ("cycles", "eevee", "workbench")
@@ -167,10 +169,10 @@ def render_video(
     output = Path(output).resolve()
     if output.suffix.lower() not in (".mp4", ".m4v"):
         raise ConductorError(f"The video '{output.name}' must be an .mp4 (H.264 video with AAC audio).")
-    if not output.parent.is_dir():
-        raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")
+    check_output_folder(output.parent)
     report = progress or (lambda fraction, message: None)
-    start, end = configure(scene, options)
+    with held_output():  # Cycles' device probe ("WARNING CUEW initialization failed"), shown only if it fails
+        start, end = configure(scene, options)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.mp4")
     saved = (scene.frame_start, scene.frame_end, scene.render.filepath)
     scene.frame_start, scene.frame_end = start, end
@@ -251,11 +253,11 @@ def render_still(scene: Any, output: str | os.PathLike[str], options: RenderOpti
     output = Path(output).resolve()
     if output.suffix.lower() != ".png":
         raise ConductorError(f"A still frame is written as .png, not '{output.name}'.")
-    if not output.parent.is_dir():
-        raise ConductorError(f"Output folder '{output.parent}' does not exist; create it first.")
+    check_output_folder(output.parent)
     if not scene.frame_start <= frame <= scene.frame_end:
         raise ConductorError(f"Frame {frame} is outside the scene's frames {scene.frame_start}-{scene.frame_end}.")
-    configure(scene, options)
+    with held_output():  # Cycles' device probe, as for a video
+        configure(scene, options)
     compat.set_png_output(scene.render.image_settings)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.png")
     saved_frame = scene.frame_current

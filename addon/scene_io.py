@@ -95,15 +95,16 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
 _startup_file: str | None = None  # the .blend Blender was started with (blender -b file.blend)
 
 
-def open_scene(scene_path: str) -> Any:
-    """Load ``scene_path``, or the file Blender started with, or an empty file; its scene."""
+def open_scene(scene_path: str, *, given_as: str = "--scene") -> Any:
+    """Load ``scene_path``, or the file Blender started with, or an empty file; its scene.
+    ``given_as`` names where the path came from in a message ("--scene", "the input")."""
     global _startup_file
     if _startup_file is None:
         _startup_file = bpy.data.filepath
     path = scene_path or _startup_file
     if path:
         if not os.path.isfile(path):
-            raise ConductorError(f"Scene file '{path}' does not exist; check the path of --scene.")
+            raise ConductorError(f"Scene file '{path}' does not exist; check the path of {given_as}.")
         try:
             with held_output(shown_on_failure=False):  # "Read blend: ...", and its error, which is quoted
                 bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)

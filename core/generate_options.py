@@ -216,6 +216,21 @@ def normalised(options: GenerateOptions, *, procedural: bool) -> GenerateOptions
     return dataclasses.replace(options, **changes)
 
 
+def with_absolute_paths(options: GenerateOptions) -> GenerateOptions:
+    """``options`` with the files it names (weights, beat grid, noise) as absolute paths, so a
+    process started in another folder (the worker) finds what the user gave relative to theirs."""
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).expanduser().absolute())
+
+    weights = options.weights
+    if weights not in ("", DEFAULT, PROCEDURAL, NEURAL):
+        weights = str(absolute(weights))
+    return dataclasses.replace(
+        options, weights=weights, beats_path=absolute(options.beats_path), noise_path=absolute(options.noise_path)
+    )
+
+
 def resolve_weights(weights: str) -> str:
     """Turn "default" and "neural" into a path (or "procedural"); check a given path exists."""
     if weights in ("", DEFAULT):

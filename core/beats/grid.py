@@ -440,13 +440,17 @@ def grid_from_midi(
 ) -> BeatTrack:
     """The beats and bars of a MIDI file's tempo map and time signatures, on the recording's
     time line (``offset_s`` added; found from ``samples`` when None)."""
-    from .midi import read_midi
+    from .midi import MidiFileError, read_midi
 
     path = Path(path)
     try:
         content = read_midi(path)
     except (ValueError, IndexError, OSError, struct.error) as error:
-        raise ConductorError(f"'{path.name}' could not be read as a Standard MIDI File ({error}).") from error
+        if isinstance(error, MidiFileError):
+            raise ConductorError(f"'{path.name}' cannot be read: {error}; give the piece's MIDI file.") from error
+        raise ConductorError(
+            f"'{path.name}' could not be read as a Standard MIDI File; give the piece's MIDI file."
+        ) from error
     if content.notes.shape[0] == 0:
         raise ConductorError(f"'{path.name}' has no notes, so it has no bars to conduct; give the piece's MIDI file.")
     if not content.tempo_given and notes is not None:

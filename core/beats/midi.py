@@ -48,32 +48,46 @@ class MidiContent:
     tempo_given: bool = True  # False: the file sets no tempo, and 120 is assumed
 
 
+class MidiFileError(ValueError):
+    """A file :func:`read_midi` cannot read as a Standard MIDI File, and why."""
+
+
 def read_midi(path: str | os.PathLike[str]) -> MidiContent:
     """Parse a Standard MIDI File (format 0 or 1).
 
     Raises
     ------
-    ValueError
-        Not a MIDI file, SMPTE timing, or a truncated track.
+    MidiFileError
+        Not a MIDI file, SMPTE timing, or corrupt (a missing or truncated track): its message
+        says which, as the end of a sentence ("it is corrupt: track 2 is cut short").
     """
     data = Path(path).read_bytes()
     if data[:4] != b"MThd":
-        raise ValueError(f"'{path}' is not a Standard MIDI File")
+        raise MidiFileError("it is not a Standard MIDI File")
+    if len(data) < 14:
+        raise MidiFileError("it is corrupt: its header is cut short")
     header_length, _, track_count, division = struct.unpack(">IHHH", data[4:14])
     if division & 0x8000:
-        raise ValueError(f"'{path}' uses SMPTE timing, which has no beats")
+        raise MidiFileError("it uses SMPTE timing, which has no beats")
     ticks_per_quarter = division
     position = 8 + header_length
     tempo_events: list[tuple[int, float]] = []
     signature_events: list[tuple[int, int, int]] = []
     raw_notes: list[tuple[int, int, int, int, int, int]] = []  # start, end tick, pitch, velocity, channel, program
-    for _ in range(track_count):
+    for number in range(track_count):
         if data[position : position + 4] != b"MTrk":
-            break
+            raise MidiFileError(
+                f"it is corrupt: its header promises {track_count} tracks, track {number + 1} is not there"
+            )
         length = struct.unpack(">I", data[position + 4 : position + 8])[0]
         track = data[position + 8 : position + 8 + length]
+        if len(track) < length:
+            raise MidiFileError(f"it is corrupt: track {number + 1} is cut short")
         position += 8 + length
-        read_track(track, tempo_events, signature_events, raw_notes)
+        try:
+            read_track(track, tempo_events, signature_events, raw_notes)
+        except IndexError:
+            raise MidiFileError(f"it is corrupt: track {number + 1} ends in the middle of an event") from None
     to_ql = 1.0 / ticks_per_quarter
     tempo_marks = sorted({tick * to_ql: bpm for tick, bpm in sorted(tempo_events)}.items())
     tempo_given = bool(tempo_marks)
@@ -139,7 +153,7 @@ def read_track(track: bytes, tempo_events: list, signature_events: list, raw_not
         payload = track[index : index + size]
         index += size
         if len(payload) < size:
-            raise ValueError("truncated MIDI track")
+            raise MidiFileError("it is corrupt: a track ends in the middle of an event")
         if kind == 0xC0:
             program[channel] = payload[0]
         elif kind == 0x90 and payload[1] > 0:

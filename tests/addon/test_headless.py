@@ -27,15 +27,25 @@ RENDER_SECONDS = 2.5
 FAST = ["--weights", "procedural"]
 
 
-def headless(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def headless(*args: str, timeout: float = 300, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ENTRY), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
     )
+
+
+def test_paths_relative_to_the_users_folder_reach_the_generator(music: Path, tmp_path: Path) -> None:
+    """The generator runs in a worker process started in the extension's folder: the music and
+    the beat grid given relative to the user's folder must still be found."""
+    shutil.copy(music, tmp_path / "piece.wav")
+    (tmp_path / "grid.txt").write_text("".join(f"{0.5 + 0.5 * i:.3f}\t{1 + i // 4}.{1 + i % 4}\n" for i in range(12)))
+    done = headless("generate", "piece.wav", "-o", "piece.blend", "--beats", "grid.txt", *FAST, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "piece.blend").is_file()
 
 
 def first_seconds(source: Path, target: Path, seconds: float) -> Path:
@@ -257,6 +267,43 @@ def test_blenders_own_log_lines_stay_out_of_a_headless_run(music: Path, tmp_path
             assert noise not in output, output
     # (Blender 5.3 may log its colour configuration as it starts, before any step of ours.)
     assert [line.split(" ")[0] for line in done.stdout.splitlines()[-4:]] == ["wrote", "wrote", "wrote", "done"]
+
+
+@pytest.mark.slow
+def test_render_checks_its_output_folder_first_and_keeps_cycles_device_probe_quiet(
+    generated: dict[str, Path], tmp_path: Path
+) -> None:
+    still = headless(
+        "render",
+        generated["blend"],
+        "-o",
+        tmp_path / "still.png",
+        "--frame",
+        "5",
+        "--resolution",
+        "64x36",
+        "--samples",
+        "1",
+        "--no-denoise",
+    )
+    assert still.returncode == 0, still.stderr[-3000:]
+    assert "CUEW" not in still.stdout + still.stderr  # Cycles' CUDA probe, held back as Blender's own lines are
+    for output in (tmp_path / "absent" / "x.png", tmp_path / "absent" / "x.mp4"):
+        done = headless("render", generated["blend"], "-o", output)
+        assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+            f"error: Output folder '{output.parent}' does not exist; create it or pick another."
+        ], done.stderr
+
+
+def test_a_missing_blend_is_named_as_what_was_given(tmp_path: Path) -> None:
+    for command, words in (("render", "the .blend to render"), ("export", "the .blend to export")):
+        done = headless(
+            command,
+            tmp_path / "missing.blend",
+            "-o",
+            tmp_path / "out.glb" if command == "export" else tmp_path / "o.mp4",
+        )
+        assert done.returncode == 1 and f"check the path of {words}." in done.stderr and "--scene" not in done.stderr
 
 
 def test_held_output_is_shown_when_the_step_fails(capfd) -> None:

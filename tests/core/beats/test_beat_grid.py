@@ -211,10 +211,15 @@ def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
     (tmp_path / "fake.mid").write_bytes(b"MThd\x00\x00")
     silent = write_midi(tmp_path / "silent.mid", notes=False)
     untimed = write_midi(tmp_path / "untimed.mid", bpm_changes=())
+    whole = untimed.read_bytes()
+    (tmp_path / "cut.mid").write_bytes(whole[: len(whole) - 9])  # a download cut short
+    (tmp_path / "garbled.mid").write_bytes(whole[:14] + b"XXXX" + whole[18:])  # no track where the header says
     cases = [
         ("junk.txt", "not a time in seconds"),
         ("grid.json", "not a beat grid written by this tool"),
-        ("fake.mid", "could not be read as a Standard MIDI File"),
+        ("fake.mid", "cannot be read: it is corrupt: its header is cut short"),
+        ("cut.mid", "cannot be read: it is corrupt: track 1 is cut short"),
+        ("garbled.mid", "cannot be read: it is corrupt: its header promises"),
         ("silent.mid", "has no notes"),
         ("picture.png", "is not a beat grid"),
     ]
