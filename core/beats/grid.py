@@ -135,7 +135,7 @@ def load_grid(
     if suffix == ".json":
         times_s, labels, held, last_meter, source = _parse_json(text, path.name)
     else:
-        times_s, labels, held, last_meter = _parse_label_lines(text, path.name)
+        times_s, labels, held, last_meter = _parse_label_lines(text, path.name, notes)
         source = "labels"
     unread = [label for label in labels if label is not None and _place_in_bar(label) is None]
     if unread and notes is not None:
@@ -189,28 +189,61 @@ def _parse_json(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.
     return times_s, labels, held, last_meter, str(document.get("source", "json"))
 
 
-def _parse_label_lines(text: str, name: str) -> tuple[np.ndarray, list[str | None], np.ndarray | None, int | None]:
+# The columns a header line of a beat list may name (any case), and what each means here.
+TIME_COLUMNS = ("time_s", "time", "seconds", "start", "onset")  # the beat's time: the first column
+HEADER_COLUMNS = TIME_COLUMNS + ("end", "value", "bar", "beat", "label", "meter", "held", "tempo_bpm")
+SEPARATORS = {"\t": "tabs", ",": "commas", ";": "semicolons"}  # else: spaces
+
+
+def _separator_of(lines: list[str]) -> str | None:
+    """The separator of a beat list's columns, from its first line that holds one: a tab, a
+    comma or a semicolon, or None for columns separated by spaces."""
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        return next((separator for separator in SEPARATORS if separator in line), None)
+    return None
+
+
+def _fields(line: str, separator: str | None) -> list[str]:
+    parts = line.strip().split(separator) if separator is not None else line.split()
+    return [field.strip().strip('"').strip() for field in parts] or [""]
+
+
+def _parse_label_lines(
+    text: str, name: str, notes: list[str] | None = None
+) -> tuple[np.ndarray, list[str | None], np.ndarray | None, int | None]:
     """Beat times and labels of a label track: the time first, the label last (Audacity's
     ``start, end, label``, Sonic Visualiser's ``time[, value], label``), or the columns a header
-    line names (``time_s, bar, beat``, ``label``, ``meter``, ``held``); blank and ``#`` lines are
-    skipped. Returns (times, labels, held or None, the last beat's meter or None)."""
+    line names (``time_s, bar, beat``, ``label``, ``meter``, ``held``). Columns are separated by
+    tabs, commas or semicolons (whichever the first line uses) or by spaces; blank and ``#``
+    lines are skipped; a header line is said in ``notes``. Returns (times, labels, held or None,
+    the last beat's meter or None)."""
+    lines = text.splitlines()
+    separator = _separator_of(lines)
+    separated_by = SEPARATORS.get(separator or "", "spaces")
     times_s: list[float] = []
     labels: list[str | None] = []
     held: list[bool] = []
     last_meter: int | None = None
     header: list[str] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = [field.strip().strip('"').strip() for field in re.split(r"[\t,;]", line.strip())]
+    for number, line in enumerate(lines, start=1):
+        fields = _fields(line, separator)
         if not fields[0] or fields[0].startswith("#"):
             continue
         try:
             time_s = float(fields[0])
         except ValueError:
-            if not times_s and header is None:
+            if not times_s and header is None and fields[0].lower() in TIME_COLUMNS:
                 header = [field.lower() for field in fields]
+                if notes is not None:
+                    named = ", ".join(field for field in header if field in HEADER_COLUMNS)
+                    notes.append(f"Line {number} of '{name}' is read as a header naming the columns {named}.")
                 continue
             raise ConductorError(
-                f"Line {number} of '{name}' starts with '{fields[0]}', not a time in seconds; give one beat a line."
+                f"Line {number} of '{name}' starts with '{fields[0]}', not a time in seconds; give one beat a line, "
+                f"its time first and the columns separated by {separated_by} as on the first line"
+                + (f" (a header's first column is {one_of(TIME_COLUMNS)})." if not times_s else ".")
             ) from None
         times_s.append(time_s)
         if header is not None and "held" in header and len(fields) == len(header):

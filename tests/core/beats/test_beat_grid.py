@@ -374,3 +374,34 @@ def test_the_beats_command_writes_what_the_tracker_hears(tmp_path: Path) -> None
         timeout=300,
     )
     assert refused.returncode == 1 and "name it .json, .txt or .csv" in refused.stderr
+
+
+def test_beat_lists_as_people_write_them(tmp_path: Path) -> None:
+    beats = [(0.337 + 0.58 * k, f"{1 + k // 4}.{1 + k % 4}") for k in range(16)]
+    spaced = tmp_path / "hand.txt"
+    spaced.write_text("".join(f"{time_s:.3f}  {label}\n" for time_s, label in beats))  # spaces, not tabs
+    tabbed = tmp_path / "tabs.txt"
+    tabbed.write_text("".join(f"{time_s:.3f}\t{label}\n" for time_s, label in beats))
+    a, b = load_grid(spaced, duration_s=20.0), load_grid(tabbed, duration_s=20.0)
+    np.testing.assert_array_equal(a.beats_s, b.beats_s)
+    np.testing.assert_array_equal(a.bar_number, b.bar_number)
+    assert a.bar_meters.tolist() == [4, 4, 4, 4]
+
+    headed = tmp_path / "headed.txt"
+    headed.write_text("time bar beat\n" + "".join(f"{t:.3f} {label.replace('.', ' ')}\n" for t, label in beats))
+    notes: list[str] = []
+    np.testing.assert_array_equal(load_grid(headed, duration_s=20.0, notes=notes).bar_number, a.bar_number)
+    assert notes == ["Line 1 of 'headed.txt' is read as a header naming the columns time, bar, beat."]
+
+    titled = tmp_path / "titled.txt"  # a first line that is no header is not quietly skipped
+    titled.write_text("My beats\n" + spaced.read_text())
+    with pytest.raises(
+        ConductorError,
+        match=r"Line 1 of 'titled.txt' starts with 'My', not a time in seconds.*"
+        r"separated by spaces.*a header's first column is time_s",
+    ):
+        load_grid(titled, duration_s=20.0)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("0.5,1.1\n1.0,1.2\n1.5;1.3\n")
+    with pytest.raises(ConductorError, match=r"Line 3 of 'broken.csv' starts with '1.5;1.3'.*separated by commas"):
+        load_grid(broken, duration_s=20.0)
