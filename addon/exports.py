@@ -1,5 +1,10 @@
-"""Exports for other tools: the animated armature as BVH, glTF/GLB or FBX (Blender's own
-exporters), and the motion itself as .npz, .json or .csv.
+"""Exports for other tools: the animated armature as glTF/GLB or FBX (Blender's own exporters)
+or BVH (core.retarget.bvh, Y-up), and the motion itself as .npz, .json or .csv.
+
+Each starts where the .blend and the music start: the scene's first frame is 0 s in glTF and
+FBX (which Blender's FBX importer puts back on frame 1) and the first frame of a BVH. A big rig
+exports its deform bones and the bones objects hang from (with their parents) unless every bone
+is asked for: of a Rigify rig's 706 bones, 160 move a mesh.
 
 Every file is written to a temporary name in its folder and renamed when complete, so a failed
 export leaves nothing where a finished file is expected. A ``.gltf`` comes with its ``.bin``
@@ -8,12 +13,15 @@ buffer: both are written in a temporary folder, and the ``.gltf`` is moved in la
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import bpy
+import numpy as np
 
 from ..core.errors import ConductorError, one_of
 from ..core.motion.keypoints import MOTION_SUFFIXES, Motion
@@ -24,15 +32,18 @@ from .console import held_output
 SCENE_SUFFIXES = (".bvh", ".glb", ".gltf", ".fbx")
 
 
-def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.PathLike[str]) -> Path:
+def export_scene(
+    scene: Any, armature: Any, motion: Motion, output: str | os.PathLike[str], *, all_bones: bool = False
+) -> Path:
     """Write ``output`` by its suffix: the armature's animation over the scene's frame range
-    (.bvh, .glb, .gltf, .fbx, with the skinned body and baton for the last three) or ``motion``
-    (.npz, .json, .csv at its own frame rate). Returns the written path."""
+    (.bvh, .glb, .gltf, .fbx, with the skinned body and baton for the last three; the bones of
+    :func:`exported_bones` unless ``all_bones``) or ``motion`` (.npz, .json, .csv at its own
+    frame rate). Returns the written path."""
     output = Path(output).resolve()
     suffix = output.suffix.lower()
     if suffix in MOTION_SUFFIXES:
         return motion.save(output)
-    writers: dict[str, Callable[[Any, Any, Path], None]] = {
+    writers: dict[str, Callable[[Any, Any, Path, set[str] | None], None]] = {
         ".bvh": _write_bvh,
         ".glb": _write_gltf,
         ".gltf": _write_gltf,
@@ -46,8 +57,9 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
         partial.mkdir()
         target = partial / output.name  # the final name: a .gltf names its .bin after itself
         selection = _Selection(scene, armature, with_children=suffix != ".bvh")
+        bones = None if all_bones else exported_bones(armature)
         with selection as override, compat.context_override(**override), held_output():  # its log lines
-            writers[suffix](scene, armature, target)
+            writers[suffix](scene, armature, target, bones)
         if not target.is_file():
             raise ConductorError(f"Blender's exporter wrote no '{output.name}'; see its messages above.")
         for companion in sorted(partial.iterdir()):  # a .gltf's .bin before the .gltf itself
@@ -63,46 +75,162 @@ def export_scene(scene: Any, armature: Any, motion: Motion, output: str | os.Pat
     return output
 
 
-def _write_bvh(scene: Any, armature: Any, path: Path) -> None:
-    bpy.ops.export_anim.bvh(
-        filepath=str(path),
-        check_existing=False,
-        frame_start=scene.frame_start,
-        frame_end=scene.frame_end,
-        rotate_mode="NATIVE",
-        root_transform_only=False,
+def exported_bones(armature: Any) -> set[str]:
+    """The bones an export carries by default: the deform bones (those that move a mesh) and
+    those objects hang from (our baton), with every parent up to the root; on a rig without
+    deform bones, the bones its action keys (this tool's controls) instead."""
+    bones = armature.data.bones
+    chosen = {bone.name for bone in bones if bone.use_deform}
+    if not chosen:
+        action, slot = compat.get_action_and_slot(armature)
+        for fcurve in compat.action_fcurves(action, slot) if action is not None else []:
+            match = BONE_PATH.match(fcurve.data_path)
+            if match:
+                chosen.add(bpy.utils.unescape_identifier(match.group(1)))
+    chosen |= {child.parent_bone for child in armature.children if child.parent_type == "BONE" and child.parent_bone}
+    for name in list(chosen):
+        bone = bones.get(name)
+        while bone is not None and bone.parent is not None:
+            bone = bone.parent
+            chosen.add(bone.name)
+    return {name for name in chosen if name in bones}
+
+
+BONE_PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]')
+
+
+@contextlib.contextmanager
+def _deform_flags(armature: Any, bones: set[str] | None) -> Iterator[None]:
+    """While the block runs, ``bones`` (None: all) are the armature's deform bones, so Blender's
+    exporters' deform-only option exports exactly them; the flags are put back after."""
+    if bones is None:
+        yield
+        return
+    saved = {bone.name: bone.use_deform for bone in armature.data.bones}
+    try:
+        for bone in armature.data.bones:
+            bone.use_deform = bone.name in bones
+        yield
+    finally:
+        for bone in armature.data.bones:
+            bone.use_deform = saved[bone.name]
+
+
+@contextlib.contextmanager
+def _starting_at_frame_zero(scene: Any, armature: Any) -> Iterator[None]:
+    """While the block runs, the armature's action and the scene's range start at frame 0, so
+    an exporter that writes frames as times from 0 s (FBX) puts the music's start at 0 s, which
+    Blender's FBX importer, like the .blend, shows on frame 1. Put back exactly after."""
+    offset = float(scene.frame_start)
+    action, slot = compat.get_action_and_slot(armature)
+    curves = compat.action_fcurves(action, slot) if action is not None else []
+    saved_range = scene.frame_start, scene.frame_end
+
+    def shift(by: float) -> None:
+        for fcurve in curves:
+            points = fcurve.keyframe_points
+            for name in ("co", "handle_left", "handle_right"):
+                values = np.empty(2 * len(points), dtype=np.float32)
+                points.foreach_get(name, values)
+                values[0::2] += by
+                points.foreach_set(name, values)
+            fcurve.update()
+
+    try:
+        shift(-offset)
+        scene.frame_end = saved_range[1] - saved_range[0]
+        scene.frame_start = 0
+        yield
+    finally:
+        shift(offset)
+        scene.frame_start, scene.frame_end = saved_range
+
+
+def _write_bvh(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:
+    """Sample the rig at every frame of the scene and write its bones Y-up (core.retarget.bvh)."""
+    from ..core.retarget.bvh import BvhSkeleton, write_bvh
+
+    wanted_names = {bone.name for bone in armature.data.bones} if bones is None else bones
+    chosen = []  # depth first from the top bones, as the joints are written
+    stack = [
+        bone for bone in reversed(armature.data.bones) if bone.parent is None or bone.parent.name not in wanted_names
+    ]
+    while stack:
+        bone = stack.pop()
+        if bone.name in wanted_names:
+            chosen.append(bone)
+            stack.extend(reversed([child for child in bone.children if child.name in wanted_names]))
+    index = {bone.name: k for k, bone in enumerate(chosen)}
+    world = np.array(armature.matrix_world, dtype=np.float64)
+    scale = np.cbrt(abs(np.linalg.det(world[:3, :3])))
+    turn = world[:3, :3] / scale  # the object's rotation: a Y-up rig (Mixamo's) stands up too
+    rest = np.array([np.array(bone.matrix_local, dtype=np.float64) for bone in chosen])  # (J, 4, 4)
+    heads = np.array([bone.head_local for bone in chosen], dtype=np.float64) @ world[:3, :3].T + world[:3, 3]
+    tails = np.array([bone.tail_local for bone in chosen], dtype=np.float64) @ world[:3, :3].T + world[:3, 3]
+    roots = [k for k, bone in enumerate(chosen) if bone.parent is None or bone.parent.name not in index]
+    names, parents = (
+        [bone.name for bone in chosen],
+        [index.get(getattr(bone.parent, "name", ""), -1) for bone in chosen],
+    )
+    if len(roots) > 1:  # BVH has one root: a still joint at the origin holds the others
+        names, parents = ["root"] + names, [-1] + [parent + 1 for parent in parents]
+        heads, tails = np.vstack([np.zeros((1, 3)), heads]), np.vstack([np.zeros((1, 3)), tails])
+        rest = np.concatenate([np.eye(4)[None], rest])
+    skeleton = BvhSkeleton(tuple(names), tuple(parents), heads, turn @ rest[:, :3, :3], tails)
+    first, last = scene.frame_start, scene.frame_end
+    posed = np.empty((last - first + 1, len(names), 3, 3))
+    root_heads = np.zeros((last - first + 1, 3))
+    offset = len(names) - len(chosen)
+    buffer = np.empty(16 * len(armature.pose.bones), dtype=np.float32)
+    wanted = np.array([armature.pose.bones.find(bone.name) for bone in chosen])
+    saved_frame = scene.frame_current
+    try:
+        for row, frame in enumerate(range(first, last + 1)):
+            scene.frame_set(frame)
+            armature.pose.bones.foreach_get("matrix", buffer)
+            matrices = buffer.reshape(-1, 4, 4).transpose(0, 2, 1)[wanted].astype(np.float64)  # (J, 4, 4)
+            posed[row, offset:] = turn @ matrices[:, :3, :3]
+            posed[row, :offset] = np.eye(3)
+            root_heads[row] = (world @ matrices[roots[0]][:, 3])[:3] if offset == 0 else 0.0
+    finally:
+        scene.frame_set(saved_frame)
+    write_bvh(
+        path, skeleton, root_heads=root_heads, posed_rotations=posed, fps=scene.render.fps / scene.render.fps_base
     )
 
 
-def _write_gltf(scene: Any, armature: Any, path: Path) -> None:
-    bpy.ops.export_scene.gltf(
-        filepath=str(path),
-        check_existing=False,
-        export_format="GLB" if path.suffix.lower() == ".glb" else "GLTF_SEPARATE",
-        use_selection=True,
-        export_animations=True,
-        export_animation_mode="ACTIVE_ACTIONS",
-        export_frame_range=True,
-        export_anim_slide_to_zero=True,  # the scene's first frame (the music's start) at 0 s, not at 1 / fps
-        export_force_sampling=True,
-        export_def_bones=False,
-        export_cameras=False,
-        export_lights=False,
-    )
+def _write_gltf(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:
+    with _deform_flags(armature, bones):
+        bpy.ops.export_scene.gltf(
+            filepath=str(path),
+            check_existing=False,
+            export_format="GLB" if path.suffix.lower() == ".glb" else "GLTF_SEPARATE",
+            use_selection=True,
+            export_animations=True,
+            export_animation_mode="ACTIVE_ACTIONS",
+            export_frame_range=True,
+            export_anim_slide_to_zero=True,  # the scene's first frame (the music's start) at 0 s, not at 1 / fps
+            export_force_sampling=True,
+            export_def_bones=bones is not None,
+            export_cameras=False,
+            export_lights=False,
+        )
 
 
-def _write_fbx(scene: Any, armature: Any, path: Path) -> None:
-    bpy.ops.export_scene.fbx(
-        filepath=str(path),
-        check_existing=False,
-        use_selection=True,
-        object_types={"ARMATURE", "MESH"},
-        add_leaf_bones=False,
-        bake_anim=True,
-        bake_anim_use_all_actions=False,
-        bake_anim_use_nla_strips=False,
-        bake_anim_force_startend_keying=True,
-    )
+def _write_fbx(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:
+    with _deform_flags(armature, bones), _starting_at_frame_zero(scene, armature):
+        bpy.ops.export_scene.fbx(
+            filepath=str(path),
+            check_existing=False,
+            use_selection=True,
+            object_types={"ARMATURE", "MESH"},
+            use_armature_deform_only=bones is not None,
+            add_leaf_bones=False,
+            bake_anim=True,
+            bake_anim_use_all_actions=False,
+            bake_anim_use_nla_strips=False,
+            bake_anim_force_startend_keying=True,
+        )
 
 
 class _Selection:

@@ -125,7 +125,7 @@ def command_export(args: argparse.Namespace) -> int:
     scene = open_scene(str(source), given_as="the .blend to export")
     armature, motion = stored_motion(scene)  # checked before any file is written
     for output in args.output:
-        print(f"wrote {export_scene(scene, armature, motion, Path(output))}")
+        print(f"wrote {export_scene(scene, armature, motion, Path(output), all_bones=args.all_bones)}")
     return EXIT_OK
 
 
@@ -151,7 +151,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (for GPUs: minutes of "
         "shader compiling on a CPU)",
     )
-    group.add_argument("--samples", type=int, default=16, help="Cycles samples a pixel (default 16, denoised)")
+    group.add_argument("--samples", type=at_least_one, default=16, help="Cycles samples a pixel (default 16, denoised)")
     group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
     group.add_argument(
         "--denoise",
@@ -160,6 +160,17 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
         help="Cycles denoising with OpenImageDenoise (default: yes; slow on few CPU cores)",
     )
     group.add_argument("--seconds", type=float, help="render only the first SECONDS of the piece")
+
+
+def at_least_one(text: str) -> int:
+    """A whole number of 1 or more, read as argparse reads it (a bad one is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         action="append",
         help="file to write (.bvh, .glb, .gltf, .fbx, .npz, .json, .csv); repeatable",
+    )
+    export.add_argument(
+        "--all-bones",
+        action="store_true",
+        help="carry every bone of the rig, not only its deform bones and those objects hang from",
     )
     export.set_defaults(run=command_export)
     return parser

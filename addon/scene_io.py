@@ -47,6 +47,10 @@ class SceneJob:
     )
     camera: bool = option(True, "give a created conductor a camera framing the upper body")
     pack_audio: bool = option(False, "pack the music into the .blend (for render farms)")
+    all_bones: bool = option(
+        False,
+        "exports (.glb, .gltf, .fbx, .bvh) carry every bone, not only the deform bones and those objects hang from",
+    )
 
 
 @dataclasses.dataclass
@@ -195,7 +199,9 @@ def produce(
         from .exports import export_scene
 
         progress(0.55, f"exporting {export.suffix}")
-        written.append(export_scene(animated.scene, animated.armature, animated.motion, export))
+        written.append(
+            export_scene(animated.scene, animated.armature, animated.motion, export, all_bones=job.all_bones)
+        )
     if video is not None:
         from .render import render_video
 

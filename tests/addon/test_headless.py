@@ -409,8 +409,12 @@ def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2 * np.arccos(np.clip(np.abs(np.sum(a * b, axis=-1)), 0, 1))
 
 
-@pytest.mark.parametrize("kind", ["bvh", "glb"])
-def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["bvh", "glb", "fbx"])
+def test_exports_reimport_standing_on_the_same_frames_with_the_same_joint_rotations(generated: dict, kind: str) -> None:
+    """Each format read back by Blender's own importer with its defaults: the figure stands up
+    (BVH is written Y-up, as its readers expect), starts where the .blend starts (frame 1 for
+    BVH and FBX; glTF keys 0 s, which Blender's importer puts on frame 0) and turns every bone
+    as the original does."""
     scene = open_blend(generated["blend"])
     original = scene.objects["Conductor"]
     bones = [
@@ -430,21 +434,26 @@ def test_exports_reimport_with_the_same_joint_rotations(generated: dict, kind: s
     assert angle_between(expected, expected[:1]).max() > 0.2  # it really moves
 
     before = set(bpy.data.objects.keys())
-    if kind == "bvh":
-        # Blender's BVH exporter writes its own Z-up axes; read them back unchanged
-        bpy.ops.import_anim.bvh(filepath=str(generated["bvh"]), rotate_mode="NATIVE", axis_forward="Y", axis_up="Z")
-    else:
-        bpy.ops.import_scene.gltf(filepath=str(generated["glb"]))
+    importer = {
+        "bvh": lambda path: bpy.ops.import_anim.bvh(filepath=path),
+        "glb": lambda path: bpy.ops.import_scene.gltf(filepath=path),
+        "fbx": lambda path: bpy.ops.import_scene.fbx(filepath=path),
+    }[kind]
+    with import_extension("addon.console").held_output():  # the importers' own log lines
+        importer(str(generated[kind]))
     (imported,) = [
         bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - before if bpy.data.objects[n].type == "ARMATURE"
     ]
-    if kind == "glb" and imported.animation_data.action is None:
-        pytest.fail("the GLB came back without its animation")
-    # glTF times start at 0 s with the music; Blender's importer keys 0 s at frame 0, one frame
-    # before the scene's first, so the imported frame f - 1 is the scene's frame f
-    got = world_turns(imported, scene, [f - 1 for f in frames] if kind == "glb" else frames, bones)
-    tolerance = np.radians(0.5)
-    assert angle_between(got, expected).max() < tolerance
+    action = imported.animation_data.action if imported.animation_data else None
+    assert action is not None, f"the {kind} came back without its animation"
+    first_frame = 0 if kind == "glb" else scene.frame_start
+    assert action.frame_range[0] == first_frame
+    shift = first_frame - scene.frame_start
+    scene.frame_set(frames[1] + shift)
+    head, hips = (np.array(imported.matrix_world @ imported.pose.bones[name].head) for name in ("head", "hips"))
+    assert head[2] - hips[2] > 0.4  # standing up, not lying on its back
+    got = world_turns(imported, scene, [f + shift for f in frames], bones)
+    assert angle_between(got, expected).max() < np.radians(0.5)
 
 
 def test_glb_animation_starts_with_the_music_at_zero_seconds(generated: dict) -> None:

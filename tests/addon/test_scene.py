@@ -468,3 +468,37 @@ def test_sound_strip_path_follows_the_relative_paths_preference(motion, tmp_path
     (strip,) = [s for s in compat.iter_strips(scene) if s.name == result.sound_strip_name]
     assert strip.sound.filepath.startswith("//") == use_relative
     assert Path(bpy.path.abspath(strip.sound.filepath)).resolve() == GOLDEN_AUDIO.resolve()
+
+
+def glb_joint_names(path: Path) -> set[str]:
+    import struct
+
+    data = path.read_bytes()
+    (json_length,) = struct.unpack("<I", data[12:16])
+    document = json.loads(data[20 : 20 + json_length])
+    joints = {document["nodes"][joint]["name"] for skin in document.get("skins", []) for joint in skin["joints"]}
+    return joints - {"neutral_bone"}  # the glTF exporter's own joint for meshes not weighted to a bone
+
+
+def test_exports_carry_the_deform_bones_and_every_bone_on_request(motion, tmp_path):
+    """A big rig's controls stay out of an export by default (Rigify: 706 bones, 160 deform);
+    the bone the baton hangs from stays in, and --all-bones brings every bone."""
+    exports = import_extension("addon.exports")
+    scene, armature = fresh_conductor(fps=30)
+    bpy.context.view_layer.objects.active = armature
+    bpy.ops.object.mode_set(mode="EDIT")
+    for k in range(12):  # controls that move no mesh, as a production rig has hundreds
+        control = armature.data.edit_bones.new(f"CTRL-{k}")
+        control.head, control.tail, control.use_deform = (0.1 * k, 0.3, 1.0), (0.1 * k, 0.3, 1.1), False
+    bpy.ops.object.mode_set(mode="OBJECT")
+    apply_mod.apply_motion(scene, armature, motion, options(add_sound=False))
+    deform = {bone.name for bone in armature.data.bones if bone.use_deform}
+    assert exports.exported_bones(armature) == deform | {"baton"}
+    flags = [bone.use_deform for bone in armature.data.bones]
+    default = exports.export_scene(scene, armature, motion, tmp_path / "default.glb")
+    everything = exports.export_scene(scene, armature, motion, tmp_path / "all.glb", all_bones=True)
+    assert [bone.use_deform for bone in armature.data.bones] == flags  # put back after the export
+    assert glb_joint_names(default) == deform | {"baton"}
+    assert glb_joint_names(everything) == {bone.name for bone in armature.data.bones}
+    bvh = exports.export_scene(scene, armature, motion, tmp_path / "default.bvh").read_text()
+    assert "CTRL-0" not in bvh and "JOINT baton" in bvh
