@@ -239,7 +239,7 @@ def ictus_by_place(motion) -> np.ndarray:
 def conductor_view(keypoints: np.ndarray, frames) -> tuple[np.ndarray, np.ndarray]:
     """The right wrist as the conductor sees it from behind, in shoulder widths from where
     beat 1 falls: x to their right, y up."""
-    from core.procedural.conductor import BEAT_PLANE_Y, PATTERN_CENTRE_X
+    from core.procedural.patterns import BEAT_PLANE_Y, PATTERN_CENTRE_X
 
     wrist = keypoints[frames, JOINT_INDEX["right_wrist"]]
     sw = shoulder_width(keypoints)

@@ -77,7 +77,8 @@ def synthetic_keypoints(frames: int = 240, seed: int = 0) -> np.ndarray:
 def procedural_motion(gesture_size: float = 1.0):
     """The procedural conductor on the first 12 s of the demo piece (360 frames) at a gesture size."""
     from core.audio.decode import load_audio
-    from core.procedural.conductor import ConductingStyle, conduct
+    from core.procedural.conductor import conduct
+    from core.procedural.style import ConductingStyle
 
     samples = load_audio(DEMO_PIECE)[: 12 * 22_050]
     return conduct(samples, seed=0, style=ConductingStyle(gesture_size=gesture_size))

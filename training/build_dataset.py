@@ -214,7 +214,8 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     """
     from core.beats.track import BeatTrack
     from core.audio.mel import frame_count_30fps, frame_count_90hz
-    from core.procedural.conductor import draw, loudness_30fps
+    from core.procedural.conductor import draw
+    from core.procedural.loudness import loudness_30fps
 
     variation = float(rng.uniform(*VARIATION))
     lead_s = float(rng.uniform(*LEAD_S))

@@ -63,8 +63,9 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal.
+        Mono signal at ``sample_rate_hz``.
     sample_rate_hz : int > 0
+        Rate of ``samples``, Hz.
     beats_s : np.ndarray [shape=(B,), float64]
         Increasing beat times in seconds.
 
@@ -113,6 +114,12 @@ def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """RMS level every :func:`envelope_hop` samples over two hops, in dB relative to the 95th
     percentile.
 
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz`` (Hz).
+    sample_rate_hz : int > 0
+
     Returns
     -------
     np.ndarray [shape=(1 + n // hop,), float64]
@@ -139,7 +146,7 @@ def rms_envelope_db(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 
 
 def articulation_weights(sound: BeatSound) -> np.ndarray:
-    """How legato, staccato and marcato each beat is played.
+    """How legato, staccato and marcato each beat is played, from :func:`beat_sound`'s measures.
 
     Short notes (a deep dip before the next beat) make a beat staccato; of the joined rest, a
     sharp onset makes it marcato and a soft one legato. A running median over

@@ -14,7 +14,8 @@ from core.errors import CancelledError, ConductorError
 from conftest import DEMO_PIECE
 
 from core.audio.mel import frame_count_30fps, frame_count_90hz
-from core.procedural.conductor import BEAT_PLANE_Y, PATTERN_CENTRE_X, conduct
+from core.procedural.conductor import conduct
+from core.procedural.patterns import BEAT_PLANE_Y, PATTERN_CENTRE_X
 from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
@@ -281,10 +282,10 @@ def test_head_lifts_upright_in_3d(demo_motion):
 
 
 def test_the_running_energy_is_computed_a_chunk_at_a_time_and_equals_one_pass(monkeypatch):
-    import core.procedural.conductor as procedural
+    import core.procedural.loudness as loudness
 
     samples = np.random.default_rng(2).standard_normal(10_007).astype(np.float32)
     indices = np.array([0, 1, 999, 1000, 1001, 5000, 10_007, 3])
     whole = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])[indices]
-    monkeypatch.setattr(procedural, "ENERGY_CHUNK_SAMPLES", 1000)  # chunk edges at 1000, 2000, ...
-    assert np.allclose(procedural.cumulative_energy_at(samples, indices), whole, rtol=1e-12, atol=0)
+    monkeypatch.setattr(loudness, "ENERGY_CHUNK_SAMPLES", 1000)  # chunk edges at 1000, 2000, ...
+    assert np.allclose(loudness.cumulative_energy_at(samples, indices), whole, rtol=1e-12, atol=0)

@@ -16,7 +16,10 @@ import pytest
 
 from core.beats.track import BeatTrack
 from core.errors import ConductorError
-from core.procedural.conductor import BEAT_PLANE_Y, REST_POSE, ConductingStyle, conduct
+from core.procedural.conductor import conduct
+from core.procedural.patterns import BEAT_PLANE_Y
+from core.procedural.pose import REST_POSE
+from core.procedural.style import ConductingStyle
 from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_alignment, ictus_beats
 

@@ -1,0 +1,236 @@
+"""The left hand: it mirrors the beating hand at 70 % in loud passages, rises palm up through a
+crescendo, lowers palm down to calm, cues entrances and otherwise rests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..audio.filters import gaussian_smooth, running_min, true_runs
+from ..beats.track import BeatTrack
+from ..motion.keypoints import MOTION_FPS
+from .irregularity import slow_noise, uniform_at
+from .loudness import END_DB
+from .patterns import BEAT_PLANE_Y, PATTERN_CENTRE_X
+from .planning import BeatPlan, smooth
+from .pose import BODY_CENTRE_X, ELBOW_POLE, ELBOW_POLE_PALM_DOWN, ELBOW_POLE_PALM_UP, REST_POSE
+from .style import ConductingStyle
+
+LEFT_MIRROR_SHARE = 0.7  # the left hand mirrors the pattern at this size
+MIRROR_DB = 2.0  # beats this much louder than the piece's median: the left hand mirrors (activity 1)
+CRESCENDO_DB_PER_S = 1.0  # a level trend this steep for ``DYNAMIC_MIN_S``: crescendo or diminuendo
+DYNAMIC_MIN_S = 1.5
+TREND_SMOOTHING_S = 1.0  # the trend is of the level smoothed by a Gaussian this wide (sigma)
+SUBITO_DB = 8.0  # a beat this much softer than the one before: subito piano, the left hand calms
+ASK_FROM, ASK_TO = (0.625, 0.60), (0.64, 0.44)  # the left wrist rising palm up through a crescendo
+CALM_FROM, CALM_TO = (0.65, 0.55), (0.65, 0.66)  # ... and lowering palm down to calm
+CUE_POINT = (0.66, 0.42)  # the left hand points up and out to an entrance
+ENTRANCE_DB = 6.0  # a downbeat this much louder than the bar before is an entrance to cue
+
+
+def left_hand(
+    right: np.ndarray,
+    plan: BeatPlan,
+    track: BeatTrack,
+    *,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    style: ConductingStyle,
+    rng: np.random.Generator,
+    variation: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The left wrist, where its elbow points, and the weight of its cues.
+
+    The left hand mirrors the right at ``LEFT_MIRROR_SHARE`` through loud passages, the
+    preparation and first bar, holds and the final cut-off; rises palm up through a crescendo,
+    lowers palm down through a diminuendo or after a subito piano, points to entrances, and
+    otherwise rests. ``style.left_hand_activity`` 0 keeps it at rest; 2 mirrors from the
+    median level on.
+
+    Parameters
+    ----------
+    right : np.ndarray [shape=(T, 2), float64]
+        The right wrist per motion frame (30 fps), image coordinates.
+    plan : BeatPlan
+    track : BeatTrack
+    loudness_db : np.ndarray [shape=(T,), float64]
+        Level per frame, dB (:func:`core.procedural.loudness.loudness_30fps`).
+    times_s : np.ndarray [shape=(T,), float64]
+        Each frame's time, seconds.
+    style : ConductingStyle
+    rng : np.random.Generator
+        The left hand's own stream of irregularity.
+    variation : float >= 0
+        Its scale.
+
+    Returns
+    -------
+    wrist : np.ndarray [shape=(T, 2), float64]
+        Image coordinates per frame.
+    pole : np.ndarray [shape=(T, 3), float64]
+        Direction the elbow points (see :func:`core.procedural.pose.elbow_positions`).
+    cue : np.ndarray [shape=(T,), float64] in [0, 1]
+    """
+    frame_count = times_s.size
+    activity = style.left_hand_activity
+    taking_part = min(activity, 1.0)
+    rest = np.array(REST_POSE["left_wrist"])
+    centre = np.array([2.0 * BODY_CENTRE_X - PATTERN_CENTRE_X, BEAT_PLANE_Y])
+    mirrored = np.stack([2.0 * BODY_CENTRE_X - right[:, 0], right[:, 1]], axis=1)
+    mirrored = centre + LEFT_MIRROR_SHARE * (mirrored - centre)
+    mirrored += variation * slow_noise(rng, frame_count, channels=2, amplitude=0.006)
+    together = mirrors(plan, track, times_s, activity=activity)
+    mirror_weight = taking_part * smooth(together.astype(float), 0.6) * plan.engaged
+
+    ask_weight, ask_progress, calm_weight, calm_progress = dynamic_gestures(plan, loudness_db, times_s)
+    ask_point = np.array(ASK_FROM) + ask_progress[:, None] * (np.array(ASK_TO) - np.array(ASK_FROM))
+    calm_point = np.array(CALM_FROM) + calm_progress[:, None] * (np.array(CALM_TO) - np.array(CALM_FROM))
+    ask_weight, calm_weight = taking_part * ask_weight, taking_part * calm_weight
+    cue = taking_part * cue_envelope(
+        track,
+        loudness_db,
+        times_s,
+        period_s=float(np.median(plan.period_s)),
+        rng=rng,
+        variation=variation,
+        activity=activity,
+    )
+
+    left = rest + mirror_weight[:, None] * (mirrored - rest)
+    left += ask_weight[:, None] * (ask_point - left)
+    left += calm_weight[:, None] * (calm_point - left)
+    left += cue[:, None] * (np.array(CUE_POINT) - left)
+    pole = np.tile(ELBOW_POLE, (frame_count, 1))
+    pole += ask_weight[:, None] * (ELBOW_POLE_PALM_UP - pole)
+    pole += calm_weight[:, None] * (ELBOW_POLE_PALM_DOWN - pole)
+    return left, pole, cue
+
+
+def mirrors(plan: BeatPlan, track: BeatTrack, times_s: np.ndarray, *, activity: float) -> np.ndarray:
+    """Whether the left hand mirrors the right at each motion frame: through loud passages
+    (from ``MIRROR_DB`` over the median level, lower with more ``activity``), the start (raise,
+    preparation, first bar), holds and cut-offs, and after the last beat.
+
+    Returns
+    -------
+    np.ndarray [shape=(T,), bool]
+        One per frame of ``times_s`` [shape=(T,)] (seconds, 30 fps).
+    """
+    beats_s = plan.beats_s
+    segment = np.clip(np.searchsorted(beats_s, times_s, side="right") - 1, 0, beats_s.size - 1)
+    loud = plan.level_db >= MIRROR_DB - 3.0 * (activity - 1.0)
+    together = loud[segment] & (times_s >= beats_s[0])
+    first_bar_s = beats_s[min(len(beats_s) - 1, max(int(np.max(track.bar_position, initial=0)), 1))]
+    together |= times_s <= first_bar_s  # the start: raise, preparation, first bar
+    for k in np.flatnonzero(plan.held):  # holds and cut-offs: both hands
+        release = (
+            plan.release_s[k]
+            if np.isfinite(plan.release_s[k])
+            else (beats_s[k + 1] - plan.period_s[k + 1] if k + 1 < beats_s.size else np.inf)
+        )
+        together[slice(*np.searchsorted(times_s, [beats_s[k], release + 0.2]))] = True
+    together |= times_s >= beats_s[-1]
+    return together
+
+
+def dynamic_gestures(
+    plan: BeatPlan, loudness_db: np.ndarray, times_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the left hand asks for more (a crescendo) and where it calms (a diminuendo, a
+    subito piano): weights in [0, 1] and the progress through each gesture, per frame.
+
+    A crescendo or diminuendo is a level trend of at least ``CRESCENDO_DB_PER_S`` for
+    ``DYNAMIC_MIN_S`` while the music sounds throughout (an entrance after silence is not one).
+
+    Parameters
+    ----------
+    plan : BeatPlan
+    loudness_db, times_s : np.ndarray [shape=(T,), float64]
+        Level per motion frame (30 fps) in dB, and each frame's time in seconds.
+
+    Returns
+    -------
+    ask_weight, ask_progress, calm_weight, calm_progress : np.ndarray [shape=(T,), float64] in [0, 1]
+    """
+    frame_count = times_s.size
+    trend = np.gradient(gaussian_smooth(loudness_db, TREND_SMOOTHING_S * MOTION_FPS)) * MOTION_FPS
+    span = int(4 * TREND_SMOOTHING_S * MOTION_FPS)  # a start or stop within two sigmas would read as a trend
+    sounding = running_min(loudness_db > END_DB, span)
+    inside = (times_s >= plan.beats_s[0]) & (times_s <= plan.beats_s[-1]) & sounding
+    runs = {"ask": inside & (trend > CRESCENDO_DB_PER_S), "calm": inside & (trend < -CRESCENDO_DB_PER_S)}
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for name, mask in runs.items():
+        spans[name] = [
+            (times_s[start], times_s[stop - 1])
+            for start, stop in true_runs(mask)
+            if times_s[stop - 1] - times_s[start] >= DYNAMIC_MIN_S
+        ]
+    drops = np.flatnonzero((np.diff(plan.level_db) <= -SUBITO_DB) & (plan.level_db[1:] > END_DB)) + 1
+    spans["calm"] += [(plan.beats_s[k] - 0.2 * plan.period_s[k], plan.beats_s[k] + 2.0) for k in drops]
+
+    result = []
+    for name in ("ask", "calm"):
+        weight, progress = np.zeros(frame_count), np.zeros(frame_count)
+        for start_s, end_s in spans[name]:
+            near = slice(*np.searchsorted(times_s, [start_s, end_s + 0.8]))
+            local_s = times_s[near]
+            shape = np.minimum(
+                np.clip((local_s - start_s) / 0.4, 0.0, 1.0), np.clip(1.0 - (local_s - end_s) / 0.8, 0.0, 1.0)
+            )  # in over 0.4 s, out over 0.8 s
+            shape = shape * shape * (3.0 - 2.0 * shape)
+            along = np.clip((local_s - start_s) / max(end_s - start_s, 1e-6), 0.0, 1.0)
+            progress[near] = np.where(shape > weight[near], along, progress[near])
+            weight[near] = np.maximum(weight[near], shape)
+        result += [weight, progress]
+    return result[0], result[1], result[2], result[3]
+
+
+def cue_envelope(
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    period_s: float,
+    rng: np.random.Generator,
+    variation: float,
+    activity: float = 1.0,
+) -> np.ndarray:
+    """Weight in [0, 1] of the left hand's cue gesture: up a beat before, down on the cue.
+
+    Cues go to downbeats where the music gets at least ``ENTRANCE_DB`` louder than in the bar
+    before (an entrance), and with ``variation`` > 0 to a few more downbeats chosen at random
+    (more with ``activity`` above 1).
+
+    Parameters
+    ----------
+    track : BeatTrack
+    loudness_db, times_s : np.ndarray [shape=(T,), float64]
+        Level per motion frame (30 fps) in dB, and each frame's time in seconds.
+    period_s : float > 0
+        The piece's typical beat period, seconds.
+    rng : np.random.Generator
+    variation, activity : float >= 0
+
+    Returns
+    -------
+    np.ndarray [shape=(T,), float64]
+        One weight per frame.
+    """
+    weight = np.zeros(times_s.size)
+
+    def level(time_s: float) -> float:
+        return float(np.interp(time_s, times_s, loudness_db))
+
+    bar_s = period_s * max(track.meter, 1)
+    last_cue = -np.inf
+    draws = uniform_at(rng, np.asarray(track.downbeats_s), span_s=times_s[-1] if times_s.size else 0.0)
+    for downbeat, draw_ in zip(track.downbeats_s, draws):
+        entrance = level(downbeat + 0.3 * period_s) - level(downbeat - 0.5 * bar_s) >= ENTRANCE_DB
+        chosen = draw_ < 0.08 * min(variation, 2.0) * activity
+        if (entrance or chosen) and downbeat - last_cue > 2 * bar_s and downbeat > period_s:
+            last_cue = downbeat
+            # Rise over the beat before, point on the downbeat, let go over the next two beats.
+            near = slice(*np.searchsorted(times_s, [downbeat - period_s, downbeat + 2 * period_s]))
+            offset = (times_s[near] - downbeat) / period_s
+            shape = np.where(offset < 0, np.clip(1.0 + offset, 0.0, 1.0), np.clip(1.0 - offset / 2.0, 0.0, 1.0))
+            weight[near] = np.maximum(weight[near], np.sin(0.5 * np.pi * shape) ** 2)
+    return weight

@@ -1,0 +1,148 @@
+"""The textbook beat patterns (Rudolf, *The Grammar of Conducting*), where they stand in the image,
+and which pattern each beat of a piece is drawn in.
+
+Each meter has its pattern (1, 2, 3, 4, 5 as 2+3 or 3+2, and 6): beat 1 falls straight down, the
+last beat rises to prepare the next bar, in 4 the second beat crosses the body and the third goes
+out wide, in 3 the second goes out wide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..beats.track import BeatTrack
+
+BEAT_PLANE_Y = 0.68  # height of beat 1's ictus, the lowest of the pattern, at the waist
+PATTERN_CENTRE_X = 0.44  # where beat 1 falls: in front of the right half of the chest
+TOP_Y, TOP_SOFTNESS = 0.28, 0.03  # the hand rises to the top of the head at most, easing in over this
+
+
+@dataclasses.dataclass(frozen=True)
+class Pattern:
+    """One meter's beat pattern for the right hand at gesture size 1.
+
+    Points are (outward, height) in image units from (``PATTERN_CENTRE_X``, ``BEAT_PLANE_Y``):
+    outward is toward the conductor's right (smaller image x), height is up.
+
+    Attributes
+    ----------
+    ictus : tuple of (float, float), one per beat of the bar
+        Where each beat lands.
+    rebound : tuple of (float, float), one per beat of the bar
+        The top of the rebound after each beat; the last one prepares the next downbeat.
+    """
+
+    ictus: tuple[tuple[float, float], ...]
+    rebound: tuple[tuple[float, float], ...]
+
+
+# Textbook geometry (Rudolf): 1 straight down, the last beat up, in 4 the second beat across the
+# body and the third out wide, in 3 the second out wide; 5 is a 4 with a second beat on the
+# right (2+3) or on the left (3+2); 6 is the German six (two small beats in, two out, one up);
+# 5 and 6 lift before they cross the body and before the last beat.
+# Every rebound stands at least 0.08 above the ictus before and after it, so each ictus stays a
+# clear lowest point even at pianissimo.
+PATTERNS: dict[str, Pattern] = {
+    "1": Pattern(ictus=((0.0, 0.0),), rebound=((0.0, 0.34),)),
+    "2": Pattern(ictus=((0.0, 0.0), (0.12, 0.03)), rebound=((0.28, 0.18), (-0.05, 0.35))),
+    "3": Pattern(ictus=((0.0, 0.0), (0.20, 0.02), (0.07, 0.05)), rebound=((-0.11, 0.15), (0.21, 0.18), (-0.01, 0.35))),
+    "4": Pattern(
+        ictus=((0.0, 0.0), (-0.12, 0.03), (0.19, 0.02), (0.07, 0.05)),
+        rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35)),
+    ),
+    "2+3": Pattern(
+        ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
+        rebound=((-0.05, 0.14), (-0.14, 0.22), (0.16, 0.13), (0.23, 0.22), (0.01, 0.35)),
+    ),
+    "3+2": Pattern(
+        ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
+        rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.22), (0.20, 0.22), (0.01, 0.35)),
+    ),
+    "6": Pattern(
+        ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
+        rebound=((-0.04, 0.15), (-0.10, 0.16), (-0.15, 0.29), (0.14, 0.16), (0.21, 0.29), (0.01, 0.35)),
+    ),
+}
+
+
+def to_image(points: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Pattern points at gesture sizes, in the image.
+
+    Parameters
+    ----------
+    points : np.ndarray [shape=(N, 2), float64]
+        (outward, height) as in :class:`Pattern`, image units at size 1.
+    size : np.ndarray [shape=(N,), float64]
+        Gesture size of each point (1 = mezzo-forte).
+
+    Returns
+    -------
+    np.ndarray [shape=(N, 2), float64]
+        Image coordinates; the height eases in under ``TOP_Y``.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    size = np.asarray(size, dtype=np.float64)
+    y = BEAT_PLANE_Y - size * points[:, 1]
+    y = TOP_Y + TOP_SOFTNESS * np.logaddexp(0.0, (y - TOP_Y) / TOP_SOFTNESS)  # a big preparation flattens out
+    return np.stack([PATTERN_CENTRE_X - size * points[:, 0], y], axis=1)
+
+
+def pattern_name(meter: int, bar_position: np.ndarray, accent_db: np.ndarray) -> str:
+    """The key of :data:`PATTERNS` for a meter: a 5 is 2+3 when its third beat is accented
+    more than its fourth, else 3+2; meters without a pattern are beaten in 4.
+
+    Parameters
+    ----------
+    meter : int
+        Beats per bar.
+    bar_position : np.ndarray [shape=(B,), int]
+        Each beat's place in its bar (:attr:`core.beats.track.BeatTrack.bar_position`).
+    accent_db : np.ndarray [shape=(B,), float64]
+        Each beat's accent in dB (:attr:`core.procedural.articulation.BeatSound.peak_db`), or zeros.
+    """
+    if meter == 5:
+        third, fourth = (accent_db[bar_position == p].mean() if np.any(bar_position == p) else 0.0 for p in (2, 3))
+        return "2+3" if third >= fourth else "3+2"
+    return str(meter) if str(meter) in PATTERNS else "4"
+
+
+def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
+    """The pattern each beat is drawn in, one per beat of ``track``: its bar's meter's (a bar of
+    3 in a piece in 4 is beaten in 3, from its barline), the piece's own choice
+    (``piece_pattern``, a key of :data:`PATTERNS`: a 5 as 2+3 or 3+2) for the bars in its meter."""
+    names = {int(track.meter): piece_pattern}
+    return [
+        PATTERNS[names.get(int(meter)) or pattern_name(int(meter), np.zeros(0, int), np.zeros(0))]
+        for meter in track.beat_meters()
+    ]
+
+
+def regroup(track: BeatTrack, meter: int, accent_db: np.ndarray) -> BeatTrack:
+    """The tracked beats in bars of 1 or 5: every beat a downbeat, or the downbeat where the
+    accents are strongest on average.
+
+    Parameters
+    ----------
+    track : BeatTrack
+    meter : int
+        Beats per bar: 1 or 5 here (the tracker groups the others itself).
+    accent_db : np.ndarray [shape=(B,), float64]
+        Each beat's attack in dB (:attr:`core.procedural.articulation.BeatSound.peak_db`).
+    """
+    beats_s = track.beats_s
+    if meter == 1 or beats_s.size == 0:
+        position = np.zeros(beats_s.size, dtype=int)
+    else:
+        phase = int(
+            np.argmax([accent_db[p::meter].mean() if accent_db[p::meter].size else -np.inf for p in range(meter)])
+        )
+        position = (np.arange(beats_s.size) - phase) % meter
+    return BeatTrack(
+        beats_s=beats_s,
+        downbeats_s=beats_s[position == 0],
+        bar_position=position,
+        meter=meter,
+        tempo_bpm=track.tempo_bpm,
+    )
