@@ -232,7 +232,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
         scene_motion.keypoints,
         skeleton,
         mapping,
-        settings,
+        settings=settings,
         fps=scene_motion.fps,
         skeleton_units=motion.extra.get("skeleton_units"),
     )

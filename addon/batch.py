@@ -48,7 +48,7 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
     if resolve_weights(args.weights) != PROCEDURAL and importlib.util.find_spec("torch") is None:
         raise ConductorError(missing_package_sentence("torch"))  # once, not for every file
     output_folder = check_output_folder(args.output, create=True)
-    items = plan_batch(files, formats, output_folder, shard)
+    items = plan_batch(files, formats, output_folder, shard=shard)
     print(
         f"batch: {len(items)} of {len(files)} files (shard {shard[0]}/{shard[1]}), outputs {', '.join(formats)} "
         f"in {output_folder}",

@@ -86,7 +86,7 @@ def main() -> None:
         cpu_start, start = time.process_time(), time.perf_counter()
         lifted = lift_to_3d(keypoints, settings, fps=args.fps)
         middle = time.perf_counter()
-        animation = solve(lifted, skeleton, PRESETS[args.preset], settings)
+        animation = solve(lifted, skeleton, PRESETS[args.preset], settings=settings)
         end, cpu_end = time.perf_counter(), time.process_time()
         best_lift_s, best_solve_s = min(best_lift_s, middle - start), min(best_solve_s, end - middle)
         best_cpu_s = min(best_cpu_s, cpu_end - cpu_start)

@@ -96,7 +96,7 @@ class BatchItem:
 
 
 def plan_batch(
-    files: Sequence[Path], formats: Sequence[str], output_folder: Path, shard: tuple[int, int]
+    files: Sequence[Path], formats: Sequence[str], output_folder: Path, *, shard: tuple[int, int]
 ) -> list[BatchItem]:
     """This shard's files (every N-th of the ordered list from the I-th) with their outputs."""
     index, count = shard

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -15,11 +15,26 @@ from .errors import CancelCheck, ConductorError, ProgressCallback, one_of
 from .generate_options import PROCEDURAL, GenerateOptions, check_combination, resolve_weights
 from .motion.keypoints import MOTION_FPS, Motion
 
+if TYPE_CHECKING:
+    import torch
+
+    from .audio.background_decoding import DecodedMusic
+    from .beats.track import BeatTrack
+    from .neural.weights import LoadedWeights
+
 MIN_DURATION_S = 1.0
 
 
 def load_mel_input(source: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(samples_22k, None) for an audio file, (None, mel_90hz) for a ``.npy`` mel feature."""
+    """The music of ``source``: an audio file's samples, or a ``.npy`` mel feature, checked.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n,), float32] at 22,050 Hz, or None
+        The decoded music, mono, nominally in [-1, 1]; None for a mel.
+    mel_90hz : np.ndarray [shape=(T90, 128), float32] in [0, 1], or None
+        A saved mel feature at 90 frames a second (T90 >= 90); None for an audio file.
+    """
     from .audio.decode import load_audio
 
     if source.suffix.lower() == ".npy":
@@ -66,7 +81,7 @@ def generate_motion(
     ``progress(fraction, message)`` is called as work advances; when ``should_cancel()``
     returns True the work stops with :class:`~core.errors.CancelledError`.
     """
-    from .audio.decode import check_audio_path, file_sha256
+    from .audio.decode import check_audio_path
 
     options = options or GenerateOptions()
     report = progress or (lambda fraction, message: None)
@@ -74,66 +89,70 @@ def generate_motion(
     weights = resolve_weights(options.weights)
     check_combination(options, procedural=weights == PROCEDURAL)
     if options.beats_path is not None:
-        from .beats.grid import BEATS_SUFFIXES
-
-        beats_file = Path(options.beats_path).expanduser()
-        if beats_file.suffix.lower() not in BEATS_SUFFIXES:
-            raise ConductorError(
-                f"'{beats_file.name}' is not a beat grid; give --beats a {one_of(BEATS_SUFFIXES)} file."
-            )
-        if not beats_file.is_file():
-            raise ConductorError(f"Beat file '{beats_file}' does not exist; check --beats.")
-    notes: list[str] = []
+        _check_beats_file(Path(options.beats_path).expanduser())
     if weights == PROCEDURAL:
-        report(0.0, "decoding audio")
-        samples, _ = load_mel_input(source)
-        if samples is None:
-            raise ConductorError(
-                "The procedural conductor needs the audio itself, not a mel .npy; give the music file."
-            )
-        grid = given_grid(options, samples, samples.shape[0] / SAMPLE_RATE_HZ, notes)
-        from .procedural.conductor import conduct
+        return _procedural_motion(source, options, report=report, should_cancel=should_cancel)
+    return _neural_motion(source, options, weights=weights, report=report, should_cancel=should_cancel)
 
-        motion = conduct(
-            samples,
-            seed=options.seed,
-            variation=options.variation,
-            progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message),
-            should_cancel=should_cancel,
-            meter=options.meter,
-            style=options.style,
-            beats=grid,
-            tracker=options.tracker,
-        )
-        extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
-        if options.beats_path is not None:
-            extra["beat_grid"] = grid_record(options)
-        return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
 
-    # The music is decoded and its mel computed while PyTorch loads (2.5 s of imports), in a
-    # forked process where that is safe (core.audio.background_decoding). A problem with the device or
-    # the weights is still told first, once the decoding is stopped (no decoder is left behind).
-    from .audio.background_decoding import BackgroundDecoding
+def _check_beats_file(beats_file: Path) -> None:
+    """ConductorError unless ``beats_file`` is an existing file of a beat grid's kind."""
+    from .beats.grid import BEATS_SUFFIXES
 
-    report(0.0, "loading PyTorch and the weights; decoding audio")
-    # Only a beat grid (its bar starts, a MIDI file's offset) and locking to tracked beats need
-    # the music again.
-    keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
-    decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
-    try:
-        from .neural.inference import check_noise, generate_keypoints, make_noise, pick_device, seconds_of_noise
-        from .neural.precision import check_precision
-        from .neural.networks import Generator
-        from .neural.weights import GENERATOR, load_model
+    if beats_file.suffix.lower() not in BEATS_SUFFIXES:
+        raise ConductorError(f"'{beats_file.name}' is not a beat grid; give --beats a {one_of(BEATS_SUFFIXES)} file.")
+    if not beats_file.is_file():
+        raise ConductorError(f"Beat file '{beats_file}' does not exist; check --beats.")
 
-        device = pick_device(options.device)
-        check_precision(options.precision, device)
-        loaded = load_model(weights, GENERATOR)
-        report(0.03, "decoding audio, mel spectrogram")
-        samples, mel, audio_sha256 = decoding.result()
-    finally:
-        decoding.close()
-    grid = given_grid(options, samples, mel.shape[0] / MEL_FPS, notes)  # checked before the network runs
+
+def _procedural_motion(
+    source: Path, options: GenerateOptions, *, report: ProgressCallback, should_cancel: CancelCheck | None
+) -> Motion:
+    """:func:`generate_motion` by the procedural conductor: on the music itself, never a mel."""
+    from .audio.decode import file_sha256
+
+    notes: list[str] = []
+    report(0.0, "decoding audio")
+    samples, _ = load_mel_input(source)
+    if samples is None:
+        raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
+    grid = given_grid(options, samples, duration_s=samples.shape[0] / SAMPLE_RATE_HZ, notes=notes)
+    from .procedural.conductor import conduct
+
+    motion = conduct(
+        samples,
+        seed=options.seed,
+        variation=options.variation,
+        progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message),
+        should_cancel=should_cancel,
+        meter=options.meter,
+        style=options.style,
+        beats=grid,
+        tracker=options.tracker,
+    )
+    extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
+    if options.beats_path is not None:
+        extra["beat_grid"] = grid_record(options)
+    return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)
+
+
+def _neural_motion(
+    source: Path,
+    options: GenerateOptions,
+    *,
+    weights: str,
+    report: ProgressCallback,
+    should_cancel: CancelCheck | None,
+) -> Motion:
+    """:func:`generate_motion` by the generator network of ``weights``, locked to the beats
+    where ``options`` ask for it."""
+    device, loaded, (samples, mel, audio_sha256) = _network_and_music(source, options, weights=weights, report=report)
+    # PyTorch is loaded by now: imported before, it would keep the decoding from forking.
+    from .neural.inference import generate_keypoints, seconds_of_noise
+    from .neural.networks import Generator
+
+    notes: list[str] = []
+    grid = given_grid(options, samples, duration_s=mel.shape[0] / MEL_FPS, notes=notes)  # before the network runs
     strength = options.beat_lock if options.beat_lock is not None else (1.0 if grid is not None else 0.0)
     if strength > 0 and grid is None and samples is None:
         raise ConductorError(
@@ -142,19 +161,7 @@ def generate_motion(
         )
     if grid is not None or strength == 0:
         samples = None  # only locking to tracked beats needs the music again: free it (635 MB for 2 hours)
-    seconds = seconds_of_noise(mel.shape[0])
-    if options.noise_path is not None:
-        noise_file = Path(options.noise_path)
-        try:
-            noise = check_noise(np.load(noise_file, allow_pickle=False), seconds)
-        except (OSError, ValueError) as error:
-            raise ConductorError(
-                f"Noise file '{noise_file}' could not be read as a .npy array; check the path."
-            ) from error
-        seed = None
-    else:
-        seed = options.seed if options.seed is not None else int(np.random.default_rng().integers(2**31))
-        noise = make_noise(seconds, seed=seed)
+    noise, seed = _noise(options, seconds_of_noise(mel.shape[0]))
     keypoints = generate_keypoints(
         cast(Generator, loaded.model),  # load_model builds the network of the kind asked for
         mel,
@@ -172,21 +179,13 @@ def generate_motion(
         "notes": notes,
     }
     if strength > 0:
-        from .neural.beat_lock import level_name, lock_to_beats
-
         report(0.95, "locking the strokes to the beats")
         if grid is None:
             assert samples is not None, "checked before the network ran"
             from .beats.tracking import track_beats
 
             grid = track_beats(samples, tracker=options.tracker)
-        keypoints, levels = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
-        extra["beat_lock"] = {
-            "strength": strength,
-            "level": level_name(levels),
-            "bar_levels": [[bar + 1, level] for bar, level in levels],  # bars numbered as in the grid's labels
-            "beats": grid.tracker,
-        }
+        keypoints, extra["beat_lock"] = _beat_locked(keypoints, grid, strength=strength)
     if options.beats_path is not None:
         extra["beat_grid"] = grid_record(options)
     return Motion(
@@ -200,9 +199,78 @@ def generate_motion(
     )
 
 
+def _network_and_music(
+    source: Path, options: GenerateOptions, *, weights: str, report: ProgressCallback
+) -> tuple[torch.device, LoadedWeights, DecodedMusic]:
+    """(device, loaded generator, decoded music): the music is decoded and its mel computed while
+    PyTorch loads (2.5 s of imports), in a forked process where that is safe
+    (core.audio.background_decoding). A problem with the device or the weights is still told
+    first, once the decoding is stopped (no decoder is left behind)."""
+    from .audio.background_decoding import BackgroundDecoding
+
+    report(0.0, "loading PyTorch and the weights; decoding audio")
+    # Only a beat grid (its bar starts, a MIDI file's offset) and locking to tracked beats need
+    # the music again.
+    keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
+    decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
+    try:
+        from .neural.inference import pick_device
+        from .neural.precision import check_precision
+        from .neural.weights import GENERATOR, load_model
+
+        device = pick_device(options.device)
+        check_precision(options.precision, device)
+        loaded = load_model(weights, GENERATOR)
+        report(0.03, "decoding audio, mel spectrogram")
+        return device, loaded, decoding.result()
+    finally:
+        decoding.close()
+
+
+def _noise(options: GenerateOptions, seconds: int) -> tuple[np.ndarray, int | None]:
+    """(noise [shape=(seconds, 8), float32], seed): ``options.noise_path``'s noise (seed None),
+    else drawn from ``options.seed`` or a fresh seed."""
+    from .neural.inference import check_noise, make_noise
+
+    if options.noise_path is not None:
+        noise_file = Path(options.noise_path)
+        try:
+            noise = check_noise(np.load(noise_file, allow_pickle=False), seconds)
+        except (OSError, ValueError) as error:
+            raise ConductorError(
+                f"Noise file '{noise_file}' could not be read as a .npy array; check the path."
+            ) from error
+        return noise, None
+    seed = options.seed if options.seed is not None else int(np.random.default_rng().integers(2**31))
+    return make_noise(seconds, seed=seed), seed
+
+
+def _beat_locked(keypoints: np.ndarray, grid: BeatTrack, *, strength: float) -> tuple[np.ndarray, dict]:
+    """(keypoints locked to ``grid``'s beats at ``strength``, what the motion records of it)."""
+    from .neural.beat_lock import level_name, lock_to_beats
+
+    keypoints, levels = lock_to_beats(keypoints, grid, fps=float(MOTION_FPS), strength=strength)
+    record = {
+        "strength": strength,
+        "level": level_name(levels),
+        "bar_levels": [[bar + 1, level] for bar, level in levels],  # bars numbered as in the grid's labels
+        "beats": grid.tracker,
+    }
+    return keypoints, record
+
+
 def decoded_music(source: Path, *, keep_samples: bool = True) -> tuple[np.ndarray | None, np.ndarray, str]:
-    """(samples or None, mel_90hz, SHA-256) of a music file or a saved mel ``.npy``; the samples
-    are None for a mel, or when ``keep_samples`` is False."""
+    """The music, its mel feature and its file's SHA-256, from a music file or a saved mel ``.npy``.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n,), float32] at 22,050 Hz, or None
+        None for a mel, or when ``keep_samples`` is False.
+    mel_90hz : np.ndarray [shape=(T90, 128), float32] in [0, 1]
+        90 frames a second (:func:`core.audio.mel.mel_90hz`).
+    sha256 : str
+        Hex SHA-256 of the file's bytes.
+    """
     from .audio.decode import file_sha256
     from .audio.mel import mel_90hz
 
@@ -219,8 +287,26 @@ def grid_record(options: GenerateOptions) -> dict:
     return {"file": Path(str(options.beats_path)).name, "offset_s": options.beats_offset_s}
 
 
-def given_grid(options: GenerateOptions, samples: np.ndarray | None, duration_s: float, notes: list[str]):
-    """The beat grid of ``options.beats_path`` (None without one) on this music, or ConductorError."""
+def given_grid(
+    options: GenerateOptions, samples: np.ndarray | None, *, duration_s: float, notes: list[str]
+) -> BeatTrack | None:
+    """The beat grid of ``options.beats_path`` (None without one) on this music, or ConductorError.
+
+    Parameters
+    ----------
+    options : GenerateOptions
+        ``beats_path`` and ``beats_offset_s`` are used.
+    samples : np.ndarray [shape=(n,), float32] at 22,050 Hz, or None
+        The music (a MIDI file's offset and a grid's bar starts are found from it); None for a mel.
+    duration_s : float
+        The music's length, seconds.
+    notes : list of str
+        What the grid's reading noticed is appended here.
+
+    Returns
+    -------
+    BeatTrack or None
+    """
     if options.beats_path is None:
         return None
     from .beats.grid import load_grid

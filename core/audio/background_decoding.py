@@ -90,7 +90,7 @@ class BackgroundDecoding:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
             if pid == 0:
-                _run_child(self._decode, exchange, parent, prctl)  # never returns
+                _run_child(self._decode, exchange, parent=parent, prctl=prctl)  # never returns
         except (OSError, RuntimeError):
             exchange.close()
             return False
@@ -100,7 +100,15 @@ class BackgroundDecoding:
         return True
 
     def result(self) -> DecodedMusic:
-        """What ``decode()`` returned; raises what it raised."""
+        """What ``decode()`` returned; raises what it raised.
+
+        Returns
+        -------
+        samples : np.ndarray [shape=(n,), float32] at 22,050 Hz, or None
+        mel_90hz : np.ndarray [shape=(T90, 128), float32] in [0, 1]
+        sha256 : str
+            As :func:`core.generate.decoded_music` gives them.
+        """
         if self._future is not None:
             return self._future.result()
         self._wait()
@@ -168,7 +176,7 @@ class BackgroundDecoding:
             return None
 
 
-def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], parent: int, prctl: Callable) -> None:
+def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], *, parent: int, prctl: Callable) -> None:
     """The forked child: decode, write the result (or the error) to ``exchange``, and exit
     without running anything of the parent's (no atexit, no finally blocks above)."""
     code = 1

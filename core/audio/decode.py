@@ -79,7 +79,14 @@ def check_audio_path(path: str | os.PathLike[str]) -> Path:
 
 
 def decode(source: Path) -> tuple[np.ndarray, int]:
-    """Decode to (samples (n, channels) float32, native rate in Hz) without resampling."""
+    """Decode a music file at its own rate, without resampling.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n, channels), float32] nominally in [-1, 1]
+    rate_hz : int
+        The file's sample rate, Hz.
+    """
     import soundfile
 
     declared_s: float | None = None  # what the file's header says, where libsndfile reads it
@@ -111,7 +118,14 @@ def decode(source: Path) -> tuple[np.ndarray, int]:
 
 
 def decode_with_ffmpeg(source: Path, ffmpeg: str) -> tuple[np.ndarray, int]:
-    """Decode any ffmpeg-readable file to (samples (n, channels) float32, rate in Hz)."""
+    """Decode any file that the ``ffmpeg`` executable reads, as :func:`decode` does.
+
+    Returns
+    -------
+    samples : np.ndarray [shape=(n, channels), float32] nominally in [-1, 1]
+    rate_hz : int
+        The file's sample rate, Hz.
+    """
     import soundfile
 
     with tempfile.TemporaryDirectory(prefix="conductor-decode-") as folder:

@@ -72,7 +72,16 @@ _LOG_STEP = np.log(6.4) / 27.0
 
 
 def hz_to_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
-    """Slaney mel value of frequencies in Hz."""
+    """Slaney mel value of frequencies.
+
+    Parameters
+    ----------
+    frequency_hz : np.ndarray [shape=(...)] or float, Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(...), float64] mels
+    """
     frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
     linear = frequency_hz / _F_SP_HZ
     logarithmic = _MIN_LOG_MEL + np.log(np.maximum(frequency_hz, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOG_STEP
@@ -80,7 +89,16 @@ def hz_to_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
 
 
 def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    """Frequency in Hz of Slaney mel values."""
+    """Frequency of Slaney mel values.
+
+    Parameters
+    ----------
+    mel : np.ndarray [shape=(...)] or float, mels
+
+    Returns
+    -------
+    np.ndarray [shape=(...), float64] Hz
+    """
     mel = np.asarray(mel, dtype=np.float64)
     linear = _F_SP_HZ * mel
     logarithmic = _MIN_LOG_HZ * np.exp(_LOG_STEP * (mel - _MIN_LOG_MEL))
@@ -93,12 +111,14 @@ def mel_power(samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> n
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal at ``sample_rate_hz``.
+        Mono signal at ``sample_rate_hz``, nominally in [-1, 1].
+    sample_rate_hz : int
+        The signal's rate, Hz.
 
     Returns
     -------
     np.ndarray [shape=(128, 1 + n // 256), float32]
-        Mel-band power (squared magnitude), frequency ascending.
+        Mel-band power (squared magnitude), frequency ascending, one column per 256 samples.
     """
     signal = np.ascontiguousarray(samples, dtype=np.float32)
     frame_count = 1 + signal.shape[0] // HOP_LENGTH
@@ -177,6 +197,15 @@ def resize_time_bilinear(image: np.ndarray, width: int, *, transposed: bool = Fa
 
     Half-pixel centres: output column ``j`` samples input position ``(j + 0.5) * columns / width
     - 0.5``, clamped to the first and last column.
+
+    Parameters
+    ----------
+    image : np.ndarray [shape=(rows, columns), float32]
+        Columns are time (the mel's frames); any unit, kept.
+    width : int > 0
+        Columns wanted.
+    transposed : bool
+        Return (width, rows) instead.
 
     Returns
     -------

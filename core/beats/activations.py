@@ -57,7 +57,9 @@ def spectrogram_features(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_
 
 
 def elu(values: np.ndarray) -> np.ndarray:
-    """ELU (alpha 1), float32: x for x > 0, exp(x) - 1 otherwise (exp is vectorised, expm1 is not)."""
+    """ELU (alpha 1): x for x > 0, exp(x) - 1 otherwise (exp is vectorised, expm1 is not).
+
+    ``values`` [shape=(...), float32] -> [shape=(...), float32] in (-1, inf), the same shape."""
     negative = np.minimum(values, 0.0)
     np.exp(negative, out=negative)
     negative -= 1.0
@@ -143,9 +145,9 @@ class BeatNetwork:
             pieces.append(x[:, first - low : x.shape[1] - (high - last), 0])
         h = np.concatenate(pieces, axis=1)  # (C, T)
         for b in range(self.blocks):
-            inner = elu(conv_time(h, w[f"blocks.{b}.dilated.weight"], w[f"blocks.{b}.dilated.bias"], 2**b))
-            h = h + conv_time(inner, w[f"blocks.{b}.mix.weight"], w[f"blocks.{b}.mix.bias"], 1)
-        return conv_time(elu(h), w["head.weight"], w["head.bias"], 1).T  # (T, 3)
+            inner = elu(conv_time(h, w[f"blocks.{b}.dilated.weight"], w[f"blocks.{b}.dilated.bias"], dilation=2**b))
+            h = h + conv_time(inner, w[f"blocks.{b}.mix.weight"], w[f"blocks.{b}.mix.bias"], dilation=1)
+        return conv_time(elu(h), w["head.weight"], w["head.bias"], dilation=1).T  # (T, 3)
 
 
 def conv_time_frequency(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -178,7 +180,18 @@ def conv_time_frequency(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> 
 
 def max_pool_frequency(x: np.ndarray, size: int) -> np.ndarray:
     """Max over non-overlapping groups of ``size`` bands (a remainder dropped), as torch's
-    ``MaxPool2d((1, size))``: (C, T, F) -> (C, T, F // size)."""
+    ``MaxPool2d((1, size))``.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(C, T, F), float32]
+        Channels, frames, mel bands.
+    size : int >= 1
+
+    Returns
+    -------
+    np.ndarray [shape=(C, T, F // size), float32]
+    """
     kept = x.shape[2] // size * size
     out = x[:, :, 0:kept:size].copy()
     for offset in range(1, size):
@@ -186,7 +199,7 @@ def max_pool_frequency(x: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def conv_time(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int) -> np.ndarray:
+def conv_time(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, *, dilation: int) -> np.ndarray:
     """A 1-D convolution over time with 'same' zero padding, as torch's ``Conv1d(padding=
     dilation * (k - 1) // 2, dilation=dilation)``.
 
@@ -195,6 +208,8 @@ def conv_time(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int
     x : np.ndarray [shape=(C_in, T), float32]
     weight : np.ndarray [shape=(C_out, C_in, k), float32]
     bias : np.ndarray [shape=(C_out,), float32]
+    dilation : int >= 1
+        Frames between taps.
 
     Returns
     -------

@@ -74,14 +74,23 @@ class BeatPath:
 
 
 def tempo_intervals(
-    fps: float, min_bpm: float = MIN_BEAT_BPM, max_bpm: float = MAX_BEAT_BPM, states: int = TEMPO_STATES
+    fps: float, *, min_bpm: float = MIN_BEAT_BPM, max_bpm: float = MAX_BEAT_BPM, states: int = TEMPO_STATES
 ) -> np.ndarray:
     """Beat intervals in whole frames, log-spaced from ``max_bpm`` to ``min_bpm`` (duplicates merged,
     so every whole interval at the fast end is a state).
 
+    Parameters
+    ----------
+    fps : float > 0
+        Frame rate of the activation, frames a second.
+    min_bpm, max_bpm : float > 0
+        Tempo range, beats a minute.
+    states : int > 0
+        Log-spaced intervals drawn before duplicates are merged.
+
     Returns
     -------
-    np.ndarray [shape=(K,), int], increasing
+    intervals : np.ndarray [shape=(K,), int] frames, increasing; K <= ``states``
     """
     shortest, longest = 60.0 * fps / max_bpm, 60.0 * fps / min_bpm
     return np.unique(np.round(np.geomspace(shortest, longest, states)).astype(int))
@@ -89,7 +98,16 @@ def tempo_intervals(
 
 def log_odds(activation: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) of an activation clipped to ``[ACTIVATION_FLOOR, 1 - ACTIVATION_FLOOR]``;
-    NaN (never expected) counts as no beat."""
+    NaN (never expected) counts as no beat.
+
+    Parameters
+    ----------
+    activation : np.ndarray [shape=(T,), float] in [0, 1]
+
+    Returns
+    -------
+    np.ndarray [shape=(T,), float64] in about [-9.2, 9.2]
+    """
     p = np.clip(
         np.nan_to_num(np.asarray(activation, dtype=np.float64), nan=0.0), ACTIVATION_FLOOR, 1 - ACTIVATION_FLOOR
     )
@@ -130,7 +148,13 @@ def decode_beats(
     """
     activation = np.nan_to_num(np.asarray(beat_activation, dtype=np.float64).ravel(), nan=0.0)
     path = _decode_long(
-        activation, fps, tempo_intervals(fps, min_bpm, max_bpm), tempo_change, hold_enter, hold_stay, beat_bonus
+        activation,
+        fps,
+        tempo_intervals(fps, min_bpm=min_bpm, max_bpm=max_bpm),
+        tempo_change=tempo_change,
+        hold_enter=hold_enter,
+        hold_stay=hold_stay,
+        beat_bonus=beat_bonus,
     )
     # The pointer decodes the activation's maximum over a frame either side, so that whole-frame
     # beat intervals need no tempo change to follow a beat that falls between two frames; each
@@ -154,6 +178,7 @@ def _decode_long(
     activation: np.ndarray,
     fps: float,
     intervals: np.ndarray,
+    *,
     tempo_change: float,
     hold_enter: float,
     hold_stay: float,
@@ -165,7 +190,13 @@ def _decode_long(
     )
     window = int(WINDOW_S * fps)
     if activation.size <= window:
-        return _decode_window(log_odds(spread) + beat_bonus, intervals, tempo_change, hold_enter, hold_stay)
+        return _decode_window(
+            log_odds(spread) + beat_bonus,
+            intervals,
+            tempo_change=tempo_change,
+            hold_enter=hold_enter,
+            hold_stay=hold_stay,
+        )
     # Long pieces: windows overlapping by OVERLAP_S, each joined at the middle of its overlaps,
     # so the memory of the back-pointers stays that of one window.
     overlap = int(OVERLAP_S * fps)
@@ -173,7 +204,13 @@ def _decode_long(
     parts = []
     for start in range(0, activation.size, step):
         end = min(start + window, activation.size)
-        path = _decode_window(log_odds(spread[start:end]) + beat_bonus, intervals, tempo_change, hold_enter, hold_stay)
+        path = _decode_window(
+            log_odds(spread[start:end]) + beat_bonus,
+            intervals,
+            tempo_change=tempo_change,
+            hold_enter=hold_enter,
+            hold_stay=hold_stay,
+        )
         keep_from = start + overlap // 2 if start > 0 else 0
         keep_to = end - overlap // 2 if end < activation.size else activation.size
         frames = path.frames + start
@@ -193,7 +230,7 @@ def _decode_long(
 
 
 def _decode_window(
-    emission: np.ndarray, intervals: np.ndarray, tempo_change: float, hold_enter: float, hold_stay: float
+    emission: np.ndarray, intervals: np.ndarray, *, tempo_change: float, hold_enter: float, hold_stay: float
 ) -> BeatPath:
     """Viterbi over one window of log-odds ``emission`` (T,) with tempo states ``intervals`` (K,).
 
@@ -201,14 +238,16 @@ def _decode_window(
     ``intervals[i]`` frames later unless it holds); ``hold[t, j]`` — best path holding at frame t
     after a beat in tempo j. A beat at t in tempo i comes from a beat (or a hold's last frame) of
     some tempo j exactly ``intervals[j]`` frames before, plus the tempo change j -> i.
+
+    The forward pass stays one function (about 70 lines): its rings, index arrays and block loop
+    are one vectorised recursion whose parts mean nothing apart, and it is most of the tracker's
+    time. The end and the walk back are :func:`_best_end` and :func:`_trace_back`.
     """
     frames = emission.size
     k = intervals.size
     if frames == 0:
         return BeatPath(np.zeros(0, int), np.zeros(0, int), np.zeros(0, bool))
-    ratio = intervals[None, :] / intervals[:, None]  # (from j, to i)
-    transition = -tempo_change * np.abs(ratio - 1.0)
-    transition -= np.log(np.exp(transition).sum(axis=1, keepdims=True))  # each row a distribution
+    band_source, band_transition = _tempo_band(intervals, tempo_change)
     log_continue, log_enter = np.log1p(-hold_enter), np.log(hold_enter)
     log_stay, log_exit = np.log(hold_stay), np.log1p(-hold_stay)
     # A beat at t reads values at least min(intervals) frames back, so that many frames are
@@ -221,11 +260,6 @@ def _decode_window(
     came_kind = np.zeros((frames, k), dtype=np.int8)  # 0 after a beat, 1 after a hold, 2 first beat
     hold_from_hold = np.zeros((frames, k), dtype=bool)
     columns = np.arange(k)
-    # Changes of more than TEMPO_BAND states at one beat cost over 25 (log-probability): not considered.
-    offsets = np.arange(-TEMPO_BAND, TEMPO_BAND + 1)
-    band_source = np.clip(columns[:, None] + offsets[None], 0, k - 1)  # (to i, band): from j
-    inside = (columns[:, None] + offsets[None] >= 0) & (columns[:, None] + offsets[None] < k)
-    band_transition = np.where(inside, transition[band_source, columns[:, None]], -np.inf)
     beat_previous = np.full(k, -np.inf)
     hold_previous = np.zeros(k)  # the piece starts as if held: silence before the music costs little
     # Index arrays of a whole block, made once: the loop below is most of the tracker's time.
@@ -264,8 +298,42 @@ def _decode_window(
         hold_ring[times % ring] = hold_now
         beat_previous, hold_previous = beat_now[-1], hold_now[-1]
 
-    # The end: holding at the last frame, or a beat (or a hold's end) within the last interval.
-    best_value, state = hold_previous.max(), ("hold", frames - 1, int(np.argmax(hold_previous)))
+    state = _best_end(beat_ring, hold_ring, hold_previous, intervals=intervals, frames=frames, log_exit=log_exit)
+    return _trace_back(state, intervals, came_from=came_from, came_kind=came_kind, hold_from_hold=hold_from_hold)
+
+
+def _tempo_band(intervals: np.ndarray, tempo_change: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tempo changes a beat considers: for each tempo state i, the states j a beat may come
+    from [shape=(K, 2 * TEMPO_BAND + 1), int] and the log-probability of each change j -> i
+    [same shape, float64], -inf outside the states."""
+    k = intervals.size
+    ratio = intervals[None, :] / intervals[:, None]  # (from j, to i)
+    transition = -tempo_change * np.abs(ratio - 1.0)
+    transition -= np.log(np.exp(transition).sum(axis=1, keepdims=True))  # each row a distribution
+    columns = np.arange(k)
+    # Changes of more than TEMPO_BAND states at one beat cost over 25 (log-probability): not considered.
+    offsets = np.arange(-TEMPO_BAND, TEMPO_BAND + 1)
+    band_source = np.clip(columns[:, None] + offsets[None], 0, k - 1)  # (to i, band): from j
+    inside = (columns[:, None] + offsets[None] >= 0) & (columns[:, None] + offsets[None] < k)
+    band_transition = np.where(inside, transition[band_source, columns[:, None]], -np.inf)
+    return band_source, band_transition
+
+
+def _best_end(
+    beat_ring: np.ndarray,
+    hold_ring: np.ndarray,
+    hold_last: np.ndarray,
+    *,
+    intervals: np.ndarray,
+    frames: int,
+    log_exit: float,
+) -> tuple[str, int, int]:
+    """Where the best path ends, as (kind "beat" or "hold", frame, tempo state): holding at the
+    last frame, or a beat (or a hold's end) within the last interval. ``beat_ring`` and
+    ``hold_ring`` [shape=(R, K)] hold the last R frames' values (frame t at row t % R);
+    ``hold_last`` [shape=(K,)] is the last frame's hold values."""
+    ring = beat_ring.shape[0]
+    best_value, state = hold_last.max(), ("hold", frames - 1, int(np.argmax(hold_last)))
     for back in range(min(ring, frames)):
         t = frames - 1 - back
         row = t % ring
@@ -276,9 +344,22 @@ def _decode_window(
             best_value, state = beat_values.max(), ("beat", t, int(np.argmax(beat_values)))
         if hold_values.max() > best_value:
             best_value, state = hold_values.max(), ("hold", t, int(np.argmax(hold_values)))
+    return state
 
+
+def _trace_back(
+    end: tuple[str, int, int],
+    intervals: np.ndarray,
+    *,
+    came_from: np.ndarray,
+    came_kind: np.ndarray,
+    hold_from_hold: np.ndarray,
+) -> BeatPath:
+    """The beats of the best path, walked back from ``end`` (see :func:`_best_end`) through the
+    back-pointers [each shape=(T, K)]: the tempo of the beat before each beat, how it came
+    (0 after a beat, 1 after a hold, 2 the first beat), and whether a hold came from a hold."""
     beats, tempi, held = [], [], []
-    kind_name, t, j = state
+    kind_name, t, j = end
     holding_next = kind_name == "hold"
     while t >= 0:
         if kind_name == "hold":
@@ -352,6 +433,8 @@ def bars_from_beats(
         Beat times in seconds, increasing (tracked, or given by the user).
     downbeat_activation : np.ndarray [shape=(T,), float] in [0, 1] or None
         Probability of a downbeat at each frame, at ``fps`` frames a second.
+    fps : float >= 0
+        Frame rate of ``downbeat_activation`` (0 with none).
     meters : tuple of int
         The meters (beats a bar) allowed; one meter fixes it.
 
@@ -374,21 +457,8 @@ def bars_from_beats(
         # No evidence: a tiny preference for a downbeat at the first beat and for earlier meters.
         on, off = np.zeros(count), np.zeros(count)
         on[0] = 1e-6
-    states = [(m, q) for m in meters for q in range(m)]
-    index = {s: i for i, s in enumerate(states)}
+    states, transition = _bar_transitions(meters, meter_change=meter_change, bar_break=bar_break)
     n = len(states)
-    transition = np.full((n, n), -np.inf)
-    for (m, q), i in index.items():
-        if q < m - 1:
-            transition[i, index[(m, q + 1)]] = np.log1p(-bar_break) if bar_break > 0 else 0.0
-            if bar_break > 0:
-                for m2 in meters:
-                    transition[i, index[(m2, 0)]] = np.log(bar_break / len(meters))
-        else:
-            for m2 in meters:
-                same = m2 == m
-                chance = (1 - meter_change) if same or len(meters) == 1 else meter_change / (len(meters) - 1)
-                transition[i, index[(m2, 0)]] = np.log(chance) if chance > 0 else -np.inf
     starts_bar = np.array([q == 0 for (m, q) in states])
     emission = np.where(starts_bar[None, :], on[:, None], off[:, None])  # (B, states)
     bias = np.array([-1e-9 * meters.index(m) for (m, q) in states])  # ties go to the earlier meter
@@ -407,6 +477,30 @@ def bars_from_beats(
     downbeats = np.flatnonzero(position == 0)
     bar_number = np.cumsum(position == 0) - 1
     return BarGrid(position, bar_number, meter_of[downbeats], downbeats)
+
+
+def _bar_transitions(
+    meters: tuple[int, ...], *, meter_change: float, bar_break: float
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The bar-pointer HMM's states (meter, place in the bar) and the log-probability of each
+    move between them [shape=(S, S), float64] (from, to), -inf where none (see
+    :func:`bars_from_beats`)."""
+    states = [(m, q) for m in meters for q in range(m)]
+    index = {s: i for i, s in enumerate(states)}
+    n = len(states)
+    transition = np.full((n, n), -np.inf)
+    for (m, q), i in index.items():
+        if q < m - 1:
+            transition[i, index[(m, q + 1)]] = np.log1p(-bar_break) if bar_break > 0 else 0.0
+            if bar_break > 0:
+                for m2 in meters:
+                    transition[i, index[(m2, 0)]] = np.log(bar_break / len(meters))
+        else:
+            for m2 in meters:
+                same = m2 == m
+                chance = (1 - meter_change) if same or len(meters) == 1 else meter_change / (len(meters) - 1)
+                transition[i, index[(m2, 0)]] = np.log(chance) if chance > 0 else -np.inf
+    return states, transition
 
 
 # --------------------------------------------------------------------------- the conducted level
@@ -455,6 +549,13 @@ def conducted_grid(beats_s: np.ndarray, bars: BarGrid, level: str) -> ConductedG
         The notated beats, seconds.
     bars : BarGrid
         Their bars, from :func:`bars_from_beats`.
+    level : str
+        From :func:`conducting_level`.
+
+    Returns
+    -------
+    ConductedGrid
+        Its ``beats_s`` [shape=(C,), float64] in seconds.
     """
     beats_s = np.asarray(beats_s, dtype=np.float64)
     position, number = bars.bar_position, bars.bar_number
@@ -489,10 +590,18 @@ def compound_evidence(beats_s: np.ndarray, division_activation: np.ndarray, fps:
     """How clearly the beats divide in three rather than two: the division activation's mean at
     a third and two thirds of each beat interval minus its value at the half (positive: three).
 
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64] seconds
+        The notated beats, increasing.
+    division_activation : np.ndarray [shape=(T,), float] in [0, 1]
+        Probability of a beat division at each frame, at ``fps`` frames a second.
+    fps : float > 0
+
     Returns
     -------
     float
-        0 with fewer than two beats.
+        The median difference over the beat intervals; 0 with fewer than two beats.
     """
     if beats_s.size < 2 or division_activation.size == 0:
         return 0.0
@@ -505,8 +614,22 @@ def compound_evidence(beats_s: np.ndarray, division_activation: np.ndarray, fps:
     return float(np.median(thirds - half))
 
 
-def window_max(activation: np.ndarray, times_s: np.ndarray, fps: float, radius: int = 1) -> np.ndarray:
-    """The largest activation within ``radius`` frames of each time (frames clipped to the ends)."""
+def window_max(activation: np.ndarray, times_s: np.ndarray, fps: float, *, radius: int = 1) -> np.ndarray:
+    """The largest activation within ``radius`` frames of each time (frames clipped to the ends).
+
+    Parameters
+    ----------
+    activation : np.ndarray [shape=(T,), float] in [0, 1]
+        At ``fps`` frames a second.
+    times_s : np.ndarray [shape=(N,), float64] seconds
+    fps : float > 0
+    radius : int >= 0
+        Frames either side.
+
+    Returns
+    -------
+    np.ndarray [shape=(N,)], the activation's dtype
+    """
     frames = np.round(times_s * fps).astype(int)
     stacked = np.stack([activation[np.clip(frames + d, 0, activation.size - 1)] for d in range(-radius, radius + 1)])
     return stacked.max(axis=0)

@@ -97,6 +97,12 @@ def track_beats_dsp(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: 
 def log_mel_spectrum(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Mel power in dB, floored 80 dB under the peak.
 
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz``, nominally in [-1, 1].
+    sample_rate_hz : int > 0
+
     Returns
     -------
     np.ndarray [shape=(128, 1 + n // 256), float32]
@@ -109,6 +115,11 @@ def log_mel_spectrum(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 
 def onset_strength(log_mel: np.ndarray) -> np.ndarray:
     """Half-wave rectified spectral flux, mean over bands, with its slow trend removed.
+
+    Parameters
+    ----------
+    log_mel : np.ndarray [shape=(bands, frames), float32] dB
+        From :func:`log_mel_spectrum` (or some of its bands), ~86 frames a second.
 
     Returns
     -------
@@ -124,6 +135,12 @@ def onset_strength(log_mel: np.ndarray) -> np.ndarray:
 
 def pitch_class_profiles(samples: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     """Log-compressed chroma of the whole texture and of the bass alone.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at ``sample_rate_hz``, nominally in [-1, 1].
+    sample_rate_hz : int > 0
 
     Returns
     -------
@@ -198,10 +215,17 @@ def on_beat_phase(beats: np.ndarray, chroma: np.ndarray, bass_chroma: np.ndarray
     the chroma and bass chroma change more there (over one beat on each side); they must win
     by ``PHASE_MARGIN`` spreads, since the tracker is usually right.
 
+    Parameters
+    ----------
+    beats : np.ndarray [shape=(B,), int]
+        Onset frames (~86 a second), increasing.
+    chroma, bass_chroma : np.ndarray [shape=(12, F), float32]
+        From :func:`pitch_class_profiles`, one column per 4 onset frames.
+
     Returns
     -------
     np.ndarray [shape=(B',), int]
-        Increasing onset frames.
+        Increasing onset frames: ``beats`` itself, or the B - 1 halfway points and one after.
     """
     if beats.size < 8:
         return beats
@@ -247,7 +271,8 @@ def onset_period_frames(
 
     Returns
     -------
-    np.ndarray [shape=(frames,), float64]
+    np.ndarray [shape=(frames,), float64] onset frames
+        The beat period at each onset frame.
     """
     min_lag = int(frame_rate_hz * 60.0 / MAX_BPM)
     max_lag = min(int(frame_rate_hz * 60.0 / MIN_BPM), onset.size - 1)
@@ -314,7 +339,20 @@ def smoothest_path(scores: np.ndarray, log_lags: np.ndarray) -> np.ndarray:
 
 def rhythm_contrast(autocorrelation: np.ndarray, frame_rate_hz: float) -> float:
     """How far the best beat period's autocorrelation stands above the median over the beat
-    periods of ``MIN_BPM`` to ``MAX_BPM`` (0 when the signal is shorter than the slowest one)."""
+    periods of ``MIN_BPM`` to ``MAX_BPM`` (0 when the signal is shorter than the slowest one).
+
+    Parameters
+    ----------
+    autocorrelation : np.ndarray [shape=(n,), float64] in [-1, 1]
+        From :func:`unbiased_autocorrelation` of the onset curve, lag in onset frames.
+    frame_rate_hz : float > 0
+        Onset frames a second.
+
+    Returns
+    -------
+    float
+        In units of the normalised autocorrelation.
+    """
     lags = np.arange(int(frame_rate_hz * 60.0 / MAX_BPM), int(frame_rate_hz * 60.0 / MIN_BPM) + 1)
     lags = lags[lags < autocorrelation.size]
     if lags.size < 2:
@@ -325,6 +363,11 @@ def rhythm_contrast(autocorrelation: np.ndarray, frame_rate_hz: float) -> float:
 
 def unbiased_autocorrelation(values: np.ndarray) -> np.ndarray:
     """Autocorrelation of the mean-removed values at every lag, averaged over the overlap.
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(n,), float]
+        Samples at any rate (the onset curve); lags are counted in those samples.
 
     Returns
     -------
@@ -359,19 +402,30 @@ def compound_bar(autocorrelation: np.ndarray, period: float) -> bool:
 
 def compound_beat(autocorrelation: np.ndarray, period: float) -> bool:
     """Whether a beat divides into three (the dotted crotchet of a 6/8) rather than two: the
-    onset curve repeats after a third of the period more than after a half."""
+    onset curve repeats after a third of the period more than after a half.
+
+    ``autocorrelation`` [shape=(n,), float64] is :func:`unbiased_autocorrelation` of the onset
+    curve; ``period`` is the beat period in onset frames."""
     third, half = (autocorrelation_near(autocorrelation, period / d) for d in (3, 2))
     return third > half + COMPOUND_MARGIN
 
 
 def autocorrelation_near(autocorrelation: np.ndarray, lag: float) -> float:
-    """The largest autocorrelation at the frames around a fractional lag (0 out of range)."""
+    """The largest of ``autocorrelation`` [shape=(n,)] at the frames around a fractional ``lag``
+    (in its samples): the three nearest, lag 0 left out; 0 out of range."""
     i = round(lag)
     return float(autocorrelation[max(i - 1, 1) : i + 2].max()) if 1 <= i < autocorrelation.size - 1 else 0.0
 
 
 def dynamic_programming_beats(onset: np.ndarray, period_frames: np.ndarray) -> np.ndarray:
     """The beat frames maximising onset strength minus irregular spacing (Ellis 2007).
+
+    Parameters
+    ----------
+    onset : np.ndarray [shape=(frames,), float64] >= 0
+        From :func:`onset_strength`, ~86 frames a second.
+    period_frames : np.ndarray [shape=(frames,), float64]
+        The local beat period at each frame, in frames (:func:`onset_period_frames`).
 
     Returns
     -------
@@ -421,6 +475,21 @@ def drop_unsupported_beats(
     beats recur at one place in a bar of 2, 3 or 4 beats, at least ``SILENT_BEAT_SHARE`` of
     the beats there (a note tied over the second beat of every bar, Beethoven op. 18/1 i). The
     fermatas of a chorale sound on and fall irregularly, and are dropped.
+
+    Parameters
+    ----------
+    beats : np.ndarray [shape=(B,), int]
+        Onset frames, increasing.
+    onset : np.ndarray [shape=(frames,), float64] >= 0
+        From :func:`onset_strength`.
+    period_frames : np.ndarray [shape=(frames,), float64]
+        The local beat period at each frame, in frames.
+    sounding : np.ndarray [shape=(frames,), bool] or None
+
+    Returns
+    -------
+    np.ndarray [shape=(B',), int]
+        The beats kept, in order.
     """
     if beats.size == 0:
         return beats
@@ -460,9 +529,21 @@ def beat_accent(
     usually brings a new chord (or a new bass note), which is the best single sign of a
     downbeat in notated music.
 
+    Parameters
+    ----------
+    beats : np.ndarray [shape=(B,), int]
+        Onset frames (~86 a second), increasing, B >= 2.
+    onset, bass : np.ndarray [shape=(frames,), float64] >= 0
+        :func:`onset_strength` of all bands and of the lowest ``BASS_BANDS``.
+    log_mel : np.ndarray [shape=(128, frames), float32] dB
+        From :func:`log_mel_spectrum`.
+    chroma : np.ndarray [shape=(12, F), float32]
+        From :func:`pitch_class_profiles`, one column per 4 onset frames.
+
     Returns
     -------
     np.ndarray [shape=(B,), float64]
+        A sum of z-scores (unitless), larger for a more strongly marked beat.
     """
     radius = 3
     strength = np.array([onset[max(0, b - radius) : b + radius + 1].max() for b in beats])
@@ -496,6 +577,14 @@ def meter_evidence(accent: np.ndarray, meter: int, trials: int = 40) -> float:
     The statistic is the best phase's mean accent minus the other phases' mean; since the best
     of more, smaller groups is larger by chance alone, it is compared with the same statistic
     on shuffled accents (a fixed seed keeps the answer reproducible).
+
+    Parameters
+    ----------
+    accent : np.ndarray [shape=(B,), float64]
+        From :func:`beat_accent`, one per beat.
+    meter : int >= 2
+    trials : int
+        Shuffles that estimate chance.
 
     Returns
     -------
@@ -562,7 +651,8 @@ def infer_bars(
 
 
 def bar_positions(accent: np.ndarray, meter: int) -> np.ndarray:
-    """Each beat's place in a bar of ``meter`` beats, by Viterbi decoding of the accents.
+    """Each beat's place in a bar of ``meter`` beats, by Viterbi decoding of the accents
+    (``accent`` [shape=(B,), float64] from :func:`beat_accent`).
 
     Returns
     -------

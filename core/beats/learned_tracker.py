@@ -19,6 +19,7 @@ from ..audio.decode import SAMPLE_RATE_HZ
 from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
 from .decoding import (
     NOTATED_BAR_METERS,
+    BarGrid,
     bars_from_beats,
     compound_evidence,
     conducted_grid,
@@ -60,7 +61,9 @@ def track_beats_learned(
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
-        Mono signal (resampled to 22,050 Hz when at another rate).
+        Mono signal at ``sample_rate_hz``, nominally in [-1, 1] (resampled to 22,050 Hz when at
+        another rate).
+    sample_rate_hz : int > 0
     network : (BeatNetwork, weights id)
         From :func:`learned_network`.
     meter : int or None
@@ -88,6 +91,12 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
     the network's receptive field and the STFT's half window either side, so the result equals
     one pass over the whole piece while the spectrogram of only one stretch is in memory (a
     3-hour piece's would take 240 MB).
+
+    Parameters
+    ----------
+    model : BeatNetwork
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at 22,050 Hz, nominally in [-1, 1]; NaN is read as silence.
 
     Returns
     -------
@@ -117,6 +126,17 @@ def track_from_activations(
     ----------
     activations : np.ndarray [shape=(T, 3), float32] in [0, 1]
         Beat, downbeat and division probabilities at ``fps``.
+    weights_id : str
+        Recorded as the track's ``tracker``.
+    meter : int or None
+        As for :func:`track_beats_learned`.
+    fps : float > 0
+        Frames a second of ``activations``.
+
+    Returns
+    -------
+    BeatTrack
+        Times in seconds from the first frame; empty beat lists where nothing has a beat.
     """
     path = decode_beats(activations[:, 0], fps)
     notated_s = path.frames / fps
@@ -149,19 +169,9 @@ def track_from_activations(
             else conducting_level(float(np.median(notated_tempo_bpm)), notated_meter, compound)
         )
     grid = conducted_grid(notated_s, bars, level)
-    # The conducted tempo: the decoder's tempo of the notated beat each conducted beat belongs to,
-    # times the conducted beats per notated beat.
-    source = np.clip(np.searchsorted(notated_s, grid.beats_s + 1e-9) - 1, 0, notated_s.size - 1)
-    per_bar = (
-        bars.bar_meters[np.clip(bars.bar_number[source], 0, None)] if bars.bar_meters.size else np.full(source.size, 4)
+    tempo_curve = _conducted_tempo_bpm(
+        grid.beats_s, level=level, notated_s=notated_s, notated_tempo_bpm=notated_tempo_bpm, bars=bars
     )
-    factor = {
-        "beat": np.ones(source.size),
-        "division": np.full(source.size, 3.0),
-        "bar": 1.0 / per_bar,
-        "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1),
-    }[level]
-    tempo_curve = notated_tempo_bpm[source] * factor
     downbeats = grid.beats_s[grid.bar_position == 0]
     conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
     return BeatTrack(
@@ -181,8 +191,29 @@ def track_from_activations(
     )
 
 
+def _conducted_tempo_bpm(
+    beats_s: np.ndarray, *, level: str, notated_s: np.ndarray, notated_tempo_bpm: np.ndarray, bars: BarGrid
+) -> np.ndarray:
+    """The conducted tempo at each conducted beat (``beats_s`` [shape=(C,)], seconds, at
+    ``level``), beats a minute [shape=(C,), float64]: the decoder's tempo of the notated beat it
+    belongs to (``notated_s`` seconds and ``notated_tempo_bpm``, each [shape=(B,)], their bars
+    ``bars``), times the conducted beats per notated beat."""
+    source = np.clip(np.searchsorted(notated_s, beats_s + 1e-9) - 1, 0, notated_s.size - 1)
+    per_bar = (
+        bars.bar_meters[np.clip(bars.bar_number[source], 0, None)] if bars.bar_meters.size else np.full(source.size, 4)
+    )
+    factor = {
+        "beat": np.ones(source.size),
+        "division": np.full(source.size, 3.0),
+        "bar": 1.0 / per_bar,
+        "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1),
+    }[level]
+    return notated_tempo_bpm[source] * factor
+
+
 def most_common(values: np.ndarray) -> int:
-    """The most frequent value of an integer array (0 for an empty one)."""
+    """The most frequent value of ``values`` [shape=(n,), int] (the smallest of a tie; 0 for an
+    empty array)."""
     values = np.asarray(values, dtype=int)
     if values.size == 0:
         return 0

@@ -85,7 +85,7 @@ def read_midi(path: str | os.PathLike[str]) -> MidiContent:
             raise MidiFileError(f"it is corrupt: track {number + 1} is cut short")
         position += 8 + length
         try:
-            read_track(track, tempo_events, signature_events, raw_notes)
+            read_track(track, tempo_events=tempo_events, signature_events=signature_events, raw_notes=raw_notes)
         except IndexError:
             raise MidiFileError(f"it is corrupt: track {number + 1} ends in the middle of an event") from None
     to_ql = 1.0 / ticks_per_quarter
@@ -111,8 +111,10 @@ def read_midi(path: str | os.PathLike[str]) -> MidiContent:
     return MidiContent(notes, programs, tempo_marks, time_signatures, end_ql, tempo_given)
 
 
-def read_track(track: bytes, tempo_events: list, signature_events: list, raw_notes: list) -> None:
-    """Append one track's tempo, time-signature and note events (in ticks) to the lists."""
+def read_track(track: bytes, *, tempo_events: list, signature_events: list, raw_notes: list) -> None:
+    """Append one track's tempo, time-signature and note events (in ticks) to the lists:
+    (tick, quarter notes per minute), (tick, numerator, denominator) and (start tick, end tick,
+    pitch, velocity, channel, program)."""
     tick, index, status = 0, 0, 0
     program = [0] * 16
     sounding: dict[tuple[int, int], list[tuple[int, int, int]]] = {}  # (channel, pitch) -> [(start, velocity, program)]

@@ -107,10 +107,24 @@ class BeatTrack:
 
 
 def bar_meters_as_beaten(bar_number: np.ndarray, bar_meters: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """``bar_meters`` [shape=(D,)] with each bar that has fewer beats than its meter says, runs
-    on without a hold and is not the last, given the meter of its beats: a bar of 3 in a piece
-    in 4 is beaten in 3 (a tracker's bar cut short), while a bar that holds (a fermata) or ends
-    the music keeps its meter and shows the beats it has."""
+    """``bar_meters`` with each bar that has fewer beats than its meter says, runs on without a
+    hold and is not the last, given the meter of its beats: a bar of 3 in a piece in 4 is beaten
+    in 3 (a tracker's bar cut short), while a bar that holds (a fermata) or ends the music keeps
+    its meter and shows the beats it has.
+
+    Parameters
+    ----------
+    bar_number : np.ndarray [shape=(B,), int]
+        Each beat's bar, -1 for a pickup.
+    bar_meters : np.ndarray [shape=(D,), int]
+        Beats of each bar as given.
+    held : np.ndarray [shape=(B,), bool]
+        Whether the music holds after each beat.
+
+    Returns
+    -------
+    np.ndarray [shape=(D,), int]
+    """
     meters = np.asarray(bar_meters, dtype=int).copy()
     bars = np.asarray(bar_number)
     if meters.size < 2 or bars.size == 0:
@@ -178,8 +192,20 @@ def holds_of(beats_s: np.ndarray) -> np.ndarray:
 
 
 def local_tempo_bpm(beats_s: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
-    """Beats per minute at each beat [shape=(B,), float64]: 60 over :func:`local_period_s`
-    (0 for a single beat)."""
+    """Beats per minute at each beat: 60 over :func:`local_period_s`.
+
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times, seconds, increasing.
+    held : np.ndarray [shape=(B,), bool] or None
+        As for :func:`local_period_s`.
+
+    Returns
+    -------
+    np.ndarray [shape=(B,), float64]
+        Beats a minute; 0 for a single beat.
+    """
     period_s = local_period_s(beats_s, held)
     return np.divide(60.0, period_s, out=np.zeros_like(period_s), where=period_s > 0)
 

@@ -42,18 +42,33 @@ def lathe(
     origin: ArrayLike,
     axis: ArrayLike,
     u: ArrayLike,
-    profile: Sequence[tuple[float, float]],
     *,
+    profile: Sequence[tuple[float, float]],
     scale_u: float = 1.0,
     scale_v: float = 1.0,
     segments: int = 24,
 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """A closed surface turned around ``axis``.
 
-    ``profile`` is (distance along the axis, radius) from one end to the other, metres; a
-    radius of 0 at either end closes it with a pole. Cross-sections are ellipses with half-axes
-    ``radius * scale_u`` along ``u`` and ``radius * scale_v`` along ``axis x u``.
-    Returns vertices (V, 3) and faces with outward winding.
+    Parameters
+    ----------
+    origin, axis, u : array-like [shape=(3,)]
+        Where distance 0 along the axis is (metres), the axis (a unit vector) and the unit
+        direction of a cross-section's first half-axis, perpendicular to it.
+    profile : sequence of (float, float)
+        (distance along the axis, radius) from one end to the other, metres; a radius of 0 at
+        either end closes it with a pole.
+    scale_u, scale_v : float > 0
+        Cross-sections are ellipses with half-axes ``radius * scale_u`` along ``u`` and
+        ``radius * scale_v`` along ``axis x u``.
+    segments : int >= 3
+        Vertices around each ring.
+
+    Returns
+    -------
+    verts : np.ndarray [shape=(V, 3), float64] metres
+    faces : list of tuple of int
+        Quads and pole triangles indexing ``verts``, wound outward.
     """
     origin_xyz, axis_xyz, u_xyz = (np.asarray(vector, dtype=np.float64) for vector in (origin, axis, u))
     v = np.cross(axis_xyz, u_xyz)
@@ -82,12 +97,15 @@ def lathe(
     return np.concatenate(verts, axis=0), faces
 
 
-def ellipsoid(center: Sequence[float], radii: Sequence[float], segments: int = 20):
-    """An ellipsoid with half-axes ``radii`` (x, y, z) around ``center``, poles on Z."""
+def ellipsoid(
+    center: Sequence[float], radii: Sequence[float], segments: int = 20
+) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """An ellipsoid with half-axes ``radii`` (x, y, z) around ``center``, poles on Z, metres:
+    (verts [shape=(V, 3), float64], faces) as :func:`lathe` gives them."""
     rings = max(6, segments // 2)
     profile = [(-math.cos(math.pi * i / rings), math.sin(math.pi * i / rings)) for i in range(rings + 1)]
     profile[0], profile[-1] = (-1.0, 0.0), (1.0, 0.0)
-    verts, faces = lathe((0, 0, 0), (0, 0, 1), (1, 0, 0), profile, segments=segments)
+    verts, faces = lathe((0, 0, 0), (0, 0, 1), (1, 0, 0), profile=profile, segments=segments)
     return verts * np.asarray(radii) + np.asarray(center), faces
 
 
@@ -103,8 +121,19 @@ def capsule_profile(stations: Sequence[tuple[float, float]], cap_rings: int = 4)
 def weight_ramps(coordinate: np.ndarray, chain: Sequence[tuple[str, float]], width: float) -> dict[str, np.ndarray]:
     """Weights for a chain of bones along one coordinate.
 
-    ``chain`` is (bone, where the next bone takes over) in order, the last boundary ignored;
-    each boundary blends linearly over ``width`` metres. The weights sum to 1 everywhere.
+    Parameters
+    ----------
+    coordinate : np.ndarray [shape=(V,), float64] metres
+        Each vertex's place along the chain.
+    chain : sequence of (str, float)
+        (bone, where the next bone takes over, metres) in order, the last boundary ignored.
+    width : float > 0
+        Each boundary blends linearly over this many metres.
+
+    Returns
+    -------
+    dict of str to np.ndarray [shape=(V,), float64] in [0, 1]
+        Bone -> weight of each vertex; the weights sum to 1 everywhere.
     """
     weights: dict[str, np.ndarray] = {}
     carried = np.ones_like(coordinate)
@@ -119,6 +148,9 @@ def weight_ramps(coordinate: np.ndarray, chain: Sequence[tuple[str, float]], wid
 
 
 def mesh_part(shape: tuple[np.ndarray, list], material: str, weights: Any) -> MeshPart:
+    """A :class:`MeshPart` of ``shape`` (verts [shape=(V, 3)] metres, faces) whose ``weights`` are
+    a bone's name (all of it on that bone), a function of the verts giving the weights, or the
+    weights themselves (bone -> [shape=(V,)]; {} for an unskinned part)."""
     verts, faces = shape
     if isinstance(weights, str):
         weights = {weights: np.ones(len(verts))}
@@ -127,21 +159,33 @@ def mesh_part(shape: tuple[np.ndarray, list], material: str, weights: Any) -> Me
     return MeshPart(verts, faces, material, weights)
 
 
+_Z_AXIS, _X_AXIS = (0, 0, 1), (1, 0, 0)
+
+
 def body_parts() -> list[MeshPart]:
-    """All shapes of the dressed body, rest pose, metres."""
-    z_axis, x_axis = (0, 0, 1), (1, 0, 0)
-    parts: list[MeshPart] = []
+    """All shapes of the dressed body, rest pose, metres: the coat, then the head, the arms and
+    the legs."""
+    parts = _torso_parts() + _head_parts()
+    for side, suffix in ((1, "L"), (-1, "R")):
+        parts += _arm_parts(side, suffix)
+    return parts + _leg_parts()
 
-    def torso_weights(verts: np.ndarray) -> dict[str, np.ndarray]:
-        weights = weight_ramps(verts[:, 2], [("hips", 1.12), ("spine", 1.28), ("chest", 0.0)], 0.08)
-        sideways = np.clip((np.abs(verts[:, 0]) - 0.09) / 0.09, 0, 1)
-        reach = sideways * np.clip((verts[:, 2] - 1.29) / 0.08, 0, 1)  # the shoulders' share
-        for bone in weights:
-            weights[bone] = weights[bone] * (1 - reach)
-        weights["shoulder.L"] = np.where(verts[:, 0] > 0, reach, 0.0)
-        weights["shoulder.R"] = np.where(verts[:, 0] <= 0, reach, 0.0)
-        return weights
 
+def _torso_weights(verts: np.ndarray) -> dict[str, np.ndarray]:
+    """The coat's bone weights [each shape=(V,)]: hips, spine and chest by height, the shoulders
+    taking the top corners."""
+    weights = weight_ramps(verts[:, 2], [("hips", 1.12), ("spine", 1.28), ("chest", 0.0)], 0.08)
+    sideways = np.clip((np.abs(verts[:, 0]) - 0.09) / 0.09, 0, 1)
+    reach = sideways * np.clip((verts[:, 2] - 1.29) / 0.08, 0, 1)  # the shoulders' share
+    for bone in weights:
+        weights[bone] = weights[bone] * (1 - reach)
+    weights["shoulder.L"] = np.where(verts[:, 0] > 0, reach, 0.0)
+    weights["shoulder.R"] = np.where(verts[:, 0] <= 0, reach, 0.0)
+    return weights
+
+
+def _torso_parts() -> list[MeshPart]:
+    """The tailcoat's body and tails, the shirt front and the bow tie."""
     # Tailcoat body: wider than deep, waist slightly in, square shoulders.
     torso = [
         (0.90, 0.0),
@@ -156,17 +200,19 @@ def body_parts() -> list[MeshPart]:
         (1.49, 0.06),
         (1.495, 0.0),
     ]
-    parts.append(
+    parts = [
         mesh_part(
-            lathe((0, 0, 0), z_axis, x_axis, torso, scale_v=0.62, segments=32), "Conductor Tailcoat", torso_weights
+            lathe((0, 0, 0), _Z_AXIS, _X_AXIS, profile=torso, scale_v=0.62, segments=32),
+            "Conductor Tailcoat",
+            _torso_weights,
         )
-    )
+    ]
     # Coat tails hanging at the back.
     for side in (-1, 1):
         tail = [(0.60, 0.0), (0.61, 0.05), (0.75, 0.07), (0.95, 0.075), (1.08, 0.06), (1.10, 0.0)]
         parts.append(
             mesh_part(
-                lathe((side * 0.065, 0.075, 0), z_axis, x_axis, tail, scale_v=0.3, segments=16),
+                lathe((side * 0.065, 0.075, 0), _Z_AXIS, _X_AXIS, profile=tail, scale_v=0.3, segments=16),
                 "Conductor Tailcoat",
                 "hips",
             )
@@ -177,54 +223,64 @@ def body_parts() -> list[MeshPart]:
         parts.append(
             mesh_part(ellipsoid((side * 0.024, -0.118, 1.425), (0.026, 0.01, 0.016), 12), "Conductor Shoes", "chest")
         )
-    # Neck and head.
+    return parts
+
+
+def _head_parts() -> list[MeshPart]:
+    """The neck, head, nose, ears and hair."""
     neck = capsule_profile([(1.42, 0.048), (1.58, 0.045)], 3)
-    parts.append(
+    parts = [
         mesh_part(
-            lathe((0, -0.005, 0), z_axis, x_axis, neck, segments=16),
+            lathe((0, -0.005, 0), _Z_AXIS, _X_AXIS, profile=neck, segments=16),
             "Conductor Skin",
             lambda verts: weight_ramps(verts[:, 2], [("chest", 1.46), ("neck", 1.57), ("head", 0.0)], 0.05),
         )
-    )
+    ]
     parts.append(mesh_part(ellipsoid((0, -0.01, 1.665), (0.082, 0.098, 0.115), 28), "Conductor Skin", "head"))
     parts.append(mesh_part(ellipsoid((0, -0.106, 1.655), (0.014, 0.02, 0.026), 10), "Conductor Skin", "head"))
     for side in (-1, 1):
         ear = ellipsoid((side * 0.082, 0.0, 1.66), (0.012, 0.022, 0.03), 10)
         parts.append(mesh_part(ear, "Conductor Skin", "head"))
     parts.append(mesh_part(ellipsoid((0, 0.014, 1.69), (0.087, 0.098, 0.103), 28), "Conductor Hair", "head"))
-    # Arms: sleeve, cuff, hand, mirrored.
-    for side, suffix in ((1, "L"), (-1, "R")):
+    return parts
 
-        def arm_weights(verts: np.ndarray, suffix: str = suffix) -> dict[str, np.ndarray]:
-            chain = [(f"shoulder.{suffix}", 0.20), (f"upper_arm.{suffix}", 0.47), (f"forearm.{suffix}", 0.0)]
-            return weight_ramps(np.abs(verts[:, 0]), chain, 0.07)
 
-        sleeve = capsule_profile([(0.13, 0.062), (0.30, 0.058), (0.47, 0.05), (0.70, 0.042)], 3)
-        parts.append(
-            mesh_part(
-                lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), sleeve, segments=20), "Conductor Tailcoat", arm_weights
-            )
-        )
-        cuff = [(0.695, 0.0), (0.696, 0.044), (0.735, 0.043), (0.736, 0.0)]
-        parts.append(
-            mesh_part(
-                lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), cuff, segments=20), "Conductor Shirt", f"forearm.{suffix}"
-            )
-        )
-        parts.append(
-            mesh_part(
-                ellipsoid((side * 0.785, -0.004, 1.412), (0.058, 0.026, 0.044), 16), "Conductor Skin", f"hand.{suffix}"
-            )
-        )
-        parts.append(
-            mesh_part(
-                ellipsoid((side * 0.77, -0.035, 1.42), (0.028, 0.012, 0.014), 10), "Conductor Skin", f"hand.{suffix}"
-            )
-        )
-    # Legs follow the hips more the higher they are, shoes stay on the floor.
+def _arm_parts(side: int, suffix: str) -> list[MeshPart]:
+    """One arm's sleeve, cuff and hand: ``side`` +1 and ``suffix`` "L" for the left (+X), -1 and
+    "R" for the right."""
+
+    def arm_weights(verts: np.ndarray) -> dict[str, np.ndarray]:
+        chain = [(f"shoulder.{suffix}", 0.20), (f"upper_arm.{suffix}", 0.47), (f"forearm.{suffix}", 0.0)]
+        return weight_ramps(np.abs(verts[:, 0]), chain, 0.07)
+
+    sleeve = capsule_profile([(0.13, 0.062), (0.30, 0.058), (0.47, 0.05), (0.70, 0.042)], 3)
+    cuff = [(0.695, 0.0), (0.696, 0.044), (0.735, 0.043), (0.736, 0.0)]
+    return [
+        mesh_part(
+            lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), profile=sleeve, segments=20),
+            "Conductor Tailcoat",
+            arm_weights,
+        ),
+        mesh_part(
+            lathe((0, 0, 1.415), (side, 0, 0), (0, 0, 1), profile=cuff, segments=20),
+            "Conductor Shirt",
+            f"forearm.{suffix}",
+        ),
+        mesh_part(
+            ellipsoid((side * 0.785, -0.004, 1.412), (0.058, 0.026, 0.044), 16), "Conductor Skin", f"hand.{suffix}"
+        ),
+        mesh_part(
+            ellipsoid((side * 0.77, -0.035, 1.42), (0.028, 0.012, 0.014), 10), "Conductor Skin", f"hand.{suffix}"
+        ),
+    ]
+
+
+def _leg_parts() -> list[MeshPart]:
+    """Legs, which follow the hips more the higher they are, and shoes, which stay on the floor."""
+    parts = []
     for side in (-1, 1):
         leg = [(0.04, 0.0), (0.05, 0.048), (0.50, 0.058), (0.90, 0.075), (1.00, 0.07), (1.02, 0.0)]
-        leg_shape = lathe((side * 0.09, 0, 0), z_axis, x_axis, leg, segments=16)
+        leg_shape = lathe((side * 0.09, 0, 0), _Z_AXIS, _X_AXIS, profile=leg, segments=16)
         parts.append(
             mesh_part(
                 leg_shape, "Conductor Tailcoat", lambda verts: {"hips": np.clip((verts[:, 2] - 0.55) / 0.45, 0, 1)}
@@ -244,6 +300,6 @@ def baton_parts(head: ArrayLike, tail: ArrayLike) -> list[MeshPart]:
     grip = [(-0.035, 0.0), (-0.034, 0.008), (-0.02, 0.013), (0.01, 0.012), (0.03, 0.0075), (0.031, 0.0)]
     shaft = [(0.02, 0.0), (0.021, 0.0045), (length - 0.01, 0.0016), (length, 0.0)]
     return [
-        mesh_part(lathe(head, axis, up, grip, segments=16), "Conductor Cork", {}),
-        mesh_part(lathe(head, axis, up, shaft, segments=12), "Conductor Baton", {}),
+        mesh_part(lathe(head, axis, up, profile=grip, segments=16), "Conductor Cork", {}),
+        mesh_part(lathe(head, axis, up, profile=shaft, segments=12), "Conductor Baton", {}),
     ]

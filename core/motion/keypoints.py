@@ -180,7 +180,8 @@ class Motion:
 
     @classmethod
     def from_metadata(cls, keypoints: np.ndarray, meta: dict[str, Any]) -> Motion:
-        """A motion from its keypoints and a :meth:`metadata` dict (missing keys take defaults)."""
+        """A motion from its keypoints [shape=(T, 13, 2)] in image units (x, y in [0, 1], y down)
+        at ``meta["fps"]`` and a :meth:`metadata` dict (missing keys take defaults)."""
         return cls(
             keypoints=keypoints,
             fps=float(meta.get("fps", MOTION_FPS)),
@@ -218,16 +219,17 @@ def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> 
 
     Parameters
     ----------
-    keypoints : np.ndarray [shape=(T, ...)]
-        Samples at ``i / fps`` seconds.
+    keypoints : np.ndarray [shape=(T, ...), float]
+        Samples at ``i / fps`` seconds, in any unit (image units for a motion's (T, 13, 2)).
     fps : float > 0
         Their rate in frames per second.
-    times_s : np.ndarray [shape=(N,)]
+    times_s : np.ndarray [shape=(N,), float] seconds
         Times in seconds; times past either end take the end sample.
 
     Returns
     -------
     np.ndarray [shape=(N, ...), float32]
+        In the unit of ``keypoints``, one sample per time.
     """
     position = np.clip(np.asarray(times_s, dtype=np.float64) * fps, 0.0, keypoints.shape[0] - 1)
     lower = np.floor(position).astype(np.int64)

@@ -41,14 +41,14 @@ def side_colour(*joints: int) -> tuple[int, int, int]:
 
 
 # ---------------------------------------------------------------------------------- drawing
-def fit_to_canvas(keypoints: np.ndarray, width: int, height: int, margin: float = 0.08) -> np.ndarray:
+def fit_to_canvas(keypoints: np.ndarray, width: int, height: int, *, margin: float = 0.08) -> np.ndarray:
     """Pixel coordinates of ``keypoints`` scaled as a whole (same scale for every frame), so
     the middle 99 % of all joint positions fills the canvas.
 
     Parameters
     ----------
-    keypoints : np.ndarray [shape=(T, 13, 2)]
-        x, y in [0, 1] image coordinates, y down.
+    keypoints : np.ndarray [shape=(T, 13, 2), float] image units
+        x, y in [0, 1] image coordinates, y down, any frame rate; NaN allowed (left out of the fit).
     width, height : int
         Canvas size in pixels.
     margin : float
@@ -56,7 +56,8 @@ def fit_to_canvas(keypoints: np.ndarray, width: int, height: int, margin: float 
 
     Returns
     -------
-    np.ndarray [shape=(T, 13, 2), float64] pixel x, y (y down).
+    pixels : np.ndarray [shape=(T, 13, 2), float64] pixels
+        x, y on the canvas (y down), frame for frame.
     """
     finite = keypoints[np.isfinite(keypoints).all(-1)]  # (N, 2)
     if finite.size:  # the 0.5th to 99.5th percentile: a rare flung hand does not shrink the rest
@@ -70,9 +71,19 @@ def fit_to_canvas(keypoints: np.ndarray, width: int, height: int, margin: float 
     return (keypoints - centre) * scale + np.array([width, height]) / 2
 
 
-def draw_segment(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float, rgb: Sequence[int]) -> None:
-    """Blend a round-capped segment from ``a`` to ``b`` (pixels) of ``radius`` into ``canvas``
-    (H, W, 3) float32 in place, anti-aliased over one pixel."""
+def draw_segment(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, *, radius: float, rgb: Sequence[int]) -> None:
+    """Blend a round-capped segment from ``a`` to ``b`` into ``canvas`` in place, anti-aliased
+    over one pixel (nothing where an end is not finite).
+
+    Parameters
+    ----------
+    canvas : np.ndarray [shape=(H, W, 3), float32] RGB in [0, 255]
+    a, b : np.ndarray [shape=(2,), float] pixels
+        The ends, x and y (y down); equal ends draw a disc.
+    radius : float
+        Half the line's width, pixels.
+    rgb : sequence of 3 int in [0, 255]
+    """
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         return
     height, width = canvas.shape[:2]
@@ -95,20 +106,31 @@ def draw_segment(canvas: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float
 def draw_skeleton(
     pixels: np.ndarray, width: int, height: int, *, theme: str = "dark", progress_fraction: float | None = None
 ) -> np.ndarray:
-    """One frame: limbs as thick lines, joints as discs; returns (H, W, 3) uint8 RGB.
+    """One frame: limbs as thick lines, joints as discs.
 
-    ``pixels`` is (13, 2) from :func:`fit_to_canvas`; ``progress_fraction`` draws a thin bar
-    along the bottom showing how far through the piece the frame is.
+    Parameters
+    ----------
+    pixels : np.ndarray [shape=(13, 2), float] pixels
+        One frame of :func:`fit_to_canvas`'s result.
+    width, height : int
+        Canvas size in pixels.
+    theme : "dark" or "light"
+    progress_fraction : float in [0, 1] or None
+        Draws a thin bar along the bottom showing how far through the piece the frame is.
+
+    Returns
+    -------
+    image : np.ndarray [shape=(height, width, 3), uint8] RGB
     """
     background, foreground = THEMES[theme]
     canvas = np.empty((height, width, 3), dtype=np.float32)
     canvas[:] = background
     unit = min(width, height) / 100.0
     for i, j in EDGES:
-        draw_segment(canvas, pixels[i], pixels[j], 1.1 * unit, side_colour(i, j))
+        draw_segment(canvas, pixels[i], pixels[j], radius=1.1 * unit, rgb=side_colour(i, j))
     for joint, point in enumerate(pixels):
-        draw_segment(canvas, point, point, 1.6 * unit, foreground)
-        draw_segment(canvas, point, point, 1.0 * unit, side_colour(joint))
+        draw_segment(canvas, point, point, radius=1.6 * unit, rgb=foreground)
+        draw_segment(canvas, point, point, radius=1.0 * unit, rgb=side_colour(joint))
     if progress_fraction is not None:
         bar = max(2, round(0.6 * unit))
         canvas[height - bar :, : round(width * min(max(progress_fraction, 0.0), 1.0))] = foreground
@@ -117,7 +139,8 @@ def draw_skeleton(
 
 # ---------------------------------------------------------------------------------- files
 def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 RGB image as a PNG (zlib, no other dependency), atomically."""
+    """Write ``image`` [shape=(H, W, 3), uint8] RGB as a PNG (zlib, no other dependency),
+    atomically; returns the path written."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     height, width = image.shape[:2]
     rows = np.concatenate([np.zeros((height, 1), np.uint8), image.reshape(height, -1)], axis=1)
@@ -201,38 +224,7 @@ def render_preview(
     width, height = size
     pixels = fit_to_canvas(motion.keypoints, width, height)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.mp4")
-    command = [
-        ffmpeg,
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        f"{motion.fps:.6g}",
-        "-i",
-        "-",
-    ]
-    if audio is not None:
-        command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k", "-shortest"]
-    command += [
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-crf",
-        str(int(crf)),
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        str(temporary),
-    ]
+    command = _ffmpeg_command(ffmpeg, temporary, size=size, fps=motion.fps, audio=audio, crf=crf)
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     stdin, stderr = process.stdin, process.stderr
     assert stdin is not None and stderr is not None, "both are pipes"
@@ -262,6 +254,52 @@ def render_preview(
             temporary.unlink()
     report(1.0, "done")
     return output
+
+
+def _ffmpeg_command(
+    ffmpeg: str,
+    output: Path,
+    *,
+    size: tuple[int, int],
+    fps: float,
+    audio: str | os.PathLike[str] | None,
+    crf: int,
+) -> list[str]:
+    """The ffmpeg command that reads raw RGB frames of ``size`` on stdin at ``fps`` and writes
+    them to ``output`` as H.264 (quality ``crf``), with ``audio`` as AAC cut to the video."""
+    width, height = size
+    command = [
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{fps:.6g}",
+        "-i",
+        "-",
+    ]
+    if audio is not None:
+        command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k", "-shortest"]
+    return command + [
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        str(int(crf)),
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(output),
+    ]
 
 
 # ---------------------------------------------------------------------------------- curves
@@ -336,5 +374,5 @@ def _plain_plot(motion: Motion, joints: Sequence[str], size: tuple[int, int]) ->
         for column, name in enumerate(joints):
             points = np.stack([xs, ys[:, column]], axis=1)[::step]
             for a, b in itertools.pairwise(points):
-                draw_segment(canvas, a, b, 0.8, side_colour(JOINT_INDEX[name]))
+                draw_segment(canvas, a, b, radius=0.8, rgb=side_colour(JOINT_INDEX[name]))
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)

@@ -53,7 +53,21 @@ def stroke_bottoms(height: np.ndarray, *, min_gap: int, min_prominence: float) -
     local maxima at least ``min_gap`` samples apart (the higher kept) that stand
     ``min_prominence`` above the lows on either side (``scipy.signal.find_peaks`` with
     ``distance`` and ``prominence``). Near-linear in the length: a 2-hour motion has tens of
-    thousands of maxima."""
+    thousands of maxima.
+
+    Parameters
+    ----------
+    height : np.ndarray [shape=(T,), float]
+        One sample a frame, any unit (the wrist's image y, y down).
+    min_gap : int >= 1
+        Frames.
+    min_prominence : float > 0
+        In the unit of ``height``.
+
+    Returns
+    -------
+    np.ndarray [shape=(K,), int] frame indices, increasing
+    """
     height = np.asarray(height, dtype=np.float64)
     peaks = local_maxima(height)
     if peaks.size == 0:
@@ -131,13 +145,20 @@ def ictus_times(
 
     Parameters
     ----------
-    keypoints : np.ndarray [shape=(T, 13, 2)]
+    keypoints : np.ndarray [shape=(T, 13, 2), float] image units
         Image coordinates (y down) at ``fps`` frames per second.
+    fps : float > 0
+    wrist : int
+        The beating wrist's joint index.
+    smooth_s, min_gap_s : float
+        Seconds.
+    min_drop : float
+        Share of the 5th-95th percentile range of the wrist's y.
 
     Returns
     -------
     np.ndarray [shape=(K,), float64]
-        Ictus times in seconds from the first frame.
+        Ictus times in seconds from the first frame, increasing.
     """
     height = gaussian_smooth(np.asarray(keypoints, dtype=np.float64)[:, wrist, 1], smooth_s * fps)
     low, high = np.percentile(height, [5, 95])
@@ -149,8 +170,21 @@ def ictus_times(
 
 def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: float = BEAT_SIGMA_S) -> float:
     """Beat alignment score: mean over ``reference_s`` beats of exp(-d^2 / (2 sigma^2)), d the
-    distance in seconds to the nearest beat of ``other_s``. In [0, 1]; 1 = every reference beat
-    has a beat of the other kind at the same time. NaN when either list is empty."""
+    distance in seconds to the nearest beat of ``other_s``.
+
+    Parameters
+    ----------
+    reference_s, other_s : np.ndarray [shape=(B,) and (K,), float] seconds
+        Beat (or ictus) times, in any order.
+    sigma_s : float > 0
+        Seconds.
+
+    Returns
+    -------
+    float in [0, 1]
+        1 = every reference beat has a beat of the other kind at the same time; NaN when either
+        list is empty.
+    """
     reference_s, other_s = np.asarray(reference_s, float), np.asarray(other_s, float)
     if reference_s.size == 0 or other_s.size == 0:
         return float("nan")
@@ -165,7 +199,21 @@ def pair_strokes_with_beats(
     time by at most ``stretch`` either way (beat time over ictus time within [1 / stretch,
     stretch]). Of all such chains, the one with the most pairs, nearer pairs counting a little
     more: dynamic programming over the pairs, each looking back at most ``lookback`` pairs (so
-    a stretch of strokes with no beat near, a general pause, is bridged)."""
+    a stretch of strokes with no beat near, a general pause, is bridged).
+
+    Parameters
+    ----------
+    ictus_s : np.ndarray [shape=(K,), float] seconds, increasing
+    beats_s : np.ndarray [shape=(B,), float] seconds, increasing
+    stretch : float >= 1
+    lookback : int >= 1
+
+    Returns
+    -------
+    strokes, beats : np.ndarray [shape=(P,), int] each
+        Indices into ``ictus_s`` and ``beats_s`` of the pairs, both increasing; empty when
+        nothing pairs (or fewer than two beats).
+    """
     strokes, beats = np.asarray(ictus_s, dtype=np.float64), np.asarray(beats_s, dtype=np.float64)
     if strokes.size == 0 or beats.size < 2:
         return np.zeros(0, int), np.zeros(0, int)
@@ -208,9 +256,21 @@ def pair_strokes_with_beats(
 
 
 def time_map(beats_s: np.ndarray, ictus_s: np.ndarray, times_s: np.ndarray) -> np.ndarray:
-    """Source times [shape=(N,)] to play at output ``times_s``: each paired beat plays its
-    ictus, smooth and monotone in between (Fritsch-Carlson cubic), the ends shifted with their
-    nearest pair."""
+    """Source times to play at output ``times_s``: each paired beat plays its ictus, smooth and
+    monotone in between (Fritsch-Carlson cubic), the ends shifted with their nearest pair.
+
+    Parameters
+    ----------
+    beats_s, ictus_s : np.ndarray [shape=(P,), float] seconds
+        The pairs (beat, ictus), both increasing.
+    times_s : np.ndarray [shape=(N,), float64] seconds
+        Output times (a motion's frames: ``arange(T) / fps``).
+
+    Returns
+    -------
+    np.ndarray [shape=(N,), float64] seconds
+        Source time for each output time, non-decreasing.
+    """
     x, y = np.asarray(beats_s, dtype=np.float64), np.asarray(ictus_s, dtype=np.float64)
     if x.size < 2:
         return times_s + (y[0] - x[0] if x.size else 0.0)
@@ -242,7 +302,12 @@ def beats_at_level(track: BeatTrack, level: str | BarLevels) -> np.ndarray:
     "division" (every beat, and halfway to the next where beats are ``DIVISION_MIN_BEAT_S`` or
     more apart and the music does not hold: a slow 4/4 beaten in 8), or runs of bars each at one
     of those (``[(0, "beat"), (12, "half bar")]``: in 4, in 2 from bar 12; a pickup takes the
-    first run's level). Sorted seconds."""
+    first run's level).
+
+    Returns
+    -------
+    beats_s : np.ndarray [shape=(S,), float64] seconds, sorted
+    """
     if isinstance(level, str):
         return _beats_and_bars(track, level)[0]
     shown = []
@@ -303,9 +368,10 @@ def lock_to_beats(
     Parameters
     ----------
     keypoints : np.ndarray [shape=(T, 13, 2), float32]
-        The generated motion at ``fps`` frames per second.
+        The generated motion at ``fps`` frames per second, image units.
     track : BeatTrack
-        The beat grid.
+        The beat grid, seconds.
+    fps : float > 0
     strength : float in [0, 1]
         0 leaves the motion as it is, 1 moves every paired ictus onto its beat.
     level : "beat", "half bar", "bar", runs of them (see :func:`beats_at_level`) or None
@@ -329,7 +395,7 @@ def lock_to_beats(
     playback = _Playback.of(keypoints, fps)
     if given is not None:
         return _lock_at(playback, ictus, beats_at_level(track, given)).blended(strength), given
-    best, best_levels = _Lock.unchanged(playback, ictus), [(0, "beat")]
+    best, best_levels = _BeatLock.unchanged(playback, ictus), [(0, "beat")]
     misses = np.zeros((len(LEVELS), max(int(np.max(track.bar_number, initial=0)) + 1, 1)))
     for k, name in enumerate(LEVELS):
         beats_s = beats_at_level(track, name)
@@ -339,7 +405,7 @@ def lock_to_beats(
         lock = _lock_at(playback, ictus, beats_s)
         if lock.score > best.score:
             best, best_levels = lock, [(0, name)]
-        misses[k] = _misses_per_bar(track, beats_s, lock.ictus_s, misses.shape[1])
+        misses[k] = _misses_per_bar(track, beats_s, lock.ictus_s, bars=misses.shape[1])
     mixed = bar_levels(misses)
     if len(mixed) > 1:
         lock = _lock_at(playback, ictus, beats_at_level(track, mixed))
@@ -349,9 +415,20 @@ def lock_to_beats(
 
 
 def bar_levels(misses: np.ndarray) -> BarLevels:
-    """Runs of bars at one level from the misses of each level in each bar [shape=(levels,
-    bars)]: the fewest misses in all, each change of level costing ``LEVEL_CHANGE_COST`` more
-    (a Viterbi path), so the conductor changes how it beats only where that shows clearly."""
+    """Runs of bars at one level: the fewest misses in all, each change of level costing
+    ``LEVEL_CHANGE_COST`` more (a Viterbi path), so the conductor changes how it beats only
+    where that shows clearly.
+
+    Parameters
+    ----------
+    misses : np.ndarray [shape=(len(LEVELS), bars), float64] >= 0
+        The misses of each level (rows in :data:`LEVELS`' order) in each bar (:func:`_misses_per_bar`);
+        inf for a level that cannot be used.
+
+    Returns
+    -------
+    list of (first bar, level)
+    """
     count, bars = misses.shape
     total = misses[:, 0].copy()
     came_from = np.zeros((count, bars), dtype=int)
@@ -367,7 +444,7 @@ def bar_levels(misses: np.ndarray) -> BarLevels:
     return [(bar, LEVELS[path[bar]]) for bar in range(bars) if bar == 0 or path[bar] != path[bar - 1]]
 
 
-def _misses_per_bar(track: BeatTrack, beats_s: np.ndarray, ictus_s: np.ndarray, bars: int) -> np.ndarray:
+def _misses_per_bar(track: BeatTrack, beats_s: np.ndarray, ictus_s: np.ndarray, *, bars: int) -> np.ndarray:
     """For each bar, how far its beats go unshown and its strokes off the beat: the sum of
     1 - exp(-d^2 / (2 sigma^2)) over its ``beats_s`` (d to the nearest ictus) and over the
     ictuses in it (d to the nearest beat)."""
@@ -433,7 +510,7 @@ class _Playback:
 
 
 @dataclasses.dataclass
-class _Lock:
+class _BeatLock:
     """A full lock (strength 1), its strokes' ictus times, and how to blend toward it: the
     playback's warp by ``source_s`` at ``share`` of the strength (None: nothing to lock)."""
 
@@ -445,7 +522,7 @@ class _Lock:
     share: float
 
     @classmethod
-    def unchanged(cls, playback: _Playback, ictus_s: np.ndarray) -> _Lock:
+    def unchanged(cls, playback: _Playback, ictus_s: np.ndarray) -> _BeatLock:
         return cls(-1.0, playback.keypoints.copy(), ictus_s, playback, None, 0.0)
 
     def blended(self, strength: float) -> np.ndarray:
@@ -454,11 +531,11 @@ class _Lock:
         return self.playback.warp(self.source_s, strength * self.share)
 
 
-def _lock_at(playback: _Playback, ictus_s: np.ndarray, beats_s: np.ndarray) -> _Lock:
+def _lock_at(playback: _Playback, ictus_s: np.ndarray, beats_s: np.ndarray) -> _BeatLock:
     """The best full lock of the strokes (at ``ictus_s``) onto ``beats_s`` over the stretch
     bounds, scored by the worse direction of :func:`beat_alignment` (-1 and the motion
     unchanged when no stroke pairs with a beat)."""
-    best = _Lock.unchanged(playback, ictus_s)
+    best = _BeatLock.unchanged(playback, ictus_s)
     frames = playback.keypoints.shape[0]
     for stretch in STRETCHES:
         strokes, beats = pair_strokes_with_beats(ictus_s, beats_s, stretch=stretch)
@@ -474,7 +551,7 @@ def _lock_at(playback: _Playback, ictus_s: np.ndarray, beats_s: np.ndarray) -> _
         found = ictus_times(locked, fps=playback.fps)
         score = min(beat_alignment(beats_s, found), beat_alignment(found, beats_s)) if found.size else 0.0
         if score > best.score:
-            best = _Lock(score, locked, found, playback, source_s, share)
+            best = _BeatLock(score, locked, found, playback, source_s, share)
     return best
 
 

@@ -31,7 +31,8 @@ FUSED_CONV_RELU = _fused_conv_relu_op()
 
 def conv2d_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """relu(conv2d(x, weight, bias)), unpadded, stride 1: in one oneDNN pass for float32 or
-    bfloat16 on the CPU, else as two."""
+    bfloat16 on the CPU, else as two. ``x`` [shape=(N, in, H, W)], ``weight`` [shape=(out, in,
+    kh, kw)], ``bias`` [shape=(out,)] -> [shape=(N, out, H - kh + 1, W - kw + 1)], x's dtype."""
     if (
         FUSED_CONV_RELU is not None
         and x.device.type == "cpu"
@@ -43,7 +44,7 @@ def conv2d_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
 
 
 def channels_last_view(x: torch.Tensor) -> torch.Tensor:
-    """``x`` (N, C, H, W) in channels-last layout. A one-channel tensor is both layouts at once,
+    """``x`` [shape=(N, C, H, W)] in channels-last layout (same shape, dtype and values). A one-channel tensor is both layouts at once,
     so PyTorch calls it contiguous and oneDNN would write the next 16 channels planar, to be
     reordered by every layer after it (a sixth of the encoder's time): give it channels-last
     strides over the same memory instead of copying."""
@@ -58,7 +59,8 @@ def max_pool_5x5_stride_1x2(x: torch.Tensor) -> torch.Tensor:
     per output that PyTorch's CPU pool writes, at about half its time (a third in bfloat16).
 
     A pass over frequency, then one over time (a maximum over a rectangle is the maximum of its
-    rows' maxima). ``x`` is (N, C, T, F) with an even F and T >= 5; others go to PyTorch's pool.
+    rows' maxima). ``x`` [shape=(N, C, T, F)] with an even F and T >= 5 gives [shape=(N, C, T, F // 2)],
+    its dtype; others go to PyTorch's pool.
     """
     if x.dim() != 4 or x.shape[3] % 2 or x.shape[3] < 4 or x.shape[2] < 5:
         return F.max_pool2d(x, 5, stride=(1, 2), padding=2)
@@ -85,7 +87,8 @@ def max_pool_5x5_stride_1x2(x: torch.Tensor) -> torch.Tensor:
 def fold_batch_norm(
     weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.modules.batchnorm._BatchNorm
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of conv -> batch norm (eval) as one conv. ``weight`` is (out, ...)."""
+    """Weight and bias of conv -> batch norm (eval) as one conv: ``weight`` [shape=(out, ...)]
+    and ``bias`` [shape=(out,)] or None in, the folded pair of the same shapes out (detached)."""
     running_mean, running_var = norm.running_mean, norm.running_var
     assert running_mean is not None and running_var is not None, "the networks' batch norms track running stats"
     scale = norm.weight / torch.sqrt(running_var + norm.eps)
@@ -118,6 +121,7 @@ class FusedResidualConv2d(nn.Module):
             self.residual = (self.residual_weight, self.residual_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T, F)] -> [shape=(N, out, T, F)], channels-last, in the weights' dtype."""
         out = conv2d_relu(channels_last_view(F.pad(x, (1, 1, 1, 1), mode="reflect")), self.weight, self.bias)
         if not self.has_residual:
             return out
@@ -155,7 +159,18 @@ class FusedMusicEncoder(nn.Module):
         self.projection_bias = nn.Parameter(bias, requires_grad=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel (N, T90, 128) -> features (N, ceil(T90 / 3), 64)."""
+        """Music features, as :meth:`core.neural.networks.MusicEncoder.forward` gives them.
+
+        Parameters
+        ----------
+        mel : torch.Tensor [shape=(N, T90, 128), float32] in [0, 1]
+            The official mel feature, 90 frames a second.
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, ceil(T90 / 3), 64), float32]
+            30 frames a second.
+        """
         frames = mel.shape[1]
         pieces = []
         for start in range(0, frames, self.CHUNK_FRAMES):
@@ -166,7 +181,8 @@ class FusedMusicEncoder(nn.Module):
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        """One pass: mel (N, T, 128) -> features (N, ceil(T / 3), 64)."""
+        """One pass: mel [shape=(N, T, 128)] in [0, 1] at 90 frames a second -> features
+        [shape=(N, ceil(T / 3), 64), float32] at 30."""
         first_weight = cast(FusedResidualConv2d, self.conv1[0]).weight
         x = mel.to(first_weight.dtype).unsqueeze(1)  # (N, 1, T90, 128): each layer pads it and views it channels-last
         x = max_pool_5x5_stride_1x2(self.conv1(x))  # pool1
@@ -180,6 +196,8 @@ class FusedMusicEncoder(nn.Module):
 
 
 class FusedTemporalBlock(nn.Module):
+    """A :class:`TemporalBlock` with its weight norms computed and batch norms folded."""
+
     def __init__(self, block: TemporalBlock) -> None:
         super().__init__()
         self.trim = block.trim
@@ -192,12 +210,14 @@ class FusedTemporalBlock(nn.Module):
         self.downsample = block.downsample
 
     def conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """One dilated k5 convolution that keeps the length: [shape=(N, in, T)] -> [shape=(N, out, T)]."""
         # The official conv pads 4d and trims 2d each side: the same as padding 2d with the
         # reflection of a 4d pad, so compute only the kept frames.
         padded = F.pad(x, (self.padding, self.padding), mode="reflect")[:, :, self.trim : -self.trim]
         return F.conv1d(padded, weight, bias, dilation=self.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T)] -> [shape=(N, out, T)], as :class:`TemporalBlock` in eval mode."""
         out = self.conv(x, self.w1, self.b1).relu_()
         out = self.conv(out, self.w2, self.b2).relu_()
         out = F.avg_pool1d(out, 3, stride=1, padding=1)
@@ -222,6 +242,20 @@ class FusedGenerator(nn.Module):
         self.eval()
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Keypoints for the music and the noise, as :meth:`Generator.forward` gives them.
+
+        Parameters
+        ----------
+        mel : torch.Tensor [shape=(N, T90, 128), float32] in [0, 1]
+            The official mel feature, 90 frames a second; T90 = 90 * S.
+        noise : torch.Tensor [shape=(N, S, 8), float32]
+            One 8-vector a second.
+
+        Returns
+        -------
+        keypoints : torch.Tensor [shape=(N, T30, 13, 2), float32] in [0, 1]
+            Image coordinates (y down), 30 frames a second (T30 = 30 * S), COCO joint order.
+        """
         music = self.music_encoder(mel)  # (N, T30, 64)
         noise_features = self.noise_bn(self.noise_upsampler(noise.transpose(1, 2))).transpose(1, 2)
         x = torch.cat([music, noise_features], dim=2).transpose(1, 2).contiguous()  # (N, 128, T30)

@@ -68,7 +68,20 @@ def make_noise(seconds: int, *, seed: int | None) -> np.ndarray:
 
 
 def check_noise(noise: np.ndarray, seconds: int) -> np.ndarray:
-    """Accept noise shaped (S, 8) or (1, S, 8) with S >= ``seconds``; return its first ``seconds`` rows."""
+    """Check generator noise against the music's length.
+
+    Parameters
+    ----------
+    noise : np.ndarray [shape=(S, 8) or (1, S, 8), float]
+        One 8-vector a second, S >= ``seconds``; finite.
+    seconds : int
+        Whole seconds of music (:func:`seconds_of_noise`).
+
+    Returns
+    -------
+    np.ndarray [shape=(seconds, 8), float32]
+        Its first ``seconds`` rows.
+    """
     noise = np.asarray(noise, dtype=np.float32)
     if noise.ndim == 3 and noise.shape[0] == 1:
         noise = noise[0]
@@ -134,24 +147,10 @@ def generate_keypoints(
     if not (np.isfinite(variation) and variation >= 0):
         raise ConductorError(f"Variation must be a number >= 0, got {variation!r}.")
     seconds = seconds_of_noise(mel_frames)
-    noise = check_noise(noise, seconds) * np.float32(variation)
-    # Pad the mel to whole seconds (the noise is per second); the padded tail is cut off below.
-    padded = np.pad(mel_90hz.astype(np.float32), ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
-    if seconds < MIN_PASS_S:
-        padded = np.pad(padded, ((0, (MIN_PASS_S - seconds) * MEL_FPS), (0, 0)), mode="symmetric")
-        noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
-        seconds = MIN_PASS_S
+    padded, noise = _whole_seconds(mel_90hz, check_noise(noise, seconds) * np.float32(variation))
+    seconds = noise.shape[0]
     device = torch.device(device)
-    if precision not in PRECISIONS:
-        raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
-    model: torch.nn.Module
-    if fused:
-        encoder_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        model = FusedGenerator(generator.eval(), encoder_dtype).to(device)
-    elif precision == "float32":
-        model = generator.to(device).eval()
-    else:
-        raise ConductorError("The plain network runs in float32 only; bf16 runs the fused one (fused=True).")
+    model = _inference_model(generator, device, fused=fused, precision=precision)
     output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)
     starts = list(range(0, seconds, window_s))
     with torch.inference_mode():
@@ -169,3 +168,29 @@ def generate_keypoints(
             if progress is not None:
                 progress((index + 1) / len(starts), f"generator: {core_end} of {seconds} s")
     return output[: frame_count_30fps(mel_frames)]
+
+
+def _whole_seconds(mel_90hz: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mel [shape=(T90, 128)] edge-padded to the noise's whole seconds [shape=(S, 8)] (the
+    noise is per second), and both mirrored out to ``MIN_PASS_S`` seconds where shorter: the
+    padded tail is cut off after the pass. Returns (mel [shape=(90 S', 128), float32], noise
+    [shape=(S', 8), float32])."""
+    seconds, mel_frames = noise.shape[0], mel_90hz.shape[0]
+    padded = np.pad(mel_90hz.astype(np.float32), ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
+    if seconds < MIN_PASS_S:
+        padded = np.pad(padded, ((0, (MIN_PASS_S - seconds) * MEL_FPS), (0, 0)), mode="symmetric")
+        noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
+    return padded, noise
+
+
+def _inference_model(generator: Generator, device: torch.device, *, fused: bool, precision: str) -> torch.nn.Module:
+    """The network to run on ``device``: the fused twin (its music encoder in bfloat16 for "bf16")
+    or the plain generator in float32; ConductorError for a precision it cannot run."""
+    if precision not in PRECISIONS:
+        raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if fused:
+        encoder_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        return FusedGenerator(generator.eval(), encoder_dtype).to(device)
+    if precision == "float32":
+        return generator.to(device).eval()
+    raise ConductorError("The plain network runs in float32 only; bf16 runs the fused one (fused=True).")

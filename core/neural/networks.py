@@ -49,6 +49,7 @@ class ResidualConv2d(nn.Module):
             self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T, F)] -> [shape=(N, out, T, F)]."""
         out = self.conv2d_layer(x)
         if not self.has_residual:
             return out
@@ -71,6 +72,18 @@ class MusicEncoder(nn.Module):
         self.conv4 = nn.Sequential(nn.Conv1d(512, MUSIC_FEATURES, 1), nn.BatchNorm1d(MUSIC_FEATURES))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Music features, one a motion frame.
+
+        Parameters
+        ----------
+        mel : torch.Tensor [shape=(N, T90, 128), float32] in [0, 1]
+            The official mel feature (:func:`core.audio.mel.mel_90hz`), 90 frames a second.
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, T30, 64), float32]
+            T30 = floor((T90 - 1) / 3) + 1, 30 frames a second.
+        """
         x = mel.unsqueeze(1)  # (N, 1, T90, 128)
         x = self.pool1(self.conv1(x))  # (N, 16, T90, 64)
         x = self.pool2(self.conv2(x))  # (N, 32, T30, 32)
@@ -98,11 +111,13 @@ class WeightNormConv1d(nn.Module):
             self.weight_g.copy_(self.weight_v.norm(dim=(1, 2), keepdim=True))
 
     def weight(self) -> torch.Tensor:
+        """g * v / ||v|| [shape=(out, in, k)]."""
         # torch._weight_norm is what nn.utils.weight_norm computes; a hand-written g * v / ||v||
         # rounds differently and the fuse head's large logits amplify that.
         return torch._weight_norm(self.weight_v, self.weight_g, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T)] -> [shape=(N, out, T + 2 * padding - dilation * (k - 1))]."""
         x = F.pad(x, (self.padding, self.padding), mode="reflect")
         return F.conv1d(x, self.weight(), self.bias, dilation=self.dilation)
 
@@ -121,6 +136,7 @@ class TemporalBlock(nn.Module):
         self.downsample = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T)] -> [shape=(N, out, T)], frames kept."""
         out = self.conv1(x)[:, :, self.trim : -self.trim]
         out = F.relu(self.bn1(out))
         out = self.conv2(out)[:, :, self.trim : -self.trim]
@@ -141,6 +157,7 @@ class TemporalConvNet(nn.Module):
         self.linear = nn.Linear(TCN_CHANNELS, TCN_CHANNELS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[shape=(N, in, T)] -> [shape=(N, T, 64)], frames kept."""
         for block in self.blocks:
             x = block(x)
         return self.linear(x.transpose(1, 2))
@@ -179,10 +196,36 @@ class Generator(nn.Module):
         )
 
     def encode_noise(self, noise: torch.Tensor) -> torch.Tensor:
-        """noise (N, S, 8) -> noise features (N, 30 S, 64)."""
+        """Noise features, one a motion frame.
+
+        Parameters
+        ----------
+        noise : torch.Tensor [shape=(N, S, 8), float32]
+            One 8-vector a second (standard normal, times the variation).
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, 30 * S, 64), float32]
+            30 frames a second.
+        """
         return self.noise_bn(self.noise_upsampler(noise.transpose(1, 2))).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Keypoints for the music and the noise.
+
+        Parameters
+        ----------
+        mel : torch.Tensor [shape=(N, T90, 128), float32] in [0, 1]
+            The official mel feature (:func:`core.audio.mel.mel_90hz`), 90 frames a second.
+            T90 = 90 * S.
+        noise : torch.Tensor [shape=(N, S, 8), float32]
+            One 8-vector a second.
+
+        Returns
+        -------
+        keypoints : torch.Tensor [shape=(N, T30, 13, 2), float32] in [0, 1]
+            Image coordinates (y down), 30 frames a second (T30 = 30 * S), joints in COCO order.
+        """
         music = self.music_encoder(mel)  # (N, T30, 64)
         features = torch.cat([music, self.encode_noise(noise)], dim=2)  # (N, T30, 128)
         hidden = self.temporal(features.transpose(1, 2))  # (N, T30, 64)
@@ -222,6 +265,7 @@ class GraphBlock(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        """(N, in, T, 13) aggregated over ``graph`` [shape=(13, 13)] -> (N, 32, T, 13)."""
         conv = cast(nn.Conv2d, self.gcn.conv)  # a plain submodule's attribute: typed Tensor | Module
         out = torch.einsum("nctv,vw->nctw", conv(x), graph)
         out = self.tcn(out)
@@ -244,11 +288,23 @@ class MotionEncoder(nn.Module):
         self.projection = nn.Sequential(nn.Conv1d(GCN_CHANNELS * JOINT_COUNT, 64, 1), nn.BatchNorm1d(64))
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """Motion features, one a frame.
+
+        Parameters
+        ----------
+        keypoints : torch.Tensor [shape=(N, T30, 13, 2), float32] in [0, 1]
+            Image coordinates (y down), 30 frames a second, joints in COCO order.
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, 64, T30), float32]
+        """
         return self.features(keypoints)[-1]
 
     def features(self, keypoints: torch.Tensor) -> list[torch.Tensor]:
-        """All intermediate features: data_bn output (N, 26, T), each block's output flattened
-        channel-major (N, 416, T), and last the 64-d output (N, 64, T)."""
+        """All intermediate features of ``keypoints`` [shape=(N, T, 13, 2)] (image units, 30 frames a
+        second): data_bn output [shape=(N, 26, T)], each block's output flattened channel-major
+        [shape=(N, 416, T)], and last the 64-d output [shape=(N, 64, T)]."""
         n, frames = keypoints.shape[:2]
         # (N, 26, T): channel index joint * 2 + xy; contiguous before the batch norm, as the
         # official code, so the result matches it to the last bit.
@@ -275,6 +331,21 @@ class SyncNet(nn.Module):
         )
 
     def forward(self, mel: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
+        """How well the motion goes with the music, frame by frame.
+
+        Parameters
+        ----------
+        mel : torch.Tensor [shape=(N, T90, 128), float32] in [0, 1]
+            The official mel feature (:func:`core.audio.mel.mel_90hz`), 90 frames a second.
+        keypoints : torch.Tensor [shape=(N, T30, 13, 2), float32] in [0, 1]
+            Image coordinates (y down), 30 frames a second, joints in COCO order.
+            T30 = floor((T90 - 1) / 3) + 1.
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, T30, 1), float32] in [0, 1]
+            Probability that each frame is in sync, 30 frames a second.
+        """
         music = self.music_encoder(mel).transpose(1, 2)  # (N, 64, T30)
         motion = self.motion_encoder(keypoints)  # (N, 64, T30)
         return self.fuse_head(torch.cat([music, motion], dim=1)).transpose(1, 2)
@@ -300,6 +371,18 @@ class Critic(nn.Module):
         self.head = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """The critic's score of a motion.
+
+        Parameters
+        ----------
+        keypoints : torch.Tensor [shape=(N, T30, 13, 2), float32] in [0, 1]
+            Image coordinates (y down), 30 frames a second, joints in COCO order.
+
+        Returns
+        -------
+        torch.Tensor [shape=(N, 1), float32]
+            Unbounded Wasserstein score (higher: more like real motion).
+        """
         n, frames = keypoints.shape[:2]
         x = self.convs(keypoints.reshape(n, frames, MOTION_CHANNELS).transpose(1, 2))  # (N, 64, T')
         return self.head(x.transpose(1, 2)).mean(dim=1)

@@ -45,7 +45,7 @@ def linear_key_indices(values: np.ndarray, tolerance: float, positions: np.ndarr
     keys = np.arange(count, dtype=np.int64)
     if tolerance <= 0 or count <= 2:
         return keys
-    if _largest_error(values, where, keys[:1], keys[-1:])[0] <= tolerance:
+    if _largest_error(values, where, before=keys[:1], after=keys[-1:])[0] <= tolerance:
         return keys[[0, -1]]  # a still bone: one line from end to end
     may_go = np.ones(count, dtype=bool)  # per current key; the ends always stay
     may_go[[0, -1]] = False
@@ -54,7 +54,7 @@ def linear_key_indices(values: np.ndarray, tolerance: float, positions: np.ndarr
         if inner.size == 0:
             return keys
         before, after = keys[inner - 1], keys[inner + 1]
-        within = _largest_error(values, where, before, after) <= tolerance
+        within = _largest_error(values, where, before=before, after=after) <= tolerance
         may_go[inner[~within]] = False
         if not within.any():
             return keys
@@ -69,7 +69,7 @@ def linear_key_indices(values: np.ndarray, tolerance: float, positions: np.ndarr
         keys, may_go = keys[keep], may_go[keep]
 
 
-def _largest_error(values: np.ndarray, where: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+def _largest_error(values: np.ndarray, where: np.ndarray, *, before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """For each span (before[k], after[k]), the largest difference between the samples strictly
     inside it and the line from ``values[before[k]]`` to ``values[after[k]]`` (the samples at
     ``where``), over all columns."""

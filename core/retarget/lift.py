@@ -125,6 +125,7 @@ class Lifted:
     hips_offset_m : np.ndarray [shape=(T, 3), float32]
         The pelvis' sway away from its still position (zero when hip_sway is 0).
     fps : float
+        Frame rate of every per-frame array, frames a second.
     """
 
     joint_names: tuple[str, ...]
@@ -153,9 +154,10 @@ def lift_to_3d(
 
     Parameters
     ----------
-    keypoints : np.ndarray [shape=(T, 13, 2)]
-        x, y in [0, 1] image coordinates (y down), COCO joint order; bad values allowed
-        (NaN, zeros, out of range, swapped sides): they are repaired from neighbouring frames.
+    keypoints : np.ndarray [shape=(T, 13, 2), float] image units
+        x, y in [0, 1] image coordinates (y down), COCO joint order, at ``fps`` frames a second;
+        bad values allowed (NaN, zeros, out of range, swapped sides): they are repaired from
+        neighbouring frames.
     settings : RetargetSettings or None
         amplitude, smoothing, mirror, baton_hand, hip_sway and image_aspect are used.
     fps : float > 0
@@ -169,18 +171,11 @@ def lift_to_3d(
     Returns
     -------
     Lifted
+        T frames at ``fps``; its arrays' shapes and units are listed in :class:`Lifted`.
     """
     settings = settings or RetargetSettings()
     if len(keypoints) == 0:  # nothing to estimate from: lift one neutral frame, keep none
-        single = lift_to_3d(np.zeros((1, JOINT_COUNT, 2)), settings, fps=fps)
-        return dataclasses.replace(
-            single,
-            joints_m=single.joints_m[:0],
-            keypoints_m=single.keypoints_m[:0],
-            role_frames={role: frame[:0] for role, frame in single.role_frames.items()},
-            observed=single.observed[:0],
-            hips_offset_m=single.hips_offset_m[:0],
-        )
+        return _no_frames(lift_to_3d(np.zeros((1, JOINT_COUNT, 2)), settings, fps=fps))
     points, observed = repair_keypoints(keypoints, mirror=settings.mirror)
     points = gaussian_smooth(points, settings.smoothing * SMOOTHING_SECONDS * fps)
     frames = len(points)
@@ -189,15 +184,78 @@ def lift_to_3d(
     units = points * np.array([settings.image_aspect, 1.0])
     pelvis_units = (units[:, _J["left_hip"]] + units[:, _J["right_hip"]]) / 2
     known = skeleton_units or {}
-    metres_per_unit = (
-        _scale_from(known["shoulder_width"] * settings.image_aspect, known["torso_height"])
-        if {"shoulder_width", "torso_height"} <= set(known)
-        else _scale(units, observed)
-    )
+    metres_per_unit = _metres_per_unit(units, observed, known=known, image_aspect=settings.image_aspect)
     flat = (units - pelvis_units[:, None]) * metres_per_unit * np.array([1.0, -1.0])
 
     offsets = _tree_offsets(flat)
-    lengths = {
+    lengths = _bone_lengths(offsets, observed, known=known, metres_per_unit=metres_per_unit)
+    offsets = _scale_gestures(offsets, settings.amplitude)
+    flat = _flat_from_offsets(offsets)
+    directions = _limited_directions(offsets, lengths, flat=flat, fps=fps)
+    sway, hips_turn = _hips_sway(
+        pelvis_units, directions["hip_half"], metres_per_unit=metres_per_unit, hip_sway=settings.hip_sway, fps=fps
+    )
+    directions = _clear_of_chest(directions, lengths)
+    joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
+
+    # --- orientations of the parts the rigs animate
+    hinge, hand, baton_side = _hand_directions(joints, directions, baton_hand=settings.baton_hand, fps=fps)
+    # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
+    face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
+    head_up = normalize(cross3(face_forward, directions["ear_half"]), _UP)
+    joints.update(_tips(joints, hand, head_up=head_up, baton_side=baton_side))
+    lengths.update(hand=HAND_LENGTH_M, baton=BATON_LENGTH_M, head_top=HEAD_TOP_M)
+
+    return Lifted(
+        joint_names=LIFTED_JOINTS,
+        joints_m=_stacked(joints, frames),
+        role_frames=_role_frames(
+            directions, hinge=hinge, hand=hand, head_up=head_up, baton_side=baton_side, hips_turn=hips_turn
+        ),
+        bone_lengths_m=lengths,
+        metres_per_unit=float(metres_per_unit),
+        keypoints_m=flat.astype(np.float32),
+        observed=observed,
+        hips_offset_m=sway.astype(np.float32),
+        fps=float(fps),
+    )
+
+
+def _no_frames(single: Lifted) -> Lifted:
+    """``single`` (one neutral frame) cut to none: the lift of an empty motion."""
+    return dataclasses.replace(
+        single,
+        joints_m=single.joints_m[:0],
+        keypoints_m=single.keypoints_m[:0],
+        role_frames={role: frame[:0] for role, frame in single.role_frames.items()},
+        observed=single.observed[:0],
+        hips_offset_m=single.hips_offset_m[:0],
+    )
+
+
+def _metres_per_unit(units: np.ndarray, observed: np.ndarray, *, known: dict[str, float], image_aspect: float) -> float:
+    """Metres per image-height unit: from the maker's shoulder width and torso height (``known``,
+    image units) where given, else estimated from ``units`` [shape=(T, 13, 2)] over the frames
+    each joint was ``observed`` [shape=(T, 13), bool]."""
+    if {"shoulder_width", "torso_height"} <= set(known):
+        return _scale_from(known["shoulder_width"] * image_aspect, known["torso_height"])
+    return _scale(units, observed)
+
+
+def _stacked(joints: dict[str, np.ndarray], frames: int) -> np.ndarray:
+    """The joints of :data:`LIFTED_JOINTS` [each shape=(T, 3)] in one array [shape=(T, J, 3), float32]."""
+    joints_m = np.empty((frames, len(LIFTED_JOINTS), 3), np.float32)
+    for index, name in enumerate(LIFTED_JOINTS):
+        joints_m[:, index] = joints[name]
+    return joints_m
+
+
+def _bone_lengths(
+    offsets: dict[str, np.ndarray], observed: np.ndarray, *, known: dict[str, float], metres_per_unit: float
+) -> dict[str, float]:
+    """Each bone's one length for the piece, metres: the maker's (``known``, image units) where
+    given, else :func:`_robust_length` over the frames it was seen, clipped to its plausible range."""
+    return {
         name: float(
             np.clip(
                 known[name] * metres_per_unit
@@ -208,9 +266,14 @@ def lift_to_3d(
         )
         for name, seen_for in _OBSERVED_BY_BONE.items()
     }
-    offsets = _scale_gestures(offsets, settings.amplitude)
-    flat = _flat_from_offsets(offsets)
 
+
+def _limited_directions(
+    offsets: dict[str, np.ndarray], lengths: dict[str, float], *, flat: np.ndarray, fps: float
+) -> dict[str, np.ndarray]:
+    """Unit 3D direction [shape=(T, 3)] of every bone of ``offsets``: depth from its constant
+    length, its sign from the priors and the way the face (slower: the body) is turned in
+    ``flat`` [shape=(T, 13, 2)], metres; then the joint limits."""
     # --- which way the face, and slower the body, is turned: +1 toward the conductor's left
     cue = flat[:, _J["nose"], 0] - (flat[:, _J["left_ear"], 0] + flat[:, _J["right_ear"], 0]) / 2
     head_turn = np.where(gaussian_smooth(cue, YAW_CUE_SECONDS * fps) >= 0, 1.0, -1.0)
@@ -230,45 +293,77 @@ def lift_to_3d(
         directions[f"forearm:{side}"] = rotate_toward(
             directions[f"forearm:{side}"], directions[f"upper_arm:{side}"], ELBOW_FLEXION_LIMIT
         )
+    return directions
 
-    # --- hips: still, or a limited sway and turn
+
+def _hips_sway(
+    pelvis_units: np.ndarray, hip_line: np.ndarray, *, metres_per_unit: float, hip_sway: float, fps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hips still, or a limited sway and turn: (offset [shape=(T, 3)] metres, turn about Z
+    [shape=(T,)] radians) from the pelvis' image track [shape=(T, 2)] and the hip line's
+    direction [shape=(T, 3)]."""
+    frames = len(pelvis_units)
     sway = np.zeros((frames, 3))
     hips_turn = np.zeros(frames)
-    if settings.hip_sway > 0:
+    if hip_sway > 0:
         drift = (pelvis_units - np.median(pelvis_units, 0)) * metres_per_unit * np.array([1.0, -1.0])
         drift = gaussian_smooth(drift, SWAY_SECONDS * fps)
-        sway[:, [0, 2]] = settings.hip_sway * np.clip(drift, -SWAY_LIMIT_M, SWAY_LIMIT_M)
-        hip_line = directions["hip_half"]
-        hips_turn = settings.hip_sway * np.clip(
+        sway[:, [0, 2]] = hip_sway * np.clip(drift, -SWAY_LIMIT_M, SWAY_LIMIT_M)
+        hips_turn = hip_sway * np.clip(
             gaussian_smooth(np.arctan2(hip_line[:, 1], hip_line[:, 0]), SWAY_SECONDS * fps),
             -SWAY_TURN_LIMIT_RAD,
             SWAY_TURN_LIMIT_RAD,
         )
+    return sway, hips_turn
 
-    directions = _clear_of_chest(directions, lengths)
-    joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
 
-    # --- orientations of the parts the rigs animate
+def _hand_directions(
+    joints: dict[str, np.ndarray], directions: dict[str, np.ndarray], *, baton_hand: str, fps: float
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
+    """(elbow hinge, hand direction) by side ("L", "R") [each shape=(T, 3)], and the baton's side.
+
+    There are no hand keypoints: a hand continues its forearm (a straight wrist), except the
+    baton hand (``baton_hand`` "left" or "right"; "none": no baton), which :func:`_baton_hand` bends.
+    """
     hinge = {side: _elbow_hinge(directions[f"upper_arm:{side}"], directions[f"forearm:{side}"]) for side in "LR"}
-    ear_line = directions["ear_half"]
-    # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
-    face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
-    head_up = normalize(cross3(face_forward, ear_line), _UP)
-    hand = {side: directions[f"forearm:{side}"] for side in "LR"}  # no hand keypoints: straight wrist
-    baton_side = "L" if settings.baton_hand == "left" else "R"
-    if settings.baton_hand != "none":
+    hand = {side: directions[f"forearm:{side}"] for side in "LR"}
+    baton_side = "L" if baton_hand == "left" else "R"
+    if baton_hand != "none":
         wrist = joints["left_wrist" if baton_side == "L" else "right_wrist"]
-        hand[baton_side] = _baton_hand(hand[baton_side], wrist[:, 2], hinge[baton_side], fps)
+        hand[baton_side] = _baton_hand(hand[baton_side], wrist[:, 2], hinge[baton_side], fps=fps)
+    return hinge, hand, baton_side
+
+
+def _tips(
+    joints: dict[str, np.ndarray], hand: dict[str, np.ndarray], *, head_up: np.ndarray, baton_side: str
+) -> dict[str, np.ndarray]:
+    """The derived end joints [each shape=(T, 3)], metres: each hand's tip along its direction,
+    the crown above the head along ``head_up``, and the baton's tip beyond the baton hand's."""
+    tips = {}
     for side in "LR":
         wrist = joints["left_wrist" if side == "L" else "right_wrist"]
-        joints[f"hand_tip.{side}"] = wrist + HAND_LENGTH_M * hand[side]
-    joints["head_top"] = joints["head"] + HEAD_TOP_M * head_up
-    joints["baton_tip"] = joints[f"hand_tip.{baton_side}"] + BATON_LENGTH_M * hand[baton_side]
-    lengths.update(hand=HAND_LENGTH_M, baton=BATON_LENGTH_M, head_top=HEAD_TOP_M)
+        tips[f"hand_tip.{side}"] = wrist + HAND_LENGTH_M * hand[side]
+    tips["head_top"] = joints["head"] + HEAD_TOP_M * head_up
+    tips["baton_tip"] = tips[f"hand_tip.{baton_side}"] + BATON_LENGTH_M * hand[baton_side]
+    return tips
 
+
+def _role_frames(
+    directions: dict[str, np.ndarray],
+    *,
+    hinge: dict[str, np.ndarray],
+    hand: dict[str, np.ndarray],
+    head_up: np.ndarray,
+    baton_side: str,
+    hips_turn: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """:attr:`Lifted.role_frames`: the world rotation [shape=(T, 3, 3), float32] of every part
+    the rigs animate, from the bone directions, the elbow hinges and hands by side ("L", "R"),
+    the head's up and the hips' turn about Z (radians)."""
+    frames = len(hips_turn)
     cos_turn, sin_turn = np.cos(hips_turn), np.sin(hips_turn)
     torso, shoulder_line = directions["torso"], directions["shoulder_half"]
-    hip_line = directions["hip_half"]
+    hip_line, ear_line = directions["hip_half"], directions["ear_half"]
     frames_by_role = {
         "hips": _frame32(np.broadcast_to(_UP, (frames, 3)), np.stack([cos_turn, sin_turn, np.zeros(frames)], -1)),
         "spine": _frame32(torso, shoulder_line + hip_line),
@@ -283,21 +378,7 @@ def lift_to_3d(
         frames_by_role[f"upper_arm.{side}"] = _frame32(directions[f"upper_arm:{side}"], hinge[side])
         frames_by_role[f"forearm.{side}"] = _frame32(directions[f"forearm:{side}"], hinge[side])
         frames_by_role[f"hand.{side}"] = _frame32(hand[side], hinge[side])
-
-    joints_m = np.empty((frames, len(LIFTED_JOINTS), 3), np.float32)
-    for index, name in enumerate(LIFTED_JOINTS):
-        joints_m[:, index] = joints[name]
-    return Lifted(
-        joint_names=LIFTED_JOINTS,
-        joints_m=joints_m,
-        role_frames=frames_by_role,
-        bone_lengths_m=lengths,
-        metres_per_unit=float(metres_per_unit),
-        keypoints_m=flat.astype(np.float32),
-        observed=observed,
-        hips_offset_m=sway.astype(np.float32),
-        fps=float(fps),
-    )
+    return frames_by_role
 
 
 def _frame32(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
@@ -462,7 +543,7 @@ def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float], pelvi
     return j
 
 
-def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarray, fps: float) -> np.ndarray:
+def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarray, *, fps: float) -> np.ndarray:
     """Direction of the baton hand (and baton) [shape=(T, 3)]: the forearm bent at the wrist,
     in the vertical plane through it, toward the elevation a conductor holds the baton at.
 
@@ -474,6 +555,8 @@ def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarr
         The wrist's height, metres.
     hinge : np.ndarray [shape=(T, 3)]
         The elbow's axis: the bending axis where the forearm points straight up or down.
+    fps : float > 0
+        Frame rate, frames a second.
     """
     local_m = wrist_height_m - gaussian_smooth(wrist_height_m, BATON_FLEX_SECONDS * fps)
     wanted = BATON_ELEVATION_RAD + WRIST_FLEX_RAD * np.clip(local_m / WRIST_FLEX_REFERENCE_M, -1.0, 1.0)

@@ -51,7 +51,8 @@ def repair_keypoints(keypoints: np.ndarray, *, mirror: bool = False) -> tuple[np
 
     Returns
     -------
-    repaired : np.ndarray [shape=(T, 13, 2), float64]
+    repaired : np.ndarray [shape=(T, 13, 2), float64] image units in [0, 1]
+        Same frames and frame rate as ``keypoints``.
     observed : np.ndarray [shape=(T, 13), bool]
         True where the joint was valid in the input (not filled).
     """
@@ -75,7 +76,9 @@ def repair_keypoints(keypoints: np.ndarray, *, mirror: bool = False) -> tuple[np
     return _fill_holes(points, observed), observed
 
 
-def _swap(points: np.ndarray, where: np.ndarray, left: str, right: str) -> None:
+def _swap(points: np.ndarray, where: np.ndarray, *, left: str, right: str) -> None:
+    """Exchange joints ``left`` and ``right`` of ``points`` [shape=(T, 13, 2)] in place, in the
+    frames where ``where`` [shape=(T,), bool]."""
     a, b = JOINT_INDEX[left], JOINT_INDEX[right]
     held = points[where, a].copy()
     points[where, a] = points[where, b]
@@ -96,7 +99,7 @@ def _undo_swaps(points: np.ndarray) -> np.ndarray:
     for left, right in (("left_eye", "right_eye"), ("left_ear", "right_ear"), ("left_hip", "right_hip")):
         with np.errstate(invalid="ignore"):
             crossed = points[:, JOINT_INDEX[left], 0] < points[:, JOINT_INDEX[right], 0]
-        _swap(points, crossed, left, right)
+        _swap(points, crossed, left=left, right=right)
     for joint, anchor in (("elbow", "shoulder"), ("wrist", "elbow")):
         own = np.linalg.norm(
             points[:, JOINT_INDEX[f"left_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1
@@ -108,7 +111,7 @@ def _undo_swaps(points: np.ndarray) -> np.ndarray:
         ) + np.linalg.norm(points[:, JOINT_INDEX[f"right_{joint}"]] - points[:, JOINT_INDEX[f"left_{anchor}"]], axis=-1)
         with np.errstate(invalid="ignore"):
             crossed = other < 0.5 * own
-        _swap(points, crossed, f"left_{joint}", f"right_{joint}")
+        _swap(points, crossed, left=f"left_{joint}", right=f"right_{joint}")
     return points
 
 

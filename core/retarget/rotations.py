@@ -51,7 +51,7 @@ def matmul3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def transpose3(a: np.ndarray) -> np.ndarray:
-    """Swap the last two axes (inverse of a rotation matrix)."""
+    """Swap the last two axes of ``a`` [shape=(..., 3, 3)] (inverse of a rotation matrix)."""
     return np.swapaxes(a, -1, -2)
 
 

@@ -85,8 +85,8 @@ def retarget(
     keypoints: np.ndarray,
     skeleton: RestSkeleton,
     mapping: BoneMapping,
-    settings: RetargetSettings | None = None,
     *,
+    settings: RetargetSettings | None = None,
     fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
 ) -> BoneAnimation:
@@ -95,8 +95,8 @@ def retarget(
 
     Parameters
     ----------
-    keypoints : np.ndarray [shape=(T, 13, 2)]
-        Image coordinates in [0, 1], y down, COCO order (bad frames are repaired).
+    keypoints : np.ndarray [shape=(T, 13, 2), float] image units
+        Image coordinates in [0, 1], y down, COCO order, at ``fps`` (bad frames are repaired).
     skeleton : RestSkeleton
         The rig's rest pose.
     mapping : BoneMapping
@@ -105,16 +105,21 @@ def retarget(
     fps : float > 0
         Frame rate of ``keypoints``.
 
+    skeleton_units : dict of str to float, or None
+        The body the keypoints were drawn from, image units (see :func:`lift_to_3d`).
+
     Returns
     -------
-    BoneAnimation with T frames.
+    BoneAnimation
+        T frames at ``fps``.
     """
     settings = settings or RetargetSettings()
-    return solve(lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units), skeleton, mapping, settings)
+    lifted = lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units)
+    return solve(lifted, skeleton, mapping, settings=settings)
 
 
 def solve(
-    lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping, settings: RetargetSettings | None = None
+    lifted: Lifted, skeleton: RestSkeleton, mapping: BoneMapping, *, settings: RetargetSettings | None = None
 ) -> BoneAnimation:
     """Local rotations (and IK/hips locations) that pose ``skeleton`` like ``lifted``.
 
@@ -143,7 +148,7 @@ def solve(
     # float32 throughout: ample for 2-hour pieces, half the memory traffic of float64.
     world_rotations = {}
     for role, bone in roles.items():
-        world_rotations[bone] = _posed_rotation(lifted, rig, role, bone)
+        world_rotations[bone] = _posed_rotation(lifted, rig, role=role, bone=bone)
     head_targets = {}
     if "hips" in roles:
         bone = roles["hips"]
@@ -152,14 +157,14 @@ def solve(
 
     ik = mapping.ik_bones if settings.mode == "IK" else {}
     if ik:
-        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames, mapping)[2:]
+        posed_rotation, posed_head = _pose(skeleton, world_rotations, head_targets, frames=frames, mapping=mapping)[2:]
         for role, bone in ik.items():
-            target = _ik_target(role, lifted, rig, mapping, posed_head)
+            target = _ik_target(role, lifted, rig, mapping=mapping, posed_head=posed_head)
             head_targets[bone] = target
             if role.startswith("ik_hand."):
-                world_rotations[bone] = _posed_rotation(lifted, rig, "hand." + role[-1], bone)
+                world_rotations[bone] = _posed_rotation(lifted, rig, role="hand." + role[-1], bone=bone)
 
-    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames, mapping)
+    local_rotations, locations, _, _ = _pose(skeleton, world_rotations, head_targets, frames=frames, mapping=mapping)
     return BoneAnimation(
         rotation_quaternion={
             bone: continuous_quaternions(matrix_to_quaternion(matrix)).astype(np.float32)
@@ -170,7 +175,7 @@ def solve(
     )
 
 
-def _posed_rotation(lifted: Lifted, rig: _RigBody, role: str, bone: str) -> np.ndarray:
+def _posed_rotation(lifted: Lifted, rig: _RigBody, *, role: str, bone: str) -> np.ndarray:
     """Armature-space rotation [shape=(T, 3, 3), float32] of ``bone`` playing ``role``.
 
     The rotation carrying the role's rest frame onto its lifted frame, applied to the bone's
@@ -230,7 +235,7 @@ def forward_kinematics(
         if name in parent_blend and bone.parent is not None:
             rotations = {n: posed[n][:, :3, :3].astype(np.float32) for n in parent_blend[name][:2]}
             parent[:, :3, :3] = (
-                _blended_turn(skeleton, rotations, *parent_blend[name])
+                _blended_turn(skeleton, rotations, parent_blend[name])
                 @ skeleton.bones[bone.parent].matrix_local[:3, :3]
             )
         posed[name] = parent @ link @ local
@@ -379,7 +384,7 @@ class _RigBody:
 
 
 def _ik_target(
-    role: str, lifted: Lifted, rig: _RigBody, mapping: BoneMapping, posed_head: dict[str, np.ndarray]
+    role: str, lifted: Lifted, rig: _RigBody, *, mapping: BoneMapping, posed_head: dict[str, np.ndarray]
 ) -> np.ndarray:
     """Armature-space target [shape=(T, 3), float32] for one IK control role."""
     axes_t = rig.axes.T.astype(np.float32)
@@ -407,6 +412,7 @@ def _pose(
     skeleton: RestSkeleton,
     world_rotations: dict[str, np.ndarray],
     head_targets: dict[str, np.ndarray],
+    *,
     frames: int,
     mapping: BoneMapping,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -441,7 +447,7 @@ def _pose(
             link = np.linalg.inv(skeleton.bones[bone.parent].matrix_local) @ bone.matrix_local
             parent_rotation, parent_head = posed_rotation[bone.parent], posed_head[bone.parent]
         if name in parent_blend and bone.parent is not None:
-            parent_rotation = _blended_turn(skeleton, posed_rotation, *parent_blend[name]) @ skeleton.bones[
+            parent_rotation = _blended_turn(skeleton, posed_rotation, parent_blend[name]) @ skeleton.bones[
                 bone.parent
             ].matrix_local[:3, :3].astype(np.float32)
         link_rotation, link_offset = link[:3, :3].astype(np.float32), link[:3, 3].astype(np.float32)
@@ -467,10 +473,12 @@ def _pose(
 
 
 def _blended_turn(
-    skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray], first: str, second: str, weight: float
+    skeleton: RestSkeleton, posed_rotation: dict[str, np.ndarray], blend: tuple[str, str, float]
 ) -> np.ndarray:
-    """slerp(turn of ``first``, turn of ``second``, ``weight``) [shape=(T, 3, 3)], where a
-    bone's turn is its posed rotation times its rest rotation's inverse (armature space)."""
+    """slerp(turn of ``first``, turn of ``second``, ``weight``) [shape=(T, 3, 3)] for ``blend`` =
+    (first, second, weight), a :attr:`BoneMapping.parent_blend` entry, where a bone's turn is its
+    posed rotation times its rest rotation's inverse (armature space)."""
+    first, second, weight = blend
     turns = [
         matmul3(posed_rotation[n], skeleton.bones[n].matrix_local[:3, :3].T.astype(np.float32)) for n in (first, second)
     ]

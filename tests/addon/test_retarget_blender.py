@@ -102,7 +102,7 @@ def check_in_blender(
     mapping = PRESETS[mapping_name]
     assert missing_bones(mapping, skeleton.bones) == []
     lifted = lift_to_3d(synthetic_keypoints() if keypoints is None else keypoints, settings)
-    animation = solve(lifted, skeleton, mapping, settings)
+    animation = solve(lifted, skeleton, mapping, settings=settings)
     ours = forward_kinematics(skeleton, animation, mapping=mapping)
     rig = _RigBody(skeleton, mapping)
     roles = {bone: role for role, bone in mapping.bones.items()}
@@ -210,7 +210,7 @@ def test_procedural_conductor_at_its_largest_on_each_rig(rig, mapping_name, requ
     skeleton = skeleton_from_armature(obj)
     mapping = PRESETS[mapping_name]
     rig_body = _RigBody(skeleton, mapping)
-    animation = solve(lift_to_3d(keypoints, settings), skeleton, mapping, settings)
+    animation = solve(lift_to_3d(keypoints, settings), skeleton, mapping, settings=settings)
     left, up = rig_body.axes[:, 0], rig_body.axes[:, 2]
     forward = -rig_body.axes[:, 1]
     heads = {role: np.array(obj.data.bones[mapping.bones[role]].head_local) for role in ("upper_arm.L", "upper_arm.R")}

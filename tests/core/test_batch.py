@@ -28,9 +28,9 @@ def test_folders_lists_and_files_give_one_ordered_list(tmp_path: Path) -> None:
 def test_repeated_stems_get_numbered_names_and_shards_split_completely(tmp_path: Path) -> None:
     files = [Path("x/piece.wav"), Path("y/Piece.flac"), Path("z/other.ogg"), Path("w/piece.mp3")]
     assert output_names(files) == ["piece", "Piece-2", "other", "piece-3"]
-    taken = [item.position for shard in range(3) for item in plan_batch(files, ["blend"], tmp_path, (shard, 3))]
+    taken = [item.position for shard in range(3) for item in plan_batch(files, ["blend"], tmp_path, shard=(shard, 3))]
     assert sorted(taken) == [0, 1, 2, 3] and len(set(taken)) == 4
-    (item,) = plan_batch(files, ["blend", "npz"], tmp_path, (1, 3))
+    (item,) = plan_batch(files, ["blend", "npz"], tmp_path, shard=(1, 3))
     assert item.outputs == {"blend": tmp_path / "Piece-2.blend", "npz": tmp_path / "Piece-2.npz"}
 
 

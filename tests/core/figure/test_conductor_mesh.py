@@ -47,5 +47,5 @@ def test_weight_ramps_hand_over_smoothly() -> None:
 
 
 def test_a_lathe_with_poles_closes_both_ends() -> None:
-    verts, faces = lathe((0, 0, 0), (0, 0, 1), (1, 0, 0), [(0.0, 0.0), (0.5, 1.0), (1.0, 0.0)], segments=8)
+    verts, faces = lathe((0, 0, 0), (0, 0, 1), (1, 0, 0), profile=[(0.0, 0.0), (0.5, 1.0), (1.0, 0.0)], segments=8)
     assert verts.shape == (10, 3) and len(faces) == 16 and set(edge_counts(faces).values()) == {2}

@@ -39,7 +39,7 @@ from rigs import (  # noqa: E402
 def role_errors_deg(skeleton, mapping, settings, keypoints) -> dict[str, float]:
     """Worst angle per role between the rig's FK-posed role frame axes and the lifted ones."""
     lifted = lift_to_3d(keypoints, settings)
-    animation = solve(lifted, skeleton, mapping, settings)
+    animation = solve(lifted, skeleton, mapping, settings=settings)
     posed = forward_kinematics(skeleton, animation, mapping=mapping)
     rig = _RigBody(skeleton, mapping)
     errors = {}
@@ -253,7 +253,7 @@ def test_bad_frames_are_held_from_neighbours_without_flips():
     for role in ("upper_arm.L", "upper_arm.R", "forearm.L", "forearm.R"):
         drift = angle_deg(good.role_frames[role][..., 1], repaired.role_frames[role][..., 1])
         assert drift.max() < 25.0, role  # interpolated, never flipped
-    animation = retarget(_corrupted(clean), skeleton, mapping, settings)
+    animation = retarget(_corrupted(clean), skeleton, mapping, settings=settings)
     for q in animation.rotation_quaternion.values():
         assert np.isfinite(q).all()
 
@@ -274,7 +274,7 @@ def test_bad_frames_are_held_from_neighbours_without_flips():
 def test_degenerate_inputs_give_finite_output(keypoints, mode):
     settings = RetargetSettings(mode=mode, hip_sway=0.5, amplitude=1.5)
     for name, skeleton in (("conductor", conductor_skeleton()), ("rigify", rigify_like_skeleton())):
-        animation = retarget(keypoints, skeleton, PRESETS[name], settings)
+        animation = retarget(keypoints, skeleton, PRESETS[name], settings=settings)
         for array in list(animation.rotation_quaternion.values()) + list(animation.location.values()):
             assert array.shape[0] == len(keypoints) and np.isfinite(array).all()
 
@@ -313,8 +313,8 @@ def test_hips_still_or_swaying():
     keypoints = synthetic_keypoints()
     keypoints[..., 0] += 0.02 * np.sin(np.arange(240) / 15)[:, None]
     skeleton, mapping = conductor_skeleton(), PRESETS["conductor"]
-    still = retarget(keypoints, skeleton, mapping, RetargetSettings(hip_sway=0.0))
-    sway = retarget(keypoints, skeleton, mapping, RetargetSettings(hip_sway=1.0))
+    still = retarget(keypoints, skeleton, mapping, settings=RetargetSettings(hip_sway=0.0))
+    sway = retarget(keypoints, skeleton, mapping, settings=RetargetSettings(hip_sway=1.0))
     assert np.abs(still.location["hips"]).max() == 0
     assert np.allclose(still.rotation_quaternion["hips"], [1, 0, 0, 0])
     assert 0.005 < np.abs(sway.location["hips"]).max() <= 0.05 + 1e-6
@@ -327,7 +327,7 @@ def test_baton_hand(hand):
     reach = np.linalg.norm(lifted.joint("baton_tip") - lifted.joint(f"hand_tip.{side}"), axis=-1)
     assert np.allclose(reach, 0.40, atol=1e-5)
     animation = retarget(
-        synthetic_keypoints(), conductor_skeleton(), PRESETS["conductor"], RetargetSettings(baton_hand=hand)
+        synthetic_keypoints(), conductor_skeleton(), PRESETS["conductor"], settings=RetargetSettings(baton_hand=hand)
     )
     assert ("baton" in animation.rotation_quaternion) == (hand != "none")
 
@@ -336,7 +336,7 @@ def test_ik_controls_land_on_scaled_wrists():
     skeleton = rigify_like_skeleton()
     settings = RetargetSettings(mode="IK")
     lifted = lift_to_3d(synthetic_keypoints(), settings)
-    animation = solve(lifted, skeleton, PRESETS["rigify"], settings)
+    animation = solve(lifted, skeleton, PRESETS["rigify"], settings=settings)
     posed = forward_kinematics(skeleton, animation, mapping=PRESETS["rigify"])
     rig = _RigBody(skeleton, PRESETS["rigify"])
     for side in "LR":
