@@ -51,7 +51,7 @@ def generate_in_worker(
     should_cancel: Callable[[], bool] | None = None,
 ) -> Motion:
     """The motion of ``audio_path`` made by the worker, waited for; raises ConductorError (a
-    CancelledError when ``should_cancel`` says so). A Ctrl-C or SIGTERM stops the worker too."""
+    GenerationCancelled when ``should_cancel`` says so). A Ctrl-C or SIGTERM stops the worker too."""
     folder = tempfile.mkdtemp(prefix="virtual_conductor_")
     try:
         # The worker runs in the extension's folder: the paths the user gave go absolute.

@@ -21,7 +21,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty
 
-from ..core.errors import CancelledError, ConductorError, one_of
+from ..core.errors import GenerationCancelled, ConductorError, one_of
 from ..core.generate_options import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions, normalised
 from ..core.generate_options import runs_procedural as weights_run_procedural
 from ..core.motion.keypoints import MOTION_SUFFIXES
@@ -262,7 +262,7 @@ def finished_message(armature, result) -> str:
 
 def report_failure(operator, error: BaseException) -> set[str]:
     """Turn an exception into one report; returns the operator's result."""
-    if isinstance(error, CancelledError):
+    if isinstance(error, GenerationCancelled):
         operator.report({"WARNING"}, str(error))
     elif isinstance(error, ConductorError):
         operator.report({"ERROR"}, str(error))

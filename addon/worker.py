@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..core.errors import CancelledError, ConductorError
+from ..core.errors import GenerationCancelled, ConductorError
 from ..core.generate_options import GenerateOptions
 from ..core.options import to_arguments
 from .background import ChildProcess
@@ -214,11 +214,11 @@ class GenerationJob:
         return self.result()
 
     def result(self) -> Path:
-        """The finished motion file; raises ConductorError (CancelledError) otherwise."""
+        """The finished motion file; raises ConductorError (GenerationCancelled) otherwise."""
         if self.state == "done":
             return self.output_path
         if self.state == "cancelled":
-            raise CancelledError()
+            raise GenerationCancelled()
         if self.state == "failed":
             raise ConductorError(self.error)
         raise ConductorError("The generator is still running; wait for it or cancel it.")

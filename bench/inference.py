@@ -81,13 +81,13 @@ def main() -> None:
     import torch
 
     from core.audio.decode import load_audio
-    from core.neural.networks import Generator
+    from core.neural.networks import MotionGenerator
     from core.neural.weights import GENERATOR, load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     weights = Path(args.weights)
-    generator = load_model(weights, GENERATOR).model if weights.is_file() else Generator().eval()
+    generator = load_model(weights, GENERATOR).model if weights.is_file() else MotionGenerator().eval()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
         f"weights {'random' if not weights.is_file() else weights.name}"

@@ -2,7 +2,7 @@
 
 Its message is a single sentence that names the problem and the fix; callers (the CLI, the
 add-on's operators) show it as is, without a traceback. Long jobs take the two callbacks typed
-here: one that hears progress, and one whose True stops the work with :class:`CancelledError`.
+here: one that hears progress, and one whose True stops the work with :class:`GenerationCancelled`.
 """
 
 import signal
@@ -55,7 +55,7 @@ class ConductorError(Exception):
     """A user-facing failure: bad input, missing file, unusable weights, cancelled work."""
 
 
-class CancelledError(ConductorError):
+class GenerationCancelled(ConductorError):
     """The caller's cancel check asked to stop; nothing was written."""
 
     def __init__(self, message: str = "Generation was cancelled; nothing was changed.") -> None:

@@ -79,7 +79,7 @@ def generate_motion(
     Returns a :class:`Motion` at 30 fps covering the whole piece (``ceil(T90 / 3)`` frames),
     with the source file's name and SHA-256, the seed and the weights id recorded.
     ``progress(fraction, message)`` is called as work advances; when ``should_cancel()``
-    returns True the work stops with :class:`~core.errors.CancelledError`.
+    returns True the work stops with :class:`~core.errors.GenerationCancelled`.
     """
     from .audio.decode import check_audio_path
 
@@ -149,7 +149,7 @@ def _neural_motion(
     device, loaded, (samples, mel, audio_sha256) = _network_and_music(source, options, weights=weights, report=report)
     # PyTorch is loaded by now: imported before, it would keep the decoding from forking.
     from .neural.inference import generate_keypoints, seconds_of_noise
-    from .neural.networks import Generator
+    from .neural.networks import MotionGenerator
 
     notes: list[str] = []
     grid = given_grid(options, samples, duration_s=mel.shape[0] / MEL_FPS, notes=notes)  # before the network runs
@@ -163,7 +163,7 @@ def _neural_motion(
         samples = None  # only locking to tracked beats needs the music again: free it (635 MB for 2 hours)
     noise, seed = _noise(options, seconds_of_noise(mel.shape[0]))
     keypoints = generate_keypoints(
-        cast(Generator, loaded.model),  # load_model builds the network of the kind asked for
+        cast(MotionGenerator, loaded.model),  # load_model builds the network of the kind asked for
         mel,
         noise,
         variation=options.variation,

@@ -230,7 +230,7 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     )
     frames = frame_count_30fps(frame_count_90hz(samples.shape[0], SAMPLE_RATE_HZ))
     loudness = loudness_30fps(samples, SAMPLE_RATE_HZ, frames)
-    keypoints = draw(shifted, loudness, np.arange(frames) / MOTION_FPS, rng, variation).astype(np.float64)
+    keypoints = draw(shifted, loudness, np.arange(frames) / MOTION_FPS, rng=rng, variation=variation).astype(np.float64)
     scale = float(rng.uniform(*FRAME_SCALE))
     offset = rng.normal(0.0, FRAME_SHIFT, 2)
     centre = np.array(FRAME_CENTRE)

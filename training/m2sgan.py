@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.neural.networks import NOISE_PER_SECOND, Critic, Generator, SyncNet
+from core.neural.networks import NOISE_PER_SECOND, Critic, MotionGenerator, SyncNet
 from core.neural.weights import CRITIC, GENERATOR, SYNCNET, load_model, save_weights
 from training import distributed, metrics
 from training.config import (
@@ -46,7 +46,7 @@ from training.m2snet import autocast, to_device
 from training.run_outputs import log_validation, open_run_outputs
 
 
-def set_modes(generator: Generator, config: M2SGANConfig, training: bool) -> None:
+def set_modes(generator: MotionGenerator, config: M2SGANConfig, training: bool) -> None:
     """Train or eval mode; the frozen music encoder stays in eval unless its batch-norm
     statistics are meant to keep updating (``encoder_bn_updates``, the official behaviour) or
     it is trained itself (``train_music_encoder``)."""
@@ -78,7 +78,7 @@ def gradient_penalty(
 
 @torch.no_grad()
 def generate(
-    generator: Generator, mel: torch.Tensor, seed: int, config: M2SGANConfig, device: torch.device
+    generator: MotionGenerator, mel: torch.Tensor, seed: int, config: M2SGANConfig, device: torch.device
 ) -> torch.Tensor:
     """Eval-mode motion for mel (N, T90, 128) with noise from ``seed`` -> (N, T30, 13, 2) on the CPU."""
     seconds = mel.shape[1] // 90
@@ -93,7 +93,7 @@ def generate(
 
 
 def validate(
-    generator: Generator,
+    generator: MotionGenerator,
     split: ConductorMotionSplit,
     config: M2SGANConfig,
     device: torch.device,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     elif context.main:
         print("no --m2snet-test given: validation skips MPE", file=sys.stderr)
     torch.manual_seed(config.seed)
-    generator, critic = Generator(), Critic()
+    generator, critic = MotionGenerator(), Critic()
     if config.init_generator and checkpoint is None:  # a resumed run has its own weights below
         generator.load_state_dict(load_model(config.init_generator, GENERATOR).model.state_dict())  # warm start
     else:

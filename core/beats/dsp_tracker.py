@@ -87,7 +87,7 @@ def track_beats_dsp(samples: np.ndarray, sample_rate_hz: int = 22050, *, meter: 
     beats_s = beat_frames * HOP_LENGTH / sample_rate_hz
     if beat_frames.size < 2:
         return BeatTrack(beats_s, beats_s[:0], np.zeros(beat_frames.size, int), meter or 4, 0.0)
-    accent = beat_accent(beat_frames, onset, bass, log_mel, chroma)
+    accent = beat_accent(beat_frames, onset, bass=bass, log_mel=log_mel, chroma=chroma)
     tempo_bpm = float(60.0 / np.median(np.diff(beats_s)))
     compound = compound_beat(whole, float(np.median(np.diff(beat_frames))))
     meter, bar_position = infer_bars(accent, tempo_bpm, meter=meter, compound=compound)
@@ -521,7 +521,7 @@ def drop_unsupported_beats(
 
 
 def beat_accent(
-    beats: np.ndarray, onset: np.ndarray, bass: np.ndarray, log_mel: np.ndarray, chroma: np.ndarray
+    beats: np.ndarray, onset: np.ndarray, *, bass: np.ndarray, log_mel: np.ndarray, chroma: np.ndarray
 ) -> np.ndarray:
     """How strongly each beat is marked: onset, bass onset, change of spectrum and of harmony.
 

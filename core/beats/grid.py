@@ -396,7 +396,7 @@ def _bar_starts_from_audio(times_s: np.ndarray, samples: np.ndarray | None) -> n
     onset = onset_strength(log_mel)
     frames = np.clip(np.round(times_s * SAMPLE_RATE_HZ / HOP_LENGTH).astype(int), 0, onset.size - 1)
     chroma, _bass_chroma = pitch_class_profiles(samples, SAMPLE_RATE_HZ)
-    accent = beat_accent(frames, onset, onset_strength(log_mel[:BASS_BANDS]), log_mel, chroma)
+    accent = beat_accent(frames, onset, bass=onset_strength(log_mel[:BASS_BANDS]), log_mel=log_mel, chroma=chroma)
     _meter, bar_position = infer_bars(accent, float(60.0 / np.median(np.diff(times_s))))
     return bar_position == 0
 

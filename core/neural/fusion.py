@@ -2,7 +2,7 @@
 norms computed once, channels-last layout for the 2D music encoder, in-place activations, and
 optionally the music encoder (about 95 % of the arithmetic) in bfloat16.
 
-Same function as :class:`core.neural.networks.Generator` in eval mode, to float32 rounding (the
+Same function as :class:`core.neural.networks.MotionGenerator` in eval mode, to float32 rounding (the
 golden parity tests run on both). Used only for inference; training uses the plain networks.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .networks import Generator, MusicEncoder, ResidualConv2d, TemporalBlock
+from .networks import MotionGenerator, MusicEncoder, ResidualConv2d, TemporalBlock
 
 
 def _fused_conv_relu_op():
@@ -225,10 +225,10 @@ class FusedTemporalBlock(nn.Module):
 
 
 class FusedGenerator(nn.Module):
-    """Inference-only twin of a :class:`Generator` (eval mode): same inputs, same outputs (in
+    """Inference-only twin of a :class:`MotionGenerator` (eval mode): same inputs, same outputs (in
     float32; ``encoder_dtype`` bfloat16 runs the music encoder so, see :class:`FusedMusicEncoder`)."""
 
-    def __init__(self, generator: Generator, encoder_dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, generator: MotionGenerator, encoder_dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         generator = generator.eval()
         self.music_encoder = FusedMusicEncoder(generator.music_encoder, encoder_dtype)
@@ -242,7 +242,7 @@ class FusedGenerator(nn.Module):
         self.eval()
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Keypoints for the music and the noise, as :meth:`Generator.forward` gives them.
+        """Keypoints for the music and the noise, as :meth:`MotionGenerator.forward` gives them.
 
         Parameters
         ----------

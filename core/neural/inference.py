@@ -15,11 +15,11 @@ import math
 import numpy as np
 import torch
 
-from ..errors import CancelCheck, CancelledError, ConductorError, ProgressCallback
+from ..errors import CancelCheck, GenerationCancelled, ConductorError, ProgressCallback
 from ..audio.mel import MEL_FPS, frame_count_30fps
 from ..motion.keypoints import MOTION_FPS
 from .fusion import FusedGenerator
-from .networks import NOISE_PER_SECOND, Generator
+from .networks import NOISE_PER_SECOND, MotionGenerator
 from .precision import PRECISIONS
 
 DEFAULT_WINDOW_S = 600  # the fused encoder chunks itself, so only the cheap TCN sees a whole window
@@ -100,7 +100,7 @@ def check_noise(noise: np.ndarray, seconds: int) -> np.ndarray:
 
 
 def generate_keypoints(
-    generator: Generator,
+    generator: MotionGenerator,
     mel_90hz: np.ndarray,
     noise: np.ndarray,
     *,
@@ -117,7 +117,7 @@ def generate_keypoints(
 
     Parameters
     ----------
-    generator : Generator
+    generator : MotionGenerator
         In eval mode.
     mel_90hz : np.ndarray [shape=(T90, 128), float32]
         The official mel feature (:func:`core.audio.mel.mel_90hz`), T90 >= 1.
@@ -156,7 +156,7 @@ def generate_keypoints(
     with torch.inference_mode():
         for index, core_start in enumerate(starts):
             if should_cancel is not None and should_cancel():
-                raise CancelledError()
+                raise GenerationCancelled()
             core_end = min(core_start + window_s, seconds)
             first = max(0, core_start - context_s)
             last = min(seconds, core_end + context_s)
@@ -183,7 +183,9 @@ def _whole_seconds(mel_90hz: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray,
     return padded, noise
 
 
-def _inference_model(generator: Generator, device: torch.device, *, fused: bool, precision: str) -> torch.nn.Module:
+def _inference_model(
+    generator: MotionGenerator, device: torch.device, *, fused: bool, precision: str
+) -> torch.nn.Module:
     """The network to run on ``device``: the fused twin (its music encoder in bfloat16 for "bf16")
     or the plain generator in float32; ConductorError for a precision it cannot run."""
     if precision not in PRECISIONS:

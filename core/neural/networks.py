@@ -5,7 +5,7 @@ S seconds. Architecture facts: ``docs/parity.md``. Module names are our own;
 :mod:`core.neural.weights` maps the official checkpoints' key names onto them.
 
 - :class:`MusicEncoder`: mel (N, T90, 128) -> features (N, T30, 64).
-- :class:`Generator` (M2S-GAN): mel (N, T90, 128) + noise (N, S, 8) -> motion (N, T30, 13, 2).
+- :class:`MotionGenerator` (M2S-GAN): mel (N, T90, 128) + noise (N, S, 8) -> motion (N, T30, 13, 2).
 - :class:`MotionEncoder` (ST-GCN): motion (N, T30, 13, 2) -> features (N, 64, T30).
 - :class:`SyncNet` (M2S-Net): mel + motion -> per-frame sync probability (N, T30, 1).
 - :class:`Critic`: motion (N, T30, 13, 2) -> Wasserstein score (N, 1).
@@ -163,7 +163,7 @@ class TemporalConvNet(nn.Module):
         return self.linear(x.transpose(1, 2))
 
 
-class Generator(nn.Module):
+class MotionGenerator(nn.Module):
     """M2S-GAN's generator: mel (N, T90, 128) + noise (N, S, 8) -> keypoints (N, T30, 13, 2).
 
     ``noise`` holds one standard-normal 8-vector per second; it is upsampled to 30 per second,

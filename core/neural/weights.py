@@ -104,7 +104,7 @@ def build_model(kind: str) -> nn.Module:
     """A fresh network of the given kind (GENERATOR, SYNCNET or CRITIC)."""
     from . import networks
 
-    return {GENERATOR: networks.Generator, SYNCNET: networks.SyncNet, CRITIC: networks.Critic}[kind]()
+    return {GENERATOR: networks.MotionGenerator, SYNCNET: networks.SyncNet, CRITIC: networks.Critic}[kind]()
 
 
 def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -21,7 +21,7 @@ import numpy as np
 from ..audio.mel import SAMPLE_RATE_HZ, frame_count_30fps, frame_count_90hz
 from ..beats.track import CONDUCTED_METERS, TRACKED_METERS, BeatTrack
 from ..beats.tracking import track_beats
-from ..errors import CancelledError, ConductorError
+from ..errors import GenerationCancelled, ConductorError
 from ..motion.keypoints import MOTION_FPS, Motion
 from ..motion.skeleton import JOINT_INDEX
 from .articulation import BeatSound, beat_sound
@@ -63,7 +63,7 @@ def conduct(
     progress : callable(fraction, message) or None
         Called with a fraction in [0, 1] and a short message as the work advances.
     should_cancel : callable() -> bool or None
-        Polled between stages; returning True raises :class:`core.errors.CancelledError`.
+        Polled between stages; returning True raises :class:`core.errors.GenerationCancelled`.
     meter : {1, 2, 3, 4, 5, 6} or None
         Beats per bar to conduct in, overriding the detected meter (e.g. 6 for a slow 6/8
         whose quavers are tracked as beats, 1 for a fast waltz tracked one beat a bar); a 5 is
@@ -102,7 +102,9 @@ def conduct(
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
-    keypoints = draw(track, loudness_db, times_s, rng, variation, style=style, sound=sound, pattern=pattern)
+    keypoints = draw(
+        track, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=sound, pattern=pattern
+    )
     checkpoint(1.0, "Motion ready")
     return Motion(
         keypoints=keypoints,
@@ -116,14 +118,14 @@ def conduct(
 def stage_reporter(
     progress: Callable[[float, str], None] | None, should_cancel: Callable[[], bool] | None
 ) -> Callable[[float, str], None]:
-    """A checkpoint for each stage of :func:`conduct`: it raises :class:`core.errors.CancelledError`
+    """A checkpoint for each stage of :func:`conduct`: it raises :class:`core.errors.GenerationCancelled`
     when ``should_cancel`` says so, else reports the fraction done and a message to ``progress``."""
     report = progress or (lambda fraction, message: None)
     cancelled = should_cancel or (lambda: False)
 
     def checkpoint(fraction: float, message: str) -> None:
         if cancelled():
-            raise CancelledError()
+            raise GenerationCancelled()
         report(fraction, message)
 
     return checkpoint
@@ -244,9 +246,9 @@ def draw(
     track: BeatTrack,
     loudness_db: np.ndarray,
     times_s: np.ndarray,
+    *,
     rng: np.random.Generator,
     variation: float,
-    *,
     style: ConductingStyle | None = None,
     sound: BeatSound | None = None,
     pattern: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import CancelledError, ConductorError
+from core.errors import GenerationCancelled, ConductorError
 from core.neural.inference import check_noise, generate_keypoints, make_noise
 
 from conftest import bf16_refusal, cpu_has_bf16
@@ -88,7 +88,7 @@ def test_progress_and_cancel(official_generator, long_mel):
         progress=lambda fraction, message: seen.append(fraction),
     )
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
-    with pytest.raises(CancelledError):
+    with pytest.raises(GenerationCancelled):
         generate_keypoints(official_generator, long_mel, make_noise(130, seed=0), should_cancel=lambda: True)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.audio.decode import load_audio
 from core.beats.tracking import track_beats
-from core.errors import CancelledError, ConductorError
+from core.errors import GenerationCancelled, ConductorError
 from conftest import DEMO_PIECE
 
 from core.audio.mel import frame_count_30fps, frame_count_90hz
@@ -253,7 +253,7 @@ def test_seed_and_variation():
 def test_cancel_raises():
     samples, _ = metronome(4, 110.0, 3.0)
     messages = []
-    with pytest.raises(CancelledError):
+    with pytest.raises(GenerationCancelled):
         conduct(samples, progress=lambda f, m: messages.append(m), should_cancel=lambda: len(messages) >= 1)
 
 
