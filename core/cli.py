@@ -94,10 +94,7 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     options = from_arguments(GenerateOptions, args)
     motion = generate_motion(args.audio, options, progress=progress)
     for note in motion.extra.get("notes", []):
-        if getattr(args, "progress_jsonl", False):
-            emit_event("note", message=note)
-        else:
-            print(f"note: {note}", file=sys.stderr)
+        tell_note(args, note)
     if args.fps is not None:
         motion = motion.resampled(args.fps)
     motion.save(output)
@@ -107,9 +104,18 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     )
 
 
+def tell_note(args: argparse.Namespace, note: str) -> None:
+    """A sentence worth telling that is not an error: an event for the worker, else a line."""
+    if getattr(args, "progress_jsonl", False):
+        emit_event("note", message=note)
+    else:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def command_beats(args: argparse.Namespace, progress: Callable[[float, str], None]) -> str:
     from .audio.decode import SAMPLE_RATE_HZ, load_audio
     from .beats.grid import GRID_SUFFIXES, save_grid
+    from .beats.track import beat_coverage
     from .beats.tracking import track_beats
 
     output = Path(args.output)
@@ -122,6 +128,9 @@ def command_beats(args: argparse.Namespace, progress: Callable[[float, str], Non
     track = track_beats(samples, meter=args.meter, tracker=args.tracker)
     save_grid(track, output)
     progress(1.0, "done")
+    coverage_note = beat_coverage(track.beats_s, samples, SAMPLE_RATE_HZ).note() if track.beats_s.size else ""
+    if coverage_note:
+        tell_note(args, coverage_note)
     bars = len(track.bar_meters)
     duration = f"{samples.shape[0] / SAMPLE_RATE_HZ:.1f} s"
     if track.beats_s.size == 0:

@@ -117,6 +117,7 @@ def _procedural_motion(
     if samples is None:
         raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
     grid = given_grid(options, samples, duration_s=samples.shape[0] / SAMPLE_RATE_HZ, notes=notes)
+    from .beats.track import beat_coverage
     from .procedural.conductor import conduct
 
     motion = conduct(
@@ -130,7 +131,11 @@ def _procedural_motion(
         beats=grid,
         tracker=options.tracker,
     )
+    coverage = beat_coverage(np.asarray(motion.extra["beats_s"]), samples, SAMPLE_RATE_HZ)
+    if coverage.note():
+        notes.append(coverage.note())
     extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
+    extra["beat_coverage"] = round(coverage.share, 3)
     if options.beats_path is not None:
         extra["beat_grid"] = grid_record(options)
     return dataclasses.replace(motion, source_audio=source.name, audio_sha256=file_sha256(source), extra=extra)

@@ -22,6 +22,14 @@ CONDUCTED_TEMPO_BPM = (40.0, 180.0)
 # slower beat; a beat deleted from a grid leaves a gap of 2, which re-beats its bar instead.
 HOLD_GAP_PERIODS = 2.5
 LOCAL_INTERVALS = 9  # the local beat period is the median of this many nearest regular intervals
+# Coverage: the music sounds where its level is within SOUNDING_FLOOR_DB of its loud level (the
+# 95th percentile of 0.1-s blocks); a sounding moment is beaten when a beat lies within
+# COVERED_PERIODS local periods of it (at least COVERED_MIN_S). Below COVERAGE_NOTE_SHARE the
+# front ends say so.
+SOUNDING_FLOOR_DB = -40.0
+COVERED_PERIODS, COVERED_MIN_S = 1.5, 1.0
+COVERAGE_BLOCK_S = 0.1
+COVERAGE_NOTE_SHARE = 0.9
 
 
 @dataclasses.dataclass
@@ -232,3 +240,73 @@ def beat_meters(bar_number: np.ndarray, bar_meters: np.ndarray, *, fallback: int
         return np.full(bars.size, int(fallback))
     inside = (bars >= 0) & (bars < meters.size)
     return np.where(inside, meters[np.clip(bars, 0, meters.size - 1)], int(meters[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Coverage:
+    """How much of the music that sounds has beats around it.
+
+    Attributes
+    ----------
+    share : float in [0, 1]
+        Of the sounding time, the part within reach of a beat (1 where nothing sounds).
+    sounding_s : float
+        Seconds of music above the floor.
+    gaps_s : list of (start_s, end_s)
+        The longest stretches of sounding music without a beat, longest first (at most three).
+    """
+
+    share: float
+    sounding_s: float
+    gaps_s: list[tuple[float, float]]
+
+    def note(self) -> str:
+        """One line for the user when :attr:`share` is under ``COVERAGE_NOTE_SHARE`` ("" if not)."""
+        if self.share >= COVERAGE_NOTE_SHARE:
+            return ""
+        gaps = ", ".join(f"{_clock(start)}-{_clock(end)}" for start, end in self.gaps_s)
+        return (
+            f"The beats cover {100 * self.share:.0f} % of the music that sounds; the conductor stands still "
+            f"while it plays at {gaps}. Give those passages beats (a beat file or timeline markers) or try "
+            "another tracker."
+        )
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def beat_coverage(beats_s: np.ndarray, samples: np.ndarray, sample_rate_hz: int) -> Coverage:
+    """How much of the sounding music a beat grid covers (see :class:`Coverage`).
+
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(B,), float64]
+        Beat times, seconds, increasing (a given grid's, or a tracker's).
+    samples : np.ndarray [shape=(n,), float32]
+        The music, mono, at ``sample_rate_hz``.
+    """
+    block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
+    count = samples.shape[0] // block
+    if count == 0:
+        return Coverage(1.0, 0.0, [])
+    power = np.mean(np.square(samples[: count * block].astype(np.float64)).reshape(count, block), axis=1)
+    level_db = 10.0 * np.log10(power + 1e-12)
+    loud_db = float(np.percentile(level_db, 95))
+    sounding = (level_db > loud_db + SOUNDING_FLOOR_DB) & (loud_db > -90.0)
+    if not sounding.any():
+        return Coverage(1.0, 0.0, [])
+    centres_s = (np.arange(count) + 0.5) * block / sample_rate_hz
+    covered = np.zeros(count, dtype=bool)
+    beats_s = np.asarray(beats_s, dtype=np.float64)
+    if beats_s.size:
+        reach_s = np.maximum(COVERED_PERIODS * local_period_s(beats_s), COVERED_MIN_S)
+        nearest = np.clip(np.searchsorted(beats_s, centres_s), 1, max(beats_s.size - 1, 1))
+        for side in (nearest - 1, np.minimum(nearest, beats_s.size - 1)):
+            covered |= np.abs(centres_s - beats_s[side]) <= reach_s[side]
+    missed = sounding & ~covered
+    share = 1.0 - missed.sum() / sounding.sum()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], missed.astype(np.int8), [0]])))
+    runs = sorted(zip(edges[0::2], edges[1::2]), key=lambda run: run[0] - run[1])[:3]
+    gaps = [(float(centres_s[a] - COVERAGE_BLOCK_S / 2), float(centres_s[b - 1] + COVERAGE_BLOCK_S / 2)) for a, b in runs]
+    return Coverage(float(share), float(sounding.sum() * block / sample_rate_hz), sorted(gaps))

@@ -405,3 +405,16 @@ def test_beat_lists_as_people_write_them(tmp_path: Path) -> None:
     broken.write_text("0.5,1.1\n1.0,1.2\n1.5;1.3\n")
     with pytest.raises(ConductorError, match=r"Line 3 of 'broken.csv' starts with '1.5;1.3'.*separated by commas"):
         load_grid(broken, duration_s=20.0)
+
+
+def test_a_grid_covering_part_of_the_music_is_said_in_one_note(tmp_path: Path) -> None:
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
+
+    short = tmp_path / "three_seconds.txt"
+    short.write_text("".join(f"{0.5 + 0.5 * k:.3f}\t{1 + k // 4}.{1 + k % 4}\n" for k in range(6)))
+    motion = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural", beats_path=str(short)))
+    (note,) = [note for note in motion.extra["notes"] if "cover" in note]
+    assert note.startswith("The beats cover ") and "0:04" in note and motion.extra["beat_coverage"] < 0.2
+    whole = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural"))
+    assert whole.extra["beat_coverage"] > 0.97 and not any("cover" in note for note in whole.extra["notes"])
