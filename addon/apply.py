@@ -242,7 +242,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
                 f"Retargeting gave invalid values for bone '{bone_name}'; the motion may be "
                 "corrupt, try generating it again."
             )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if settings.mode == "IK" and not mapping.ik_bones:
         notes = (f"The mapping '{mapping.name}' names no IK controls on this rig, so the arms are keyed in FK.",)
     return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path, notes)

@@ -85,11 +85,15 @@ def marker_edits(scene: Any) -> MarkerEdits:
         written = json.loads(scene.get(WRITTEN_KEY, "{}"))
     except (TypeError, ValueError):
         written = {}
-    now = {marker.name: marker.frame for marker in scene.timeline_markers if is_beat_marker(marker.name)}
+    now: dict[str, int] = {
+        marker.name: marker.frame for marker in scene.timeline_markers if is_beat_marker(marker.name)
+    }
     return MarkerEdits(
-        moved=tuple(sorted((name for name in now if name in written and now[name] != written[name]), key=now.get)),
-        added=tuple(sorted((name for name in now if name not in written), key=now.get)),
-        deleted=tuple(sorted((name for name in written if name not in now), key=written.get)),
+        moved=tuple(
+            sorted((name for name in now if name in written and now[name] != written[name]), key=now.__getitem__)
+        ),
+        added=tuple(sorted((name for name in now if name not in written), key=now.__getitem__)),
+        deleted=tuple(sorted((name for name in written if name not in now), key=written.__getitem__)),
     )
 
 

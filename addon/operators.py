@@ -340,7 +340,7 @@ class WorkerOperator(bpy.types.Operator):
             return False
         return True
 
-    needs = ("run", "scene", "music", "model", "target")  # the reasons (Reason.about) that stop it
+    needs: tuple[str, ...] = ("run", "scene", "music", "model", "target")  # the reasons (Reason.about) that stop it
 
     @classmethod
     def disabled_reason(cls, context) -> str:

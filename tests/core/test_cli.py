@@ -329,7 +329,7 @@ def test_notes_on_a_grid_are_told_as_events_and_on_stderr(tmp_path):
     add-on's worker, a "note:" line for a person."""
     grid = tmp_path / "grid.txt"
     grid.write_text(
-        "".join(f"{0.5 + 0.5 * k}\t{'verse' if k == 3 else f'{1 + k // 4}.{1 + k % 4}'}\n" for k in range(40))
+        "".join(f"{0.5 + 0.5 * k}\t{'verse' if k == 3 else f'{1 + k // 4}.{1 + k % 4}'}\n" for k in range(78))
     )
     machine = run_cli(
         "generate",
