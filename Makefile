@@ -19,6 +19,9 @@ PY53 := $(VENV53)/bin/python
 #   make demo TORCH_FLAGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
 TORCH_FLAGS ?=
+# ONNX Runtime runs the networks on the CPU (PyTorch only for a GPU, bf16 and training): the
+# version the extension bundles for Python 3.11 (wheels/requirements-cp311.txt).
+ONNXRUNTIME ?= onnxruntime==1.23.2
 # Tests that drive Blender (tests/ mirrors the project: tests/addon and tests/extension are the
 # add-on's): run again on the 4.2 LTS wheel and on 5.3.
 BLENDER_TESTS := tests/addon tests/extension
@@ -36,6 +39,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_FLAGS) $(TORCH)
+	$(PY) -m pip install --quiet $(ONNXRUNTIME)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -43,17 +47,17 @@ $(VENV42)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV42)
 	$(PY42) -m pip install --quiet --upgrade pip
 	$(PY42) -m pip install --quiet $(TORCH_FLAGS) $(TORCH)
-	$(PY42) -m pip install --quiet bpy==$(BPY42) "numpy==1.26.4" soundfile soxr scipy safetensors pytest
+	$(PY42) -m pip install --quiet bpy==$(BPY42) "numpy==1.26.4" soundfile soxr scipy safetensors $(ONNXRUNTIME) pytest
 	touch $@
 
 # Blender 5.3 as its users get it: Python 3.13, NumPy 2, no PyTorch, and the Linux wheels the
-# extension zip bundles (the default path's packages), installed from wheels/.
+# extension zip bundles (the default path's packages and ONNX Runtime), installed from wheels/.
 $(VENV53)/.installed: pyproject.toml wheels/.downloaded
 	@if [ -z "$(PYTHON313)" ]; then echo "Python 3.13 is needed for the Blender 5.3 tests: install python3.13 (e.g. pyenv install 3.13) or set PYTHON313=/path/to/python3.13"; exit 1; fi
 	$(PYTHON313) -m venv $(VENV53)
 	$(PY53) -m pip install --quiet --upgrade pip
 	$(PY53) -m pip install --quiet bpy==$(BPY53) pytest
-	$(PY53) -m pip install --quiet --no-index --find-links wheels soundfile soxr safetensors
+	$(PY53) -m pip install --quiet --no-index --find-links wheels soundfile soxr safetensors onnxruntime
 	touch $@
 
 .venv-typing-%/.installed: Makefile
@@ -109,7 +113,8 @@ test-blender50: install system-deps wheels
 test-blender42: install42 system-deps wheels
 	$(PY42) -m pytest $(BLENDER_TESTS)
 
-# No PyTorch here: tests of the official checkpoints skip, saying so; Blender's deprecations fail.
+# No PyTorch here: the networks run on ONNX Runtime (tests that compare with the PyTorch network
+# skip, saying so); Blender's deprecations fail.
 test-blender53: install53 system-deps wheels
 	$(PY53) -m pytest -W error::DeprecationWarning $(BLENDER_TESTS)
 
@@ -120,9 +125,11 @@ bench: install
 
 # The wheels the extension bundles (blender_manifest.toml), for each platform and Python, pinned by
 # hash; then one zip per platform, built and validated with Blender's own extension tool.
+# ONNX Runtime's macOS wheels need macOS 13 (Blender runs from 11.2 on: where they cannot load,
+# NumPy runs the networks instead).
 WHEEL_PLATFORMS := "manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64" \
-                   win_amd64 macosx_11_0_arm64 \
-                   "macosx_10_14_x86_64 macosx_10_13_x86_64 macosx_10_12_x86_64 macosx_10_9_x86_64"
+                   win_amd64 "macosx_13_0_arm64 macosx_11_0_arm64" \
+                   "macosx_13_0_x86_64 macosx_10_14_x86_64 macosx_10_13_x86_64 macosx_10_12_x86_64 macosx_10_9_x86_64"
 BLENDER_EXT = $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
 
 wheels: wheels/.downloaded

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import sys
 import time
@@ -30,9 +29,9 @@ from ..core.batch import (
     tally,
     write_record,
 )
-from ..core.errors import ConductorError, missing_package_sentence
-from ..core.generate_options import PROCEDURAL, resolve_weights
+from ..core.errors import ConductorError
 from ..core.outputs import check_output_folder, write_atomically
+from .generation import refuse_missing_torch
 from .scene_io import LineProgress, SceneJob, produce
 
 
@@ -45,8 +44,7 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
         raise ConductorError("No music files were given; name files, folders of music or --list files.")
     if args.scene_path and not Path(args.scene_path).is_file():  # would fail every file the same way
         raise ConductorError(f"Scene file '{args.scene_path}' does not exist; check the path of --scene.")
-    if resolve_weights(args.weights) != PROCEDURAL and importlib.util.find_spec("torch") is None:
-        raise ConductorError(missing_package_sentence("torch"))  # once, not for every file
+    refuse_missing_torch(make_job(files[0]).generate)  # a GPU or bf16 without PyTorch: said once, not for every file
     output_folder = check_output_folder(args.output, create=True)
     items = plan_batch(files, formats, output_folder, shard=shard)
     print(

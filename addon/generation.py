@@ -43,6 +43,25 @@ def dependency_paths() -> list[str]:
     return [path for path in (wheels, folder) if path and os.path.isdir(path)]
 
 
+def refuse_missing_torch(options: GenerateOptions) -> None:
+    """Raise core's one sentence (a MissingPackage) where ``options`` run the network on PyTorch (a
+    GPU, bf16) and the worker has none: for the command lines, once, before any work. The worker
+    looks in the private folder PyTorch is installed into; an interpreter of the user's own
+    (``VIRTUAL_CONDUCTOR_PYTHON``) brings its own packages, so it is not second-guessed."""
+    from ..core.generate_options import PROCEDURAL, resolve_weights
+    from ..core.neural.runtimes import needs_torch
+    from .preferences import dependency_status
+    from .worker import TORCH
+
+    if os.environ.get(PYTHON_ENVIRONMENT_VARIABLE, "").strip() or resolve_weights(options.weights) == PROCEDURAL:
+        return
+    if dependency_status(refresh=True)[TORCH.label] is not None:
+        return
+    missing = needs_torch(device=options.device, precision=options.precision, runtime=options.runtime)
+    if missing is not None:
+        raise missing
+
+
 def generate_in_worker(
     audio_path: str | os.PathLike[str],
     options: GenerateOptions,

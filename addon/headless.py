@@ -32,6 +32,7 @@ from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.options import add_arguments, from_arguments
 from ..core.outputs import check_output_folder
 from .apply import ApplyOptions
+from .generation import refuse_missing_torch
 from .scene_io import LineProgress, SceneJob, open_scene, produce
 from .stored_motion import stored_motion
 
@@ -47,9 +48,11 @@ def command_generate(args: argparse.Namespace) -> int:
     if not audio.is_file():
         raise ConductorError(f"Music file '{audio}' does not exist; check the path.")
     check_output_names(args.render, args.export)
+    job = job_from_args(args, audio)
+    refuse_missing_torch(job.generate)
     started = time.monotonic()
     written = produce(
-        job_from_args(args, audio),
+        job,
         output,
         _path_or_none(args.render),
         [Path(p) for p in args.export],
@@ -98,7 +101,9 @@ def command_render(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not source.is_file():
         raise ConductorError(f"'{source}' does not exist; give a .blend made by 'generate' or a music file.")
-    produce(job_from_args(args, source), None, output, [], render_options_from_args(args), progress)
+    job = job_from_args(args, source)
+    refuse_missing_torch(job.generate)
+    produce(job, None, output, [], render_options_from_args(args), progress)
     print(f"wrote {output}")
     return EXIT_OK
 

@@ -17,6 +17,12 @@ from .operators import (
 from .properties import get_settings, sound_strips_collection
 
 
+def needs_torch(settings) -> bool:
+    """Whether the panel's settings run the network on PyTorch: a GPU (CUDA, Metal) or BF16; the
+    CPU in float32 runs it without (ONNX Runtime, else NumPy)."""
+    return not runs_procedural(settings) and (settings.device in ("CUDA", "MPS") or settings.precision == "BF16")
+
+
 class ConductorPanel(bpy.types.Panel):  # the base of the sidebar panels, never registered itself
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
@@ -40,11 +46,11 @@ class CONDUCTOR_PT_main(ConductorPanel, bpy.types.Panel):
             layout.label(text=f"Generating with {python_command()[0]}", icon="CONSOLE")
             return
         settings = get_settings(context)
-        missing = missing_dependencies(neural=not runs_procedural(settings))
+        missing = missing_dependencies(torch=needs_torch(settings))
         if missing == ["PyTorch"]:
             column = layout.column(align=True)
-            column.label(text="This model needs PyTorch: Install PyTorch in", icon="INFO")
-            column.label(text="Preferences > Add-ons > VirtualConductor (or choose Procedural).")
+            column.label(text="A GPU and BF16 need PyTorch: Install PyTorch in", icon="INFO")
+            column.label(text="Preferences > Add-ons > VirtualConductor (or choose Device Auto).")
         elif missing:
             column = layout.column(align=True)
             column.label(text=f"Missing: {', '.join(missing)}", icon="ERROR")
@@ -104,6 +110,8 @@ class CONDUCTOR_PT_model(ConductorPanel, bpy.types.Panel):
         column.active = not procedural  # the procedural conductor runs no network: no device, no precision
         column.prop(settings, "device")
         column.prop(settings, "precision")
+        if not procedural and not needs_torch(settings):
+            column.label(text="Runs on the CPU, no PyTorch needed", icon="INFO")
 
 
 class CONDUCTOR_PT_beats(ConductorPanel, bpy.types.Panel):

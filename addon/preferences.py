@@ -1,4 +1,5 @@
-"""Add-on preferences: which Python packages the generator can use, and installing them.
+"""Add-on preferences: which Python packages the generator can use, and installing PyTorch (for a
+GPU, bf16 and training: the networks run on the CPU with the bundled ONNX Runtime without it).
 
 Dependencies go into the extension's private user folder
 (``extension_path_user(<package>, path="site-packages")``), never into the add-on's own folder
@@ -73,14 +74,15 @@ def dependency_status(*, refresh: bool = False) -> dict[str, str | None]:
     return dict(_status_cache)
 
 
-def missing_dependencies(*, neural: bool = False) -> list[str]:
-    """Labels of the packages a run cannot import: those of the default path, and PyTorch too
-    when ``neural``."""
+def missing_dependencies(*, torch: bool = False) -> list[str]:
+    """Labels of the packages a run cannot import: those every run needs (bundled), and PyTorch
+    too when ``torch`` (a GPU or bf16 asks for it). ONNX Runtime is never missing: where it cannot
+    load, NumPy runs the networks."""
     status = dependency_status()
     return [
         package.label
         for package in PACKAGES
-        if status.get(package.label) is None and (neural or not package.neural_only)
+        if status.get(package.label) is None and not package.optional and (torch or not package.on_request)
     ]
 
 
@@ -146,7 +148,7 @@ def stop_install() -> None:
 
 
 class CONDUCTOR_OT_install_pytorch(bpy.types.Operator):
-    """Download PyTorch for the neural models (the procedural conductor needs nothing more)"""
+    """Download PyTorch for a GPU (CUDA, Metal), bf16 and training (the networks run on the CPU without it)"""
 
     bl_idname = "conductor.install_pytorch"
     bl_label = "Install PyTorch"
@@ -216,7 +218,7 @@ class CONDUCTOR_OT_install_pytorch(bpy.types.Operator):
             self.report({"ERROR"}, f"pip failed (exit code {job.returncode}): {last[:200]}")
             return {"CANCELLED"}
         prefs.install_status = "Installed"
-        self.report({"INFO"}, "PyTorch installed; the neural models are ready.")
+        self.report({"INFO"}, "PyTorch installed; the networks can run on the GPU.")
         return {"FINISHED"}
 
 
@@ -266,17 +268,22 @@ class CONDUCTOR_AP_preferences(bpy.types.AddonPreferences):
         status = dependency_status()
         box = layout.box()
         header = box.row()
-        header.label(text="Bundled with the extension: everything the procedural conductor needs")
+        header.label(text="Bundled with the extension: every model, the networks on the CPU")
         header.operator(CONDUCTOR_OT_refresh_dependencies.bl_idname, text="", icon="FILE_REFRESH")
         column = box.column(align=True)
         for package in PACKAGES:
-            if not package.neural_only:
+            if not package.on_request:
                 row = column.row()
-                row.label(text=package.label, icon="CHECKMARK" if status[package.label] else "ERROR")
-                row.label(text=status[package.label] or "missing: install the zip for your platform again")
+                found = status[package.label]
+                row.label(text=package.label, icon="CHECKMARK" if found else "INFO" if package.optional else "ERROR")
+                if package.optional:
+                    row.label(text=found or "cannot load here: NumPy runs the networks, slower")
+                else:
+                    row.label(text=found or "missing: install the zip for your platform again")
 
         box = layout.box()
-        box.label(text="PyTorch: only for the official checkpoint and our M2S-GAN weights")
+        box.label(text="PyTorch: only for a GPU (CUDA, Metal), bf16 and training")
+        box.label(text="The networks (the official checkpoint, our M2S-GAN) run on the CPU without it.")
         row = box.row()
         torch_version = status[TORCH.label]
         row.label(text=TORCH.label, icon="CHECKMARK" if torch_version else "INFO")

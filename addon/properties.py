@@ -33,6 +33,7 @@ PANEL_OWN = {
     "weights": "chosen from WEIGHTS_ITEMS, with a file path for the official or a custom checkpoint",
     "noise_path": "a noise file is for the command line",
     "device": "the panel offers auto, cpu, cuda and mps (not cuda:N)",
+    "runtime": "the device chooses it: ONNX Runtime (else NumPy) on the CPU, PyTorch on a GPU or in bf16",
     "mapping": "chosen from MAPPING_ITEMS, with a file path for a custom mapping",
     "beats_path": "set by Beat Source: the timeline markers, a file, or none (detect)",
     "beats_offset_s": "a number of seconds, or found from the music for a MIDI file",
@@ -202,18 +203,18 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
             (
                 "BF16",
                 "BF16",
-                "The music encoder in bfloat16, on CPUs with AVX-512 BF16 or AMX and on CUDA GPUs from Ampere "
-                "on: the network about twice as fast on such a CPU; keypoints move by about 0.002",
+                "PyTorch's music encoder in bfloat16, on CPUs with AVX-512 BF16 or AMX and on CUDA GPUs from "
+                "Ampere on: the network about twice as fast on such a CPU; keypoints move by about 0.002",
             ),
         ),
     )
     device: EnumProperty(
         name="Device",
         items=(
-            ("AUTO", "Auto", "The GPU when there is one, else the CPU"),
-            ("CPU", "CPU", ""),
-            ("CUDA", "CUDA", "An NVIDIA GPU"),
-            ("MPS", "Metal", "An Apple GPU"),
+            ("AUTO", "Auto", "The CPU, without PyTorch (ONNX Runtime, bundled)"),
+            ("CPU", "CPU", "The CPU, without PyTorch (ONNX Runtime, bundled)"),
+            ("CUDA", "CUDA", "An NVIDIA GPU: needs PyTorch (Install PyTorch in the add-on's preferences)"),
+            ("MPS", "Metal", "An Apple GPU: needs PyTorch (Install PyTorch in the add-on's preferences)"),
         ),
         default="AUTO",
     )

@@ -6,8 +6,9 @@ Plain Python (no bpy), so it runs in tests without Blender. The operator starts 
 :class:`~addon.background.ChildProcess`, so the timer never blocks. ``run_blocking`` is the same
 job for the synchronous path.
 
-Running generation in its own process keeps PyTorch out of Blender's process (no clashes with
-the libraries Blender bundles), lets a cancel stop it at once, and leaves nothing behind.
+Running generation in its own process keeps ONNX Runtime and PyTorch out of Blender's process
+(no clashes with the libraries Blender bundles), lets a cancel stop it at once, and leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -33,25 +34,49 @@ PYTHON_ENVIRONMENT_VARIABLE = "VIRTUAL_CONDUCTOR_PYTHON"
 
 @dataclasses.dataclass(frozen=True)
 class Package:
-    """A Python package the worker may need: import name, distribution name, label, and
-    whether only the neural models need it (the rest ship inside the extension as wheels)."""
+    """A Python package the worker may need: import name, distribution name, label; whether it
+    is installed on request (PyTorch: for a GPU, bf16 and training; the rest ship inside the
+    extension as wheels), and whether the networks run without it (ONNX Runtime: NumPy runs
+    them instead, slower, where its wheel cannot load)."""
 
     module: str
     distribution: str
     label: str
-    neural_only: bool = False
+    on_request: bool = False
+    optional: bool = False
 
 
 # What the worker imports beyond Blender's own Python (NumPy stays Blender's): the default path's
-# packages are bundled (blender_manifest.toml's wheels); PyTorch is installed on request.
+# packages and ONNX Runtime (the networks on the CPU) are bundled (blender_manifest.toml's wheels);
+# PyTorch is installed on request.
 PACKAGES = (
     Package("soundfile", "soundfile", "soundfile"),
     Package("soxr", "soxr", "soxr"),
     Package("safetensors", "safetensors", "safetensors"),
-    Package("torch", "torch", "PyTorch", neural_only=True),
+    Package("onnxruntime", "onnxruntime", "ONNX Runtime", optional=True),
+    Package("torch", "torch", "PyTorch", on_request=True),
 )
-TORCH = next(package for package in PACKAGES if package.neural_only)
+TORCH = next(package for package in PACKAGES if package.on_request)
 TORCH_VERSION = "2.13.0"  # the PyTorch the project is tested with (Makefile's TORCH)
+# How the panel names the settings that need PyTorch (core's MissingPackage names the setting and its value).
+PANEL_CHOICES = {
+    ("device", "cuda"): "Device CUDA",
+    ("device", "mps"): "Device Metal",
+    ("precision", "bf16"): "Precision BF16",
+}
+WITHOUT_TORCH = {"device": "choose Device Auto or CPU", "precision": "choose Precision Float32"}
+
+
+def torch_missing_sentence(setting: str | None, value: str | None) -> str:
+    """The panel's sentence for a run that needs PyTorch where it is not installed: which setting
+    needs it (``setting``, ``value`` as core names them), how to install it, what runs without."""
+    value = (value or "").split(":")[0]
+    asked = PANEL_CHOICES.get((setting or "", value), "This run")
+    instead = WITHOUT_TORCH.get(setting or "", "choose Device Auto (the CPU runs the networks without it)")
+    return (
+        f"{asked} needs PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons > "
+        f"VirtualConductor, or {instead}."
+    )
 
 
 def package_label(module: str) -> str:
@@ -174,10 +199,7 @@ class GenerationJob:
         if kind == "missing_package":
             self.missing_package = str(outcome.get("package", ""))
             if self.missing_package == TORCH.module:
-                self.error = (
-                    "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > "
-                    "Add-ons > VirtualConductor, or choose Procedural (it needs nothing more)."
-                )
+                self.error = torch_missing_sentence(outcome.get("setting"), outcome.get("value"))
             else:
                 self.error = (
                     f"{package_label(self.missing_package)} is missing from this installation; install the "

@@ -5,6 +5,10 @@ Prints seconds, real-time factor (audio seconds per compute second), the generat
 its goal on a 2-core CPU: generator >= 50 GFLOP/s, mel >= 500x real time.
 
     python bench/inference.py [--weights PATH] [--minutes 10] [--threads N] [--device cpu]
+                              [--runtime torch | onnxruntime | numpy]
+
+``--runtime onnxruntime`` and ``numpy`` measure the generator without PyTorch (it is not imported:
+run them with a Python that lacks it, too).
 """
 
 from __future__ import annotations
@@ -75,23 +79,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime", "numpy"))
     args = parser.parse_args()
 
     import soundfile
-    import torch
 
     from core.audio.decode import load_audio
-    from core.neural.networks import MotionGenerator
-    from core.neural.weights import GENERATOR, load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     weights = Path(args.weights)
-    generator = load_model(weights, GENERATOR).model if weights.is_file() else MotionGenerator().eval()
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-        f"weights {'random' if not weights.is_file() else weights.name}"
-    )
+    if args.runtime == "torch":
+        import torch
+
+        from core.neural.networks import MotionGenerator
+        from core.neural.weights import GENERATOR, load_model
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        generator = load_model(weights, GENERATOR).model if weights.is_file() else MotionGenerator().eval()
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}", end="")
+    else:
+        from core.neural.runtimes import open_generator
+
+        opened = open_generator(weights, runtime=args.runtime)
+        generator = opened.forward
+        print(f"{opened.runtime} {opened.version} on the CPU", end="")
+    print(f", weights {'random' if not weights.is_file() else weights.name}")
     demo = ROOT / "core" / "assets" / "demo_piece.ogg"
     bench_piece("demo piece", demo, generator, args.device, args.repeat)
     with tempfile.TemporaryDirectory() as folder:

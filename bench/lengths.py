@@ -7,11 +7,14 @@ worker. Peak memory is the largest resident size of the whole process tree (the 
 included), sampled every 20 ms. The seconds per minute of music show a step that is not linear.
 Then the speed goals against the reference pipeline (bench/reference_pipeline.py: librosa's mel
 and the plain generator in 60-s windows, as the official code) on a 584-s piece, in the same run,
-and the import time of the default (procedural) path. Where the CPU has bfloat16 arithmetic
-(AVX-512 BF16, AMX), also the network path with ``--precision bf16`` and how far its keypoints
-are from float32's.
+and the import time of the default (procedural) path. The network path runs three ways: here,
+where PyTorch is installed (the default on the CPU, ONNX Runtime, and ``--runtime torch``, the
+path before it), and in each Python without PyTorch given (``--python-without-torch``, repeatable;
+by default the Blender 5.3 test environment, .venv-bpy53: Python 3.13, NumPy 2, the bundled ONNX
+Runtime and no SciPy, as Blender's users run it). Where the CPU has bfloat16 arithmetic (AVX-512 BF16, AMX), also the
+network path with ``--precision bf16`` and how far its keypoints are from float32's.
 
-    python bench/lengths.py [--minutes 1 10] [--with-120] [--repeat 3]
+    python bench/lengths.py [--minutes 1 10] [--with-120] [--repeat 3] [--python-without-torch PYTHON ...]
 
 The pieces are the demo piece played over and over, alternately reversed (no two minutes alike),
 written as FLAC. Quote the figures as ratios measured in one run: the machine may be shared.
@@ -29,6 +32,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +45,9 @@ GOAL_2H_PEAK_MB = 2048.0
 GOAL_IMPORT_S = 0.5
 GOAL_PROCEDURAL_SPEEDUP = 6.0
 GOAL_NETWORK_SPEEDUP = 4.0
+GOAL_NETWORK_SPEEDUP_WITHOUT_TORCH = 4.0  # the target is 5x
 REFERENCE_PIECE_S = 584
+PYTHON_WITHOUT_TORCH = ROOT / ".venv-bpy53" / "bin" / "python"
 
 # The add-on's Generate as the panel runs it, synchronously (bpy has no event loop here): the
 # extension registered, the music file, the procedural conductor, a created conductor.
@@ -133,8 +139,21 @@ def network_weights() -> str:
     return str(PARITY_GENERATOR) if PARITY_GENERATOR.is_file() else "neural"
 
 
-def paths_for(music: Path, work: Path) -> list[tuple[str, list[str]]]:
+def no_torch_label(python: str) -> str:
+    """How the tables name a Python without PyTorch: by its environment's folder."""
+    return f"no torch ({Path(python).parent.parent.name})"
+
+
+def paths_for(music: Path, work: Path, without_torch: Sequence[str] = ()) -> list[tuple[str, list[str]]]:
     blend = work / f"{music.stem}.blend"
+    network = ["--weights", network_weights(), "--device", "cpu"]
+    no_torch = [
+        (
+            f"core: network, {no_torch_label(python)}",
+            [python, "-m", "core", "generate", str(music), "-o", str(work / f"nt{index}.npz"), *network],
+        )
+        for index, python in enumerate(without_torch)
+    ]
     return [
         (
             "core: procedural",
@@ -160,12 +179,10 @@ def paths_for(music: Path, work: Path) -> list[tuple[str, list[str]]]:
                 str(music),
                 "-o",
                 str(work / "n.npz"),
-                "--weights",
-                network_weights(),
-                "--device",
-                "cpu",
+                *network,
             ],
         ),
+        *no_torch,
         ("headless generate", [*HEADLESS, "generate", str(music), "-o", str(blend)]),
         ("batch (one file)", [*HEADLESS, "batch", str(music), "-o", str(work / "batch"), "--force"]),
         (
@@ -190,17 +207,19 @@ def paths_for(music: Path, work: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def lengths_table(minutes: list[float], folder: Path) -> dict[tuple[str, float], tuple[float, float]]:
+def lengths_table(
+    minutes: list[float], folder: Path, without_torch: Sequence[str]
+) -> dict[tuple[str, float], tuple[float, float]]:
     results: dict[tuple[str, float], tuple[float, float]] = {}
     for length in minutes:
         music = write_piece(folder, length * 60)
         work = folder / f"work_{length:g}"
         work.mkdir()
-        for label, command in paths_for(music, work):
+        for label, command in paths_for(music, work, without_torch):
             results[(label, length)] = run_measured(command, f"{label} on {length:g} min")
             seconds, peak = results[(label, length)]
             print(
-                f"  {label:<20} {length:>6g} min {seconds:8.1f} s {seconds / length:8.2f} s/min {peak:8.0f} MB",
+                f"  {label:<36} {length:>6g} min {seconds:8.1f} s {seconds / length:8.2f} s/min {peak:8.0f} MB",
                 flush=True,
             )
     return results
@@ -211,7 +230,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--with-120", action="store_true", help="also the 2-hour concert (minutes of work)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each speed comparison (median)")
+    parser.add_argument(
+        "--python-without-torch",
+        action="append",
+        help="a Python without PyTorch (with NumPy, soundfile, soxr, safetensors and ONNX Runtime) for the "
+        "network path as Blender's users run it; repeatable (default: the Blender 5.3 test environment)",
+    )
     args = parser.parse_args()
+    given = args.python_without_torch or [str(PYTHON_WITHOUT_TORCH)]
+    without_torch = [python for python in given if runs_without_torch(python)]
     minutes = args.minutes + ([120.0] if args.with_120 else [])
     # As a user's Python runs the project after its first run: byte-compiled. Where
     # PYTHONDONTWRITEBYTECODE is set (as on the development machine) every process would
@@ -222,7 +249,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vc_lengths_") as name:
         folder = Path(name)
         print(f"paths (network weights: {Path(network_weights()).name}), whole process:")
-        results = lengths_table(minutes, folder)
+        for python in given:
+            print(
+                f"  ({no_torch_label(python)}: {python if python in without_torch else 'not a Python without PyTorch that runs core, skipped'})"
+            )
+        results = lengths_table(minutes, folder, without_torch)
 
         print("\ngoals:")
         if 10.0 in minutes:
@@ -232,8 +263,9 @@ def main() -> None:
                 f"(goal < {GOAL_HEADLESS_10MIN_S:g} s: ratio {GOAL_HEADLESS_10MIN_S / seconds:.2f})"
             )
         if 120.0 in minutes:
-            worst_s = max(results[(label, 120.0)][0] for label, _ in paths_for(Path("x"), Path("y")))
-            worst_mb = max(results[(label, 120.0)][1] for label, _ in paths_for(Path("x"), Path("y")))
+            labels = [label for label, _ in paths_for(Path("x"), Path("y"), without_torch)]
+            worst_s = max(results[(label, 120.0)][0] for label in labels)
+            worst_mb = max(results[(label, 120.0)][1] for label in labels)
             print(
                 f"  2-hour piece, slowest path {worst_s:.1f} s (goal < {GOAL_2H_S:g} s: ratio {GOAL_2H_S / worst_s:.2f}), "
                 f"largest peak {worst_mb:.0f} MB (goal < {GOAL_2H_PEAK_MB:g} MB: ratio {GOAL_2H_PEAK_MB / worst_mb:.2f})"
@@ -258,15 +290,19 @@ def main() -> None:
         music = write_piece(folder, REFERENCE_PIECE_S)
         work = folder / "reference"
         work.mkdir()
-        ours: dict[str, list[str]] = {
-            "procedural": ["--weights", "procedural"],
-            "network": ["--weights", str(PARITY_GENERATOR)],
+        official = ["--weights", str(PARITY_GENERATOR)]
+        ours: dict[str, tuple[str, list[str]]] = {  # (the Python that runs it, its flags)
+            "procedural": (sys.executable, ["--weights", "procedural"]),
+            "network": (sys.executable, official),
+            "network, --runtime torch": (sys.executable, [*official, "--runtime", "torch"]),
         }
+        for python in without_torch:
+            ours[f"network, {no_torch_label(python)}"] = (python, official)
         bf16_note = bf16_unavailable()
         if bf16_note is None:
-            ours["network, bf16"] = ["--weights", str(PARITY_GENERATOR), "--precision", "bf16"]
+            ours["network, bf16"] = (sys.executable, [*official, "--precision", "bf16"])
         runs: dict[str, list[float]] = {"reference": [], **{kind: [] for kind in ours}}
-        outputs = {kind: work / f"{kind.replace(', ', '_')}.npz" for kind in ours}
+        outputs = {kind: work / f"run{index}.npz" for index, kind in enumerate(ours)}
         for _ in range(args.repeat):  # interleaved, so a busy moment hits all of them alike
             reference_command = [
                 sys.executable,
@@ -276,30 +312,70 @@ def main() -> None:
                 str(work / "r.npy"),
             ]
             runs["reference"].append(run_measured(reference_command, "reference", sample_memory=False)[0])
-            for kind, flags in ours.items():
-                command = [sys.executable, "-m", "core", "generate", str(music), "-o", str(outputs[kind]), *flags]
+            for kind, (python, flags) in ours.items():
+                command = [python, "-m", "core", "generate", str(music), "-o", str(outputs[kind]), *flags]
                 runs[kind].append(run_measured([*command, "--device", "cpu"], kind, sample_memory=False)[0])
         reference = statistics.median(runs["reference"])
-        goals = {"procedural": GOAL_PROCEDURAL_SPEEDUP, "network": GOAL_NETWORK_SPEEDUP}
+        goals = {
+            "procedural": GOAL_PROCEDURAL_SPEEDUP,
+            "network": GOAL_NETWORK_SPEEDUP,
+            "network, --runtime torch": GOAL_NETWORK_SPEEDUP,
+            **{f"network, {no_torch_label(python)}": GOAL_NETWORK_SPEEDUP_WITHOUT_TORCH for python in without_torch},
+        }
         for kind in ours:
             seconds = statistics.median(runs[kind])
             speedup = reference / seconds
             goal = f"goal {goals[kind]:g}x: ratio {speedup / goals[kind]:.2f}" if kind in goals else "opt-in, no goal"
             print(
                 f"  {REFERENCE_PIECE_S}-s piece, {kind}: {seconds:.2f} s against the reference's {reference:.2f} s: "
-                f"{speedup:.1f}x faster ({goal})"
+                f"{speedup:.1f}x faster ({goal}; runs {', '.join(f'{t:.2f}' for t in runs[kind])})"
             )
+        print(f"  (the reference's runs: {', '.join(f'{t:.2f}' for t in runs['reference'])})")
+        report_runtimes(outputs)
         if bf16_note is not None:
             print(f"  {REFERENCE_PIECE_S}-s piece, network, bf16: skipped ({bf16_note})")
         else:
             import numpy as np
 
-            # The same seed (0) both ways: what bfloat16 moves the keypoints by, in image units.
-            error = np.abs(np.load(outputs["network, bf16"])["keypoints"] - np.load(outputs["network"])["keypoints"])
+            # The same seed (0) both ways, both on PyTorch: what bfloat16 moves the keypoints by, in image units.
+            float32 = np.load(outputs["network, --runtime torch"])["keypoints"]
+            error = np.abs(np.load(outputs["network, bf16"])["keypoints"] - float32)
             print(
                 f"  bf16 against float32: keypoints differ by {error.mean():.4f} on average, "
                 f"{np.percentile(error, 99):.3f} at the 99th percentile, {error.max():.3f} at most"
             )
+
+
+def runs_without_torch(given: str) -> bool:
+    """Whether ``given`` is a Python that runs the project's core without PyTorch (else its runs
+    are skipped, saying so)."""
+    check = "import importlib.util, sys; import core.neural.runtimes; sys.exit(importlib.util.find_spec('torch') is not None)"
+    try:
+        done = subprocess.run([given, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def report_runtimes(outputs: dict[str, Path]) -> None:
+    """Which runtime each network run recorded (its motion's extra), and how far the runtimes'
+    keypoints are from the PyTorch path's (the same seed)."""
+    import json
+
+    import numpy as np
+
+    reference = outputs.get("network, --runtime torch")
+    for kind, path in outputs.items():
+        if not kind.startswith("network") or not path.is_file():
+            continue
+        with np.load(path) as archive:
+            extra = json.loads(str(archive["metadata_json"]))["extra"]
+            keypoints = archive["keypoints"]
+        line = f"  {kind}: ran on {extra.get('runtime')} {extra.get('runtime_version')}"
+        if reference is not None and reference.is_file() and path != reference and "bf16" not in kind:
+            with np.load(reference) as archive:
+                line += f", keypoints within {np.abs(keypoints - archive['keypoints']).max():.1e} of PyTorch's"
+        print(line)
 
 
 def bf16_unavailable() -> str | None:

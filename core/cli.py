@@ -6,7 +6,8 @@ message); 70 an internal error (a bug: the traceback is printed, please report i
 interrupted. With ``--progress-jsonl`` (how the add-on runs its worker) stdout carries one JSON
 event a line instead: ``{"event": "progress", "fraction", "message"}``, then one of
 ``{"event": "result", "output", "summary"}``, ``{"event": "error", "message"}``,
-``{"event": "missing_package", "package", "message"}`` or ``{"event": "internal_error", "message"}``.
+``{"event": "missing_package", "package", "message"}`` (with ``"setting"`` and ``"value"`` where a setting
+asked for the package: ``--device cuda`` needs PyTorch) or ``{"event": "internal_error", "message"}``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConductorError, missing_dependency, missing_package_sentence, one_of, stop_on_sigterm
+from .errors import (
+    ConductorError,
+    MissingPackage,
+    missing_dependency,
+    missing_package_sentence,
+    one_of,
+    stop_on_sigterm,
+)
 from .options import add_arguments, from_arguments, option
 from .outputs import check_output_folder
 
@@ -249,7 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = args.run(args, progress)
     except ConductorError as error:
         bar.close()
-        if machine:
+        if machine and isinstance(error, MissingPackage):  # the add-on says how to install it there
+            emit_event(
+                "missing_package", package=error.package, message=str(error), setting=error.setting, value=error.value
+            )
+        elif machine:
             emit_event("error", message=str(error))
         else:
             print(f"error: {error}", file=sys.stderr)

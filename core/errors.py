@@ -38,8 +38,27 @@ def missing_dependency(error: ModuleNotFoundError) -> str | None:
     return None if package in ("", "core", "addon", "bpy") else package
 
 
-def missing_package_sentence(package: str) -> str:
-    """What to tell a user whose Python lacks ``package`` (an import name), in one sentence."""
+# What to choose instead of a setting's value that needs PyTorch, on the command line.
+_WITHOUT_TORCH = {
+    "device": "use the CPU (--device cpu), which runs the networks without it",
+    "precision": "use --precision float32, which runs without it",
+    "runtime": "drop --runtime: the CPU runs the networks without it",
+}
+
+
+def missing_package_sentence(package: str, *, setting: str | None = None, value: str | None = None) -> str:
+    """What to tell a user whose Python lacks ``package`` (an import name), in one sentence;
+    ``setting`` and ``value`` name the setting that needs it, where one does."""
+    if package == "torch" and setting is not None:
+        return (
+            f"--{setting.replace('_', '-')} {value} needs PyTorch, which this Python does not have; install it "
+            f"(pip install torch) or {_WITHOUT_TORCH.get(setting, 'choose another setting')}."
+        )
+    if package == "onnxruntime":
+        return (
+            "ONNX Runtime is not installed here or cannot load; install it (pip install onnxruntime) or drop "
+            "--runtime onnxruntime: NumPy runs the networks without it."
+        )
     if package == "torch":
         return (
             "The networks need PyTorch, which this Python does not have; install it (pip install torch) "
@@ -53,6 +72,15 @@ def missing_package_sentence(package: str) -> str:
 
 class ConductorError(Exception):
     """A user-facing failure: bad input, missing file, unusable weights, cancelled work."""
+
+
+class MissingPackage(ConductorError):
+    """A package that a setting asks for is not installed (or cannot load): ``package`` is its
+    import name, ``setting`` and ``value`` what asked for it (``--device cuda`` needs PyTorch)."""
+
+    def __init__(self, package: str, *, setting: str, value: str) -> None:
+        super().__init__(missing_package_sentence(package, setting=setting, value=value))
+        self.package, self.setting, self.value = package, setting, value
 
 
 class GenerationCancelled(ConductorError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,11 +16,9 @@ from .generate_options import PROCEDURAL, GenerateOptions, check_combination, re
 from .motion.keypoints import MOTION_FPS, Motion
 
 if TYPE_CHECKING:
-    import torch
-
     from .audio.background_decoding import DecodedMusic
     from .beats.track import BeatTrack
-    from .neural.weights import LoadedWeights
+    from .neural.runtimes import OpenedGenerator
 
 MIN_DURATION_S = 1.0
 
@@ -151,10 +149,8 @@ def _neural_motion(
 ) -> Motion:
     """:func:`generate_motion` by the generator network of ``weights``, locked to the beats
     where ``options`` ask for it."""
-    device, loaded, (samples, mel, audio_sha256) = _network_and_music(source, options, weights=weights, report=report)
-    # PyTorch is loaded by now: imported before, it would keep the decoding from forking.
+    network, (samples, mel, audio_sha256) = _network_and_music(source, options, weights=weights, report=report)
     from .neural.inference import generate_keypoints, seconds_of_noise
-    from .neural.networks import MotionGenerator
 
     notes: list[str] = []
     grid = given_grid(options, samples, duration_s=mel.shape[0] / MEL_FPS, notes=notes)  # before the network runs
@@ -168,19 +164,19 @@ def _neural_motion(
         samples = None  # only locking to tracked beats needs the music again: free it (635 MB for 2 hours)
     noise, seed = _noise(options, seconds_of_noise(mel.shape[0]))
     keypoints = generate_keypoints(
-        cast(MotionGenerator, loaded.model),  # load_model builds the network of the kind asked for
+        network.forward,
         mel,
         noise,
         variation=options.variation,
-        device=device,
         progress=lambda fraction, message: report(0.15 + (0.8 if strength > 0 else 0.85) * fraction, message),
         should_cancel=should_cancel,
-        precision=options.precision,
     )
     extra = {
         "variation": float(options.variation),
-        "device": str(device),
+        "device": network.device,
         "precision": options.precision,
+        "runtime": network.runtime,
+        "runtime_version": network.version,
         "notes": notes,
     }
     if strength > 0:
@@ -197,7 +193,7 @@ def _neural_motion(
         keypoints=keypoints,
         fps=float(MOTION_FPS),
         seed=seed,
-        weights_id=loaded.weights_id,
+        weights_id=network.weights_id,
         extra=extra,
         source_audio=source.name,
         audio_sha256=audio_sha256,
@@ -206,28 +202,29 @@ def _neural_motion(
 
 def _network_and_music(
     source: Path, options: GenerateOptions, *, weights: str, report: ProgressCallback
-) -> tuple[torch.device, LoadedWeights, DecodedMusic]:
-    """(device, loaded generator, decoded music): the music is decoded and its mel computed while
-    PyTorch loads (2.5 s of imports), in a forked process where that is safe
-    (core.audio.background_decoding). A problem with the device or the weights is still told
-    first, once the decoding is stopped (no decoder is left behind)."""
+) -> tuple[OpenedGenerator, DecodedMusic]:
+    """(the generator on its runtime, the decoded music): the music is decoded and its mel computed
+    while the runtime loads (PyTorch's imports take 1.3-2.5 s), in a forked process where that is
+    safe (core.audio.background_decoding). A problem with the device, the runtime or the weights
+    is still told first, once the decoding is stopped (no decoder is left behind)."""
     from .audio.background_decoding import BackgroundDecoding
+    from .neural.runtimes import TORCH, choose_runtime
 
-    report(0.0, "loading PyTorch and the weights; decoding audio")
+    runtime = choose_runtime(device=options.device, precision=options.precision, runtime=options.runtime)
+    loading = "PyTorch and the weights" if runtime == TORCH else "the weights"
+    report(0.0, f"loading {loading}; decoding audio")
     # Only a beat grid (its bar starts, a MIDI file's offset) and locking to tracked beats need
     # the music again.
     keep_samples = options.beats_path is not None or (options.beat_lock or 0.0) > 0
-    decoding = BackgroundDecoding(lambda: decoded_music(source, keep_samples=keep_samples))
+    decoding = BackgroundDecoding(
+        lambda: decoded_music(source, keep_samples=keep_samples), yield_to_caller=runtime == TORCH
+    )
     try:
-        from .neural.inference import pick_device
-        from .neural.precision import check_precision
-        from .neural.weights import GENERATOR, load_model
+        from .neural.runtimes import open_generator
 
-        device = pick_device(options.device)
-        check_precision(options.precision, device)
-        loaded = load_model(weights, GENERATOR)
+        network = open_generator(weights, device=options.device, precision=options.precision, runtime=runtime)
         report(0.03, "decoding audio, mel spectrogram")
-        return device, loaded, decoding.result()
+        return network, decoding.result()
     finally:
         decoding.close()
 

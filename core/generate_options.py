@@ -22,6 +22,7 @@ from .beats.tracking import TRACKERS
 from .errors import ConductorError
 from .installed_weights import default_weights_path, neural_weights_path
 from .neural.precision import PRECISIONS
+from .neural.runtimes import RUNTIMES
 from .options import check, nested, option
 from .procedural.style import ConductingStyle
 
@@ -53,7 +54,15 @@ class GenerateOptions:
     variation: float = option(
         1.0, "noise scale (procedural: human irregularity): 0 = calmest, 1 = as trained", minimum=0.0, maximum=4.0
     )
-    device: str = option("auto", "network device: auto, cpu, cuda, cuda:N or mps")
+    device: str = option(
+        "auto", "network device: auto (the CPU, without PyTorch), cpu, or with PyTorch a GPU: cuda, cuda:N or mps"
+    )
+    runtime: str = option(
+        "auto",
+        "what runs the network: auto (on the CPU ONNX Runtime where it imports, else NumPy; PyTorch for a GPU or "
+        "bf16), onnxruntime, numpy, or torch (PyTorch, on the device asked for)",
+        choices=RUNTIMES,
+    )
     meter: int | None = option(
         None,
         "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
@@ -90,8 +99,8 @@ class GenerateOptions:
     )
     precision: str = option(
         "float32",
-        "network arithmetic: float32 (exact), or bf16 (the music encoder in bfloat16, on CPUs with AVX-512 BF16 "
-        "or AMX and on CUDA GPUs from Ampere on: the generator about twice as fast on such a CPU, keypoints "
+        "network arithmetic: float32 (exact), or bf16 (PyTorch's music encoder in bfloat16, on CPUs with AVX-512 "
+        "BF16 or AMX and on CUDA GPUs from Ampere on: the generator about twice as fast on such a CPU, keypoints "
         "moved by ~0.002 on average, ~0.04 at most)",
         choices=PRECISIONS,
     )
@@ -145,6 +154,12 @@ RULES = (
         "auto",
         "The procedural conductor runs no network, so no GPU; drop --device or choose neural weights.",
         allowed=("cpu",),
+    ),
+    Rule(
+        "runtime",
+        lambda o, procedural: not procedural,
+        "auto",
+        "The procedural conductor runs no network; drop --runtime or choose neural weights.",
     ),
     Rule(
         "style",

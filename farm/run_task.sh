@@ -95,11 +95,8 @@ run_python_code() {
 }
 
 check_packages() {
+    # The networks run on the CPU without PyTorch (ONNX Runtime, bundled with the extension, else NumPy).
     local wanted="bpy numpy soundfile soxr safetensors"
-    case ${weights:-default} in
-    default | procedural) ;;
-    *) wanted="$wanted torch" ;; # the networks; batch refuses them without PyTorch
-    esac
     local probe="import importlib.util; print('missing packages:', *[n for n in '$wanted'.split() if importlib.util.find_spec(n) is None])"
     local answer missing
     answer=$(run_python_code "$probe")

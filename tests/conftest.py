@@ -54,10 +54,10 @@ def pytest_configure(config) -> None:
 
 
 PARITY_FIXTURE_NAMES = {"parity_dir": "PARITY_DIR", "golden": "GOLDEN_NPZ", "official_generator": "OFFICIAL_GENERATOR"}
-CHECKPOINT_NAMES = {"OFFICIAL_GENERATOR", "OFFICIAL_M2SNET", "OFFICIAL_M2SNET_TEST"}  # need PyTorch to load
+TORCH_FIXTURES = {"official_generator"}  # the official generator as a PyTorch network
 TORCH_SKIP_REASON = (
-    "PyTorch is not installed in this environment (the default path runs without it, as in the "
-    "Blender 5.3 tests); the official checkpoints need it"
+    "PyTorch is not installed in this environment (the networks run without it, as in the Blender 5.3 "
+    "tests); this test compares with the PyTorch network"
 )
 
 
@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.parity)
         if not PARITY_DIR.is_dir() and item.get_closest_marker("parity") is not None:
             item.add_marker(skip_parity)
-        elif not has_torch and used & CHECKPOINT_NAMES:
+        elif not has_torch and TORCH_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip_torch)
 
 

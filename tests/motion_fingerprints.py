@@ -6,7 +6,8 @@ should not alter behaviour (a restructuring, a speed-up) leaves the motion bit f
 SHA-256 of the float32 keypoints (bit-equality) with a strided sample of the values, so that on
 a CPU whose kernels sum in another order (oneDNN's AVX-512 against AVX2, NumPy's SIMD dispatch)
 the test can still say how far apart the two are. Re-record only with a change that is meant
-to move the figure, and say so in its commit.
+to move the figure, and say so in its commit. ``python tests/motion_fingerprints.py record CASE...``
+records only the cases named (a new case), keeping the others as they were recorded.
 
 The cases: the demo piece, the parity recording and a 10-minute piece (the demo forward and
 reversed, as bench/lengths.py builds it), each conducted procedurally (tracked beats and a given
@@ -38,11 +39,14 @@ SAMPLES_KEPT = 512  # values of the strided sample, for a distance where the bit
 
 PIECES = ("demo", "parity", "ten_minutes")
 CASES = {
-    # name: (needs the official checkpoint, options given to GenerateOptions, with a grid file)
+    # name: (needs the official checkpoint, options given to GenerateOptions, with a grid file).
+    # The official network on PyTorch (bit-equal to the path before the torch-free runtimes) and on
+    # ONNX Runtime (the default on the CPU since then; its bits depend on its version too).
     "procedural": (False, {"weights": "procedural"}, False),
     "procedural_grid": (False, {"weights": "procedural"}, True),
-    "official": (True, {"weights": str(OFFICIAL_GENERATOR)}, False),
-    "official_grid_locked": (True, {"weights": str(OFFICIAL_GENERATOR)}, True),
+    "official": (True, {"weights": str(OFFICIAL_GENERATOR), "runtime": "torch"}, False),
+    "official_grid_locked": (True, {"weights": str(OFFICIAL_GENERATOR), "runtime": "torch"}, True),
+    "official_onnxruntime": (True, {"weights": str(OFFICIAL_GENERATOR), "runtime": "onnxruntime"}, False),
 }
 
 
@@ -170,19 +174,36 @@ def scene_case(folder: Path, python: str) -> dict:
     return result
 
 
-def all_cases(folder: Path, python: str) -> dict:
+def all_cases(folder: Path, python: str, only: set[str] | None = None) -> dict:
+    """Every case's fingerprint (``only``: just those motion cases, on every piece)."""
     has_parity = OFFICIAL_GENERATOR.is_file()
     found: dict = {}
     for piece in PIECES:
         if piece == "parity" and not has_parity:
             continue
-        found[f"{piece}/beats"] = beats_case(piece, folder)
+        if only is None:
+            found[f"{piece}/beats"] = beats_case(piece, folder)
         for case, (official, _, _) in CASES.items():
-            if official and not has_parity:
+            if (official and not has_parity) or (only is not None and case not in only):
                 continue
             found[f"{piece}/{case}"] = motion_case(piece, case, folder)
-    found["demo/scene"] = scene_case(folder, python)
+    if only is None:
+        found["demo/scene"] = scene_case(folder, python)
     return found
+
+
+def runtime_of(case: str) -> str | None:
+    """The network runtime a case asks for (None: the procedural conductor)."""
+    return CASES[case][1].get("runtime")
+
+
+def onnxruntime_version() -> str | None:
+    """The ONNX Runtime here (its kernels decide the bits of the onnxruntime cases), or None."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return str(onnxruntime.__version__)
 
 
 def cpu_signature() -> str:
@@ -202,12 +223,15 @@ def cpu_signature() -> str:
 if __name__ == "__main__":
     import tempfile
 
-    if sys.argv[1:] != ["record"]:
-        sys.exit(f"usage: {sys.argv[0]} record")
+    if sys.argv[1:2] != ["record"] or set(sys.argv[2:]) - set(CASES):
+        sys.exit(f"usage: {sys.argv[0]} record [CASE ...]  (cases: {', '.join(CASES)})")
+    only = set(sys.argv[2:]) or None
     with tempfile.TemporaryDirectory() as folder:
-        cases = all_cases(Path(folder), sys.executable)
+        cases = all_cases(Path(folder), sys.executable, only)
+    if only is not None:  # the named cases anew, every other as it was recorded
+        cases = {**json.loads(RECORD.read_text())["cases"], **cases}
     RECORD.parent.mkdir(exist_ok=True)
     lines = ",\n".join(f"  {json.dumps(name)}: {json.dumps(case)}" for name, case in cases.items())
-    header = json.dumps({"cpu": cpu_signature(), "numpy": np.__version__})[:-1]
+    header = json.dumps({"cpu": cpu_signature(), "numpy": np.__version__, "onnxruntime": onnxruntime_version()})[:-1]
     RECORD.write_text(f'{header}, "cases": {{\n{lines}\n}}}}\n')
     print(f"recorded {len(cases)} cases in {RECORD.relative_to(ROOT)}")

@@ -59,8 +59,11 @@ class BackgroundDecoding:
     """``decode()`` running beside the caller, in a forked process where :func:`fork_is_safe`,
     else in a thread. Use as ``try: ... decoding.result() ... finally: decoding.close()``."""
 
-    def __init__(self, decode: Callable[[], DecodedMusic]) -> None:
+    def __init__(self, decode: Callable[[], DecodedMusic], *, yield_to_caller: bool = True) -> None:
+        """``yield_to_caller``: the forked decoder runs at a lower priority, for a caller whose own
+        work (PyTorch's import) is the longer of the two; else at the caller's."""
         self._decode = decode
+        self._yield = yield_to_caller
         self._pid = 0
         self._status: int | None = None
         self._exchange: IO[bytes] | None = None
@@ -90,7 +93,7 @@ class BackgroundDecoding:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
             if pid == 0:
-                _run_child(self._decode, exchange, parent=parent, prctl=prctl)  # never returns
+                _run_child(self._decode, exchange, parent=parent, prctl=prctl, nice=self._yield)  # never returns
         except (OSError, RuntimeError):
             exchange.close()
             return False
@@ -176,7 +179,9 @@ class BackgroundDecoding:
             return None
 
 
-def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], *, parent: int, prctl: Callable) -> None:
+def _run_child(
+    decode: Callable[[], DecodedMusic], exchange: IO[bytes], *, parent: int, prctl: Callable, nice: bool
+) -> None:
     """The forked child: decode, write the result (or the error) to ``exchange``, and exit
     without running anything of the parent's (no atexit, no finally blocks above)."""
     code = 1
@@ -188,7 +193,10 @@ def _run_child(decode: Callable[[], DecodedMusic], exchange: IO[bytes], *, paren
             return
         # Yield the cores to the parent's import, which is the longer of the two: 0.3 s sooner
         # on a 10-minute piece. Once the parent waits, the decoding has the cores to itself.
-        os.nice(_CHILD_NICENESS)
+        # (A parent that only reads weights, a tenth of a second, is not worth yielding to: at a
+        # lower priority the decoding would lose to any other busy process.)
+        if nice:
+            os.nice(_CHILD_NICENESS)
         try:
             outcome: DecodedMusic | Exception = decode()
         except Exception as error:

@@ -1,4 +1,7 @@
-"""Any-length M2S-GAN inference: mel + noise in, 30 fps keypoints out, in bounded memory.
+"""Any-length M2S-GAN inference: mel + noise in, 30 fps keypoints out, in bounded memory, on any
+runtime (:mod:`core.neural.runtimes`): one window loop drives the PyTorch, ONNX Runtime and NumPy
+forwards alike, each a callable of one window (mel (90 S, 128), noise (S, 8)) -> keypoints
+(30 S, 13, 2).
 
 The generator is fully convolutional with a receptive field of about 9 s (six dilated temporal
 blocks reach 258 frames either way, plus the noise upsampler and the music encoder). A long
@@ -6,23 +9,31 @@ piece is cut into windows of ``window_s`` seconds, each run with ``context_s`` s
 music on both sides that are then thrown away. Because the context is longer than the receptive
 field, the kept centre of every window is the same as a single pass over the whole piece would
 give: there are no seams to cross-fade, and memory stays bounded whatever the length.
+
+Imports without PyTorch; a PyTorch network given here is wrapped in
+:class:`core.neural.torch_generator.TorchGenerator`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
-from ..errors import CancelCheck, GenerationCancelled, ConductorError, ProgressCallback
 from ..audio.mel import MEL_FPS, frame_count_30fps
+from ..errors import CancelCheck, ConductorError, GenerationCancelled, ProgressCallback
 from ..motion.keypoints import MOTION_FPS
-from .fusion import FusedGenerator
-from .networks import NOISE_PER_SECOND, MotionGenerator
-from .precision import PRECISIONS
+from ..motion.skeleton import JOINT_COUNT
+from .architecture import MEL_BANDS, NOISE_PER_SECOND
 
-DEFAULT_WINDOW_S = 600  # the fused encoder chunks itself, so only the cheap TCN sees a whole window
+if TYPE_CHECKING:
+    import torch
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (mel (90 S, 128), noise (S, 8)) -> (30 S, 13, 2)
+
+DEFAULT_WINDOW_S = 600  # the encoders chunk themselves, so only the cheap TCN sees a whole window
 DEFAULT_CONTEXT_S = 12
 # The temporal blocks reflect-pad by up to 128 frames, so one pass needs more than 128 frames;
 # shorter pieces are mirrored out to this length and cut back afterwards.
@@ -30,7 +41,11 @@ MIN_PASS_S = 6
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; otherwise the named device, checked to exist."""
+    """A PyTorch device: ``"auto"`` picks cuda, then mps, then cpu; otherwise the named device,
+    checked to exist. (Generation picks its runtime and device in :mod:`core.neural.runtimes`,
+    where "auto" is the CPU without PyTorch; training calls this.)"""
+    import torch
+
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -100,7 +115,7 @@ def check_noise(noise: np.ndarray, seconds: int) -> np.ndarray:
 
 
 def generate_keypoints(
-    generator: MotionGenerator,
+    network: Forward | Any,
     mel_90hz: np.ndarray,
     noise: np.ndarray,
     *,
@@ -117,8 +132,12 @@ def generate_keypoints(
 
     Parameters
     ----------
-    generator : MotionGenerator
-        In eval mode.
+    network : a forward, or a MotionGenerator
+        A callable of one window, mel [shape=(90 S, 128), float32] and noise [shape=(S, 8),
+        float32] -> keypoints [shape=(30 S, 13, 2), float32] (a runtime's generator, see
+        :func:`core.neural.runtimes.open_generator`); or a PyTorch
+        :class:`~core.neural.networks.MotionGenerator` in eval mode, run on ``device`` as
+        ``fused`` and ``precision`` say (:class:`~core.neural.torch_generator.TorchGenerator`).
     mel_90hz : np.ndarray [shape=(T90, 128), float32]
         The official mel feature (:func:`core.audio.mel.mel_90hz`), T90 >= 1.
     noise : np.ndarray [shape=(S, 8), float32]
@@ -128,71 +147,81 @@ def generate_keypoints(
     window_s, context_s : int
         Window length and context on each side, in whole seconds (context_s >= 10 keeps the
         result equal to a single pass).
-    fused : bool
-        Run :class:`core.neural.fusion.FusedGenerator` (batch norms folded, ~1.7x faster on CPU, equal
-        to float32 rounding) instead of the plain network.
-    precision : "float32" or "bf16"
-        "bf16" runs the fused network's music encoder in bfloat16 (see :func:`check_precision`
-        for where that is fast); the keypoints differ from float32's by a few thousandths on
-        average, a few hundredths at most. The plain network (``fused=False``) runs float32 only.
+    device, fused, precision
+        For a PyTorch network only (see :class:`~core.neural.torch_generator.TorchGenerator`);
+        "bf16" runs its fused music encoder in bfloat16 (:func:`core.neural.precision.check_precision`
+        says where that is fast): keypoints a few thousandths from float32's on average.
 
     Returns
     -------
     keypoints_30fps : np.ndarray [shape=(ceil(T90 / 3), 13, 2), float32]
         x and y in [0, 1], y down.
+
+    Raises
+    ------
+    GenerationCancelled
+        When ``should_cancel()`` returns True (asked before each window).
     """
     mel_frames = int(mel_90hz.shape[0])
-    if mel_90hz.ndim != 2 or mel_90hz.shape[1] != 128 or mel_frames < 1:
-        raise ConductorError(f"The mel feature must be shaped (frames, 128), got {tuple(mel_90hz.shape)}.")
+    if mel_90hz.ndim != 2 or mel_90hz.shape[1] != MEL_BANDS or mel_frames < 1:
+        raise ConductorError(f"The mel feature must be shaped (frames, {MEL_BANDS}), got {tuple(mel_90hz.shape)}.")
     if not (np.isfinite(variation) and variation >= 0):
         raise ConductorError(f"Variation must be a number >= 0, got {variation!r}.")
+    forward = _forward(network, device=device, fused=fused, precision=precision)
     seconds = seconds_of_noise(mel_frames)
-    padded, noise = _whole_seconds(mel_90hz, check_noise(noise, seconds) * np.float32(variation))
+    music, noise = _whole_seconds(mel_90hz, check_noise(noise, seconds) * np.float32(variation))
     seconds = noise.shape[0]
-    device = torch.device(device)
-    model = _inference_model(generator, device, fused=fused, precision=precision)
-    output = np.empty((seconds * MOTION_FPS, 13, 2), dtype=np.float32)
+    output = np.empty((seconds * MOTION_FPS, JOINT_COUNT, 2), dtype=np.float32)
     starts = list(range(0, seconds, window_s))
-    with torch.inference_mode():
-        for index, core_start in enumerate(starts):
-            if should_cancel is not None and should_cancel():
-                raise GenerationCancelled()
-            core_end = min(core_start + window_s, seconds)
-            first = max(0, core_start - context_s)
-            last = min(seconds, core_end + context_s)
-            mel_window = torch.from_numpy(padded[first * MEL_FPS : last * MEL_FPS]).to(device)[None]
-            noise_window = torch.from_numpy(noise[first:last]).to(device)[None]
-            motion = model(mel_window, noise_window)[0].float().cpu().numpy()
-            keep = slice((core_start - first) * MOTION_FPS, (core_end - first) * MOTION_FPS)
-            output[core_start * MOTION_FPS : core_end * MOTION_FPS] = motion[keep]
-            if progress is not None:
-                progress((index + 1) / len(starts), f"generator: {core_end} of {seconds} s")
+    for index, core_start in enumerate(starts):
+        if should_cancel is not None and should_cancel():
+            raise GenerationCancelled()
+        core_end = min(core_start + window_s, seconds)
+        first = max(0, core_start - context_s)
+        last = min(seconds, core_end + context_s)
+        motion = forward(_mel_window(music, first, last), noise[first:last])
+        keep = slice((core_start - first) * MOTION_FPS, (core_end - first) * MOTION_FPS)
+        output[core_start * MOTION_FPS : core_end * MOTION_FPS] = motion[keep]
+        if progress is not None:
+            progress((index + 1) / len(starts), f"generator: {core_end} of {seconds} s")
     return output[: frame_count_30fps(mel_frames)]
 
 
+def _forward(network: Forward | Any, *, device: torch.device | str, fused: bool, precision: str) -> Forward:
+    """The forward of ``network``: a PyTorch module wrapped to run on ``device``; a forward as it
+    is (it runs where its runtime runs: ``device``, ``fused`` and ``precision`` must be left alone)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(network, torch.nn.Module):
+        from .torch_generator import TorchGenerator
+
+        return TorchGenerator(network, device, fused=fused, precision=precision)
+    if str(device) != "cpu" or not fused or precision != "float32":
+        raise ConductorError(
+            "Device, fusion and precision are settings of a PyTorch network; this runtime runs float32 on the CPU."
+        )
+    return network
+
+
 def _whole_seconds(mel_90hz: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mel [shape=(T90, 128)] edge-padded to the noise's whole seconds [shape=(S, 8)] (the
-    noise is per second), and both mirrored out to ``MIN_PASS_S`` seconds where shorter: the
-    padded tail is cut off after the pass. Returns (mel [shape=(90 S', 128), float32], noise
-    [shape=(S', 8), float32])."""
+    """The music and the noise [shape=(S, 8), float32] for the window loop: a piece shorter than
+    ``MIN_PASS_S`` edge-padded to its whole seconds and both mirrored out to ``MIN_PASS_S``
+    seconds (the padded tail is cut off after the pass); a longer mel [shape=(T90, 128)] as it
+    is, its last partial second padded window by window (:func:`_mel_window`), so that no copy
+    of a long piece's whole mel is made."""
     seconds, mel_frames = noise.shape[0], mel_90hz.shape[0]
-    padded = np.pad(mel_90hz.astype(np.float32), ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
-    if seconds < MIN_PASS_S:
-        padded = np.pad(padded, ((0, (MIN_PASS_S - seconds) * MEL_FPS), (0, 0)), mode="symmetric")
-        noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
+    mel_90hz = np.asarray(mel_90hz, dtype=np.float32)
+    if seconds >= MIN_PASS_S:
+        return mel_90hz, noise
+    padded = np.pad(mel_90hz, ((0, seconds * MEL_FPS - mel_frames), (0, 0)), mode="edge")
+    padded = np.pad(padded, ((0, (MIN_PASS_S - seconds) * MEL_FPS), (0, 0)), mode="symmetric")
+    noise = np.pad(noise, ((0, MIN_PASS_S - seconds), (0, 0)), mode="symmetric")
     return padded, noise
 
 
-def _inference_model(
-    generator: MotionGenerator, device: torch.device, *, fused: bool, precision: str
-) -> torch.nn.Module:
-    """The network to run on ``device``: the fused twin (its music encoder in bfloat16 for "bf16")
-    or the plain generator in float32; ConductorError for a precision it cannot run."""
-    if precision not in PRECISIONS:
-        raise ConductorError(f"Precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
-    if fused:
-        encoder_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        return FusedGenerator(generator.eval(), encoder_dtype).to(device)
-    if precision == "float32":
-        return generator.to(device).eval()
-    raise ConductorError("The plain network runs in float32 only; bf16 runs the fused one (fused=True).")
+def _mel_window(music: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Seconds ``first`` to ``last`` of the mel [shape=(90 (last - first), 128), float32]: the
+    piece's last, partial second completed by repeating its last frame (as an edge pad of the
+    whole mel would)."""
+    window = music[first * MEL_FPS : last * MEL_FPS]
+    missing = (last - first) * MEL_FPS - window.shape[0]
+    return np.pad(window, ((0, missing), (0, 0)), mode="edge") if missing else window

@@ -1,7 +1,8 @@
 """The VirtualConductor networks: the one definition of each, used by inference and training.
 
 Shapes: N batch, T90 mel frames (90 per second), T30 motion frames (30 per second),
-S seconds. Architecture facts: ``docs/parity.md``. Module names are our own;
+S seconds. Architecture facts: ``docs/parity.md``; the sizes come from :mod:`core.neural.architecture`
+(which lists the generator's weights without PyTorch). Module names are our own;
 :mod:`core.neural.weights` maps the official checkpoints' key names onto them.
 
 - :class:`MusicEncoder`: mel (N, T90, 128) -> features (N, T30, 64).
@@ -21,14 +22,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..motion.skeleton import EDGES, JOINT_COUNT
-
-MUSIC_FEATURES = 64
-NOISE_PER_SECOND = 8
-MOTION_CHANNELS = JOINT_COUNT * 2
-TCN_CHANNELS = 64
-TCN_DILATIONS = (1, 2, 4, 8, 16, 32)
-GCN_CHANNELS = 32
-GCN_BLOCKS = 10
+from .architecture import (
+    GCN_BLOCKS,
+    GCN_CHANNELS,
+    MOTION_CHANNELS,
+    MUSIC_FEATURES,
+    NOISE_PER_SECOND,
+    TCN_CHANNELS,
+    TCN_DILATIONS,
+)
 
 
 # --------------------------------------------------------------------------- music encoder

@@ -1,16 +1,20 @@
-"""Loading and saving network weights.
+"""Loading and saving network weights: one reader and one set of checks for every runtime.
 
 Two formats:
 
 - The project's own: ``NAME.safetensors`` (tensors under our module names) beside ``NAME.json``,
   the model card (id, model kind, data, config, metrics, licence).
-- The official VirtualConductor ``.pt`` state_dicts, loaded with ``weights_only=True`` (a
-  checkpoint must never run code) and renamed by the explicit key map below.
+- The official VirtualConductor ``.pt`` state_dicts, read by the restricted reader of
+  :mod:`core.neural.checkpoint` (a checkpoint can never run code) and renamed by the explicit
+  key map below.
 
-Every problem becomes a :class:`~core.errors.ConductorError` with one sentence naming the file,
-what is wrong (missing or unexpected keys by name, wrong shapes, NaN) and what to do.
+:func:`load_weights` reads and checks a file without PyTorch and gives NumPy arrays under our
+module names (what the torch-free runtimes run); :func:`load_model` puts the same arrays into a
+PyTorch network (``torch.from_numpy``). Every problem becomes a :class:`~core.errors.ConductorError`
+with one sentence naming the file, what is wrong (missing or unexpected keys by name, wrong
+shapes, NaN) and what to do; nothing from the file is executed, nothing is written.
 
-Where the project's weights are installed is :mod:`core.installed_weights` (no torch).
+Where the project's weights are installed is :mod:`core.installed_weights`.
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..errors import ConductorError
 
-if TYPE_CHECKING:  # torch is imported where weights are read, so the paths below cost nothing
-    import torch
+if TYPE_CHECKING:  # torch is imported where a PyTorch network is built, so the paths below cost nothing
     from torch import nn
 
 GENERATOR = "m2sgan-generator"
@@ -55,8 +59,21 @@ OFFICIAL_UNUSED_PREFIXES = ("motion_encoder.st_gcn.fcn.",)
 
 
 @dataclasses.dataclass
+class CheckedWeights:
+    """A weights file read and checked, without PyTorch: ``state`` holds exactly the keys and
+    shapes of the network of ``kind`` under our module names (floating-point arrays as float32,
+    finite; counters such as ``num_batches_tracked`` as stored)."""
+
+    state: dict[str, np.ndarray]
+    kind: str
+    weights_id: str
+    path: Path
+    card: dict[str, Any]
+
+
+@dataclasses.dataclass
 class LoadedWeights:
-    """A network ready for inference, with where its weights came from."""
+    """A PyTorch network ready for inference, with where its weights came from."""
 
     model: nn.Module
     weights_id: str
@@ -64,8 +81,8 @@ class LoadedWeights:
     card: dict[str, Any]
 
 
-def model_kind_of(state: dict[str, torch.Tensor]) -> str | None:
-    """Which network a state_dict (either naming) belongs to, or None if none fits."""
+def model_kind_of(state: dict[str, Any]) -> str | None:
+    """Which network a state_dict (either naming; arrays or tensors) belongs to, or None if none fits."""
     if "noise_convTranspose.0.weight" in state or "noise_upsampler.0.weight" in state:
         return GENERATOR
     if "fuse_layer.0.weight" in state or "fuse_head.0.weight" in state:
@@ -75,11 +92,11 @@ def model_kind_of(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def rename_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map an official state_dict onto our module names (identity for our own names)."""
-    import torch
-
-    renamed: dict[str, torch.Tensor] = {}
+def rename_official_keys(state: dict[str, Any]) -> dict[str, Any]:
+    """Map an official state_dict (arrays or tensors) onto our module names (identity for our
+    own names); the doubly registered temporal-block layers are checked equal to their twins
+    and dropped."""
+    renamed: dict[str, Any] = {}
     for key, tensor in state.items():
         if key.startswith(OFFICIAL_UNUSED_PREFIXES):
             continue
@@ -94,69 +111,70 @@ def rename_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
         if match is None or match.group(2) not in OFFICIAL_ALIASES:
             continue
         twin = f"{match.group(1)}.{OFFICIAL_ALIASES[match.group(2)]}.{match.group(3)}"
-        if twin in renamed and not torch.equal(renamed[twin], renamed[key]):
+        if twin in renamed and not np.array_equal(np.asarray(renamed[twin]), np.asarray(renamed[key]), equal_nan=True):
             raise ConductorError(f"The checkpoint's '{key}' differs from its twin '{twin}'; the file is corrupt.")
         del renamed[key]
     return renamed
 
 
 def build_model(kind: str) -> nn.Module:
-    """A fresh network of the given kind (GENERATOR, SYNCNET or CRITIC)."""
+    """A fresh PyTorch network of the given kind (GENERATOR, SYNCNET or CRITIC)."""
     from . import networks
 
     return {GENERATOR: networks.MotionGenerator, SYNCNET: networks.SyncNet, CRITIC: networks.Critic}[kind]()
 
 
-def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read tensors and model card from a .safetensors (+ .json) or an official .pt file."""
-    import torch
+def expected_shapes(kind: str) -> dict[str, tuple[int, ...]]:
+    """The keys and shapes a weights file of ``kind`` must hold: the generator's from
+    :func:`core.neural.architecture.generator_state_shapes` (no PyTorch needed), the other
+    networks' from their PyTorch modules (training and evaluation, which have PyTorch)."""
+    if kind == GENERATOR:
+        from .architecture import generator_state_shapes
 
+        return generator_state_shapes()
+    return {key: tuple(tensor.shape) for key, tensor in build_model(kind).state_dict().items()}
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read arrays and model card from a .safetensors (+ .json) or an official .pt file, without
+    PyTorch; ConductorError (one sentence) for a missing, empty, damaged or code-carrying file."""
     if not path.exists():
         raise ConductorError(f"Weights file '{path}' does not exist; check the path or pick another file.")
     if path.is_dir():
         raise ConductorError(f"'{path}' is a folder; choose a .safetensors or .pt weights file.")
     if path.stat().st_size == 0:
         raise ConductorError(f"Weights file '{path.name}' is empty; download or copy it again.")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+    if path.suffix.lower() != ".safetensors":
+        from .checkpoint import read_state_dict as read_torch_archive
 
-        try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as error:
-            raise ConductorError(
-                f"Weights file '{path.name}' is not a complete safetensors file ({error}); download it again."
-            ) from error
-        card_path = path.with_suffix(".json")
-        card: Any = {}
-        if card_path.is_file():
-            try:
-                card = json.loads(card_path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError) as error:
-                raise ConductorError(
-                    f"Model card '{card_path.name}' is not valid JSON; delete it or download the weights again."
-                ) from error
-            if not isinstance(card, dict):
-                raise ConductorError(
-                    f"Model card '{card_path.name}' is not a JSON object; delete it or download the weights again."
-                )
-        return state, card
+        return read_torch_archive(path), {}
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, TypeError) as error:
         raise ConductorError(
-            f"'{path.name}' contains code or objects, not just weights, so it was not loaded; "
-            "use a plain state_dict .pt or a .safetensors file."
+            f"Weights file '{path.name}' is not a complete safetensors file ({error}); download it again."
         ) from error
-    except Exception as error:  # noqa: BLE001 - garbage bytes raise anything from IndexError to KeyError
+    return state, read_model_card(path.with_suffix(".json"))
+
+
+def read_model_card(card_path: Path) -> dict[str, Any]:
+    """The model card beside a .safetensors file ({} where there is none)."""
+    if not card_path.is_file():
+        return {}
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ConductorError(
-            f"Weights file '{path.name}' is truncated or not a PyTorch checkpoint; download it again."
+            f"Model card '{card_path.name}' is not valid JSON; delete it or download the weights again."
         ) from error
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]  # a training checkpoint dict: take its weights
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConductorError(f"'{path.name}' does not hold a state_dict of tensors; choose a weights file.")
-    return state, {}
+    if not isinstance(card, dict):
+        raise ConductorError(
+            f"Model card '{card_path.name}' is not a JSON object; delete it or download the weights again."
+        )
+    return card
 
 
 def describe_keys(keys: list[str], limit: int = 4) -> str:
@@ -164,9 +182,9 @@ def describe_keys(keys: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
-    """Load weights of ``kind`` (GENERATOR, SYNCNET, CRITIC) from ``path`` into a fresh network in
-    eval mode on the CPU.
+def load_weights(path: str | os.PathLike[str], kind: str) -> CheckedWeights:
+    """Read and check weights of ``kind`` (GENERATOR, SYNCNET, CRITIC) from ``path``, without
+    PyTorch for the generator.
 
     Raises
     ------
@@ -174,8 +192,6 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
         Missing, empty, truncated, code-carrying or NaN-containing files; a checkpoint of another
         network; missing or unexpected keys (named); wrong tensor shapes (named).
     """
-    import torch
-
     path = Path(path).expanduser()
     raw, card = read_state_dict(path)
     found_kind = model_kind_of(raw)
@@ -188,34 +204,65 @@ def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
         raise ConductorError(
             f"'{path.name}' holds {found_kind} weights, but {kind} weights are needed here; choose the right file."
         )
-    state = rename_official_keys(raw)
-    model = build_model(kind)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    state = checked_state(rename_official_keys(raw), expected_shapes(kind), name=path.name, kind=kind)
+    return CheckedWeights(state=state, kind=kind, weights_id=str(card.get("id") or path.stem), path=path, card=card)
+
+
+def checked_state(
+    state: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], *, name: str, kind: str
+) -> dict[str, np.ndarray]:
+    """``state`` in ``expected``'s key order, floats as float32; ConductorError naming missing or
+    unexpected keys, a wrong shape or non-finite values (of the file ``name``)."""
+    missing = [key for key in expected if key not in state]
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {describe_keys(missing)}")
+            parts.append(f"missing {describe_keys(sorted(missing))}")
         if unexpected:
             parts.append(f"unexpected {describe_keys(unexpected)}")
         raise ConductorError(
-            f"'{path.name}' does not fit the {kind} network ({'; '.join(parts)}); it is damaged or for another model."
+            f"'{name}' does not fit the {kind} network ({'; '.join(parts)}); it is damaged or for another model."
         )
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
+    checked: dict[str, np.ndarray] = {}
+    for key, shape in expected.items():
+        array = state[key]
+        if tuple(array.shape) != tuple(shape):
             raise ConductorError(
-                f"'{path.name}' has '{key}' shaped {tuple(tensor.shape)} where {tuple(expected[key].shape)} is needed; "
+                f"'{name}' has '{key}' shaped {tuple(array.shape)} where {tuple(shape)} is needed; "
                 "it is for another model."
             )
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ConductorError(
-                f"'{path.name}' contains NaN or infinite values in '{key}'; the file is corrupt or from a diverged training run."
-            )
-    model.load_state_dict(state, strict=True)
+        if array.dtype.kind == "f":
+            if not bool(np.isfinite(array).all()):
+                raise ConductorError(
+                    f"'{name}' contains NaN or infinite values in '{key}'; the file is corrupt or from a diverged "
+                    "training run."
+                )
+            array = array.astype(np.float32, copy=False)
+        checked[key] = array
+    return checked
+
+
+def load_model(path: str | os.PathLike[str], kind: str) -> LoadedWeights:
+    """Load weights of ``kind`` (GENERATOR, SYNCNET, CRITIC) from ``path`` into a fresh PyTorch
+    network in eval mode on the CPU: :func:`load_weights`'s arrays, read and checked without
+    PyTorch, made tensors with ``torch.from_numpy`` (equal to ``torch.load`` bit for bit).
+
+    Raises
+    ------
+    ConductorError
+        As :func:`load_weights`.
+    """
+    import torch
+
+    weights = load_weights(path, kind)
+    model = build_model(kind)
+    tensors = {
+        key: torch.from_numpy(array if array.flags.writeable else array.copy()) for key, array in weights.state.items()
+    }
+    model.load_state_dict(tensors, strict=True)
     model.eval()
-    weights_id = str(card.get("id") or path.stem)
-    return LoadedWeights(model=model, weights_id=weights_id, path=path, card=card)
+    return LoadedWeights(model=model, weights_id=weights.weights_id, path=weights.path, card=weights.card)
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any]) -> Path:

@@ -73,7 +73,7 @@ const JOB_TYPE = {
             type: "string",
             default: "default",
             visible: "submission",
-            description: "default, procedural, neural (needs PyTorch) or a weights file on shared storage",
+            description: "default, procedural, neural (on the CPU, no PyTorch needed) or a weights file on shared storage",
         },
         {
             key: "tracker",

@@ -341,23 +341,33 @@ def test_blender_style_arguments_and_user_errors_exit_1(tmp_path: Path) -> None:
     assert "missing.ogg" in done.stderr and not (tmp_path / "x.blend").exists()
 
 
-def test_neural_weights_without_pytorch_are_one_sentence_before_any_work(tmp_path: Path) -> None:
-    """Blender's own Python has no PyTorch until it is installed: asking for a network there says
-    so once (not a traceback, not once per batch file) and writes nothing."""
+def test_the_networks_run_without_pytorch_and_a_gpu_asks_for_it_once(tmp_path: Path) -> None:
+    """Blender's own Python has no PyTorch until it is installed: the networks run there on the
+    CPU (ONNX Runtime, bundled), and asking for a GPU says once that it needs PyTorch (not a
+    traceback, not once per batch file), before any work, writing nothing."""
     import importlib.util
 
     if importlib.util.find_spec("torch") is not None:
         pytest.skip("PyTorch is installed here; this is Blender's Python without it (the Blender 5.3 tests)")
     piece = write_tone(tmp_path / "tone.wav", duration_s=3.0)
+    done = headless(
+        "generate", piece, "-o", tmp_path / "n.blend", "--weights", "neural", "--export", tmp_path / "n.npz"
+    )
+    assert done.returncode == 0, done.stderr
+    from core.motion.keypoints import Motion
+
+    motion = Motion.load(tmp_path / "n.npz")
+    assert motion.weights_id == "virtualconductor-cpu-v1" and motion.extra["runtime"] in ("onnxruntime", "numpy")
     for command in (
-        ["generate", piece, "-o", tmp_path / "n.blend", "--weights", "neural"],
-        ["batch", piece, "-o", tmp_path / "renders", "--weights", "neural"],
+        ["generate", piece, "-o", tmp_path / "gpu.blend", "--weights", "neural", "--device", "cuda"],
+        ["batch", piece, "-o", tmp_path / "renders", "--weights", "neural", "--device", "cuda"],
     ):
         done = headless(*command)
         assert done.returncode == 1, done.stderr
-        assert done.stderr.strip().splitlines()[-1].startswith("error: The networks need PyTorch"), done.stderr
-        assert "Traceback" not in done.stderr and done.stderr.count("The networks need PyTorch") == 1
-    assert not (tmp_path / "n.blend").exists() and not list((tmp_path / "renders").glob("*"))
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: --device cuda needs PyTorch, which this Python does not have"), done.stderr
+        assert "Traceback" not in done.stderr and done.stderr.count("needs PyTorch") == 1
+    assert not (tmp_path / "gpu.blend").exists() and not list((tmp_path / "renders").glob("*"))
 
 
 # ---------------------------------------------------------------------------------- render
@@ -477,15 +487,17 @@ def test_glb_animation_starts_with_the_music_at_zero_seconds(generated: dict) ->
 def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_path: Path) -> None:
     """``export piece.blend`` later gives the same motion as ``generate --export`` did."""
     with np.load(generated["npz"], allow_pickle=False) as archive:
-        keypoints = archive["keypoints"]
-    assert keypoints.shape == (round(SECONDS * 30), 13, 2)
+        keypoints, hands = archive["keypoints"], archive["hands"]
+    assert keypoints.shape == (round(SECONDS * 30), 13, 2) and hands.shape == (keypoints.shape[0], 2, 4)
     assert generated["fbx"].stat().st_size > 10_000
 
     done = headless("export", generated["blend"], "-o", tmp_path / "later.csv", "-o", tmp_path / "later.json")
     assert done.returncode == 0, done.stderr[-3000:]
-    table = np.loadtxt(tmp_path / "later.csv", delimiter=",", skiprows=1)  # time_s, then x, y per joint
-    assert table.shape == (keypoints.shape[0], 1 + 26)
-    np.testing.assert_allclose(table[:, 1:].reshape(-1, 13, 2), keypoints, atol=1e-5)
+    # time_s, then x, y per joint, then each hand's flex, turn, curl and point
+    table = np.loadtxt(tmp_path / "later.csv", delimiter=",", skiprows=1)
+    assert table.shape == (keypoints.shape[0], 1 + 26 + 8)
+    np.testing.assert_allclose(table[:, 1:27].reshape(-1, 13, 2), keypoints, atol=1e-5)
+    np.testing.assert_allclose(table[:, 27:].reshape(-1, 2, 4), hands, atol=1e-5)
     document = json.loads((tmp_path / "later.json").read_text())
     assert document["weights_id"] == "procedural" and document["fps"] == 30
 

@@ -292,9 +292,12 @@ def test_wrong_weights_are_reported(bpy_scene, tmp_path: Path) -> None:
     assert_fails_cleanly(bpy_scene, "not_a_model.pt")
 
 
-def test_missing_dependencies_are_reported(bpy_scene, tmp_path: Path, monkeypatch) -> None:
-    """A real interpreter without PyTorch: ``python -S`` sees every package of this
-    environment except torch (linked into a folder of their own), and the worker runs there."""
+def test_the_official_checkpoint_runs_without_pytorch_and_a_gpu_asks_for_it(
+    bpy_scene, tmp_path: Path, monkeypatch
+) -> None:
+    """A real interpreter without PyTorch: ``python -S`` sees every package of this environment
+    except torch (linked into a folder of their own), and the worker runs there. The official
+    checkpoint runs on the CPU; Device CUDA says it needs PyTorch and how to install it."""
     site = Path(np.__file__).resolve().parent.parent
     no_torch = tmp_path / "site-without-torch"
     no_torch.mkdir()
@@ -305,10 +308,18 @@ def test_missing_dependencies_are_reported(bpy_scene, tmp_path: Path, monkeypatc
     python.write_text(f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{no_torch}" exec "{sys.executable}" -S "$@"\n')
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("VIRTUAL_CONDUCTOR_PYTHON", str(python))
-    settings_for(bpy_scene, target="CREATE")
+    kept = tmp_path / "motion.npz"
+    settings_for(bpy_scene, target="CREATE", save_motion_path=str(kept))
+    assert bpy_scene.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    from core.motion.keypoints import Motion
+
+    motion = Motion.load(kept)
+    assert motion.extra["runtime"] in ("onnxruntime", "numpy") and motion.extra["device"] == "cpu"
+    settings_for(bpy_scene, target="CREATE", device="CUDA")
     assert_fails_cleanly(
         bpy_scene,
-        "The neural models need PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons",
+        "Device CUDA needs PyTorch, which is not installed: click Install PyTorch in Preferences > Add-ons "
+        "> VirtualConductor, or choose Device Auto or CPU",
     )
 
 
@@ -418,12 +429,15 @@ def test_worker_ignores_malformed_progress_lines(worker, tmp_path: Path) -> None
 
 def test_worker_names_a_missing_package_from_its_event(worker, tmp_path: Path) -> None:
     """The worker reports a missing package as a structured event: the job names it."""
-    script = 'print(\'{"event": "missing_package", "package": "torch", "message": "x"}\')'
+    event = '{"event": "missing_package", "package": "torch", "message": "x", "setting": "precision", "value": "bf16"}'
+    script = f"print({event!r})"
     job = worker.GenerationJob(
         worker.WorkerRequest(str(MUSIC), str(tmp_path / "m.npz")), python=[sys.executable, "-c", script]
     )
     with pytest.raises(
-        Exception, match="The neural models need PyTorch, which is not installed: click Install PyTorch"
+        Exception,
+        match="Precision BF16 needs PyTorch, which is not installed: click Install PyTorch in Preferences > "
+        "Add-ons > VirtualConductor, or choose Precision Float32.",
     ):
         job.wait()
     assert job.missing_package == "torch"

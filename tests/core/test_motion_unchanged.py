@@ -2,6 +2,11 @@
 tests/data/motion_fingerprints.json (see tests/motion_fingerprints.py): bit for bit on a CPU like
 the one that recorded it; on another, where the kernels may sum in another order, within 1e-5.
 
+The official network's cases run on PyTorch (``official``, ``official_grid_locked``: the motion
+of the path before the torch-free runtimes, bit for bit) and on ONNX Runtime, the default on the
+CPU (``official_onnxruntime``: bit for bit with the ONNX Runtime version that recorded it, else
+within 1e-5).
+
 A failure here means a change moved the figure. If it was meant to, re-record
 (``python tests/motion_fingerprints.py record``) in the same commit and say why."""
 
@@ -21,12 +26,15 @@ from motion_fingerprints import (
     beats_case,
     cpu_signature,
     motion_case,
+    onnxruntime_version,
+    runtime_of,
     scene_case,
 )
 
 pytestmark = pytest.mark.slow
 RECORDED = json.loads(RECORD.read_text())
 SAME_CPU = RECORDED["cpu"] == cpu_signature() and RECORDED["numpy"] == np.__version__
+SAME_ONNXRUNTIME = RECORDED.get("onnxruntime") == onnxruntime_version()  # its kernels decide those cases' bits
 OTHER_CPU_TOLERANCE = 1e-5
 
 
@@ -41,21 +49,22 @@ def assert_same(name: str, found: dict) -> None:
     if found["sha256"] == recorded["sha256"]:
         return
     distance = float(np.max(np.abs(np.subtract(found["sample"], recorded["sample"]))))
-    assert not SAME_CPU, f"{name}: not bit-equal to the recording (sampled values differ by up to {distance:.3g})"
+    same = SAME_CPU and (runtime_of(name.split("/")[1]) != "onnxruntime" or SAME_ONNXRUNTIME)
+    assert not same, f"{name}: not bit-equal to the recording (sampled values differ by up to {distance:.3g})"
     assert distance <= OTHER_CPU_TOLERANCE, f"{name}: sampled values differ by up to {distance:.3g} on another CPU"
 
 
-def needs_parity_files(*, torch: bool) -> None:
+def needs_parity_files(*, runtime: str | None = None) -> None:
     if not OFFICIAL_GENERATOR.is_file():
         pytest.skip(f"{OFFICIAL_GENERATOR.parent} is absent (the parity files sit beside the repository)")
-    if torch:
-        pytest.importorskip("torch", reason="the official checkpoint needs PyTorch")
+    if runtime in ("torch", "onnxruntime"):
+        pytest.importorskip(runtime, reason=f"the case runs the official checkpoint on {runtime}")
 
 
 @pytest.mark.parametrize("piece", ["demo", "parity", "ten_minutes"])
 def test_the_beat_grid_is_unchanged(piece, folder):
     if piece == "parity":
-        needs_parity_files(torch=False)
+        needs_parity_files()
     assert_same(f"{piece}/beats", beats_case(piece, folder))
 
 
@@ -63,7 +72,7 @@ def test_the_beat_grid_is_unchanged(piece, folder):
 @pytest.mark.parametrize("piece", ["demo", "parity", "ten_minutes"])
 def test_the_motion_is_unchanged(piece, case, folder):
     if piece == "parity" or CASES[case][0]:
-        needs_parity_files(torch=CASES[case][0])
+        needs_parity_files(runtime=runtime_of(case))
     assert_same(f"{piece}/{case}", motion_case(piece, case, folder))
 
 

@@ -1,7 +1,8 @@
 """The extension works the moment it is installed: its linux-x64 zip, built with Blender's own tool,
 installed into a Python that has nothing but Blender (the bpy module and its NumPy: no SciPy,
-no soundfile, no PyTorch), conducts the bundled demo piece through the operator's synchronous
-path. Runs on every Blender the suite runs on (4.2 and 5.0 on Python 3.11, 5.3 on 3.13)."""
+no soundfile, no ONNX Runtime, no PyTorch), conducts the bundled demo piece through the
+operator's synchronous path, procedurally and with the networks (ONNX Runtime from the zip).
+Runs on every Blender the suite runs on (4.2 and 5.0 on Python 3.11, 5.3 on 3.13)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT
+from conftest import OFFICIAL_GENERATOR, PROJECT_ROOT
 from extension_install import blender_ext_tool
 
 bpy = pytest.importorskip("bpy")
@@ -80,27 +81,58 @@ def bare_python(tmp_path_factory) -> Path:
     return python
 
 
-def test_the_zip_installs_into_bare_blender_and_conducts_the_demo_piece(
-    linux_zip: Path, bare_python: Path, tmp_path: Path
-) -> None:
-    environment = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+def bare_session(linux_zip: Path, bare_python: Path, folder: Path, *model: str) -> dict:
+    """Install the zip into the bare Blender and conduct the demo piece with ``model``
+    (tests/bare_blender_session.py); its report."""
+    environment = dict(os.environ, BLENDER_USER_RESOURCES=str(folder / "user"))
     environment.pop("PYTHONPATH", None)
     environment.pop("VIRTUAL_CONDUCTOR_PYTHON", None)
     done = subprocess.run(
-        [str(bare_python), str(PROJECT_ROOT / "tests" / "bare_blender_session.py"), str(linux_zip)],
+        [str(bare_python), str(PROJECT_ROOT / "tests" / "bare_blender_session.py"), str(linux_zip), *model],
         capture_output=True,
         text=True,
         timeout=600,
         env=environment,
-        cwd=tmp_path,
+        cwd=folder,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["absent_before"] == ["soundfile", "soxr", "safetensors", "scipy", "torch", "cffi"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_zip_installs_into_bare_blender_and_conducts_the_demo_piece(
+    linux_zip: Path, bare_python: Path, tmp_path: Path
+) -> None:
+    report = bare_session(linux_zip, bare_python, tmp_path)
+    assert report["absent_before"] == ["soundfile", "soxr", "safetensors", "scipy", "torch", "cffi", "onnxruntime"]
     assert report["enabled"] and report["result"] == ["FINISHED"], report
     assert report["action"] == "Conductor: demo_piece (seed 0)" and report["frames"][0] == 1.0
     assert report["frames"][1] > 24 * 30  # the whole 35-s piece is keyed
     assert report["missing_for_procedural"] == [] and report["packages"]["PyTorch"] is None
+
+
+def assert_the_network_ran_without_pytorch(report: dict, weights_id: str) -> None:
+    assert "torch" in report["absent_before"] and "onnxruntime" in report["absent_before"]
+    assert report["result"] == ["FINISHED"], report
+    assert report["packages"]["PyTorch"] is None and report["packages"]["ONNX Runtime"] is not None
+    assert report["runtime"] == "onnxruntime" and not report["torch_imported"]
+    assert report["weights_id"] == weights_id and report["frames"][1] > 24 * 30
+
+
+def test_the_zip_runs_our_network_in_bare_blender_without_pytorch(
+    linux_zip: Path, bare_python: Path, tmp_path: Path
+) -> None:
+    """``neural`` (our weights, inside the zip) through the panel's operator, in a Blender with
+    nothing installed: ONNX Runtime from the zip runs it."""
+    report = bare_session(linux_zip, bare_python, tmp_path, "NEURAL")
+    assert_the_network_ran_without_pytorch(report, "virtualconductor-cpu-v1")
+
+
+def test_the_zip_runs_the_official_checkpoint_in_bare_blender_without_pytorch(
+    linux_zip: Path, bare_python: Path, tmp_path: Path
+) -> None:
+    """The official checkpoint, given by path as the panel takes it."""
+    report = bare_session(linux_zip, bare_python, tmp_path, "OFFICIAL", str(OFFICIAL_GENERATOR))
+    assert_the_network_ran_without_pytorch(report, OFFICIAL_GENERATOR.stem)
 
 
 def blender_42_version_key(version: str) -> tuple:
@@ -127,4 +159,4 @@ def test_every_bundled_wheel_suits_one_platform_and_the_311_build_wins_on_blende
             twins += 1
             newest = max(versions.values(), key=blender_42_version_key)
             assert versions["cp311"] == newest and list(versions.values()).count(newest) == 1, (name, platform)
-    assert twins == 8  # cffi and soxr, on four platforms
+    assert twins == 12  # cffi, soxr and onnxruntime, on four platforms

@@ -142,7 +142,7 @@ def test_pip_command_installs_the_tested_pytorch_alone_into_the_private_folder(e
     assert command[command.index("--target") + 1] == "/x/site-packages"
     assert command[command.index("--constraint") + 1] == "/x/pins.txt"
     assert command[-1] == f"torch=={prefs.TORCH_VERSION}" and not any("numpy" in word for word in command)
-    assert not any(package.distribution in command for package in prefs.PACKAGES if not package.neural_only)
+    assert not any(package.distribution in command for package in prefs.PACKAGES if not package.on_request)
     folder = prefs.dependency_folder(create=False)
     assert folder.endswith(os.path.join(EXTENSION_ID, "site-packages"))
     assert not folder.startswith(str(extension["folder"]))  # never inside the add-on

@@ -1,4 +1,5 @@
-"""Weights files: our safetensors + model card, the official .pt, and every way a file can be bad."""
+"""Weights files: our safetensors + model card, the official .pt, and every way a file can be bad,
+said in the same sentence by the torch-free loader and the PyTorch one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 
 from conftest import OFFICIAL_GENERATOR, OFFICIAL_M2SNET
 from core.errors import ConductorError
-from core.neural.weights import GENERATOR, SYNCNET, load_model, save_weights
+from core.neural.weights import GENERATOR, SYNCNET, load_model, load_weights, save_weights
 
 
 @pytest.mark.slow
@@ -27,9 +28,15 @@ def test_safetensors_round_trip_with_model_card(official_generator, tmp_path, go
 
 
 def expect_error(path, kind, *phrases):
-    with pytest.raises(ConductorError) as caught:
-        load_model(path, kind)
-    message = str(caught.value)
+    """The one sentence both loaders say: the torch-free one (every runtime reads through it) and
+    the PyTorch one (which puts its arrays into the network)."""
+    messages = []
+    for load in (load_weights, load_model):
+        with pytest.raises(ConductorError) as caught:
+            load(path, kind)
+        messages.append(str(caught.value))
+    message = messages[0]
+    assert messages[1] == message
     assert "\n" not in message
     for phrase in phrases:
         assert phrase in message, message
