@@ -235,6 +235,8 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
         settings=settings,
         fps=scene_motion.fps,
         skeleton_units=motion.extra.get("skeleton_units"),
+        hands=scene_motion.hands,
+        noise_free=bool(motion.extra.get("noise_free", False)),
     )
     for bone_name, values in (*animation.rotation_quaternion.items(), *animation.location.items()):
         if not np.all(np.isfinite(values)):

@@ -1,6 +1,7 @@
 """Rigs and motions the retargeting tests share: a synthetic conducting body in metres and its
-image, the procedural conductor on the demo piece, and rest skeletons of our conductor, a
-Mixamo-named rig (Z-up or Y-up, any scale) and a Rigify-like rig with IK controls."""
+image, the procedural conductor on the demo piece, synthetic music with the beats it was made
+with, and rest skeletons of our conductor, a Mixamo-named rig (Z-up or Y-up, any scale, with or
+without fingers) and a Rigify-like rig with IK controls."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.beats.track import BeatTrack
 from core.figure.rig import CONDUCTOR_BONES
 from core.motion.skeleton import JOINT_INDEX
 from core.retarget import RestSkeleton
 
 METRES_PER_UNIT = 1.9  # image height of the synthetic camera, metres
+SAMPLE_RATE_HZ = 22_050
+SCALE_HZ = (261.63, 293.66, 329.63, 349.23, 392.00, 440.00, 493.88, 523.25)  # C major, C4 to C5
 DEMO_PIECE = Path(__file__).resolve().parents[1] / "core" / "assets" / "demo_piece.ogg"
 
 
@@ -84,6 +88,77 @@ def procedural_motion(gesture_size: float = 1.0):
     return conduct(samples, seed=0, style=ConductingStyle(gesture_size=gesture_size))
 
 
+# ------------------------------------------------------------------ synthetic music with known beats
+
+
+def played(
+    meter: int,
+    bpm: float,
+    bars: int,
+    *,
+    start_s: float = 1.5,
+    staccato: bool = False,
+    gains_db: np.ndarray | None = None,
+    strong: tuple[int, ...] = (0,),
+    last_beats: float = 1.0,
+    tail_s: float = 3.0,
+) -> tuple[np.ndarray, BeatTrack]:
+    """Synthetic music in bars of ``meter``: see :func:`tones`; the last note lasts
+    ``last_beats`` beats, then ``tail_s`` of silence.
+
+    Returns (samples at 22,050 Hz, the beats it was made with).
+    """
+    period_s = 60.0 / bpm
+    beats_s = start_s + period_s * np.arange(meter * bars)
+    lengths_s = np.full(beats_s.size, period_s)
+    lengths_s[-1] = last_beats * period_s
+    return tones(beats_s, lengths_s, meter, staccato=staccato, gains_db=gains_db, strong=strong, tail_s=tail_s)
+
+
+def tones(
+    beats_s: np.ndarray,
+    lengths_s: np.ndarray,
+    meter: int,
+    *,
+    staccato: bool = False,
+    gains_db: np.ndarray | None = None,
+    strong: tuple[int, ...] = (0,),
+    tail_s: float = 3.0,
+) -> tuple[np.ndarray, BeatTrack]:
+    """A tone changing pitch on every beat and lasting ``lengths_s`` (legato), or a third of
+    that with a hard attack (staccato); the places in ``strong`` 2 dB louder, each beat at
+    ``gains_db`` (default 0 dB).
+
+    Returns (samples at 22,050 Hz, the beats in bars of ``meter`` from the first).
+    """
+    gains_db = np.zeros(beats_s.size) if gains_db is None else np.asarray(gains_db, dtype=float)
+    t = np.arange(int((beats_s[-1] + lengths_s[-1] + tail_s) * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    samples = np.zeros(t.size)
+    rng = np.random.default_rng(meter)
+    step = 3
+    for i, (beat, length_s) in enumerate(zip(beats_s, lengths_s)):
+        step = int(np.clip(step + rng.choice([-2, -1, 1, 2]), 0, len(SCALE_HZ) - 1))
+        # Joined notes overlap by 30 ms, as a legato line has no gap.
+        length_s = length_s * 0.3 if staccato and i < beats_s.size - 1 else length_s + 0.03
+        inside = (t >= beat) & (t < beat + length_s)
+        local = t[inside] - beat
+        attack_s = 0.004 if staccato else 0.04
+        envelope = np.minimum(local / attack_s, 1.0) * np.clip((beat + length_s - t[inside]) / 0.02, 0.0, 1.0)
+        level = 0.2 * 10 ** ((gains_db[i] + (2.0 if i % meter in strong else 0.0)) / 20)
+        samples[inside] += (
+            level * envelope * sum(np.sin(2 * np.pi * n * SCALE_HZ[step] * local) / n for n in range(1, 5))
+        )
+    place = np.arange(beats_s.size) % meter
+    track = BeatTrack(
+        beats_s=beats_s,
+        downbeats_s=beats_s[place == 0],
+        bar_position=place,
+        meter=meter,
+        tempo_bpm=60.0 / float(np.median(np.diff(beats_s))),
+    )
+    return samples.astype(np.float32), track
+
+
 def conductor_skeleton() -> RestSkeleton:
     return RestSkeleton.from_rig_bones(CONDUCTOR_BONES)
 
@@ -107,15 +182,52 @@ MIXAMO_ROWS = (
 )
 
 
-def mixamo_skeleton(y_up: bool = False, scale: float = 1.0) -> RestSkeleton:
-    """Mixamo-named rest skeleton; ``y_up`` stores it in a Y-up armature space (as FBX)."""
+def _mixamo_fingers() -> tuple:
+    """Mixamo's finger bones (Thumb1-4, Index1-4, ... Pinky1-4 of each hand), laid out on the
+    A-pose hands of MIXAMO_ROWS, palms down and in, with the rolls an FBX import leaves."""
+    rows = []
+    heads_tails = {name: (np.array(head, float), np.array(tail, float)) for name, _, head, tail, _ in MIXAMO_ROWS}
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
+        head, tail = heads_tails[f"mixamorig:{side}Hand"]
+        along = _unit(tail - head)
+        palm = _unit(np.array([0.0, 0.0, -1.0]) - along * along[2] * -1.0)
+        palm = _unit(palm - np.dot(palm, along) * along)
+        across = sign * np.cross(along, palm)  # from the index toward the little finger
+        layout = {  # knuckle (along, across, palm-ward) from the hand's tail, direction, lengths
+            "Thumb": ((-0.045, -0.022, 0.012), 0.55 * along - 0.75 * across + 0.3 * palm, (0.032, 0.026, 0.022)),
+            "Index": ((0.012, -0.025, 0.0), along - 0.05 * across, (0.037, 0.024, 0.02)),
+            "Middle": ((0.016, -0.007, 0.0), along, (0.042, 0.027, 0.021)),
+            "Ring": ((0.012, 0.011, 0.0), along + 0.05 * across, (0.039, 0.025, 0.02)),
+            "Pinky": ((0.002, 0.027, 0.0), along + 0.12 * across, (0.03, 0.019, 0.017)),
+        }
+        for finger, ((a, c, p), direction, lengths) in layout.items():
+            unit = _unit(np.asarray(direction))
+            start = tail + a * along + c * across + p * palm
+            parent = f"mixamorig:{side}Hand"
+            for joint, length in enumerate((*lengths, 0.012), 1):
+                end = start + length * unit
+                name = f"mixamorig:{side}Hand{finger}{joint}"
+                rows.append(
+                    (name, parent, tuple(np.round(start, 5)), tuple(np.round(end, 5)), sign * (0.4 + 0.3 * joint))
+                )
+                start, parent = end, name
+    return tuple(rows)
+
+
+MIXAMO_FINGER_ROWS = _mixamo_fingers()
+
+
+def mixamo_skeleton(y_up: bool = False, scale: float = 1.0, *, fingers: bool = False) -> RestSkeleton:
+    """Mixamo-named rest skeleton; ``y_up`` stores it in a Y-up armature space (as FBX);
+    ``fingers`` adds the finger bones."""
 
     def place(p):
         p = np.asarray(p, float) * scale
         return np.array([p[0], p[2], -p[1]]) if y_up else p
 
+    rows = MIXAMO_ROWS + (MIXAMO_FINGER_ROWS if fingers else ())
     return RestSkeleton.from_head_tail_roll(
-        (name, parent, place(head), place(tail), roll) for name, parent, head, tail, roll in MIXAMO_ROWS
+        (name, parent, place(head), place(tail), roll) for name, parent, head, tail, roll in rows
     )
 
 

@@ -15,3 +15,7 @@ blend=$(mktemp -d)/demo.blend
 "$python" addon/headless_main.py generate core/assets/demo_piece.ogg -o "$blend"
 "$python" addon/headless_main.py render "$blend" -o bench/figures/demo_frame.png --frame 292 \
     --resolution 960x540 --engine eevee
+# The procedural conductor in 3D (issue 25): one bar of each meter at each ictus, front and side,
+# and the free hand's gestures in close-up, rendered headless with Cycles (about a minute).
+"$python" bench/conductor_stills.py meters bench/figures/conductor_meters.png
+"$python" bench/conductor_stills.py hands bench/figures/free_hand_gestures.png

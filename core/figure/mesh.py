@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .rig import CONDUCTOR_BONES, KNUCKLES_X_M, SHOULDER_HEIGHT_M, WRIST_X_M
+
 
 @dataclasses.dataclass
 class MeshPart:
@@ -266,13 +268,39 @@ def _arm_parts(side: int, suffix: str) -> list[MeshPart]:
             "Conductor Shirt",
             f"forearm.{suffix}",
         ),
-        mesh_part(
-            ellipsoid((side * 0.785, -0.004, 1.412), (0.058, 0.026, 0.044), 16), "Conductor Skin", f"hand.{suffix}"
-        ),
-        mesh_part(
-            ellipsoid((side * 0.77, -0.035, 1.42), (0.028, 0.012, 0.014), 10), "Conductor Skin", f"hand.{suffix}"
-        ),
+        *_hand_parts(side, suffix),
     ]
+
+
+FINGER_RADIUS_M = {"thumb": 0.0095, "index": 0.0085, "middle": 0.0088, "ring": 0.0082, "pinky": 0.0072}
+
+
+def _hand_parts(side: int, suffix: str) -> list[MeshPart]:
+    """One hand, palm down at rest: a flat palm on the hand bone and a rounded capsule for each
+    joint of each finger on its own bone (so the fingers curl, point and grip)."""
+    palm_length = KNUCKLES_X_M - WRIST_X_M + 0.012
+    palm = lathe(
+        (side * (WRIST_X_M - 0.006), -0.001, SHOULDER_HEIGHT_M - 0.004),
+        (side, 0, 0),
+        (0, side, 0),
+        profile=capsule_profile([(0.012, 0.03), (0.05, 0.042), (palm_length - 0.008, 0.04)], 3),
+        scale_v=0.32,
+        segments=16,
+    )
+    parts = [mesh_part(palm, "Conductor Skin", f"hand.{suffix}")]
+    for bone in CONDUCTOR_BONES:
+        finger = bone.name.partition(".")[0]
+        if bone.name[-1] != suffix or finger not in FINGER_RADIUS_M:
+            continue
+        head, tail = np.asarray(bone.head), np.asarray(bone.tail)
+        length = float(np.linalg.norm(tail - head))
+        axis = (tail - head) / length
+        across = np.cross(axis, (0.0, 0.0, 1.0))
+        radius = FINGER_RADIUS_M[finger] * (0.9 if bone.name.split(".")[1] == "03" else 1.0)
+        profile = capsule_profile([(0.0, radius), (length, 0.92 * radius)], 3)
+        shape = lathe(head, axis, across / np.linalg.norm(across), profile=profile, segments=10)
+        parts.append(mesh_part(shape, "Conductor Skin", bone.name))
+    return parts
 
 
 def _leg_parts() -> list[MeshPart]:

@@ -16,11 +16,14 @@ import numpy as np
 
 from ..errors import ConductorError, one_of
 from ..outputs import write_atomically
-from .skeleton import JOINT_COUNT, JOINT_NAMES
+from .skeleton import HAND_CHANNELS, HAND_SIDES, JOINT_COUNT, JOINT_NAMES
 
 MOTION_FPS = 30  # the rate every generator gives (M2S-GAN's output), frames per second
 MOTION_SUFFIXES = (".npz", ".json", ".csv")  # the files Motion.save writes and Motion.load reads
 CSV_COLUMNS = ("time_s", *(f"{name}_{axis}" for name in JOINT_NAMES for axis in "xy"))  # a .csv's header
+# ... followed by these when the motion has hand channels
+CSV_HAND_COLUMNS = tuple(f"{side}_hand_{channel}" for side in HAND_SIDES for channel in HAND_CHANNELS)
+HANDS_SHAPE = (len(HAND_SIDES), len(HAND_CHANNELS))  # Motion.hands per frame
 
 
 @dataclasses.dataclass
@@ -43,6 +46,10 @@ class Motion:
         Which model made it: a weights file's id, or "procedural".
     extra : dict
         JSON-serialisable details (variation, beats, tempo, ...).
+    hands : np.ndarray [shape=(T, 2, 4), float32] or None
+        The hands beyond the wrists, per frame, left then right: flex (radians), turn (radians),
+        curl (0-1) and point (0-1), as :data:`core.motion.skeleton.HAND_CHANNELS` describes them;
+        None where the generator draws no hands (the retargeting then derives them from the wrists).
     """
 
     keypoints: np.ndarray
@@ -52,6 +59,7 @@ class Motion:
     seed: int | None = None
     weights_id: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    hands: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -66,6 +74,14 @@ class Motion:
             raise ConductorError(f"Motion fps must be a positive number, got {self.fps!r}.")
         self.keypoints = keypoints
         self.fps = float(self.fps)
+        if self.hands is not None:
+            hands = np.asarray(self.hands, dtype=np.float32)
+            if hands.shape != (keypoints.shape[0], *HANDS_SHAPE) or not np.all(np.isfinite(hands)):
+                raise ConductorError(
+                    f"Motion hands must be finite with shape ({keypoints.shape[0]}, {HANDS_SHAPE[0]}, "
+                    f"{HANDS_SHAPE[1]}), one row per frame, got {tuple(hands.shape)}; leave them out to derive them."
+                )
+            self.hands = hands
 
     joint_names = JOINT_NAMES
 
@@ -101,16 +117,25 @@ class Motion:
         fps = float(fps)
         if not (np.isfinite(fps) and fps > 0):
             raise ConductorError(f"The frame rate must be a positive number, got {fps!r}.")
+        hands = self.hands
         if abs(fps - self.fps) < 1e-9:
-            return dataclasses.replace(self, keypoints=self.keypoints.copy())
+            return dataclasses.replace(
+                self, keypoints=self.keypoints.copy(), hands=None if hands is None else hands.copy()
+            )
         count = max(1, int(round(self.duration_s * fps)))
         times_s = np.arange(count, dtype=np.float64) / fps
-        return dataclasses.replace(self, keypoints=sample_keypoints(self.keypoints, self.fps, times_s), fps=fps)
+        return dataclasses.replace(
+            self,
+            keypoints=sample_keypoints(self.keypoints, self.fps, times_s),
+            fps=fps,
+            hands=None if hands is None else sample_keypoints(hands, self.fps, times_s),
+        )
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write to ``.npz`` (arrays ``keypoints``, ``fps``, ``metadata_json``), ``.json`` or
-        ``.csv`` (one row per frame: time_s then x, y of each joint), chosen by the suffix.
+        """Write to ``.npz`` (arrays ``keypoints``, ``fps``, ``metadata_json`` and, with hand
+        channels, ``hands``), ``.json`` or ``.csv`` (one row per frame: time_s, x and y of each
+        joint, then the hand channels), chosen by the suffix.
 
         The file is written to a temporary name beside the target and renamed, so a failed
         write never leaves a half-written file where a finished one is expected.
@@ -125,23 +150,31 @@ class Motion:
             def write(handle: Any) -> None:
                 # Not compressed: the keypoints' low bits are noise, so zlib saves 13 % of the
                 # size and costs 0.09 s per 10 minutes of motion.
+                hands = {} if self.hands is None else {"hands": self.hands}
                 np.savez(
                     handle,
                     keypoints=self.keypoints,
                     fps=np.float64(self.fps),
                     metadata_json=np.array(json.dumps(meta)),
+                    **hands,
                 )
 
             return write_atomically(path, write, binary=True)
         if suffix == ".json":
             document = dict(meta, keypoints=np.round(self.keypoints.astype(np.float64), 6).tolist())
+            if self.hands is not None:
+                document["hands"] = np.round(self.hands.astype(np.float64), 6).tolist()
             return write_atomically(path, lambda handle: json.dump(document, handle), binary=False)
 
         times_s = np.arange(self.frame_count) / self.fps
-        table = np.concatenate([times_s[:, None], self.keypoints.reshape(self.frame_count, -1)], 1)
+        columns = [times_s[:, None], self.keypoints.reshape(self.frame_count, -1)]
+        if self.hands is not None:
+            columns.append(self.hands.reshape(self.frame_count, -1))
+        table = np.concatenate(columns, 1)
+        header = CSV_COLUMNS + (CSV_HAND_COLUMNS if self.hands is not None else ())
 
         def write_csv(handle: Any) -> None:
-            handle.write(",".join(CSV_COLUMNS) + "\n")
+            handle.write(",".join(header) + "\n")
             np.savetxt(handle, table, delimiter=",", fmt="%.6f")
 
         return write_atomically(path, write_csv, binary=False)
@@ -149,7 +182,7 @@ class Motion:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Motion:
         """Read a motion saved by :meth:`save` (``.npz``, ``.json``, or ``.csv``, which keeps the
-        keypoints and the frame rate, not the metadata).
+        keypoints, the hand channels and the frame rate, not the metadata).
 
         A plain ``.npz`` with only ``keypoints`` (and optionally ``fps``) also loads, so
         ConductorMotion100's ``motion.npy`` arrays can be wrapped with ``Motion(array)``.
@@ -170,6 +203,8 @@ class Motion:
                     meta = {"fps": float(archive["fps"])} if "fps" in archive else {}
                     if "metadata_json" in archive:
                         meta = dict(json.loads(str(archive["metadata_json"])), **meta)
+                    if "hands" in archive:
+                        meta["hands"] = archive["hands"]
         except ConductorError:
             raise
         except Exception as error:  # corrupt archive, wrong JSON, missing array
@@ -181,7 +216,9 @@ class Motion:
     @classmethod
     def from_metadata(cls, keypoints: np.ndarray, meta: dict[str, Any]) -> Motion:
         """A motion from its keypoints [shape=(T, 13, 2)] in image units (x, y in [0, 1], y down)
-        at ``meta["fps"]`` and a :meth:`metadata` dict (missing keys take defaults)."""
+        at ``meta["fps"]`` and a :meth:`metadata` dict (missing keys take defaults; ``"hands"``,
+        where present, the hand channels [shape=(T, 2, 4)])."""
+        hands = meta.get("hands")
         return cls(
             keypoints=keypoints,
             fps=float(meta.get("fps", MOTION_FPS)),
@@ -190,23 +227,33 @@ class Motion:
             seed=meta.get("seed"),
             weights_id=str(meta.get("weights_id", "")),
             extra=dict(meta.get("extra", {})),
+            hands=None if hands is None else np.asarray(hands, dtype=np.float32),
         )
 
     def to_bytes(self) -> tuple[str, bytes]:
-        """(metadata as JSON, keypoints as little-endian float32 bytes in (T, 13, 2) order).
+        """(metadata as JSON, keypoints as little-endian float32 bytes in (T, 13, 2) order, then
+        the hand channels in (T, 2, 4) order where the motion has them).
 
         The compact, exact form for stores that take a string and a byte string, such as a
         .blend's custom properties; its cost grows linearly with the length (a 2-hour piece
-        is 22 MB). :meth:`from_bytes` reads it back.
+        is 22 MB, 29 MB with hands). :meth:`from_bytes` reads it back.
         """
-        return json.dumps(self.metadata()), self.keypoints.astype("<f4", copy=False).tobytes()
+        data = self.keypoints.astype("<f4", copy=False).tobytes()
+        if self.hands is not None:
+            data += self.hands.astype("<f4", copy=False).tobytes()
+        return json.dumps(self.metadata()), data
 
     @classmethod
     def from_bytes(cls, metadata_json: str, keypoints_f32le: bytes) -> Motion:
         """The motion that :meth:`to_bytes` gave; ConductorError when the two do not fit."""
         try:
             meta = json.loads(metadata_json)
-            keypoints = np.frombuffer(keypoints_f32le, dtype="<f4").reshape(int(meta["frame_count"]), JOINT_COUNT, 2)
+            frames = int(meta["frame_count"])
+            values = np.frombuffer(keypoints_f32le, dtype="<f4")
+            split = frames * JOINT_COUNT * 2
+            keypoints = values[:split].reshape(frames, JOINT_COUNT, 2)
+            if values.size > split:  # the hand channels follow (stores written before them end here)
+                meta["hands"] = values[split:].reshape(frames, *HANDS_SHAPE)
         except (ValueError, KeyError, TypeError) as error:
             raise ConductorError(
                 f"The stored motion is damaged ({type(error).__name__}); generate the conducting again."
@@ -240,14 +287,19 @@ def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> 
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """(keypoints (T, 13, 2) float32, {"fps": ...}) of a .csv that :meth:`Motion.save` wrote; the
-    frame rate from its time column (written to the microsecond)."""
+    """(keypoints (T, 13, 2) float32, {"fps": ..., and "hands" (T, 2, 4) where the file has
+    them}) of a .csv that :meth:`Motion.save` wrote; the frame rate from its time column
+    (written to the microsecond)."""
     with path.open() as handle:
-        if tuple(handle.readline().strip().split(",")) != CSV_COLUMNS:
+        header = tuple(handle.readline().strip().split(","))
+        if header not in (CSV_COLUMNS, CSV_COLUMNS + CSV_HAND_COLUMNS):
             raise ValueError("not the columns Motion.save writes")
         table = np.loadtxt(handle, delimiter=",", ndmin=2, dtype=np.float64)
-    if table.shape[0] == 0 or table.shape[1] != len(CSV_COLUMNS):
+    if table.shape[0] == 0 or table.shape[1] != len(header):
         raise ValueError("no frames, or rows of another width")
     times_s = table[:, 0]
     fps = float(f"{(times_s.size - 1) / (times_s[-1] - times_s[0]):.6g}") if times_s.size > 1 else MOTION_FPS
-    return table[:, 1:].reshape(-1, JOINT_COUNT, 2).astype(np.float32), {"fps": fps}
+    meta: dict[str, Any] = {"fps": fps}
+    if len(header) > len(CSV_COLUMNS):
+        meta["hands"] = table[:, len(CSV_COLUMNS) :].reshape(-1, *HANDS_SHAPE)
+    return table[:, 1 : len(CSV_COLUMNS)].reshape(-1, JOINT_COUNT, 2).astype(np.float32), meta

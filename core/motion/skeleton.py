@@ -42,3 +42,12 @@ EDGES: tuple[tuple[int, int], ...] = (
 
 # Index of each joint's mirror image (left <-> right), for a left-handed conductor.
 MIRROR_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11)
+
+# The hands beyond the wrist keypoints, optional in a Motion (``Motion.hands``, shape (T, 2, 4)):
+# per frame, for the left then the right hand,
+# - flex: radians, bending the hand toward its palm (+, into the ictus) or back (-, the rebound);
+# - turn: radians about the forearm: 0 palm down, pi/2 palm toward the body's midline, pi palm up;
+# - curl: 0 open and flat to 1 a closed fist (the baton hand: how firmly it grips the baton);
+# - point: 0 to 1, the index finger straightening out of the curl (a cue).
+HAND_SIDES: tuple[str, ...] = ("left", "right")
+HAND_CHANNELS: tuple[str, ...] = ("flex", "turn", "curl", "point")

@@ -26,11 +26,12 @@ from ..motion.keypoints import MOTION_FPS, Motion
 from ..motion.skeleton import JOINT_INDEX
 from .articulation import BeatSound, beat_sound
 from .body import move_body
-from .left_hand import left_hand
+from .left_hand import LeftHand, left_hand, narrowed_for_mirroring
 from .loudness import loudness_30fps
 from .patterns import beat_patterns, pattern_name, regroup
-from .planning import plan_beats, used_articulation
-from .pose import REST_POSE, SKELETON_UNITS, place_elbows
+from .planning import BeatPlan, ictus_push, plan_beats, used_articulation
+from .hands import BATON_REST, FREE_REST, hand_channels
+from .pose import ELBOW_POLE, ELBOW_POLE_REST, REST_POSE, SKELETON_UNITS, hand_depth, mirrored_pole, place_elbows
 from .right_hand import right_wrist
 from .style import ARTICULATIONS, ConductingStyle
 
@@ -79,14 +80,14 @@ def conduct(
     Returns
     -------
     Motion
-        ``keypoints`` [shape=(T, 13, 2), float32] at 30 fps with
-        ``T = frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``, the neural generator's
-        frame count; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
+        ``keypoints`` [shape=(T, 13, 2), float32] at 30 fps, ``T`` the neural generator's frame
+        count (``frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``); ``hands`` [shape=(T,
+        2, 4), float32] each hand's flex, turn, curl and point; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
         (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2"),
         ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
         ``articulation`` (share of the beats conducted legato, staccato and marcato),
-        ``style`` (the controls used) and ``skeleton_units``
-        (:data:`core.procedural.pose.SKELETON_UNITS`, the body for the lift to 3D).
+        ``style`` (the controls used), ``skeleton_units`` (:data:`core.procedural.pose.SKELETON_UNITS`,
+        the body for the lift to 3D) and ``noise_free`` (True: no jitter for the lift to smooth).
     """
     checkpoint = stage_reporter(progress, should_cancel)
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -102,12 +103,13 @@ def conduct(
     loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
-    keypoints = draw(
+    keypoints, hands = draw_figure(
         track, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=sound, pattern=pattern
     )
     checkpoint(1.0, "Motion ready")
     return Motion(
         keypoints=keypoints,
+        hands=hands,
         fps=MOTION_FPS,
         seed=seed,
         weights_id="procedural",
@@ -239,6 +241,7 @@ def motion_extra(
         else {},
         "style": dataclasses.asdict(style),
         "skeleton_units": SKELETON_UNITS,
+        "noise_free": True,  # drawn without jitter: the lift to 3D need not smooth it
     }
 
 
@@ -253,7 +256,30 @@ def draw(
     sound: BeatSound | None = None,
     pattern: str | None = None,
 ) -> np.ndarray:
-    """All 13 keypoints for every frame.
+    """All 13 keypoints for every frame: :func:`draw_figure`'s keypoints.
+
+    Returns
+    -------
+    np.ndarray [shape=(T, 13, 2), float32] in [0, 1]
+        Image coordinates per frame, in the order of :data:`core.motion.skeleton.JOINT_NAMES`.
+    """
+    return draw_figure(
+        track, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=sound, pattern=pattern
+    )[0]
+
+
+def draw_figure(
+    track: BeatTrack,
+    loudness_db: np.ndarray,
+    times_s: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    variation: float,
+    style: ConductingStyle | None = None,
+    sound: BeatSound | None = None,
+    pattern: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All 13 keypoints and both hands' channels for every frame.
 
     Parameters
     ----------
@@ -277,19 +303,22 @@ def draw(
 
     Returns
     -------
-    np.ndarray [shape=(T, 13, 2), float32] in [0, 1]
+    keypoints : np.ndarray [shape=(T, 13, 2), float32] in [0, 1]
         Image coordinates per frame, in the order of :data:`core.motion.skeleton.JOINT_NAMES`.
+    hands : np.ndarray [shape=(T, 2, 4), float32]
+        Each hand's flex, turn, curl and point per frame (:data:`core.motion.skeleton.HAND_CHANNELS`).
     """
     style = style or ConductingStyle()
     frame_count = times_s.size
     pose = np.tile(np.array([REST_POSE[name] for name in REST_POSE], dtype=np.float64), (frame_count, 1, 1))
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
-    if beats_s.size < 2:
-        return pose.astype(np.float32)  # nothing to beat: stand still
+    if beats_s.size < 2:  # nothing to beat: stand still
+        hands = np.tile(np.array([FREE_REST, BATON_REST], dtype=np.float32), (frame_count, 1, 1))
+        return pose.astype(np.float32), hands
     shapes = beat_patterns(track, pattern or pattern_name(track.meter, track.bar_position, np.zeros(beats_s.size)))
-    # Each part of the body draws from its own stream, and per-beat draws are keyed to time, so
-    # moving, adding or deleting one beat changes the motion there and nowhere else.
-    beat_rng, right_rng, left_rng, body_rng = rng.spawn(4)
+    # Each part of the body draws from its own stream, and per-beat and per-bar draws are keyed to
+    # time, so moving, adding or deleting one beat changes the motion there and nowhere else.
+    beat_rng, right_rng, left_rng, body_rng, bar_rng = rng.spawn(5)
     plan = plan_beats(
         track,
         loudness_db,
@@ -298,11 +327,13 @@ def draw(
         style=style,
         articulation=used_articulation(sound, style, beats_s.size),
         rng=beat_rng,
+        bar_rng=bar_rng,
         variation=variation,
         peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size else None,
     )
+    plan = narrowed_for_mirroring(plan, track, style=style)
     right = right_wrist(plan, times_s, rng=right_rng, variation=variation)
-    left, left_pole, cue = left_hand(
+    left = left_hand(
         right,
         plan,
         track,
@@ -312,8 +343,21 @@ def draw(
         rng=left_rng,
         variation=variation,
     )
-    pose[:, JOINT_INDEX["right_wrist"]] = right
-    pose[:, JOINT_INDEX["left_wrist"]] = left
-    move_body(pose, plan, track, times_s=times_s, style=style, cue=cue, rng=body_rng, variation=variation)
-    place_elbows(pose, left_pole=left_pole)
-    return np.clip(pose, 0.0, 1.0).astype(np.float32)
+    pose[:, JOINT_INDEX["right_wrist"]] = left.right
+    pose[:, JOINT_INDEX["left_wrist"]] = left.wrist
+    move_body(pose, plan, track, times_s=times_s, style=style, cue=left.cue, rng=body_rng, variation=variation)
+    place_arms(pose, plan, left, times_s=times_s)
+    return np.clip(pose, 0.0, 1.0).astype(np.float32), hand_channels(plan, left, times_s)
+
+
+def place_arms(pose: np.ndarray, plan: BeatPlan, left: LeftHand, *, times_s: np.ndarray) -> None:
+    """Set the elbows of ``pose`` [shape=(T, 13, 2), float64] in place, the shoulders and wrists
+    placed: the baton arm relaxed at rest and working while conducting, its hand pushing forward
+    into each ictus; the free arm as its gestures say (``left``); ``times_s`` [shape=(T,)]."""
+    right_pole = ELBOW_POLE_REST + plan.engaged[:, None] * (ELBOW_POLE - ELBOW_POLE_REST)
+    right_depth = hand_depth(left.right, "right", engaged=plan.engaged) + ictus_push(plan, times_s)
+    place_elbows(
+        pose,
+        poles={"left": left.pole, "right": mirrored_pole(right_pole)},
+        depths={"left": left.depth, "right": right_depth},
+    )

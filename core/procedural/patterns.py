@@ -14,9 +14,14 @@ import numpy as np
 
 from ..beats.track import BeatTrack
 
-BEAT_PLANE_Y = 0.68  # height of beat 1's ictus, the lowest of the pattern, at the waist
+# Height of beat 1's ictus, the lowest of the pattern, at mezzo-forte: 0.16 below the shoulders
+# in arm units, about the navel of a figure of our proportions (the lift keeps the arms' lengths,
+# not the image's torso). The plane rises with the loudness-driven part of the size, PLANE_RISE a
+# unit of it (image units), and sinks for soft music at most PLANE_SINK.
+BEAT_PLANE_Y = 0.61
+PLANE_RISE, PLANE_SINK = 0.12, 0.025
 PATTERN_CENTRE_X = 0.44  # where beat 1 falls: in front of the right half of the chest
-TOP_Y, TOP_SOFTNESS = 0.28, 0.03  # the hand rises to the top of the head at most, easing in over this
+TOP_Y, TOP_SOFTNESS = 0.26, 0.03  # at mezzo-forte the hand rises to the top of the head at most, easing in over this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +58,12 @@ PATTERNS: dict[str, Pattern] = {
         rebound=((-0.05, 0.14), (-0.14, 0.17), (0.20, 0.18), (0.01, 0.35)),
     ),
     "2+3": Pattern(
-        ictus=((0.0, 0.0), (-0.12, 0.03), (0.13, 0.02), (0.22, 0.03), (0.07, 0.05)),
-        rebound=((-0.05, 0.14), (-0.14, 0.22), (0.16, 0.13), (0.23, 0.22), (0.01, 0.35)),
+        ictus=((0.0, 0.0), (-0.12, 0.02), (0.13, 0.01), (0.22, 0.02), (0.07, 0.03)),
+        rebound=((-0.05, 0.19), (-0.14, 0.27), (0.16, 0.18), (0.23, 0.27), (0.01, 0.36)),
     ),
     "3+2": Pattern(
         ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.19, 0.02), (0.07, 0.05)),
-        rebound=((-0.04, 0.13), (-0.10, 0.13), (-0.15, 0.22), (0.20, 0.22), (0.01, 0.35)),
+        rebound=((-0.04, 0.17), (-0.10, 0.17), (-0.15, 0.24), (0.20, 0.24), (0.01, 0.35)),
     ),
     "6": Pattern(
         ictus=((0.0, 0.0), (-0.07, 0.03), (-0.14, 0.04), (0.13, 0.02), (0.21, 0.03), (0.065, 0.05)),
@@ -67,7 +72,13 @@ PATTERNS: dict[str, Pattern] = {
 }
 
 
-def to_image(points: np.ndarray, size: np.ndarray) -> np.ndarray:
+def plane_height(loudness: np.ndarray) -> np.ndarray:
+    """The beat plane's image y [shape=(N,)] for each beat's loudness-driven size factor
+    ``loudness`` [shape=(N,)] (1 at mezzo-forte): higher (smaller y) the louder the music."""
+    return BEAT_PLANE_Y - np.maximum(PLANE_RISE * (np.asarray(loudness, dtype=np.float64) - 1.0), -PLANE_SINK)
+
+
+def to_image(points: np.ndarray, size: np.ndarray, *, plane_y: np.ndarray | float = BEAT_PLANE_Y) -> np.ndarray:
     """Pattern points at gesture sizes, in the image.
 
     Parameters
@@ -76,16 +87,19 @@ def to_image(points: np.ndarray, size: np.ndarray) -> np.ndarray:
         (outward, height) as in :class:`Pattern`, image units at size 1.
     size : np.ndarray [shape=(N,), float64]
         Gesture size of each point (1 = mezzo-forte).
+    plane_y : np.ndarray [shape=(N,), float64] or float
+        The beat plane's image y under each point (:func:`plane_height`).
 
     Returns
     -------
     np.ndarray [shape=(N, 2), float64]
-        Image coordinates; the height eases in under ``TOP_Y``.
+        Image coordinates; the height eases in under ``TOP_Y``, raised as much as the plane is.
     """
     points = np.asarray(points, dtype=np.float64)
     size = np.asarray(size, dtype=np.float64)
-    y = BEAT_PLANE_Y - size * points[:, 1]
-    y = TOP_Y + TOP_SOFTNESS * np.logaddexp(0.0, (y - TOP_Y) / TOP_SOFTNESS)  # a big preparation flattens out
+    y = plane_y - size * points[:, 1]
+    top_y = TOP_Y + (np.asarray(plane_y) - BEAT_PLANE_Y)
+    y = top_y + TOP_SOFTNESS * np.logaddexp(0.0, (y - top_y) / TOP_SOFTNESS)  # a big preparation flattens out
     return np.stack([PATTERN_CENTRE_X - size * points[:, 0], y], axis=1)
 
 

@@ -18,7 +18,8 @@ from ..motion.keypoints import MOTION_FPS
 from .articulation import BeatSound, articulation_weights
 from .irregularity import noise_at
 from .loudness import LOUDNESS_SMEAR_S, mean_over, sustained_until
-from .patterns import BEAT_PLANE_Y, Pattern, to_image
+from .patterns import Pattern, plane_height, to_image
+from .phrasing import PEAK_LIMITS, BarShape, bar_shapes
 from .style import ARTICULATIONS, ConductingStyle
 
 ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.9, "marcato": 1.12}  # relative gesture size
@@ -26,7 +27,15 @@ SIZE_PER_DB = 1.0 / 20.0  # gesture size change per dB from the piece's median b
 SIZE_LIMITS = (0.35, 1.4)  # gesture size from pianissimo to fortissimo (1 = mezzo-forte)
 METRIC_ACCENT_SHARE = 0.7  # of each beat's level above its bar's mean, taken out before sizing
 SILENCE_DB = -45.0  # below the piece's loud level: no music
-HOLD_HEIGHT = 0.17  # least height above the beat plane of a held hand (size 1)
+# A held hand sustains its rebound's height, at least HOLD_HEIGHT above the beat plane (size 1)
+# and at most HOLD_TOP (at any size; about the chin): up, so it is seen to sustain, but never at
+# a preparation's height over the head.
+HOLD_HEIGHT, HOLD_TOP = 0.17, 0.19
+# Beat to beat, at variation 1 (standard deviations): the stroke's size and when its legato
+# rebound peaks (share of the beat); the bars vary on top (core.procedural.phrasing).
+BEAT_SIZE_SD, BEAT_PEAK_SD = 0.18, 0.08
+REBOUND_CLEARANCE = 0.08  # the least rise of a rebound above the ictus on either side (size 1), as the patterns have
+MIN_REBOUND_RISE = 0.07  # ... and at any size (image units, 12 cm): the softest beat is still a stroke
 # The piece's timeline around the beats (the right hand draws it, the plan says when it is engaged).
 RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the preparation
 POST_CUTOFF_S, LOWER_S = 0.6, 1.5  # still after a cut-off, then down to rest
@@ -45,10 +54,16 @@ class BeatPlan:
     rebound : np.ndarray [shape=(B, 2), float64]
         The top of the rebound after each beat (sized for the beat it prepares), image coordinates.
     hold : np.ndarray [shape=(B, 2), float64]
-        Where the hand holds after a held beat: its rebound, at least ``HOLD_HEIGHT`` up; image
+        Where the hand holds after a held beat: its rebound, ``HOLD_HEIGHT`` to ``HOLD_TOP`` up; image
         coordinates.
     size : np.ndarray [shape=(B,), float64]
         Gesture size of the stroke into each beat (1 = mezzo-forte).
+    plane_y : np.ndarray [shape=(B,), float64]
+        The beat plane's image y at each beat: higher (smaller) the louder it is.
+    peak_share : np.ndarray [shape=(B,), float64]
+        When the legato rebound after each beat peaks, as a share of the beat (it varies by bar).
+    push : np.ndarray [shape=(B,), float64]
+        How far the hand pushes forward into each ictus, image units (it varies by bar).
     level_db : np.ndarray [shape=(B,), float64]
         Each beat's loudness relative to the piece's median beat, dB.
     articulation : np.ndarray [shape=(B, 3), float64]
@@ -71,6 +86,9 @@ class BeatPlan:
     rebound: np.ndarray
     hold: np.ndarray
     size: np.ndarray
+    plane_y: np.ndarray
+    peak_share: np.ndarray
+    push: np.ndarray
     level_db: np.ndarray
     articulation: np.ndarray
     period_s: np.ndarray
@@ -90,6 +108,7 @@ def plan_beats(
     style: ConductingStyle,
     articulation: np.ndarray,
     rng: np.random.Generator,
+    bar_rng: np.random.Generator,
     variation: float,
     peak_db: np.ndarray | None = None,
 ) -> BeatPlan:
@@ -109,10 +128,10 @@ def plan_beats(
     style : ConductingStyle
     articulation : np.ndarray [shape=(B, 3), float64]
         Legato, staccato, marcato weights per beat (:func:`used_articulation`).
-    rng : np.random.Generator
-        The beats' own stream of irregularity.
+    rng, bar_rng : np.random.Generator
+        The beats' and the bars' own streams of irregularity (:mod:`core.procedural.phrasing`).
     variation : float >= 0
-        Its scale.
+        Their scale.
     peak_db : np.ndarray [shape=(B,), float64] or None
         The peak level of each beat's note, dB relative to the piece's loud level
         (:attr:`core.procedural.articulation.BeatSound.peak_db`); None takes the mean of
@@ -127,13 +146,18 @@ def plan_beats(
     level_db = beat_levels(
         beats_s, loudness_db, times_s, period_s=period_s, bar_number=track.bar_number, peak_db=peak_db
     )
-    articulation_size = articulation @ np.array([ARTICULATION_SIZE[name] for name in ARTICULATIONS])
-    size = style.gesture_size * articulation_size * np.clip(1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
+    loudness = np.clip(1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
+    span_s = times_s[-1] if times_s.size else 0.0
+    bars = bar_shapes(track, rng=bar_rng, variation=variation, span_s=span_s)
+    # Each beat's own draws: its ictus across and up, its rebound's height, its size, its timing.
+    jitter = variation * noise_at(rng, beats_s, span_s=span_s, channels=5)
+    size = beat_sizes(style, articulation=articulation, loudness=loudness, bars=bars, jitter=jitter)
+    plane_y = plane_height(loudness)
+    peak_share = np.clip(bars.peak_share + BEAT_PEAK_SD * np.clip(jitter[:, 4], -2.0, 2.0), *PEAK_LIMITS)
 
-    jitter = variation * noise_at(rng, beats_s, span_s=times_s[-1] if times_s.size else 0.0, channels=3)
-    ictus, rebound, hold = beat_points(patterns, places, size, jitter=jitter)
+    ictus, rebound, hold = beat_points(patterns, places, size, jitter=jitter, plane_y=plane_y, bars=bars)
     release_s = release_times(beats_s, period_s, held, loudness_db=loudness_db, times_s=times_s)
-    ready, prep_top = ready_points(patterns[0], int(places[0]), size)
+    ready, prep_top = ready_points(patterns[0], int(places[0]), size, plane_y=plane_y)
     first_s = beats_s[0] - period_s[0] - READY_HOLD_S - RAISE_S
     # Conducting ends after the last cut-off, or never when the last note sounds to the end.
     last_s = release_s[-1] + POST_CUTOFF_S + LOWER_S if np.isfinite(release_s[-1]) else np.inf
@@ -144,6 +168,9 @@ def plan_beats(
         rebound=rebound,
         hold=hold,
         size=size,
+        plane_y=plane_y,
+        peak_share=peak_share,
+        push=bars.push,
         level_db=level_db,
         articulation=articulation,
         period_s=period_s,
@@ -153,6 +180,17 @@ def plan_beats(
         prep_top=prep_top,
         engaged=engaged,
     )
+
+
+def beat_sizes(
+    style: ConductingStyle, *, articulation: np.ndarray, loudness: np.ndarray, bars: BarShape, jitter: np.ndarray
+) -> np.ndarray:
+    """Each beat's gesture size [shape=(B,)] (1 = mezzo-forte): the style's, by its articulation
+    (``articulation`` [shape=(B, 3)]), its loudness (``loudness`` [shape=(B,)], a factor), its
+    bar (``bars``) and its own draw (``jitter`` [shape=(B, 5)], its fourth channel)."""
+    articulation_size = articulation @ np.array([ARTICULATION_SIZE[name] for name in ARTICULATIONS])
+    size = style.gesture_size * articulation_size * loudness * bars.size
+    return size * (1.0 + BEAT_SIZE_SD * np.clip(jitter[:, 3], -2.0, 2.0))
 
 
 def beat_levels(
@@ -169,8 +207,9 @@ def beat_levels(
     spill from the beat before), against the piece's median, with most of its bar's own accent
     taken out.
 
-    Piece-wide levels come from the frames and medians, and the accents from each bar's own
-    mean, so one beat moved or deleted by the user resizes only its bar.
+    The piece-wide level is the median of its sounding beats, and the accents come from each
+    bar's own mean, so one beat moved or deleted by the user resizes only its bar (the median of
+    many beats hardly moves).
 
     Parameters
     ----------
@@ -200,8 +239,9 @@ def beat_levels(
     if peak_db is not None:  # the note itself, not the silence after a short one
         raw_db = np.where(raw_db > SILENCE_DB, np.asarray(peak_db, dtype=np.float64), raw_db)
     sounding = raw_db > SILENCE_DB
-    heard = loudness_db > SILENCE_DB
-    median_db = float(np.median(loudness_db[heard])) if heard.any() else 0.0
+    # Against the piece's median sounding beat (not its frames: the silence between staccato
+    # notes would make every beat read loud).
+    median_db = float(np.median(raw_db[sounding])) if sounding.any() else 0.0
     level_db = raw_db - median_db
     # The bar's own accents (a loud downbeat, a soft upbeat) are mostly left to the pattern:
     # the size shows the dynamics, not the meter.
@@ -213,7 +253,13 @@ def beat_levels(
 
 
 def beat_points(
-    patterns: list[Pattern], places: np.ndarray, size: np.ndarray, *, jitter: np.ndarray
+    patterns: list[Pattern],
+    places: np.ndarray,
+    size: np.ndarray,
+    *,
+    jitter: np.ndarray,
+    plane_y: np.ndarray,
+    bars: BarShape,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each beat's ictus, the top of its rebound (sized for the beat it prepares) and where a
     held hand waits after it (well up, so it is seen to sustain the note).
@@ -227,6 +273,10 @@ def beat_points(
         Gesture size of the stroke into each beat.
     jitter : np.ndarray [shape=(B, 3), float64]
         Standard-normal irregularity per beat, scaled by the variation.
+    plane_y : np.ndarray [shape=(B,), float64]
+        The beat plane's image y at each beat.
+    bars : BarShape
+        How each beat's bar is beaten this time (:func:`core.procedural.phrasing.bar_shapes`).
 
     Returns
     -------
@@ -235,12 +285,26 @@ def beat_points(
     """
     ictus_points = np.array([pattern.ictus[p] for p, pattern in zip(places, patterns)])
     ictus_points = ictus_points + np.stack([0.010 * jitter[:, 0], 0.006 * np.clip(jitter[:, 1], -2, 2)], axis=1)
+    ictus_points[:, 0] *= bars.width
     rebound_points = np.array([pattern.rebound[p] for p, pattern in zip(places, patterns)])
-    rebound_points[:, 1] *= 1.0 + 0.08 * np.clip(jitter[:, 2], -2, 2)
-    next_size = np.append(size[1:], size[-1])
-    ictus = to_image(ictus_points, size)
-    rebound = to_image(rebound_points, next_size)
-    hold = np.stack([rebound[:, 0], np.minimum(rebound[:, 1], BEAT_PLANE_Y - HOLD_HEIGHT * size)], axis=1)
+    last = places == np.array([len(pattern.ictus) - 1 for pattern in patterns])
+    rebound_points[:, 1] *= (
+        (1.0 + 0.12 * np.clip(jitter[:, 2], -2, 2)) * bars.rebound_height * np.where(last, bars.preparation, 1.0)
+    )
+    rebound_points[:, 0] = rebound_points[:, 0] * bars.width + bars.rebound_lean
+    next_size, next_plane = np.append(size[1:], size[-1]), np.append(plane_y[1:], plane_y[-1])
+    # The rebound leads from one beat's bar into the next one's: halfway between their places.
+    rebound_shift = 0.5 * (bars.shift + np.concatenate([bars.shift[1:], bars.shift[-1:]]))
+    ictus = to_image(ictus_points, size, plane_y=plane_y) + bars.shift
+    rebound = to_image(rebound_points, next_size, plane_y=next_plane) + rebound_shift
+    # However the bar and the beat vary it, each rebound stands clear above the ictus on either
+    # side, so every ictus stays a clear lowest point.
+    next_ictus_y = np.append(ictus[1:, 1], ictus[-1, 1])
+    clear_y = np.minimum(ictus[:, 1], next_ictus_y) - np.maximum(REBOUND_CLEARANCE * next_size, MIN_REBOUND_RISE)
+    rebound[:, 1] = np.minimum(rebound[:, 1], clear_y)
+    lowest_y = plane_y - HOLD_HEIGHT * size
+    hold_y = np.clip(rebound[:, 1], np.minimum(plane_y - HOLD_TOP, lowest_y), lowest_y)
+    hold = np.stack([rebound[:, 0], hold_y], axis=1)
     return ictus, rebound, hold
 
 
@@ -271,13 +335,16 @@ def release_times(
     return release_s
 
 
-def ready_points(opening: Pattern, place: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ready_points(
+    opening: Pattern, place: int, size: np.ndarray, *, plane_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Where the hand waits before the preparatory beat, and the top it rises to: the ictus and
     rebound of the beat before the first (at ``place`` in the ``opening`` pattern), at the first
-    beat's size (``size`` [shape=(B,)]); each [shape=(2,), float64], image coordinates."""
+    beat's size and plane (``size``, ``plane_y`` [shape=(B,)]); each [shape=(2,), float64], image
+    coordinates."""
     before = (place - 1) % len(opening.ictus)  # the beat before the first: its ictus and rebound prepare it
-    ready = to_image(np.array([opening.ictus[before]]), size[:1])[0]
-    prep_top = to_image(np.array([opening.rebound[before]]), size[:1])[0]
+    ready = to_image(np.array([opening.ictus[before]]), size[:1], plane_y=plane_y[:1])[0]
+    prep_top = to_image(np.array([opening.rebound[before]]), size[:1], plane_y=plane_y[:1])[0]
     return ready, prep_top
 
 
@@ -295,6 +362,20 @@ def used_articulation(sound: BeatSound | None, style: ConductingStyle, beat_coun
     if sound is None or len(sound.dip_db) != beat_count:
         return np.tile(np.eye(3)[0], (beat_count, 1))
     return articulation_weights(sound)
+
+
+def ictus_push(plan: BeatPlan, times_s: np.ndarray) -> np.ndarray:
+    """How far forward the baton hand pushes at each motion frame [shape=(T,)], image units: a
+    swell of ``plan.push`` into each ictus, easing away a third of the beat either side."""
+    beats_s = plan.beats_s
+    nearest = np.clip(np.searchsorted(beats_s, times_s), 1, max(beats_s.size - 1, 1))
+    nearest = np.where(
+        np.abs(times_s - beats_s[nearest - 1]) < np.abs(times_s - beats_s[np.minimum(nearest, beats_s.size - 1)]),
+        nearest - 1,
+        np.minimum(nearest, beats_s.size - 1),
+    )
+    offset = (times_s - beats_s[nearest]) / (plan.period_s[nearest] / 3.0)
+    return plan.push[nearest] * np.exp(-(offset**2)) * plan.engaged
 
 
 def smooth(values: np.ndarray, seconds: float) -> np.ndarray:

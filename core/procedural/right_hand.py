@@ -12,14 +12,17 @@ import numpy as np
 
 from .irregularity import slow_noise
 from .planning import LOWER_S, POST_CUTOFF_S, RAISE_S, READY_HOLD_S, BeatPlan
-from .pose import REST_POSE
+from .pose import REST_POSE, within_reach
 
-# Stroke timing, as shares of the beat: the legato rebound peaks a little before half way; a
-# detached stroke is up by ``up``, waits, and falls from ``fall`` (staccato is lighter and later).
-LEGATO_PEAK = 0.45
+# Stroke timing, as shares of the beat: the legato rebound peaks a little before half way, by
+# bar (plan.peak_share, about core.procedural.phrasing.LEGATO_PEAK); a detached stroke is up by
+# ``up``, waits, and falls from ``fall`` (staccato is lighter and later).
 STACCATO_UP, STACCATO_FALL = 0.22, 0.72
 MARCATO_UP, MARCATO_FALL = 0.28, 0.60
 ICTUS_STOP_S = 0.05  # a detached stroke stops this long at the ictus before it rebounds
+# ... rising this much meanwhile (image units), so the beat stays the lowest point, seen through
+# a little smoothing too (with 0.002 a stop read a frame late as the ictus)
+ICTUS_STOP_RISE = 0.005
 # A detached stroke's rebound takes at least this long (at most 0.4 of what is left of the beat,
 # for fast tempi): at 130 a minute its share of the beat alone left a staccato rebound 0.05 s to
 # cross most of the pattern's height, 1.2-1.4 shoulder widths in one frame. A slower rebound
@@ -64,6 +67,7 @@ def right_wrist(plan: BeatPlan, times_s: np.ndarray, *, rng: np.random.Generator
     legato_share = plan.articulation[segment, 0][:, None]
     right = legato_share * legato_path + (1.0 - legato_share) * detached_path
     right += variation * slow_noise(rng, frame_count, channels=2, amplitude=0.004) * plan.engaged[:, None]
+    right[:, 0] = within_reach(right[:, 0], side="right")
     return right
 
 
@@ -173,6 +177,7 @@ def right_hand_path(plan: BeatPlan, *, legato: bool) -> HandPath:
         ictus=plan.ictus[0],
         legato=legato,
         marcato=marcato[0],
+        peak=plan.peak_share[0],
     )
     for k in range(beats_s.size):
         if not plan.held[k]:
@@ -184,6 +189,7 @@ def right_hand_path(plan: BeatPlan, *, legato: bool) -> HandPath:
                 ictus=plan.ictus[k + 1],
                 legato=legato,
                 marcato=marcato[k],
+                peak=plan.peak_share[k],
             )
             continue
         last = k + 1 >= beats_s.size
@@ -210,6 +216,7 @@ def right_hand_path(plan: BeatPlan, *, legato: bool) -> HandPath:
             ictus=plan.ictus[k + 1],
             legato=legato,
             marcato=marcato[k],
+            peak=plan.peak_share[k],
         )
     return path
 
@@ -234,7 +241,7 @@ def release_held_beat(path: HandPath, plan: BeatPlan, k: int, *, next_prep_s: fl
         # A short note: its ictus is the cut-off; the hand stops there and lifts off a little.
         release = beats_s[k] + RELEASE_LIFT_S
         closed = plan.ictus[k] + np.array([0.0, -RELEASE_LIFT])
-        path.to(beats_s[k] + ICTUS_STOP_S, plan.ictus[k] + np.array([0.0, -0.002]), "linear")
+        path.to(beats_s[k] + ICTUS_STOP_S, plan.ictus[k] + np.array([0.0, -ICTUS_STOP_RISE]), "linear")
         path.to(release, closed, "rebound")
         return release, closed
     if not np.isfinite(release):
@@ -251,11 +258,20 @@ def release_held_beat(path: HandPath, plan: BeatPlan, k: int, *, next_prep_s: fl
 
 
 def stroke(
-    path: HandPath, *, start_s: float, top: np.ndarray, end_s: float, ictus: np.ndarray, legato: bool, marcato: float
+    path: HandPath,
+    *,
+    start_s: float,
+    top: np.ndarray,
+    end_s: float,
+    ictus: np.ndarray,
+    legato: bool,
+    marcato: float,
+    peak: float,
 ) -> None:
     """One beat from the path's end point (an ictus, or the point before a preparation) through
-    the rebound ``top`` into ``ictus`` at ``end_s``: round for legato; for detached strokes
-    straight up fast, a wait, and a straight fall that stops at the ictus.
+    the rebound ``top`` into ``ictus`` at ``end_s``: round for legato, its top ``peak`` (a share)
+    into the beat; for detached strokes straight up fast, a wait, and a straight fall that stops
+    at the ictus.
 
     Times are seconds, points [shape=(2,)] image coordinates; ``marcato`` in [0, 1] is how
     marcato (rather than staccato) a detached stroke is.
@@ -263,14 +279,14 @@ def stroke(
     duration = end_s - start_s
     path.to(start_s, path.end[1], "hold")
     if legato:
-        path.to(start_s + LEGATO_PEAK * duration, top, "curve").to(end_s, ictus, "curve")
+        path.to(start_s + peak * duration, top, "curve").to(end_s, ictus, "curve")
         return
     up = STACCATO_UP + marcato * (MARCATO_UP - STACCATO_UP)
     fall = STACCATO_FALL + marcato * (MARCATO_FALL - STACCATO_FALL)
     start = path.end[1]
     if path.kinds and path.kinds[-1] == HandPath.KINDS.index("fall"):  # arrived at an ictus
         # The stop at the ictus: a moment still (rising a hair, so the beat stays the lowest point).
-        path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -0.002]), "linear")
+        path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -ICTUS_STOP_RISE]), "linear")
     settled = top + np.array([0.0, 0.006])  # the hand settles a little at the top
     moving_from_s = path.end[0]
     top_s = max(start_s + up * duration, moving_from_s + min(DETACHED_REBOUND_MIN_S, 0.4 * (end_s - moving_from_s)))

@@ -12,9 +12,15 @@ wrist that crosses in front of the chest is turned forward, its bone keeping its
 ``ARM_CLEARANCE_M`` in front of the spine line (big gestures and ``amplitude`` above 1 can ask
 for more than the bones' lengths in the image, which would lay the arm flat through the chest).
 
-There are no hand keypoints: the free hand continues its forearm; the baton hand is held as a
-conductor holds it, the baton tip a little above the hand and the wrist flexing it down into
-each ictus (the hand's lowest points) and up on the rebound.
+There are no hand keypoints: the hands follow the motion's hand channels (or channels derived
+from the wrists, :mod:`core.retarget.hands`): each wrist flexes and turns, the baton hand holds
+the baton toward the orchestra, a little in and up, flexing it down into each ictus; the fingers
+curl, point and grip.
+
+The side the head turns to is chosen smoothly (a soft sign of how far the nose is off the ears'
+midpoint), so a face passing through the frontal view turns through it instead of flipping the
+ears' depth in one frame (there the ear line is a little shorter than the ears' distance, and
+its projection a fraction of a millimetre off the image).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import dataclasses
 
 import numpy as np
 
-from ..motion.keypoints import MOTION_FPS
+from ..motion.keypoints import HANDS_SHAPE, MOTION_FPS
 from ..motion.skeleton import JOINT_COUNT, JOINT_INDEX, JOINT_NAMES
+from .hands import baton_hand, derived_hands, finger_angles, free_hand, turned_apart
 from .repair import repair_keypoints
 from .rotations import cross3, dot3, gaussian_smooth, normalize, orthonormal_frame, rotate_toward
 from .settings import RetargetSettings
@@ -42,6 +49,7 @@ CHEST_FRACTION = 0.67
 SMOOTHING_SECONDS = 0.12  # Gaussian sigma at smoothing = 1
 YAW_CUE_SECONDS = 0.3  # smoothing of the face-turn cue that picks the head's depth signs
 TORSO_CUE_SECONDS = 1.0  # ... and the torso's: the body turns slower than the head
+TURN_CUE_M = 0.004  # a nose this far off the ears' midpoint turns the ears' depth sign fully (a soft sign)
 SWAY_SECONDS = 0.25
 SWAY_LIMIT_M = 0.05
 SWAY_TURN_LIMIT_RAD = np.radians(15.0)
@@ -58,15 +66,6 @@ LENGTH_RANGES_M: dict[str, tuple[float, float]] = {
     "nose": (0.06, 0.16),
     "eye": (0.05, 0.14),
 }
-# The baton hand: the baton continues the hand, whose wrist bends it toward an elevation of
-# BATON_ELEVATION_RAD above the horizon, lower as the hand drops below its local mean height
-# (Gaussian, sigma BATON_FLEX_SECONDS) and higher as it rises, WRIST_FLEX_RAD per
-# WRIST_FLEX_REFERENCE_M; the wrist bends at most WRIST_FLEXION_LIMIT down, WRIST_EXTENSION_LIMIT up.
-BATON_ELEVATION_RAD = np.radians(10.0)
-WRIST_FLEX_RAD = np.radians(15.0)
-WRIST_FLEX_REFERENCE_M = 0.12
-BATON_FLEX_SECONDS = 0.35
-WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT = np.radians(60.0), np.radians(50.0)
 # The chest that arms must pass in front of: this share of the shoulders' half span wide, and
 # ARM_CLEARANCE_M in front of the spine line for the centre of an elbow or wrist (the built-in
 # body's chest is 0.115 m deep from the spine line, its sleeves 0.05 m thick).
@@ -126,6 +125,12 @@ class Lifted:
         The pelvis' sway away from its still position (zero when hip_sway is 0).
     fps : float
         Frame rate of every per-frame array, frames a second.
+    hands : np.ndarray [shape=(T, 2, 4), float32]
+        The hand channels used, left then right (the motion's, mirrored with it, smoothed like
+        the keypoints; or derived from the wrists).
+    finger_angles : dict[str, np.ndarray [shape=(T, 3), float32]]
+        For each finger and side ("index.L", "thumb.R", ...), its three joints' curl toward the
+        palm, radians (see :func:`core.retarget.hands.finger_angles`).
     """
 
     joint_names: tuple[str, ...]
@@ -137,6 +142,8 @@ class Lifted:
     observed: np.ndarray
     hips_offset_m: np.ndarray
     fps: float
+    hands: np.ndarray
+    finger_angles: dict[str, np.ndarray]
 
     def joint(self, name: str) -> np.ndarray:
         """Positions of one joint [shape=(T, 3)], metres."""
@@ -149,6 +156,8 @@ def lift_to_3d(
     *,
     fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
+    hands: np.ndarray | None = None,
+    noise_free: bool = False,
 ) -> Lifted:
     """Lift 2D conducting keypoints to a 3D upper body with constant bone lengths.
 
@@ -167,6 +176,11 @@ def lift_to_3d(
         conductor: ``Motion.extra["skeleton_units"]``), in image units: ``shoulder_width``,
         ``torso_height`` and any bone lengths (``upper_arm``, ``forearm``, ...). Used instead of
         estimates from the whole piece, so an edit of one passage lifts only that passage anew.
+    hands : np.ndarray [shape=(T, 2, 4)] or None
+        The motion's hand channels (``Motion.hands``), or None to derive them from the wrists.
+    noise_free : bool
+        Drawn without jitter (``Motion.extra["noise_free"]``): not smoothed, so each crisp stop
+        and ictus keeps its frame (60 ms of smoothing moved a marcato ictus two frames early).
 
     Returns
     -------
@@ -177,7 +191,9 @@ def lift_to_3d(
     if len(keypoints) == 0:  # nothing to estimate from: lift one neutral frame, keep none
         return _no_frames(lift_to_3d(np.zeros((1, JOINT_COUNT, 2)), settings, fps=fps))
     points, observed = repair_keypoints(keypoints, mirror=settings.mirror)
-    points = gaussian_smooth(points, settings.smoothing * SMOOTHING_SECONDS * fps)
+    sigma_frames = 0.0 if noise_free else settings.smoothing * SMOOTHING_SECONDS * fps
+    channels = gaussian_smooth(_hand_channels(points, hands, settings=settings, fps=fps), sigma_frames)
+    points = gaussian_smooth(points, sigma_frames)
     frames = len(points)
 
     # --- image -> metres, relative to the hips' midpoint (X left, Z up)
@@ -198,27 +214,78 @@ def lift_to_3d(
     directions = _clear_of_chest(directions, lengths)
     joints = _compose(directions, lengths, sway + np.array([0.0, 0.0, PELVIS_HEIGHT_M]))
 
-    # --- orientations of the parts the rigs animate
-    hinge, hand, baton_side = _hand_directions(joints, directions, baton_hand=settings.baton_hand, fps=fps)
-    # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
-    face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
-    head_up = normalize(cross3(face_forward, directions["ear_half"]), _UP)
-    joints.update(_tips(joints, hand, head_up=head_up, baton_side=baton_side))
+    # --- orientations of the parts the rigs animate, and the tips
+    baton_side = {"left": "L", "right": "R"}.get(settings.baton_hand)
+    role_frames = _oriented(joints, directions, channels, baton_side=baton_side, hips_turn=hips_turn, fps=fps)
     lengths.update(hand=HAND_LENGTH_M, baton=BATON_LENGTH_M, head_top=HEAD_TOP_M)
 
     return Lifted(
         joint_names=LIFTED_JOINTS,
         joints_m=_stacked(joints, frames),
-        role_frames=_role_frames(
-            directions, hinge=hinge, hand=hand, head_up=head_up, baton_side=baton_side, hips_turn=hips_turn
-        ),
+        role_frames=role_frames,
         bone_lengths_m=lengths,
         metres_per_unit=float(metres_per_unit),
         keypoints_m=flat.astype(np.float32),
         observed=observed,
         hips_offset_m=sway.astype(np.float32),
         fps=float(fps),
+        hands=channels.astype(np.float32),
+        finger_angles=_finger_angles(channels, baton_side=baton_side),
     )
+
+
+def _oriented(
+    joints: dict[str, np.ndarray],
+    directions: dict[str, np.ndarray],
+    channels: np.ndarray,
+    *,
+    baton_side: str | None,
+    hips_turn: np.ndarray,
+    fps: float,
+) -> dict[str, np.ndarray]:
+    """:attr:`Lifted.role_frames` from the composed ``joints`` and the bones' ``directions``
+    [each shape=(T, 3)], the hand channels [shape=(T, 2, 4)] and the hips' turn [shape=(T,)];
+    the derived tips (the hands', the baton's, the crown) are added to ``joints``."""
+    hinge, hand, palm = _hand_directions(directions, channels, joints=joints, baton_side=baton_side, fps=fps)
+    # The eyes sit about level with the ears; the nose tip hangs lower and would tilt "up".
+    face_forward = (joints["left_eye"] + joints["right_eye"]) / 2 - joints["head"]
+    head_up = normalize(cross3(face_forward, directions["ear_half"]), _UP)
+    joints.update(_tips(joints, hand, head_up=head_up, baton_side=baton_side or "R"))
+    return _role_frames(
+        directions,
+        hinge=hinge,
+        hand=hand,
+        palm=palm,
+        head_up=head_up,
+        baton_side=baton_side or "R",
+        hips_turn=hips_turn,
+    )
+
+
+def _finger_angles(channels: np.ndarray, *, baton_side: str | None) -> dict[str, np.ndarray]:
+    """:attr:`Lifted.finger_angles` [each shape=(T, 3), float32] from both hands' channels
+    [shape=(T, 2, 4)], the hand on ``baton_side`` gripping the baton."""
+    return {
+        f"{finger}.{side}": angles.astype(np.float32)
+        for index, side in enumerate("LR")
+        for finger, angles in finger_angles(channels[:, index], holds_baton=side == baton_side).items()
+    }
+
+
+def _hand_channels(
+    points: np.ndarray, hands: np.ndarray | None, *, settings: RetargetSettings, fps: float
+) -> np.ndarray:
+    """The hand channels to lift [shape=(T, 2, 4), float64]: the motion's ``hands`` (sides swapped
+    when mirrored), or derived from the repaired keypoints ``points`` [shape=(T, 13, 2)]; smoothed
+    over time like the keypoints."""
+    baton_side = {"left": "L", "right": "R"}.get(settings.baton_hand)
+    if hands is None:
+        channels = derived_hands(points, fps=fps, baton_side=baton_side)
+    else:
+        channels = np.asarray(hands, dtype=np.float64).reshape(len(points), *HANDS_SHAPE)
+        if settings.mirror:
+            channels = channels[:, ::-1]
+    return gaussian_smooth(channels, settings.smoothing * SMOOTHING_SECONDS * fps)
 
 
 def _no_frames(single: Lifted) -> Lifted:
@@ -230,6 +297,8 @@ def _no_frames(single: Lifted) -> Lifted:
         role_frames={role: frame[:0] for role, frame in single.role_frames.items()},
         observed=single.observed[:0],
         hips_offset_m=single.hips_offset_m[:0],
+        hands=single.hands[:0],
+        finger_angles={name: angles[:0] for name, angles in single.finger_angles.items()},
     )
 
 
@@ -276,7 +345,7 @@ def _limited_directions(
     ``flat`` [shape=(T, 13, 2)], metres; then the joint limits."""
     # --- which way the face, and slower the body, is turned: +1 toward the conductor's left
     cue = flat[:, _J["nose"], 0] - (flat[:, _J["left_ear"], 0] + flat[:, _J["right_ear"], 0]) / 2
-    head_turn = np.where(gaussian_smooth(cue, YAW_CUE_SECONDS * fps) >= 0, 1.0, -1.0)
+    head_turn = np.tanh(gaussian_smooth(cue, YAW_CUE_SECONDS * fps) / TURN_CUE_M)
     body_turn = np.where(gaussian_smooth(cue, TORSO_CUE_SECONDS * fps) >= 0, 1.0, -1.0)
 
     # --- bone directions: depth from the constant length, sign from the priors
@@ -318,20 +387,28 @@ def _hips_sway(
 
 
 def _hand_directions(
-    joints: dict[str, np.ndarray], directions: dict[str, np.ndarray], *, baton_hand: str, fps: float
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str]:
-    """(elbow hinge, hand direction) by side ("L", "R") [each shape=(T, 3)], and the baton's side.
-
-    There are no hand keypoints: a hand continues its forearm (a straight wrist), except the
-    baton hand (``baton_hand`` "left" or "right"; "none": no baton), which :func:`_baton_hand` bends.
-    """
+    directions: dict[str, np.ndarray],
+    channels: np.ndarray,
+    *,
+    joints: dict[str, np.ndarray],
+    baton_side: str | None,
+    fps: float,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(elbow hinge, hand direction, palm normal) by side ("L", "R") [each shape=(T, 3)]: each
+    hand from its forearm and its channels [shape=(T, 2, 4)] (:mod:`core.retarget.hands`), the
+    one on ``baton_side`` ("L", "R", or None for no baton) holding the baton, the other turned
+    away from it where their fingers would meet (the wrists from ``joints``, metres, at ``fps``)."""
     hinge = {side: _elbow_hinge(directions[f"upper_arm:{side}"], directions[f"forearm:{side}"]) for side in "LR"}
-    hand = {side: directions[f"forearm:{side}"] for side in "LR"}
-    baton_side = "L" if baton_hand == "left" else "R"
-    if baton_hand != "none":
-        wrist = joints["left_wrist" if baton_side == "L" else "right_wrist"]
-        hand[baton_side] = _baton_hand(hand[baton_side], wrist[:, 2], hinge[baton_side], fps=fps)
-    return hinge, hand, baton_side
+    hand, palm = {}, {}
+    for index, side in enumerate("LR"):
+        inward = -_LEFT if side == "L" else _LEFT
+        shape = baton_hand if side == baton_side else free_hand
+        hand[side], palm[side] = shape(
+            directions[f"forearm:{side}"], channels[:, index], inward=inward, up=_UP, back=-_FORWARD
+        )
+    wrists = {"L": joints["left_wrist"], "R": joints["right_wrist"]}
+    turned_apart(wrists, hand, palm, free_side="L" if baton_side != "L" else "R", fps=fps)
+    return hinge, hand, palm
 
 
 def _tips(
@@ -353,13 +430,15 @@ def _role_frames(
     *,
     hinge: dict[str, np.ndarray],
     hand: dict[str, np.ndarray],
+    palm: dict[str, np.ndarray],
     head_up: np.ndarray,
     baton_side: str,
     hips_turn: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """:attr:`Lifted.role_frames`: the world rotation [shape=(T, 3, 3), float32] of every part
-    the rigs animate, from the bone directions, the elbow hinges and hands by side ("L", "R"),
-    the head's up and the hips' turn about Z (radians)."""
+    the rigs animate, from the bone directions, the elbow hinges, hands and palms by side ("L",
+    "R"), the head's up and the hips' turn about Z (radians). A hand's and the baton's frame has
+    the palm's normal as its X axis."""
     frames = len(hips_turn)
     cos_turn, sin_turn = np.cos(hips_turn), np.sin(hips_turn)
     torso, shoulder_line = directions["torso"], directions["shoulder_half"]
@@ -372,12 +451,12 @@ def _role_frames(
         "head": _frame32(head_up, ear_line),
         "shoulder.L": _frame32(shoulder_line, torso),
         "shoulder.R": _frame32(-shoulder_line, torso),
-        "baton": _frame32(hand[baton_side], hinge[baton_side]),
+        "baton": _frame32(hand[baton_side], palm[baton_side]),
     }
     for side in "LR":
         frames_by_role[f"upper_arm.{side}"] = _frame32(directions[f"upper_arm:{side}"], hinge[side])
         frames_by_role[f"forearm.{side}"] = _frame32(directions[f"forearm:{side}"], hinge[side])
-        frames_by_role[f"hand.{side}"] = _frame32(hand[side], hinge[side])
+        frames_by_role[f"hand.{side}"] = _frame32(hand[side], palm[side])
     return frames_by_role
 
 
@@ -541,32 +620,6 @@ def _compose(directions: dict[str, np.ndarray], lengths: dict[str, float], pelvi
     j["left_eye"] = j["head"] + lengths["eye"] * directions["eye:L"]
     j["right_eye"] = j["head"] + lengths["eye"] * directions["eye:R"]
     return j
-
-
-def _baton_hand(forearm: np.ndarray, wrist_height_m: np.ndarray, hinge: np.ndarray, *, fps: float) -> np.ndarray:
-    """Direction of the baton hand (and baton) [shape=(T, 3)]: the forearm bent at the wrist,
-    in the vertical plane through it, toward the elevation a conductor holds the baton at.
-
-    Parameters
-    ----------
-    forearm : np.ndarray [shape=(T, 3)]
-        Unit forearm directions.
-    wrist_height_m : np.ndarray [shape=(T,)]
-        The wrist's height, metres.
-    hinge : np.ndarray [shape=(T, 3)]
-        The elbow's axis: the bending axis where the forearm points straight up or down.
-    fps : float > 0
-        Frame rate, frames a second.
-    """
-    local_m = wrist_height_m - gaussian_smooth(wrist_height_m, BATON_FLEX_SECONDS * fps)
-    wanted = BATON_ELEVATION_RAD + WRIST_FLEX_RAD * np.clip(local_m / WRIST_FLEX_REFERENCE_M, -1.0, 1.0)
-    elevation = np.arcsin(np.clip(forearm[:, 2], -1.0, 1.0))
-    bend = np.clip(wanted - elevation, -WRIST_FLEXION_LIMIT, WRIST_EXTENSION_LIMIT)
-    # Turning about forearm x up by +bend raises the tip (Rodrigues' formula, axis _|_ forearm).
-    axis = normalize(cross3(forearm, _UP), normalize(hinge))
-    axis = normalize(axis - dot3(axis, forearm)[:, None] * forearm, normalize(hinge))
-    turned = forearm * np.cos(bend)[:, None] + cross3(axis, forearm) * np.sin(bend)[:, None]
-    return normalize(turned, forearm)
 
 
 def _clear_of_chest(directions: dict[str, np.ndarray], lengths: dict[str, float]) -> dict[str, np.ndarray]:

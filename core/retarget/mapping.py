@@ -34,7 +34,14 @@ FK_ROLES: tuple[str, ...] = (
 # IK control roles: ik_hand.* is placed on the wrist (and turned like the hand), ik_pole.* sits
 # in the elbow's bending direction, ik_head_aim in front of the face (details in solve.solve).
 IK_ROLES: tuple[str, ...] = ("ik_hand.L", "ik_hand.R", "ik_pole.L", "ik_pole.R", "ik_head_aim")
-ROLES: tuple[str, ...] = FK_ROLES + IK_ROLES
+# Finger roles, three joints a finger from the knuckle out ("index.01.L" ... "pinky.03.R"): each
+# curls toward the palm from its rest pose, relative to the hand (details in solve.solve). A
+# mapping may name any of them; a rig without fingers names none.
+FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "pinky")
+FINGER_ROLES: tuple[str, ...] = tuple(
+    f"{finger}.{joint:02d}.{side}" for side in "LR" for finger in FINGER_NAMES for joint in (1, 2, 3)
+)
+ROLES: tuple[str, ...] = FK_ROLES + IK_ROLES + FINGER_ROLES
 
 
 @dataclasses.dataclass
@@ -93,6 +100,24 @@ class BoneMapping:
         """The IK control roles present: role -> bone."""
         return {role: bone for role, bone in self.bones.items() if role in IK_ROLES}
 
+    @property
+    def finger_bones(self) -> dict[str, str]:
+        """The finger roles present: role -> bone."""
+        return {role: bone for role, bone in self.bones.items() if role in FINGER_ROLES}
+
+    def fitted_to(self, bone_names: Iterable[str]) -> BoneMapping:
+        """This mapping for a rig with ``bone_names``: the fingers are optional, so finger roles
+        whose bones the rig lacks are left out, with the helper bones (``follow``,
+        ``copy_local``) it lacks."""
+        present = set(bone_names)
+        return BoneMapping(
+            self.name,
+            {role: bone for role, bone in self.bones.items() if role not in FINGER_ROLES or bone in present},
+            self.parent_blend,
+            {helper: target for helper, target in self.follow.items() if helper in present},
+            {helper: pair for helper, pair in self.copy_local.items() if helper in present},
+        )
+
 
 def _sided(template: dict[str, str], left: str, right: str) -> dict[str, str]:
     """Expand ``{role.X: name-with-{side}}`` into both sides."""
@@ -101,6 +126,16 @@ def _sided(template: dict[str, str], left: str, right: str) -> dict[str, str]:
         table[role.replace(".X", ".L")] = bone.format(side=left)
         table[role.replace(".X", ".R")] = bone.format(side=right)
     return table
+
+
+def _fingers(name: str) -> dict[str, str]:
+    """``{"index.01.X": name.format(finger=..., Finger=..., joint=1), ...}`` for every finger and
+    joint, ``{side}`` left in for :func:`_sided`."""
+    return {
+        f"{finger}.{joint:02d}.X": name.format(finger=finger, Finger=finger.capitalize(), joint=joint, side="{side}")
+        for finger in FINGER_NAMES
+        for joint in (1, 2, 3)
+    }
 
 
 PRESETS: dict[str, BoneMapping] = {
@@ -118,6 +153,7 @@ PRESETS: dict[str, BoneMapping] = {
                     "upper_arm.X": "upper_arm.{side}",
                     "forearm.X": "forearm.{side}",
                     "hand.X": "hand.{side}",
+                    **_fingers("{finger}.{joint:02d}.{side}"),
                 },
                 "L",
                 "R",
@@ -134,6 +170,9 @@ PRESETS: dict[str, BoneMapping] = {
     # copies the shoulder control and carries the FK arm and, through an Armature constraint,
     # the IK pole's parent; the IK hand's parent follows root. Both IK controls read their
     # location in their parent's axes (use_local_location off, see RestBone.local_location).
+    # The fingers' FK controls (f_index.01.L, thumb.01.L, ...) hang from the palm bones under
+    # DEF-hand, which copies hand_tweak, whose chain hangs from ORG-hand, which copies the FK
+    # (or IK) hand; the finger masters left at rest keep their driver bones at rest.
     "rigify": BoneMapping(
         "rigify",
         {
@@ -149,6 +188,10 @@ PRESETS: dict[str, BoneMapping] = {
                     "hand.X": "hand_fk.{side}",
                     "ik_hand.X": "hand_ik.{side}",
                     "ik_pole.X": "upper_arm_ik_target.{side}",
+                    **{
+                        role: bone.replace("f_thumb", "thumb")
+                        for role, bone in _fingers("f_{finger}.{joint:02d}.{side}").items()
+                    },
                 },
                 "L",
                 "R",
@@ -162,6 +205,10 @@ PRESETS: dict[str, BoneMapping] = {
             "MCH-hand_ik.parent.R": "root",
             "MCH-upper_arm_ik_target.parent.L": "shoulder.L",
             "MCH-upper_arm_ik_target.parent.R": "shoulder.R",
+            "ORG-hand.L": "hand_fk.L",
+            "ORG-hand.R": "hand_fk.R",
+            "DEF-hand.L": "hand_tweak.L",
+            "DEF-hand.R": "hand_tweak.R",
         },
         copy_local={"MCH-spine.002": ("chest", 0.5), "MCH-spine.003": ("chest", 0.5)},
     ),
@@ -179,6 +226,7 @@ PRESETS: dict[str, BoneMapping] = {
                     "upper_arm.X": "mixamorig:{side}Arm",
                     "forearm.X": "mixamorig:{side}ForeArm",
                     "hand.X": "mixamorig:{side}Hand",
+                    **_fingers("mixamorig:{side}Hand{Finger}{joint}"),
                 },
                 "Left",
                 "Right",
@@ -239,8 +287,10 @@ def load_mapping_json(path: str | os.PathLike[str]) -> BoneMapping:
 
 
 def missing_bones(mapping: BoneMapping, bone_names: Iterable[str]) -> list[str]:
-    """The mapping's bone names the rig lacks, in role order (empty when it fits)."""
+    """The mapping's bone names the rig lacks, in role order (empty when it fits); fingers and
+    helper bones are optional (see :meth:`BoneMapping.fitted_to`)."""
     present = set(bone_names)
+    mapping = mapping.fitted_to(present)
     missing = []
     blended = [name for bone, (a, b, _) in mapping.parent_blend.items() for name in (bone, a, b)]
     blended += [name for pair in mapping.follow.items() for name in pair]

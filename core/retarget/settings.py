@@ -18,7 +18,9 @@ class RetargetSettings:
         Gesture size around the piece's median pose: 1 as generated, above 1 exaggerated,
         below 1 calmer, 0 frozen in the median pose.
     smoothing : float in [0, 1]
-        Low-pass strength: a Gaussian over time with sigma ``smoothing * 0.12`` seconds.
+        Low-pass strength against a network's jitter: a Gaussian over time with sigma
+        ``smoothing * 0.12`` seconds (a motion drawn without jitter, the procedural conductor's,
+        is lifted as drawn).
     mirror : bool
         Swap left and right (a left-handed conductor).
     baton_hand : str
@@ -35,7 +37,12 @@ class RetargetSettings:
     amplitude: float = option(
         1.0, "gesture size around the median pose: 1 as generated, 0 still", minimum=0.0, maximum=5.0
     )
-    smoothing: float = option(0.5, "temporal smoothing, 0 to 1", minimum=0.0, maximum=1.0)
+    smoothing: float = option(
+        0.5,
+        "temporal smoothing of a network's jitter, 0 to 1 (the procedural conductor has none)",
+        minimum=0.0,
+        maximum=1.0,
+    )
     mirror: bool = option(False, "mirror the motion (a left-handed conductor)")
     baton_hand: str = option(
         "right", "the hand holding the baton; a created conductor gets it there", choices=("right", "left", "none")

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConductorError
 from ..motion.keypoints import MOTION_FPS
+from .hands import palm_down
 from .lift import SHOULDER_WIDTH_M, Lifted, lift_to_3d
 from .mapping import BoneMapping
 from .rest import RestSkeleton
@@ -89,9 +90,11 @@ def retarget(
     settings: RetargetSettings | None = None,
     fps: float = MOTION_FPS,
     skeleton_units: dict[str, float] | None = None,
+    hands: np.ndarray | None = None,
+    noise_free: bool = False,
 ) -> BoneAnimation:
     """Keypoints -> pose channels for the rig: :func:`lift_to_3d` (with ``skeleton_units``
-    where the motion's maker knows its body) then :func:`solve`.
+    where the motion's maker knows its body, and its ``hands``) then :func:`solve`.
 
     Parameters
     ----------
@@ -107,6 +110,10 @@ def retarget(
 
     skeleton_units : dict of str to float, or None
         The body the keypoints were drawn from, image units (see :func:`lift_to_3d`).
+    hands : np.ndarray [shape=(T, 2, 4)] or None
+        The motion's hand channels (``Motion.hands``), or None to derive them from the wrists.
+    noise_free : bool
+        The keypoints were drawn without jitter (``Motion.extra["noise_free"]``): not smoothed.
 
     Returns
     -------
@@ -114,7 +121,7 @@ def retarget(
         T frames at ``fps``.
     """
     settings = settings or RetargetSettings()
-    lifted = lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units)
+    lifted = lift_to_3d(keypoints, settings, fps=fps, skeleton_units=skeleton_units, hands=hands, noise_free=noise_free)
     return solve(lifted, skeleton, mapping, settings=settings)
 
 
@@ -128,11 +135,13 @@ def solve(
     (the rig's posed shoulder plus its own upper-arm and forearm lengths along the lifted
     directions, i.e. where the FK solution puts the wrist) and the hand's rotation; ``ik_pole.*`` a location half an arm length
     from the elbow in its bending direction; ``ik_head_aim`` a location one metre (in rig
-    units) in front of the head bone's head.
+    units) in front of the head bone's head. Finger bones (where the rig has them) curl toward
+    the palm from their rest pose, turning with the hand.
     """
     settings = settings or RetargetSettings()
     from .mapping import missing_bones  # local: keeps the import list short
 
+    mapping = mapping.fitted_to(skeleton.bones)
     absent = missing_bones(mapping, skeleton.bones)
     if absent:
         raise ConductorError(
@@ -149,6 +158,7 @@ def solve(
     world_rotations = {}
     for role, bone in roles.items():
         world_rotations[bone] = _posed_rotation(lifted, rig, role=role, bone=bone)
+    world_rotations.update(_finger_rotations(lifted, rig, world_rotations))
     head_targets = {}
     if "hips" in roles:
         bone = roles["hips"]
@@ -183,6 +193,33 @@ def _posed_rotation(lifted: Lifted, rig: _RigBody, *, role: str, bone: str) -> n
     """
     constant = (rig.rest_frame(role, bone).T @ rig.rest_rotation(bone)).astype(np.float32)
     return matmul3(matmul3(rig.axes.astype(np.float32), lifted.role_frames[role]), constant)
+
+
+def _finger_rotations(lifted: Lifted, rig: _RigBody, hand_rotations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Armature-space rotations [shape=(T, 3, 3), float32] of the mapped finger bones: each
+    turns with its hand from rest and curls about its finger's rest axis (across the finger,
+    toward the palm) by the sum of its own and its inner joints' angles."""
+    rotations = {}
+    for role, bone in rig.mapping.finger_bones.items():
+        finger, joint, side = role.split(".")
+        hand_bone = rig.mapping.bones.get(f"hand.{side}")
+        if hand_bone is None or hand_bone not in hand_rotations:
+            continue
+        turn = matmul3(hand_rotations[hand_bone], rig.rest_rotation(hand_bone).T.astype(np.float32))
+        angle = lifted.finger_angles[f"{finger}.{side}"][:, : int(joint)].sum(axis=1)
+        curl = _axis_angle(rig.curl_axis(finger, side, bone), angle)
+        rotations[bone] = matmul3(matmul3(turn, curl), rig.rest_rotation(bone).astype(np.float32))
+    return rotations
+
+
+def _axis_angle(axis: np.ndarray, angle_rad: np.ndarray) -> np.ndarray:
+    """Rotations [shape=(T, 3, 3), float32] by ``angle_rad`` [shape=(T,)] about the unit ``axis``
+    [shape=(3,)] (right hand, Rodrigues' formula)."""
+    x, y, z = axis
+    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    cos, sin = np.cos(angle_rad)[:, None, None], np.sin(angle_rad)[:, None, None]
+    turned = cos * np.eye(3) + sin * cross + (1.0 - cos) * np.outer(axis, axis)
+    return turned.astype(np.float32)
 
 
 def forward_kinematics(
@@ -296,7 +333,7 @@ class _RigBody:
 
     def __init__(self, skeleton: RestSkeleton, mapping: BoneMapping) -> None:
         self.skeleton = skeleton
-        self.mapping = mapping
+        self.mapping = mapping = mapping.fitted_to(skeleton.bones)
         self.heads = {role: skeleton.bones[bone].head for role, bone in mapping.bones.items()}
         self.axes = self._body_axes()
         left, right = self.heads.get("upper_arm.L"), self.heads.get("upper_arm.R")
@@ -355,14 +392,43 @@ class _RigBody:
         direction = self.rest_direction(role, bone)
         if role.startswith("shoulder."):
             secondary = up
+        elif role.startswith("hand."):
+            secondary = self.rest_palm(role[-1])
         elif role[-2:] in (".L", ".R"):
             secondary = self.hinge(role[-1], bone)
         elif role == "baton":
-            parent_side = "L" if self._baton_side() == "L" else "R"
-            secondary = self.hinge(parent_side, bone)
+            secondary = self.rest_palm(self._baton_side())
         else:
             secondary = left
         return orthonormal_frame(direction, secondary)
+
+    def rest_palm(self, side: str) -> np.ndarray:
+        """The normal of the palm of one hand at rest [shape=(3,)], armature space: across the
+        knuckles where the mapping names the index and little fingers (the thumb's side by the
+        hand's side), else palm down (:func:`core.retarget.hands.palm_down`) as rigs rest."""
+        hand = self.mapping.bones.get(f"hand.{side}") or self.mapping.bones.get(f"ik_hand.{side}")
+        if hand is None:
+            return -self.axes[:, 2]
+        direction = self.rest_rotation(hand)[:, 1]
+        index, little = self.mapping.bones.get(f"index.01.{side}"), self.mapping.bones.get(f"pinky.01.{side}")
+        if index is not None and little is not None:
+            across = self.skeleton.bones[little].head - self.skeleton.bones[index].head
+            # A hand's chirality: from the index to the little finger across the knuckles, a
+            # left palm faces -(direction x across), a right palm +(direction x across).
+            normal = np.cross(direction, across) * (-1.0 if side == "L" else 1.0)
+            normal = normal - np.dot(normal, direction) * direction
+            if np.linalg.norm(normal) > 1e-6 * self.units_per_metre:
+                return normal / np.linalg.norm(normal)
+        return palm_down(direction, up=self.axes[:, 2], back=self.axes[:, 1])
+
+    def curl_axis(self, finger: str, side: str, bone: str) -> np.ndarray:
+        """The axis a finger curls about [shape=(3,)], armature space at rest: across its first
+        joint's direction (``bone``'s if that joint is not mapped), turning it toward the palm."""
+        first = self.mapping.bones.get(f"{finger}.01.{side}", bone)
+        along = self.skeleton.bones[first].tail - self.skeleton.bones[first].head
+        axis = np.cross(along, self.rest_palm(side))
+        length = np.linalg.norm(axis)
+        return axis / length if length > 1e-9 else self.axes[:, 0]
 
     def _baton_side(self) -> str:
         baton = self.mapping.bones.get("baton")

@@ -101,6 +101,9 @@ def check_in_blender(
     skeleton = skeleton_from_armature(obj)
     mapping = PRESETS[mapping_name]
     assert missing_bones(mapping, skeleton.bones) == []
+    if mapping_name == "rigify":  # as addon.apply sets it: the ORG bones the fingers hang from follow FK or IK
+        for side in "LR":
+            obj.pose.bones[f"upper_arm_parent.{side}"]["IK_FK"] = 1.0 if settings.mode == "FK" else 0.0
     lifted = lift_to_3d(synthetic_keypoints() if keypoints is None else keypoints, settings)
     animation = solve(lifted, skeleton, mapping, settings=settings)
     ours = forward_kinematics(skeleton, animation, mapping=mapping)
@@ -122,11 +125,12 @@ def check_in_blender(
             role = roles[bone]
             if role.startswith("ik_hand."):
                 role = "hand." + role[-1]
-            # The role's direction in Blender's pose against the lifted one.
-            rest = skeleton.bones[bone].matrix_local[:3, :3]
-            carried = blender[:3, :3] @ rest.T @ rig.rest_frame(role, bone)[:, 1]
-            wanted = rig.axes @ lifted.role_frames[role][frame, :, 1]
-            error = max(error, angle_deg(carried, wanted))
+            if role in lifted.role_frames:  # the fingers curl from the hand, they have no frame of their own
+                # The role's direction in Blender's pose against the lifted one.
+                rest = skeleton.bones[bone].matrix_local[:3, :3]
+                carried = blender[:3, :3] @ rest.T @ rig.rest_frame(role, bone)[:, 1]
+                wanted = rig.axes @ lifted.role_frames[role][frame, :, 1]
+                error = max(error, angle_deg(carried, wanted))
             worst[bone] = max(worst.get(bone, 0.0), float(error))
         for bone in animation.location:  # hips, IK controls (also below Rigify's MCH switches)
             head = np.array(obj.pose.bones[bone].head)
@@ -253,3 +257,46 @@ def test_ik_on_a_rig_without_ik_controls_says_so_and_keys_fk(mixamo_rig):
     assert "names no IK controls on this rig, so the arms are keyed in FK" in " ".join(results["IK"].notes)
     assert not any("IK" in note for note in results["FK"].notes)
     assert results["IK"].fcurve_count == results["FK"].fcurve_count
+
+
+@pytest.fixture(scope="module")
+def mixamo_rig_with_fingers():
+    from rigs import MIXAMO_FINGER_ROWS
+
+    rows = [
+        (n, p, (100 * h[0], 100 * h[2], -100 * h[1]), (100 * t[0], 100 * t[2], -100 * t[1]), r)
+        for n, p, h, t, r in MIXAMO_ROWS + MIXAMO_FINGER_ROWS
+    ]
+    obj = build_armature("mixamo_fingers_test", rows)
+    yield obj
+    bpy.data.objects.remove(obj)
+
+
+def test_fingers_follow_in_blender_on_mixamo_and_rigify(mixamo_rig_with_fingers, rigify_rig):
+    """The finger bones the mappings name, posed in Blender, turn as our forward kinematics says:
+    Mixamo's LeftHandIndex1-3 ... and Rigify's FK finger controls (f_index.01.L ..., thumb.01.L),
+    which hang from the palm under DEF-hand, under hand_tweak, under ORG-hand copying the FK hand."""
+    keypoints = procedural_motion(1.0).keypoints
+    for obj, name in ((mixamo_rig_with_fingers, "mixamo"), (rigify_rig, "rigify")):
+        skeleton = skeleton_from_armature(obj)
+        assert len(PRESETS[name].fitted_to(skeleton.bones).finger_bones) == 30
+        worst = check_in_blender(obj, name, RetargetSettings(), keypoints)
+        assert set(PRESETS[name].finger_bones.values()) <= set(worst) and max(worst.values()) < 2.0, worst
+
+
+@pytest.mark.parametrize("rig", ["conductor_rig", "rigify_rig", "mixamo_rig_with_fingers"])
+def test_the_conductor_in_3d_on_each_rig_in_blender(rig, request):
+    """Issue 25's measures on the rigs as Blender builds them (the generated Rigify rig with its
+    fingers): a relaxed posture, no clashes, a smooth head, hands that conduct."""
+    from pose_measures import Posed, measure
+
+    obj = request.getfixturevalue(rig)
+    preset = {"conductor_rig": "conductor", "rigify_rig": "rigify", "mixamo_rig_with_fingers": "mixamo"}[rig]
+    motion = procedural_motion(1.0)
+    level_db = np.zeros(motion.frame_count)  # the levels only choose the steady bars for the correlation
+    figures = measure(motion, Posed(motion, skeleton_from_armature(obj), preset), level_db)
+    assert figures["elbow_below_line"] >= 0.95 and figures["elbow_flare_deg"] <= 30.0, figures
+    assert figures["on_hip"] == 0.0 and figures["baton_at_floor_or_body"] == 0.0, figures
+    assert figures["clash"] == 0.0 and figures["crossing"] == 0.0 and figures["inside_body"] == 0.0, figures
+    assert figures["head_jump_cm"] <= 1.5 and figures["wrist_range_deg"] >= 20.0, figures
+    assert figures["finger_range_deg"] >= 10.0 and figures["ictus_alignment"] >= 0.95, figures

@@ -502,3 +502,26 @@ def test_exports_carry_the_deform_bones_and_every_bone_on_request(motion, tmp_pa
     assert glb_joint_names(everything) == {bone.name for bone in armature.data.bones}
     bvh = exports.export_scene(scene, armature, motion, tmp_path / "default.bvh").read_text()
     assert "CTRL-0" not in bvh and "JOINT baton" in bvh
+
+
+def test_wrists_and_fingers_are_keyed_on_our_conductor():
+    """Put into a scene as every front end does: the wrists have keys that move (no longer two
+    equal keys for the whole piece) and every finger bone of our figure is keyed."""
+    from rigs import procedural_motion
+
+    demo = procedural_motion(1.0)
+    motion = Motion(demo.keypoints, fps=30.0, extra=demo.extra, hands=demo.hands)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    armature, _ = apply_mod.put_motion_in_scene(scene, motion, options(add_sound=False), camera=False)
+    action, slot = compat.get_action_and_slot(armature)
+    values: dict[str, list[np.ndarray]] = {}
+    for fcurve in compat.action_fcurves(action, slot):
+        keys = np.array([point.co[1] for point in fcurve.keyframe_points])
+        values.setdefault(keyframes.group_of(fcurve.data_path), []).append(keys)
+    for bone in ("hand.L", "hand.R"):
+        assert max(np.ptp(keys) for keys in values[bone]) > 0.05, bone  # a quaternion component moves
+    rig = import_extension("core.figure.rig")
+    fingers = [bone.name for bone in rig.CONDUCTOR_BONES if bone.name.split(".")[0] in rig.FINGER_LAYOUT]
+    assert len(fingers) == 30 and set(fingers) <= set(values)
+    assert max(np.ptp(keys) for keys in values["index.02.L"]) > 0.05  # the free hand's fingers move

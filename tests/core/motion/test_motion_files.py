@@ -117,3 +117,44 @@ def test_a_motion_needs_frames(tmp_path):
     np.savez(tmp_path / "empty.npz", keypoints=np.zeros((0, 13, 2), np.float32), fps=30.0)
     with pytest.raises(ConductorError, match="no frames"):
         Motion.load(tmp_path / "empty.npz")
+
+
+def with_hands(motion: Motion) -> Motion:
+    """``motion`` with hand channels: each hand's flex, turn, curl and point moving over time."""
+    t = np.arange(motion.frame_count) / motion.fps
+    hands = np.stack([np.sin(t + k)[:, None] * np.array([0.3, 1.0, 0.5, 0.5]) for k in (0.0, 1.0)], axis=1)
+    return Motion(motion.keypoints, fps=motion.fps, extra=motion.extra, hands=hands + np.array([0, 1.5, 0.5, 0.5]))
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json", ".csv"])
+def test_hand_channels_are_saved_and_loaded_in_every_format(tmp_path, suffix):
+    motion = with_hands(sample_motion())
+    motion.save(tmp_path / f"m{suffix}")
+    back = Motion.load(tmp_path / f"m{suffix}")
+    assert back.hands is not None and back.hands.shape == (90, 2, 4) and back.hands.dtype == np.float32
+    assert np.allclose(back.hands, motion.hands, atol=1e-6)
+    assert np.allclose(back.keypoints, motion.keypoints, atol=1e-6)
+
+
+def test_a_motion_without_hands_stays_without_them(tmp_path):
+    for suffix in (".npz", ".json", ".csv"):
+        sample_motion().save(tmp_path / f"m{suffix}")
+        assert Motion.load(tmp_path / f"m{suffix}").hands is None
+    metadata, data = sample_motion().to_bytes()
+    assert Motion.from_bytes(metadata, data).hands is None and len(data) == 90 * 13 * 2 * 4
+
+
+def test_hand_channels_travel_in_the_bytes_kept_in_a_blend_and_resample_with_the_keypoints():
+    motion = with_hands(sample_motion())
+    back = Motion.from_bytes(*motion.to_bytes())
+    assert np.array_equal(back.hands, motion.hands) and np.array_equal(back.keypoints, motion.keypoints)
+    slower = motion.resampled(24.0)
+    assert slower.hands.shape == (slower.frame_count, 2, 4)
+    assert np.allclose(slower.hands[12], (motion.hands[15]), atol=1e-6)  # 0.5 s in both
+
+
+def test_hand_channels_of_the_wrong_shape_are_one_sentence():
+    with pytest.raises(ConductorError, match="Motion hands must be finite with shape"):
+        Motion(np.zeros((10, 13, 2)) + 0.5, hands=np.zeros((9, 2, 4)))
+    with pytest.raises(ConductorError, match="leave them out to derive them"):
+        Motion(np.zeros((10, 13, 2)) + 0.5, hands=np.full((10, 2, 4), np.nan))

@@ -149,7 +149,9 @@ def test_left_hand_cues_a_loud_entrance():
     frame = int(round(entrance_s * motion.fps))
     assert off_mirror[frame - 3 : frame + 4].max() > 0.05  # the left hand points on its own
     later = int(round((entrance_s + 4.0) * motion.fps))
-    assert off_mirror[later : later + 90].max() < 0.01  # then mirrors again (the music is loud now)
+    # Then it mirrors again (the music is loud now), but for making room where the two hands
+    # meet in the middle (core.procedural.left_hand.keep_apart).
+    assert np.median(off_mirror[later : later + 90]) < 0.01 and off_mirror[later : later + 90].max() < 0.04
 
 
 def mirrored_at_70(motion) -> np.ndarray:
