@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from ..audio.filters import running_max, running_median
+from ..beats.track import local_period_s
 
 ENVELOPE_HOP_S = 0.005  # the RMS envelope's step; its window is twice as long
 ONSET_RADIUS_S = 0.05  # the onset is looked for this close to the beat
@@ -31,6 +32,9 @@ SILENCE_BELOW_PEAK_DB = 30.0  # a beat whose level just before is this far under
 DETACHED_DIP_DB = (9.0, 18.0)
 # Onset rise (dB per 10 ms) from which a joined beat counts as marcato, and fully so.
 MARCATO_RISE_DB = (5.0, 10.0)
+TYPICAL_ONSET_RISE_DB = 1.0  # a rise this steep in one 5-ms hop starts a note, for a typical note's level
+TYPICAL_MIN_ONSETS = 8  # fewer onsets than this: the level of a typical note comes from the sounding level
+SOUNDING_ABOVE_FLOOR_DB = 15.0  # this far above the envelope's floor, music sounds
 ARTICULATION_BEATS = 5  # the weights are a running median over this many beats
 
 
@@ -50,11 +54,16 @@ class BeatSound:
     peak_db : np.ndarray [shape=(B,), float64] <= ~0
         The beat's peak level (over ``PEAK_WINDOW_S`` after it), dB relative to the piece's
         loud level: its accent.
+    typical_peak_db : float
+        The peak level of a typical note of the piece, on the same scale, from its onsets
+        (:func:`typical_peak_db`): the signal's, not the beats', so a beat the user moves changes
+        no other beat's size.
     """
 
     rise_db: np.ndarray
     dip_db: np.ndarray
     peak_db: np.ndarray
+    typical_peak_db: float = 0.0
 
 
 def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) -> BeatSound:
@@ -74,9 +83,10 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     BeatSound
     """
     beats_s = np.asarray(beats_s, dtype=np.float64)
-    if beats_s.size == 0:
-        return BeatSound(np.zeros(0), np.zeros(0), np.zeros(0))
     envelope_db = rms_envelope_db(samples, sample_rate_hz)
+    typical_db = typical_peak_db(envelope_db, sample_rate_hz)
+    if beats_s.size == 0:
+        return BeatSound(np.zeros(0), np.zeros(0), np.zeros(0), typical_db)
     hop_s = envelope_hop(sample_rate_hz) / sample_rate_hz  # the envelope's true step (110 samples: 4.99 ms)
     last = envelope_db.size - 1
 
@@ -92,17 +102,49 @@ def beat_sound(samples: np.ndarray, sample_rate_hz: int, beats_s: np.ndarray) ->
     before_db = envelope_db[np.clip(at - radius, 0, last)]
     rise_db = np.where(before_db < peak_db - SILENCE_BELOW_PEAK_DB, 0.0, rise_db)
 
-    intervals_s = np.diff(beats_s)
-    period_s = float(np.median(intervals_s)) if intervals_s.size else 0.5
-    # A beat's span runs to the next beat but no further than one typical period (a fermata).
-    ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s), beats_s + period_s) - GAP_BEFORE_NEXT_S)
+    # A beat's span runs to the next beat but no further than one local period (a fermata); the
+    # local period, not the piece's, so an edited beat changes no note far from it.
+    period_s = local_period_s(beats_s) if beats_s.size > 1 else np.full(beats_s.size, 0.5)
+    ends = frame(np.minimum(np.append(beats_s[1:], beats_s[-1] + period_s[-1]), beats_s + period_s) - GAP_BEFORE_NEXT_S)
     dip_db = np.array(
         [
             peak - envelope_db[start + peak_to : end].min() if end > start + peak_to else 0.0
             for start, end, peak in zip(at, ends, peak_db)
         ]
     )
-    return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db)
+    return BeatSound(rise_db=rise_db, dip_db=np.maximum(dip_db, 0.0), peak_db=peak_db, typical_peak_db=typical_db)
+
+
+def typical_peak_db(envelope_db: np.ndarray, sample_rate_hz: int) -> float:
+    """The peak level of a typical note: the median, over the note onsets the signal shows (the
+    steepest rises, at least ``TYPICAL_ONSET_RISE_DB`` in a hop, one within ``ONSET_RADIUS_S``),
+    of the level's peak over ``PEAK_WINDOW_S`` after each, as :attr:`BeatSound.peak_db` takes it
+    at a beat. From the signal alone, not the beats, so an edited beat changes no other beat's
+    size. Music without clear onsets (slow swells) takes the median sounding level instead.
+
+    Parameters
+    ----------
+    envelope_db : np.ndarray [shape=(F,), float64]
+        :func:`rms_envelope_db` of the piece, one value every :func:`envelope_hop` samples.
+    """
+    if envelope_db.size < 2:
+        return 0.0
+    hop_s = envelope_hop(sample_rate_hz) / sample_rate_hz
+    radius = int(round(ONSET_RADIUS_S / hop_s))
+    peak_from, peak_to = (int(round(s / hop_s)) for s in PEAK_WINDOW_S)
+    rise = np.diff(envelope_db, prepend=envelope_db[0])
+    onsets = np.flatnonzero((rise >= running_max(rise, 2 * radius + 1)) & (rise > TYPICAL_ONSET_RISE_DB))
+    onsets = onsets[onsets + peak_to + 1 < envelope_db.size]
+    sounding_floor = FLOOR_DB + SOUNDING_ABOVE_FLOOR_DB
+    if onsets.size >= TYPICAL_MIN_ONSETS:
+        width = peak_to - peak_from + 1
+        centre = peak_from + width // 2  # a centred running maximum, read at the window's middle
+        peaks = running_max(envelope_db, 2 * (width // 2) + 1)[onsets + centre]
+        peaks = peaks[peaks > sounding_floor]
+        if peaks.size >= TYPICAL_MIN_ONSETS:
+            return float(np.median(peaks))
+    sounding = envelope_db[envelope_db > sounding_floor]
+    return float(np.median(sounding)) if sounding.size else 0.0
 
 
 def envelope_hop(sample_rate_hz: int) -> int:

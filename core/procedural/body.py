@@ -175,7 +175,9 @@ def nods(plan: BeatPlan, track: BeatTrack, times_s: np.ndarray) -> np.ndarray:
     if not downbeats.size:
         return np.zeros(times_s.size)
     last_downbeat = np.clip(np.searchsorted(downbeats, times_s, side="right") - 1, 0, downbeats.size - 1)
-    offset = (times_s - downbeats[last_downbeat]) / float(np.median(plan.period_s))
+    # the beat period at that downbeat, so a beat edited elsewhere changes no nod
+    at_beat = np.clip(np.searchsorted(plan.beats_s, downbeats), 0, plan.period_s.size - 1)
+    offset = (times_s - downbeats[last_downbeat]) / plan.period_s[at_beat][last_downbeat]
     return NOD_RAD * np.where((offset >= 0) & (offset < 1), np.sin(np.pi * np.clip(offset, 0, 1)), 0.0)
 
 

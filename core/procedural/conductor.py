@@ -330,6 +330,7 @@ def draw_figure(
         bar_rng=bar_rng,
         variation=variation,
         peak_db=sound.peak_db if sound is not None and len(sound.peak_db) == beats_s.size else None,
+        typical_peak_db=sound.typical_peak_db if sound is not None else None,
     )
     plan = narrowed_for_mirroring(plan, track, style=style)
     right = right_wrist(plan, times_s, rng=right_rng, variation=variation)

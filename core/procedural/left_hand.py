@@ -134,7 +134,8 @@ def left_hand(
         track,
         loudness_db,
         times_s,
-        period_s=float(np.median(plan.period_s)),
+        beats_s=plan.beats_s,
+        period_s=plan.period_s,
         rng=rng,
         variation=variation,
         activity=activity,
@@ -304,7 +305,8 @@ def cue_envelope(
     loudness_db: np.ndarray,
     times_s: np.ndarray,
     *,
-    period_s: float,
+    beats_s: np.ndarray,
+    period_s: np.ndarray,
     rng: np.random.Generator,
     variation: float,
     activity: float = 1.0,
@@ -320,8 +322,9 @@ def cue_envelope(
     track : BeatTrack
     loudness_db, times_s : np.ndarray [shape=(T,), float64]
         Level per motion frame (30 fps) in dB, and each frame's time in seconds.
-    period_s : float > 0
-        The piece's typical beat period, seconds.
+    beats_s, period_s : np.ndarray [shape=(B,), float64]
+        The beats and the local beat period at each, seconds (a cue is timed by the period at
+        its own downbeat, so a beat edited elsewhere moves no cue).
     rng : np.random.Generator
     variation, activity : float >= 0
 
@@ -335,17 +338,20 @@ def cue_envelope(
     def level(time_s: float) -> float:
         return float(np.interp(time_s, times_s, loudness_db))
 
-    bar_s = period_s * max(track.meter, 1)
     last_cue = -np.inf
-    draws = uniform_at(rng, np.asarray(track.downbeats_s), span_s=times_s[-1] if times_s.size else 0.0)
-    for downbeat, draw_ in zip(track.downbeats_s, draws):
-        entrance = level(downbeat + 0.3 * period_s) - level(downbeat - 0.5 * bar_s) >= ENTRANCE_DB
+    downbeats_s = np.asarray(track.downbeats_s, dtype=np.float64)
+    draws = uniform_at(rng, downbeats_s, span_s=times_s[-1] if times_s.size else 0.0)
+    periods_s = period_s[np.clip(np.searchsorted(beats_s, downbeats_s), 0, max(period_s.size - 1, 0))]
+    for downbeat, draw_, period in zip(downbeats_s, draws, periods_s):
+        period = float(period)
+        bar_s = period * max(track.meter, 1)
+        entrance = level(downbeat + 0.3 * period) - level(downbeat - 0.5 * bar_s) >= ENTRANCE_DB
         chosen = draw_ < 0.08 * min(variation, 2.0) * activity
-        if (entrance or chosen) and downbeat - last_cue > 2 * bar_s and downbeat > period_s:
+        if (entrance or chosen) and downbeat - last_cue > 2 * bar_s and downbeat > period:
             last_cue = downbeat
             # Rise over the beat before, point on the downbeat, let go over the next two beats.
-            near = slice(*np.searchsorted(times_s, [downbeat - period_s, downbeat + 2 * period_s]))
-            offset = (times_s[near] - downbeat) / period_s
+            near = slice(*np.searchsorted(times_s, [downbeat - period, downbeat + 2 * period]))
+            offset = (times_s[near] - downbeat) / period
             shape = np.where(offset < 0, np.clip(1.0 + offset, 0.0, 1.0), np.clip(1.0 - offset / 2.0, 0.0, 1.0))
             weight[near] = np.maximum(weight[near], np.sin(0.5 * np.pi * shape) ** 2)
     return weight

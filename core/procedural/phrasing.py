@@ -91,7 +91,7 @@ def bar_shapes(track: BeatTrack, *, rng: np.random.Generator, variation: float, 
     # Each beat's bar starts at the first beat with its number (a pickup is its own bar).
     starts_s = beats_s[np.searchsorted(bars, bars, side="left")] if beats_s.size else beats_s
     draws = variation * np.clip(noise_at(rng, starts_s, span_s=span_s, channels=9), -2.0, 2.0)
-    arc = phrase_arc(beats_s, np.asarray(track.downbeats_s, dtype=np.float64), meter=int(track.meter))
+    arc = phrase_arc(bars, np.asarray(track.bar_position, dtype=int), track.beat_meters())
     return BarShape(
         size=(1.0 + BAR_SIZE_SD * draws[:, 0]) * (1.0 + min(variation, 1.0) * PHRASE_SIZE * arc),
         rebound_height=1.0 + BAR_REBOUND_HEIGHT_SD * draws[:, 1],
@@ -104,31 +104,26 @@ def bar_shapes(track: BeatTrack, *, rng: np.random.Generator, variation: float, 
     )
 
 
-def phrase_arc(beats_s: np.ndarray, downbeats_s: np.ndarray, *, meter: int) -> np.ndarray:
+def phrase_arc(bar_number: np.ndarray, bar_position: np.ndarray, beat_meters: np.ndarray) -> np.ndarray:
     """Where each beat stands in its phrase's arc, in [-1, 1]: rising from the phrase's start to
     its peak at ``PHRASE_PEAK``, settling after it.
 
-    Phrases are ``PHRASE_BARS`` bars of the piece's median bar length from the first downbeat,
-    by time, so an edited beat moves no phrase.
+    Phrases are ``PHRASE_BARS`` bars counted from the first downbeat, by bar number and place in
+    the bar, so an edited beat moves no phrase (nothing here depends on the beats' times).
 
     Parameters
     ----------
-    beats_s : np.ndarray [shape=(B,), float64]
-        Beat times, seconds.
-    downbeats_s : np.ndarray [shape=(D,), float64]
-        Downbeat times, seconds.
-    meter : int
-        Beats per bar of the piece.
+    bar_number, bar_position, beat_meters : np.ndarray [shape=(B,), int]
+        Each beat's bar (-1: the pickup), its place in the bar from 0, and its bar's meter.
 
     Returns
     -------
     np.ndarray [shape=(B,), float64]
     """
-    if beats_s.size < 2:
-        return np.zeros(beats_s.size)
-    bar_s = float(np.median(np.diff(beats_s))) * max(meter, 1)
-    start_s = float(downbeats_s[0]) if downbeats_s.size else float(beats_s[0])
-    place = np.mod((beats_s - start_s) / (PHRASE_BARS * bar_s), 1.0)
+    if bar_number.size < 2:
+        return np.zeros(bar_number.size)
+    bars = bar_number + bar_position / np.maximum(beat_meters, 1)
+    place = np.mod(bars / PHRASE_BARS, 1.0)
     # sin(pi u^k) peaks where u^k = 1/2: at PHRASE_PEAK for this k.
     k = np.log(0.5) / np.log(PHRASE_PEAK)
     return 2.0 * np.sin(np.pi * place**k) - 1.0

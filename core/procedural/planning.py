@@ -111,6 +111,7 @@ def plan_beats(
     bar_rng: np.random.Generator,
     variation: float,
     peak_db: np.ndarray | None = None,
+    typical_peak_db: float | None = None,
 ) -> BeatPlan:
     """Each beat's ictus, rebound and size from its place in the bar and its loudness, and the
     holds, cut-offs and engagement around them.
@@ -136,6 +137,10 @@ def plan_beats(
         The peak level of each beat's note, dB relative to the piece's loud level
         (:attr:`core.procedural.articulation.BeatSound.peak_db`); None takes the mean of
         ``loudness_db`` over the beat.
+    typical_peak_db : float or None
+        A typical note's peak on the scale of ``peak_db``
+        (:attr:`core.procedural.articulation.BeatSound.typical_peak_db`), the level of
+        mezzo-forte; None takes it from ``loudness_db`` (:func:`typical_level_db`).
     """
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     places = np.array(
@@ -144,7 +149,15 @@ def plan_beats(
     held = np.asarray(track.held, dtype=bool)
     period_s = local_period_s(beats_s, held)
     level_db = beat_levels(
-        beats_s, loudness_db, times_s, period_s=period_s, bar_number=track.bar_number, peak_db=peak_db
+        beats_s,
+        loudness_db,
+        times_s,
+        period_s=period_s,
+        bar_number=track.bar_number,
+        peak_db=peak_db,
+        typical_db=typical_peak_db
+        if peak_db is not None and typical_peak_db is not None
+        else typical_level_db(loudness_db),
     )
     loudness = np.clip(1.0 + style.energy * SIZE_PER_DB * level_db, *SIZE_LIMITS)
     span_s = times_s[-1] if times_s.size else 0.0
@@ -193,6 +206,28 @@ def beat_sizes(
     return size * (1.0 + BEAT_SIZE_SD * np.clip(jitter[:, 3], -2.0, 2.0))
 
 
+TYPICAL_WINDOW_FRAMES = 8  # 0.27 s at 30 fps: the windows whose peaks make a typical note's level
+
+
+def typical_level_db(loudness_db: np.ndarray) -> float:
+    """A typical note's level from the 30-fps loudness: the median over windows of
+    ``TYPICAL_WINDOW_FRAMES`` frames (fixed in time, not at the beats) of each sounding window's
+    peak, so the silence between staccato notes does not count and an edited beat changes
+    nothing. dB on ``loudness_db``'s scale; 0 where nothing sounds.
+
+    Parameters
+    ----------
+    loudness_db : np.ndarray [shape=(T,), float64]
+        Level per motion frame (30 fps), dB.
+    """
+    count = loudness_db.size // TYPICAL_WINDOW_FRAMES
+    if count == 0:
+        return 0.0
+    peaks = loudness_db[: count * TYPICAL_WINDOW_FRAMES].reshape(count, TYPICAL_WINDOW_FRAMES).max(axis=1)
+    sounding = peaks > SILENCE_DB
+    return float(np.median(peaks[sounding])) if sounding.any() else 0.0
+
+
 def beat_levels(
     beats_s: np.ndarray,
     loudness_db: np.ndarray,
@@ -201,15 +236,16 @@ def beat_levels(
     period_s: np.ndarray,
     bar_number: np.ndarray,
     peak_db: np.ndarray | None,
+    typical_db: float,
 ) -> np.ndarray:
     """Each beat's loudness, as its gesture size shows it: the peak level of its note
     (``peak_db``) or else its level over one period from the beat (past the loudness curve's
     spill from the beat before), against the piece's median, with most of its bar's own accent
     taken out.
 
-    The piece-wide level is the median of its sounding beats, and the accents come from each
-    bar's own mean, so one beat moved or deleted by the user resizes only its bar (the median of
-    many beats hardly moves).
+    The piece-wide level, ``typical_db``, comes from the signal (a typical note's peak), not the
+    beats, and the accents from each bar's own mean, so one beat moved or deleted by the user
+    resizes only its bar.
 
     Parameters
     ----------
@@ -239,10 +275,7 @@ def beat_levels(
     if peak_db is not None:  # the note itself, not the silence after a short one
         raw_db = np.where(raw_db > SILENCE_DB, np.asarray(peak_db, dtype=np.float64), raw_db)
     sounding = raw_db > SILENCE_DB
-    # Against the piece's median sounding beat (not its frames: the silence between staccato
-    # notes would make every beat read loud).
-    median_db = float(np.median(raw_db[sounding])) if sounding.any() else 0.0
-    level_db = raw_db - median_db
+    level_db = raw_db - typical_db
     # The bar's own accents (a loud downbeat, a soft upbeat) are mostly left to the pattern:
     # the size shows the dynamics, not the meter.
     bars = np.asarray(bar_number, dtype=int) + 1  # 0: the pickup
