@@ -580,6 +580,7 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     for name in ("blocked.flac", "fake.mp3", "locked.ogg"):
         assert f"{name}: FAILED" in done.stderr
     assert "3 failed" in done.stdout and "1 done" in done.stdout
+    assert "MPEG" not in done.stderr + done.stdout  # libmpg123's own complaints stay in the worker
     assert (out / "good.blend").is_file() and (out / "good.npz").is_file()
     assert not (out / "fake.blend").exists() and not (out / "locked.blend").exists()
     assert (out / "blocked.blend").is_dir() and partial_files(out) == []
