@@ -308,5 +308,7 @@ def beat_coverage(beats_s: np.ndarray, samples: np.ndarray, sample_rate_hz: int)
     share = 1.0 - missed.sum() / sounding.sum()
     edges = np.flatnonzero(np.diff(np.concatenate([[0], missed.astype(np.int8), [0]])))
     runs = sorted(zip(edges[0::2], edges[1::2]), key=lambda run: run[0] - run[1])[:3]
-    gaps = [(float(centres_s[a] - COVERAGE_BLOCK_S / 2), float(centres_s[b - 1] + COVERAGE_BLOCK_S / 2)) for a, b in runs]
+    gaps = [
+        (float(centres_s[a] - COVERAGE_BLOCK_S / 2), float(centres_s[b - 1] + COVERAGE_BLOCK_S / 2)) for a, b in runs
+    ]
     return Coverage(float(share), float(sounding.sum() * block / sample_rate_hz), sorted(gaps))
