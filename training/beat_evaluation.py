@@ -70,7 +70,7 @@ def most_common(values: np.ndarray) -> int:
 
 def reference_conducted(labels: dict) -> tuple[np.ndarray, int, str]:
     """The conducted beats, meter and level of a render's labels, by the rule the tracker uses
-    (:func:`core.beats.decoding.conducting_level` on the score's tempo, meter and division).
+    (:func:`core.beats.bars.conducting_level` on the score's tempo, meter and division).
 
     Returns
     -------
@@ -79,7 +79,7 @@ def reference_conducted(labels: dict) -> tuple[np.ndarray, int, str]:
         Conducted beats in the most common bar.
     level : str
     """
-    from core.beats.decoding import BarGrid, conducted_grid, conducting_level
+    from core.beats.bars import BarGrid, conducted_grid, conducting_level
 
     beats_s = np.asarray(labels["beats_s"], float)
     position = np.asarray(labels["beat_in_bar"], int)

@@ -33,7 +33,6 @@ KERNEL = 5  # of the dilated time convolutions
 FREQUENCY_POOL = 3  # max-pooling over mel bands after the first two front-end convolutions
 CHUNK_FRAMES = 6000  # frames computed at once (~70 s), plus the receptive field either side
 FRONTEND_CHUNK_FRAMES = 1000  # frames of the front end at once: its patch matrix stays near 20 MB
-ELU_ALPHA = 1.0
 
 
 def spectrogram_features(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

@@ -1,48 +1,52 @@
-"""The learned beat tracker: spectrogram, network, decoders, conducted level -> a BeatTrack.
+"""The learned beat tracker: spectrogram, network, decoder, conducted level -> a BeatTrack.
 
 The stages are separate functions of their own modules, each testable alone:
 :func:`core.beats.activations.spectrogram_features` (log-mel at 86 frames a second),
 :meth:`core.beats.activations.BeatNetwork.activations` (beat, downbeat, division),
-:func:`core.beats.decoding.decode_beats` (beat-pointer HMM: beats, tempo, holds),
-:func:`core.beats.decoding.bars_from_beats` (bar-pointer HMM: downbeats, meter of each bar) and
-:func:`core.beats.decoding.conducted_grid` (the level a conductor beats). No torch: the weights
-load with safetensors' numpy reader from ``weights/``.
+:func:`core.beats.decoding.decode_bars` (one Viterbi over tempo, place in the bar and meter:
+beats, downbeats, holds, with holds costing where the music sounds),
+:func:`core.beats.decoding.halve_alternating` (a slow beat's divisions taken for beats) and
+:func:`core.beats.bars.conducted_grid` (the level a conductor beats). No torch: the weights load
+with safetensors' numpy reader from ``weights/``.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
 from ..audio.decode import SAMPLE_RATE_HZ
-from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
-from .decoding import (
-    NOTATED_BAR_METERS,
-    BarGrid,
-    bars_from_beats,
-    compound_evidence,
-    conducted_grid,
-    conducting_level,
-    decode_beats,
-)
-from .track import BeatTrack, local_tempo_bpm
-from ..errors import ConductorError
 from ..audio.mel import HOP_LENGTH, N_FFT
+from ..errors import ConductorError
 from ..installed_weights import BEAT_TRACKER_WEIGHTS_NAME, beat_tracker_weights_path
+from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
+from .bars import BarGrid, bar_grid, bars_from_beats, compound_evidence, conducted_grid, conducting_level
+from .decoding import NOTATED_BAR_METERS, DecoderSettings, decode_bars, halve_alternating
+from .track import COVERAGE_BLOCK_S, BeatTrack, local_tempo_bpm, sounding_blocks
 
+SOUNDING_REACH_S = 0.5  # a frame sounds when a sounding block lies within this of it (notes with rests between)
 SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
 
 
+class LearnedTracker(NamedTuple):
+    """The shipped network, its weights id and the decoder's settings fitted for it."""
+
+    network: BeatNetwork
+    weights_id: str
+    settings: DecoderSettings
+
+
 @functools.lru_cache(maxsize=2)
-def _cached_network(path: str) -> tuple[BeatNetwork, str]:
+def _cached_network(path: str) -> LearnedTracker:
     network, card = load_beat_network(path)
-    return network, str(card.get("id", BEAT_TRACKER_WEIGHTS_NAME))
+    return LearnedTracker(network, str(card.get("id", BEAT_TRACKER_WEIGHTS_NAME)), DecoderSettings.from_card(card))
 
 
-def learned_network(*, required: bool = False) -> tuple[BeatNetwork, str] | None:
-    """The shipped network and its weights id, loaded once; None when the weights are absent
-    (unless ``required``: then a ConductorError says so)."""
+def learned_network(*, required: bool = False) -> LearnedTracker | None:
+    """The shipped network, its weights id and decoder settings, loaded once; None when the weights
+    are absent (unless ``required``: then a ConductorError says so)."""
     path = beat_tracker_weights_path()
     if not path.is_file():
         if required:
@@ -54,7 +58,7 @@ def learned_network(*, required: bool = False) -> tuple[BeatNetwork, str] | None
 
 
 def track_beats_learned(
-    samples: np.ndarray, sample_rate_hz: int, network: tuple[BeatNetwork, str], *, meter: int | None = None
+    samples: np.ndarray, sample_rate_hz: int, network: LearnedTracker, *, meter: int | None = None
 ) -> BeatTrack:
     """Beats, bars and the conducted level of a mono signal by the learned tracker.
 
@@ -64,7 +68,7 @@ def track_beats_learned(
         Mono signal at ``sample_rate_hz``, nominally in [-1, 1] (resampled to 22,050 Hz when at
         another rate).
     sample_rate_hz : int > 0
-    network : (BeatNetwork, weights id)
+    network : LearnedTracker
         From :func:`learned_network`.
     meter : int or None
         Conducted beats per bar to use instead of the detected meter: 6 for a compound duple
@@ -75,13 +79,39 @@ def track_beats_learned(
     BeatTrack
         Empty beat lists where nothing has a beat (silence, noise).
     """
-    model, weights_id = network
+    model, weights_id, settings = network
     samples = np.asarray(samples, dtype=np.float32).ravel()  # NaN is cleaned a stretch at a time
     if sample_rate_hz != SAMPLE_RATE_HZ:
         import soxr
 
         samples = soxr.resample(samples, sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(np.float32)
-    return track_from_activations(activations_of_signal(model, samples), weights_id=weights_id, meter=meter)
+    activations = activations_of_signal(model, samples)
+    sounding = sounding_frames(samples, activations.shape[0])
+    return track_from_activations(activations, weights_id=weights_id, meter=meter, sounding=sounding, settings=settings)
+
+
+def sounding_frames(samples: np.ndarray, frames: int) -> np.ndarray:
+    """Where the music sounds, at the activations' frames: within ``SOUNDING_REACH_S`` of a
+    block that :func:`core.beats.track.sounding_blocks` says sounds.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at 22,050 Hz.
+    frames : int
+        Activation frames (frame i centred on sample 256 i).
+
+    Returns
+    -------
+    np.ndarray [shape=(frames,), bool]
+    """
+    blocks = sounding_blocks(samples, SAMPLE_RATE_HZ)
+    if blocks.size == 0 or not blocks.any():
+        return np.zeros(frames, dtype=bool)
+    reach = int(round(SOUNDING_REACH_S / COVERAGE_BLOCK_S))
+    near = np.convolve(blocks.astype(np.int32), np.ones(2 * reach + 1, dtype=np.int32), mode="same") > 0
+    block_samples = int(round(COVERAGE_BLOCK_S * SAMPLE_RATE_HZ))
+    return near[np.minimum(np.arange(frames) * HOP_LENGTH // block_samples, near.size - 1)]
 
 
 def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray:
@@ -118,9 +148,15 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
 
 
 def track_from_activations(
-    activations: np.ndarray, *, weights_id: str = "learned", meter: int | None = None, fps: float = FRAME_RATE_HZ
+    activations: np.ndarray,
+    *,
+    weights_id: str = "learned",
+    meter: int | None = None,
+    fps: float = FRAME_RATE_HZ,
+    sounding: np.ndarray | None = None,
+    settings: DecoderSettings = DecoderSettings(),
 ) -> BeatTrack:
-    """The decoders and the conducted level on given activations.
+    """The decoder, the level check and the conducted level on given activations.
 
     Parameters
     ----------
@@ -132,14 +168,23 @@ def track_from_activations(
         As for :func:`track_beats_learned`.
     fps : float > 0
         Frames a second of ``activations``.
+    sounding : np.ndarray [shape=(T,), bool] or None
+        Where the music sounds (:func:`sounding_frames`); holding there costs. None: nowhere.
+    settings : DecoderSettings
+        The decoder's (the weights' calibration: :meth:`DecoderSettings.from_card`).
 
     Returns
     -------
     BeatTrack
         Times in seconds from the first frame; empty beat lists where nothing has a beat.
     """
-    path = decode_beats(activations[:, 0], fps)
-    notated_s = path.frames / fps
+    activations = np.asarray(activations, dtype=np.float32)
+    given = int(meter or 0)
+    divided = given % 3 == 0 and given > 3  # 6, 9, 12: compound bars, maybe
+    meters = (given // 3,) if divided else (given,) if given else NOTATED_BAR_METERS
+    path = decode_bars(activations, fps, sounding=sounding, meters=meters, settings=settings)
+    halved = halve_alternating(path, activations[:, 0], fps)
+    notated_s = (halved if halved is not None else path).frames / fps
     if notated_s.size < 2:
         return BeatTrack(
             notated_s,
@@ -151,34 +196,50 @@ def track_from_activations(
             tracker=weights_id,
         )
     compound = compound_evidence(notated_s, activations[:, 2], fps) > 0.0
-    notated_tempo_bpm = local_tempo_bpm(notated_s)  # (B,)
-    if meter is not None and meter % 3 == 0 and meter > 3 and compound:
-        bars = bars_from_beats(notated_s, downbeat_activation=activations[:, 1], fps=fps, meters=(meter // 3,))
-        level = "division"
+    if halved is not None or (divided and not compound):  # the bars of other beats (or of six)
+        meters = (given,) if divided and not compound else meters
+        bars = bars_from_beats(notated_s, activations=activations, fps=fps, meters=meters, settings=settings)
     else:
-        bars = bars_from_beats(
-            notated_s,
-            downbeat_activation=activations[:, 1],
-            fps=fps,
-            meters=(meter,) if meter is not None else NOTATED_BAR_METERS,
-        )
-        notated_meter = most_common(bars.bar_meters)
-        level = (
-            "beat"
-            if meter is not None
-            else conducting_level(float(np.median(notated_tempo_bpm)), notated_meter, compound)
-        )
+        bars = bar_grid(path.bar_position, path.meter)
+    notated_tempo_bpm = local_tempo_bpm(notated_s)  # (B,)
+    if divided and compound:
+        level = "division"
+    elif meter is not None:
+        level = "beat"
+    else:
+        level = conducting_level(float(np.median(notated_tempo_bpm)), most_common(bars.bar_meters), compound)
+    return _conducted_track(
+        notated_s,
+        bars,
+        level=level,
+        notated_tempo_bpm=notated_tempo_bpm,
+        compound=compound,
+        weights_id=weights_id,
+        fallback_meter=meter or 4,
+    )
+
+
+def _conducted_track(
+    notated_s: np.ndarray,
+    bars: BarGrid,
+    *,
+    level: str,
+    notated_tempo_bpm: np.ndarray,
+    compound: bool,
+    weights_id: str,
+    fallback_meter: int,
+) -> BeatTrack:
+    """The BeatTrack of notated beats ``notated_s`` [shape=(B,), seconds] and their bars conducted
+    at ``level`` (their local tempo ``notated_tempo_bpm`` [shape=(B,), beats a minute])."""
     grid = conducted_grid(notated_s, bars, level)
     tempo_curve = _conducted_tempo_bpm(
         grid.beats_s, level=level, notated_s=notated_s, notated_tempo_bpm=notated_tempo_bpm, bars=bars
     )
-    downbeats = grid.beats_s[grid.bar_position == 0]
-    conducted_meter = most_common(grid.bar_meters) if grid.bar_meters.size else (meter or 4)
     return BeatTrack(
         beats_s=grid.beats_s,
-        downbeats_s=downbeats,
+        downbeats_s=grid.beats_s[grid.bar_position == 0],
         bar_position=grid.bar_position,
-        meter=conducted_meter,
+        meter=most_common(grid.bar_meters) if grid.bar_meters.size else fallback_meter,
         tempo_bpm=float(np.median(tempo_curve)),
         bar_number=grid.bar_number,
         bar_meters=grid.bar_meters,

@@ -18,6 +18,9 @@ TRACKED_METERS = (2, 3, 4, 6)
 # A conductor beats between 40 and 180 beats a minute: faster music is beaten in bars or half
 # bars, slower in divisions.
 CONDUCTED_TEMPO_BPM = (40.0, 180.0)
+# The notated beats a tracker looks for: from a grave at 30 a minute (the conducted level is
+# chosen afterwards) to a presto 3/4's quarters.
+TRACKED_TEMPO_BPM = (30.0, 290.0)
 # A gap this many local beat periods long is a hold (a fermata, a rest, a breath) rather than a
 # slower beat; a beat deleted from a grid leaves a gap of 2, which re-beats its bar instead.
 HOLD_GAP_PERIODS = 2.5
@@ -276,6 +279,37 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def sounding_blocks(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Where the music sounds: each ``COVERAGE_BLOCK_S`` block whose level is within
+    ``SOUNDING_FLOOR_DB`` of the piece's loud level (the 95th percentile of its blocks), none when
+    the whole piece is below -90 dB full scale.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        The music, mono, at ``sample_rate_hz``.
+    sample_rate_hz : int > 0
+
+    Returns
+    -------
+    np.ndarray [shape=(n // round(COVERAGE_BLOCK_S * sample_rate_hz),), bool]
+        Block ``k`` covers the samples from ``k * block`` on.
+    """
+    block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
+    count = samples.shape[0] // block
+    if count == 0:
+        return np.zeros(0, dtype=bool)
+    power = np.empty(count)
+    step = max(1, 2**22 // block)  # blocks squared at once: bounded memory for hours of music
+    for first in range(0, count, step):
+        last = min(first + step, count)
+        chunk = samples[first * block : last * block].astype(np.float64)
+        power[first:last] = np.mean(np.square(chunk).reshape(last - first, block), axis=1)
+    level_db = 10.0 * np.log10(power + 1e-12)
+    loud_db = float(np.percentile(level_db, 95))
+    return (level_db > loud_db + SOUNDING_FLOOR_DB) & (loud_db > -90.0)
+
+
 def beat_coverage(beats_s: np.ndarray, samples: np.ndarray, sample_rate_hz: int) -> Coverage:
     """How much of the sounding music a beat grid covers (see :class:`Coverage`).
 
@@ -287,14 +321,9 @@ def beat_coverage(beats_s: np.ndarray, samples: np.ndarray, sample_rate_hz: int)
         The music, mono, at ``sample_rate_hz``.
     """
     block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
-    count = samples.shape[0] // block
-    if count == 0:
-        return Coverage(1.0, 0.0, [])
-    power = np.mean(np.square(samples[: count * block].astype(np.float64)).reshape(count, block), axis=1)
-    level_db = 10.0 * np.log10(power + 1e-12)
-    loud_db = float(np.percentile(level_db, 95))
-    sounding = (level_db > loud_db + SOUNDING_FLOOR_DB) & (loud_db > -90.0)
-    if not sounding.any():
+    sounding = sounding_blocks(samples, sample_rate_hz)
+    count = sounding.size
+    if count == 0 or not sounding.any():
         return Coverage(1.0, 0.0, [])
     centres_s = (np.arange(count) + 0.5) * block / sample_rate_hz
     covered = np.zeros(count, dtype=bool)

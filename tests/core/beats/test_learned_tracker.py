@@ -1,8 +1,10 @@
-"""The shipped learned tracker (weights/beat_tracker_cpu_v1): it loads without torch and tracks
-the demo piece; track_beats' interface for both trackers; bad input gives a valid grid."""
+"""The shipped learned tracker (weights/): it loads without torch and tracks the demo piece; a
+pianissimo passage is beaten through; a slow render is tracked at its level; track_beats'
+interface for both trackers; bad input gives a valid grid and holds still."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ import pytest
 
 from conftest import DEMO_PIECE, PROJECT_ROOT
 from core.audio.decode import load_audio
-from core.beats.track import BeatTrack
+from core.beats.track import BeatTrack, beat_coverage
 from core.beats.tracking import track_beats
 from core.errors import ConductorError
 from training.beat_evaluation import f_measure
@@ -30,7 +32,7 @@ def test_the_shipped_weights_track_the_demo_piece(demo):
     from core.installed_weights import beat_tracker_weights_path
     from core.beats.learned_tracker import learned_network
 
-    network, weights_id = learned_network(required=True)
+    network, weights_id, _ = learned_network(required=True)
     assert beat_tracker_weights_path().stat().st_size < 4 * 2**20  # a few MB at most
     track = track_beats(demo, SAMPLE_RATE_HZ, tracker="learned")
     assert track.tracker == weights_id
@@ -40,6 +42,36 @@ def test_the_shipped_weights_track_the_demo_piece(demo):
     assert track.tempo_bpm == pytest.approx(120.0, rel=0.02)
     assert track.bar_number.shape == track.bar_position.shape == track.beats_s.shape
     assert track.bar_meters.shape == track.downbeats_s.shape and set(track.bar_meters.tolist()) == {4}
+
+
+def test_a_pianissimo_passage_is_beaten_through(demo):
+    # The demo with 12 s in its middle 30 dB down (1-s ramps either side): the orchestra plays on,
+    # so the conductor beats on, at the same tempo, and the coverage note stays away.
+    gain_db = np.zeros(demo.size)
+    start, end, ramp = 11 * SAMPLE_RATE_HZ, 23 * SAMPLE_RATE_HZ, SAMPLE_RATE_HZ
+    gain_db[start:end] = -30.0
+    gain_db[start : start + ramp] = np.linspace(0.0, -30.0, ramp)
+    gain_db[end - ramp : end] = np.linspace(-30.0, 0.0, ramp)
+    quiet = (demo * 10 ** (gain_db / 20)).astype(np.float32)
+    track = track_beats(quiet, SAMPLE_RATE_HZ, tracker="learned")
+    inside = (DEMO_BEATS_S > 12.0) & (DEMO_BEATS_S < 22.0)
+    tracked_inside = track.beats_s[(track.beats_s > 11.8) & (track.beats_s < 22.2)]
+    assert f_measure(DEMO_BEATS_S[inside], tracked_inside) >= 0.9
+    assert f_measure(DEMO_BEATS_S, track.beats_s) >= 0.95
+    assert beat_coverage(track.beats_s, quiet, SAMPLE_RATE_HZ).share >= 0.97
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed")
+def test_a_slow_render_is_tracked_at_its_level():
+    # A chorale (BWV 269, strings) at 40 quarters a minute: beaten at 40, not at its eighths.
+    pytest.importorskip("music21")
+    from training.scores import render_score
+
+    rendered = render_score("bach/bwv269", program=48, default_bpm=40.0, excerpt_s=36.0, sample_rate_hz=SAMPLE_RATE_HZ)
+    assert 60.0 / np.median(np.diff(rendered.beats_s)) == pytest.approx(40.0, rel=0.01)
+    track = track_beats(rendered.samples, SAMPLE_RATE_HZ, tracker="learned")
+    assert track.level == "beat" and track.tempo_bpm == pytest.approx(40.0, rel=0.04)
+    assert f_measure(rendered.beats_s, track.beats_s) >= 0.9
 
 
 def test_the_learned_tracker_needs_no_torch():
