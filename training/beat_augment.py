@@ -17,7 +17,13 @@ resumed training run sees exactly the same audio):
 
 :func:`beatless_stretch` (applied by :class:`training.beats.RenderCrops` with its own
 probability) replaces a stretch of a crop with noise, a hum or silence whose targets are all
-zero, so the tracker learns to give no beat where there is none.
+zero, so the tracker learns to give no beat where there is none; :func:`level_ramp` brings a
+stretch down by 10-40 dB with its labels kept, so it also learns that a pianissimo still has
+beats (the features are logarithmic only above about -20 dB re full scale); :func:`splice_meter`
+(issue 24) re-cuts a render beat by beat into bars of another meter (4/4 into 3/4 or 2/4, 3/4
+into 4/4 or 2/4, 2/4 into 3/4), with its exact labels, so the meters are balanced and the bar
+has to be heard from the music itself; every render it cuts is cut at random beats of the bar,
+so a cut never marks the downbeat.
 """
 
 from __future__ import annotations
@@ -226,3 +232,167 @@ def lossy_round_trip(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz:
     out = np.zeros_like(mono)
     out[: min(mono.size, decoded.size)] = decoded[: mono.size]
     return out * np.float32(peak / 0.9)
+
+
+def level_ramp(mono: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """The signal with one stretch (2 s to half of it) 10-40 dB quieter, ramped over 0.3-2 s at
+    both ends: a pianissimo, or a recording whose level was lowered; its beats stay beats.
+
+    ``mono`` [shape=(n,), float32] -> [shape=(n,), float32]."""
+    n = mono.size
+    length = int(rng.integers(min(n, 2 * sample_rate_hz), max(min(n, 2 * sample_rate_hz), n // 2) + 1))
+    start = int(rng.integers(0, n - length + 1))
+    ramp = min(length // 2, int(rng.uniform(0.3, 2.0) * sample_rate_hz))
+    gain_db = np.zeros(n, dtype=np.float32)
+    depth = -float(rng.uniform(10.0, 40.0))
+    gain_db[start : start + length] = depth
+    if ramp > 0:
+        shape = np.linspace(0.0, depth, ramp, dtype=np.float32)
+        gain_db[start : start + ramp] = shape
+        gain_db[start + length - ramp : start + length] = shape[::-1]
+    return (mono * np.power(np.float32(10.0), gain_db / np.float32(20.0))).astype(np.float32)
+
+
+# Meter changes by cutting beats: the places of a bar of the key's meter that make a bar of the
+# other meter (a place repeated is played twice); one is drawn per render.
+SPLICES = {
+    (4, 3): ((0, 1, 2), (0, 1, 3), (0, 2, 3)),
+    (4, 2): ((0, 1), (0, 2)),
+    (3, 4): ((0, 1, 1, 2), (0, 1, 2, 2)),
+    (3, 2): ((0, 1), (0, 2)),
+    (2, 3): ((0, 1, 1), (0, 0, 1)),
+}
+SPLICE_FADE_S = 0.015
+SPLICE_LEAD_S = 0.03  # before the beat's onset: the joins and their fades lie before it
+
+
+def splice_meter(
+    stereo: np.ndarray, labels: dict[str, np.ndarray], rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """A render re-cut into bars of another meter, with its labels (see the module).
+
+    Every complete bar of the render's most common meter ``m`` becomes a bar of ``m'`` by the
+    places of one of ``SPLICES[(m, m')]`` (the audio between a beat and the next is the beat's
+    segment); other bars (a pickup, another meter, the last one) stay as they are. Each join of
+    segments that were not adjacent is crossfaded over ``SPLICE_FADE_S``.
+
+    Parameters
+    ----------
+    stereo : np.ndarray [shape=(n, 2), float32]
+    labels : dict
+        The render's labels (:func:`training.beat_renders.labels_of`): beats_s, beat_in_bar,
+        bar_beats, beat_division, downbeats_s, divisions_s.
+    rng : np.random.Generator
+
+    Returns
+    -------
+    (np.ndarray [shape=(n', 2), float32], dict) or None
+        None when the render has no complete bar of a meter that can be re-cut.
+    """
+    beats_s = np.asarray(labels["beats_s"], dtype=np.float64)
+    place = np.asarray(labels["beat_in_bar"], dtype=int)
+    meters = np.asarray(labels["bar_beats"], dtype=int)
+    if beats_s.size < 8:
+        return None
+    meter = int(np.bincount(meters).argmax())
+    targets = [other for (source, other) in SPLICES if source == meter]
+    if not targets:
+        return None
+    target = targets[int(rng.integers(len(targets)))]
+    choices = SPLICES[(meter, target)]
+    plan = choices[int(rng.integers(len(choices)))]
+    onsets = np.round(beats_s * sample_rate_hz).astype(int)
+    # Segments are cut SPLICE_LEAD_S before each beat, so a crossfade never touches its onset.
+    cuts = np.maximum(onsets - int(SPLICE_LEAD_S * sample_rate_hz), np.r_[0, onsets[:-1]])
+    bounds = np.append(cuts, stereo.shape[0])
+    order, new_place, new_meter = _spliced_beats(place, meters, meter=meter, plan=plan)
+    if order.size == place.size and np.array_equal(order, np.arange(place.size)):
+        return None  # no complete bar to re-cut
+    recut = _assemble(stereo, labels, bounds, order, new_place, new_meter, sample_rate_hz=sample_rate_hz)
+    return recut[0], {**recut[1], **_moved_onsets(recut[1], onsets - cuts, order, sample_rate_hz)}
+
+
+def _moved_onsets(
+    labels: dict[str, np.ndarray], lead: np.ndarray, order: np.ndarray, sample_rate_hz: int
+) -> dict[str, np.ndarray]:
+    """The new beats and downbeats where the onsets are: each segment starts ``lead`` [shape=(B,),
+    samples] before its beat."""
+    beats_s = labels["beats_s"] + lead[order] / sample_rate_hz
+    return {"beats_s": beats_s, "downbeats_s": beats_s[labels["beat_in_bar"] == 0]}
+
+
+def _spliced_beats(
+    place: np.ndarray, meters: np.ndarray, *, meter: int, plan: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which beats (indices [shape=(B',)]) follow one another after the cut, with each one's new
+    place in its bar and its bar's new meter: complete bars of ``meter`` played by ``plan``."""
+    order, new_place, new_meter = [], [], []
+    count = place.size
+    k = 0
+    while k < count:
+        complete = (
+            place[k] == 0
+            and k + meter <= count - 1  # not the last bar
+            and meters[k] == meter
+            and np.array_equal(place[k : k + meter], np.arange(meter))
+        )
+        if complete:
+            order += [k + q for q in plan]
+            new_place += list(range(len(plan)))
+            new_meter += [len(plan)] * len(plan)
+            k += meter
+        else:
+            order.append(k)
+            new_place.append(int(place[k]))
+            new_meter.append(int(meters[k]))
+            k += 1
+    return np.array(order, dtype=int), np.array(new_place, dtype=int), np.array(new_meter, dtype=int)
+
+
+def _assemble(
+    stereo: np.ndarray,
+    labels: dict[str, np.ndarray],
+    bounds: np.ndarray,
+    order: np.ndarray,
+    new_place: np.ndarray,
+    new_meter: np.ndarray,
+    *,
+    sample_rate_hz: int,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The audio of the beats' segments in ``order`` (``bounds`` [shape=(B + 1,)] samples: each
+    beat's start and the end), joined with crossfades, and the labels of the new beats."""
+    fade = int(SPLICE_FADE_S * sample_rate_hz)
+    pieces, starts, position = [], [], 0
+    lead = stereo[: bounds[0]]  # before the first beat
+    pieces.append(lead)
+    position = lead.shape[0]
+    previous_end = bounds[0]
+    for beat in order:
+        segment = stereo[bounds[beat] : bounds[beat + 1]]
+        if bounds[beat] != previous_end and fade and pieces[-1].shape[0] > fade and segment.shape[0] > fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+            tail = stereo[previous_end : previous_end + fade]
+            if tail.shape[0] == fade:  # the last segment's sound fades out under the new one
+                segment = segment.copy()
+                segment[:fade] = segment[:fade] * ramp + tail * (1.0 - ramp)
+        starts.append(position)
+        pieces.append(segment)
+        position += segment.shape[0]
+        previous_end = bounds[beat + 1]
+    audio = np.concatenate(pieces).astype(np.float32)
+    new_beats = np.array(starts, dtype=np.float64) / sample_rate_hz
+    cuts_s = bounds[:-1] / sample_rate_hz  # where each old segment starts
+    divisions = np.asarray(labels["divisions_s"], dtype=np.float64)
+    moved = []
+    for new_start, beat in zip(new_beats, order):
+        inside = divisions[(divisions >= cuts_s[beat]) & (divisions < bounds[beat + 1] / sample_rate_hz)]
+        moved.append(inside - cuts_s[beat] + new_start)
+    out = {
+        "beats_s": new_beats,
+        "beat_in_bar": new_place,
+        "bar_beats": new_meter,
+        "beat_division": np.asarray(labels["beat_division"])[order],
+        "downbeats_s": new_beats[new_place == 0],
+        "divisions_s": np.sort(np.concatenate(moved)) if moved else np.zeros(0),
+    }
+    return audio, out

@@ -98,7 +98,15 @@ class RenderCrops(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, folders: list[Path], *, sample_s: float, augment: bool, seed: int, beatless: float = 0.0
+        self,
+        folders: list[Path],
+        *,
+        sample_s: float,
+        augment: bool,
+        seed: int,
+        beatless: float = 0.0,
+        level_ramps: float = 0.0,
+        meter_splice: float = 0.0,
     ) -> None:
         import soundfile
 
@@ -106,6 +114,8 @@ class RenderCrops(torch.utils.data.Dataset):
         self.crop = int(round(sample_s * SAMPLE_RATE_HZ))
         self.augment = augment
         self.beatless = beatless
+        self.level_ramps = level_ramps
+        self.meter_splice = meter_splice
         self.seed = seed
         self.lengths = [soundfile.info(str(f / "audio.flac")).frames for f in folders]
         self.labels = [load_labels(f) for f in folders]
@@ -114,27 +124,75 @@ class RenderCrops(torch.utils.data.Dataset):
         return len(self.folders)
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
-        import soundfile
-
-        from training.beat_augment import augment, beatless_stretch
+        from training.beat_augment import augment, beatless_stretch, level_ramp
 
         index, epoch = key
         rng = item_rng(self.seed, epoch, index)
-        start = int(rng.integers(0, max(1, self.lengths[index] - self.crop + 1)))
-        stereo, _ = soundfile.read(
-            str(self.folders[index] / "audio.flac"), start=start, frames=self.crop, dtype="float32", always_2d=True
-        )
-        if stereo.shape[1] == 1:
-            stereo = np.repeat(stereo, 2, axis=1)
-        if stereo.shape[0] < self.crop:  # a render shorter than a crop ends in silence
-            stereo = np.pad(stereo[:, :2], ((0, self.crop - stereo.shape[0]), (0, 0)))
+        stereo, labels, start = self.crop_of(index, rng)
         mono = augment(stereo, rng) if self.augment else stereo.mean(axis=1)
         quiet = beatless_stretch(mono, rng) if self.augment and rng.random() < self.beatless else None
+        if self.augment and self.level_ramps and rng.random() < self.level_ramps:
+            mono = level_ramp(mono, rng)
         features = spectrogram_features(mono)  # (T, 64)
-        targets = frame_targets(self.labels[index], start / SAMPLE_RATE_HZ, features.shape[0])
+        targets = frame_targets(labels, start / SAMPLE_RATE_HZ, features.shape[0])
         if quiet is not None:  # frames centred inside the stretch (frame i is centred on sample 256 i)
             targets[-(-quiet.start // HOP_LENGTH) : (quiet.stop - 1) // HOP_LENGTH + 1] = 0.0
         return {"features": features, "targets": targets}
+
+    def crop_of(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+        """A crop of render ``index`` (stereo [shape=(crop, 2), float32]), its labels and its start
+        (samples): of the render as it is, or (with probability ``meter_splice`` when augmenting)
+        of the render re-cut into another meter (:func:`training.beat_augment.splice_meter`)."""
+        import soundfile
+
+        from training.beat_augment import splice_meter
+
+        path = str(self.folders[index] / "audio.flac")
+        labels = self.labels[index]
+        spliced = None
+        if self.augment and self.meter_splice and rng.random() < self.meter_splice:
+            whole, _ = soundfile.read(path, dtype="float32", always_2d=True)
+            spliced = splice_meter(_two_channels(whole), labels, rng)
+        if spliced is not None:
+            audio, labels = spliced
+            start = int(rng.integers(0, max(1, audio.shape[0] - self.crop + 1)))
+            stereo = audio[start : start + self.crop]
+        else:
+            start = int(rng.integers(0, max(1, self.lengths[index] - self.crop + 1)))
+            stereo, _ = soundfile.read(path, start=start, frames=self.crop, dtype="float32", always_2d=True)
+        stereo = _two_channels(stereo)
+        if stereo.shape[0] < self.crop:  # a render shorter than a crop ends in silence
+            stereo = np.pad(stereo, ((0, self.crop - stereo.shape[0]), (0, 0)))
+        return stereo, labels, start
+
+
+def _two_channels(audio: np.ndarray) -> np.ndarray:
+    """``audio`` [shape=(n, c), float32] as stereo [shape=(n, 2)] (mono repeated, more channels cut)."""
+    return np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]
+
+
+def initialise_from(model: BeatTCN, path: str) -> None:
+    """``model`` from finished weights (a ``.safetensors`` of this network with as many or fewer
+    time blocks): the tensors they have are copied; a block they lack keeps its random dilated
+    convolution and gets a zero mix, so it passes its input on unchanged and the network starts
+    out computing exactly what the weights did (longer context is then learned on top)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(path)
+    own = model.state_dict()
+    missing = [name for name in own if name not in tensors]
+    if any(not name.startswith("blocks.") for name in missing) or any(name not in own for name in tensors):
+        raise ConductorError(
+            f"'{path}' is not a beat tracker with this network's layout; train without --init-weights."
+        )
+    for name, value in tensors.items():
+        if own[name].shape != value.shape:
+            raise ConductorError(f"'{path}' has {name} shaped {tuple(value.shape)}, not {tuple(own[name].shape)}.")
+    with torch.no_grad():
+        for name in missing:
+            if ".mix." in name:
+                own[name].zero_()
+    model.load_state_dict({**own, **tensors})
 
 
 def loader(dataset: RenderCrops, chunks: list[list], workers: int) -> torch.utils.data.DataLoader:
@@ -183,7 +241,7 @@ def validate(
     activations for the TensorBoard figure."""
     import soundfile
 
-    from core.beats.learned_tracker import track_from_activations
+    from core.beats.learned_tracker import sounding_frames, track_from_activations
     from training.beat_evaluation import score_track
 
     count = len(val_crops) if not config.val_limit else min(config.val_limit, len(val_crops))
@@ -203,8 +261,9 @@ def validate(
     for index in range(min(config.val_pieces, len(val_crops))):
         folder = val_crops.folders[index]
         stereo, _ = soundfile.read(str(folder / "audio.flac"), dtype="float32", always_2d=True)
-        activations = activations_of(model, spectrogram_features(stereo.mean(axis=1)), device)
-        track = track_from_activations(activations)
+        mono = stereo.mean(axis=1)
+        activations = activations_of(model, spectrogram_features(mono), device)
+        track = track_from_activations(activations, sounding=sounding_frames(mono, activations.shape[0]))
         for name, value in score_track(val_crops.labels[index], track).items():
             figures.setdefault(name, []).append(value)
         if index == 0:
@@ -276,6 +335,8 @@ def main(argv: list[str] | None = None) -> dict:
         augment=config.augment,
         seed=config.seed,
         beatless=config.beatless,
+        level_ramps=config.level_ramps,
+        meter_splice=config.meter_splice,
     )
     val_set = RenderCrops(render_folders(config.data, "val"), sample_s=config.sample_s, augment=False, seed=config.seed)
     steps_per_epoch = len(train_set) // config.batch_size
@@ -296,6 +357,8 @@ def main(argv: list[str] | None = None) -> dict:
         .to(device)
         .train()
     )
+    if config.init_weights and checkpoint is None:
+        initialise_from(model, config.init_weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step = 0
     if checkpoint is not None:
@@ -341,7 +404,8 @@ def main(argv: list[str] | None = None) -> dict:
     # ---------------------------------------------------------------- training loop
     started = time.perf_counter()
     first_step = step
-    while step < total_steps:
+    out_of_time = False
+    while step < total_steps and not out_of_time:
         epoch, position = divmod(step, steps_per_epoch)
         batches = epoch_batches(len(train_set), config.batch_size, seed=config.seed, epoch=epoch)[position:]
         batches = batches[: total_steps - step]
@@ -390,8 +454,13 @@ def main(argv: list[str] | None = None) -> dict:
                 progress.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
                 progress.update(1)
 
+            # time limit: stop after this step, validated and checkpointed (--resume continues exactly)
+            if config.max_minutes > 0:
+                late = float(time.perf_counter() - started > 60.0 * config.max_minutes)
+                out_of_time = distributed.mean_over_ranks(torch.tensor(late), context) > 0
+
             # validation (rank 0; the others wait)
-            if step % eval_every == 0 or step == total_steps:
+            if step % eval_every == 0 or step == total_steps or out_of_time:
                 if context.main:
                     metrics, example = validate(model, val_set, config, device)
                     log_validation(writer, progress, metrics, step)
@@ -400,8 +469,10 @@ def main(argv: list[str] | None = None) -> dict:
                 distributed.barrier(context)
 
             # checkpoint
-            if context.main and (step % config.checkpoint_every == 0 or step == total_steps):
+            if context.main and (step % config.checkpoint_every == 0 or step == total_steps or out_of_time):
                 write_checkpoint()
+            if out_of_time:
+                break
 
     # ---------------------------------------------------------------- final weights
     if context.main:

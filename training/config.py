@@ -111,6 +111,10 @@ class BeatTrackerConfig(CommonConfig):
     division_weight: float = 0.5
     augment: bool = True  # training.beat_augment on every training crop
     beatless: float = 0.15  # probability that an augmented crop has a stretch of noise, hum or silence, no beats
+    level_ramps: float = 0.0  # probability that an augmented crop has a stretch 10-40 dB quieter, beats kept
+    meter_splice: float = 0.0  # probability that a training render is re-cut into bars of another meter
+    init_weights: str = ""  # start from these weights (.safetensors); blocks they lack start as identities
+    max_minutes: float = 0.0  # stop after this many minutes, validated and checkpointed (0: no limit)
     eval_every: int = 500
     val_limit: int = 48  # validation crops for the loss (0 = one per val render)
     val_pieces: int = 24  # whole val renders tracked (decoded) for beat F at each validation
