@@ -5,7 +5,8 @@ height, before and after moving one marker (the README's picture).
 
 The markers are the tracker's grid as *Analyse Beats* names them (|bar.1 for a downbeat); one
 of them is moved a fifth of a second later, and the procedural conductor is run on both grids.
-The hand's lowest points follow the markers; away from the moved one, nothing changes.
+The hand's lowest points follow the markers; the span where the two motions differ is shaded: it
+starts three beats before the moved beat's bar and ends two beats into the next bar.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def main() -> None:
     edited = tracked.beats_s.copy()
     edited[args.move] += 0.2
     runs = {}
+    poses = []
     for label, times in (("as tracked", tracked.beats_s), (f"marker {names[args.move]} moved 0.2 s later", edited)):
         grid = grid_from_times(times, names, duration_s=duration_s)
-        runs[label] = (times, conduct(samples, seed=0, beats=grid).keypoints[:, JOINT_INDEX["right_wrist"], 1])
+        keypoints = conduct(samples, seed=0, beats=grid).keypoints
+        poses.append(keypoints)
+        runs[label] = (times, keypoints[:, JOINT_INDEX["right_wrist"], 1])
 
     frames = int(args.seconds * 30)
     t = np.arange(frames) / 30
@@ -71,6 +75,11 @@ def main() -> None:
     for (label, (times, height)), colour in zip(runs.items(), ("#1f77b4", "#ff7f0e")):
         curve.plot(t, -height[:frames], color=colour, lw=1.6, label=label)
     moved_s = edited[args.move]
+    differs = np.flatnonzero(np.abs(poses[0] - poses[1]).max(axis=(1, 2)) > 1e-9)  # any joint, any axis
+    if differs.size:
+        curve.axvspan(
+            differs[0] / 30, (differs[-1] + 1) / 30, color="#cccccc", alpha=0.35, lw=0, label="motion differs"
+        )
     curve.axvline(tracked.beats_s[args.move], color="#1f77b4", ls=":", lw=1)
     curve.axvline(moved_s, color="#ff7f0e", ls=":", lw=1)
     curve.set_xlabel("seconds")
