@@ -1,4 +1,5 @@
-"""Exports for other tools: the animated armature as glTF/GLB or FBX (Blender's own exporters)
+"""Exports for other tools: the animated armature as glTF/GLB (Blender's exporter for the rig and
+its meshes, the animation sampled here: core.retarget.gltf_animation), FBX (Blender's exporter)
 or BVH (core.retarget.bvh, Y-up), and the motion itself as .npz, .json or .csv.
 
 Each starts where the .blend and the music start: the scene's first frame is 0 s in glTF and
@@ -200,21 +201,93 @@ def _write_bvh(scene: Any, armature: Any, path: Path, bones: set[str] | None) ->
 
 
 def _write_gltf(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:
+    """Blender's exporter writes the rig, its skin and the meshes at rest; the animation is
+    sampled here, one array a frame, and added (core.retarget.gltf_animation): Blender's own
+    sampling turns every sample of every bone into Python objects, five times slower. Where the
+    armature object itself is animated, Blender's exporter samples everything as before."""
+    from ..core.retarget import gltf_animation
+
+    own_sampling = _object_animated(armature)
     with _deform_flags(armature, bones):
         bpy.ops.export_scene.gltf(
             filepath=str(path),
             check_existing=False,
             export_format="GLB" if path.suffix.lower() == ".glb" else "GLTF_SEPARATE",
             use_selection=True,
-            export_animations=True,
+            export_animations=own_sampling,
             export_animation_mode="ACTIVE_ACTIONS",
             export_frame_range=True,
             export_anim_slide_to_zero=True,  # the scene's first frame (the music's start) at 0 s, not at 1 / fps
             export_force_sampling=True,
             export_def_bones=bones is not None,
+            export_rest_position_armature=True,
             export_cameras=False,
             export_lights=False,
         )
+    if own_sampling or not path.is_file():
+        return
+    file = gltf_animation.read_gltf(path)
+    nodes = file.document.get("nodes", [])
+    parents = gltf_animation.node_parents(file.document)
+    rig_nodes = [index for index, node in enumerate(nodes) if node.get("name") == armature.name]
+    names = {bone.name for bone in armature.data.bones} if bones is None else bones
+    joints: dict[str, int] = {}
+    for index, node in enumerate(nodes):  # the bone nodes below the armature's node
+        ancestor = int(parents[index])
+        while ancestor >= 0 and ancestor not in rig_nodes:
+            ancestor = int(parents[ancestor])
+        if ancestor >= 0 and node.get("name") in names:
+            joints[node["name"]] = index
+    if not joints:
+        return
+    chosen = list(joints)
+    rest = np.array([np.array(armature.data.bones[name].matrix_local, dtype=np.float64) for name in chosen])
+    posed = _posed_matrices(scene, armature, chosen)
+    world = gltf_animation.Z_UP_TO_Y_UP_4X4 @ np.array(armature.matrix_world, dtype=np.float64)
+    locals_ = gltf_animation.joint_locals(
+        file.document, [joints[name] for name in chosen], world_from_armature=world, rest=rest, posed=posed
+    )
+    fps = scene.render.fps / scene.render.fps_base
+    action, _slot = compat.get_action_and_slot(armature)
+    gltf_animation.add_animation(
+        file,
+        name=action.name if action is not None else armature.name,
+        times_s=np.arange(posed.shape[0]) / fps,  # the scene's first frame at 0 s
+        joints=[joints[name] for name in chosen],
+        locals_=locals_,
+    )
+    gltf_animation.write_gltf(file, path)
+
+
+def _object_animated(armature: Any) -> bool:
+    """Whether the armature object's own transform is animated (keys or drivers off its bones)."""
+    animation = armature.animation_data
+    if animation is None:
+        return False
+    action, slot = compat.get_action_and_slot(armature)
+    curves = list(compat.action_fcurves(action, slot)) if action is not None else []
+    return any(not curve.data_path.startswith("pose.") for curve in curves) or any(
+        not driver.data_path.startswith("pose.") for driver in animation.drivers
+    )
+
+
+def _posed_matrices(scene: Any, armature: Any, names: list[str]) -> np.ndarray:
+    """The pose bones ``names``' matrices in the armature's space at every frame of the scene
+    [shape=(frames, len(names), 4, 4), float64], as Blender evaluates them (constraints, drivers
+    and the NLA included); the scene's frame is put back after."""
+    wanted = np.array([armature.pose.bones.find(name) for name in names])
+    buffer = np.empty(16 * len(armature.pose.bones), dtype=np.float32)
+    first, last = scene.frame_start, scene.frame_end
+    posed = np.empty((last - first + 1, len(names), 4, 4), dtype=np.float32)
+    saved_frame = scene.frame_current
+    try:
+        for row, frame in enumerate(range(first, last + 1)):
+            scene.frame_set(frame)
+            armature.pose.bones.foreach_get("matrix", buffer)
+            posed[row] = buffer.reshape(-1, 4, 4).transpose(0, 2, 1)[wanted]
+    finally:
+        scene.frame_set(saved_frame)
+    return posed.astype(np.float64)
 
 
 def _write_fbx(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:
