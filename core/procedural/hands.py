@@ -19,7 +19,8 @@ from .planning import BeatPlan, smooth
 
 # Channel values (flex rad, turn rad, curl, point) of each of the free hand's gestures.
 FREE_REST = (0.15, 1.3, 0.5, 0.0)  # relaxed, palm toward the body
-FREE_MIRROR = (0.0, 0.5, 0.15, 0.0)  # like the baton hand, open; its flex follows the stroke
+FREE_MIRROR = (0.0, 0.5, 0.3, 0.0)  # like the baton hand, loose; its flex and curl follow the stroke
+MIRROR_CURL_RANGE = 0.4  # the mirroring hand's curl from wrist flexed to wrist bent back
 FREE_ASK = (-0.7, 2.7, 0.12, 0.0)  # palm up, bent back so it lies flat, open: more
 FREE_CALM = (-0.5, 0.0, 0.05, 0.0)  # palm down, bent back, flat: less
 FREE_CUE = (0.0, 1.0, 0.75, 1.0)  # the index finger points, the others curled
@@ -58,6 +59,10 @@ def hand_channels(plan: BeatPlan, left: LeftHand, times_s: np.ndarray) -> np.nda
     free = np.tile(np.array(FREE_REST, dtype=np.float64), (frames, 1))
     mirroring = np.tile(np.array(FREE_MIRROR, dtype=np.float64), (frames, 1))
     mirroring[:, 0] = stroke_flex(left.wrist[:, 1])
+    # A loose hand's fingers follow its wrist (tenodesis): they open as it flexes into the ictus
+    # and curl as it bends back on the rebound.
+    extension = np.clip(-mirroring[:, 0] / STROKE_FLEX_RAD, 0.0, 1.0)
+    mirroring[:, 2] = FREE_MIRROR[2] + MIRROR_CURL_RANGE * (extension - 0.5)
     for weight, gesture in ((left.mirror, mirroring), (left.ask, FREE_ASK), (left.calm, FREE_CALM)):
         free += weight[:, None] * (np.asarray(gesture) - free)
     free += cut_offs(plan, times_s)[:, None] * (np.array(FREE_CLOSE) - free)

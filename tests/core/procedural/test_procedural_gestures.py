@@ -262,6 +262,9 @@ def test_the_left_hand_asks_calms_mirrors_and_rests():
     right_spread = np.ptp(right[loud], axis=0)
     assert np.allclose(np.ptp(left[loud], axis=0) / right_spread, 0.7, atol=0.05)
     assert np.corrcoef(left[loud, 0], -right[loud, 0])[0, 1] > 0.99
+    # ... its loose fingers curl as the wrist bends back on the rebound and open into the ictus
+    flex, curl = motion.hands[loud, 0, 0], motion.hands[loud, 0, 2]
+    assert np.ptp(curl) > 0.3 and np.corrcoef(flex, curl)[0, 1] < -0.9
     # Diminuendo: it lowers palm down (the elbow out to the side).
     start, end = frame(beats[44] + 1.0), frame(beats[59])
     assert left[end, 1] - left[start, 1] > 0.05
