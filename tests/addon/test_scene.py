@@ -280,8 +280,8 @@ def test_keyframe_step_bezier_and_nla(motion):
 
 
 # ---------------------------------------------------------------------------------- other rigs
-@pytest.mark.slow  # generating a Rigify rig / ten minutes of network passes
-def test_rigify_rig_with_fk_controls(motion, tmp_path):
+def generated_rigify():
+    """A new 30-fps scene with a Rigify rig generated from the human metarig: (scene, rig)."""
     import addon_utils
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -291,6 +291,12 @@ def test_rigify_rig_with_fk_controls(motion, tmp_path):
     bpy.ops.object.armature_human_metarig_add()
     bpy.ops.pose.rigify_generate()
     rig = scene.objects["rig"]
+    return scene, rig
+
+
+@pytest.mark.slow  # generating a Rigify rig / ten minutes of network passes
+def test_rigify_rig_with_fk_controls(motion, tmp_path):
+    scene, rig = generated_rigify()
     result = apply_mod.apply_motion(scene, rig, motion, options(mapping="rigify"))
     check_applied(scene, rig, result, "rigify", 1200)
     check_sound(scene, result)
@@ -564,29 +570,15 @@ def gltf_samples(path: Path, times_s: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("suffix", [".glb", ".gltf"])
-def test_gltf_animation_is_what_blenders_own_sampling_gives(tmp_path, suffix):
-    """Our sampled animation against Blender's exporter sampling the same rig itself: the same
-    nodes, and every joint's local transform within 1e-4 at every frame (baton and body
-    included in the file)."""
-    from rigs import procedural_motion
-
+def blenders_own_sampling(scene, armature, path: Path) -> Path:
+    """The rig exported by Blender's glTF exporter sampling it itself, every frame kept, with
+    the bones our export carries."""
     exports = import_extension("addon.exports")
-    demo = procedural_motion(1.0)
-    motion = Motion(demo.keypoints[:90], fps=30.0, extra=demo.extra, hands=demo.hands[:90])
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = 30
-    armature, _ = apply_mod.put_motion_in_scene(scene, motion, options(add_sound=False), camera=False)
-    assert (scene.frame_start, scene.frame_end) == (1, 90)
-    ours = exports.export_scene(scene, armature, motion, tmp_path / f"ours{suffix}")
-
-    blenders = tmp_path / f"blenders{suffix}"
     with exports._Selection(scene, armature, with_children=True) as override, compat.context_override(**override):
         with exports._deform_flags(armature, exports.exported_bones(armature)):
             bpy.ops.export_scene.gltf(
-                filepath=str(blenders),
-                export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
+                filepath=str(path),
+                export_format="GLB" if path.suffix == ".glb" else "GLTF_SEPARATE",
                 use_selection=True,
                 export_animation_mode="ACTIVE_ACTIONS",
                 export_frame_range=True,
@@ -597,8 +589,35 @@ def test_gltf_animation_is_what_blenders_own_sampling_gives(tmp_path, suffix):
                 export_cameras=False,
                 export_lights=False,
             )
+    return path
+
+
+def conductor_with_motion(frames: int):
+    """A new 30-fps scene with our conductor keyed to ``frames`` frames of procedural motion."""
+    from rigs import procedural_motion
+
+    demo = procedural_motion(1.0)
+    motion = Motion(demo.keypoints[:frames], fps=30.0, extra=demo.extra, hands=demo.hands[:frames])
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    armature, _ = apply_mod.put_motion_in_scene(scene, motion, options(add_sound=False), camera=False)
+    return scene, armature, motion
+
+
+@pytest.mark.parametrize("suffix", [".glb", ".gltf"])
+def test_gltf_animation_is_what_blenders_own_sampling_gives(tmp_path, suffix):
+    """Our sampled animation against Blender's exporter sampling the same rig itself: the same
+    nodes, and every joint's local transform within 1e-4 at every frame (baton and body
+    included in the file)."""
+    exports = import_extension("addon.exports")
+    scene, armature, motion = conductor_with_motion(frames=90)
+    assert (scene.frame_start, scene.frame_end) == (1, 90)
+    ours = exports.export_scene(scene, armature, motion, tmp_path / f"ours{suffix}")
+
     times_s = np.arange(scene.frame_end - scene.frame_start + 1) / 30.0
-    got, expected = gltf_samples(ours, times_s), gltf_samples(blenders, times_s)
+    got = gltf_samples(ours, times_s)
+    expected = gltf_samples(blenders_own_sampling(scene, armature, tmp_path / f"blenders{suffix}"), times_s)
     assert set(got) == set(expected) and {"baton", "hand.R", "index.02.L"} <= set(got)
     moving = [name for name in got if np.ptp(got[name], axis=0).max() > 1e-3]
     assert {"upper_arm.R", "hand.R", "index.02.L"} <= set(moving)
@@ -609,15 +628,8 @@ def test_gltf_animation_is_what_blenders_own_sampling_gives(tmp_path, suffix):
 def test_an_armature_whose_object_moves_is_exported_by_blenders_own_sampling(tmp_path):
     """Our sampling moves bones only: where the armature object itself is keyed, Blender's
     exporter samples everything, and the object's motion is in the file."""
-    from rigs import procedural_motion
-
     exports = import_extension("addon.exports")
-    demo = procedural_motion(1.0)
-    motion = Motion(demo.keypoints[:30], fps=30.0, extra=demo.extra, hands=demo.hands[:30])
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = 30
-    armature, _ = apply_mod.put_motion_in_scene(scene, motion, options(add_sound=False), camera=False)
+    scene, armature, motion = conductor_with_motion(frames=30)
     armature.location = (0.0, 0.0, 0.0)
     armature.keyframe_insert("location", frame=1)
     armature.location = (1.0, 0.0, 0.0)
@@ -632,36 +644,17 @@ def test_an_armature_whose_object_moves_is_exported_by_blenders_own_sampling(tmp
 def test_a_rigify_gltf_carries_its_deform_bones_as_blenders_own_sampling_does(tmp_path):
     """On Rigify the deform bones hang from bones that are not exported: their nodes' parents in
     the file are other deform bones or the armature, and the animation follows the file."""
-    import addon_utils
     from rigs import procedural_motion
 
     exports = import_extension("addon.exports")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.fps = 30
-    addon_utils.enable("rigify", default_set=True)
-    bpy.ops.object.armature_human_metarig_add()
-    bpy.ops.pose.rigify_generate()
-    rig = scene.objects["rig"]
+    scene, rig = generated_rigify()
     demo = procedural_motion(1.0)
     motion = Motion(demo.keypoints[:60], fps=30.0, extra=demo.extra, hands=demo.hands[:60])
     apply_mod.apply_motion(scene, rig, motion, options(mapping="rigify", add_sound=False))
     ours = exports.export_scene(scene, rig, motion, tmp_path / "ours.glb")
-    blenders = tmp_path / "blenders.glb"
-    with exports._Selection(scene, rig, with_children=True) as override, compat.context_override(**override):
-        with exports._deform_flags(rig, exports.exported_bones(rig)):
-            bpy.ops.export_scene.gltf(
-                filepath=str(blenders),
-                use_selection=True,
-                export_animation_mode="ACTIVE_ACTIONS",
-                export_frame_range=True,
-                export_anim_slide_to_zero=True,
-                export_force_sampling=True,
-                export_optimize_animation_size=False,
-                export_def_bones=True,
-            )
     times_s = np.arange(scene.frame_end - scene.frame_start + 1) / 30.0
-    got, expected = gltf_samples(ours, times_s), gltf_samples(blenders, times_s)
+    got = gltf_samples(ours, times_s)
+    expected = gltf_samples(blenders_own_sampling(scene, rig, tmp_path / "blenders.glb"), times_s)
     assert set(got) == set(expected) and "DEF-forearm.R" in got
     assert np.ptp(got["DEF-forearm.R"], axis=0).max() > 1e-2
     for name in expected:
