@@ -241,20 +241,26 @@ def _write_gltf(scene: Any, armature: Any, path: Path, bones: set[str] | None) -
     if not joints:
         return
     chosen = list(joints)
+    nodes_of_bones = [joints[name] for name in chosen]
     rest = np.array([np.array(armature.data.bones[name].matrix_local, dtype=np.float64) for name in chosen])
-    posed = _posed_matrices(scene, armature, chosen)
     world = gltf_animation.Z_UP_TO_Y_UP_4X4 @ np.array(armature.matrix_world, dtype=np.float64)
-    locals_ = gltf_animation.joint_locals(
-        file.document, [joints[name] for name in chosen], world_from_armature=world, rest=rest, posed=posed
-    )
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for posed in _posed_matrices(scene, armature, chosen):  # a chunk of frames at a time: bounded memory
+        locals_ = gltf_animation.joint_locals(
+            file.document, nodes_of_bones, world_from_armature=world, rest=rest, posed=posed
+        )
+        parts.append(gltf_animation.decompose(locals_))
+    translation, rotation, scale = (np.concatenate(part) for part in zip(*parts))
     fps = scene.render.fps / scene.render.fps_base
     action, _slot = compat.get_action_and_slot(armature)
     gltf_animation.add_animation(
         file,
         name=action.name if action is not None else armature.name,
-        times_s=np.arange(posed.shape[0]) / fps,  # the scene's first frame at 0 s
-        joints=[joints[name] for name in chosen],
-        locals_=locals_,
+        times_s=np.arange(translation.shape[0]) / fps,  # the scene's first frame at 0 s
+        joints=nodes_of_bones,
+        translation=translation,
+        rotation=rotation,
+        scale=scale,
     )
     gltf_animation.write_gltf(file, path)
 
@@ -271,23 +277,26 @@ def _object_animated(armature: Any) -> bool:
     )
 
 
-def _posed_matrices(scene: Any, armature: Any, names: list[str]) -> np.ndarray:
-    """The pose bones ``names``' matrices in the armature's space at every frame of the scene
-    [shape=(frames, len(names), 4, 4), float64], as Blender evaluates them (constraints, drivers
-    and the NLA included); the scene's frame is put back after."""
+def _posed_matrices(scene: Any, armature: Any, names: list[str], *, chunk_frames: int = 256) -> Iterator[np.ndarray]:
+    """The pose bones ``names``' matrices in the armature's space over the scene's frames, as
+    Blender evaluates them (constraints, drivers and the NLA included), ``chunk_frames`` frames
+    at a time [each shape=(frames, len(names), 4, 4), float64]; the scene's frame is put back
+    after."""
     wanted = np.array([armature.pose.bones.find(name) for name in names])
     buffer = np.empty(16 * len(armature.pose.bones), dtype=np.float32)
-    first, last = scene.frame_start, scene.frame_end
-    posed = np.empty((last - first + 1, len(names), 4, 4), dtype=np.float32)
+    frames = range(scene.frame_start, scene.frame_end + 1)
     saved_frame = scene.frame_current
     try:
-        for row, frame in enumerate(range(first, last + 1)):
-            scene.frame_set(frame)
-            armature.pose.bones.foreach_get("matrix", buffer)
-            posed[row] = buffer.reshape(-1, 4, 4).transpose(0, 2, 1)[wanted]
+        for first in range(0, len(frames), chunk_frames):
+            chunk = frames[first : first + chunk_frames]
+            posed = np.empty((len(chunk), len(names), 4, 4), dtype=np.float64)
+            for row, frame in enumerate(chunk):
+                scene.frame_set(frame)
+                armature.pose.bones.foreach_get("matrix", buffer)
+                posed[row] = buffer.reshape(-1, 4, 4).transpose(0, 2, 1)[wanted]
+            yield posed
     finally:
         scene.frame_set(saved_frame)
-    return posed.astype(np.float64)
 
 
 def _write_fbx(scene: Any, armature: Any, path: Path, bones: set[str] | None) -> None:

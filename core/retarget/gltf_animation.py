@@ -226,27 +226,41 @@ def joint_locals(
     return np.linalg.inv(parent_worlds) @ joint_worlds
 
 
-def add_animation(file: GltfFile, *, name: str, times_s: np.ndarray, joints: list[int], locals_: np.ndarray) -> int:
-    """Append an animation of ``joints`` (node indices) sampled at ``times_s`` [shape=(T,),
-    seconds, increasing] with local matrices ``locals_`` [shape=(T, J, 4, 4)]: linear samplers
-    for translation, rotation and scale, each left out where it keeps its node's own value at
-    every sample. Returns the number of channels written."""
-    document = file.document
-    nodes = document["nodes"]
-    translation = locals_[..., :3, 3]
-    scale = np.linalg.norm(locals_[..., :3, :3], axis=-2)  # (T, J, 3): column lengths
+def decompose(locals_: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Translation [shape=(..., 3)], rotation [shape=(..., 4), x, y, z, w, w >= 0] and scale
+    [shape=(..., 3)] of local matrices [shape=(..., 4, 4)] without shear, all float32."""
+    scale = np.linalg.norm(locals_[..., :3, :3], axis=-2)  # column lengths
     mirrored = np.linalg.det(locals_[..., :3, :3]) < 0
     scale[..., 0] = np.where(mirrored, -scale[..., 0], scale[..., 0])
-    rotation = continuous(matrix_quaternions(locals_[..., :3, :3] / scale[..., None, :]))
+    rotation = matrix_quaternions(locals_[..., :3, :3] / scale[..., None, :])
+    return locals_[..., :3, 3].astype(np.float32), rotation.astype(np.float32), scale.astype(np.float32)
+
+
+def add_animation(
+    file: GltfFile,
+    *,
+    name: str,
+    times_s: np.ndarray,
+    joints: list[int],
+    translation: np.ndarray,
+    rotation: np.ndarray,
+    scale: np.ndarray,
+) -> int:
+    """Append an animation of ``joints`` (node indices) sampled at ``times_s`` [shape=(T,),
+    seconds, increasing]: ``translation`` [shape=(T, J, 3)], ``rotation`` [shape=(T, J, 4),
+    x, y, z, w] and ``scale`` [shape=(T, J, 3)] from :func:`decompose`, as linear samplers, each
+    left out where it keeps its node's own value at every sample (the rotations' signs are made
+    continuous first). Returns the number of channels written."""
+    document = file.document
+    nodes = document["nodes"]
+    rotation = continuous(rotation)
     channels: list[dict] = []
     samplers: list[dict] = []
     input_accessor = _append_accessor(file, times_s.astype(np.float32)[:, None], "SCALAR", with_bounds=True)
     for j, node in enumerate(joints):
-        own = local_matrix(nodes[node])
-        own_scale = np.linalg.norm(own[:3, :3], axis=0)
-        own_rotation = matrix_quaternions(own[:3, :3] / own_scale[None, :])
+        own_translation, own_rotation, own_scale = decompose(local_matrix(nodes[node]))
         for path, values, still in (
-            ("translation", translation[:, j], np.abs(translation[:, j] - own[:3, 3]).max()),
+            ("translation", translation[:, j], np.abs(translation[:, j] - own_translation).max()),
             ("rotation", rotation[:, j], 1.0 - np.abs(rotation[:, j] @ own_rotation).min()),
             ("scale", scale[:, j], np.abs(scale[:, j] - own_scale).max()),
         ):

@@ -15,6 +15,17 @@ def random_rotations(count: int, seed: int = 0) -> np.ndarray:
     return gltf.quaternion_matrices(q / np.linalg.norm(q, axis=1, keepdims=True))
 
 
+def test_decompose_gives_back_translation_rotation_and_a_mirrored_scale():
+    matrices = np.tile(np.eye(4), (3, 1, 1))
+    rotations = random_rotations(3, seed=5)
+    scales = np.array([[1.0, 2.0, 0.5], [-1.0, 1.0, 1.0], [0.01, 0.01, 0.01]])
+    matrices[:, :3, :3] = rotations * scales[:, None, :]
+    matrices[:, :3, 3] = [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [-5.0, 0.5, 0.25]]
+    translation, rotation, scale = gltf.decompose(matrices)
+    assert np.allclose(translation, matrices[:, :3, 3]) and np.allclose(scale, scales, atol=1e-6)
+    assert np.allclose(gltf.quaternion_matrices(rotation.astype(np.float64)), rotations, atol=1e-6)
+
+
 def test_quaternions_and_matrices_round_trip_for_every_branch():
     rotations = np.concatenate([random_rotations(500), np.eye(3)[None], np.diag([1.0, -1.0, -1.0])[None]])
     rotations = np.concatenate([rotations, np.diag([-1.0, 1.0, -1.0])[None], np.diag([-1.0, -1.0, 1.0])[None]])
@@ -63,7 +74,8 @@ def test_a_bone_at_rest_gives_its_nodes_own_transform_and_no_channel():
     assert np.allclose(locals_[0, 0], gltf.local_matrix(document["nodes"][1]))
     assert np.allclose(locals_[0, 1], gltf.local_matrix(document["nodes"][2]))
     file = gltf.GltfFile(document, bytearray(), None)
-    assert gltf.add_animation(file, name="still", times_s=np.array([0.0]), joints=[1, 2], locals_=locals_) == 0
+    trs = dict(zip(("translation", "rotation", "scale"), gltf.decompose(locals_)))
+    assert gltf.add_animation(file, name="still", times_s=np.array([0.0]), joints=[1, 2], **trs) == 0
     assert "animations" not in document
 
 
@@ -79,7 +91,8 @@ def test_a_turned_root_turns_its_child_and_only_changed_channels_are_written(tmp
     assert np.allclose(root_world, turn @ worlds[1])  # the bone turned about the armature's origin
     assert np.allclose(locals_[1, 1], gltf.local_matrix(document["nodes"][2]))  # the child rides along
     file = gltf.GltfFile(document, bytearray(), tmp_path / "x.bin")
-    written = gltf.add_animation(file, name="turn", times_s=np.array([0.0, 0.5]), joints=[1, 2], locals_=locals_)
+    trs = dict(zip(("translation", "rotation", "scale"), gltf.decompose(locals_)))
+    written = gltf.add_animation(file, name="turn", times_s=np.array([0.0, 0.5]), joints=[1, 2], **trs)
     (animation,) = document["animations"]
     assert written == 2 and {c["target"]["path"] for c in animation["channels"]} == {"rotation", "translation"}
     times = document["accessors"][animation["samplers"][0]["input"]]
