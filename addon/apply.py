@@ -22,7 +22,6 @@ from ..core.options import check, nested, option
 from ..core.retarget import (
     PRESETS,
     BoneMapping,
-    RestBone,
     RestSkeleton,
     RetargetSettings,
     load_mapping_json,
@@ -215,18 +214,7 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
     bones = armature_obj.data.bones
     audio_path = _audio_path(motion, options)
 
-    skeleton = RestSkeleton(
-        {
-            bone.name: RestBone(
-                bone.name,
-                bone.parent.name if bone.parent else None,
-                np.array(bone.matrix_local, dtype=np.float64),
-                float(bone.length),
-                bool(bone.use_local_location),  # Rigify's IK controls move in their parent's axes
-            )
-            for bone in bones
-        }
-    )
+    skeleton = RestSkeleton.from_blender_bones(bones)
     scene_motion = motion.resampled(keyframes.scene_fps(scene))
     animation = retarget(
         scene_motion.keypoints,

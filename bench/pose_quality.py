@@ -51,7 +51,7 @@ from core.figure.rig import CONDUCTOR_BONES  # noqa: E402
 from core.motion.keypoints import Motion  # noqa: E402
 from core.procedural.conductor import conduct  # noqa: E402
 from core.procedural.loudness import loudness_30fps  # noqa: E402
-from core.retarget import RestBone, RestSkeleton  # noqa: E402
+from core.retarget import RestSkeleton  # noqa: E402
 from pose_measures import GOALS, Posed, measure  # noqa: E402  (tests/pose_measures.py)
 
 SAMPLE_RATE_HZ = 22_050
@@ -85,18 +85,7 @@ def generated_rigify() -> RestSkeleton | None:
     bpy.ops.object.armature_human_metarig_add()
     bpy.ops.pose.rigify_generate()
     rig = bpy.data.objects["rig"]
-    return RestSkeleton(
-        {
-            bone.name: RestBone(
-                bone.name,
-                bone.parent.name if bone.parent else None,
-                np.array(bone.matrix_local, dtype=np.float64),
-                float(bone.length),
-                bool(bone.use_local_location),
-            )
-            for bone in rig.data.bones
-        }
-    )
+    return RestSkeleton.from_blender_bones(rig.data.bones)
 
 
 def conducted(path: Path, seconds: float) -> tuple[Motion, np.ndarray]:

@@ -84,6 +84,24 @@ class RestSkeleton:
         return cls(table)
 
     @classmethod
+    def from_blender_bones(cls, bones: Iterable[Any]) -> RestSkeleton:
+        """Build from an armature's ``Bone`` objects (``armature.data.bones``): their names,
+        parents, ``matrix_local``, ``length`` and ``use_local_location`` (Rigify's IK controls
+        move in their parent's axes). Reads attributes only: no bpy import here."""
+        return cls(
+            {
+                bone.name: RestBone(
+                    bone.name,
+                    bone.parent.name if bone.parent else None,
+                    np.array(bone.matrix_local, dtype=np.float64),
+                    float(bone.length),
+                    bool(bone.use_local_location),
+                )
+                for bone in bones
+            }
+        )
+
+    @classmethod
     def from_rig_bones(cls, rig_bones: Iterable[Any]) -> RestSkeleton:
         """Build from :data:`core.figure.rig.CONDUCTOR_BONES`-like records.
 

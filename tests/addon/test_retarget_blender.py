@@ -13,7 +13,6 @@ bpy = pytest.importorskip("bpy")
 from core.figure.rig import CONDUCTOR_BONES  # noqa: E402
 from core.retarget import (  # noqa: E402
     PRESETS,
-    RestBone,
     RestSkeleton,
     RetargetSettings,
     forward_kinematics,
@@ -28,18 +27,7 @@ FRAMES = (0, 17, 58, 103, 151, 239)  # frames written into Blender and checked
 
 
 def skeleton_from_armature(obj) -> RestSkeleton:
-    return RestSkeleton(
-        {
-            bone.name: RestBone(
-                bone.name,
-                bone.parent.name if bone.parent else None,
-                np.array(bone.matrix_local, dtype=np.float64),
-                float(bone.length),
-                bool(bone.use_local_location),
-            )
-            for bone in obj.data.bones
-        }
-    )
+    return RestSkeleton.from_blender_bones(obj.data.bones)
 
 
 def build_armature(name: str, rows) -> object:
