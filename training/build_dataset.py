@@ -8,7 +8,7 @@ at a random tempo scale and General MIDI program, and with ``--rubato SHARE`` th
 pieces with gradual tempo changes (a slow random walk of the tempo every two to four bars,
 within ``RUBATO_RANGE``; the beats stay the score's, on the same time line). The music becomes core's 90 Hz mel
 (:func:`core.audio.mel.mel_90hz`, on the whole piece as the add-on computes it); the motion comes from
-the procedural conductor's drawing (:func:`core.procedural.conductor.draw`) on the score's exact beats,
+the procedural conductor's drawing (:func:`core.procedural.conductor.draw_figure`) on the score's exact beats,
 downbeats and meter (``--beats tracked`` runs :func:`core.procedural.conductor.conduct` on the audio instead),
 with human-like variation on top: a seeded irregularity of 0.6-1.5, ictus timing jitter, a small
 lead of the conductor before the orchestra and a per-take framing (scale and offset in the image).
@@ -214,7 +214,7 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     """
     from core.beats.track import BeatTrack
     from core.audio.mel import frame_count_30fps, frame_count_90hz
-    from core.procedural.conductor import draw
+    from core.procedural.conductor import draw_figure
     from core.procedural.loudness import loudness_30fps
 
     variation = float(rng.uniform(*VARIATION))
@@ -230,7 +230,8 @@ def humanised_motion(samples: np.ndarray, track, rng: np.random.Generator) -> tu
     )
     frames = frame_count_30fps(frame_count_90hz(samples.shape[0], SAMPLE_RATE_HZ))
     loudness = loudness_30fps(samples, SAMPLE_RATE_HZ, frames)
-    keypoints = draw(shifted, loudness, np.arange(frames) / MOTION_FPS, rng=rng, variation=variation).astype(np.float64)
+    keypoints, _hands = draw_figure(shifted, loudness, np.arange(frames) / MOTION_FPS, rng=rng, variation=variation)
+    keypoints = keypoints.astype(np.float64)
     scale = float(rng.uniform(*FRAME_SCALE))
     offset = rng.normal(0.0, FRAME_SHIFT, 2)
     centre = np.array(FRAME_CENTRE)
@@ -459,7 +460,7 @@ def manifest_of(
             for split in SPLIT_SHARES
         },
         "motion": {
-            "source": "core.procedural.conductor.draw on the score's beats"
+            "source": "core.procedural.conductor.draw_figure on the score's beats"
             if beats == "score"
             else "core.procedural.conductor.conduct on the audio",
             "variation": VARIATION,

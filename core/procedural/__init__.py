@@ -1,6 +1,6 @@
 """The procedural conductor: textbook beat patterns on the beat, no weights.
 
-- ``conductor``: :func:`conduct` (music in, motion out) and :func:`draw` (the figure from beats
+- ``conductor``: :func:`conduct` (music in, motion out) and :func:`draw_figure` (the figure from beats
   and loudness);
 - ``style``: its controls; ``articulation``: how each beat is played, read from the signal;
 - ``loudness``: the music's level per motion frame and where it stops;

@@ -2,7 +2,7 @@
 
 Where M2S-GAN learns motion from data, this mode builds it from the rules a conducting class
 teaches (Rudolf, *The Grammar of Conducting*). :func:`conduct` hears the piece (its beats, the
-articulation of each, its loudness per frame) and :func:`draw` puts the figure together: the
+articulation of each, its loudness per frame) and :func:`draw_figure` puts the figure together: the
 patterns (:mod:`core.procedural.patterns`) become a beat plan (:mod:`core.procedural.planning`),
 the right hand strokes through it (:mod:`core.procedural.right_hand`), the left hand mirrors,
 asks, calms and cues (:mod:`core.procedural.left_hand`), the body follows
@@ -243,29 +243,6 @@ def motion_extra(
         "skeleton_units": SKELETON_UNITS,
         "noise_free": True,  # drawn without jitter: the lift to 3D need not smooth it
     }
-
-
-def draw(
-    track: BeatTrack,
-    loudness_db: np.ndarray,
-    times_s: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    variation: float,
-    style: ConductingStyle | None = None,
-    sound: BeatSound | None = None,
-    pattern: str | None = None,
-) -> np.ndarray:
-    """All 13 keypoints for every frame: :func:`draw_figure`'s keypoints.
-
-    Returns
-    -------
-    np.ndarray [shape=(T, 13, 2), float32] in [0, 1]
-        Image coordinates per frame, in the order of :data:`core.motion.skeleton.JOINT_NAMES`.
-    """
-    return draw_figure(
-        track, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=sound, pattern=pattern
-    )[0]
 
 
 def draw_figure(
