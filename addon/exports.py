@@ -178,25 +178,20 @@ def _write_bvh(scene: Any, armature: Any, path: Path, bones: set[str] | None) ->
         heads, tails = np.vstack([np.zeros((1, 3)), heads]), np.vstack([np.zeros((1, 3)), tails])
         rest = np.concatenate([np.eye(4)[None], rest])
     skeleton = BvhSkeleton(tuple(names), tuple(parents), heads, turn @ rest[:, :3, :3], tails)
-    first, last = scene.frame_start, scene.frame_end
-    posed = np.empty((last - first + 1, len(names), 3, 3))
-    root_heads = np.zeros((last - first + 1, 3))
     offset = len(names) - len(chosen)
-    buffer = np.empty(16 * len(armature.pose.bones), dtype=np.float32)
-    wanted = np.array([armature.pose.bones.find(bone.name) for bone in chosen])
-    saved_frame = scene.frame_current
-    try:
-        for row, frame in enumerate(range(first, last + 1)):
-            scene.frame_set(frame)
-            armature.pose.bones.foreach_get("matrix", buffer)
-            matrices = buffer.reshape(-1, 4, 4).transpose(0, 2, 1)[wanted].astype(np.float64)  # (J, 4, 4)
-            posed[row, offset:] = turn @ matrices[:, :3, :3]
-            posed[row, :offset] = np.eye(3)
-            root_heads[row] = (world @ matrices[roots[0]][:, 3])[:3] if offset == 0 else 0.0
-    finally:
-        scene.frame_set(saved_frame)
+    rotations, root_heads = [], []
+    for matrices in _posed_matrices(scene, armature, [bone.name for bone in chosen]):  # (F, J, 4, 4)
+        posed = np.empty((matrices.shape[0], len(names), 3, 3))
+        posed[:, offset:] = turn @ matrices[:, :, :3, :3]
+        posed[:, :offset] = np.eye(3)
+        rotations.append(posed)
+        root_heads.append((matrices[:, roots[0], :, 3] @ world.T)[:, :3] if offset == 0 else np.zeros((len(posed), 3)))
     write_bvh(
-        path, skeleton, root_heads=root_heads, posed_rotations=posed, fps=scene.render.fps / scene.render.fps_base
+        path,
+        skeleton,
+        root_heads=np.concatenate(root_heads),
+        posed_rotations=np.concatenate(rotations),
+        fps=scene.render.fps / scene.render.fps_base,
     )
 
 
