@@ -239,7 +239,7 @@ class CONDUCTOR_PG_settings(bpy.types.PropertyGroup):
         "tracker",
         items=(
             ("AUTO", "Auto", "The learned tracker where its weights are installed, else signal processing"),
-            ("LEARNED", "Learned", "The network trained on rendered scores (weights/beat_tracker_cpu_v1)"),
+            ("LEARNED", "Learned", "The network trained on rendered scores (weights/beat_tracker_cpu_v3)"),
             ("DSP", "Signal Processing", "The tracker without weights: onsets, tempo and harmony by hand-made rules"),
         ),
     )

@@ -13,7 +13,7 @@ DEFAULT_WEIGHTS_NAME = "virtualconductor_default"
 # The project's own trained generator that is not (yet) the default: "neural" in the CLI and the
 # add-on. weights/README.md says how it was made and how it compares with the procedural conductor.
 NEURAL_WEIGHTS_NAME = "virtualconductor_cpu_v1"
-BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v1"
+BEAT_TRACKER_WEIGHTS_NAME = "beat_tracker_cpu_v3"
 
 
 def default_weights_path() -> Path:
@@ -27,5 +27,5 @@ def neural_weights_path() -> Path:
 
 
 def beat_tracker_weights_path() -> Path:
-    """weights/beat_tracker_cpu_v1.safetensors (its model card beside it)."""
+    """weights/beat_tracker_cpu_v3.safetensors (its model card beside it)."""
     return WEIGHTS_DIR / f"{BEAT_TRACKER_WEIGHTS_NAME}.safetensors"

@@ -17,7 +17,7 @@ follow from (seed, epoch, item), the torch RNG is in the checkpoint.
 
 Writes ``out_dir/ckpt.pt`` (the checkpoint dict), ``out_dir/tb/`` (TensorBoard) and
 ``out_dir/beat_tracker.safetensors`` with its model card ``beat_tracker.json``; copy both to
-``weights/beat_tracker_cpu_v1.*`` to ship them.
+``weights/beat_tracker_<name>.*`` (and name it in ``core/installed_weights.py``) to ship them.
 """
 
 from __future__ import annotations

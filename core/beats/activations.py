@@ -35,13 +35,18 @@ CHUNK_FRAMES = 6000  # frames computed at once (~70 s), plus the receptive field
 FRONTEND_CHUNK_FRAMES = 1000  # frames of the front end at once: its patch matrix stays near 20 MB
 
 
-def spectrogram_features(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+def spectrogram_features(
+    samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ, *, power_gain: np.ndarray | None = None
+) -> np.ndarray:
     """The network's input: log-compressed mel power, adjacent pairs of core.audio.mel's bands summed.
 
     Parameters
     ----------
     samples : np.ndarray [shape=(n,), float32]
         Mono signal at ``sample_rate_hz`` (22,050 Hz: the frame rate is defined there).
+    power_gain : np.ndarray [shape=(>= 1 + n // 256,), float] or None
+        Each frame's power multiplied by this before the compression (a slow gain: the music
+        levelled, as :func:`core.beats.learned_tracker.activations_of_signal` hears it).
 
     Returns
     -------
@@ -52,6 +57,8 @@ def spectrogram_features(samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_
         raise ConductorError(f"The beat tracker works at {SAMPLE_RATE_HZ} Hz; resample the audio first.")
     power = mel_power(np.asarray(samples, dtype=np.float32), sample_rate_hz=sample_rate_hz)  # (128, T)
     summed = power.reshape(FEATURE_BANDS, BANDS_SUMMED, -1).sum(axis=1)
+    if power_gain is not None:
+        summed *= np.asarray(power_gain[: summed.shape[1]], dtype=np.float32)[None, :]
     return np.log1p(np.float32(LOG_SCALE) * summed.T)
 
 

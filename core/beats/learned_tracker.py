@@ -24,9 +24,15 @@ from ..installed_weights import BEAT_TRACKER_WEIGHTS_NAME, beat_tracker_weights_
 from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
 from .bars import BarGrid, bar_grid, bars_from_beats, compound_evidence, conducted_grid, conducting_level
 from .decoding import NOTATED_BAR_METERS, DecoderSettings, decode_bars, halve_alternating
-from .track import COVERAGE_BLOCK_S, BeatTrack, local_tempo_bpm, sounding_blocks
+from .track import COVERAGE_BLOCK_S, BeatTrack, block_power, local_tempo_bpm, loud_level_db, sounding_blocks
 
 SOUNDING_REACH_S = 0.5  # a frame sounds when a sounding block lies within this of it (notes with rests between)
+# The network hears the music levelled: its loudness over LEVELLING_WINDOW_S raised towards the
+# piece's loud level by up to LEVELLING_MAX_GAIN_DB, the gain fading out between
+# LEVELLING_FLOOR_DB and LEVELLING_FLOOR_DB + LEVELLING_KNEE_DB below the loud level (silence and
+# hiss stay as they are). Its activation fades below about -30 dB (the features are logarithmic
+# only above -20 dB full scale), so a pianissimo would otherwise be beaten from noise.
+LEVELLING_WINDOW_S, LEVELLING_MAX_GAIN_DB, LEVELLING_FLOOR_DB, LEVELLING_KNEE_DB = 3.0, 30.0, -55.0, 10.0
 SIGNAL_CHUNK_FRAMES = 30_000  # frames (~6 minutes) of spectrogram computed at once
 
 
@@ -114,8 +120,42 @@ def sounding_frames(samples: np.ndarray, frames: int) -> np.ndarray:
     return near[np.minimum(np.arange(frames) * HOP_LENGTH // block_samples, near.size - 1)]
 
 
+def levelling_gain_db(samples: np.ndarray, frames: int) -> np.ndarray:
+    """The gain that levels the music for the network at each activation frame (see
+    ``LEVELLING_*``): ``-(level - loud level)`` of the mean power over ``LEVELLING_WINDOW_S``, at
+    most ``LEVELLING_MAX_GAIN_DB``, faded out over ``LEVELLING_KNEE_DB`` above
+    ``LEVELLING_FLOOR_DB``.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        Mono signal at 22,050 Hz.
+    frames : int
+        Activation frames (frame i centred on sample 256 i).
+
+    Returns
+    -------
+    np.ndarray [shape=(frames,), float32] dB >= 0
+    """
+    power = block_power(samples, SAMPLE_RATE_HZ)
+    if power.size == 0:
+        return np.zeros(frames, dtype=np.float32)
+    width = max(1, int(round(LEVELLING_WINDOW_S / COVERAGE_BLOCK_S)))
+    running = np.concatenate([[0.0], np.cumsum(power)])
+    low = np.clip(np.arange(power.size) - width // 2, 0, power.size)
+    high = np.clip(low + width, 0, power.size)
+    level_db = 10.0 * np.log10((running[high] - running[low]) / np.maximum(high - low, 1) + 1e-12)
+    below_db = level_db - loud_level_db(10.0 * np.log10(power + 1e-12))
+    gain_db = np.clip(-below_db, 0.0, LEVELLING_MAX_GAIN_DB)
+    gain_db *= np.clip((below_db - LEVELLING_FLOOR_DB) / LEVELLING_KNEE_DB, 0.0, 1.0)
+    block_samples = int(round(COVERAGE_BLOCK_S * SAMPLE_RATE_HZ))
+    centres = (np.arange(frames) * HOP_LENGTH) / block_samples - 0.5  # frame i at block centres' scale
+    return np.interp(centres, np.arange(power.size), gain_db).astype(np.float32)
+
+
 def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray:
-    """The network's activations of a whole 22,050 Hz signal, a stretch at a time.
+    """The network's activations of a whole 22,050 Hz signal, levelled (:func:`levelling_gain_db`),
+    a stretch at a time.
 
     Each stretch of ``SIGNAL_CHUNK_FRAMES`` frames is computed from the samples around it, with
     the network's receptive field and the STFT's half window either side, so the result equals
@@ -134,6 +174,7 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
         Beat, downbeat and division probabilities at ``FRAME_RATE_HZ``.
     """
     total = 1 + samples.size // HOP_LENGTH
+    power_gain = 10.0 ** (levelling_gain_db(samples, total) / 10.0)
     margin = model.receptive_frames + N_FFT // HOP_LENGTH  # frames whose features reach outside a stretch
     out = np.empty((total, 3), dtype=np.float32)
     for first in range(0, total, SIGNAL_CHUNK_FRAMES):
@@ -142,7 +183,7 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
         # Samples for frames low .. high - 1 (frame i is centred on sample 256 i); frames near a
         # stretch's ends see its zero padding, but lie in the margin unless at the piece's ends.
         piece = samples[low * HOP_LENGTH : (high - 1) * HOP_LENGTH + 1 if high < total else samples.size]
-        features = spectrogram_features(np.nan_to_num(piece))[: high - low]
+        features = spectrogram_features(np.nan_to_num(piece), power_gain=power_gain[low:high])[: high - low]
         out[first:last] = model.activations(features)[first - low : last - low]
     return out
 

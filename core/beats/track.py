@@ -279,10 +279,33 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def block_power(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """The mean power of each ``COVERAGE_BLOCK_S`` block of the music (the piece's loudness, as
+    :func:`sounding_blocks` and the learned tracker's levelling read it).
+
+    ``samples`` [shape=(n,), float32] at ``sample_rate_hz`` -> [shape=(n // round(COVERAGE_BLOCK_S *
+    sample_rate_hz),), float64], full scale = 0.5 for a sine; block ``k`` covers the samples from
+    ``k * block`` on."""
+    block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
+    count = samples.shape[0] // block
+    power = np.empty(count)
+    step = max(1, 2**22 // block)  # blocks squared at once: bounded memory for hours of music
+    for first in range(0, count, step):
+        last = min(first + step, count)
+        chunk = np.nan_to_num(samples[first * block : last * block].astype(np.float64), copy=False)  # NaN: silence
+        power[first:last] = np.mean(np.square(chunk).reshape(last - first, block), axis=1)
+    return power
+
+
+def loud_level_db(level_db: np.ndarray) -> float:
+    """A piece's loud level: the 95th percentile of its blocks' levels (dB)."""
+    return float(np.percentile(level_db, 95))
+
+
 def sounding_blocks(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """Where the music sounds: each ``COVERAGE_BLOCK_S`` block whose level is within
-    ``SOUNDING_FLOOR_DB`` of the piece's loud level (the 95th percentile of its blocks), none when
-    the whole piece is below -90 dB full scale.
+    ``SOUNDING_FLOOR_DB`` of the piece's loud level (:func:`loud_level_db`), none when the whole
+    piece is below -90 dB full scale.
 
     Parameters
     ----------
@@ -295,18 +318,11 @@ def sounding_blocks(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     np.ndarray [shape=(n // round(COVERAGE_BLOCK_S * sample_rate_hz),), bool]
         Block ``k`` covers the samples from ``k * block`` on.
     """
-    block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
-    count = samples.shape[0] // block
-    if count == 0:
+    power = block_power(samples, sample_rate_hz)
+    if power.size == 0:
         return np.zeros(0, dtype=bool)
-    power = np.empty(count)
-    step = max(1, 2**22 // block)  # blocks squared at once: bounded memory for hours of music
-    for first in range(0, count, step):
-        last = min(first + step, count)
-        chunk = samples[first * block : last * block].astype(np.float64)
-        power[first:last] = np.mean(np.square(chunk).reshape(last - first, block), axis=1)
     level_db = 10.0 * np.log10(power + 1e-12)
-    loud_db = float(np.percentile(level_db, 95))
+    loud_db = loud_level_db(level_db)
     return (level_db > loud_db + SOUNDING_FLOOR_DB) & (loud_db > -90.0)
 
 

@@ -158,8 +158,8 @@ def test_the_tracker_is_chosen_in_both_commands_and_recorded(tmp_path):
     from core.motion.keypoints import Motion
 
     dsp, learned = Motion.load(tmp_path / "dsp.npz"), Motion.load(tmp_path / "learned.npz")
-    assert dsp.extra["tracker"] == "dsp" and learned.extra["tracker"] == "beat_tracker_cpu_v1"
-    assert json.loads((tmp_path / "learned.json").read_text())["tracker"] == "beat_tracker_cpu_v1"
+    assert dsp.extra["tracker"] == "dsp" and learned.extra["tracker"] == "beat_tracker_cpu_v3"
+    assert json.loads((tmp_path / "learned.json").read_text())["tracker"] == "beat_tracker_cpu_v3"
     grid = tmp_path / "dsp.json"
     result = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "g.npz", "--tracker", "dsp", "--beats", grid, check_rc=1)
     assert "A beat grid replaces the tracker; drop --tracker or --beats." in result.stderr

@@ -44,14 +44,15 @@ def test_the_shipped_weights_track_the_demo_piece(demo):
     assert track.bar_meters.shape == track.downbeats_s.shape and set(track.bar_meters.tolist()) == {4}
 
 
-def test_a_pianissimo_passage_is_beaten_through(demo):
-    # The demo with 12 s in its middle 30 dB down (1-s ramps either side): the orchestra plays on,
-    # so the conductor beats on, at the same tempo, and the coverage note stays away.
+@pytest.mark.parametrize("depth_db", [30.0, 40.0])
+def test_a_pianissimo_passage_is_beaten_through(demo, depth_db):
+    # The demo with 12 s in its middle 30 (40) dB down (1-s ramps either side): the orchestra plays
+    # on, so the conductor beats on, at the same tempo, and the coverage note stays away.
     gain_db = np.zeros(demo.size)
     start, end, ramp = 11 * SAMPLE_RATE_HZ, 23 * SAMPLE_RATE_HZ, SAMPLE_RATE_HZ
-    gain_db[start:end] = -30.0
-    gain_db[start : start + ramp] = np.linspace(0.0, -30.0, ramp)
-    gain_db[end - ramp : end] = np.linspace(-30.0, 0.0, ramp)
+    gain_db[start:end] = -depth_db
+    gain_db[start : start + ramp] = np.linspace(0.0, -depth_db, ramp)
+    gain_db[end - ramp : end] = np.linspace(-depth_db, 0.0, ramp)
     quiet = (demo * 10 ** (gain_db / 20)).astype(np.float32)
     track = track_beats(quiet, SAMPLE_RATE_HZ, tracker="learned")
     inside = (DEMO_BEATS_S > 12.0) & (DEMO_BEATS_S < 22.0)
@@ -61,17 +62,57 @@ def test_a_pianissimo_passage_is_beaten_through(demo):
     assert beat_coverage(track.beats_s, quiet, SAMPLE_RATE_HZ).share >= 0.97
 
 
+# Chorales at 40-50 quarters a minute (work, General MIDI program, quarters a minute): strings,
+# organ and choir aahs, most with eighth-note motion that a tracker may take for the beat.
+SLOW_CHORALES = [
+    ("bach/bwv269", 48, 40.0),
+    ("bach/bwv270", 48, 40.0),
+    ("bach/bwv271", 19, 40.0),
+    ("bach/bwv10.7", 52, 40.0),
+    ("bach/bwv267", 48, 42.0),
+    ("bach/bwv26.6", 48, 45.0),
+    ("bach/bwv268", 48, 46.0),
+    ("bach/bwv269", 19, 50.0),
+]
+
+
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="the fluidsynth program is not installed")
-def test_a_slow_render_is_tracked_at_its_level():
-    # A chorale (BWV 269, strings) at 40 quarters a minute: beaten at 40, not at its eighths.
+def test_slow_renders_are_tracked_at_their_level_or_subdivided_never_lost():
+    # Issue 24: an adagio is beaten at its tempo, or subdivided, never lost. The shipped tracker
+    # beats half of these at their level (the rest in eighths; beat_tracker_cpu_v1 five of eight).
     pytest.importorskip("music21")
+    from training.beat_evaluation import any_level_f_measure
     from training.scores import render_score
 
-    rendered = render_score("bach/bwv269", program=48, default_bpm=40.0, excerpt_s=36.0, sample_rate_hz=SAMPLE_RATE_HZ)
-    assert 60.0 / np.median(np.diff(rendered.beats_s)) == pytest.approx(40.0, rel=0.01)
-    track = track_beats(rendered.samples, SAMPLE_RATE_HZ, tracker="learned")
-    assert track.level == "beat" and track.tempo_bpm == pytest.approx(40.0, rel=0.04)
-    assert f_measure(rendered.beats_s, track.beats_s) >= 0.9
+    at_level = 0
+    for work, program, bpm in SLOW_CHORALES:
+        rendered = render_score(work, program=program, default_bpm=bpm, excerpt_s=36.0, sample_rate_hz=SAMPLE_RATE_HZ)
+        assert 60.0 / np.median(np.diff(rendered.beats_s)) == pytest.approx(bpm, rel=0.01)
+        track = track_beats(rendered.samples, SAMPLE_RATE_HZ, tracker="learned")
+        assert any_level_f_measure(rendered.beats_s, track.beats_s) >= 0.85, work  # never lost
+        level = track.tempo_bpm / bpm
+        assert level == pytest.approx(1.0, rel=0.04) or level == pytest.approx(2.0, rel=0.04), work
+        at_level += level < 1.5 and f_measure(rendered.beats_s, track.beats_s) >= 0.85
+    assert at_level >= len(SLOW_CHORALES) // 2
+
+
+def test_the_network_hears_a_quiet_passage_levelled_and_silence_as_it_is():
+    from core.beats.learned_tracker import LEVELLING_MAX_GAIN_DB, levelling_gain_db
+
+    rng = np.random.default_rng(0)
+    seconds = np.arange(60 * SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
+    music = (0.3 * np.sin(2 * np.pi * 220.0 * seconds) * (1.0 + rng.uniform(-0.1, 0.1, seconds.size))).astype(
+        np.float32
+    )
+    music[(seconds >= 20.0) & (seconds < 30.0)] *= 10 ** (-25 / 20)  # a pianissimo 25 dB down
+    music[(seconds >= 40.0) & (seconds < 50.0)] *= 10 ** (-70 / 20)  # all but silent: left alone
+    frames = 1 + music.size // 256
+    gain_db = levelling_gain_db(music, frames)
+    frame_s = np.arange(frames) * 256 / SAMPLE_RATE_HZ
+    assert gain_db.shape == (frames,) and gain_db.min() >= 0.0 and gain_db.max() <= LEVELLING_MAX_GAIN_DB
+    assert np.all(gain_db[(frame_s > 2.0) & (frame_s < 18.0)] < 0.1)  # at the loud level: as it is
+    assert np.all(np.abs(gain_db[(frame_s > 22.0) & (frame_s < 28.0)] - 25.0) < 0.5)
+    assert np.all(gain_db[(frame_s > 42.0) & (frame_s < 48.0)] == 0.0)  # below the floor
 
 
 def test_the_learned_tracker_needs_no_torch():
