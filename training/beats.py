@@ -241,7 +241,7 @@ def validate(
     activations for the TensorBoard figure."""
     import soundfile
 
-    from core.beats.learned_tracker import sounding_frames, track_from_activations
+    from core.beats.learned_tracker import levelling_gain_db, sounding_frames, track_from_activations
     from training.beat_evaluation import score_track
 
     count = len(val_crops) if not config.val_limit else min(config.val_limit, len(val_crops))
@@ -262,7 +262,10 @@ def validate(
         folder = val_crops.folders[index]
         stereo, _ = soundfile.read(str(folder / "audio.flac"), dtype="float32", always_2d=True)
         mono = stereo.mean(axis=1)
-        activations = activations_of(model, spectrogram_features(mono), device)
+        features = spectrogram_features(
+            mono, gain_db=levelling_gain_db(mono, 1 + mono.size // HOP_LENGTH)
+        )  # levelled, as core
+        activations = activations_of(model, features, device)
         track = track_from_activations(activations, sounding=sounding_frames(mono, activations.shape[0]))
         for name, value in score_track(val_crops.labels[index], track).items():
             figures.setdefault(name, []).append(value)

@@ -36,7 +36,7 @@ FRONTEND_CHUNK_FRAMES = 1000  # frames of the front end at once: its patch matri
 
 
 def spectrogram_features(
-    samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ, *, power_gain: np.ndarray | None = None
+    samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ, *, gain_db: np.ndarray | None = None
 ) -> np.ndarray:
     """The network's input: log-compressed mel power, adjacent pairs of core.audio.mel's bands summed.
 
@@ -44,9 +44,9 @@ def spectrogram_features(
     ----------
     samples : np.ndarray [shape=(n,), float32]
         Mono signal at ``sample_rate_hz`` (22,050 Hz: the frame rate is defined there).
-    power_gain : np.ndarray [shape=(>= 1 + n // 256,), float] or None
-        Each frame's power multiplied by this before the compression (a slow gain: the music
-        levelled, as :func:`core.beats.learned_tracker.activations_of_signal` hears it).
+    gain_db : np.ndarray [shape=(>= 1 + n // 256,), float] or None
+        A gain for each frame, dB, applied before the compression (a slow one: the music levelled,
+        :func:`core.beats.learned_tracker.levelling_gain_db`, as the learned tracker hears it).
 
     Returns
     -------
@@ -57,8 +57,8 @@ def spectrogram_features(
         raise ConductorError(f"The beat tracker works at {SAMPLE_RATE_HZ} Hz; resample the audio first.")
     power = mel_power(np.asarray(samples, dtype=np.float32), sample_rate_hz=sample_rate_hz)  # (128, T)
     summed = power.reshape(FEATURE_BANDS, BANDS_SUMMED, -1).sum(axis=1)
-    if power_gain is not None:
-        summed *= np.asarray(power_gain[: summed.shape[1]], dtype=np.float32)[None, :]
+    if gain_db is not None:
+        summed *= (10.0 ** (np.asarray(gain_db[: summed.shape[1]], dtype=np.float32) / 10.0))[None, :]
     return np.log1p(np.float32(LOG_SCALE) * summed.T)
 
 

@@ -174,7 +174,7 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
         Beat, downbeat and division probabilities at ``FRAME_RATE_HZ``.
     """
     total = 1 + samples.size // HOP_LENGTH
-    power_gain = 10.0 ** (levelling_gain_db(samples, total) / 10.0)
+    gain_db = levelling_gain_db(samples, total)
     margin = model.receptive_frames + N_FFT // HOP_LENGTH  # frames whose features reach outside a stretch
     out = np.empty((total, 3), dtype=np.float32)
     for first in range(0, total, SIGNAL_CHUNK_FRAMES):
@@ -183,7 +183,7 @@ def activations_of_signal(model: BeatNetwork, samples: np.ndarray) -> np.ndarray
         # Samples for frames low .. high - 1 (frame i is centred on sample 256 i); frames near a
         # stretch's ends see its zero padding, but lie in the margin unless at the piece's ends.
         piece = samples[low * HOP_LENGTH : (high - 1) * HOP_LENGTH + 1 if high < total else samples.size]
-        features = spectrogram_features(np.nan_to_num(piece), power_gain=power_gain[low:high])[: high - low]
+        features = spectrogram_features(np.nan_to_num(piece), gain_db=gain_db[low:high])[: high - low]
         out[first:last] = model.activations(features)[first - low : last - low]
     return out
 

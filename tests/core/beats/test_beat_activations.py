@@ -95,7 +95,7 @@ def test_the_signal_is_processed_in_stretches_that_equal_one_pass(monkeypatch):
     samples[22050 * 8 : 22050 * 14] *= 0.03  # a quiet stretch, so the levelling gain varies
     gain_db = learned_tracker.levelling_gain_db(samples, 1 + samples.size // 256)
     assert gain_db.max() > 20.0
-    whole = ours.activations(spectrogram_features(samples, power_gain=10 ** (gain_db / 10)))
+    whole = ours.activations(spectrogram_features(samples, gain_db=gain_db))
     monkeypatch.setattr(learned_tracker, "SIGNAL_CHUNK_FRAMES", 300)  # shorter than the margins
     stretched = learned_tracker.activations_of_signal(ours, samples)
     assert stretched.shape == whole.shape
