@@ -248,7 +248,6 @@ class _Model:
     meter_cost: np.ndarray  # (M from, M to) log-probability
     band_source: np.ndarray  # (W, K) the tempo j a beat in tempo i comes from, for each offset
     band_log: np.ndarray  # (W, K) the log-probability of that tempo change, -inf outside
-    band_slices: tuple[tuple[int, int, int], ...]  # (W,) the tempi i with a source j = i + shift: i in [low, high)
     meter_cost32: np.ndarray  # (M from, M to) float32
 
 
@@ -274,7 +273,6 @@ def _model(fps: float, meters: tuple[int, ...], settings: DecoderSettings) -> _M
     band_log = np.where((raw >= 0) & (raw < k), transition[band_source, columns[None, :]], -np.inf)
     if offsets.size > 16 or len(meters) > 4:
         raise ValueError("the back-pointers hold at most 16 tempo offsets and 4 meters")
-    band_slices = tuple((max(0, -int(o)), min(k, k - int(o)), int(o)) for o in offsets)
     return _Model(
         intervals,
         tuple(meters),
@@ -286,7 +284,6 @@ def _model(fps: float, meters: tuple[int, ...], settings: DecoderSettings) -> _M
         meter_cost,
         band_source,
         band_log.astype(np.float32),
-        band_slices,
         meter_cost.astype(np.float32),
     )
 
@@ -471,13 +468,13 @@ def _decode_window(scores: np.ndarray, stay: np.ndarray, model: _Model, settings
     how = np.zeros((frames, s, k), dtype=np.uint8)
     costs = _Costs(settings)
     carry = (np.full((s, k), -np.inf, np.float32), np.zeros((s, k), np.float32))  # last frame's beat, hold
-    stack = _band_stack(block, s, model)
+    work = _BandWork(block, s, model)
     stays = stay.astype(np.float32)
     for number, first in enumerate(range(0, frames, block)):
         n = min(block, frames - first)
         rows = slice(first % ring, first % ring + n)
         arrive, kind = _arrivals(rings, index[(first % ring) // block, :n], first, intervals, costs.exit)
-        beat_now, offset[first : first + n], meter_from = _beat_step(arrive, kind, model, stack[:, :n])
+        beat_now, offset[first : first + n], meter_from = _beat_step(arrive, kind, model, work)
         beat_now += scores[first : first + n, :, None]
         hold_now, from_hold = _holds(beat_now, stays[first : first + n], carry, costs.enter)
         kind |= from_hold.view(np.uint8) << 2
@@ -520,10 +517,34 @@ def _ring_index(intervals: np.ndarray, *, block: int, ring: int, states: int) ->
     return (frames_back[:, :, None, :] * (states * k) + cells).astype(np.intp)
 
 
-def _band_stack(block: int, states: int, model: _Model) -> np.ndarray:
-    """The work array of the tempo step [shape=(W, block, S, K), float32]: -inf where a tempo
-    offset leaves the tempo range (never written), the rest filled block by block."""
-    return np.full((model.band_source.shape[0], block, states, model.intervals.size), -np.inf, np.float32)
+class _BandWork:
+    """The tempo step's work arrays for blocks of up to ``block`` frames: ``stack`` [shape=(W,
+    block, S, K), float32], each tempo offset's candidates, and ``padded`` [shape=(block, S, K +
+    W - 1)], the arrivals with ``TEMPO_BAND`` columns of -inf either side, so each offset reads one
+    contiguous window of it (a tempo change out of the range lands on -inf)."""
+
+    def __init__(self, block: int, states: int, model: _Model) -> None:
+        width, k = model.band_source.shape[0], model.intervals.size
+        self.stack = np.empty((width, block, states, k), np.float32)
+        self.padded = np.full((block, states, k + width - 1), -np.inf, np.float32)
+        self.band = (width - 1) // 2
+
+
+def _first_best(candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest of ``candidates`` [shape=(C, ...)] along the first axis and the first index that
+    reaches it (as argmax), uint8: the count of leading candidates below the best (several times
+    faster than argmax or a masked copy per candidate at the decoder's sizes)."""
+    best = candidates.max(axis=0)
+    index = np.zeros(best.shape, dtype=np.uint8)
+    below, still_below = np.empty(best.shape, dtype=bool), np.empty(best.shape, dtype=bool)
+    np.greater(best, candidates[0], out=still_below)
+    for c in range(1, candidates.shape[0]):
+        np.add(index, still_below.view(np.uint8), out=index)
+        if c == candidates.shape[0] - 1:
+            break
+        np.greater(best, candidates[c], out=below)
+        np.logical_and(still_below, below, out=still_below)
+    return best, index
 
 
 def _arrivals(
@@ -548,34 +569,28 @@ def _arrivals(
 
 
 def _beat_step(
-    arrive: np.ndarray, kind: np.ndarray, model: _Model, stack: np.ndarray
+    arrive: np.ndarray, kind: np.ndarray, model: _Model, work: _BandWork
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One bar place on and the tempo change, for a block's arrivals [shape=(n, S, K)]: each bar
     state takes the place before it (a downbeat the best bar end, a meter change costing); each
-    tempo i the best of its band of tempi j (in ``stack`` [shape=(W, n, S, K)], see
-    :func:`_band_stack`).
+    tempo i the best of its band of tempi j (in ``work``, see :class:`_BandWork`).
 
     Returns the values before the emission [shape=(n, S, K), float32], the tempo offset each
     came by [same shape, uint8] (the first that reaches the best, as argmax), and for each
     meter's downbeat and tempo j the meter that ended there [shape=(n, M, K), uint8] (None for
     one meter)."""
-    shifted = arrive[:, model.previous]
+    n, k = arrive.shape[0], model.intervals.size
+    shifted = work.padded[:n, :, work.band : work.band + k]
+    shifted[...] = arrive[:, model.previous]
     meter_from = None
     if len(model.meters) > 1:  # a downbeat: the best bar end of any meter
-        best_end = arrive[:, model.ends[0], None, :] + model.meter_cost32[0][None, :, None]  # (n, M to, K)
-        meter_from = np.zeros(best_end.shape, dtype=np.uint8)
-        for source in range(1, len(model.meters)):
-            candidate = arrive[:, model.ends[source], None, :] + model.meter_cost32[source][None, :, None]
-            better = candidate > best_end
-            np.copyto(best_end, candidate, where=better)
-            np.copyto(meter_from, np.uint8(source), where=better)
+        ends = arrive[:, model.ends, None, :] + model.meter_cost32[None, :, :, None]  # (n, M from, M to, K)
+        best_end, meter_from = _first_best(np.moveaxis(ends, 1, 0))
         shifted[:, model.firsts] = best_end
-    for w, (low, high, shift) in enumerate(model.band_slices):
-        np.add(shifted[:, :, low + shift : high + shift], model.band_log[w, low:high], out=stack[w, :, :, low:high])
-    best = stack.max(axis=0)  # (n, S, K)
-    offset = np.zeros(best.shape, dtype=np.uint8)
-    for w in range(stack.shape[0] - 1, -1, -1):
-        np.copyto(offset, np.uint8(w), where=stack[w] == best)
+    stack = work.stack[:, :n]
+    for w in range(stack.shape[0]):
+        np.add(work.padded[:n, :, w : w + k], model.band_log[w], out=stack[w])
+    best, offset = _first_best(stack)
     return best, offset, meter_from
 
 
