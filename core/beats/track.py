@@ -289,11 +289,15 @@ def block_power(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     block = max(1, int(round(COVERAGE_BLOCK_S * sample_rate_hz)))
     count = samples.shape[0] // block
     power = np.empty(count)
-    step = max(1, 2**22 // block)  # blocks squared at once: bounded memory for hours of music
+    step = max(1, 2**22 // block)  # blocks at once: bounded memory for hours of music
     for first in range(0, count, step):
         last = min(first + step, count)
-        chunk = np.nan_to_num(samples[first * block : last * block].astype(np.float64), copy=False)  # NaN: silence
-        power[first:last] = np.mean(np.square(chunk).reshape(last - first, block), axis=1)
+        chunk = samples[first * block : last * block].reshape(last - first, block)
+        power[first:last] = np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64) / block
+    broken = np.flatnonzero(~np.isfinite(power))  # NaN or inf in a block: those samples count as silence
+    for index in broken:
+        values = samples[index * block : (index + 1) * block].astype(np.float64)
+        power[index] = np.mean(np.square(np.where(np.isfinite(values), values, 0.0)))
     return power
 
 
