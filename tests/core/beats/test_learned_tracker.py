@@ -169,3 +169,22 @@ def test_a_beat_track_built_by_hand_fills_the_new_fields():
     assert track.bar_number.tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and track.bar_meters.tolist() == [4, 4]
     assert np.allclose(track.tempo_curve_bpm, 120.0) and np.array_equal(track.notated_beats_s, beats_s)
     assert track.notated_meter == 4 and track.level == "beat" and track.tracker == "dsp"
+
+
+def test_block_loudness_reads_nan_and_inf_as_silence_and_hours_a_chunk_at_a_time():
+    from core.beats.track import COVERAGE_BLOCK_S, block_power, sounding_blocks
+
+    block = int(round(COVERAGE_BLOCK_S * SAMPLE_RATE_HZ))
+    seconds = np.arange(20 * SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
+    tone = (0.5 * np.sin(2 * np.pi * 440.0 * seconds)).astype(np.float32)
+    power = block_power(tone, SAMPLE_RATE_HZ)
+    assert power.shape == (tone.size // block,) and np.allclose(power, 0.125, rtol=1e-3)
+    broken = tone.copy()
+    broken[3 * block : 3 * block + block // 2] = np.nan  # half a block of NaN, one inf
+    broken[7 * block + 5] = np.inf
+    read = block_power(broken, SAMPLE_RATE_HZ)
+    assert np.all(np.isfinite(read)) and read[3] == pytest.approx(0.0625, rel=1e-2) and read[7] < 0.125
+    assert sounding_blocks(broken, SAMPLE_RATE_HZ).all()
+    # More blocks than one chunk holds: the chunks join exactly.
+    long = np.tile(tone, 12)
+    assert np.allclose(block_power(long, SAMPLE_RATE_HZ), 0.125, rtol=1e-3)
