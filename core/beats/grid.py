@@ -56,6 +56,7 @@ TEMPO_RANGE_BPM = (20.0, 300.0)  # a beat grid outside this is a mistake, not mu
 END_TOLERANCE_S = 0.05  # a beat this close after the end is on the last sample
 MIDI_DEFAULT_BPM = 120.0  # what a MIDI file without tempo events plays at
 OFFSET_SEARCH_S = 30.0  # the automatic MIDI offset is looked for within this either way
+BEAT_REFINE_S = 0.08  # then refined on the beats within this either way
 ONSET_FFT, ONSET_HOP = 512, 128  # the short frames the MIDI offset is found on (5.8 ms at 22,050 Hz)
 LABEL = re.compile(r"^\|?\s*(\d+)\s*[.:]\s*(\d+)\s*$")  # "12.1", "|12.1" (a downbeat marker), "12:1"
 
@@ -500,7 +501,7 @@ def grid_from_midi(
                 "music's; give --beats-offset to move it."
             )
     elif offset_s is None and samples is not None:
-        offset_s = midi_offset_s(quarters_to_seconds(content.notes[:, 0], content.tempo_marks), samples)
+        offset_s = midi_offset_s(quarters_to_seconds(content.notes[:, 0], content.tempo_marks), samples, times_s)
         if notes is not None and offset_s:
             notes.append(f"The MIDI file is moved by {offset_s:+.2f} s to line up with the music.")
     times_s = times_s + offset_s
@@ -587,10 +588,14 @@ def fine_onset_strength(samples: np.ndarray) -> np.ndarray:
     return flux
 
 
-def midi_offset_s(note_onsets_s: np.ndarray, samples: np.ndarray) -> float:
+def midi_offset_s(note_onsets_s: np.ndarray, samples: np.ndarray, beats_s: np.ndarray | None = None) -> float:
     """The shift (seconds, added to the MIDI's times) that best lines the MIDI's note onsets up
     with the audio's onsets: the peak of their cross-correlation within ``OFFSET_SEARCH_S``
-    either way, on :func:`fine_onset_strength`."""
+    either way, on :func:`fine_onset_strength`; then, given the MIDI's ``beats_s``, moved within
+    ``BEAT_REFINE_S`` to where the audio's onsets at those beats are strongest. All the notes
+    place the file to a beat; the beats place it to the millisecond: in produced recordings of
+    their own MIDI files, pads and strings that speak late pulled the notes' best fit 45-70 ms
+    ahead of the beats one hears (6 of 10 planetblupi pieces)."""
     from ..audio.decode import SAMPLE_RATE_HZ
 
     audio = fine_onset_strength(samples)
@@ -604,4 +609,14 @@ def midi_offset_s(note_onsets_s: np.ndarray, samples: np.ndarray) -> float:
     lags = np.concatenate([np.arange(0, length), np.arange(-length + 1, 0)])
     values = np.concatenate([correlation[:length], correlation[size - length + 1 :]])
     allowed = np.abs(lags) <= OFFSET_SEARCH_S * fps
-    return float(lags[allowed][int(np.argmax(values[allowed]))] / fps)
+    lag = int(lags[allowed][int(np.argmax(values[allowed]))])
+    if beats_s is not None and np.asarray(beats_s).size:
+        reach = int(round(BEAT_REFINE_S * fps))
+        beat_frames = np.round(np.asarray(beats_s, dtype=np.float64) * fps).astype(int)
+        candidates = lag + np.arange(-reach, reach + 1)
+        at = beat_frames[None, :] + candidates[:, None]  # (lags, beats)
+        inside = (at >= 0) & (at < audio.size)
+        strength = np.where(inside, audio[np.clip(at, 0, audio.size - 1)], 0.0).sum(axis=1)
+        strength /= np.maximum(inside.sum(axis=1), 1)
+        lag = int(candidates[int(np.argmax(strength))])
+    return float(lag / fps)

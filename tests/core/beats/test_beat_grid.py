@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import soundfile
 
 from conftest import DEMO_PIECE, GOLDEN_AUDIO, OFFICIAL_GENERATOR, PROJECT_ROOT
+from midi_files import write_midi
 from core.beats.grid import grid_from_midi, grid_from_times, load_grid, midi_offset_s, save_grid
 from core.neural.beat_lock import beat_alignment, beats_at_level, ictus_times, lock_to_beats
 from core.errors import ConductorError
@@ -30,38 +30,6 @@ def grid_with_a_meter_change():
     labels = [f"{1 + i // 3}.{1 + i % 3}" for i in range(6)] + [f"{3 + i // 4}.{1 + i % 4}" for i in range(13)]
     del labels[-7]  # 4.3 deleted: bar 4 has three beats
     return grid_from_times(times, labels, duration_s=10.0)
-
-
-def write_midi(
-    path: Path,
-    *,
-    bpm_changes=((0, 90.0), (3 * 480, 120.0)),
-    signatures=((0, 3, 4), (3 * 480, 4, 4)),
-    notes=True,
-    quarters: int = 11,
-) -> Path:
-    """A format-0 MIDI file at 480 ticks a quarter: tempo and time-signature events, a note on
-    every quarter."""
-    events = []
-    for tick, bpm in bpm_changes:
-        events.append((tick, 0, b"\xff\x51\x03" + int(round(60e6 / bpm)).to_bytes(3, "big")))
-    for tick, numerator, denominator in signatures:
-        events.append((tick, 0, bytes([0xFF, 0x58, 0x04, numerator, int(np.log2(denominator)), 24, 8])))
-    if notes:
-        for q in range(quarters):
-            events.append((q * 480, 1, bytes([0x90, 60, 100])))
-            events.append((q * 480 + 240, 1, bytes([0x80, 60, 0])))
-    body, now = b"", 0
-    for tick, _order, message in sorted(events):
-        delta, now = tick - now, tick
-        encoded = [delta & 0x7F]
-        while delta > 0x7F:
-            delta >>= 7
-            encoded.insert(0, (delta & 0x7F) | 0x80)
-        body += bytes(encoded) + message
-    body += b"\x00\xff\x2f\x00"
-    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body)
-    return path
 
 
 def clicks(times_s, duration_s: float, path: Path) -> Path:
@@ -183,6 +151,26 @@ def test_the_midi_offset_is_found_from_the_music(tmp_path: Path) -> None:
     grid = grid_from_midi(midi, duration_s=8.0, samples=samples, notes=notes)
     np.testing.assert_allclose(grid.beats_s, onsets + 1.3, atol=0.015)
     assert notes and re.search(r"moved by \+1\.(29|30|31) s", notes[0])
+
+
+def test_the_midi_offset_follows_the_beats_where_other_notes_speak_earlier(tmp_path: Path) -> None:
+    # Two notes at odd places between every pair of beats sound exactly on time, the beats
+    # themselves 50 ms late (a drum that speaks late, or pads early): all the notes line up best
+    # at +1.00 s, the beats one hears at +1.05 s, and the conductor's beats belong on those.
+    rng = np.random.default_rng(5)
+    between = tuple(
+        int(q * 480 + shift) for q in range(48) for shift in np.sort(rng.choice(np.arange(100, 400, 20), 2))
+    )
+    midi = write_midi(tmp_path / "piece.mid", bpm_changes=((0, 120.0),), signatures=((0, 4, 4),), quarters=48,
+                      extra_note_ticks=between)  # fmt: skip
+    beats_midi_s, between_midi_s = 0.5 * np.arange(48), np.asarray(between) / 960.0
+    audio = clicks(np.sort(np.concatenate([beats_midi_s + 1.05, between_midi_s + 1.0])), 26.0, tmp_path / "late.wav")
+    samples, _ = soundfile.read(str(audio), dtype="float32")
+    notes_s = np.sort(np.concatenate([beats_midi_s, between_midi_s]))
+    assert midi_offset_s(notes_s, samples) == pytest.approx(1.0, abs=0.008)  # all the notes' best fit
+    assert midi_offset_s(notes_s, samples, beats_midi_s) == pytest.approx(1.05, abs=0.008)
+    grid = grid_from_midi(midi, duration_s=26.0, samples=samples)
+    np.testing.assert_allclose(grid.beats_s, beats_midi_s + 1.05, atol=0.008)
 
 
 # ---------------------------------------------------------------------------------- bad input
