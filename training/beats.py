@@ -57,6 +57,7 @@ from training.run_outputs import log_validation, open_run_outputs
 KIND = "beat-tracker-tcn"
 LABEL_COLUMNS = (("beats_s", 0), ("downbeats_s", 1), ("divisions_s", 2))
 VALIDATION_EPOCH = 2**31 - 1  # the epoch key of the fixed validation crops
+UNLABELLED = -1.0  # a frame target left out of the loss
 
 
 def render_folders(root: str | os.PathLike[str], split: str) -> list[Path]:
@@ -67,13 +68,32 @@ def render_folders(root: str | os.PathLike[str], split: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "audio.flac").is_file() and (p / "labels.npz").is_file())
 
 
+def pseudo_folders(config: BeatTrackerConfig, renders: int) -> list[Path]:
+    """The pseudo-labelled folders of ``config.pseudo_labels``, each repeated so that they make
+    about ``config.pseudo_share`` of an epoch beside ``renders`` labelled renders (none when the
+    option is empty)."""
+    if not config.pseudo_labels:
+        return []
+    folders = [p for p in sorted(Path(config.pseudo_labels).iterdir()) if (p / "labels.npz").is_file()]
+    if not folders:
+        raise ConductorError(
+            f"'{config.pseudo_labels}' holds no pseudo-labelled folders; build them with "
+            "python -m training.beat_pseudo_labels."
+        )
+    share = min(max(config.pseudo_share, 0.0), 0.9)
+    repeat = max(1, round(share / (1 - share) * renders / len(folders)))
+    return folders * repeat
+
+
 def load_labels(folder: Path) -> dict[str, np.ndarray]:
     with np.load(folder / "labels.npz") as archive:
         return {name: archive[name] for name in archive.files}
 
 
 def frame_targets(labels: dict[str, np.ndarray], offset_s: float, frames: int) -> np.ndarray:
-    """Frame targets of a crop starting at ``offset_s``: 1 on each labelled frame, 0.5 beside it.
+    """Frame targets of a crop starting at ``offset_s``: 1 on each labelled frame, 0.5 beside it,
+    ``UNLABELLED`` (left out of the loss) inside a head's ``unlabelled_<head>_s`` intervals (the
+    pseudo-labels of :mod:`training.beat_pseudo_labels`; renders have none).
 
     Returns
     -------
@@ -87,7 +107,16 @@ def frame_targets(labels: dict[str, np.ndarray], offset_s: float, frames: int) -
             at = frame + shift
             at = at[(at >= 0) & (at < frames)]
             targets[at, column] = np.maximum(targets[at, column], value)
+        for start_s, end_s in np.asarray(labels.get(f"unlabelled_{ACTIVATIONS[column]}_s", np.zeros((0, 2)))):
+            low = max(0, int(np.ceil((start_s - offset_s) * FRAME_RATE_HZ)))
+            high = min(frames, int(np.floor((end_s - offset_s) * FRAME_RATE_HZ)) + 1)
+            targets[low:high, column] = UNLABELLED
     return targets
+
+
+def has_sure_bars(labels: dict[str, np.ndarray]) -> bool:
+    """Whether the labels give every downbeat (renders do; pseudo-labels not always)."""
+    return np.asarray(labels.get("unlabelled_downbeat_s", np.zeros((0, 2)))).size == 0
 
 
 class RenderCrops(torch.utils.data.Dataset):
@@ -150,7 +179,7 @@ class RenderCrops(torch.utils.data.Dataset):
         path = str(self.folders[index] / "audio.flac")
         labels = self.labels[index]
         spliced = None
-        if self.augment and self.meter_splice and rng.random() < self.meter_splice:
+        if self.augment and self.meter_splice and rng.random() < self.meter_splice and has_sure_bars(labels):
             whole, _ = soundfile.read(path, dtype="float32", always_2d=True)
             spliced = splice_meter(_two_channels(whole), labels, rng)
         if spliced is not None:
@@ -208,10 +237,15 @@ def loader(dataset: RenderCrops, chunks: list[list], workers: int) -> torch.util
 
 
 def heads_loss(logits: torch.Tensor, targets: torch.Tensor, config: BeatTrackerConfig) -> tuple[torch.Tensor, list]:
-    """Weighted sum of the three heads' binary cross entropies (mean over frames and items)."""
-    each = [
-        F.binary_cross_entropy_with_logits(logits[..., c].float(), targets[..., c]) for c in range(len(ACTIVATIONS))
-    ]
+    """Weighted sum of the three heads' binary cross entropies (each the mean over the frames of
+    all items whose target is not ``UNLABELLED``; 0 for a head with none)."""
+    each = []
+    for c in range(len(ACTIVATIONS)):
+        labelled = (targets[..., c] >= 0).float()
+        frame_loss = F.binary_cross_entropy_with_logits(
+            logits[..., c].float(), targets[..., c].clamp(min=0.0), reduction="none"
+        )
+        each.append((frame_loss * labelled).sum() / labelled.sum().clamp(min=1.0))
     total = each[0] + config.downbeat_weight * each[1] + config.division_weight * each[2]
     return total, [float(e.detach()) for e in each]
 
@@ -322,6 +356,17 @@ def data_card(root: str) -> dict:
     }
 
 
+def pseudo_card(root: str) -> dict | None:
+    """What the model card says of the self-training data: the pseudo-label manifest's summary."""
+    manifest_path = Path(root) / "manifest.json"
+    if not root or not manifest_path.is_file():
+        return None
+    manifest = json.loads(manifest_path.read_text())
+    return {
+        key: manifest.get(key) for key in ("teacher", "audio_root", "thresholds", "hours_sure", "hours_bars_sure")
+    } | {"sources": sorted({r["source"].split("/")[0] for r in manifest.get("recordings", []) if r.get("segments")})}
+
+
 def main(argv: list[str] | None = None) -> dict:
     given = parse(BeatTrackerConfig, argv)
     checkpoint = None
@@ -333,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---------------------------------------------------------------- data
     train_set = RenderCrops(
-        render_folders(config.data, "train"),
+        render_folders(config.data, "train") + pseudo_folders(config, len(render_folders(config.data, "train"))),
         sample_s=config.sample_s,
         augment=config.augment,
         seed=config.seed,
@@ -488,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict:
             "inputs": f"core.beats.activations.spectrogram_features (64 bands, {FRAME_RATE_HZ:.2f} frames/s)",
             "outputs": list(ACTIVATIONS),
             "data": data_card(config.data),
+            "pseudo_labels": pseudo_card(config.pseudo_labels),
             "config": dataclasses.asdict(config),
             "metrics": metrics,
             "steps": step,

@@ -114,6 +114,8 @@ class BeatTrackerConfig(CommonConfig):
     level_ramps: float = 0.0  # probability that an augmented crop has a stretch 10-40 dB quieter, beats kept
     meter_splice: float = 0.0  # probability that a training render is re-cut into bars of another meter
     init_weights: str = ""  # start from these weights (.safetensors); blocks they lack start as identities
+    pseudo_labels: str = ""  # training.beat_pseudo_labels folders of recordings mixed in (self-training)
+    pseudo_share: float = 0.25  # about this share of each epoch's crops from them (repeated as needed)
     max_minutes: float = 0.0  # stop after this many minutes, validated and checkpointed (0: no limit)
     eval_every: int = 500
     val_limit: int = 48  # validation crops for the loss (0 = one per val render)
