@@ -45,6 +45,7 @@ import numpy as np
 
 from core.audio.decode import MUSIC_SUFFIXES, SAMPLE_RATE_HZ, decode
 from core.beats.activations import FRAME_RATE_HZ
+from core.errors import ConductorError
 
 BEAT_CONFIDENCE = (
     0.1  # the beat activation's peak within PEAK_REACH_S of a tracked beat (game music: 0.92 beat F against madmom)
@@ -226,6 +227,10 @@ def build(
     settings = DecoderSettings.from_card(card)
     skip = held_out_names(data)
     sources = sorted(p for p in Path(audio_root).rglob("*") if p.suffix.lower() in MUSIC_SUFFIXES)
+    if not sources:
+        raise ConductorError(
+            f"'{audio_root}' holds no recordings ({', '.join(MUSIC_SUFFIXES)}); give the folder the music was copied to."
+        )
     out = Path(out_root)
     out.mkdir(parents=True, exist_ok=True)
     records = []
@@ -239,7 +244,12 @@ def build(
         if source.stem in skip:
             records.append({**record, "skipped": "a held-out work of the labelled data"})
             continue
-        samples, rate_hz = decode(source)
+        try:
+            samples, rate_hz = decode(source)
+        except ConductorError as error:  # one broken file does not stop the rest
+            records.append({**record, "skipped": str(error)})
+            print(f"{record['source']}: skipped: {error}", flush=True)
+            continue
         stereo = samples if samples.shape[1] == 2 else np.repeat(samples[:, :1], 2, axis=1)
         if rate_hz != SAMPLE_RATE_HZ:
             stereo = soxr.resample(stereo, rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(np.float32)

@@ -13,6 +13,7 @@ import torch
 
 from core.beats.activations import FRAME_RATE_HZ
 from core.beats.track import BeatTrack
+from core.errors import ConductorError
 from training import beat_pseudo_labels, beats
 from training.beat_renders import write_click_renders
 
@@ -120,12 +121,16 @@ def test_the_demo_recording_is_pseudo_labelled_and_mixed_into_training(tmp_path)
     audio.mkdir(parents=True)
     shutil.copy(DEMO, audio / "theme.ogg")
     shutil.copy(DEMO, audio / "held_work.ogg")  # a held-out work's name: never a source
+    (audio / "broken.ogg").write_bytes(b"OggS" + bytes(200))  # skipped, the rest go on
     clicks = write_click_renders(tmp_path / "clicks", counts={"train": 4, "val": 2}, seconds=6.0)
     manifest = {"renders": [{"work": "midi/held_work", "ok": True, "source": {"kind": "midi"}}]}
     (clicks / "test_manifest.json").write_text(json.dumps(manifest))
     built = beat_pseudo_labels.build(str(tmp_path / "recordings"), str(tmp_path / "pseudo"), data=str(clicks))
     by_name = {Path(r["source"]).name: r for r in built["recordings"]}
     assert by_name["held_work.ogg"]["skipped"] and by_name["held_work.ogg"]["segments"] == 0
+    assert "could not be decoded" in by_name["broken.ogg"]["skipped"]
+    with pytest.raises(ConductorError, match="holds no recordings"):
+        beat_pseudo_labels.build(str(tmp_path / "clicks" / "none"), str(tmp_path / "nothing"))
     theme = by_name["theme.ogg"]
     assert (
         theme["segments"] >= 1 and theme["sure_s"] >= 0.4 * theme["duration_s"]
