@@ -154,11 +154,13 @@ def test_the_demo_recording_is_pseudo_labelled_and_mixed_into_training(tmp_path)
     # Mixed in: about a quarter of the epoch, a step trains, the card names the sources.
     config = beats.BeatTrackerConfig(pseudo_labels=str(tmp_path / "pseudo"), pseudo_share=0.5)
     assert len(beats.pseudo_folders(config, 4)) == len(folders) * max(1, round(4 / len(folders)))
-    result = beats.main(
-        arguments(clicks, tmp_path / "run", 2)
-        + ["--pseudo-labels", str(tmp_path / "pseudo"), "--pseudo-share", "0.5", "--meter-splice", "1.0"]
-    )
-    assert len(result["history"]) == 2 and np.all(np.isfinite(result["history"]))
+    mixed = ["--pseudo-labels", str(tmp_path / "pseudo"), "--pseudo-share", "0.5", "--meter-splice", "1.0"]
+    result = beats.main(arguments(clicks, tmp_path / "run", 3) + mixed)
+    assert len(result["history"]) == 3 and np.all(np.isfinite(result["history"]))
+    # and it resumes exactly: one step, stopped, then the rest
+    stopped = beats.main(arguments(clicks, tmp_path / "resumed", 3) + mixed + ["--max-minutes", "1e-6"])
+    resumed = beats.main(["--resume", "auto", "--out-dir", str(tmp_path / "resumed"), "--max-minutes", "0"])
+    assert stopped["history"] + resumed["history"] == result["history"]
     card = json.loads((tmp_path / "run" / "beat_tracker.json").read_text())
     assert card["pseudo_labels"]["sources"] == ["some-game-music"] and card["pseudo_labels"]["hours_sure"] > 0
 
