@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import tempfile
+import os
 
 import bpy
 
@@ -25,7 +25,9 @@ def main() -> None:
     model = sys.argv[2] if len(sys.argv) > 2 else "PROCEDURAL"
     before = {name: importlib.util.find_spec(name) is not None for name in ABSENT}
     repos = bpy.context.preferences.extensions.repos
-    repo = repos.new(name="Bare Test", module="bare_test", custom_directory=tempfile.mkdtemp(), source="USER")
+    repo = repos.new(
+        name="Bare Test", module="bare_test", custom_directory=os.path.join(os.getcwd(), "bare_repo"), source="USER"
+    )
     assert bpy.ops.extensions.package_install_files(filepath=archive, repo=repo.module, enable_on_install=True) == {
         "FINISHED"
     }

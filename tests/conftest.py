@@ -179,6 +179,8 @@ def pytest_unconfigure(config):
     if "bpy" in sys.modules:
         import os
 
+        if "extension_install" in sys.modules:  # os._exit skips atexit: its scratch folder (0.5 GB) goes now
+            sys.modules["extension_install"].remove_scratch()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS["code"])

@@ -24,7 +24,14 @@ EXTENSION_ID = "virtual_conductor"
 REPO_MODULE = "vc_test"
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="virtual_conductor_test_"))
-atexit.register(shutil.rmtree, _SCRATCH, True)
+
+
+def remove_scratch() -> None:
+    """Delete the scratch folder (the built zip, the repositories, Blender's user folder)."""
+    shutil.rmtree(_SCRATCH, ignore_errors=True)
+
+
+atexit.register(remove_scratch)
 os.environ.setdefault("BLENDER_USER_RESOURCES", str(_SCRATCH / "blender_user"))
 
 _installed: dict = {}
