@@ -377,8 +377,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = context.device
 
     # ---------------------------------------------------------------- data
+    renders = render_folders(config.data, "train")
     train_set = RenderCrops(
-        render_folders(config.data, "train") + pseudo_folders(config, len(render_folders(config.data, "train"))),
+        renders + pseudo_folders(config, len(renders)),
         sample_s=config.sample_s,
         augment=config.augment,
         seed=config.seed,
