@@ -13,15 +13,15 @@ them (:func:`aligned_midi_runs`): exact labels, downbeats included, on produced 
 Elsewhere the teacher is the shipped learned tracker (or ``--weights``) exactly as core runs
 it: levelled activations and the joint decoder. Only stretches it is sure of become folders: runs
 of beats whose activation peaks at ``BEAT_CONFIDENCE`` or more, each interval within
-``INTERVAL_TOLERANCE`` of the median of its neighbours (a hold breaks a run), lasting
-``SEGMENT_MIN_S`` or more (on game music with madmom's beats as the reference, such stretches
+``INTERVAL_TOLERANCE`` of the local beat period (:func:`core.beats.track.local_period_s`; a
+hold breaks a run), lasting ``SEGMENT_MIN_S`` or more (on game music with madmom's beats as the reference, such stretches
 cover 65 % of the music at beat F 0.92, any level 0.99). A run is cut into folders of at most
 ``SEGMENT_MAX_S``, so training samples the music by its length; each holds its stretch with
 ``MARGIN_S`` of music either side, whose targets are left out of the loss
 (``unlabelled_<head>_s``), and the labels of :func:`training.beat_renders.labels_of`. The
 stretch's downbeats are targets only when its bar is as sure (one meter, the conducted level is
 the notated beat, and the downbeat's share of the activation at the downbeats beats the other
-places' by ``DOWNBEAT_MARGIN``: 24 % of the game music, downbeat F 0.75 against madmom's);
+places' by ``DOWNBEAT_MARGIN``: 24 % of the game music, downbeat F 0.74 against madmom's);
 otherwise the downbeat head is left out there too. The division head is always left out: the
 teacher's divisions are not checked by anything.
 
@@ -45,14 +45,14 @@ import numpy as np
 
 from core.audio.decode import MUSIC_SUFFIXES, SAMPLE_RATE_HZ, decode
 from core.beats.activations import FRAME_RATE_HZ
+from core.beats.track import local_period_s
 from core.errors import ConductorError
 
 BEAT_CONFIDENCE = (
     0.1  # the beat activation's peak within PEAK_REACH_S of a tracked beat (game music: 0.92 beat F against madmom)
 )
 PEAK_REACH_S = 0.035
-INTERVAL_TOLERANCE = 0.08  # an interval's distance from the median of its neighbours, relative
-NEIGHBOUR_INTERVALS = 8
+INTERVAL_TOLERANCE = 0.08  # an interval's distance from the local beat period, relative
 SEGMENT_MIN_S = 12.0
 SEGMENT_MAX_S = 60.0  # longer runs are cut into folders of about this, so training samples by duration
 MARGIN_S = 3.0  # music either side of a stretch, heard but not a target
@@ -84,11 +84,8 @@ def confident_runs(track, beat_activation: np.ndarray, fps: float = FRAME_RATE_H
     frames = np.clip(np.round(beats_s * fps).astype(int), 0, beat_activation.size - 1)
     windows = np.clip(frames[:, None] + np.arange(-reach, reach + 1)[None], 0, beat_activation.size - 1)
     peak_sure = beat_activation[windows].max(axis=1) >= BEAT_CONFIDENCE  # (B,)
-    intervals = np.diff(beats_s)  # (B - 1,)
-    half = NEIGHBOUR_INTERVALS // 2
-    padded = np.pad(intervals, half, mode="edge")
-    local = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
-    regular = np.abs(intervals / local - 1.0) <= INTERVAL_TOLERANCE  # (B - 1,)
+    local_s = local_period_s(beats_s)[:-1]  # around the beat each interval starts at (B - 1,)
+    regular = np.abs(np.diff(beats_s) / local_s - 1.0) <= INTERVAL_TOLERANCE
     # a beat joins the next when both are sure and the interval between them is regular
     joined = peak_sure[:-1] & peak_sure[1:] & regular
     runs, start = [], None
