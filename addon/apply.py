@@ -48,7 +48,12 @@ class ApplyOptions:
 
     mapping: str = option("conductor", "bone mapping: conductor, rigify, mixamo or a .json file")
     retarget: RetargetSettings = nested(RetargetSettings)
-    start_frame: int = option(1, "scene frame of the music's start", minimum=-1_000_000, maximum=1_000_000)
+    start_frame: int = option(
+        1,
+        "scene frame of the music's start (in the panel, a sound strip's own start when the music is a strip)",
+        minimum=-1_000_000,
+        maximum=1_000_000,
+    )
     keyframe_step: int = option(1, "key every Nth frame", minimum=1, maximum=30)
     interpolation: str = option("LINEAR", "keyframe interpolation", choices=keyframes.INTERPOLATIONS)
     key_tolerance: float = option(

@@ -51,8 +51,19 @@ def absolute(path: str) -> str:
     return os.path.normpath(bpy.path.abspath(path)) if path else ""
 
 
-def resolve_music(settings, scene) -> tuple[str, bool]:
-    """(music file, whether it still needs a sound strip) or ConductorError."""
+@dataclasses.dataclass(frozen=True)
+class Music:
+    """The music a run reads: its file, whether the run still adds its sound strip, and the scene
+    frame where the music's first sample plays (a strip's own start when the music is a strip, so
+    the motion stays under the strip wherever the user placed it; else the Start Frame setting)."""
+
+    path: str
+    needs_strip: bool
+    start_frame: int
+
+
+def resolve_music(settings, scene) -> Music:
+    """The run's :class:`Music`, or ConductorError."""
     if settings.music_source == "STRIP":
         name = settings.music_strip
         if not name:
@@ -67,15 +78,15 @@ def resolve_music(settings, scene) -> tuple[str, bool]:
                 "Data > Unpack Resources) so the generator can read it."
             )
         path = os.path.normpath(bpy.path.abspath(strip.sound.filepath, library=strip.sound.library))
-        needs_strip = False
+        # frame_start is where the sound's first sample plays, trimmed or not (a float since 4.x).
+        music = Music(path, needs_strip=False, start_frame=int(round(strip.frame_start)))
     else:
         if not settings.music_path:
             raise ConductorError("Choose a music file in the Music section.")
-        path = absolute(settings.music_path)
-        needs_strip = settings.add_sound
-    if not os.path.isfile(path):
-        raise ConductorError(f"Music file '{path}' does not exist; check the path.")
-    return path, needs_strip
+        music = Music(absolute(settings.music_path), needs_strip=settings.add_sound, start_frame=settings.start_frame)
+    if not os.path.isfile(music.path):
+        raise ConductorError(f"Music file '{music.path}' does not exist; check the path.")
+    return music
 
 
 NAMED_WEIGHTS = {"DEFAULT": DEFAULT, "PROCEDURAL": PROCEDURAL, "NEURAL": NEURAL}  # the panel's names
@@ -119,9 +130,10 @@ def check_writable(path: str) -> None:
     check_output_folder(target.parent)
 
 
-def resolve_beats(settings, scene, folder: str | None) -> dict:
+def resolve_beats(settings, scene, folder: str | None, *, start_frame: int) -> dict:
     """The beat grid a run conducts on, as GenerateOptions fields: none (detect), the timeline's
-    beat markers (written into ``folder`` as a label track) or a file; raises ConductorError."""
+    beat markers (read from ``start_frame``, the music's first frame, and written into ``folder``
+    as a label track) or a file; raises ConductorError."""
     from ..core.beats.grid import BEATS_SUFFIXES, MIDI_SUFFIXES
 
     if settings.beat_source == "DETECT":
@@ -131,7 +143,7 @@ def resolve_beats(settings, scene, folder: str | None) -> dict:
 
         folder = folder or tempfile.mkdtemp(prefix="virtual_conductor_")
         path, offset_s = (
-            write_markers_as_labels(scene, os.path.join(folder, "markers.txt"), start_frame=settings.start_frame),
+            write_markers_as_labels(scene, os.path.join(folder, "markers.txt"), start_frame=start_frame),
             None,
         )
     else:
@@ -159,7 +171,7 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
             raise ConductorError("No target armature: pick one or choose Create Conductor in the Target section.")
         if armature.name not in scene.objects:
             raise ConductorError(f"Armature '{armature.name}' is not in this scene; pick another.")
-    audio_path, needs_strip = resolve_music(settings, scene)
+    music = resolve_music(settings, scene)
     weights = resolve_weights(settings)
     mapping = "conductor" if create else resolve_mapping(settings)
     save_path = absolute(settings.save_motion_path)
@@ -171,18 +183,25 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         weights=weights,
         device=settings.device.lower(),
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
-        **resolve_beats(settings, scene, folder),
+        **resolve_beats(settings, scene, folder, start_frame=music.start_frame),
     )
     # The panel keeps every field while the model or the beat source changes and greys out what
     # they have no use for; the run drops those (core's one table of which settings go together).
     generate = normalised(generate, procedural=runs_procedural(settings))
-    apply = read_options(ApplyOptions, settings, mapping=mapping, add_sound=needs_strip, audio_path=audio_path)
+    apply = read_options(
+        ApplyOptions,
+        settings,
+        mapping=mapping,
+        add_sound=music.needs_strip,
+        audio_path=music.path,
+        start_frame=music.start_frame,
+    )
     if not create:
         from .apply import check_target
 
         check_target(scene, armature, apply)  # the rig's bones against the mapping, before the music is read
     return Inputs(
-        audio_path=audio_path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path
+        audio_path=music.path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path
     )
 
 
@@ -492,13 +511,13 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         from .worker import WorkerRequest
 
         settings = get_settings(context.scene)
-        audio_path, _needs_strip = resolve_music(settings, context.scene)
+        music = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
-        self._start_frame = settings.start_frame
-        self._music_name = Path(audio_path).name
+        self._start_frame = music.start_frame
+        self._music_name = Path(music.path).name
         self._edits = marker_edits(context.scene)  # said when replaced (headless cannot be asked)
         return WorkerRequest(
-            audio_path,
+            music.path,
             os.path.join(folder, "beats.json"),
             GenerateOptions(meter=options.meter, tracker=options.tracker),
             command="beats",

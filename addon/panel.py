@@ -174,7 +174,10 @@ class CONDUCTOR_PT_motion(ConductorPanel, bpy.types.Panel):
         for name in ("amplitude", "smoothing", "hip_sway", "baton_hand", "mirror"):
             column.prop(settings, name)
         column = layout.column()
-        for name in ("start_frame", "keyframe_step", "interpolation"):
+        start_frame = column.row()
+        start_frame.active = settings.music_source == "FILE"  # a strip's music starts where the strip does
+        start_frame.prop(settings, "start_frame")
+        for name in ("keyframe_step", "interpolation"):
             column.prop(settings, name)
         key_tolerance = column.row()
         key_tolerance.active = settings.interpolation == "LINEAR"  # the only one it applies to

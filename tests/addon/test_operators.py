@@ -166,17 +166,21 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     scene = bpy.context.scene
     editor = scene.sequence_editor_create()
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
-    strip = strips.new_sound("Music", str(MUSIC), 1, 1)
+    strip = strips.new_sound("Music", str(MUSIC), 1, 50)  # placed at frame 50 by the user
     assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
     settings = settings_for(bpy, weights="PROCEDURAL", music_source="STRIP", music_strip=strip.name)
     settings.music_path = ""
+    assert settings.start_frame == 1  # the Start Frame setting is for a music file, not a strip
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     action = settings.armature.animation_data.action
     assert action is not None and MUSIC.stem in action.name
     all_strips = editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
     assert [s.name for s in all_strips] == ["Music"]  # the strip is the music: no second copy
+    assert strip.frame_start == 50  # left where the user put it ...
     fps = scene.render.fps / scene.render.fps_base
+    assert scene.frame_start == 50  # ... and the motion starts under it
     assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
+    assert action.frame_range[0] == pytest.approx(50.0)
 
 
 @pytest.mark.slow
