@@ -617,6 +617,55 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
 
 
 @pytest.mark.slow
+def test_batch_redoes_outputs_a_stopped_run_left_mixed_and_follows_an_edited_grid(tmp_path: Path) -> None:
+    """A run that stops between outputs leaves them marked unfinished, so the next run makes
+    them all again rather than keeping one of each setting; an edited grid makes the piece again;
+    one grid is refused for several pieces, and a summary that cannot be written before any work."""
+    music = tmp_path / "music"
+    music.mkdir()
+    write_tone(music / "good.wav", duration_s=2.0)
+    out = tmp_path / "out"
+    first = headless("batch", music, "-o", out, "--formats", "blend,npz", *FAST)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # Other settings, and the .npz cannot be written (its name is a folder): the .blend is new, the .npz old.
+    (out / "good.npz").unlink()
+    (out / "good.npz").mkdir()
+    stopped = headless("batch", music, "-o", out, "--formats", "blend,npz", *FAST, "--fps", 24)
+    assert stopped.returncode == 3 and "good.wav: FAILED" in stopped.stderr
+    (out / "good.npz").rmdir()
+    (out / "good.npz").write_bytes(b"stale")  # an output of other settings, say
+    blend_stamp = (out / "good.blend").stat().st_mtime_ns
+    again = headless("batch", music, "-o", out, "--formats", "blend,npz", *FAST)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "good.wav: made again, its outputs were left unfinished by a run that stopped" in again.stderr
+    assert (out / "good.blend").stat().st_mtime_ns != blend_stamp
+    with np.load(out / "good.npz") as archive:
+        assert archive["keypoints"].shape[0] == 60  # 2 s at 30 fps: both outputs of these settings
+
+    grid = tmp_path / "grid.txt"
+    grid.write_text("0.25\n0.75\n1.25\n1.75\n")
+    done = headless("batch", music / "good.wav", "-o", out, "--formats", "npz", *FAST, "--beats", grid)
+    assert done.returncode == 0, done.stderr[-3000:]
+    grid.write_text("0.5\n1.0\n1.5\n")  # the user edits the grid: the piece is made again
+    edited = headless("batch", music / "good.wav", "-o", out, "--formats", "npz", *FAST, "--beats", grid)
+    assert edited.returncode == 0 and "good.wav: made again, its settings changed" in edited.stderr
+    same = headless("batch", music / "good.wav", "-o", out, "--formats", "npz", *FAST, "--beats", grid)
+    assert same.returncode == 0 and "good.wav: skipped" in same.stderr
+
+    write_tone(music / "other.wav", duration_s=2.0)
+    several = headless("batch", music, "-o", tmp_path / "out2", *FAST, "--beats", grid)
+    assert several.returncode == 1 and "this batch has 2 music files" in several.stderr
+    assert several.stderr.count("\n") == 1 and not (tmp_path / "out2").exists()
+    nowhere = headless("batch", music, "-o", tmp_path / "out3", *FAST, "--summary", tmp_path / "none" / "s.json")
+    assert nowhere.returncode == 1 and "none" in nowhere.stderr and not (tmp_path / "out3").exists()
+    nested = tmp_path / "album"
+    (nested / "disc 1").mkdir(parents=True)
+    write_tone(nested / "disc 1" / "x.wav", duration_s=1.0)
+    empty = headless("batch", nested, "-o", tmp_path / "out4", *FAST)
+    assert empty.returncode == 1 and "subfolders are not searched" in empty.stderr
+
+
+@pytest.mark.slow
 def test_shards_split_a_list_disjointly_and_completely(tmp_path: Path) -> None:
     names = [f"piece {i}.wav" for i in range(5)]
     for i, name in enumerate(names):
