@@ -525,12 +525,13 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
 
     def finish(self, scene, output_path: Path) -> str:
         from ..core.beats.grid import load_grid, saved_beat_count
+        from ..core.beats.track import no_beats_heard
         from .beat_markers import put_beat_markers
 
         if saved_beat_count(output_path) == 0:
             raise ConductorError(
-                f"No beats were heard in '{self._music_name}' (silence, or no steady pulse); the timeline "
-                "was not changed. Choose music with a pulse, or add beat markers (M) by hand."
+                f"{no_beats_heard(self._music_name)}; the timeline was not changed. Choose music with a pulse, "
+                "or add beat markers (M) by hand."
             )
         track = load_grid(output_path, duration_s=float("inf"))
         count = put_beat_markers(scene, track, start_frame=self._start_frame)

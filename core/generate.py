@@ -115,7 +115,7 @@ def _procedural_motion(
     if samples is None:
         raise ConductorError("The procedural conductor needs the audio itself, not a mel .npy; give the music file.")
     grid = given_grid(options, samples, duration_s=samples.shape[0] / SAMPLE_RATE_HZ, notes=notes)
-    from .beats.track import beat_coverage
+    from .beats.track import beat_coverage, no_beats_heard
     from .procedural.conductor import conduct
 
     motion = conduct(
@@ -132,6 +132,11 @@ def _procedural_motion(
     coverage = beat_coverage(np.asarray(motion.extra["beats_s"]), samples, SAMPLE_RATE_HZ)
     if coverage.note():
         notes.append(coverage.note())
+    elif grid is None and not motion.extra["beats_s"]:
+        notes.append(
+            f"{no_beats_heard(source.name)}, so the conductor stands still; give it beats (a beat file or "
+            "timeline markers) to conduct it."
+        )
     extra = dict(motion.extra, notes=notes, beats_source=grid.tracker if grid is not None else "tracked")
     extra["beat_coverage"] = round(coverage.share, 3)
     if options.beats_path is not None:

@@ -138,6 +138,14 @@ def load_grid(
     else:
         times_s, labels, held, last_meter = _parse_label_lines(text, path.name, notes)
         source = "labels"
+    if times_s.size == 0:  # what 'beats' writes for music in which no beats were heard
+        if notes is not None:
+            notes.append(
+                f"'{path.name}' holds no beats (the grid of music in which no beats were heard), so there is no "
+                "beat to conduct on; give beat times, one a line, to conduct it."
+            )
+        empty = np.zeros(0)
+        return BeatTrack(empty, empty, empty.astype(int), last_meter or 4, 0.0, tracker=f"given:{source}")
     unread = [label for label in labels if label is not None and _place_in_bar(label) is None]
     if unread and notes is not None:
         notes.append(
@@ -158,7 +166,7 @@ def load_grid(
 
 def saved_beat_count(path: str | os.PathLike[str]) -> int:
     """How many beats a .json grid written by :func:`save_grid` holds (0 for what a tracker
-    heard in silence, which :func:`load_grid` refuses as a grid to conduct on)."""
+    heard in silence)."""
     times_s, _labels, _held, _last_meter, _source = _parse_json(Path(path).read_text(), Path(path).name)
     return int(times_s.size)
 
@@ -260,8 +268,6 @@ def _parse_label_lines(
             labels.append(None)  # Audacity's point label with no text: "start<TAB>end<TAB>", end = start
         else:
             labels.append(fields[-1] or None if len(fields) >= 2 else None)
-    if not times_s:
-        raise ConductorError(f"'{name}' holds no beat times; give one time in seconds a line.")
     given_held = np.asarray(held) if len(held) == len(times_s) else None
     return np.asarray(times_s, dtype=np.float64), labels, given_held, last_meter
 

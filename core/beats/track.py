@@ -275,6 +275,11 @@ class Coverage:
         )
 
 
+def no_beats_heard(music_name: str) -> str:
+    """The start of the sentence for music in which the tracker heard no beat at all."""
+    return f"No beats were heard in '{music_name}' (silence, or no steady pulse)"
+
+
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 

@@ -359,3 +359,19 @@ def test_beats_of_silence_say_none_were_heard(tmp_path):
     done = run_cli("beats", silence, "-o", tmp_path / "grid.txt", check_rc=0)
     assert "no beats heard in 10.0 s" in done.stdout and "0 a minute" not in done.stdout
     assert (tmp_path / "grid.txt").is_file()
+    # generate says so too, and the empty grids given back conduct exactly as the tracked silence
+    tracked = run_cli("generate", silence, "-o", tmp_path / "tracked.npz", "--weights", "procedural", check_rc=0)
+    assert "note: No beats were heard in 'silence.wav' (silence, or no steady pulse), so the conductor stands" in (
+        tracked.stderr
+    )
+    with np.load(tmp_path / "tracked.npz") as archive:
+        still = archive["keypoints"]
+    for suffix in (".txt", ".json", ".csv"):
+        grid = tmp_path / f"grid{suffix}"
+        run_cli("beats", silence, "-o", grid, check_rc=0)
+        given = run_cli(
+            "generate", silence, "-o", tmp_path / "given.npz", "--weights", "procedural", "--beats", grid, check_rc=0
+        )
+        assert f"note: 'grid{suffix}' holds no beats" in given.stderr
+        with np.load(tmp_path / "given.npz") as archive:
+            np.testing.assert_array_equal(archive["keypoints"], still)
