@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import ConductorError
 from ..core.motion.keypoints import Motion
+from ..core.procedural.conductor import beaten_summary
 from ..core.options import check, nested, option
 from ..core.retarget import (
     PRESETS,
@@ -87,6 +88,7 @@ class ApplyResult:
     fcurve_count: int
     sound_strip_name: str | None
     notes: tuple[str, ...] = ()  # the motion's notes worth telling the user (a MIDI file's offset)
+    beaten: str = ""  # how the beats were conducted (core.procedural.conductor.beaten_summary)
 
 
 @dataclasses.dataclass
@@ -128,9 +130,14 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         take_notes = set_earlier_action_aside(rollback, armature_obj, earlier, options)
 
         frame_end = options.start_frame + plan.frame_count - 1
-        strip_name = None
+        strip_name, sound_notes = None, ()
         if plan.audio_path is not None and compat.can_load_sound():
             strip_name = add_sound(rollback, scene, plan.audio_path, options.start_frame, frame_end)
+        elif plan.audio_path is not None:
+            sound_notes = (
+                "This Blender was built without sound, so no music strip was added; open the file in a Blender "
+                "with sound to hear the music with the conductor.",
+            )
         if options.set_scene_range:
             frame_range = (scene.frame_start, scene.frame_end)
             scene.frame_start, scene.frame_end = options.start_frame, frame_end
@@ -147,7 +154,8 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         frame_end=frame_end,
         fcurve_count=written.fcurve_count,
         sound_strip_name=strip_name,
-        notes=plan.notes + tuple(take_notes) + tuple(str(note) for note in motion.extra.get("notes", [])),
+        notes=plan.notes + tuple(take_notes) + sound_notes + tuple(str(note) for note in motion.extra.get("notes", [])),
+        beaten=beaten_summary(motion.extra),
     )
 
 

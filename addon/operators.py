@@ -274,6 +274,7 @@ def finished_message(armature, result) -> str:
         [
             f"Conducting written to '{armature.name}': frames {result.frame_start}-"
             f"{result.frame_end}, action '{result.action_name}'.",
+            *([f"{result.beaten[0].upper()}{result.beaten[1:]}."] if result.beaten else []),
             *result.notes,
         ]
     )

@@ -94,6 +94,7 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     from .generate import generate_motion
     from .generate_options import GenerateOptions
     from .motion.keypoints import MOTION_SUFFIXES
+    from .procedural.conductor import beaten_summary
 
     output = Path(args.output)
     if output.suffix.lower() not in MOTION_SUFFIXES:
@@ -106,9 +107,10 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
     if args.fps is not None:
         motion = motion.resampled(args.fps)
     motion.save(output)
+    beaten = beaten_summary(motion.extra)
     return (
         f"wrote {output}: {motion.frame_count} frames at {motion.fps:g} fps ({motion.duration_s:.1f} s), "
-        f"weights {motion.weights_id}, seed {motion.seed}"
+        f"weights {motion.weights_id}, seed {motion.seed}" + (f"; {beaten}" if beaten else "")
     )
 
 

@@ -245,6 +245,15 @@ def motion_extra(
     }
 
 
+def beaten_summary(extra: dict[str, Any]) -> str:
+    """How a motion's beats were conducted, from its :func:`motion_extra` ("beaten in 4 at 136 a
+    minute, 1038 beats"), for the command line and the panel; "" for a motion without beats
+    (a network's without a grid, or silence)."""
+    if not extra.get("beats_s") or "pattern" not in extra:
+        return ""
+    return f"beaten in {extra['pattern']} at {float(extra['tempo_bpm']):.0f} a minute, {len(extra['beats_s'])} beats"
+
+
 def draw_figure(
     track: BeatTrack,
     loudness_db: np.ndarray,

@@ -159,6 +159,24 @@ def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -
     assert generate.bl_options == {"UNDO"}
 
 
+def test_the_status_line_says_how_the_music_is_beaten_and_why_no_music_strip_came(bpy_scene) -> None:
+    """The panel's status gives the conducted meter and tempo; a Blender built without sound
+    (the 4.2 bpy wheel) says why the music strip it was asked for is missing."""
+    import re
+
+    bpy = bpy_scene
+    settings = settings_for(bpy, weights="PROCEDURAL", target="CREATE", add_sound=True)
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    assert re.search(r"\. Beaten in \d at \d+ a minute, \d+ beats\.", settings.status), settings.status
+    editor = bpy.context.scene.sequence_editor
+    strips = list(getattr(editor, "strips_all", None) or getattr(editor, "sequences_all", None) or []) if editor else []
+    without_sound = "built without sound, so no music strip was added" in settings.status
+    if bpy.app.build_options.audaspace:
+        assert len(strips) == 1 and not without_sound
+    else:
+        assert strips == [] and without_sound
+
+
 def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     bpy = bpy_scene
     if not bpy.app.build_options.audaspace:
