@@ -406,3 +406,22 @@ def test_a_grid_covering_part_of_the_music_is_said_in_one_note(tmp_path: Path) -
     assert note.startswith("The beats cover ") and "0:04" in note and motion.extra["beat_coverage"] < 0.2
     whole = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural"))
     assert whole.extra["beat_coverage"] > 0.97 and not any("cover" in note for note in whole.extra["notes"])
+
+
+def test_one_long_unbeaten_stretch_is_said_even_when_the_rest_is_covered(tmp_path: Path) -> None:
+    """A grid that leaves 5 s of a 35-s piece unbeaten covers over 90 % of it, but the conductor
+    stands still from the beat before to the beat after, and the note says that stretch."""
+    from core.audio.decode import SAMPLE_RATE_HZ, load_audio
+    from core.beats.track import beat_coverage
+
+    samples = load_audio(DEMO_PIECE)
+    duration_s = samples.shape[0] / SAMPLE_RATE_HZ
+    beats_s = np.arange(0.5, duration_s - 0.5, 0.5)
+    holed = beats_s[(beats_s <= 10.0) | (beats_s >= 15.0)]
+    coverage = beat_coverage(holed, samples, SAMPLE_RATE_HZ)
+    assert coverage.share > 0.9 and coverage.still_s == [(10.0, 15.0)]
+    assert coverage.note().startswith("The conductor stands still while the music plays for 5.0 s at 0:10.0-0:15.0.")
+    assert beat_coverage(beats_s, samples, SAMPLE_RATE_HZ).note() == ""
+    # a gap within the beats' reach (a 2.5-s hold at this tempo) is a hold, not a stretch to tell
+    held = beats_s[(beats_s <= 10.0) | (beats_s >= 12.5)]
+    assert beat_coverage(held, samples, SAMPLE_RATE_HZ).note() == ""
