@@ -317,11 +317,12 @@ def given_grid(
     if options.beats_path is None:
         return None
     from .beats.grid import load_grid
+    from .beats.tracking import grid_tempo_note
 
-    return load_grid(
-        Path(options.beats_path).expanduser(),
-        duration_s=duration_s,
-        offset_s=options.beats_offset_s,
-        samples=samples,
-        notes=notes,
-    )
+    path = Path(options.beats_path).expanduser()
+    grid = load_grid(path, duration_s=duration_s, offset_s=options.beats_offset_s, samples=samples, notes=notes)
+    if samples is not None:
+        note = grid_tempo_note(grid, samples, tracker=options.tracker, where=f"'{path.name}'")
+        if note:
+            notes.append(note)
+    return grid

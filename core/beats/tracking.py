@@ -10,6 +10,11 @@ from .learned_tracker import learned_network, track_beats_learned
 from .track import BeatTrack
 
 TRACKERS = ("auto", "learned", "dsp")
+# A given grid belongs to a recording when its tempo is that of a metrical level of the tempo
+# heard in it (the beat, its division or a bar's worth, in two or three) within LEVEL_TOLERANCE.
+METRICAL_RATIOS = (1 / 4, 1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0, 4.0)
+LEVEL_TOLERANCE = 0.06
+GRID_CHECK_MIN_BEATS = 8  # fewer beats (given or heard) say too little about a tempo
 # Which tracker "auto" uses when the weights are installed: the learned one only where it beats
 # the signal-processing tracker on both held-out sets (README, "Reading the music").
 DEFAULT_TRACKER = "learned"
@@ -44,3 +49,34 @@ def track_beats(
         if network is not None:
             return track_beats_learned(samples, sample_rate_hz, network, meter=meter)
     return track_beats_dsp(samples, sample_rate_hz, meter=meter)
+
+
+def grid_tempo_note(
+    grid: BeatTrack, samples: np.ndarray, sample_rate_hz: int = 22050, *, tracker: str = "auto", where: str
+) -> str:
+    """One line for a given grid whose tempo fits no metrical level of the tempo the tracker
+    hears in ``samples`` (another piece's grid, or another recording's); "" when it fits, or
+    when either has under ``GRID_CHECK_MIN_BEATS`` beats.
+
+    Parameters
+    ----------
+    grid : BeatTrack
+        The given beats (:func:`core.beats.grid.load_grid`).
+    samples : np.ndarray [shape=(n,), float32]
+        The music, mono, at ``sample_rate_hz``.
+    where : str
+        How the sentence names the grid ("'grid.txt'").
+    """
+    if grid.beats_s.size < GRID_CHECK_MIN_BEATS:
+        return ""
+    heard = track_beats(samples, sample_rate_hz, tracker=tracker)
+    if heard.notated_beats_s.size < GRID_CHECK_MIN_BEATS:
+        return ""
+    given_bpm = 60.0 / float(np.median(np.diff(grid.beats_s)))  # the median steps over holds
+    heard_bpm = 60.0 / float(np.median(np.diff(heard.notated_beats_s)))
+    if any(abs(given_bpm / (heard_bpm * ratio) - 1.0) <= LEVEL_TOLERANCE for ratio in METRICAL_RATIOS):
+        return ""
+    return (
+        f"The beats of {where} run at {given_bpm:.0f} a minute, which fits no level of the {heard_bpm:.0f} a "
+        "minute heard in the music; check that the grid belongs to this recording."
+    )

@@ -344,7 +344,8 @@ def test_notes_on_a_grid_are_told_as_events_and_on_stderr(tmp_path):
         check_rc=0,
     )
     notes = [json.loads(line) for line in machine.stdout.splitlines() if '"note"' in line]
-    assert len(notes) == 1 and "such as 'verse'" in notes[0]["message"]
+    assert [note["event"] for note in notes if "such as 'verse'" in note["message"]] == ["note"]
+    assert "note:" not in machine.stderr  # the worker reads events, not lines
     person = run_cli(
         "generate", GOLDEN_AUDIO, "-o", tmp_path / "p.npz", "--weights", "procedural", "--beats", grid, check_rc=0
     )

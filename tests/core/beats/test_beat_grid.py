@@ -425,3 +425,24 @@ def test_one_long_unbeaten_stretch_is_said_even_when_the_rest_is_covered(tmp_pat
     # a gap within the beats' reach (a 2.5-s hold at this tempo) is a hold, not a stretch to tell
     held = beats_s[(beats_s <= 10.0) | (beats_s >= 12.5)]
     assert beat_coverage(held, samples, SAMPLE_RATE_HZ).note() == ""
+
+
+def test_a_grid_whose_tempo_fits_no_level_of_the_music_is_said(tmp_path: Path) -> None:
+    """The demo piece is at 120 a minute: grids at 60 or 240 are its levels and pass without a
+    word; one at 103 (another piece's) or 261 conducts as given, with one note saying so."""
+    from core.generate import generate_motion
+    from core.generate_options import GenerateOptions
+
+    said = {}
+    for bpm in (60, 240, 103, 261):
+        grid = tmp_path / f"grid {bpm}.txt"
+        grid.write_text("".join(f"{t:.4f}\n" for t in np.arange(0.5, 34.0, 60.0 / bpm)))
+        motion = generate_motion(DEMO_PIECE, GenerateOptions(weights="procedural", beats_path=str(grid)))
+        said[bpm] = [note for note in motion.extra["notes"] if "fits no level" in note]
+        assert motion.extra["tempo_bpm"] == pytest.approx(bpm, rel=0.02)  # conducted as given
+    assert said[60] == [] and said[240] == []
+    assert said[103] == [
+        "The beats of 'grid 103.txt' run at 103 a minute, which fits no level of the 120 a minute heard in the "
+        "music; check that the grid belongs to this recording."
+    ]
+    assert len(said[261]) == 1
