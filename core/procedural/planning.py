@@ -23,6 +23,10 @@ from .phrasing import PEAK_LIMITS, BarShape, bar_shapes
 from .style import ARTICULATIONS, ConductingStyle
 
 ARTICULATION_SIZE = {"legato": 1.0, "staccato": 0.9, "marcato": 1.12}  # relative gesture size
+# Faster beats are smaller, as conductors beat them: a stroke shorter than FULL_SIZE_PERIOD_S
+# (100 a minute) shrinks with it, to FAST_SIZE_FLOOR at the most, so the hand's speed stays near
+# that of a beat at 100 (at 170 a minute in 4, full size took the hand past 10 m/s).
+FULL_SIZE_PERIOD_S, FAST_SIZE_FLOOR = 0.6, 0.55
 SIZE_PER_DB = 1.0 / 20.0  # gesture size change per dB from the piece's median beat (energy 1)
 SIZE_LIMITS = (0.35, 1.4)  # gesture size from pianissimo to fortissimo (1 = mezzo-forte)
 METRIC_ACCENT_SHARE = 0.7  # of each beat's level above its bar's mean, taken out before sizing
@@ -165,6 +169,8 @@ def plan_beats(
     # Each beat's own draws: its ictus across and up, its rebound's height, its size, its timing.
     jitter = variation * noise_at(rng, beats_s, span_s=span_s, channels=5)
     size = beat_sizes(style, articulation=articulation, loudness=loudness, bars=bars, jitter=jitter)
+    stroke_s = np.diff(beats_s, prepend=beats_s[0] - period_s[0]) if beats_s.size else period_s  # into each beat
+    size *= np.clip(stroke_s / FULL_SIZE_PERIOD_S, FAST_SIZE_FLOOR, 1.0)  # its own beat's: an edit stays local
     plane_y = plane_height(loudness)
     peak_share = np.clip(bars.peak_share + BEAT_PEAK_SD * np.clip(jitter[:, 4], -2.0, 2.0), *PEAK_LIMITS)
 

@@ -29,6 +29,13 @@ ICTUS_STOP_RISE = 0.005
 # would put the ictus, the smoothed lowest point, a frame after the beat.
 DETACHED_REBOUND_MIN_S = 0.08
 ROUNDNESS = 0.6  # share of the Catmull-Rom tangents a legato path takes: 0 would be straight
+# A stroke's fall (and a legato rebound) is drawn no faster than this at its peak where the beat
+# allows (image units a second; about 5 m/s on a figure of 1.8 m): a detached fall accelerates
+# into the ictus (u^2: peak twice its mean speed), so it takes at least twice its distance over
+# this speed. Falling from a fixed share of the beat, a staccato at 136 a minute crossed 0.7 m in
+# two frames (12 m/s).
+MAX_STROKE_SPEED = 3.0
+REBOUND_SPEED_FACTOR = 2.0  # a detached rebound (ease-out: peak 2.2 times its mean) may be this much faster
 
 LONG_REST_S = 3.0  # a silence this long after a release: the hands go down and come back
 CUTOFF_BEATS = 0.75  # length of a cut-off stroke, in beats (at most 0.6 s)
@@ -279,17 +286,38 @@ def stroke(
     duration = end_s - start_s
     path.to(start_s, path.end[1], "hold")
     if legato:
-        path.to(start_s + peak * duration, top, "curve").to(end_s, ictus, "curve")
+        # The rebound peaks where the bar puts it, moved no closer to either end than lets each
+        # half keep MAX_STROKE_SPEED (a smoothstep peaks at 1.5 times its mean speed); where the
+        # beat is too short for both, in proportion. The up-beat's rebound to a high top at
+        # 170 a minute rose 0.5 m in 0.1 s.
+        rise_s = 1.5 * float(np.linalg.norm(top - path.end[1])) / MAX_STROKE_SPEED
+        fall_s = 1.5 * float(np.linalg.norm(ictus - top)) / MAX_STROKE_SPEED
+        if rise_s + fall_s >= duration:
+            peak_s = start_s + duration * rise_s / (rise_s + fall_s)
+        else:
+            peak_s = float(np.clip(start_s + peak * duration, start_s + rise_s, end_s - fall_s))
+        path.to(peak_s, top, "curve").to(end_s, ictus, "curve")
         return
     up = STACCATO_UP + marcato * (MARCATO_UP - STACCATO_UP)
     fall = STACCATO_FALL + marcato * (MARCATO_FALL - STACCATO_FALL)
     start = path.end[1]
     if path.kinds and path.kinds[-1] == HandPath.KINDS.index("fall"):  # arrived at an ictus
         # The stop at the ictus: a moment still (rising a hair, so the beat stays the lowest point).
-        path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -ICTUS_STOP_RISE]), "linear")
+        path.to(
+            start_s + ICTUS_STOP_S,
+            start + np.array([0.0, -ICTUS_STOP_RISE]),
+            "linear",
+        )
     settled = top + np.array([0.0, 0.006])  # the hand settles a little at the top
     moving_from_s = path.end[0]
-    top_s = max(start_s + up * duration, moving_from_s + min(DETACHED_REBOUND_MIN_S, 0.4 * (end_s - moving_from_s)))
-    falls_from_s = max(start_s + fall * duration, top_s)
+    # The rebound is a flick, twice as fast at most (slowed to the fall's speed, it moved the
+    # seen ictus a frame late); the fall starts early enough to keep MAX_STROKE_SPEED, the wait
+    # at the top giving the time.
+    rise_s = max(
+        DETACHED_REBOUND_MIN_S, 2.2 * float(np.linalg.norm(top - start)) / (REBOUND_SPEED_FACTOR * MAX_STROKE_SPEED)
+    )
+    top_s = max(start_s + up * duration, moving_from_s + min(rise_s, 0.4 * (end_s - moving_from_s)))
+    fall_s = 2.0 * float(np.linalg.norm(ictus - settled)) / MAX_STROKE_SPEED
+    falls_from_s = max(min(start_s + fall * duration, end_s - fall_s), top_s)
     path.to(top_s, top, "rebound").to(falls_from_s, settled, "linear")
     path.to(end_s, ictus, "fall")
