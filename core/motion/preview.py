@@ -192,6 +192,10 @@ def render_still(
 ) -> Path:
     """The skeleton at ``at_s`` seconds as a PNG."""
     output = _check_output(Path(output), (".png",))
+    if not 0.0 <= at_s <= motion.duration_s:
+        raise ConductorError(
+            f"{at_s:g} s is outside the motion (0 to {motion.duration_s:.1f} s); give --at a time within it."
+        )
     width, height = size
     frame = min(max(round(at_s * motion.fps), 0), motion.frame_count - 1)
     pixels = fit_to_canvas(motion.keypoints, width, height)
@@ -286,7 +290,10 @@ def _ffmpeg_command(
         "-",
     ]
     if audio is not None:
-        command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k", "-shortest"]
+        # apad: music shorter than the motion goes on as silence, so -shortest cuts to the video
+        # (alone, ffmpeg stopped at the music's end and the frames still coming broke the pipe)
+        command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-af", "apad", "-c:a", "aac", "-b:a", "192k"]
+        command += ["-shortest"]
     return command + [
         "-c:v",
         "libx264",

@@ -82,6 +82,19 @@ def test_preview_video_has_the_skeleton_and_the_music(motion_file, tmp_path: Pat
     assert streams["audio"]["codec_name"] == "aac"
     assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS, abs=0.1)
     assert [p.name for p in tmp_path.iterdir()] == ["preview.mp4"]  # no temporary left
+    # Music shorter than the motion goes on as silence (ffmpeg used to stop where it ended).
+    short = write_tone(tmp_path / "short.wav", duration_s=1.0)
+    done = core_cli("preview", motion, "--audio", short, "-o", tmp_path / "short.mp4", "--size", "64")
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(tmp_path / "short.mp4")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
+    assert int(streams["video"]["nb_frames"]) == round(SECONDS * 30)
+    assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS, abs=0.1)
 
 
 def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) -> None:
@@ -125,6 +138,10 @@ def test_bad_preview_requests_are_one_sentence(motion_file, tmp_path: Path) -> N
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     done = core_cli("plot", motion, "-o", tmp_path / "x.png", "--joints", "tail")
     assert done.returncode == 1 and "Unknown joints tail" in done.stderr
+    for at_s in (-5, 1000):
+        done = core_cli("preview", motion, "-o", tmp_path / "x.png", "--at", at_s)
+        assert done.returncode == 1 and "is outside the motion (0 to" in done.stderr
+        assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.slow
