@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     mel.add_argument("-o", "--output", required=True, help="where to write the .npy")
 
     generate = commands.add_parser("generate", help="generate conducting motion for a piece of music")
-    generate.add_argument("audio", help="music file, or a mel .npy from 'python -m core mel'")
+    generate.add_argument("audio", help="music file, or (neural weights only) a mel .npy from 'python -m core mel'")
     generate.add_argument("-o", "--output", required=True, help="motion file to write: .npz, .json or .csv")
     add_arguments(generate, GenerateOptions)
     add_arguments(generate, MotionOutput)

@@ -211,19 +211,25 @@ def add_arguments(
             if info.exclusive not in groups:
                 groups[info.exclusive] = parser.add_mutually_exclusive_group()
             target = groups[info.exclusive]
-        if info.kind is bool:  # argparse says the default of these itself
+        if info.kind is bool:  # (argparse adds no default to these on every Python: said here)
             target.add_argument(
-                info.flag, dest=info.name, action=argparse.BooleanOptionalAction, default=info.default, help=info.help
+                info.flag,
+                dest=info.name,
+                action=argparse.BooleanOptionalAction,
+                default=info.default,
+                help=f"{info.help} (default: {'on' if info.default else 'off'})",
             )
             continue
-        default_text = "" if info.default in (None, "") else f" (default: {_flag_text(info.default)})"
+        said = [] if info.default in (None, "") else [f"default: {_flag_text(info.default)}"]
+        if info.minimum is not None and info.maximum is not None and info.choices is None:
+            said.append(f"{_flag_text(info.minimum)} to {_flag_text(info.maximum)}")
         target.add_argument(
             info.flag,
             dest=info.name,
             type=functools.partial(_parse_value, info),
             default=info.default,
             metavar=_metavar(info),
-            help=info.help + default_text,
+            help=info.help + (f" ({'; '.join(said)})" if said else ""),
         )
 
 

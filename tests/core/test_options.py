@@ -75,6 +75,13 @@ def test_from_values_refuses_a_setting_it_does_not_have() -> None:
         from_values(Outer, {"dpeth": 0.1})
 
 
+def test_help_gives_each_default_and_range_on_and_off_included() -> None:
+    text = " ".join(parser_for(Outer).format_help().split())
+    assert "how deep (default: 0.5; 0.0 to 1.0)" in text
+    assert "loudly (default: off)" in text and "how many " in text  # no default for None, no range for choices
+    assert "a seed (default: 0)" in text  # a minimum alone is no range
+
+
 def test_the_real_options_declare_help_and_ranges() -> None:
     for cls in (GenerateOptions, RetargetSettings):
         for info in option_fields(cls):
