@@ -234,13 +234,18 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
     assert Motion.load(tmp_path / "motion.npz").frame_count == 35 * 30
     if not bpy.app.build_options.audaspace:
         return  # no sound strips in this build
-    settings.music_path = str(second)
-    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     editor = bpy.context.scene.sequence_editor
-    strips = [
-        s for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all) if s.type == "SOUND"
-    ]
-    assert [Path(s.sound.filepath).name for s in strips] == [second.name]
+    channel = next(iter(editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)).channel
+    for music in (second, MUSIC, second):  # the new piece takes the old one's channel and sound's place
+        settings.music_path = str(music)
+        assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+        strips = [
+            s
+            for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
+            if s.type == "SOUND"
+        ]
+        assert [(Path(s.sound.filepath).name, s.channel) for s in strips] == [(music.name, channel)]
+        assert sorted(Path(sound.filepath).name for sound in bpy.data.sounds) == [music.name]
 
 
 # ---------------------------------------------------------------------------- bad input
