@@ -595,6 +595,9 @@ class CONDUCTOR_OT_use_demo_piece(bpy.types.Operator):
         return {"FINISHED"}
 
 
+SECOND_CONDUCTOR_STEP_M = 1.2  # each further conductor stands this far along +X from the one before
+
+
 class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
     """Add a conductor figure (armature and body) and make it the target"""
 
@@ -614,15 +617,27 @@ class CONDUCTOR_OT_create_conductor(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            from .conductor_body import create_conductor
+            from .conductor_body import COLLECTION_NAME, create_conductor
 
-            armature = create_conductor(context, baton_hand=get_settings(context.scene).baton_hand.lower())
+            earlier = [
+                child for child in context.scene.collection.children_recursive if child.name.startswith(COLLECTION_NAME)
+            ]
+            # A second conductor stands beside the first and leaves its camera, lights and floor alone.
+            armature = create_conductor(
+                context,
+                baton_hand=get_settings(context.scene).baton_hand.lower(),
+                camera=not earlier,
+                lights=not earlier,
+                stage=not earlier,
+            )
+            armature.location.x += SECOND_CONDUCTOR_STEP_M * len(earlier)
         except Exception as error:
             return report_failure(self, error)
         settings = get_settings(context.scene)
         settings.armature = armature
         settings.target = "EXISTING"
-        self.report({"INFO"}, f"Added conductor '{armature.name}'.")
+        beside = f", {SECOND_CONDUCTOR_STEP_M * len(earlier):g} m to the side of the first" if earlier else ""
+        self.report({"INFO"}, f"Added conductor '{armature.name}'{beside}.")
         return {"FINISHED"}
 
 

@@ -148,6 +148,22 @@ def test_generate_with_official_checkpoint_keys_the_scene_range(official_run: di
     assert run["job"] == (False, 0.0)
 
 
+def test_a_second_conductor_stands_beside_the_first_and_leaves_the_scene_as_it_was(bpy_scene) -> None:
+    bpy = bpy_scene
+    scene = bpy.context.scene
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    first = scene.virtual_conductor.armature
+    camera, lights = scene.camera, sorted(o.name for o in scene.objects if o.type == "LIGHT")
+    assert camera is not None and lights
+    assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
+    second = scene.virtual_conductor.armature
+    assert second != first and scene.camera == camera
+    assert sorted(o.name for o in scene.objects if o.type == "LIGHT") == lights
+    assert second.location.x - first.location.x == pytest.approx(1.2)
+    body = next(o for o in scene.objects if o.type == "MESH" and o.parent == second)
+    assert body.matrix_world.translation.x == pytest.approx(1.2, abs=0.05)  # the body goes with it
+
+
 def test_generate_onto_an_existing_armature_with_procedural_weights(bpy_scene) -> None:
     bpy = bpy_scene
     assert bpy.ops.conductor.create_conductor() == {"FINISHED"}
