@@ -85,6 +85,9 @@ def command_mel(args: argparse.Namespace) -> str:
     from .audio.mel import mel_90hz
     from .outputs import write_atomically
 
+    if Path(args.output).suffix.lower() != ".npy":
+        raise ConductorError(f"Cannot write the mel as '{Path(args.output).name}'; name it .npy.")
+    check_output_folder(Path(args.output).parent)
     mel = mel_90hz(load_audio(args.audio))
     write_atomically(Path(args.output), lambda handle: np.save(handle, mel), binary=True)
     return f"wrote {args.output}: mel {mel.shape[0]} frames x {mel.shape[1]} bands at 90 fps"

@@ -94,13 +94,16 @@ def generate_motion(
 
 
 def _check_beats_file(beats_file: Path) -> None:
-    """ConductorError unless ``beats_file`` is an existing file of a beat grid's kind."""
-    from .beats.grid import BEATS_SUFFIXES
+    """ConductorError unless ``beats_file`` is an existing file of a beat grid's kind (and, for a
+    MIDI file, one that reads)."""
+    from .beats.grid import BEATS_SUFFIXES, MIDI_SUFFIXES, read_midi_grid
 
     if beats_file.suffix.lower() not in BEATS_SUFFIXES:
         raise ConductorError(f"'{beats_file.name}' is not a beat grid; give --beats a {one_of(BEATS_SUFFIXES)} file.")
     if not beats_file.is_file():
         raise ConductorError(f"Beat file '{beats_file}' does not exist; check --beats.")
+    if beats_file.suffix.lower() in MIDI_SUFFIXES:
+        read_midi_grid(beats_file)  # a broken MIDI file is said before the music is decoded
 
 
 def _procedural_motion(

@@ -39,13 +39,16 @@ import os
 import re
 import struct
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .track import CONDUCTED_METERS, BeatTrack, holds_of, local_tempo_bpm
 from ..errors import ConductorError, one_of
 from ..outputs import write_atomically
+
+if TYPE_CHECKING:
+    from .midi import MidiContent
 
 GRID_FORMAT = "virtualconductor-beat-grid"
 GRID_SUFFIXES = (".json", ".txt", ".csv")  # what a grid is saved as
@@ -470,19 +473,11 @@ def _track_from_bar_starts(
 
 
 # ---------------------------------------------------------------------------------- MIDI
-def grid_from_midi(
-    path: str | os.PathLike[str],
-    *,
-    duration_s: float,
-    offset_s: float | None = None,
-    samples: np.ndarray | None = None,
-    notes: list[str] | None = None,
-) -> BeatTrack:
-    """The beats and bars of a MIDI file's tempo map and time signatures, on the recording's
-    time line (``offset_s`` added; found from ``samples`` when None)."""
+def read_midi_grid(path: Path) -> MidiContent:
+    """The content of a MIDI file given as a beat grid, or one ConductorError sentence (not a
+    MIDI file, corrupt, or without notes): cheap, so it is checked before the music is decoded."""
     from .midi import MidiFileError, read_midi
 
-    path = Path(path)
     try:
         content = read_midi(path)
     except (ValueError, IndexError, OSError, struct.error) as error:
@@ -493,6 +488,21 @@ def grid_from_midi(
         ) from error
     if content.notes.shape[0] == 0:
         raise ConductorError(f"'{path.name}' has no notes, so it has no bars to conduct; give the piece's MIDI file.")
+    return content
+
+
+def grid_from_midi(
+    path: str | os.PathLike[str],
+    *,
+    duration_s: float,
+    offset_s: float | None = None,
+    samples: np.ndarray | None = None,
+    notes: list[str] | None = None,
+) -> BeatTrack:
+    """The beats and bars of a MIDI file's tempo map and time signatures, on the recording's
+    time line (``offset_s`` added; found from ``samples`` when None)."""
+    path = Path(path)
+    content = read_midi_grid(path)
     if not content.tempo_given and notes is not None:
         notes.append(
             f"'{path.name}' sets no tempo; it is read at {MIDI_DEFAULT_BPM:g} quarters a minute, as MIDI players do."

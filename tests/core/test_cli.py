@@ -376,3 +376,14 @@ def test_beats_of_silence_say_none_were_heard(tmp_path):
         assert f"note: 'grid{suffix}' holds no beats" in given.stderr
         with np.load(tmp_path / "given.npz") as archive:
             np.testing.assert_array_equal(archive["keypoints"], still)
+
+
+def test_a_broken_midi_grid_and_a_mel_not_named_npy_are_refused_in_one_sentence(tmp_path):
+    fake = tmp_path / "fake.mid"
+    fake.write_text("not a MIDI file")
+    done = run_cli("generate", GOLDEN_AUDIO, "-o", tmp_path / "m.npz", "--beats", fake, check_rc=1)
+    assert (
+        done.stderr == "error: 'fake.mid' cannot be read: it is not a Standard MIDI File; give the piece's MIDI file.\n"
+    )
+    done = run_cli("mel", GOLDEN_AUDIO, "-o", tmp_path / "m.txt", check_rc=1)
+    assert "name it .npy" in done.stderr and not (tmp_path / "m.txt").exists()
