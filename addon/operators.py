@@ -26,6 +26,7 @@ from ..core.generate_options import DEFAULT, NEURAL, PROCEDURAL, GenerateOptions
 from ..core.generate_options import runs_procedural as weights_run_procedural
 from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
+from . import compat
 from .apply import ApplyOptions
 from .background import BackgroundTask
 from .generation import dependency_paths
@@ -78,8 +79,8 @@ def resolve_music(settings, scene) -> Music:
                 "Data > Unpack Resources) so the generator can read it."
             )
         path = os.path.normpath(bpy.path.abspath(strip.sound.filepath, library=strip.sound.library))
-        # frame_start is where the sound's first sample plays, trimmed or not (a float since 4.x).
-        music = Music(path, needs_strip=False, start_frame=int(round(strip.frame_start)))
+        # The content start is where the sound's first sample plays, trimmed or not (a float since 4.x).
+        music = Music(path, needs_strip=False, start_frame=int(round(compat.strip_start(strip))))
     else:
         if not settings.music_path:
             raise ConductorError("Choose a music file in the Music section.")
