@@ -130,7 +130,7 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         take_notes = set_earlier_action_aside(rollback, armature_obj, earlier, options)
 
         frame_end = options.start_frame + plan.frame_count - 1
-        strip_name, sound_notes = None, ()
+        strip_name, sound_notes = None, cast(tuple[str, ...], ())
         if plan.audio_path is not None and compat.can_load_sound():
             strip_name = add_sound(rollback, scene, plan.audio_path, options.start_frame, frame_end)
         elif plan.audio_path is not None:

@@ -134,5 +134,5 @@ def read_record(item: BatchItem) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def write_record(item: BatchItem, made: dict[str, str]) -> None:
+def write_record(item: BatchItem, made: dict[str, Any]) -> None:
     write_atomically(record_path(item), lambda handle: json.dump(made, handle), binary=False)

@@ -70,10 +70,11 @@ def grid_tempo_note(
     if grid.beats_s.size < GRID_CHECK_MIN_BEATS:
         return ""
     heard = track_beats(samples, sample_rate_hz, tracker=tracker)
-    if heard.notated_beats_s.size < GRID_CHECK_MIN_BEATS:
+    heard_s = heard.beats_s if heard.notated_beats_s is None else heard.notated_beats_s
+    if heard_s.size < GRID_CHECK_MIN_BEATS:
         return ""
     given_bpm = 60.0 / float(np.median(np.diff(grid.beats_s)))  # the median steps over holds
-    heard_bpm = 60.0 / float(np.median(np.diff(heard.notated_beats_s)))
+    heard_bpm = 60.0 / float(np.median(np.diff(heard_s)))
     if any(abs(given_bpm / (heard_bpm * ratio) - 1.0) <= LEVEL_TOLERANCE for ratio in METRICAL_RATIOS):
         return ""
     return (
