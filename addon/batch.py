@@ -28,6 +28,7 @@ from ..core.batch import (
     parse_shard,
     plan_batch,
     read_record,
+    record_path,
     tally,
     write_record,
 )
@@ -122,6 +123,8 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
             except Exception as error:  # a bug on one file must not stop the others
                 traceback.print_exc()
                 result.update(status="failed", error=f"unexpected {type(error).__name__}: {error}")
+            if result["status"] == "failed" and not any(target.is_file() for target in item.outputs.values()):
+                record_path(item).unlink(missing_ok=True)  # nothing made: nothing to mark unfinished
         result["seconds"] = round(time.monotonic() - file_started, 2)
         results.append(result)
         failed = tally([r["status"] for r in results])["failed"]
