@@ -20,6 +20,8 @@ def check_output_folder(folder: str | os.PathLike[str], *, create: bool = False)
             raise ConductorError(
                 f"Output folder '{folder}' cannot be created ({error.strerror}); pick another."
             ) from error
+    elif folder.exists() and not folder.is_dir():
+        raise ConductorError(f"Output folder '{folder}' is a file, not a folder; pick another.")
     elif not folder.is_dir():
         raise ConductorError(f"Output folder '{folder}' does not exist; create it or pick another.")
     probe = folder / f".write-test-{os.getpid()}"

@@ -387,3 +387,11 @@ def test_a_broken_midi_grid_and_a_mel_not_named_npy_are_refused_in_one_sentence(
     )
     done = run_cli("mel", GOLDEN_AUDIO, "-o", tmp_path / "m.txt", check_rc=1)
     assert "name it .npy" in done.stderr and not (tmp_path / "m.txt").exists()
+
+
+def test_an_output_folder_that_is_a_file_or_missing_is_named_as_such(tmp_path):
+    (tmp_path / "a file").write_text("")
+    done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "a file" / "grid.txt", check_rc=1)
+    assert done.stderr == f"error: Output folder '{tmp_path / 'a file'}' is a file, not a folder; pick another.\n"
+    done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "missing" / "grid.txt", check_rc=1)
+    assert done.stderr == f"error: Output folder '{tmp_path / 'missing'}' does not exist; create it or pick another.\n"
