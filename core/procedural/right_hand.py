@@ -35,7 +35,11 @@ ROUNDNESS = 0.6  # share of the Catmull-Rom tangents a legato path takes: 0 woul
 # this speed. Falling from a fixed share of the beat, a staccato at 136 a minute crossed 0.7 m in
 # two frames (12 m/s).
 MAX_STROKE_SPEED = 3.0
-REBOUND_SPEED_FACTOR = 2.0  # a detached rebound (ease-out: peak 2.2 times its mean) may be this much faster
+REBOUND_SPEED_FACTOR = 2.0  # a detached rebound may be this much faster
+# The spans' eases and how much faster than their mean speed each is at its peak: a rebound
+# eases out as 1 - (1 - u)^p (peak p times), a fall accelerates as u^p (peak p times) and a
+# smoothstep (legato's up and down) peaks at 1.5 times.
+REBOUND_EASE_POWER, FALL_EASE_POWER, SMOOTHSTEP_PEAK = 2.2, 2, 1.5
 
 LONG_REST_S = 3.0  # a silence this long after a release: the hands go down and come back
 CUTOFF_BEATS = 0.75  # length of a cut-off stroke, in beats (at most 0.6 s)
@@ -134,7 +138,7 @@ class HandPath:
         smoothstep = u * u * (3.0 - 2.0 * u)
         ease = np.select(
             [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4],
-            [np.zeros_like(u), u, smoothstep, 1.0 - (1.0 - u) ** 2.2, u**2],
+            [np.zeros_like(u), u, smoothstep, 1.0 - (1.0 - u) ** REBOUND_EASE_POWER, u**FALL_EASE_POWER],
             default=smoothstep,
         )
         position = start + ease[:, None] * (end - start)
@@ -290,8 +294,8 @@ def stroke(
         # half keep MAX_STROKE_SPEED (a smoothstep peaks at 1.5 times its mean speed); where the
         # beat is too short for both, in proportion. The up-beat's rebound to a high top at
         # 170 a minute rose 0.5 m in 0.1 s.
-        rise_s = 1.5 * float(np.linalg.norm(top - path.end[1])) / MAX_STROKE_SPEED
-        fall_s = 1.5 * float(np.linalg.norm(ictus - top)) / MAX_STROKE_SPEED
+        rise_s = SMOOTHSTEP_PEAK * float(np.linalg.norm(top - path.end[1])) / MAX_STROKE_SPEED
+        fall_s = SMOOTHSTEP_PEAK * float(np.linalg.norm(ictus - top)) / MAX_STROKE_SPEED
         if rise_s + fall_s >= duration:
             peak_s = start_s + duration * rise_s / (rise_s + fall_s)
         else:
@@ -303,21 +307,18 @@ def stroke(
     start = path.end[1]
     if path.kinds and path.kinds[-1] == HandPath.KINDS.index("fall"):  # arrived at an ictus
         # The stop at the ictus: a moment still (rising a hair, so the beat stays the lowest point).
-        path.to(
-            start_s + ICTUS_STOP_S,
-            start + np.array([0.0, -ICTUS_STOP_RISE]),
-            "linear",
-        )
+        path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -ICTUS_STOP_RISE]), "linear")
     settled = top + np.array([0.0, 0.006])  # the hand settles a little at the top
     moving_from_s = path.end[0]
     # The rebound is a flick, twice as fast at most (slowed to the fall's speed, it moved the
     # seen ictus a frame late); the fall starts early enough to keep MAX_STROKE_SPEED, the wait
     # at the top giving the time.
     rise_s = max(
-        DETACHED_REBOUND_MIN_S, 2.2 * float(np.linalg.norm(top - start)) / (REBOUND_SPEED_FACTOR * MAX_STROKE_SPEED)
+        DETACHED_REBOUND_MIN_S,
+        REBOUND_EASE_POWER * float(np.linalg.norm(top - start)) / (REBOUND_SPEED_FACTOR * MAX_STROKE_SPEED),
     )
     top_s = max(start_s + up * duration, moving_from_s + min(rise_s, 0.4 * (end_s - moving_from_s)))
-    fall_s = 2.0 * float(np.linalg.norm(ictus - settled)) / MAX_STROKE_SPEED
+    fall_s = FALL_EASE_POWER * float(np.linalg.norm(ictus - settled)) / MAX_STROKE_SPEED
     falls_from_s = max(min(start_s + fall * duration, end_s - fall_s), top_s)
     path.to(top_s, top, "rebound").to(falls_from_s, settled, "linear")
     path.to(end_s, ictus, "fall")
