@@ -318,11 +318,11 @@ def _action_name(motion: Motion, audio_path: str | None) -> str:
 def remove_earlier_music(scene: Any, keep: str) -> None:
     """Remove the music strips earlier runs added to ``scene`` (all but the strip ``keep``), so
     a new piece never plays over the last one; strips the user added stay. Their sounds go too
-    once nothing uses them, and ``keep`` moves down to the lowest channel they free where it
-    fits (else each new piece's strip went one channel up, then back)."""
+    once nothing uses them, and ``keep`` moves down to the lowest channel free of other strips
+    (it was added on the lowest free one, so a lower one is one they freed; else each new piece's
+    strip went one channel up, then back)."""
     kept = next((strip for strip in compat.iter_strips(scene) if strip.name == keep), None)
     earlier = [strip for strip in compat.iter_strips(scene) if strip.name != keep and strip.get(MUSIC_STRIP_KEY)]
-    freed_channels = sorted({strip.channel for strip in earlier})
     sounds = {strip.sound for strip in earlier if getattr(strip, "sound", None) is not None}
     for strip in earlier:
         compat.remove_strip(scene, strip)
@@ -330,15 +330,9 @@ def remove_earlier_music(scene: Any, keep: str) -> None:
         if sound.users == 0:
             bpy.data.sounds.remove(sound)
     if kept is not None and kept.get(MUSIC_STRIP_KEY):
-        first, after_last = compat.strip_range(kept)
-        busy = {
-            strip.channel
-            for strip in compat.iter_strips(scene)
-            if strip.name != keep and compat.strip_range(strip)[0] < after_last and compat.strip_range(strip)[1] > first
-        }
-        lower = [channel for channel in freed_channels if channel < kept.channel and channel not in busy]
-        if lower:
-            kept.channel = lower[0]
+        channel = compat.free_channel(scene, *compat.strip_range(kept), ignoring=kept)
+        if channel < kept.channel:
+            kept.channel = channel
 
 
 # ---------------------------------------------------------------------------------- changes

@@ -220,10 +220,12 @@ def strip_range(strip: Any) -> tuple[int, int]:
     return int(strip.frame_final_start), int(strip.frame_final_end)
 
 
-def free_channel(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> int:
-    """The lowest sequencer channel with no strip overlapping ``[frame_start, frame_end)``."""
+def free_channel(scene: bpy.types.Scene, frame_start: int, frame_end: int, *, ignoring: Any = None) -> int:
+    """The lowest sequencer channel with no strip (but ``ignoring``) overlapping ``[frame_start, frame_end)``."""
     busy: set[int] = set()
     for strip in iter_strips(scene):
+        if ignoring is not None and strip.name == ignoring.name:
+            continue
         first, after_last = strip_range(strip)
         if first < frame_end and after_last > frame_start:
             busy.add(strip.channel)
