@@ -44,14 +44,17 @@ class ApplyOptions:
 
     ``mapping`` is a preset name ("conductor", "rigify", "mixamo") or the path of a JSON
     mapping file. ``audio_path`` "" means the motion's own ``source_audio``. Frames are scene
-    frames; the motion is resampled to the scene's frame rate first.
+    frames; the motion is resampled to the scene's frame rate first. ``fixed_music_start``: the
+    music's first frame cannot move (a strip the user placed, beat markers read from it), so a
+    lead-in that does not fit before it is cut at frame 0 (see :func:`take_frames`).
     """
 
     mapping: str = option("conductor", "bone mapping: conductor, rigify, mixamo or a .json file")
     retarget: RetargetSettings = nested(RetargetSettings)
     start_frame: int = option(
         1,
-        "scene frame of the music's start (in the panel, a sound strip's own start when the music is a strip)",
+        "scene frame of the music's start (in the panel, a sound strip's own start when the music is a strip); "
+        "a music file starts later where the conductor's preparation before it would begin before frame 1",
         minimum=-1_000_000,
         maximum=1_000_000,
     )
@@ -73,18 +76,38 @@ class ApplyOptions:
         label="Keep Takes",
     )
     audio_path: str = ""
+    fixed_music_start: bool = False
 
     def __post_init__(self) -> None:
         check(self)
 
 
+FIRST_TAKE_FRAME = 1  # a take's lead-in begins no earlier than this (or Start Frame, if lower): Blender's first frame
+
+
+def take_frames(start_frame: int, lead_in_frames: int, *, fixed_music_start: bool) -> tuple[int, int]:
+    """(the take's first frame, the music's first frame) for music given to start at
+    ``start_frame`` and a motion that begins ``lead_in_frames`` scene frames before its music.
+
+    The lead-in goes before the music. Where it would begin before frame 1 (or before Start Frame,
+    when that is lower) the music starts later so the lead-in fits, unless ``fixed_music_start``;
+    then the take begins before the scene can (its first frame may be negative).
+    """
+    if fixed_music_start:
+        return start_frame - lead_in_frames, start_frame
+    music_frame = max(start_frame, min(start_frame, FIRST_TAKE_FRAME) + lead_in_frames)
+    return music_frame - lead_in_frames, music_frame
+
+
 @dataclasses.dataclass
 class ApplyResult:
-    """What :func:`apply_motion` wrote: the new action, its scene frames, the sound strip."""
+    """What :func:`apply_motion` wrote: the new action, its scene frames (from the lead-in's first),
+    the music's first frame, the sound strip."""
 
     action_name: str
     frame_start: int
     frame_end: int
+    music_frame: int
     fcurve_count: int
     sound_strip_name: str | None
     notes: tuple[str, ...] = ()  # the motion's notes worth telling the user (a MIDI file's offset)
@@ -98,6 +121,7 @@ class _Plan:
     mapping: BoneMapping
     animation: Any  # core.retarget.BoneAnimation
     frame_count: int
+    lead_in_frames: int  # scene frames of the animation before the music's first
     action_name: str
     audio_path: str | None
     notes: tuple[str, ...] = ()  # what the user should know about how it is keyed
@@ -125,14 +149,17 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
             if ik:  # without the pole the IK elbow swings freely (measured 3-28 cm off the solve)
                 set_rigify_switch(rollback, armature_obj, "pole_vector", True)
 
-        written, earlier = write_undoably(rollback, armature_obj, plan, options)
+        first_frame, music_frame = take_frames(
+            options.start_frame, plan.lead_in_frames, fixed_music_start=options.fixed_music_start
+        )
+        written, earlier = write_undoably(rollback, armature_obj, plan, options, first_frame=first_frame)
         keep_motion(written.action, motion)  # removed with the action on a rollback
         take_notes = set_earlier_action_aside(rollback, armature_obj, earlier, options)
 
-        frame_end = options.start_frame + plan.frame_count - 1
+        frame_end = first_frame + plan.frame_count - 1
         strip_name, sound_notes = None, cast(tuple[str, ...], ())
         if plan.audio_path is not None and compat.can_load_sound():
-            strip_name = add_sound(rollback, scene, plan.audio_path, options.start_frame, frame_end)
+            strip_name = add_sound(rollback, scene, plan.audio_path, music_frame, frame_end)
         elif plan.audio_path is not None:
             sound_notes = (
                 "This Blender was built without sound, so no music strip was added; open the file in a Blender "
@@ -140,7 +167,7 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
             )
         if options.set_scene_range:
             frame_range = (scene.frame_start, scene.frame_end)
-            scene.frame_start, scene.frame_end = options.start_frame, frame_end
+            scene.frame_start, scene.frame_end = max(first_frame, 0), max(frame_end, 0)  # Blender's range starts at 0
             rollback.on_undo(lambda: _set_frame_range(scene, frame_range))
         rollback.set_key(scene, ARMATURE_KEY, armature_obj.name)
     if strip_name is not None:  # last, once nothing can fail: the earlier piece stops playing
@@ -150,13 +177,36 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         written.action.name = plan.action_name  # the name it could not have beside the earlier take
     return ApplyResult(
         action_name=written.action.name,
-        frame_start=options.start_frame,
+        frame_start=first_frame,
         frame_end=frame_end,
+        music_frame=music_frame,
         fcurve_count=written.fcurve_count,
         sound_strip_name=strip_name,
-        notes=plan.notes + tuple(take_notes) + sound_notes + tuple(str(note) for note in motion.extra.get("notes", [])),
+        notes=plan.notes
+        + lead_in_notes(options.start_frame, first_frame, music_frame, plan.lead_in_frames, keyframes.scene_fps(scene))
+        + tuple(take_notes)
+        + sound_notes
+        + tuple(str(note) for note in motion.extra.get("notes", [])),
         beaten=beaten_summary(motion.extra),
     )
+
+
+def lead_in_notes(
+    start_frame: int, first_frame: int, music_frame: int, lead_in_frames: int, fps: float
+) -> tuple[str, ...]:
+    """What to tell about a lead-in that moved the music or does not fit in the scene; () otherwise."""
+    seconds = f"{lead_in_frames / fps:.1f} s"
+    if first_frame < 0:
+        return (
+            f"The conductor's preparation begins {seconds} before the music, at frame {first_frame}, before any "
+            f"frame the scene can show; start the music at frame {lead_in_frames} or later to see it.",
+        )
+    if music_frame != start_frame:
+        return (
+            f"The music starts at frame {music_frame} instead of {start_frame}, so the conductor's preparation "
+            f"({seconds}) fits before it; a Start Frame of {music_frame} or more keeps the music where you put it.",
+        )
+    return ()
 
 
 # What creating a conductor adds to the file; removed again when the run fails.
@@ -248,7 +298,15 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
     notes: tuple[str, ...] = ()
     if settings.mode == "IK" and not mapping.ik_bones:
         notes = (f"The mapping '{mapping.name}' names no IK controls on this rig, so the arms are keyed in FK.",)
-    return _Plan(mapping, animation, scene_motion.frame_count, _action_name(motion, audio_path), audio_path, notes)
+    return _Plan(
+        mapping,
+        animation,
+        scene_motion.frame_count,
+        scene_motion.lead_in_frames,
+        _action_name(motion, audio_path),
+        audio_path,
+        notes,
+    )
 
 
 def _check_baton_parent(armature_obj: bpy.types.Object, mapping: BoneMapping, baton_hand: str) -> None:
@@ -358,10 +416,11 @@ class EarlierAction:
 
 
 def write_undoably(
-    rollback: Rollback, armature_obj: Any, plan: _Plan, options: ApplyOptions
+    rollback: Rollback, armature_obj: Any, plan: _Plan, options: ApplyOptions, *, first_frame: int
 ) -> tuple[Any, EarlierAction]:
-    """Write the new action; undo removes it and the NLA tracks added since, and gives the
-    armature its earlier action back. Returns (the written action, the earlier one)."""
+    """Write the new action from scene frame ``first_frame`` on; undo removes it and the NLA
+    tracks added since, and gives the armature its earlier action back. Returns (the written
+    action, the earlier one)."""
     previous_action, previous_slot = compat.get_action_and_slot(armature_obj)
     had_animation_data = armature_obj.animation_data is not None
     tracks_before = (
@@ -380,7 +439,7 @@ def write_undoably(
 
     rollback.on_undo(restore_animation)
     rollback.new_blocks_in("actions")  # undone first: the new action goes before the old returns
-    curves = keyframes.bone_curves(plan.animation, start_frame=options.start_frame, keyframe_step=options.keyframe_step)
+    curves = keyframes.bone_curves(plan.animation, start_frame=first_frame, keyframe_step=options.keyframe_step)
     written = keyframes.write_action(
         armature_obj,
         plan.action_name,

@@ -35,6 +35,12 @@ def is_beat_marker(name: str) -> bool:
     return bool(BEAT_MARKER.match(name) or ADDED_MARKER.match(name))
 
 
+def has_beat_markers(scene: Any) -> bool:
+    """Whether ``scene``'s timeline has beat markers (this tool's, or added beside them): they are
+    placed from the music's first frame, so a run must not move the music."""
+    return any(is_beat_marker(marker.name) for marker in scene.timeline_markers)
+
+
 def put_beat_markers(scene: Any, track: BeatTrack, *, start_frame: int) -> int:
     """Replace this tool's beat markers in ``scene`` with one a beat of ``track`` (the music
     starting at scene frame ``start_frame``); the user's own markers stay. Returns the count."""

@@ -28,6 +28,7 @@ from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
 from . import compat
 from .apply import ApplyOptions
+from .beat_markers import has_beat_markers
 from .background import BackgroundTask
 from .generation import dependency_paths
 from .properties import get_settings, read_options, sound_strips_collection
@@ -196,6 +197,8 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         add_sound=music.needs_strip,
         audio_path=music.path,
         start_frame=music.start_frame,
+        # A strip stays where the user put it, and beat markers where they were put from the music.
+        fixed_music_start=settings.music_source == "STRIP" or has_beat_markers(scene),
     )
     if not create:
         from .apply import check_target
@@ -253,6 +256,8 @@ def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
         motion.save(inputs.save_motion_path)
     target = None if inputs.create_conductor else get_settings(scene).armature
     armature, result = put_motion_in_scene(scene, motion, inputs.apply, armature_obj=target)
+    if result.music_frame != inputs.apply.start_frame:  # moved for the lead-in: Start Frame says where it is now
+        get_settings(scene).start_frame = result.music_frame
     if inputs.create_conductor:
         settings = get_settings(scene)
         settings.armature = armature
@@ -516,6 +521,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         music = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = music.start_frame
+        self._music_is_strip = settings.music_source == "STRIP"
         self._music_name = Path(music.path).name
         self._edits = marker_edits(context.scene)  # said when replaced (headless cannot be asked)
         return WorkerRequest(
@@ -528,7 +534,11 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
     def finish(self, scene, output_path: Path) -> str:
         from ..core.beats.grid import load_grid, saved_beat_count
         from ..core.beats.track import no_beats_heard
+        from ..core.motion.keypoints import MOTION_FPS
+        from ..core.procedural.planning import lead_in_frames
+        from .apply import lead_in_notes, take_frames
         from .beat_markers import put_beat_markers
+        from .keyframes import scene_fps
 
         if saved_beat_count(output_path) == 0:
             raise ConductorError(
@@ -536,12 +546,24 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
                 "or add beat markers (M) by hand."
             )
         track = load_grid(output_path, duration_s=float("inf"))
-        count = put_beat_markers(scene, track, start_frame=self._start_frame)
-        get_settings(scene).beat_source = "MARKERS"
+        settings = get_settings(scene)
+        # The markers are put from where Generate will start the music: a file's music later when
+        # the conductor's preparation needs the frames before it (addon.apply.take_frames).
+        fps = scene_fps(scene)
+        lead_in = round(lead_in_frames(track) / MOTION_FPS * fps)
+        first_frame, music_frame = take_frames(self._start_frame, lead_in, fixed_music_start=self._music_is_strip)
+        if music_frame != self._start_frame:
+            settings.start_frame = music_frame
+        count = put_beat_markers(scene, track, start_frame=music_frame)
+        settings.beat_source = "MARKERS"
         replaced = f" They replace the markers you {self._edits.sentence()}." if self._edits else ""
-        return (
-            f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
-            f"markers, then Generate conducts on them.{replaced}"
+        moved = lead_in_notes(self._start_frame, first_frame, music_frame, lead_in, fps)
+        return " ".join(
+            [
+                f"Marked {count} beats in {len(track.bar_meters)} bars on the timeline; move, add or delete "
+                f"markers, then Generate conducts on them.{replaced}",
+                *moved,
+            ]
         )
 
 

@@ -52,7 +52,7 @@ def main() -> None:
     poses = []
     for label, times in (("as tracked", tracked.beats_s), (f"marker {names[args.move]} moved 0.2 s later", edited)):
         grid = grid_from_times(times, names, duration_s=duration_s)
-        keypoints = conduct(samples, seed=0, beats=grid).keypoints
+        keypoints = conduct(samples, seed=0, beats=grid).without_lead_in().keypoints
         poses.append(keypoints)
         runs[label] = (times, keypoints[:, JOINT_INDEX["right_wrist"], 1])
 

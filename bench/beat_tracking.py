@@ -391,7 +391,7 @@ def conduct_with(track, samples: np.ndarray) -> np.ndarray:
     """The procedural conductor's keypoints (T30, 13, 2) on a tracker's beats (``track``, a BeatTrack)."""
     from core.procedural.conductor import conduct
 
-    return conduct(samples, SAMPLE_RATE_HZ, seed=0, beats=track).keypoints
+    return conduct(samples, SAMPLE_RATE_HZ, seed=0, beats=track).without_lead_in().keypoints
 
 
 def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:

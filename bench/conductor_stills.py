@@ -115,7 +115,7 @@ def meters(out: Path, *, size: int, samples: int) -> None:
                     axis.set_axis_off()
                     if column >= beats.size:
                         continue
-                    frame = int(round(beats[column] * motion.fps)) + 1
+                    frame = int(motion.frames_at(beats[column])) + 1  # the take from frame 1
                     axis.imshow(render(scene, cam, frame, size=size, samples=samples, folder=Path(folder)))
                     axis.set_title(f"{name}: beat {column + 1}, {'front' if view == 0 else 'side'}", fontsize=7)
     figure.suptitle("One bar of each meter at each beat's ictus, front and side (headless Cycles)", fontsize=10)
@@ -143,7 +143,7 @@ def gesture_frames(motion) -> dict[str, int]:
     frames (the hand then highest in a rising ask, lowest in a calming one), the first of the
     closed hand's."""
     flex, turn, curl, point = motion.hands[:, 0].T
-    later = np.arange(motion.frame_count) > 4.0 * motion.fps  # past the opening (its cue is the first entrance)
+    later = motion.times_s > 4.0  # past the opening (its cue is the first entrance)
     picks = {
         "asks (palm up)": (turn > 2.6) & (curl < 0.2),
         "calms (palm down)": (turn < 0.1) & (flex < -0.45),

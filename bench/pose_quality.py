@@ -50,9 +50,8 @@ from core.audio.decode import load_audio  # noqa: E402
 from core.figure.rig import CONDUCTOR_BONES  # noqa: E402
 from core.motion.keypoints import Motion  # noqa: E402
 from core.procedural.conductor import conduct  # noqa: E402
-from core.procedural.loudness import loudness_30fps  # noqa: E402
 from core.retarget import RestSkeleton  # noqa: E402
-from pose_measures import GOALS, Posed, measure  # noqa: E402  (tests/pose_measures.py)
+from pose_measures import GOALS, Posed, level_per_frame, measure  # noqa: E402  (tests/pose_measures.py)
 
 SAMPLE_RATE_HZ = 22_050
 
@@ -93,7 +92,7 @@ def conducted(path: Path, seconds: float) -> tuple[Motion, np.ndarray]:
     level per motion frame (dB, 30 fps)."""
     samples = load_audio(path)[: int(seconds * SAMPLE_RATE_HZ)]
     motion = conduct(samples, seed=0)
-    return motion, loudness_30fps(samples, SAMPLE_RATE_HZ, motion.frame_count)
+    return motion, level_per_frame(motion, samples, SAMPLE_RATE_HZ)
 
 
 def ratio_to_goal(name: str, value: float) -> float:

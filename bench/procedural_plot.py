@@ -231,7 +231,7 @@ def beat_places(motion) -> np.ndarray:
 def ictus_by_place(motion) -> np.ndarray:
     """Median right-wrist position [shape=(places, 2)] at each place's ictus."""
     beats, place = np.asarray(motion.extra["beats_s"]), beat_places(motion)
-    frames = np.clip(np.round(beats * motion.fps).astype(int), 0, motion.frame_count - 1)
+    frames = motion.frames_at(beats)
     wrist = motion.keypoints[:, JOINT_INDEX["right_wrist"]]
     return np.array([np.median(wrist[frames[place == p]], axis=0) for p in range(max(place.max() + 1, 1))])
 
@@ -274,16 +274,16 @@ def patterns(out: Path) -> None:
             kp = motion.keypoints
             downbeats = np.asarray(motion.extra["downbeats_s"])
             start_s = downbeats[downbeats > 4.0][0]
-            shown = slice(int(start_s * 30), int((start_s + 2 * meter * 60.0 / bpm) * 30) + 1)
+            shown = slice(int(motion.frames_at(start_s)), int(motion.frames_at(start_s + 2 * meter * 60.0 / bpm)) + 1)
             x, y = conductor_view(kp, shown)
             row[column].plot(x, y, color="tab:blue" if not staccato else "tab:orange", lw=1.2)
             beats, places = np.asarray(motion.extra["beats_s"]), beat_places(motion)
             for beat, place in zip(beats, places):
                 if start_s - 1e-3 <= beat < start_s + meter * 60.0 / bpm - 1e-3:
-                    px, py = conductor_view(kp, int(round(beat * motion.fps)))
+                    px, py = conductor_view(kp, int(motion.frames_at(beat)))
                     row[column].plot(px, py, "o", color="tab:red")
                     row[column].annotate(str(place + 1), (px, py), textcoords="offset points", xytext=(4, -12))
-            lateral, vertical = wrist_ranges(kp, slice(int(3.0 * 30), int((beats_s[-1]) * 30)))
+            lateral, vertical = wrist_ranges(kp, slice(int(motion.frames_at(3.0)), int(motion.frames_at(beats_s[-1]))))
             spread = np.ptp(ictus_by_place(motion)[:, 0]) / shoulder_width(kp)
             alignment = beat_alignment(beats_s, ictus_beats(kp))
             style = "staccato" if staccato else "legato"
@@ -316,7 +316,7 @@ def music(path: str, out: Path, start_s: float, seconds: float, seed: int, varia
 
     motion = conduct(load_audio(path), seed=seed, variation=variation)
     keypoints = motion.keypoints
-    times_s = np.arange(motion.frame_count) / motion.fps
+    times_s = motion.times_s
     shown = (times_s >= start_s) & (times_s <= start_s + seconds)
     figure, (timeline, image) = plt.subplots(2, 1, figsize=(12, 10), gridspec_kw={"height_ratios": [1, 1.4]})
     for beat in motion.extra["beats_s"]:
@@ -390,7 +390,7 @@ def strip(out: Path, music_path: str, seconds: float) -> None:
                     "-o",
                     str(png),
                     "--frame",
-                    str(int(round(time_s * motion.fps)) + 1),
+                    str(int(motion.frames_at(time_s)) + 1),  # the take from frame 1
                     "--resolution",
                     "480x480",
                     "--samples",

@@ -111,9 +111,15 @@ def command_generate(args: argparse.Namespace, progress: Callable[[float, str], 
         motion = motion.resampled(args.fps)
     motion.save(output)
     beaten = beaten_summary(motion.extra)
+    lead_in = (
+        f"; the first {motion.lead_in_frames} frames ({motion.lead_in_s:.2f} s) come before the music: "
+        "the conductor's preparation"
+        if motion.lead_in_frames
+        else ""
+    )
     return (
         f"wrote {output}: {motion.frame_count} frames at {motion.fps:g} fps ({motion.duration_s:.1f} s), "
-        f"weights {motion.weights_id}, seed {motion.seed}" + (f"; {beaten}" if beaten else "")
+        f"weights {motion.weights_id}, seed {motion.seed}" + (f"; {beaten}" if beaten else "") + lead_in
     )
 
 
@@ -205,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--size", default="480x480", help="WIDTHxHEIGHT in pixels, or one number for a square (default 480)"
     )
     preview.add_argument("--theme", default="dark", choices=("dark", "light"), help="background (default dark)")
-    preview.add_argument("--at", type=float, default=0.0, help="for a .png: the time in seconds to draw")
+    preview.add_argument(
+        "--at",
+        type=float,
+        default=0.0,
+        help="for a .png: the time in the music to draw, seconds (negative in the conductor's lead-in)",
+    )
     preview.set_defaults(run=command_preview)
 
     plot = commands.add_parser("plot", help="plot a motion's keypoint curves over time as a .png")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.motion.keypoints import Motion
+from core.procedural.loudness import loudness_30fps
 from core.neural.beat_lock import beat_alignment, ictus_times
 from core.retarget import PRESETS, RestSkeleton, RetargetSettings, forward_kinematics, retarget
 from core.retarget.solve import _RigBody
@@ -161,9 +162,9 @@ def elbow_measures(pose: Posed, side: str, frames: np.ndarray) -> tuple[float, f
     return float(below[frames].mean()), float(np.median(flare[frames]))
 
 
-def bar_correlation(wrist: np.ndarray, downbeats_s: np.ndarray, level_db: np.ndarray, fps: float) -> float:
-    """Median correlation of consecutive bars' paths [shape=(T, 3)] of equal length and level."""
-    times_s = np.arange(len(wrist)) / fps
+def bar_correlation(wrist: np.ndarray, downbeats_s: np.ndarray, level_db: np.ndarray, times_s: np.ndarray) -> float:
+    """Median correlation of consecutive bars' paths [shape=(T, 3)] of equal length and level;
+    ``times_s`` [shape=(T,)] each frame's time in the music."""
     paths, lengths, levels = [], [], []
     for start_s, end_s in zip(downbeats_s[:-1], downbeats_s[1:]):
         samples_s = np.linspace(start_s, end_s, 48, endpoint=False)
@@ -202,12 +203,18 @@ def head_lag_s(yaw: np.ndarray, hand_x: np.ndarray, fps: float) -> float:
     return float(lags[int(np.argmax(scores))] / fps)
 
 
+def level_per_frame(motion: Motion, samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """The music's level at each frame of ``motion`` [shape=(T,)], dB (the procedural
+    conductor's loudness; in the lead-in before the music, its first frame's, as the conductor reads it)."""
+    music = loudness_30fps(samples, sample_rate_hz, motion.frame_count - motion.lead_in_frames)
+    return np.pad(music, (motion.lead_in_frames, 0), mode="edge")
+
+
 def measure(motion: Motion, pose: Posed, level_db: np.ndarray) -> dict[str, float]:
     """Every measure of bench/pose_quality.py's docstring for one piece on one rig, by name (see
     ``GOALS``); ``level_db`` [shape=(T,)] is the music's level per motion frame (dB)."""
     beats_s = np.asarray(motion.extra["beats_s"])
-    frames = np.arange(motion.frame_count)
-    conducting = (frames >= beats_s[0] * motion.fps) & (frames <= beats_s[-1] * motion.fps)
+    conducting = (motion.times_s >= beats_s[0]) & (motion.times_s <= beats_s[-1])
     result = posture(motion, pose, level_db, conducting=conducting)
     result.update(clashes(pose, conducting=conducting))
     result.update(head_and_hands(motion, pose, conducting=conducting))
@@ -232,7 +239,7 @@ def posture(motion: Motion, pose: Posed, level_db: np.ndarray, *, conducting: np
     result["rest_height"] = float(np.median(height[at_rest])) if at_rest.any() else float("nan")
     result["on_hip"] = float(on_hip[conducting].mean())
     right = pose.head("hand.R")
-    beat_frames = np.clip(np.round(beats_s * fps).astype(int), 0, motion.frame_count - 1)
+    beat_frames = motion.frames_at(beats_s)
     result["beat_plane_height"] = float(np.median((right[beat_frames, 2] - pelvis[beat_frames, 2]) / span[beat_frames]))
     beat_db = level_db[beat_frames]
     heard = beat_db > -30
@@ -303,10 +310,12 @@ def bars(motion: Motion, pose: Posed, level_db: np.ndarray) -> dict[str, float]:
     ``EDGE_S`` from the ends of the motion, which a cut excerpt may cut through)."""
     fps, right = motion.fps, pose.head("hand.R")
     beats_s = np.asarray(motion.extra["beats_s"])
-    inside = beats_s[(beats_s >= EDGE_S) & (beats_s <= motion.duration_s - EDGE_S)]
+    inside = beats_s[(beats_s >= EDGE_S) & (beats_s <= motion.times_s[-1] - EDGE_S)]
     height_image = np.zeros((motion.frame_count, 13, 2))
     height_image[:, 10, 1] = -right[:, 2]  # ictus_times looks for the lowest points (largest image y)
     return {
-        "bar_correlation": bar_correlation(right, np.asarray(motion.extra["downbeats_s"]), level_db, fps),
-        "ictus_alignment": beat_alignment(inside, ictus_times(height_image, fps=fps)) if inside.size else float("nan"),
+        "bar_correlation": bar_correlation(right, np.asarray(motion.extra["downbeats_s"]), level_db, motion.times_s),
+        "ictus_alignment": beat_alignment(inside, ictus_times(height_image, fps=fps, start_s=motion.times_s[0]))
+        if inside.size
+        else float("nan"),
     }

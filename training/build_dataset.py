@@ -305,7 +305,7 @@ def render_piece(job: Job) -> dict:
         if job.beats == "tracked":
             take_seed = int(rng.integers(2**31))
             variation = float(rng.uniform(*VARIATION))
-            motion = conduct(samples, SAMPLE_RATE_HZ, seed=take_seed, variation=variation).keypoints
+            motion = conduct(samples, SAMPLE_RATE_HZ, seed=take_seed, variation=variation).without_lead_in().keypoints
             take = {"seed": take_seed, "variation": round(variation, 3)}
         else:
             motion, take = humanised_motion(samples, track, rng)

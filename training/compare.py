@@ -188,7 +188,7 @@ def evaluate(
         audio_path = folder / "audio.flac"
         if audio_path.is_file():
             samples, rate = soundfile.read(audio_path, dtype="float32")
-            motions["procedural"] = conduct(samples, rate, seed=seed + index).keypoints
+            motions["procedural"] = conduct(samples, rate, seed=seed + index).without_lead_in().keypoints
         for name, model in generators.items():
             motions[name] = generate(model, mel, seed + index)
         motions["shuffled"] = generate(generators["ours"], mels[shuffled_partner(folders, index)], seed + index)

@@ -50,6 +50,10 @@ class Motion:
         The hands beyond the wrists, per frame, left then right: flex (radians), turn (radians),
         curl (0-1) and point (0-1), as :data:`core.motion.skeleton.HAND_CHANNELS` describes them;
         None where the generator draws no hands (the retargeting then derives them from the wrists).
+    lead_in_s : float >= 0
+        How long the motion runs before the music starts, a whole number of frames: frame ``i``
+        is at ``i / fps - lead_in_s`` seconds of the music (:attr:`times_s`). The procedural
+        conductor's preparatory beat when the music starts on its first beat; 0 otherwise.
     """
 
     keypoints: np.ndarray
@@ -60,6 +64,7 @@ class Motion:
     weights_id: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     hands: np.ndarray | None = None
+    lead_in_s: float = 0.0
 
     def __post_init__(self) -> None:
         keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -74,6 +79,13 @@ class Motion:
             raise ConductorError(f"Motion fps must be a positive number, got {self.fps!r}.")
         self.keypoints = keypoints
         self.fps = float(self.fps)
+        lead_in_frames = float(self.lead_in_s) * self.fps
+        if not (np.isfinite(lead_in_frames) and 0 <= round(lead_in_frames) < keypoints.shape[0]):
+            raise ConductorError(
+                f"The motion's lead-in must be 0 or more seconds within its {keypoints.shape[0]} frames, "
+                f"got {self.lead_in_s!r}."
+            )
+        self.lead_in_s = round(lead_in_frames) / self.fps  # whole frames: the music starts on one
         if self.hands is not None:
             hands = np.asarray(self.hands, dtype=np.float32)
             if hands.shape != (keypoints.shape[0], *HANDS_SHAPE) or not np.all(np.isfinite(hands)):
@@ -91,8 +103,30 @@ class Motion:
 
     @property
     def duration_s(self) -> float:
-        """Length in seconds: frame count / fps."""
+        """Length in seconds: frame count / fps (the lead-in included)."""
         return self.frame_count / self.fps
+
+    @property
+    def lead_in_frames(self) -> int:
+        """Frames before the music's first: :attr:`lead_in_s` at :attr:`fps`."""
+        return int(round(self.lead_in_s * self.fps))
+
+    @property
+    def times_s(self) -> np.ndarray:
+        """Each frame's time in the music [shape=(T,), float64], seconds: negative in the lead-in."""
+        return (np.arange(self.frame_count) - self.lead_in_frames) / self.fps
+
+    def frames_at(self, times_s: Any) -> np.ndarray:
+        """The frame nearest each music time in ``times_s`` (seconds) [int64], clipped to the motion."""
+        position = np.round((np.asarray(times_s, dtype=np.float64) + self.lead_in_s) * self.fps)
+        return np.clip(position, 0, self.frame_count - 1).astype(np.int64)
+
+    def without_lead_in(self) -> Motion:
+        """The motion from the music's first frame on (frame ``i`` at ``i / fps`` seconds of the
+        music), for what must line up with the music frame by frame (training pairs, analyses)."""
+        skip = self.lead_in_frames
+        hands = None if self.hands is None else self.hands[skip:]
+        return dataclasses.replace(self, keypoints=self.keypoints[skip:], hands=hands, lead_in_s=0.0)
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the keypoints, as JSON-ready data."""
@@ -100,6 +134,7 @@ class Motion:
             "fps": self.fps,
             "frame_count": self.frame_count,
             "duration_s": self.duration_s,
+            "lead_in_s": self.lead_in_s,
             "joint_names": list(JOINT_NAMES),
             "source_audio": self.source_audio,
             "audio_sha256": self.audio_sha256,
@@ -111,8 +146,10 @@ class Motion:
     def resampled(self, fps: float) -> Motion:
         """The same motion at another frame rate, by linear interpolation in time.
 
-        Frame ``i`` of the result samples the motion at ``i / fps`` seconds; the result spans
-        the same duration (``round(duration_s * fps)`` frames, at least one).
+        Frame ``i`` of the result samples the motion at ``i / fps - lead_in_s`` seconds of the
+        music, the lead-in rounded to whole frames of ``fps`` so the music still starts on a frame;
+        the result spans the same music (``round((duration_s - lead_in_s) * fps)`` frames after
+        the lead-in, at least one in all).
         """
         fps = float(fps)
         if not (np.isfinite(fps) and fps > 0):
@@ -122,20 +159,23 @@ class Motion:
             return dataclasses.replace(
                 self, keypoints=self.keypoints.copy(), hands=None if hands is None else hands.copy()
             )
-        count = max(1, int(round(self.duration_s * fps)))
-        times_s = np.arange(count, dtype=np.float64) / fps
+        lead_in_frames = int(round(self.lead_in_s * fps))
+        count = max(1, lead_in_frames + int(round((self.duration_s - self.lead_in_s) * fps)))
+        # Each new frame's time from this motion's first frame.
+        times_s = (np.arange(count, dtype=np.float64) - lead_in_frames) / fps + self.lead_in_s
         return dataclasses.replace(
             self,
             keypoints=sample_keypoints(self.keypoints, self.fps, times_s),
             fps=fps,
             hands=None if hands is None else sample_keypoints(hands, self.fps, times_s),
+            lead_in_s=lead_in_frames / fps,
         )
 
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write to ``.npz`` (arrays ``keypoints``, ``fps``, ``metadata_json`` and, with hand
-        channels, ``hands``), ``.json`` or ``.csv`` (one row per frame: time_s, x and y of each
-        joint, then the hand channels), chosen by the suffix.
+        channels, ``hands``), ``.json`` or ``.csv`` (one row per frame: time_s in the music,
+        negative in the lead-in, x and y of each joint, then the hand channels), chosen by the suffix.
 
         The file is written to a temporary name beside the target and renamed, so a failed
         write never leaves a half-written file where a finished one is expected.
@@ -166,8 +206,7 @@ class Motion:
                 document["hands"] = np.round(self.hands.astype(np.float64), 6).tolist()
             return write_atomically(path, lambda handle: json.dump(document, handle), binary=False)
 
-        times_s = np.arange(self.frame_count) / self.fps
-        columns = [times_s[:, None], self.keypoints.reshape(self.frame_count, -1)]
+        columns = [self.times_s[:, None], self.keypoints.reshape(self.frame_count, -1)]
         if self.hands is not None:
             columns.append(self.hands.reshape(self.frame_count, -1))
         table = np.concatenate(columns, 1)
@@ -182,7 +221,7 @@ class Motion:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Motion:
         """Read a motion saved by :meth:`save` (``.npz``, ``.json``, or ``.csv``, which keeps the
-        keypoints, the hand channels and the frame rate, not the metadata).
+        keypoints, the hand channels, the frame rate and the lead-in, not the metadata).
 
         A plain ``.npz`` with only ``keypoints`` (and optionally ``fps``) also loads, so
         ConductorMotion100's ``motion.npy`` arrays can be wrapped with ``Motion(array)``.
@@ -228,6 +267,7 @@ class Motion:
             weights_id=str(meta.get("weights_id", "")),
             extra=dict(meta.get("extra", {})),
             hands=None if hands is None else np.asarray(hands, dtype=np.float32),
+            lead_in_s=float(meta.get("lead_in_s", 0.0)),
         )
 
     def to_bytes(self) -> tuple[str, bytes]:
@@ -287,9 +327,9 @@ def sample_keypoints(keypoints: np.ndarray, fps: float, times_s: np.ndarray) -> 
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """(keypoints (T, 13, 2) float32, {"fps": ..., and "hands" (T, 2, 4) where the file has
-    them}) of a .csv that :meth:`Motion.save` wrote; the frame rate from its time column
-    (written to the microsecond)."""
+    """(keypoints (T, 13, 2) float32, {"fps": ..., "lead_in_s": ..., and "hands" (T, 2, 4) where
+    the file has them}) of a .csv that :meth:`Motion.save` wrote; the frame rate and the lead-in
+    from its time column (written to the microsecond)."""
     with path.open() as handle:
         header = tuple(handle.readline().strip().split(","))
         if header not in (CSV_COLUMNS, CSV_COLUMNS + CSV_HAND_COLUMNS):
@@ -299,7 +339,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise ValueError("no frames, or rows of another width")
     times_s = table[:, 0]
     fps = float(f"{(times_s.size - 1) / (times_s[-1] - times_s[0]):.6g}") if times_s.size > 1 else MOTION_FPS
-    meta: dict[str, Any] = {"fps": fps}
+    meta: dict[str, Any] = {"fps": fps, "lead_in_s": max(0.0, -float(times_s[0]))}
     if len(header) > len(CSV_COLUMNS):
         meta["hands"] = table[:, len(CSV_COLUMNS) :].reshape(-1, *HANDS_SHAPE)
     return table[:, 1 : len(CSV_COLUMNS)].reshape(-1, JOINT_COUNT, 2).astype(np.float32), meta

@@ -190,14 +190,15 @@ def render_still(
     size: tuple[int, int] = (480, 480),
     theme: str = "dark",
 ) -> Path:
-    """The skeleton at ``at_s`` seconds as a PNG."""
+    """The skeleton at ``at_s`` seconds of the music (negative in a lead-in) as a PNG."""
     output = _check_output(Path(output), (".png",))
-    if not 0.0 <= at_s <= motion.duration_s:
+    first_s, last_s = -motion.lead_in_s, motion.duration_s - motion.lead_in_s
+    if not first_s - 1e-9 <= at_s <= last_s:
         raise ConductorError(
-            f"{at_s:g} s is outside the motion (0 to {motion.duration_s:.1f} s); give --at a time within it."
+            f"{at_s:g} s is outside the motion ({first_s:.2f} to {last_s:.2f} s); give --at a time within it."
         )
     width, height = size
-    frame = min(max(round(at_s * motion.fps), 0), motion.frame_count - 1)
+    frame = int(motion.frames_at(at_s))
     pixels = fit_to_canvas(motion.keypoints, width, height)
     return write_png(output, draw_skeleton(pixels[frame], width, height, theme=theme))
 
@@ -214,7 +215,8 @@ def render_preview(
 ) -> Path:
     """The skeleton as an H.264 MP4 at the motion's frame rate, with ``audio`` as AAC if given.
 
-    The video is as long as the motion; the music is cut to it. Needs ``ffmpeg`` on PATH.
+    The video is as long as the motion; the music starts after its lead-in and is cut to it.
+    Needs ``ffmpeg`` on PATH.
     """
     output = _check_output(Path(output), (".mp4",))
     ffmpeg = shutil.which("ffmpeg")
@@ -228,7 +230,9 @@ def render_preview(
     width, height = size
     pixels = fit_to_canvas(motion.keypoints, width, height)
     temporary = output.with_name(f".{output.stem}.partial-{os.getpid()}.mp4")
-    command = _ffmpeg_command(ffmpeg, temporary, size=size, fps=motion.fps, audio=audio, crf=crf)
+    command = _ffmpeg_command(
+        ffmpeg, temporary, size=size, fps=motion.fps, audio=audio, crf=crf, audio_delay_s=motion.lead_in_s
+    )
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     stdin, stderr = process.stdin, process.stderr
     assert stdin is not None and stderr is not None, "both are pipes"
@@ -268,9 +272,11 @@ def _ffmpeg_command(
     fps: float,
     audio: str | os.PathLike[str] | None,
     crf: int,
+    audio_delay_s: float = 0.0,
 ) -> list[str]:
     """The ffmpeg command that reads raw RGB frames of ``size`` on stdin at ``fps`` and writes
-    them to ``output`` as H.264 (quality ``crf``), with ``audio`` as AAC cut to the video."""
+    them to ``output`` as H.264 (quality ``crf``), with ``audio`` as AAC starting
+    ``audio_delay_s`` seconds in and cut to the video."""
     width, height = size
     command = [
         ffmpeg,
@@ -292,7 +298,22 @@ def _ffmpeg_command(
     if audio is not None:
         # apad: music shorter than the motion goes on as silence, so -shortest cuts to the video
         # (alone, ffmpeg stopped at the music's end and the frames still coming broke the pipe)
-        command += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-af", "apad", "-c:a", "aac", "-b:a", "192k"]
+        # (adelay: the motion's lead-in plays before the music, in silence)
+        delay = f"adelay={round(audio_delay_s * 1000)}:all=1," if audio_delay_s > 0 else ""
+        command += [
+            "-i",
+            str(audio),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-af",
+            f"{delay}apad",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+        ]
         command += ["-shortest"]
     return command + [
         "-c:v",
@@ -332,7 +353,7 @@ def plot_curves(
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    times_s = np.arange(motion.frame_count) / motion.fps
+    times_s = motion.times_s  # in the music: the lead-in before 0
     figure, axes = pyplot.subplots(2, 1, sharex=True, figsize=(size[0] / 100, size[1] / 100), dpi=100)
     for name in joints:
         series = motion.keypoints[:, JOINT_INDEX[name]]

@@ -135,6 +135,7 @@ def ictus_times(
     smooth_s: float = 0.05,
     min_gap_s: float = 0.25,
     min_drop: float = 0.1,
+    start_s: float = 0.0,
 ) -> np.ndarray:
     """Ictus times: the moments the beating hand reaches the bottom of a stroke and turns up.
 
@@ -154,18 +155,21 @@ def ictus_times(
         Seconds.
     min_drop : float
         Share of the 5th-95th percentile range of the wrist's y.
+    start_s : float
+        The first frame's time, seconds: a motion's ``times_s[0]`` gives the music's times
+        (negative in its lead-in).
 
     Returns
     -------
     np.ndarray [shape=(K,), float64]
-        Ictus times in seconds from the first frame, increasing.
+        Ictus times in seconds from ``start_s`` at the first frame, increasing.
     """
     height = gaussian_smooth(np.asarray(keypoints, dtype=np.float64)[:, wrist, 1], smooth_s * fps)
     low, high = np.percentile(height, [5, 95])
     bottoms = stroke_bottoms(
         height, min_gap=max(1, int(round(min_gap_s * fps))), min_prominence=max(min_drop * (high - low), 1e-6)
     )
-    return bottoms / fps
+    return start_s + bottoms / fps
 
 
 def beat_alignment(reference_s: np.ndarray, other_s: np.ndarray, *, sigma_s: float = BEAT_SIGMA_S) -> float:

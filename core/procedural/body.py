@@ -96,7 +96,7 @@ def move_body(
     angles = body_angles(plan, track, times_s, style=style, hand_x=hand_x, cue=cue, rng=rng, variation=variation)
 
     hips_shift = 0.3 * SKELETON_UNITS["torso"] * np.sin(angles.side)
-    hips_shift = hips_shift + variation * slow_noise(rng, frame_count, channels=1, amplitude=0.001)[:, 0] * plan.engaged
+    hips_shift = hips_shift + variation * slow_noise(rng, times_s, channels=1, amplitude=0.001)[:, 0] * plan.engaged
     for name in ("left_hip", "right_hip"):
         pose[:, index[name], 0] += hips_shift
     pelvis = (pose[:, index["left_hip"]] + pose[:, index["right_hip"]]) / 2
@@ -135,7 +135,6 @@ def body_angles(
     for preparations, follows the beating hand (``hand_x`` [shape=(T,)], its smoothed image x)
     across; the neck carries the head a little forward, half the lean more; the head follows the
     hand ``HEAD_LAG_S`` behind, turns to cues (``cue`` [shape=(T,)]) and nods after downbeats."""
-    frame_count = times_s.size
     # The body settles into and out of conducting more slowly than the hands.
     engaged, energy = smooth(plan.engaged, BODY_SETTLE_S), style.energy
     beats_s = plan.beats_s
@@ -147,7 +146,7 @@ def body_angles(
     )
     bob = energy * BOB_RAD * size_now * np.exp(-((nearest_s / BOB_WIDTH_S) ** 2))
     breath = BREATH_RAD * smooth(preparation_breath(plan, track, times_s), 0.3)  # even a quick upbeat breathes smoothly
-    wobble = variation * slow_noise(rng, frame_count, channels=3, amplitude=np.radians(0.6))
+    wobble = variation * slow_noise(rng, times_s, channels=3, amplitude=np.radians(0.6))
     lean = LEAN_BASE_RAD + (intensity + bob - breath + wobble[:, 0]) * engaged
     lean = np.maximum(lean, np.radians(0.5))  # the lift reads a lean as forward: never behind upright
     side = np.arcsin(np.clip(SIDE_SHIFT * energy * (hand_x - PATTERN_CENTRE_X) / SKELETON_UNITS["torso"], -0.2, 0.2))
@@ -157,7 +156,7 @@ def body_angles(
     hand_low = np.interp(times_s - HEAD_LAG_S, times_s, smooth(plan_height(plan, times_s), 0.3))
     yaw = np.clip(energy * HEAD_YAW_MAX_RAD * (lagged_x - PATTERN_CENTRE_X) / 0.2, -HEAD_YAW_MAX_RAD, HEAD_YAW_MAX_RAD)
     yaw = smooth((yaw + CUE_YAW_RAD * cue) * engaged, 0.3)
-    yaw += variation * slow_noise(rng, frame_count, channels=1, amplitude=np.radians(2.0))[:, 0] * engaged
+    yaw += variation * slow_noise(rng, times_s, channels=1, amplitude=np.radians(2.0))[:, 0] * engaged
     pitch = (nods(plan, track, times_s) + HEAD_FOLLOW_PITCH_RAD * hand_low + wobble[:, 2]) * engaged
     return BodyAngles(lean=lean, side=side, neck=NECK_LEAN_RAD + 0.5 * (lean - LEAN_BASE_RAD), yaw=yaw, pitch=pitch)
 

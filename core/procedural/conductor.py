@@ -29,7 +29,7 @@ from .body import move_body
 from .left_hand import LeftHand, left_hand, narrowed_for_mirroring
 from .loudness import loudness_30fps
 from .patterns import beat_patterns, pattern_name, regroup
-from .planning import BeatPlan, ictus_push, plan_beats, used_articulation
+from .planning import BeatPlan, ictus_push, lead_in_frames, plan_beats, used_articulation
 from .hands import BATON_REST, FREE_REST, hand_channels
 from .pose import ELBOW_POLE, ELBOW_POLE_REST, REST_POSE, SKELETON_UNITS, hand_depth, mirrored_pole, place_elbows
 from .right_hand import right_wrist
@@ -81,7 +81,9 @@ def conduct(
     -------
     Motion
         ``keypoints`` [shape=(T, 13, 2), float32] at 30 fps, ``T`` the neural generator's frame
-        count (``frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``); ``hands`` [shape=(T,
+        count (``frame_count_30fps(frame_count_90hz(n, sample_rate_hz))``) after ``lead_in_s``
+        (the ready point and the preparatory beat, where the music starts too soon after its first
+        beat for them; :func:`core.procedural.planning.lead_in_frames`); ``hands`` [shape=(T,
         2, 4), float32] each hand's flex, turn, curl and point; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
         (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2"),
         ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
@@ -99,8 +101,10 @@ def conduct(
     samples, track, sound, pattern = hear(
         samples, sample_rate_hz, beats=beats, meter=meter, tracker=tracker, checkpoint=checkpoint
     )
-    times_s = np.arange(frame_count) / MOTION_FPS
-    loudness_db = loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count)
+    lead_in = lead_in_frames(track)  # the preparation before the music, where it starts on the beat
+    times_s = (np.arange(lead_in + frame_count) - lead_in) / MOTION_FPS
+    # Before the music the level is its first frame's, so the lead-in reads as no crescendo.
+    loudness_db = np.pad(loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count), (lead_in, 0), mode="edge")
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
     keypoints, hands = draw_figure(
@@ -114,6 +118,7 @@ def conduct(
         seed=seed,
         weights_id="procedural",
         extra=motion_extra(track, pattern=pattern, variation=variation, style=style, sound=sound),
+        lead_in_s=lead_in / MOTION_FPS,
     )
 
 

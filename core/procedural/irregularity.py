@@ -13,6 +13,7 @@ from ..audio.filters import gaussian_smooth
 from ..motion.keypoints import MOTION_FPS
 
 NOISE_CELL_S = 0.1  # the human irregularity of a beat is drawn for its tenth of a second
+NOISE_LEAD_IN_S = 4.0  # the drift drawn before the music, for the longest lead-in (a preparation at 30 a minute)
 
 
 def noise_at(rng: np.random.Generator, times_s: np.ndarray, *, span_s: float, channels: int) -> np.ndarray:
@@ -50,16 +51,29 @@ def uniform_at(rng: np.random.Generator, times_s: np.ndarray, *, span_s: float) 
     return field[np.clip((np.asarray(times_s) / NOISE_CELL_S).astype(int), 0, field.size - 1)]
 
 
-def slow_noise(rng: np.random.Generator, frame_count: int, *, channels: int, amplitude: float) -> np.ndarray:
-    """Smooth random drift, about one wiggle per two seconds.
+def slow_noise(rng: np.random.Generator, times_s: np.ndarray, *, channels: int, amplitude: float) -> np.ndarray:
+    """Smooth random drift, about one wiggle per two seconds, keyed to the music's time: one
+    draw a frame of the music, and a lead-in before it (up to ``NOISE_LEAD_IN_S``) reads draws of
+    a stream of its own, so how long it is changes nothing after it.
+
+    Parameters
+    ----------
+    times_s : np.ndarray [shape=(T,), float64]
+        Each motion frame's time (30 fps, increasing), seconds of the music.
 
     Returns
     -------
-    np.ndarray [shape=(frame_count, channels), float64]
-        One row per motion frame (30 fps), standard deviation about ``amplitude`` (in the unit
-        of ``amplitude``: image units or radians).
+    np.ndarray [shape=(T, channels), float64]
+        One row per motion frame, standard deviation about ``amplitude`` (in the unit of
+        ``amplitude``: image units or radians).
     """
-    noise = rng.standard_normal((frame_count, channels))
+    times_s = np.asarray(times_s, dtype=np.float64)
+    lead_in = int(round(NOISE_LEAD_IN_S * MOTION_FPS))
+    frames = np.round(times_s * MOTION_FPS).astype(np.int64) + lead_in
+    music = rng.standard_normal((max(int(frames.max(initial=0)) + 1 - lead_in, 1), channels))  # a draw a frame
+    (lead_in_rng,) = rng.spawn(1)  # the lead-in's own stream: what ``rng`` draws next is as without one
+    noise = np.concatenate([lead_in_rng.standard_normal((lead_in, channels)), music])
+    count = noise.shape[0]
     smoothed = gaussian_smooth(noise, 0.4 * MOTION_FPS, axis=0)
-    spread = smoothed.std() if frame_count > 1 else 1.0
-    return amplitude * smoothed / max(spread, 1e-9)
+    spread = smoothed[lead_in:].std() if count > lead_in + 1 else 1.0
+    return amplitude * smoothed[np.clip(frames, 0, count - 1)] / max(spread, 1e-9)

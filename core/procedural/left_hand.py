@@ -124,7 +124,7 @@ def left_hand(
     centre = np.array([2.0 * BODY_CENTRE_X - PATTERN_CENTRE_X, BEAT_PLANE_Y])
     mirrored = np.stack([2.0 * BODY_CENTRE_X - right[:, 0], right[:, 1]], axis=1)
     mirrored = centre + LEFT_MIRROR_SHARE * (mirrored - centre)
-    mirrored += variation * slow_noise(rng, frame_count, channels=2, amplitude=0.006)
+    mirrored += variation * slow_noise(rng, times_s, channels=2, amplitude=0.006)
 
     ask_weight, ask_progress, calm_weight, calm_progress = dynamic_gestures(plan, loudness_db, times_s)
     ask_point = np.array(ASK_FROM) + ask_progress[:, None] * (np.array(ASK_TO) - np.array(ASK_FROM))

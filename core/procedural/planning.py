@@ -45,6 +45,20 @@ RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the p
 POST_CUTOFF_S, LOWER_S = 0.6, 1.5  # still after a cut-off, then down to rest
 
 
+def lead_in_frames(track: BeatTrack) -> int:
+    """Motion frames (30 fps) the conducting needs before the music starts: the still ready point
+    and the preparatory beat one beat ahead of the first, in tempo, where the music starts too soon
+    after its first beat for them (an orchestra plays on the conductor's upbeat, in silence before
+    it); 0 where they fit in the music or there is nothing to beat.
+    """
+    beats_s = np.asarray(track.beats_s, dtype=np.float64)
+    if beats_s.size < 2:
+        return 0
+    period_s = local_period_s(beats_s, np.asarray(track.held, dtype=bool))
+    needed_s = READY_HOLD_S + float(period_s[0]) - float(beats_s[0])
+    return max(0, int(np.ceil(needed_s * MOTION_FPS - 1e-6)))
+
+
 @dataclasses.dataclass
 class BeatPlan:
     """Where and how every beat is drawn, and the piece's shape around them.

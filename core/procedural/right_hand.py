@@ -71,13 +71,12 @@ def right_wrist(plan: BeatPlan, times_s: np.ndarray, *, rng: np.random.Generator
         The right wrist per frame, image coordinates.
     """
     beats_s = plan.beats_s
-    frame_count = times_s.size
     legato_path = right_hand_path(plan, legato=True).evaluate(times_s)
     detached_path = right_hand_path(plan, legato=False).evaluate(times_s)
     segment = np.clip(np.searchsorted(beats_s, times_s, side="right") - 1, 0, beats_s.size - 1)
     legato_share = plan.articulation[segment, 0][:, None]
     right = legato_share * legato_path + (1.0 - legato_share) * detached_path
-    right += variation * slow_noise(rng, frame_count, channels=2, amplitude=0.004) * plan.engaged[:, None]
+    right += variation * slow_noise(rng, times_s, channels=2, amplitude=0.004) * plan.engaged[:, None]
     right[:, 0] = within_reach(right[:, 0], side="right")
     return right
 

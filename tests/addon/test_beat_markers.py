@@ -62,6 +62,10 @@ def test_analyse_beats_marks_bars_and_beats_and_leaves_the_users_markers(scene_w
     assert all(name.split(".")[1] != "1" for name, _ in marks if not name.startswith("|"))
     assert {"Intro", "12.7 take"} <= {m.name for m in scene.timeline_markers}
     assert scene.virtual_conductor.beat_source == "MARKERS"
+    # The demo piece plays from its first beat: the music file moves later so that the conductor's
+    # preparation (the ready point, then one beat at 120 a minute) fits before it, the markers with it.
+    lead_in = scene.virtual_conductor.start_frame - 1
+    assert lead_in == pytest.approx(0.5 * 30 + 15, abs=2) and marks[0] == ("|1.1", 1 + lead_in)
     first = len(scene.timeline_markers)
     assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}  # ours replaced, not stacked
     assert len(scene.timeline_markers) == first
@@ -73,8 +77,12 @@ def test_analyse_beats_marks_bars_and_beats_and_leaves_the_users_markers(scene_w
 def test_edited_markers_change_the_motion_there_and_nowhere_else(scene_with_demo) -> None:
     scene = scene_with_demo
     assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}
+    music_frame = scene.virtual_conductor.start_frame  # moved for the lead-in
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
     settings = scene.virtual_conductor
+    # The markers' music stays put and the preparation fits before it: the take starts at frame 1.
+    assert settings.start_frame == music_frame and scene.frame_start == 1
+    assert "before any frame the scene can show" not in settings.status
     armature = settings.armature
     before = right_wrist_track(scene, armature)
     markers = [m for m in scene.timeline_markers if m.name[:1] in "|0123456789"]

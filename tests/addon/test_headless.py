@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from conftest import DEMO_PIECE, OFFICIAL_GENERATOR, PROJECT_ROOT, import_extension, write_tone
 
+from core.motion.keypoints import Motion
+
 bpy = pytest.importorskip("bpy")
 
 ENTRY = PROJECT_ROOT / "addon" / "headless_main.py"
@@ -107,7 +109,11 @@ def the_action(obj):
 @pytest.mark.slow
 def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music: Path) -> None:
     scene = open_blend(generated["blend"])
-    frames = round(SECONDS * FPS)
+    stored_armature, stored = import_extension("addon.stored_motion").stored_motion(scene)
+    # The piece plays from its first beat: the conductor's preparation comes first, then the music.
+    lead_in = round(stored.lead_in_s * FPS)
+    assert lead_in >= 0.5 * FPS and stored.frame_count == stored.lead_in_frames + round(SECONDS * 30)
+    frames = lead_in + round(SECONDS * FPS)
     assert (scene.render.fps, scene.render.fps_base) == (FPS, 1.0)
     assert (scene.frame_start, scene.frame_end) == (1, frames)
     armature = scene.objects["Conductor"]
@@ -118,11 +124,10 @@ def test_generate_makes_an_animated_blend_with_the_music(generated: dict, music:
     if bpy.app.build_options.audaspace:
         editor = scene.sequence_editor
         strips = [s for s in getattr(editor, "strips_all", None) or editor.sequences_all if s.type == "SOUND"]
-        assert len(strips) == 1 and import_extension("addon.compat").strip_range(strips[0])[0] == 1
+        assert len(strips) == 1 and import_extension("addon.compat").strip_range(strips[0])[0] == 1 + lead_in
         assert Path(bpy.path.abspath(strips[0].sound.filepath)).resolve() == music.resolve()
-    stored_armature, stored = import_extension("addon.stored_motion").stored_motion(scene)
     assert stored_armature == armature and "Conductor Motion.json" not in bpy.data.texts
-    assert stored.weights_id == "procedural" and stored.frame_count == round(SECONDS * 30)
+    assert stored.weights_id == "procedural"
     scene.frame_set(10)
     early = np.array(armature.pose.bones["forearm.R"].matrix)
     scene.frame_set(60)
@@ -156,7 +161,8 @@ def test_generate_a_left_handed_conductor_with_motion_options(music: Path, tmp_p
     assert import_extension("addon.stored_motion").stored_motion(scene)[1].extra["meter"] == 3  # beaten in three
     assert armature.data.bones["baton"].parent.name == "hand.L"
     curves = import_extension("addon.compat").action_fcurves(the_action(armature))
-    frames = round(SECONDS * scene.render.fps / scene.render.fps_base)
+    frames = scene.frame_end  # from frame 1: the preparation, then the music
+    assert frames > round(SECONDS * scene.render.fps / scene.render.fps_base)
     keyed = {point.co.x for fc in curves for point in fc.keyframe_points}
     assert keyed == {*range(1, frames + 1, 2), frames}  # every 2nd frame and the last (the baton arm needs all)
     bad = headless("generate", music, "-o", tmp_path / "bad.blend", "--weights", "procedural", "--smoothing", 4)
@@ -467,8 +473,8 @@ def test_exports_reimport_standing_on_the_same_frames_with_the_same_joint_rotati
 
 
 def test_glb_animation_starts_with_the_music_at_zero_seconds(generated: dict) -> None:
-    """The scene's first frame is the music's start: a glTF player must see it at 0 s, not one
-    frame (1 / fps) late, and the last key at the last frame's time."""
+    """The scene's first frame (the take's: the conductor's preparation, then the music) is at
+    0 s for a glTF player, not one frame (1 / fps) late, and the last key at the last frame's time."""
     import struct
 
     data = generated["glb"].read_bytes()
@@ -480,7 +486,7 @@ def test_glb_animation_starts_with_the_music_at_zero_seconds(generated: dict) ->
         for sampler in animation["samplers"]
     ]
     assert times and all(accessor["min"] == [0.0] for accessor in times)
-    frames = int(SECONDS * FPS)
+    frames = round(Motion.load(generated["npz"]).lead_in_s * FPS) + int(SECONDS * FPS)
     assert max(accessor["max"][0] for accessor in times) == pytest.approx((frames - 1) / FPS, abs=1e-4)
 
 
@@ -488,7 +494,8 @@ def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_
     """``export piece.blend`` later gives the same motion as ``generate --export`` did."""
     with np.load(generated["npz"], allow_pickle=False) as archive:
         keypoints, hands = archive["keypoints"], archive["hands"]
-    assert keypoints.shape == (round(SECONDS * 30), 13, 2) and hands.shape == (keypoints.shape[0], 2, 4)
+    lead_in = Motion.load(generated["npz"]).lead_in_frames
+    assert keypoints.shape == (lead_in + round(SECONDS * 30), 13, 2) and hands.shape == (keypoints.shape[0], 2, 4)
     assert generated["fbx"].stat().st_size > 10_000
 
     done = headless("export", generated["blend"], "-o", tmp_path / "later.csv", "-o", tmp_path / "later.json")
@@ -498,6 +505,7 @@ def test_export_command_reads_the_motion_kept_in_the_blend(generated: dict, tmp_
     assert table.shape == (keypoints.shape[0], 1 + 26 + 8)
     np.testing.assert_allclose(table[:, 1:27].reshape(-1, 13, 2), keypoints, atol=1e-5)
     np.testing.assert_allclose(table[:, 27:].reshape(-1, 2, 4), hands, atol=1e-5)
+    assert table[lead_in, 0] == 0.0 and table[0, 0] == pytest.approx(-lead_in / 30)  # the music's time
     document = json.loads((tmp_path / "later.json").read_text())
     assert document["weights_id"] == "procedural" and document["fps"] == 30
 
@@ -516,15 +524,16 @@ def test_a_ten_minute_piece_generates_and_exports_exactly(tmp_path: Path) -> Non
     blend, direct, later = tmp_path / "long.blend", tmp_path / "direct.npz", tmp_path / "later.npz"
     done = headless("generate", music, "-o", blend, "--export", direct, *FAST, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[-1].endswith("s: frames 1-18000 at 30 fps"), done.stdout
+    lead_in = Motion.load(direct).lead_in_frames  # the preparation before the music
+    assert done.stdout.splitlines()[-1].endswith(f"s: frames 1-{18_000 + lead_in} at 30 fps"), done.stdout
     done = headless("export", blend, "-o", later, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(direct) as first, np.load(later) as second:
-        assert first["keypoints"].shape == (18_000, 13, 2)
+        assert first["keypoints"].shape == (18_000 + lead_in, 13, 2)
         np.testing.assert_array_equal(first["keypoints"], second["keypoints"])
     scene = open_blend(blend)
-    assert (scene.frame_start, scene.frame_end) == (1, 18_000)
-    assert tuple(the_action(scene.objects["Conductor"]).frame_range) == (1.0, 18_000.0)
+    assert (scene.frame_start, scene.frame_end) == (1, 18_000 + lead_in)
+    assert tuple(the_action(scene.objects["Conductor"]).frame_range) == (1.0, 18_000.0 + lead_in)
 
 
 def test_a_blend_in_the_previous_format_still_exports(generated: dict, tmp_path: Path) -> None:
@@ -599,8 +608,8 @@ def test_batch_reports_each_file_skips_finished_ones_and_leaves_no_partial_files
     changed = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST)
     assert changed.returncode == 0 and "good.wav: made again, its music changed" in changed.stderr
     assert (out / "good.blend").stat().st_mtime_ns != stamp
-    with np.load(out / "good.npz") as archive:
-        assert archive["keypoints"].shape[0] == 75  # 2.5 s at 30 fps: the new music's
+    redone = Motion.load(out / "good.npz")
+    assert redone.frame_count - redone.lead_in_frames == 75  # 2.5 s at 30 fps: the new music's
     changed = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST, "--fps", 24)
     assert changed.returncode == 0 and "good.wav: made again, its settings changed" in changed.stderr
     same = headless("batch", music / "good.wav", "-o", out, "--formats", "blend,npz", *FAST, "--fps", 24)
@@ -639,8 +648,8 @@ def test_batch_redoes_outputs_a_stopped_run_left_mixed_and_follows_an_edited_gri
     assert again.returncode == 0, again.stderr[-3000:]
     assert "good.wav: made again, its outputs were left unfinished by a run that stopped" in again.stderr
     assert (out / "good.blend").stat().st_mtime_ns != blend_stamp
-    with np.load(out / "good.npz") as archive:
-        assert archive["keypoints"].shape[0] == 60  # 2 s at 30 fps: both outputs of these settings
+    redone = Motion.load(out / "good.npz")  # 2 s at 30 fps after the lead-in: both outputs of these settings
+    assert redone.fps == 30 and redone.frame_count - redone.lead_in_frames == 60
 
     grid = tmp_path / "grid.txt"
     grid.write_text("0.25\n0.75\n1.25\n1.75\n")

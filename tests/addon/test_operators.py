@@ -214,9 +214,13 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
         strip.content_start if hasattr(strip, "content_start") else strip.frame_start
     ) == 50  # left where it was ...
     fps = scene.render.fps / scene.render.fps_base
-    assert scene.frame_start == 50  # ... and the motion starts under it
-    assert scene.frame_end - scene.frame_start + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
-    assert action.frame_range[0] == pytest.approx(50.0)
+    # ... and the motion's music part starts under it, the conductor's preparation before it (the
+    # demo piece plays from its first beat)
+    lead_in = round(0.5 * fps + 60.0 / 120.0 * fps)  # the ready point, then one beat at 120 a minute
+    assert scene.frame_start == pytest.approx(50 - lead_in, abs=2) and scene.frame_start < 50
+    assert action.frame_range[0] == scene.frame_start
+    assert scene.frame_end - 50 + 1 == pytest.approx(35.0 * fps, abs=2)  # the 35-s piece
+    assert settings.start_frame == 1  # a strip's music never moves: nothing to tell the setting
 
 
 @pytest.mark.slow
@@ -231,6 +235,11 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
     second = write_tone(tmp_path / "second piece.wav", duration_s=6.0)
     settings = settings_for(bpy, weights="PROCEDURAL", target="CREATE")
     assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    # The demo piece plays from its first beat: its file starts later, after the conductor's
+    # preparation, the take from frame 1; Start Frame says where the music is now, and so does the status.
+    scene = bpy.context.scene
+    assert settings.start_frame > 1 and scene.frame_start == 1
+    assert f"The music starts at frame {settings.start_frame} instead of 1" in settings.status
     saved = tmp_path / "animated in the add-on.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(saved), copy=True)
     done = subprocess.run(
@@ -249,7 +258,8 @@ def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_musi
     assert done.returncode == 0, done.stderr[-3000:]
     from core.motion.keypoints import Motion
 
-    assert Motion.load(tmp_path / "motion.npz").frame_count == 35 * 30
+    kept = Motion.load(tmp_path / "motion.npz")
+    assert kept.frame_count == kept.lead_in_frames + 35 * 30
     if not bpy.app.build_options.audaspace:
         return  # no sound strips in this build
     editor = bpy.context.scene.sequence_editor

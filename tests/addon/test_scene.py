@@ -7,6 +7,7 @@ every bpy from 4.2 to 5.0; sound-strip checks need a Blender built with audaspac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -659,3 +660,31 @@ def test_a_rigify_gltf_carries_its_deform_bones_as_blenders_own_sampling_does(tm
     assert np.ptp(got["DEF-forearm.R"], axis=0).max() > 1e-2
     for name in expected:
         assert np.abs(got[name] - expected[name]).max() < 1e-4, name
+
+
+@pytest.mark.parametrize("fps", [30, 24])
+def test_a_lead_in_is_keyed_before_the_music_and_moves_a_file_s_music_to_fit(motion, fps):
+    """The conductor's preparation comes before the music: keyed before its first frame. Where
+    Start Frame leaves no room for it, a music file starts later (and says so); a strip the user
+    placed stays, and the preparation before frame 0 is said to be out of the scene."""
+    lead = Motion(motion.keypoints, fps=30.0, source_audio=motion.source_audio, seed=SEED, lead_in_s=1.0)
+    lead_frames, frames = fps, round(1200 * fps / 30)  # 1 s before the music, 39 s of music
+    scene, armature = fresh_conductor(fps, body=False, camera=False, lights=False, stage=False)
+    result = apply_mod.apply_motion(scene, armature, lead, options(start_frame=100))  # room enough
+    check_applied(scene, armature, result, "conductor", frames, start_frame=100 - lead_frames)
+    check_sound(scene, result, start_frame=100)
+    assert result.music_frame == 100 and not any("preparation" in note for note in result.notes)
+
+    result = apply_mod.apply_motion(scene, armature, lead, options(start_frame=1))  # none: the music moves
+    check_applied(scene, armature, result, "conductor", frames, start_frame=1)
+    check_sound(scene, result, start_frame=1 + lead_frames)
+    assert result.music_frame == 1 + lead_frames
+    assert any(f"The music starts at frame {1 + lead_frames} instead of 1" in note for note in result.notes)
+
+    # A fixed music start (a strip, beat markers): the take begins before the scene can.
+    fixed = dataclasses.replace(options(add_sound=False, start_frame=1), fixed_music_start=True)
+    result = apply_mod.apply_motion(scene, armature, lead, fixed)
+    action = bpy.data.actions[result.action_name]
+    assert min(keys[0, 0] for keys in fcurve_arrays(action).values()) == 1 - lead_frames
+    assert (result.frame_start, result.music_frame) == (1 - lead_frames, 1) and scene.frame_start == 0
+    assert any(f"at frame {1 - lead_frames}, before any frame the scene can show" in note for note in result.notes)

@@ -395,3 +395,16 @@ def test_an_output_folder_that_is_a_file_or_missing_is_named_as_such(tmp_path):
     assert done.stderr == f"error: Output folder '{tmp_path / 'a file'}' is a file, not a folder; pick another.\n"
     done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "missing" / "grid.txt", check_rc=1)
     assert done.stderr == f"error: Output folder '{tmp_path / 'missing'}' does not exist; create it or pick another.\n"
+
+
+def test_generate_says_how_much_of_the_motion_comes_before_the_music(tmp_path):
+    """The demo piece plays from its first beat: the procedural conductor's preparation comes
+    before the music, the output line says how long, and the .csv's time column is the music's."""
+    result = run_cli("generate", DEMO_PIECE, "-o", tmp_path / "m.csv", "--weights", "procedural", check_rc=0)
+    from core.motion.keypoints import Motion
+
+    motion = Motion.load(tmp_path / "m.csv")
+    assert motion.lead_in_frames >= 15
+    assert f"the first {motion.lead_in_frames} frames ({motion.lead_in_s:.2f} s) come before the music" in result.stdout
+    times_s = np.loadtxt(tmp_path / "m.csv", delimiter=",", skiprows=1, usecols=0)
+    assert times_s[0] == pytest.approx(-motion.lead_in_s) and times_s[motion.lead_in_frames] == 0.0

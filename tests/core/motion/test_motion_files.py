@@ -158,3 +158,36 @@ def test_hand_channels_of_the_wrong_shape_are_one_sentence():
         Motion(np.zeros((10, 13, 2)) + 0.5, hands=np.zeros((9, 2, 4)))
     with pytest.raises(ConductorError, match="leave them out to derive them"):
         Motion(np.zeros((10, 13, 2)) + 0.5, hands=np.full((10, 2, 4), np.nan))
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json", ".csv"])
+def test_a_lead_in_before_the_music_is_kept_in_every_format(tmp_path, suffix):
+    keypoints = np.random.default_rng(4).uniform(0.2, 0.8, (90, 13, 2)).astype(np.float32)
+    motion = Motion(keypoints, lead_in_s=0.5)  # 15 frames before the music
+    assert motion.lead_in_frames == 15 and motion.times_s[15] == 0.0 and motion.times_s[0] == -0.5
+    assert list(motion.frames_at([-0.5, 0.0, 1.0, 99.0])) == [0, 15, 45, 89]
+    loaded = Motion.load(motion.save(tmp_path / f"m{suffix}"))
+    assert loaded.lead_in_s == pytest.approx(0.5) and np.allclose(loaded.keypoints, keypoints, atol=1e-6)
+    assert Motion.from_bytes(*motion.to_bytes()).lead_in_s == 0.5
+    if suffix == ".csv":  # the time column is the music's time: negative in the lead-in
+        assert (tmp_path / "m.csv").read_text().splitlines()[1].startswith("-0.500000,")
+    assert np.array_equal(motion.without_lead_in().keypoints, keypoints[15:])
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 29.97, 60.0])
+def test_resampling_keeps_the_music_on_a_frame(fps):
+    """At any rate the music's first frame stays one frame, the lead-in a whole number of frames
+    before it, and each frame shows the pose of its time in the music."""
+    t = np.arange(120) / 30.0 - 0.6  # the music's time of each frame
+    keypoints = np.zeros((120, 13, 2), np.float32)
+    keypoints[:, :, 0] = (0.5 + 0.01 * t)[:, None]  # x tells the time
+    resampled = Motion(keypoints, lead_in_s=0.6).resampled(fps)
+    assert resampled.lead_in_frames == round(0.6 * fps)
+    inside = (resampled.times_s >= -0.6) & (resampled.times_s <= t[-1])
+    assert np.allclose(resampled.keypoints[inside, 0, 0], 0.5 + 0.01 * resampled.times_s[inside], atol=1e-6)
+    assert resampled.frame_count == resampled.lead_in_frames + round(3.4 * fps)
+
+
+def test_a_lead_in_longer_than_the_motion_is_one_sentence():
+    with pytest.raises(ConductorError, match="lead-in"):
+        Motion(np.zeros((10, 13, 2), np.float32), lead_in_s=1.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, write_tone
+from core.motion.keypoints import Motion
 
 SECONDS = 3.0
 
@@ -78,10 +79,22 @@ def test_preview_video_has_the_skeleton_and_the_music(motion_file, tmp_path: Pat
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
     assert streams["video"]["codec_name"] == "h264"
     assert (streams["video"]["width"], streams["video"]["height"]) == (160, 120)
-    assert int(streams["video"]["nb_frames"]) == round(SECONDS * 30)
+    lead_in_s = Motion.load(motion).lead_in_s
+    assert lead_in_s > 0.3  # the tone sounds from its first beat: the preparation comes before it
+    assert int(streams["video"]["nb_frames"]) == round((SECONDS + lead_in_s) * 30)
     assert streams["audio"]["codec_name"] == "aac"
-    assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS, abs=0.1)
+    assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS + lead_in_s, abs=0.1)
     assert [p.name for p in tmp_path.iterdir()] == ["preview.mp4"]  # no temporary left
+    # The music comes in after the lead-in, in time with the motion: silence before it.
+    decoded = subprocess.run(
+        [shutil.which("ffmpeg"), "-v", "error", "-i", str(output), "-f", "f32le", "-ac", "1", "-ar", "8000", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    samples = np.frombuffer(decoded, dtype="<f4")
+    before = samples[: int((lead_in_s - 0.05) * 8000)]
+    after = samples[int((lead_in_s + 0.05) * 8000) : int((lead_in_s + 0.5) * 8000)]
+    assert np.sqrt(np.mean(before**2)) < 1e-3 < np.sqrt(np.mean(after**2))
     # Music shorter than the motion goes on as silence (ffmpeg used to stop where it ended).
     short = write_tone(tmp_path / "short.wav", duration_s=1.0)
     done = core_cli("preview", motion, "--audio", short, "-o", tmp_path / "short.mp4", "--size", "64")
@@ -93,8 +106,8 @@ def test_preview_video_has_the_skeleton_and_the_music(motion_file, tmp_path: Pat
         check=False,
     )
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
-    assert int(streams["video"]["nb_frames"]) == round(SECONDS * 30)
-    assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS, abs=0.1)
+    assert int(streams["video"]["nb_frames"]) == round((SECONDS + lead_in_s) * 30)
+    assert float(streams["audio"]["duration"]) == pytest.approx(SECONDS + lead_in_s, abs=0.1)
 
 
 def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) -> None:
@@ -102,6 +115,11 @@ def test_preview_frame_and_curve_plot_are_pictures(motion_file, tmp_path: Path) 
     frame = tmp_path / "frame.png"
     done = core_cli("preview", motion, "-o", frame, "--at", 1.5, "--size", "200")
     assert done.returncode == 0, done.stderr
+    # A time in the lead-in, before the music, is the preparation: drawn, not refused.
+    lead_in = tmp_path / "lead_in.png"
+    done = core_cli("preview", motion, "-o", lead_in, "--at", -Motion.load(motion).lead_in_s / 2, "--size", "200")
+    assert done.returncode == 0, done.stderr
+    assert read_png(lead_in).shape == (200, 200, 3) and not np.array_equal(read_png(lead_in), read_png(frame))
     image = read_png(frame)
     assert image.shape == (200, 200, 3)
     from core.motion.preview import CENTRE_RGB, LEFT_RGB, RIGHT_RGB, THEMES
@@ -140,7 +158,7 @@ def test_bad_preview_requests_are_one_sentence(motion_file, tmp_path: Path) -> N
     assert done.returncode == 1 and "Unknown joints tail" in done.stderr
     for at_s in (-5, 1000):
         done = core_cli("preview", motion, "-o", tmp_path / "x.png", "--at", at_s)
-        assert done.returncode == 1 and "is outside the motion (0 to" in done.stderr
+        assert done.returncode == 1 and "is outside the motion (-" in done.stderr
         assert not (tmp_path / "x.png").exists()
 
 

@@ -16,6 +16,7 @@ from conftest import DEMO_PIECE
 from core.audio.mel import frame_count_30fps, frame_count_90hz
 from core.procedural.conductor import conduct
 from core.procedural.patterns import BEAT_PLANE_Y, PATTERN_CENTRE_X
+from core.procedural.planning import READY_HOLD_S
 from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
@@ -51,11 +52,33 @@ def demo_motion():
 
 def test_frame_count_matches_the_neural_generator(demo_motion):
     samples, motion = demo_motion
-    assert motion.frame_count == frame_count_30fps(frame_count_90hz(len(samples)))
+    assert motion.frame_count == motion.lead_in_frames + frame_count_30fps(frame_count_90hz(len(samples)))
     assert motion.fps == 30.0 and motion.weights_id == "procedural" and motion.seed == 0
     assert np.all(np.isfinite(motion.keypoints))
     assert motion.keypoints.min() >= 0.0 and motion.keypoints.max() <= 1.0
     assert set(motion.extra) >= {"beats_s", "downbeats_s", "meter", "tempo_bpm"}
+
+
+def test_music_that_starts_on_its_first_beat_is_prepared_before_it():
+    """An orchestra comes in on the conductor's upbeat: with the first beat at 0.1 s there is no
+    room for it in the music, so the motion starts before the music: still at the ready point,
+    then one stroke in tempo into the first beat. With an introduction, no lead-in."""
+    samples, beats_s = metronome(4, 100.0, 8.0, start_s=0.1)
+    motion = conduct(samples, seed=0, variation=0.0, tracker="dsp")
+    tracked = np.asarray(motion.extra["beats_s"])
+    period_s, first_s = float(np.median(np.diff(tracked[:9]))), tracked[0]  # about 0.6 and 0.1
+    assert first_s == pytest.approx(0.1, abs=0.07)
+    assert motion.lead_in_s == pytest.approx(READY_HOLD_S + period_s - first_s, abs=1.01 / 30)
+    wrist = motion.keypoints[:, JOINT_INDEX["right_wrist"]]
+    ready = motion.frames_at(-period_s)  # the preparatory beat starts one beat ahead
+    assert np.ptp(wrist[: ready - 2], axis=0).max() < 0.01  # poised, still
+    first = int(motion.frames_at(first_s))
+    height = -wrist[:, 1]
+    assert height[ready:first].max() > height[first] + 0.1  # up and down into the first beat
+    assert abs(int(np.argmin(height[first - 3 : first + 4])) - 3) <= 1  # ... landing on it
+    # Music with room before its first beat needs none.
+    late, _ = metronome(4, 100.0, 8.0, start_s=1.5)
+    assert conduct(late, seed=0, variation=0.0, tracker="dsp").lead_in_s == 0.0
 
 
 def test_right_wrist_lowest_point_on_each_beat(demo_motion):
@@ -65,7 +88,7 @@ def test_right_wrist_lowest_point_on_each_beat(demo_motion):
     assert beats_s.size > 40
     checked = 0
     for beat in beats_s:
-        frame = int(round(beat * motion.fps))
+        frame = int(motion.frames_at(beat))
         if 2 <= frame < motion.frame_count - 3:
             window = height[frame - 2 : frame + 3]
             assert abs(int(np.argmin(window)) - 2) <= 1, f"lowest point not on the beat at {beat:.2f} s"
@@ -111,7 +134,7 @@ def pattern_by_position(motion, meter: int) -> tuple[np.ndarray, np.ndarray]:
     last_downbeat = np.maximum.accumulate(np.where(downbeats, np.arange(tracked.size), -1))
     position = np.where(last_downbeat >= 0, np.arange(tracked.size) - last_downbeat, -1)
     assert np.all(position < meter)
-    frames = np.round(tracked * motion.fps).astype(int)
+    frames = motion.frames_at(tracked)
     ictus_x = np.array([np.median(wrist[frames[position == p], 0]) for p in range(meter)])
     peaks = [wrist[f:f2, 1].min() for f, f2 in zip(frames[:-1], frames[1:])]
     rebound_y = np.array([np.median([y for y, p in zip(peaks, position[:-1]) if p == q]) for q in range(meter)])
@@ -146,9 +169,9 @@ def test_left_hand_cues_a_loud_entrance():
     motion = conduct(samples, seed=0, variation=0.0)
     assert any(abs(d - entrance_s) < 0.07 for d in motion.extra["downbeats_s"])
     off_mirror = np.linalg.norm(motion.keypoints[:, JOINT_INDEX["left_wrist"]] - mirrored_at_70(motion), axis=1)
-    frame = int(round(entrance_s * motion.fps))
+    frame = int(motion.frames_at(entrance_s))
     assert off_mirror[frame - 3 : frame + 4].max() > 0.05  # the left hand points on its own
-    later = int(round((entrance_s + 4.0) * motion.fps))
+    later = int(motion.frames_at(entrance_s + 4.0))
     # Then it mirrors again (the music is loud now), but for making room where the two hands
     # meet in the middle (core.procedural.left_hand.keep_apart).
     assert np.median(off_mirror[later : later + 90]) < 0.01 and off_mirror[later : later + 90].max() < 0.04
@@ -198,7 +221,7 @@ def test_hands_hold_through_fermatas(rendered_pieces):
         start_s, end_s = beats_s[i], beats_s[i + 1]
         assert not np.any((tracked > start_s + 0.1) & (tracked < end_s - 0.1)), "beat tracked inside a fermata"
         # After the rebound the hand stays up until it prepares the next beat.
-        middle = np.arange(int((start_s + period_s) * motion.fps), int((end_s - 0.7 * period_s) * motion.fps))
+        middle = np.arange(motion.frames_at(start_s + period_s), motion.frames_at(end_s - 0.7 * period_s))
         assert wrist_y[middle].max() < BEAT_PLANE_Y - 0.03, f"the hand beat through the fermata at {start_s:.2f} s"
 
 
@@ -230,7 +253,7 @@ def test_noise_has_no_beat_and_the_conductor_holds_still(tracker):
 def test_one_second_of_music_works():
     samples, _ = metronome(4, 120.0, 1.0, start_s=0.1)
     motion = conduct(samples, seed=1)
-    assert motion.frame_count == frame_count_30fps(frame_count_90hz(samples.size))
+    assert motion.frame_count == motion.lead_in_frames + frame_count_30fps(frame_count_90hz(samples.size))
     assert np.all(np.isfinite(motion.keypoints))
 
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from core.procedural.conductor import conduct
-from core.procedural.loudness import loudness_30fps
 from core.procedural.style import ConductingStyle
 from core.retarget import PRESETS, lift_to_3d, retarget
-from pose_measures import Posed, measure
+from pose_measures import Posed, level_per_frame, measure
 from rigs import SAMPLE_RATE_HZ, conductor_skeleton, mixamo_skeleton, played, rigify_like_skeleton
 
 RIGS = {
@@ -36,7 +35,7 @@ def dynamic_piece():
     )
     samples, track = played(4, 100.0, 20, gains_db=gains)
     motion = conduct(samples, seed=0, beats=track, style=ConductingStyle(left_hand_activity=2.0))
-    return motion, loudness_30fps(samples, SAMPLE_RATE_HZ, motion.frame_count)
+    return motion, level_per_frame(motion, samples, SAMPLE_RATE_HZ)
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +63,7 @@ def test_the_beat_plane_rises_with_the_loudness():
     assert figures["plane_rise_m_per_10db"] >= 0.02, figures
     skeleton, preset = RIGS["conductor"]()
     wrist = Posed(motion, skeleton, preset).head("hand.R")
-    beats = np.round(np.asarray(motion.extra["beats_s"]) * motion.fps).astype(int)
+    beats = motion.frames_at(motion.extra["beats_s"])
     soft, loud = np.median(wrist[beats[4:14], 2]), np.median(wrist[beats[34:50], 2])
     assert loud - soft > 0.05  # metres
 
@@ -130,7 +129,7 @@ def steady_piece(variation: float = 1.0, moved_s: float = 0.0):
             tempo_bpm=track.tempo_bpm,
         )
     motion = conduct(samples, seed=3, variation=variation, beats=track)
-    return motion, loudness_30fps(samples, SAMPLE_RATE_HZ, motion.frame_count)
+    return motion, level_per_frame(motion, samples, SAMPLE_RATE_HZ)
 
 
 def test_bars_breathe_and_every_ictus_stays_on_its_beat():
@@ -149,7 +148,7 @@ def test_a_bars_variation_is_its_own():
     before, _ = steady_piece()
     after, _ = steady_piece(moved_s=0.06)
     bar_s = 4 * 60.0 / 96.0
-    start = int(round((1.5 + 9 * bar_s) * 30))
+    start = int(before.frames_at(1.5 + 9 * bar_s))
     assert not np.allclose(before.keypoints, after.keypoints)
     assert np.array_equal(before.keypoints[start:], after.keypoints[start:])
     assert np.array_equal(before.hands[start:], after.hands[start:])

@@ -220,7 +220,7 @@ def test_the_baton_is_held_above_the_hand_and_flexes_into_each_ictus():
     baton = lifted.joint("baton_tip") - lifted.joint("hand_tip.R")
     elevation_deg = np.degrees(np.arcsin(baton[:, 2] / np.linalg.norm(baton, axis=1)))
     assert 0.0 < np.median(elevation_deg) < 20.0  # was -20: a straight forearm pointing at the floor
-    beats = np.round(np.asarray(motion.extra["beats_s"]) * motion.fps).astype(int)
+    beats = motion.frames_at(motion.extra["beats_s"])
     beats = beats[(beats > 0) & (beats < len(elevation_deg) - 1)]
     wrist_z = lifted.joint("right_wrist")[:, 2]
     tops = [a + int(np.argmax(wrist_z[a:b])) for a, b in zip(beats[:-1], beats[1:])]
