@@ -25,10 +25,14 @@ def _stop_job_before_load(_file) -> None:
 
 @bpy.app.handlers.persistent
 def _reset_job_state_after_load(_file) -> None:
+    """A run saved mid-way is not running in the file opened, and the status line spoke of the
+    session it was saved in (an old error would read as the file's)."""
     for scene in bpy.data.scenes:
         settings = getattr(scene, "virtual_conductor", None)
         if settings is not None and settings.is_running:
             settings.reset_job_state()
+        if settings is not None and settings.status:
+            settings.status = ""
 
 
 HANDLERS = (

@@ -204,7 +204,7 @@ def lead_in_notes(
     if music_frame != start_frame:
         return (
             f"The music starts at frame {music_frame} instead of {start_frame}, so the conductor's preparation "
-            f"({seconds}) fits before it; a Start Frame of {music_frame} or more keeps the music where you put it.",
+            f"({seconds}) fits before it (a start frame of {music_frame} or later is kept as given).",
         )
     return ()
 

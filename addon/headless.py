@@ -48,6 +48,7 @@ def command_generate(args: argparse.Namespace) -> int:
     if not audio.is_file():
         raise ConductorError(f"Music file '{audio}' does not exist; check the path.")
     check_output_names(args.render, args.export)
+    refuse_unused_video_options(args, video=bool(args.render), fix="add --render OUT.mp4 or leave them out")
     job = job_from_args(args, audio)
     refuse_missing_torch(job.generate)
     started = time.monotonic()
@@ -142,26 +143,58 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser.add_argument_group("motion"), ApplyOptions)
 
 
+# The video options' defaults, by argument name: one given otherwise where no video is made is refused.
+VIDEO_DEFAULTS = {
+    "resolution": "1280x720",
+    "quality": "medium",
+    "engine": "cycles",
+    "samples": 16,
+    "gpu": "none",
+    "denoise": True,
+    "seconds": None,
+}
+
+
+def refuse_unused_video_options(args: argparse.Namespace, *, video: bool, fix: str) -> None:
+    """ConductorError naming the video options given where no video is made (``video`` False);
+    ``fix`` says what to do instead."""
+    given = [name for name, default in VIDEO_DEFAULTS.items() if getattr(args, name) != default]
+    if given and not video:
+        flags = [f"--{'no-' if name == 'denoise' else ''}{name}" for name in given]
+        raise ConductorError(f"{', '.join(flags)} only apply to a video, and none is made; {fix}.")
+
+
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     from .render import DEVICES, ENGINES, QUALITIES
 
     group = parser.add_argument_group("video")
-    group.add_argument("--resolution", default="1280x720", help="WIDTHxHEIGHT in pixels (default 1280x720)")
-    group.add_argument("--quality", default="medium", choices=QUALITIES, help="H.264 quality (default medium)")
+    group.add_argument(
+        "--resolution", default=VIDEO_DEFAULTS["resolution"], help="WIDTHxHEIGHT in pixels (default 1280x720)"
+    )
+    group.add_argument(
+        "--quality", default=VIDEO_DEFAULTS["quality"], choices=QUALITIES, help="H.264 quality (default medium)"
+    )
     group.add_argument(
         "--engine",
-        default="cycles",
+        default=VIDEO_DEFAULTS["engine"],
         choices=ENGINES,
         help="cycles (default: CPU or --gpu, needs no OpenGL), workbench (flat, about 10x faster on "
         "CPU; needs OpenGL, e.g. Mesa's libegl1 + libgl1-mesa-dri), eevee (for GPUs: minutes of "
         "shader compiling on a CPU)",
     )
-    group.add_argument("--samples", type=at_least_one, default=16, help="Cycles samples a pixel (default 16, denoised)")
-    group.add_argument("--gpu", default="none", choices=DEVICES, help="Cycles GPU backend (default none: CPU)")
+    group.add_argument(
+        "--samples",
+        type=at_least_one,
+        default=VIDEO_DEFAULTS["samples"],
+        help="Cycles samples a pixel (default 16, denoised)",
+    )
+    group.add_argument(
+        "--gpu", default=VIDEO_DEFAULTS["gpu"], choices=DEVICES, help="Cycles GPU backend (default none: CPU)"
+    )
     group.add_argument(
         "--denoise",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=VIDEO_DEFAULTS["denoise"],
         help="Cycles denoising with OpenImageDenoise (default: yes; slow on few CPU cores)",
     )
     group.add_argument("--seconds", type=float, help="render only the first SECONDS of the piece")
@@ -257,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
 def command_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
+    # The video options without mp4 in --formats are kept, not refused: a farm's conduct task
+    # passes the render task's settings so that both agree on what the files were made from.
     failed = run_batch(args, lambda music: job_from_args(args, music), render_options_from_args(args))
     return EXIT_BATCH_FAILED if failed else EXIT_OK
 

@@ -691,3 +691,20 @@ def test_demo_piece_button_sets_the_bundled_file(bpy_scene, extension) -> None:
     assert settings.music_source == "FILE" and path.is_file()
     assert path.name == "demo_piece.ogg"
     assert path.resolve().is_relative_to(Path(extension["folder"]).resolve())  # the installed copy
+
+
+def test_a_reopened_file_shows_no_status_of_the_session_it_was_saved_in(bpy_scene, extension, tmp_path: Path) -> None:
+    """An error the panel said before saving is not the reopened file's: the status line starts empty."""
+    bpy = bpy_scene
+    not_music = tmp_path / "not music.ogg"
+    not_music.write_text("a text file")
+    settings = settings_for(bpy, music_path=str(not_music), weights="PROCEDURAL", target="CREATE")
+    with pytest.raises(RuntimeError):
+        bpy.ops.conductor.generate(synchronous=True)
+    said = bpy.context.scene.virtual_conductor.status
+    assert "not music.ogg" in said
+    saved = tmp_path / "with an error.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(saved))
+    bpy.ops.wm.open_mainfile(filepath=str(saved))
+    assert bpy.context.scene.virtual_conductor.status == ""
+    assert settings is not None
