@@ -65,7 +65,8 @@ class GenerateOptions:
     )
     meter: int | None = option(
         None,
-        "procedural conductor: beats per bar instead of the detected meter (5 as 2+3 or 3+2 by the accents)",
+        "beats per bar instead of the detected meter, 5 as 2+3 or 3+2 by the accents (in generate: the procedural "
+        "conductor only)",
         label="Beats per Bar",
         choices=CONDUCTED_METERS,
     )
