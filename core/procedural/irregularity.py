@@ -13,7 +13,9 @@ from ..audio.filters import gaussian_smooth
 from ..motion.keypoints import MOTION_FPS
 
 NOISE_CELL_S = 0.1  # the human irregularity of a beat is drawn for its tenth of a second
-NOISE_LEAD_IN_S = 4.0  # the drift drawn before the music, for the longest lead-in (a preparation at 30 a minute)
+# Longer than any lead-in before the music (the drift is drawn for all of it): the ready point and a
+# preparatory beat at 20 a minute, the slowest a beat grid may be, take 3.5 s.
+LONGEST_LEAD_IN_S = 4.0
 
 
 def noise_at(rng: np.random.Generator, times_s: np.ndarray, *, span_s: float, channels: int) -> np.ndarray:
@@ -53,7 +55,7 @@ def uniform_at(rng: np.random.Generator, times_s: np.ndarray, *, span_s: float) 
 
 def slow_noise(rng: np.random.Generator, times_s: np.ndarray, *, channels: int, amplitude: float) -> np.ndarray:
     """Smooth random drift, about one wiggle per two seconds, keyed to the music's time: one
-    draw a frame of the music, and a lead-in before it (up to ``NOISE_LEAD_IN_S``) reads draws of
+    draw a frame of the music, and a lead-in before it (up to ``LONGEST_LEAD_IN_S``) reads draws of
     a stream of its own, so how long it is changes nothing after it.
 
     Parameters
@@ -68,7 +70,7 @@ def slow_noise(rng: np.random.Generator, times_s: np.ndarray, *, channels: int, 
         ``amplitude``: image units or radians).
     """
     times_s = np.asarray(times_s, dtype=np.float64)
-    lead_in = int(round(NOISE_LEAD_IN_S * MOTION_FPS))
+    lead_in = int(round(LONGEST_LEAD_IN_S * MOTION_FPS))
     frames = np.round(times_s * MOTION_FPS).astype(np.int64) + lead_in
     music = rng.standard_normal((max(int(frames.max(initial=0)) + 1 - lead_in, 1), channels))  # a draw a frame
     (lead_in_rng,) = rng.spawn(1)  # the lead-in's own stream: what ``rng`` draws next is as without one

@@ -81,6 +81,19 @@ def test_music_that_starts_on_its_first_beat_is_prepared_before_it():
     assert conduct(late, seed=0, variation=0.0, tracker="dsp").lead_in_s == 0.0
 
 
+def test_the_slowest_grid_s_lead_in_is_within_the_drift_drawn_before_the_music():
+    """A grid at 20 a minute (the slowest one allowed) from 0 s asks the longest preparation: the
+    body's drift is drawn for all of it (LONGEST_LEAD_IN_S), so none of it repeats a frame."""
+    from core.beats.grid import grid_from_times
+    from core.procedural.irregularity import LONGEST_LEAD_IN_S
+
+    samples, _ = metronome(4, 100.0, 40.0)
+    grid = grid_from_times(3.0 * np.arange(12), ["1", "2", "3"] * 4, duration_s=40.0)
+    motion = conduct(samples, seed=0, beats=grid)
+    assert motion.lead_in_s == pytest.approx(READY_HOLD_S + 3.0, abs=1 / 30) and motion.lead_in_s < LONGEST_LEAD_IN_S
+    assert np.all(np.isfinite(motion.keypoints))
+
+
 def test_right_wrist_lowest_point_on_each_beat(demo_motion):
     _, motion = demo_motion
     height = -motion.keypoints[:, JOINT_INDEX["right_wrist"], 1]  # image y points down
