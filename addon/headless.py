@@ -49,6 +49,7 @@ def command_generate(args: argparse.Namespace) -> int:
         raise ConductorError(f"Music file '{audio}' does not exist; check the path.")
     check_output_names(args.render, args.export)
     refuse_unused_video_options(args, video=bool(args.render), fix="add --render OUT.mp4 or leave them out")
+    refuse_unused_key_tolerance(args)
     job = job_from_args(args, audio)
     refuse_missing_torch(job.generate)
     started = time.monotonic()
@@ -162,6 +163,15 @@ def refuse_unused_video_options(args: argparse.Namespace, *, video: bool, fix: s
     if given and not video:
         flags = [f"--{'no-' if name == 'denoise' else ''}{name}" for name in given]
         raise ConductorError(f"{', '.join(flags)} only apply to a video, and none is made; {fix}.")
+
+
+def refuse_unused_key_tolerance(args: argparse.Namespace) -> None:
+    """ConductorError when --key-tolerance is given with keys it does not thin (it drops linear
+    keys only; the panel greys it out for the others)."""
+    if args.interpolation != "LINEAR" and args.key_tolerance != ApplyOptions().key_tolerance:
+        raise ConductorError(
+            f"--key-tolerance only thins LINEAR keys, and --interpolation is {args.interpolation}; drop one of the two."
+        )
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +302,7 @@ def command_batch(args: argparse.Namespace) -> int:
 
     # The video options without mp4 in --formats are kept, not refused: a farm's conduct task
     # passes the render task's settings so that both agree on what the files were made from.
+    refuse_unused_key_tolerance(args)
     failed = run_batch(args, lambda music: job_from_args(args, music), render_options_from_args(args))
     return EXIT_BATCH_FAILED if failed else EXIT_OK
 

@@ -746,10 +746,16 @@ def test_generate_on_a_grid_tells_its_notes(music: Path, tmp_path: Path) -> None
     assert "note: demo 8s.ogg: 'grid.txt' has 1 label that is neither bar.beat nor a beat number" in done.stderr
 
 
-def test_generate_refuses_video_options_without_a_video(music: Path, tmp_path: Path) -> None:
+def test_generate_refuses_options_that_would_do_nothing(music: Path, tmp_path: Path) -> None:
     """--samples and the other video options do nothing without --render: said, not ignored."""
     output = tmp_path / "piece.blend"
     done = headless("generate", music, "-o", output, *FAST, "--samples", 4, "--no-denoise")
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "error: --samples, --no-denoise only apply to a video, and none is made; add --render" in done.stderr
     assert not output.exists()
+    # Likewise a key tolerance with keys it does not thin (linear ones only), in generate and batch.
+    for command in (["generate", music, "-o", output], ["batch", music, "-o", tmp_path / "out"]):
+        done = headless(*command, *FAST, "--interpolation", "BEZIER", "--key-tolerance", 0.001)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert "--key-tolerance only thins LINEAR keys, and --interpolation is BEZIER" in done.stderr
+    assert not output.exists() and not (tmp_path / "out").exists()
