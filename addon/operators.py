@@ -278,8 +278,8 @@ def finished_message(armature, result) -> str:
     """What the panel and the report say when a run is applied, with the motion's notes."""
     return " ".join(
         [
-            f"Conducting written to '{armature.name}': frames {result.frame_start}-"
-            f"{result.frame_end}, action '{result.action_name}'.",
+            f"Conducting written to '{armature.name}': frames {result.frame_start}"
+            f"{'-' if result.frame_start >= 0 else ' to '}{result.frame_end}, action '{result.action_name}'.",
             *([f"{result.beaten[0].upper()}{result.beaten[1:]}."] if result.beaten else []),
             *result.notes,
         ]
