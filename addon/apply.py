@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,7 +32,7 @@ from ..core.retarget import (
 )
 from . import compat, keyframes
 from .rollback import Rollback
-from .stored_motion import ARMATURE_KEY, keep_motion, motion_of
+from .stored_motion import ARMATURE_KEY, is_take, keep_motion
 
 MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
 MUSIC_STRIP_KEY = "_virtual_conductor_music"  # marks the sound strips this add-on added
@@ -149,9 +150,9 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
             if ik:  # without the pole the IK elbow swings freely (measured 3-28 cm off the solve)
                 set_rigify_switch(rollback, armature_obj, "pole_vector", True)
 
-        first_frame, music_frame = take_frames(
-            options.start_frame, plan.lead_in_frames, fixed_music_start=options.fixed_music_start
-        )
+        # Takes kept beside this one were keyed for the music where it is: it stays there.
+        fixed = options.fixed_music_start or (options.keep_takes and has_takes(armature_obj))
+        first_frame, music_frame = take_frames(options.start_frame, plan.lead_in_frames, fixed_music_start=fixed)
         written, earlier = write_undoably(rollback, armature_obj, plan, options, first_frame=first_frame)
         keep_motion(written.action, motion)  # removed with the action on a rollback
         take_notes = set_earlier_action_aside(rollback, armature_obj, earlier, options)
@@ -171,7 +172,7 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
             rollback.on_undo(lambda: _set_frame_range(scene, frame_range))
         rollback.set_key(scene, ARMATURE_KEY, armature_obj.name)
     if strip_name is not None:  # last, once nothing can fail: the earlier piece stops playing
-        remove_earlier_music(scene, strip_name)
+        strip_name = remove_earlier_music(scene, strip_name)
     if earlier.replaced_take is not None:  # the earlier take, replaced, goes once nothing can fail
         compat.remove_action(earlier.replaced_take)
         written.action.name = plan.action_name  # the name it could not have beside the earlier take
@@ -203,8 +204,8 @@ def lead_in_notes(
         )
     if music_frame != start_frame:
         return (
-            f"The music starts at frame {music_frame} instead of {start_frame}, so the conductor's preparation "
-            f"({seconds}) fits before it (a start frame of {music_frame} or later is kept as given).",
+            f"The music starts at frame {music_frame} instead of {start_frame}, so that the conductor's "
+            f"preparation ({seconds}) fits before it; a start frame of {music_frame} or more is used as given.",
         )
     return ()
 
@@ -309,6 +310,15 @@ def _plan(scene: Any, armature_obj: Any, motion: Motion, options: ApplyOptions) 
     )
 
 
+def has_takes(armature_obj: Any) -> bool:
+    """Whether ``armature_obj`` plays one of this tool's takes or keeps one on its NLA tracks."""
+    animation_data = armature_obj.animation_data
+    if animation_data is None:
+        return False
+    actions = [animation_data.action] + [strip.action for track in animation_data.nla_tracks for strip in track.strips]
+    return any(is_take(action) for action in actions)
+
+
 def _check_baton_parent(armature_obj: bpy.types.Object, mapping: BoneMapping, baton_hand: str) -> None:
     """The baton bone must hang from the hand that holds the baton, or its keys would swing a
     baton attached to the other hand."""
@@ -373,12 +383,13 @@ def _action_name(motion: Motion, audio_path: str | None) -> str:
     return f"Conductor: {stem}{suffix}"
 
 
-def remove_earlier_music(scene: Any, keep: str) -> None:
+def remove_earlier_music(scene: Any, keep: str) -> str:
     """Remove the music strips earlier runs added to ``scene`` (all but the strip ``keep``), so
     a new piece never plays over the last one; strips the user added stay. Their sounds go too
     once nothing uses them, and ``keep`` moves down to the lowest channel free of other strips
     (it was added on the lowest free one, so a lower one is one they freed; else each new piece's
-    strip went one channel up, then back)."""
+    strip went one channel up, then back) and takes back the name an earlier one held ("piece",
+    not "piece.001"). Returns its name."""
     kept = next((strip for strip in compat.iter_strips(scene) if strip.name == keep), None)
     earlier = [strip for strip in compat.iter_strips(scene) if strip.name != keep and strip.get(MUSIC_STRIP_KEY)]
     sounds = {strip.sound for strip in earlier if getattr(strip, "sound", None) is not None}
@@ -391,6 +402,10 @@ def remove_earlier_music(scene: Any, keep: str) -> None:
         channel = compat.free_channel(scene, *compat.strip_range(kept), ignoring=kept)
         if channel < kept.channel:
             kept.channel = channel
+        unsuffixed = re.sub(r"\.\d{3}$", "", kept.name)
+        if unsuffixed != kept.name and all(strip.name != unsuffixed for strip in compat.iter_strips(scene)):
+            kept.name = unsuffixed
+    return keep if kept is None else kept.name
 
 
 # ---------------------------------------------------------------------------------- changes
@@ -448,7 +463,7 @@ def write_undoably(
         use_nla=options.use_nla,
         key_tolerance=options.key_tolerance,
     )
-    earlier = EarlierAction(previous_action, previous_slot, is_take=motion_of(previous_action) is not None)
+    earlier = EarlierAction(previous_action, previous_slot, is_take=is_take(previous_action))
     return written, earlier
 
 

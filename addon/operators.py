@@ -548,9 +548,10 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         track = load_grid(output_path, duration_s=float("inf"))
         settings = get_settings(scene)
         # The markers are put from where Generate will start the music: a file's music later when
-        # the conductor's preparation needs the frames before it (addon.apply.take_frames).
+        # the procedural conductor's preparation needs the frames before it (addon.apply.take_frames;
+        # the networks' motion has none).
         fps = scene_fps(scene)
-        lead_in = round(lead_in_frames(track) / MOTION_FPS * fps)
+        lead_in = round(lead_in_frames(track) / MOTION_FPS * fps) if runs_procedural(settings) else 0
         first_frame, music_frame = take_frames(self._start_frame, lead_in, fixed_music_start=self._music_is_strip)
         if music_frame != self._start_frame:
             settings.start_frame = music_frame

@@ -38,6 +38,11 @@ def keep_motion(action: Any, motion: Motion) -> None:
     action[KEYPOINTS_KEY] = keypoints
 
 
+def is_take(action: Any) -> bool:
+    """Whether ``action`` is one of this tool's takes (it keeps a motion), without decoding it."""
+    return action is not None and METADATA_KEY in action.keys() and KEYPOINTS_KEY in action.keys()
+
+
 def motion_of(action: Any) -> Motion | None:
     """The motion kept on ``action``, or None when it holds none."""
     if action is None or METADATA_KEY not in action.keys() or KEYPOINTS_KEY not in action.keys():

@@ -304,20 +304,25 @@ def stroke(
     up = STACCATO_UP + marcato * (MARCATO_UP - STACCATO_UP)
     fall = STACCATO_FALL + marcato * (MARCATO_FALL - STACCATO_FALL)
     start = path.end[1]
-    if path.kinds and path.kinds[-1] == HandPath.KINDS.index("fall"):  # arrived at an ictus
+    from_ictus = bool(path.kinds) and path.kinds[-1] == HandPath.KINDS.index("fall")
+    if from_ictus:
         # The stop at the ictus: a moment still (rising a hair, so the beat stays the lowest point).
         path.to(start_s + ICTUS_STOP_S, start + np.array([0.0, -ICTUS_STOP_RISE]), "linear")
     settled = top + np.array([0.0, 0.006])  # the hand settles a little at the top
     moving_from_s = path.end[0]
     # The rebound is a flick, twice as fast at most (slowed to the fall's speed, it moved the
     # seen ictus a frame late); the fall starts early enough to keep MAX_STROKE_SPEED, the wait
-    # at the top giving the time.
-    rise_s = max(
-        DETACHED_REBOUND_MIN_S,
-        REBOUND_EASE_POWER * float(np.linalg.norm(top - start)) / (REBOUND_SPEED_FACTOR * MAX_STROKE_SPEED),
-    )
+    # at the top giving the time. From stillness (the preparation, or after a hold) there is
+    # no bounce to flick from: the hand eases into the rise (a flick out of a standstill jumped
+    # from rest to 3.9 m/s at the baton's tip in one frame).
+    rise = float(np.linalg.norm(top - start))
+    if from_ictus:
+        rise_kind, rise_s = "rebound", REBOUND_EASE_POWER * rise / (REBOUND_SPEED_FACTOR * MAX_STROKE_SPEED)
+    else:
+        rise_kind, rise_s = "smooth", SMOOTHSTEP_PEAK * rise / MAX_STROKE_SPEED
+    rise_s = max(DETACHED_REBOUND_MIN_S, rise_s)
     top_s = max(start_s + up * duration, moving_from_s + min(rise_s, 0.4 * (end_s - moving_from_s)))
     fall_s = FALL_EASE_POWER * float(np.linalg.norm(ictus - settled)) / MAX_STROKE_SPEED
     falls_from_s = max(min(start_s + fall * duration, end_s - fall_s), top_s)
-    path.to(top_s, top, "rebound").to(falls_from_s, settled, "linear")
+    path.to(top_s, top, rise_kind).to(falls_from_s, settled, "linear")
     path.to(end_s, ictus, "fall")

@@ -69,6 +69,12 @@ def test_analyse_beats_marks_bars_and_beats_and_leaves_the_users_markers(scene_w
     first = len(scene.timeline_markers)
     assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}  # ours replaced, not stacked
     assert len(scene.timeline_markers) == first
+    # The networks' motion has no lead-in: for them Analyse Beats leaves Start Frame alone.
+    settings = scene.virtual_conductor
+    settings.start_frame, settings.weights = 1, "NEURAL"
+    assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}
+    assert settings.start_frame == 1 and beat_markers(scene)[0] == ("|1.1", 1)
+    assert "The music starts at frame" not in settings.status
     analyse = bpy.types.Operator.bl_rna_get_subclass_py("CONDUCTOR_OT_analyse_beats")
     assert "UNDO" in analyse.bl_options  # one undo step
 

@@ -690,3 +690,22 @@ def test_a_lead_in_is_keyed_before_the_music_and_moves_a_file_s_music_to_fit(mot
     assert any(f"at frame {1 - lead_frames}, before any frame the scene can show" in note for note in result.notes)
     said = import_extension("addon.operators").finished_message(armature, result)
     assert f"frames {1 - lead_frames} to {result.frame_end}," in said  # not "-23-1176"
+
+
+def test_kept_takes_keep_the_music_where_they_were_keyed_for_it(motion):
+    """With Keep Takes and a take kept on the rig, a lead-in does not move the music (the kept take
+    was keyed for it there): it is keyed before, and said. A new piece's strip keeps its name."""
+    lead = Motion(motion.keypoints, fps=30.0, source_audio=motion.source_audio, seed=SEED, lead_in_s=1.0)
+    scene, armature = fresh_conductor(body=False, camera=False, lights=False, stage=False)
+    first = apply_mod.apply_motion(scene, armature, motion, options(start_frame=1, keep_takes=True))
+    assert (first.frame_start, first.music_frame) == (1, 1)  # no lead-in: the music at Start Frame
+    kept = apply_mod.apply_motion(scene, armature, lead, options(start_frame=1, keep_takes=True))
+    assert (kept.frame_start, kept.music_frame) == (-29, 1)
+    assert any("at frame -29, before any frame the scene can show" in note for note in kept.notes)
+    assert any("kept as the muted NLA track" in note for note in kept.notes)
+    check_sound(scene, kept, start_frame=1)
+    moved = apply_mod.apply_motion(scene, armature, lead, options(start_frame=1))  # no takes kept now
+    assert moved.music_frame == 31
+    check_sound(scene, moved, start_frame=31)
+    if HAS_SOUND:
+        assert moved.sound_strip_name == GOLDEN_AUDIO.stem  # the replaced strip's name, not "...001"

@@ -17,6 +17,7 @@ from core.audio.mel import frame_count_30fps, frame_count_90hz
 from core.procedural.conductor import conduct
 from core.procedural.patterns import BEAT_PLANE_Y, PATTERN_CENTRE_X
 from core.procedural.planning import READY_HOLD_S
+from core.procedural.style import ConductingStyle
 from core.motion.skeleton import JOINT_INDEX
 from training.metrics import beat_f_measure
 
@@ -76,6 +77,16 @@ def test_music_that_starts_on_its_first_beat_is_prepared_before_it():
     height = -wrist[:, 1]
     assert height[ready:first].max() > height[first] + 0.1  # up and down into the first beat
     assert abs(int(np.argmin(height[first - 3 : first + 4])) - 3) <= 1  # ... landing on it
+    # It eases out of the stillness, legato or detached (a flick out of a standstill jumped to full
+    # speed in one frame), and arrives at speed.
+    for staccato in (False, True):
+        style = ConductingStyle(articulation="staccato") if staccato else ConductingStyle(articulation="legato")
+        hand = conduct(samples, seed=0, variation=0.0, tracker="dsp", style=style).keypoints[
+            :, JOINT_INDEX["right_wrist"]
+        ]
+        speed = np.linalg.norm(np.diff(hand, axis=0), axis=1)
+        gained = np.diff(speed[ready - 1 : ready + 6])  # from frame to frame as it sets off
+        assert gained.max() < 0.6 * speed[ready:first].max(), staccato  # the flick: 0.97 of its top speed
     # Music with room before its first beat needs none.
     late, _ = metronome(4, 100.0, 8.0, start_s=1.5)
     assert conduct(late, seed=0, variation=0.0, tracker="dsp").lead_in_s == 0.0
