@@ -117,9 +117,27 @@ def beats_from_markers(scene: Any, *, start_frame: int) -> tuple[list[float], li
     return times_s, labels
 
 
-def write_markers_as_labels(scene: Any, path: str, *, start_frame: int) -> str:
-    """The beat markers as a label track file (time, time, label), for the worker's --beats."""
+def write_markers_as_labels(scene: Any, path: str, *, start_frame: int, duration_s: float | None = None) -> str:
+    """The beat markers as a label track file (time, time, label), for the worker's --beats.
+    With the music's ``duration_s`` a marker outside the music is refused here, in frames and by
+    its name (the grid's own check speaks of seconds in a file the user never saw)."""
     times_s, labels = beats_from_markers(scene, start_frame=start_frame)
+    if duration_s is not None:
+        fps = scene_fps(scene)
+        end_frame = start_frame + int(round(duration_s * fps))
+        markers = sorted((m for m in scene.timeline_markers if is_beat_marker(m.name)), key=lambda m: m.frame)
+        early, late = markers[0], markers[-1]
+        fix = "move it into the music, or set Start Frame to where the music starts for the markers"
+        if early.frame < start_frame:
+            raise ConductorError(
+                f"The beat marker '{early.name}' at frame {early.frame} lies before the music, which starts at "
+                f"frame {start_frame}; {fix}."
+            )
+        if late.frame > end_frame + 1:  # a frame's grace, as the grid's own check has
+            raise ConductorError(
+                f"The beat marker '{late.name}' at frame {late.frame} lies after the music, which ends at frame "
+                f"{end_frame}; {fix}."
+            )
     with open(path, "w", encoding="utf-8") as handle:
         for time_s, label in zip(times_s, labels):
             handle.write(f"{time_s:.6f}\t{time_s:.6f}\t{label or ''}\n")

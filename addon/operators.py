@@ -132,10 +132,22 @@ def check_writable(path: str) -> None:
     check_output_folder(target.parent)
 
 
-def resolve_beats(settings, scene, folder: str | None, *, start_frame: int) -> dict:
+def music_duration_s(path: str) -> float | None:
+    """The music's length in seconds from its header (no decoding), or None where it cannot be
+    read so (then the worker's decoding tells)."""
+    import soundfile
+
+    try:
+        return float(soundfile.info(path).duration)
+    except Exception:  # a format soundfile does not read (ffmpeg's), or a broken file
+        return None
+
+
+def resolve_beats(settings, scene, folder: str | None, *, start_frame: int, music_path: str) -> dict:
     """The beat grid a run conducts on, as GenerateOptions fields: none (detect), the timeline's
-    beat markers (read from ``start_frame``, the music's first frame, and written into ``folder``
-    as a label track) or a file; raises ConductorError."""
+    beat markers (read from ``start_frame``, the music's first frame, checked to lie within the
+    music of ``music_path`` and written into ``folder`` as a label track) or a file; raises
+    ConductorError."""
     from ..core.beats.grid import BEATS_SUFFIXES, MIDI_SUFFIXES
 
     if settings.beat_source == "DETECT":
@@ -144,10 +156,9 @@ def resolve_beats(settings, scene, folder: str | None, *, start_frame: int) -> d
         from .beat_markers import write_markers_as_labels
 
         folder = folder or tempfile.mkdtemp(prefix="virtual_conductor_")
-        path, offset_s = (
-            write_markers_as_labels(scene, os.path.join(folder, "markers.txt"), start_frame=start_frame),
-            None,
-        )
+        markers = os.path.join(folder, "markers.txt")
+        path = write_markers_as_labels(scene, markers, start_frame=start_frame, duration_s=music_duration_s(music_path))
+        offset_s = None
     else:
         if not settings.beats_file:
             raise ConductorError("Choose a beat file in the Beats section, or another Beat Source.")
@@ -185,7 +196,7 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         weights=weights,
         device=settings.device.lower(),
         seed=random.randrange(2**31) if settings.use_random_seed else settings.seed,
-        **resolve_beats(settings, scene, folder, start_frame=music.start_frame),
+        **resolve_beats(settings, scene, folder, start_frame=music.start_frame, music_path=music.path),
     )
     # The panel keeps every field while the model or the beat source changes and greys out what
     # they have no use for; the run drops those (core's one table of which settings go together).

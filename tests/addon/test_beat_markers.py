@@ -69,6 +69,15 @@ def test_analyse_beats_marks_bars_and_beats_and_leaves_the_users_markers(scene_w
     first = len(scene.timeline_markers)
     assert bpy.ops.conductor.analyse_beats(synchronous=True) == {"FINISHED"}  # ours replaced, not stacked
     assert len(scene.timeline_markers) == first
+    # Markers left where the music no longer is are named, in frames (not a file's seconds).
+    settings = scene.virtual_conductor
+    music_frame = settings.start_frame
+    settings.start_frame = 1
+    with pytest.raises(RuntimeError, match=r"The beat marker '.+' at frame \d+ lies after the music, which ends at"):
+        bpy.ops.conductor.generate(synchronous=True)
+    settings.start_frame = music_frame + 10
+    with pytest.raises(RuntimeError, match=rf"The beat marker '\|1\.1' at frame {music_frame} lies before the music"):
+        bpy.ops.conductor.generate(synchronous=True)
     # The networks' motion has no lead-in: for them Analyse Beats leaves Start Frame alone.
     settings = scene.virtual_conductor
     settings.start_frame, settings.weights = 1, "NEURAL"
