@@ -162,9 +162,10 @@ def apply_motion(scene: bpy.types.Scene, armature_obj: Any, motion: Motion, opti
         if plan.audio_path is not None and compat.can_load_sound():
             strip_name = add_sound(rollback, scene, plan.audio_path, music_frame, frame_end)
         elif plan.audio_path is not None:
-            sound_notes = (
-                "This Blender was built without sound, so no music strip was added; open the file in a Blender "
-                "with sound to hear the music with the conductor.",
+            sound_notes = (  # the file holds no strip, so another Blender has none to play either
+                "This Blender was built without sound, so no music strip was added; to hear the music with the "
+                f"conductor, add '{Path(plan.audio_path).name}' at frame {music_frame} in the Video Sequencer of "
+                "a Blender with sound.",
             )
         if options.set_scene_range:
             frame_range = (scene.frame_start, scene.frame_end)

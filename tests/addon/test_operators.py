@@ -191,6 +191,8 @@ def test_the_status_line_says_how_the_music_is_beaten_and_why_no_music_strip_cam
         assert len(strips) == 1 and not without_sound
     else:
         assert strips == [] and without_sound
+        # ... and where to put the music in a Blender that has sound (after the conductor's lead-in)
+        assert f"add '{MUSIC.name}' at frame {settings.start_frame} in the Video Sequencer" in settings.status
 
 
 def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
