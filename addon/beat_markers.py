@@ -103,11 +103,16 @@ def marker_edits(scene: Any) -> MarkerEdits:
     )
 
 
+def sorted_beat_markers(scene: Any) -> list[Any]:
+    """The scene's beat markers (:func:`is_beat_marker`) in time order."""
+    return sorted((m for m in scene.timeline_markers if is_beat_marker(m.name)), key=lambda m: m.frame)
+
+
 def beats_from_markers(scene: Any, *, start_frame: int) -> tuple[list[float], list[str | None]]:
     """(beat times in seconds from the music's start, labels) of the scene's beat markers in
     time order; a marker added by hand has no label (a beat of the bar before it)."""
     fps = scene_fps(scene)
-    beat_markers = sorted((m for m in scene.timeline_markers if is_beat_marker(m.name)), key=lambda m: m.frame)
+    beat_markers = sorted_beat_markers(scene)
     if not beat_markers:
         raise ConductorError(
             "The timeline has no beat markers; press Analyse Beats first, or add markers (M) on the beats."
@@ -125,7 +130,7 @@ def write_markers_as_labels(scene: Any, path: str, *, start_frame: int, duration
     if duration_s is not None:
         fps = scene_fps(scene)
         end_frame = start_frame + int(round(duration_s * fps))
-        markers = sorted((m for m in scene.timeline_markers if is_beat_marker(m.name)), key=lambda m: m.frame)
+        markers = sorted_beat_markers(scene)  # beats_from_markers refused none
         early, late = markers[0], markers[-1]
         fix = "move it into the music, or set Start Frame to where the music starts for the markers"
         if early.frame < start_frame:
