@@ -201,7 +201,8 @@ def lead_in_notes(
     if first_frame < 0:
         return (
             f"The conductor's preparation begins {seconds} before the music, at frame {first_frame}, before any "
-            f"frame the scene can show; start the music at frame {lead_in_frames} or later to see it.",
+            f"frame the scene can show; start the music at frame {FIRST_TAKE_FRAME + lead_in_frames} or later to "
+            "see it.",
         )
     if music_frame != start_frame:
         return (

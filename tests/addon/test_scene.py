@@ -688,6 +688,8 @@ def test_a_lead_in_is_keyed_before_the_music_and_moves_a_file_s_music_to_fit(mot
     assert min(keys[0, 0] for keys in fcurve_arrays(action).values()) == 1 - lead_frames
     assert (result.frame_start, result.music_frame) == (1 - lead_frames, 1) and scene.frame_start == 0
     assert any(f"at frame {1 - lead_frames}, before any frame the scene can show" in note for note in result.notes)
+    # ... and where the music goes for the take to start at frame 1, as a music file's would
+    assert any(f"start the music at frame {1 + lead_frames} or later" in note for note in result.notes)
     said = import_extension("addon.operators").finished_message(armature, result)
     assert f"frames {1 - lead_frames} to {result.frame_end}," in said  # not "-23-1176"
 
