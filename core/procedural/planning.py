@@ -42,6 +42,10 @@ REBOUND_CLEARANCE = 0.08  # the least rise of a rebound above the ictus on eithe
 MIN_REBOUND_RISE = 0.07  # ... and at any size (image units, 12 cm): the softest beat is still a stroke
 # The piece's timeline around the beats (the right hand draws it, the plan says when it is engaged).
 RAISE_S, READY_HOLD_S = 0.8, 0.5  # hands up from rest, then still, before the preparation
+# The preparatory beat breathes up: its top at least this high over the beat plane (size 1, a
+# beat 1's preparation rises 0.35), and across at most this much beyond the ready point and the
+# first ictus (a beat 1's, as the patterns draw it, is within it).
+PREPARATION_HEIGHT, PREPARATION_ACROSS = 0.25, 0.05
 POST_CUTOFF_S, LOWER_S = 0.6, 1.5  # still after a cut-off, then down to rest
 
 
@@ -394,10 +398,17 @@ def ready_points(
     """Where the hand waits before the preparatory beat, and the top it rises to: the ictus and
     rebound of the beat before the first (at ``place`` in the ``opening`` pattern), at the first
     beat's size and plane (``size``, ``plane_y`` [shape=(B,)]); each [shape=(2,), float64], image
-    coordinates."""
+    coordinates. The top rises at least ``PREPARATION_HEIGHT`` and goes across at most
+    ``PREPARATION_ACROSS`` beyond the ready point and the first ictus: a beat 2's preparation in 2
+    (beat 1's rebound, 0.28 out at its own height) goes up more than out to the side."""
     before = (place - 1) % len(opening.ictus)  # the beat before the first: its ictus and rebound prepare it
-    ready = to_image(np.array([opening.ictus[before]]), size[:1], plane_y=plane_y[:1])[0]
-    prep_top = to_image(np.array([opening.rebound[before]]), size[:1], plane_y=plane_y[:1])[0]
+    ready_x, ready_height = opening.ictus[before]
+    first_x = opening.ictus[place][0]
+    top_x, top_height = opening.rebound[before]
+    low, high = min(ready_x, first_x) - PREPARATION_ACROSS, max(ready_x, first_x) + PREPARATION_ACROSS
+    top = (min(max(top_x, low), high), max(top_height, PREPARATION_HEIGHT))
+    ready = to_image(np.array([(ready_x, ready_height)]), size[:1], plane_y=plane_y[:1])[0]
+    prep_top = to_image(np.array([top]), size[:1], plane_y=plane_y[:1])[0]
     return ready, prep_top
 
 

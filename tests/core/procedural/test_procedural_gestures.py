@@ -332,6 +332,28 @@ def test_the_preparatory_beat_and_the_cut_off():
     assert np.allclose(kp[-1, RIGHT], REST_POSE["right_wrist"], atol=1e-3)
 
 
+def test_a_piece_that_starts_on_its_second_beat_is_prepared_upward():
+    """Music in 2 starting on beat 2: the preparation is beat 1's rebound, which the pattern
+    draws out wide at little height; it rises a shoulder width as a downbeat's does, and the two
+    hands spread no wider than in the beats that follow (it spread 3.35 shoulder widths against
+    their 2.69, rising 0.83)."""
+    from core.beats.grid import grid_from_times
+
+    samples, track = played(2, 60.0, 8, start_s=3.0)
+    upbeat = grid_from_times(track.beats_s[1:], ["2"] + ["1", "2"] * 7, duration_s=samples.size / SAMPLE_RATE_HZ)
+    motion = conduct(samples, seed=0, variation=0.0, beats=upbeat)
+    kp, sw = motion.keypoints, shoulder_width(motion.keypoints)
+    assert motion.lead_in_s == 0.0  # 3 s of silence before the music leave room for it
+    first, period = upbeat.beats_s[0], 1.0
+    preparation = kp[frame(first - period) : frame(first) + 1, RIGHT]
+    top = preparation[int(np.argmin(preparation[:, 1]))]
+    assert preparation[-1, 1] - top[1] > 1.0 * sw
+    steady = slice(frame(upbeat.beats_s[2]), frame(upbeat.beats_s[-2]))
+    assert top[0] >= kp[steady, RIGHT, 0].min() + 0.1 * sw  # not as far out as the widest beat
+    apart = np.abs(kp[:, LEFT, 0] - kp[:, RIGHT, 0])
+    assert apart[frame(first - period) : frame(first)].max() < apart[steady].max()
+
+
 def stillness_from(keypoints: np.ndarray, start: int, still_s: float = 0.3) -> int:
     """The first frame from ``start`` on after which the right wrist stays still (under 0.02
     image heights per second) for ``still_s``."""
