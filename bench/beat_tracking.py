@@ -43,7 +43,9 @@ the excerpts) and scores against them: F at any level and at madmom's, downbeat 
 each piece's coverage (the share of madmom's beats with a tracked beat within 1.5 of its beat
 periods; and of the sounding music, core's :func:`core.beats.track.beat_coverage`), then the
 procedural conductor's ictus alignment to madmom's beats, both directions, against the same
-motion scored on the next excerpt's beats (the control). Beat metrics come from ``mir_eval``
+motion scored on the next excerpt's beats (the control), and last the bars each tracker hears on
+a grid given without labels (madmom's beats: :func:`core.beats.grid.bar_starts_heard`). Beat
+metrics come from ``mir_eval``
 (:mod:`training.beat_evaluation`).
 """
 
@@ -435,6 +437,35 @@ def score_real(folder: Path, trackers: list[str], venv: Path) -> dict:
     return summary
 
 
+def score_given_bars(folder: Path, trackers: list[str], venv: Path) -> dict:
+    """The bars a user's unlabelled grid gets (a beat file of times, or timeline markers without
+    labels): madmom's beats given without their bars to :func:`core.beats.grid.bar_starts_heard`
+    by each tracker, the bars scored against madmom's downbeats (downbeat F, meter)."""
+    from core.audio.decode import load_audio
+    from core.beats.grid import bar_starts_heard
+    from training.beat_evaluation import f_measure
+
+    excerpts = real_excerpts(folder)
+    references = madmom_references(excerpts, venv)
+    results: dict[str, dict[str, list[float]]] = {name: {"downbeat_f": [], "meter_right": []} for name in trackers}
+    for excerpt, reference in zip(excerpts, references):
+        samples = load_audio(excerpt)
+        beats_s, downbeats_s = np.array(reference["beats_s"]), np.array(reference["downbeats_s"])
+        for name in trackers:
+            starts = bar_starts_heard(beats_s, samples, tracker=name)
+            results[name]["downbeat_f"].append(f_measure(downbeats_s, beats_s[starts]))
+            right = meter_of_beats(beats_s, beats_s[starts]) == meter_of_beats(beats_s, downbeats_s)
+            results[name]["meter_right"].append(float(right))
+    print(f"\nThe bars of a grid given without labels (madmom's beats), {len(excerpts)} real recordings")
+    summary = {}
+    for name in trackers:
+        means = {key: float(np.mean(values)) for key, values in results[name].items()}
+        summary[name] = means
+        print(ratio_line(f"{name}: downbeat F", means["downbeat_f"], GOALS["real_downbeat_f"]))
+        print(ratio_line(f"{name}: meter agrees with madmom's (share)", means["meter_right"], GOALS["real_meter"]))
+    return summary
+
+
 REFERENCE_COVER_PERIODS = 1.5
 
 
@@ -638,6 +669,7 @@ def main() -> None:
             )
         if args.real:
             score_real(args.real, trackers, args.madmom_venv)
+            score_given_bars(args.real, list(TRACKER_NAMES), args.madmom_venv)  # cheap: both, side by side
         if args.speed:
             measure_speed(trackers)
         if args.bad_input:

@@ -39,6 +39,10 @@ METER_PRIOR = {2: 0.0, 3: 0.3, 4: 0.6}  # added to the evidence, in standard dev
 COMPOUND_METER_PRIOR = {2: 0.6, 3: 0.3, 4: 0.0}  # beats in three: 6/8 is far commoner than 12/8
 COMPOUND_MIN_BPM = 130.0  # triple beats this fast may be the quavers of a 6/8
 COMPOUND_EVIDENCE = 2.0  # how clearly its bars must pair up to be beaten in six
+# No meter's accents group this clearly (standard deviations of chance, before the prior): the
+# accents tell nothing (a click track, a hand-tapped grid on even music), so the bars are the
+# prior's meter from the first beat, not a grouping of noise.
+NO_GROUPING_SD = 1.0
 PHASE_MARGIN = 0.1  # spreads by which the half-shifted beats must win
 # The onset autocorrelation's best beat period must stand this far above its median over the
 # tempo range (noise: ~0.055 over 20-60 s; the weakest music measured: 0.07, most above 0.12) ...
@@ -615,6 +619,8 @@ def infer_bars(
     (:func:`meter_evidence`) after a small prior for 4 and 3, the meters music is most often in;
     for beats that divide into three (``compound``) the prior favours 2 and 3 instead (6/8 and
     9/8 are far commoner than 12/8).
+    Where no meter's accents group beyond ``NO_GROUPING_SD`` of chance, the accents tell
+    nothing: the prior's meter, its bars from the first beat.
     Six is chosen only on compound evidence: triple groups of fast beats (at least
     ``COMPOUND_MIN_BPM``, so quavers of a 6/8) whose bars alternate strong and weak. The
     positions then come from Viterbi decoding: a beat moves on by one place, or rarely
@@ -640,8 +646,12 @@ def infer_bars(
     if meter is not None:
         return meter, bar_positions(accent, meter)
     prior = COMPOUND_METER_PRIOR if compound else METER_PRIOR
-    evidence = {m: meter_evidence(accent, m) + prior[m] for m in (2, 3, 4) if accent.size >= 2 * m}
-    meter = max(evidence, key=lambda m: evidence[m]) if evidence else 4
+    grouping = {m: meter_evidence(accent, m) for m in (2, 3, 4) if accent.size >= 2 * m}
+    if not grouping or max(grouping.values()) < NO_GROUPING_SD:
+        meter = max(prior, key=lambda m: prior[m])
+        return meter, np.arange(accent.size) % meter
+    evidence = {m: grouping[m] + prior[m] for m in grouping}
+    meter = max(evidence, key=lambda m: evidence[m])
     if meter == 3 and tempo_bpm >= COMPOUND_MIN_BPM and accent.size >= 24:
         phase = int(np.argmax([accent[p::3].mean() for p in range(3)]))
         bar_accent = accent[phase::3]

@@ -361,7 +361,7 @@ def grid_from_times(
     if any(position is not None for position in positions):
         starts = _bar_starts_from_labels(positions)
     else:
-        starts = _bar_starts_from_audio(times_s, samples)
+        starts = bar_starts_heard(times_s, samples)
     return _track_from_bar_starts(times_s, starts, source=source, held=held, last_meter=last_meter)
 
 
@@ -392,11 +392,23 @@ def _bar_starts_from_labels(positions: list[tuple[int, int] | None]) -> np.ndarr
     return starts
 
 
-def _bar_starts_from_audio(times_s: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
-    """Downbeats of given beats from the music's accents on them (every fourth without music)."""
+def bar_starts_heard(times_s: np.ndarray, samples: np.ndarray | None, *, tracker: str = "auto") -> np.ndarray:
+    """Which of the given beats start a bar [shape=(B,), bool], heard in the music ``samples``
+    (mono, 22,050 Hz): by the learned tracker's downbeat activation (``tracker`` "learned", or
+    "auto" where its weights are installed), else by the signal-processing tracker's accents;
+    every fourth beat from the first without music."""
     starts = np.zeros(times_s.size, dtype=bool)
     if samples is None or times_s.size < 4:
         starts[::4] = True
+        return starts
+    from .learned_tracker import bars_of_given_beats
+    from .tracking import DEFAULT_TRACKER, learned_network
+
+    network = None
+    if tracker == "learned" or (tracker == "auto" and DEFAULT_TRACKER == "learned"):
+        network = learned_network(required=tracker == "learned")
+    if network is not None:
+        starts[bars_of_given_beats(samples, times_s, network).downbeats] = True
         return starts
     from ..audio.decode import SAMPLE_RATE_HZ
     from .dsp_tracker import BASS_BANDS, beat_accent, infer_bars, log_mel_spectrum, onset_strength, pitch_class_profiles

@@ -96,6 +96,25 @@ def track_beats_learned(
     return track_from_activations(activations, weights_id=weights_id, meter=meter, sounding=sounding, settings=settings)
 
 
+def bars_of_given_beats(samples: np.ndarray, beats_s: np.ndarray, network: LearnedTracker) -> BarGrid:
+    """The bars of beats the user gave (times without bar labels), heard by the network: its
+    downbeat activation read at each beat by :func:`core.beats.bars.bars_from_beats`, with the
+    weights' calibration and meter priors.
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n,), float32]
+        The music, mono, at 22,050 Hz.
+    beats_s : np.ndarray [shape=(B,), float64]
+        The given beats, seconds from the music's start, increasing.
+    network : LearnedTracker
+        From :func:`learned_network`.
+    """
+    model, _weights_id, settings = network
+    activations = activations_of_signal(model, np.asarray(samples, dtype=np.float32).ravel())
+    return bars_from_beats(beats_s, activations=activations, fps=FRAME_RATE_HZ, settings=settings)
+
+
 def sounding_frames(samples: np.ndarray, frames: int) -> np.ndarray:
     """Where the music sounds, at the activations' frames: within ``SOUNDING_REACH_S`` of a
     block that :func:`core.beats.track.sounding_blocks` says sounds.

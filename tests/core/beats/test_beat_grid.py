@@ -232,6 +232,40 @@ def test_bad_files_are_one_sentence(tmp_path: Path) -> None:
     assert "Error" not in str(raised.value)
 
 
+# ---------------------------------------------------------------------------------- bars heard
+@pytest.mark.parametrize("bpm, first_s", [(40, 0.05), (50, 0.3), (72, 0.05), (72, 1.0), (90, 0.3)])
+def test_even_clicks_give_bars_of_four_from_the_first_beat_by_their_accents(
+    tmp_path: Path, bpm: int, first_s: float
+) -> None:
+    """Identical clicks say nothing of the bar; the signal-processing accents once grouped their
+    measuring noise into 2s and 3s at a random phase (40 a minute: a 2 from the second beat)."""
+    from core.beats.grid import bar_starts_heard
+
+    times = first_s + np.arange(int((40.0 - first_s) * bpm / 60)) * 60.0 / bpm
+    samples, _ = soundfile.read(str(clicks(times, 40.0, tmp_path / "clicks.wav")), dtype="float32")
+    starts = bar_starts_heard(times, samples, tracker="dsp")
+    np.testing.assert_array_equal(np.flatnonzero(starts), np.arange(0, times.size, 4))
+
+
+def test_the_bars_of_an_unlabelled_grid_are_heard_by_the_learned_tracker(tmp_path: Path) -> None:
+    """A grid without labels takes its bars from the learned tracker's downbeat activation on the
+    music: on the demo piece, the same downbeats as its own tracked grid, whichever beat the
+    given grid starts on."""
+    from core.audio.decode import load_audio
+    from core.beats.tracking import track_beats
+
+    samples = load_audio(DEMO_PIECE)
+    tracked = track_beats(samples)
+    downbeats = set(np.round(tracked.downbeats_s, 6))
+    for first in range(tracked.meter):
+        times = tracked.beats_s[first:]
+        grid = grid_from_times(times, duration_s=samples.size / RATE_HZ, samples=samples)
+        assert grid.tracker == "given:labels"
+        heard = set(np.round(grid.downbeats_s, 6))
+        assert len(heard & downbeats) >= 0.9 * len(downbeats & set(np.round(times, 6)))
+        assert len(heard - downbeats) <= 1
+
+
 # ---------------------------------------------------------------------------------- conducting
 def test_the_procedural_conductor_is_exact_on_a_given_grid_and_holds_its_gaps(tmp_path: Path) -> None:
     from core.generate import generate_motion
