@@ -60,7 +60,7 @@ def run_batch(args: argparse.Namespace, make_job: Callable[[Path], SceneJob], re
     refuse_missing_torch(first.generate)  # a GPU or bf16 without PyTorch: said once, not for every file
     if args.summary:  # found out before the batch, not after it
         check_output_folder(Path(args.summary).parent)
-    output_folder = check_output_folder(args.output, create=True)
+    output_folder = check_output_folder(args.output)
     items = plan_batch(files, formats, output_folder, shard=shard)
     print(
         f"batch: {len(items)} of {len(files)} files (shard {shard[0]}/{shard[1]}), outputs {', '.join(formats)} "

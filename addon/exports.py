@@ -52,7 +52,7 @@ def export_scene(
     }
     if suffix not in writers:
         raise ConductorError(f"Cannot export '{output.name}': name it {one_of(SCENE_SUFFIXES + MOTION_SUFFIXES)}.")
-    check_output_folder(output.parent)  # missing or not writable: said before Blender exports
+    check_output_folder(output.parent)  # not writable: said before Blender exports
     partial = output.with_name(f".{output.stem}.partial-{os.getpid()}")
     try:
         partial.mkdir()

@@ -161,7 +161,7 @@ def save_blend(path: Path) -> Path:
     ``path@``, renamed when complete), so the user only ever reads their own file name; no
     ``.blend1`` backup is left beside an overwritten output."""
     path = Path(path).resolve()
-    check_output_folder(path.parent, create=True)
+    check_output_folder(path.parent)
     preferences = bpy.context.preferences
     assert preferences is not None, "Blender always has preferences"
     filepaths = preferences.filepaths
@@ -189,7 +189,7 @@ def produce(
 ) -> list[Path]:
     """Animate ``job`` and write each requested output (those given, not None); the files written."""
     for target in [p for p in (blend, video, *exports) if p is not None]:
-        check_output_folder(target.parent, create=True)
+        check_output_folder(target.parent)
     animated = animate(job, lambda fraction, message: progress(0.5 * fraction, message))
     written = []
     if blend is not None:

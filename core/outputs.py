@@ -9,21 +9,17 @@ from typing import Any
 from .errors import ConductorError
 
 
-def check_output_folder(folder: str | os.PathLike[str], *, create: bool = False) -> Path:
-    """Raise ConductorError unless a file can be created in ``folder`` (made first when
-    ``create``); returns the folder. Checked before slow work, so it never fails at the end."""
+def check_output_folder(folder: str | os.PathLike[str]) -> Path:
+    """Raise ConductorError unless a file can be created in ``folder``, made first where missing
+    (every command and the panel do so alike: a pipeline writes into new folders); returns the
+    folder. Checked before slow work, so it never fails at the end."""
     folder = Path(folder) if str(folder) else Path(".")
-    if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConductorError(
-                f"Output folder '{folder}' cannot be created ({error.strerror}); pick another."
-            ) from error
-    elif folder.exists() and not folder.is_dir():
+    if folder.exists() and not folder.is_dir():
         raise ConductorError(f"Output folder '{folder}' is a file, not a folder; pick another.")
-    elif not folder.is_dir():
-        raise ConductorError(f"Output folder '{folder}' does not exist; create it or pick another.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConductorError(f"Output folder '{folder}' cannot be created ({error.strerror}); pick another.") from error
     probe = folder / f".write-test-{os.getpid()}"
     try:
         probe.write_bytes(b"")

@@ -283,7 +283,7 @@ def test_render_checks_its_output_folder_first_and_keeps_cycles_device_probe_qui
         "render",
         generated["blend"],
         "-o",
-        tmp_path / "still.png",
+        tmp_path / "new folder" / "still.png",  # made, as every command makes its output's folder
         "--frame",
         "5",
         "--resolution",
@@ -294,10 +294,12 @@ def test_render_checks_its_output_folder_first_and_keeps_cycles_device_probe_qui
     )
     assert still.returncode == 0, still.stderr[-3000:]
     assert "CUEW" not in still.stdout + still.stderr  # Cycles' CUDA probe, held back as Blender's own lines are
-    for output in (tmp_path / "absent" / "x.png", tmp_path / "absent" / "x.mp4"):
+    assert (tmp_path / "new folder" / "still.png").is_file()
+    (tmp_path / "a file").write_text("")
+    for output in (tmp_path / "a file" / "x.png", tmp_path / "a file" / "x.mp4"):
         done = headless("render", generated["blend"], "-o", output)
         assert done.returncode == 1 and done.stderr.strip().splitlines() == [
-            f"error: Output folder '{output.parent}' does not exist; create it or pick another."
+            f"error: Output folder '{output.parent}' is a file, not a folder; pick another."
         ], done.stderr
 
 

@@ -259,7 +259,7 @@ def test_help_states_the_exit_status_contract():
         ("wrong-weights", "m2snet weights"),
         ("missing-weights", "does not exist"),
         ("bad-output-suffix", ".npz, .json or .csv"),
-        ("missing-output-folder", "does not exist"),
+        ("output-folder-is-a-file", "is a file, not a folder"),
         ("meter-for-a-network", "only be set for the procedural conductor"),
     ],
 )
@@ -276,7 +276,8 @@ def test_bad_input_exits_non_zero_with_one_sentence(tmp_path, parity_dir, case, 
         weights = tmp_path / "none.pt"
     elif case == "bad-output-suffix":
         output = tmp_path / "m.mp4"
-    elif case == "missing-output-folder":
+    elif case == "output-folder-is-a-file":
+        (tmp_path / "no").write_text("")
         output = tmp_path / "no" / "m.npz"
     extra = ["--meter", "3"] if case == "meter-for-a-network" else []
     result = run_cli("generate", audio, "-o", output, "--weights", weights, *extra)
@@ -389,12 +390,14 @@ def test_a_broken_midi_grid_and_a_mel_not_named_npy_are_refused_in_one_sentence(
     assert "name it .npy" in done.stderr and not (tmp_path / "m.txt").exists()
 
 
-def test_an_output_folder_that_is_a_file_or_missing_is_named_as_such(tmp_path):
+def test_an_output_folder_that_is_a_file_is_named_as_such_and_a_missing_one_made(tmp_path):
     (tmp_path / "a file").write_text("")
     done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "a file" / "grid.txt", check_rc=1)
     assert done.stderr == f"error: Output folder '{tmp_path / 'a file'}' is a file, not a folder; pick another.\n"
-    done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "missing" / "grid.txt", check_rc=1)
-    assert done.stderr == f"error: Output folder '{tmp_path / 'missing'}' does not exist; create it or pick another.\n"
+    done = run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "a file" / "deeper" / "grid.txt", check_rc=1)
+    assert done.stderr.startswith(f"error: Output folder '{tmp_path / 'a file' / 'deeper'}' cannot be created (")
+    run_cli("beats", GOLDEN_AUDIO, "-o", tmp_path / "new" / "folder" / "grid.txt")  # as the Blender commands do
+    assert (tmp_path / "new" / "folder" / "grid.txt").is_file()
 
 
 def test_generate_says_how_much_of_the_motion_comes_before_the_music(tmp_path):
