@@ -36,6 +36,7 @@ from .stored_motion import ARMATURE_KEY, is_take, keep_motion
 
 MAX_ID_NAME = 63  # the longest data-block name Blender 4.2 keeps
 MUSIC_STRIP_KEY = "_virtual_conductor_music"  # marks the sound strips this add-on added
+MUSIC_FRAME_KEY = "_virtual_conductor_music_frame"  # ... and the frame it last put each at (a drag moves it)
 
 
 @dataclasses.dataclass
@@ -501,6 +502,8 @@ def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame
             and compat.strip_start(strip) == frame_start
             and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
         ):
+            if strip.get(MUSIC_STRIP_KEY):  # where it is now is where this run put it
+                rollback.set_key(strip, MUSIC_FRAME_KEY, frame_start)
             return strip.name
     if scene.sequence_editor is None:
         rollback.on_undo(lambda: scene.sequence_editor_clear() if scene.sequence_editor is not None else None)
@@ -509,10 +512,28 @@ def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame
     strip = compat.new_sound_strip(scene, Path(path).stem, path, channel, frame_start)
     rollback.on_undo(lambda: compat.remove_strip(scene, strip))
     strip[MUSIC_STRIP_KEY] = True
+    strip[MUSIC_FRAME_KEY] = frame_start
     relative = _relative_to_blend(path)
     if relative and strip.sound is not None:
         strip.sound.filepath = relative
     return strip.name
+
+
+def moved_music_frame(scene: Any, path: str) -> int | None:
+    """Where the user dragged the music strip this add-on added for ``path``: its first frame
+    when it no longer starts where a run put it, else None (no such strip, or not moved)."""
+    for strip in compat.iter_strips(scene):
+        sound = getattr(strip, "sound", None)
+        placed = strip.get(MUSIC_FRAME_KEY)
+        if (
+            strip.get(MUSIC_STRIP_KEY)
+            and placed is not None
+            and sound is not None
+            and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
+        ):
+            start = int(round(compat.strip_start(strip)))
+            return start if start != int(placed) else None
+    return None
 
 
 def _set_frame_range(scene: Any, frame_range: tuple[int, int]) -> None:

@@ -55,13 +55,16 @@ def absolute(path: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Music:
-    """The music a run reads: its file, whether the run still adds its sound strip, and the scene
-    frame where the music's first sample plays (a strip's own start when the music is a strip, so
-    the motion stays under the strip wherever the user placed it; else the Start Frame setting)."""
+    """The music a run reads: its file, whether the run still adds its sound strip, the scene
+    frame where the music's first sample plays (a strip's own start when the music is a strip, or
+    when the user dragged the strip a run added for the file, so the motion stays under the strip
+    wherever the user placed it; else the Start Frame setting), and whether the user placed it
+    (then a lead-in never moves it)."""
 
     path: str
     needs_strip: bool
     start_frame: int
+    placed_by_user: bool = False
 
 
 def resolve_music(settings, scene) -> Music:
@@ -81,11 +84,18 @@ def resolve_music(settings, scene) -> Music:
             )
         path = os.path.normpath(bpy.path.abspath(strip.sound.filepath, library=strip.sound.library))
         # The content start is where the sound's first sample plays, trimmed or not (a float since 4.x).
-        music = Music(path, needs_strip=False, start_frame=int(round(compat.strip_start(strip))))
+        music = Music(path, needs_strip=False, start_frame=int(round(compat.strip_start(strip))), placed_by_user=True)
     else:
+        from .apply import moved_music_frame
+
         if not settings.music_path:
             raise ConductorError("Choose a music file in the Music section.")
-        music = Music(absolute(settings.music_path), needs_strip=settings.add_sound, start_frame=settings.start_frame)
+        path = absolute(settings.music_path)
+        dragged = moved_music_frame(scene, path) if settings.add_sound else None
+        if dragged is not None:  # the user moved the strip a run added: the music is where they put it
+            music = Music(path, needs_strip=True, start_frame=dragged, placed_by_user=True)
+        else:
+            music = Music(path, needs_strip=settings.add_sound, start_frame=settings.start_frame)
     if not os.path.isfile(music.path):
         raise ConductorError(f"Music file '{music.path}' does not exist; check the path.")
     return music
@@ -209,7 +219,7 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         audio_path=music.path,
         start_frame=music.start_frame,
         # A strip stays where the user put it, and beat markers where they were put from the music.
-        fixed_music_start=settings.music_source == "STRIP" or has_beat_markers(scene),
+        fixed_music_start=music.placed_by_user or has_beat_markers(scene),
     )
     if not create:
         from .apply import check_target
@@ -265,12 +275,12 @@ def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
     motion = Motion.load(motion_path)
     if inputs.save_motion_path:
         motion.save(inputs.save_motion_path)
-    target = None if inputs.create_conductor else get_settings(scene).armature
+    settings = get_settings(scene)
+    target = None if inputs.create_conductor else settings.armature
     armature, result = put_motion_in_scene(scene, motion, inputs.apply, armature_obj=target)
-    if result.music_frame != inputs.apply.start_frame:  # moved for the lead-in: Start Frame says where it is now
-        get_settings(scene).start_frame = result.music_frame
+    if settings.music_source == "FILE" and settings.start_frame != result.music_frame:
+        settings.start_frame = result.music_frame  # moved for the lead-in, or by the user: Start Frame says where
     if inputs.create_conductor:
-        settings = get_settings(scene)
         settings.armature = armature
         settings.target = "EXISTING"
     return armature, result
@@ -532,7 +542,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         music = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = music.start_frame
-        self._music_is_strip = settings.music_source == "STRIP"
+        self._music_is_strip = music.placed_by_user
         self._music_name = Path(music.path).name
         self._edits = marker_edits(context.scene)  # said when replaced (headless cannot be asked)
         return WorkerRequest(
@@ -564,7 +574,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         fps = scene_fps(scene)
         lead_in = round(lead_in_frames(track) / MOTION_FPS * fps) if runs_procedural(settings) else 0
         first_frame, music_frame = take_frames(self._start_frame, lead_in, fixed_music_start=self._music_is_strip)
-        if music_frame != self._start_frame:
+        if settings.music_source == "FILE" and settings.start_frame != music_frame:
             settings.start_frame = music_frame
         count = put_beat_markers(scene, track, start_frame=music_frame)
         settings.beat_source = "MARKERS"

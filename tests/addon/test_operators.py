@@ -225,6 +225,33 @@ def test_generate_from_a_sound_strip_of_the_sequencer(bpy_scene) -> None:
     assert settings.start_frame == 1  # a strip's music never moves: nothing to tell the setting
 
 
+def test_the_music_strip_a_run_added_stays_where_the_user_drags_it(bpy_scene) -> None:
+    """Music = File: the run adds the music's strip; dragged to frame 120, the next Generate
+    conducts under it (it once put it back at Start Frame), and Start Frame follows; changing
+    Start Frame later moves it again."""
+    bpy = bpy_scene
+    if not bpy.app.build_options.audaspace:
+        pytest.skip("this bpy build has no audaspace, so it cannot hold sound strips")
+    scene = bpy.context.scene
+    settings = settings_for(bpy, weights="PROCEDURAL", target="CREATE")
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    editor = scene.sequence_editor
+    strips = lambda: [s for s in (editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)]  # noqa: E731
+    start = lambda strip: strip.content_start if hasattr(strip, "content_start") else strip.frame_start  # noqa: E731
+    (strip,) = strips()
+    placed = start(strip)
+    assert placed == settings.start_frame > 1  # after the preparation
+    strip.frame_start += 120 - placed  # the user drags it to 120
+    lead_before = placed - scene.frame_start
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    assert [start(s) for s in strips()] == [120] and settings.start_frame == 120
+    assert scene.frame_start == 120 - lead_before  # the take under the strip, its preparation before it
+    assert "instead of" not in settings.status  # nothing moved the music this time
+    settings.start_frame = 200  # Start Frame changed after the drag: the music goes there
+    assert bpy.ops.conductor.generate(synchronous=True) == {"FINISHED"}
+    assert [start(s) for s in strips()] == [200] and scene.frame_start == 200 - lead_before
+
+
 @pytest.mark.slow
 def test_a_file_animated_in_the_add_on_exports_and_a_new_piece_replaces_the_music(
     bpy_scene, extension, tmp_path: Path
