@@ -495,13 +495,7 @@ def add_sound(rollback: Rollback, scene: Any, path: str, frame_start: int, frame
     """The sound strip of ``path`` at ``frame_start``: an existing one, else a new one on a free
     channel (marked as this add-on's, with a "//" path where the user prefers relative paths)."""
     for strip in compat.iter_strips(scene):
-        sound = getattr(strip, "sound", None)
-        if (
-            strip.type == "SOUND"
-            and sound is not None
-            and compat.strip_start(strip) == frame_start
-            and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
-        ):
+        if plays_file(strip, path) and compat.strip_start(strip) == frame_start:
             if strip.get(MUSIC_STRIP_KEY):  # where it is now is where this run put it
                 rollback.set_key(strip, MUSIC_FRAME_KEY, frame_start)
             return strip.name
@@ -523,17 +517,21 @@ def moved_music_frame(scene: Any, path: str) -> int | None:
     """Where the user dragged the music strip this add-on added for ``path``: its first frame
     when it no longer starts where a run put it, else None (no such strip, or not moved)."""
     for strip in compat.iter_strips(scene):
-        sound = getattr(strip, "sound", None)
         placed = strip.get(MUSIC_FRAME_KEY)
-        if (
-            strip.get(MUSIC_STRIP_KEY)
-            and placed is not None
-            and sound is not None
-            and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
-        ):
+        if strip.get(MUSIC_STRIP_KEY) and placed is not None and plays_file(strip, path):
             start = int(round(compat.strip_start(strip)))
             return start if start != int(placed) else None
     return None
+
+
+def plays_file(strip: Any, path: str) -> bool:
+    """Whether ``strip`` is a sound strip of the music file ``path``."""
+    sound = getattr(strip, "sound", None)
+    return (
+        strip.type == "SOUND"
+        and sound is not None
+        and os.path.normpath(bpy.path.abspath(sound.filepath)) == os.path.normpath(path)
+    )
 
 
 def _set_frame_range(scene: Any, frame_range: tuple[int, int]) -> None:
