@@ -667,8 +667,9 @@ def test_batch_redoes_outputs_a_stopped_run_left_mixed_and_follows_an_edited_gri
     several = headless("batch", music, "-o", tmp_path / "out2", *FAST, "--beats", grid)
     assert several.returncode == 1 and "this batch has 2 music files" in several.stderr
     assert several.stderr.count("\n") == 1 and not (tmp_path / "out2").exists()
+    (tmp_path / "none").write_text("")  # a file where the summary's folder would go
     nowhere = headless("batch", music, "-o", tmp_path / "out3", *FAST, "--summary", tmp_path / "none" / "s.json")
-    assert nowhere.returncode == 1 and "none" in nowhere.stderr and not (tmp_path / "out3").exists()
+    assert nowhere.returncode == 1 and "is a file, not a folder" in nowhere.stderr and not (tmp_path / "out3").exists()
     nested = tmp_path / "album"
     (nested / "disc 1").mkdir(parents=True)
     write_tone(nested / "disc 1" / "x.wav", duration_s=1.0)

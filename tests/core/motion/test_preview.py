@@ -152,8 +152,10 @@ def test_plain_numpy_plot_draws_every_joint_curve() -> None:
 
 def test_bad_preview_requests_are_one_sentence(motion_file, tmp_path: Path) -> None:
     motion, _ = motion_file
-    done = core_cli("preview", motion, "-o", tmp_path / "missing folder" / "x.mp4")
+    (tmp_path / "a file").write_text("")
+    done = core_cli("preview", motion, "-o", tmp_path / "a file" / "x.mp4")
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "is a file, not a folder" in done.stderr
     done = core_cli("plot", motion, "-o", tmp_path / "x.png", "--joints", "tail")
     assert done.returncode == 1 and "Unknown joints tail" in done.stderr
     for at_s in (-5, 1000):
