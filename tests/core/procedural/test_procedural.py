@@ -195,6 +195,11 @@ def test_left_hand_cues_a_loud_entrance():
     off_mirror = np.linalg.norm(motion.keypoints[:, JOINT_INDEX["left_wrist"]] - mirrored_at_70(motion), axis=1)
     frame = int(motion.frames_at(entrance_s))
     assert off_mirror[frame - 3 : frame + 4].max() > 0.05  # the left hand points on its own
+    # ... its index finger out, its wrist still bent back from the rise (it was held straight, the
+    # whole cue at one angle)
+    pointing = motion.hands[frame - 3 : frame + 4, 0]
+    assert pointing[:, 3].min() > 0.8
+    assert np.degrees(pointing[:, 0]).max() < -8.0
     later = int(motion.frames_at(entrance_s + 4.0))
     # Then it mirrors again (the music is loud now), but for making room where the two hands
     # meet in the middle (core.procedural.left_hand.keep_apart).
