@@ -542,7 +542,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         music = resolve_music(settings, context.scene)
         options = read_options(GenerateOptions, settings, weights=PROCEDURAL)
         self._start_frame = music.start_frame
-        self._music_is_strip = music.placed_by_user
+        self._music_placed_by_user = music.placed_by_user
         self._music_name = Path(music.path).name
         self._edits = marker_edits(context.scene)  # said when replaced (headless cannot be asked)
         return WorkerRequest(
@@ -573,7 +573,7 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         # the networks' motion has none).
         fps = scene_fps(scene)
         lead_in = round(lead_in_frames(track) / MOTION_FPS * fps) if runs_procedural(settings) else 0
-        first_frame, music_frame = take_frames(self._start_frame, lead_in, fixed_music_start=self._music_is_strip)
+        first_frame, music_frame = take_frames(self._start_frame, lead_in, fixed_music_start=self._music_placed_by_user)
         if settings.music_source == "FILE" and settings.start_frame != music_frame:
             settings.start_frame = music_frame
         count = put_beat_markers(scene, track, start_frame=music_frame)

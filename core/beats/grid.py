@@ -402,11 +402,9 @@ def bar_starts_heard(times_s: np.ndarray, samples: np.ndarray | None, *, tracker
         starts[::4] = True
         return starts
     from .learned_tracker import bars_of_given_beats
-    from .tracking import DEFAULT_TRACKER, learned_network
+    from .tracking import chosen_network
 
-    network = None
-    if tracker == "learned" or (tracker == "auto" and DEFAULT_TRACKER == "learned"):
-        network = learned_network(required=tracker == "learned")
+    network = chosen_network(tracker)
     if network is not None:
         starts[bars_of_given_beats(samples, times_s, network).downbeats] = True
         return starts

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConductorError
 from .dsp_tracker import track_beats_dsp
-from .learned_tracker import learned_network, track_beats_learned
+from .learned_tracker import LearnedTracker, learned_network, track_beats_learned
 from .track import BeatTrack
 
 TRACKERS = ("auto", "learned", "dsp")
@@ -42,13 +42,21 @@ def track_beats(
     BeatTrack
         Empty beat lists for silence or a signal with no rhythm to follow.
     """
+    network = chosen_network(tracker)
+    if network is not None:
+        return track_beats_learned(samples, sample_rate_hz, network, meter=meter)
+    return track_beats_dsp(samples, sample_rate_hz, meter=meter)
+
+
+def chosen_network(tracker: str) -> LearnedTracker | None:
+    """The learned tracker's network where ``tracker`` picks it ("learned"; "auto" when it is
+    ``DEFAULT_TRACKER`` and its weights are installed), None where the signal-processing tracker
+    hears the music; ConductorError for an unknown name, or "learned" without its weights."""
     if tracker not in TRACKERS:
         raise ConductorError(f"Unknown beat tracker {tracker!r}; choose one of {', '.join(TRACKERS)}.")
     if tracker == "learned" or (tracker == "auto" and DEFAULT_TRACKER == "learned"):
-        network = learned_network(required=tracker == "learned")
-        if network is not None:
-            return track_beats_learned(samples, sample_rate_hz, network, meter=meter)
-    return track_beats_dsp(samples, sample_rate_hz, meter=meter)
+        return learned_network(required=tracker == "learned")
+    return None
 
 
 def grid_tempo_note(

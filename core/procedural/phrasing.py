@@ -98,10 +98,10 @@ def bar_shapes(track: BeatTrack, *, rng: np.random.Generator, variation: float, 
     # Each beat's bar starts at the first beat with its number (a pickup is its own bar).
     starts_s = beats_s[np.searchsorted(bars, bars, side="left")] if beats_s.size else beats_s
     draws = variation * np.clip(noise_at(rng, starts_s, span_s=span_s, channels=9), -2.0, 2.0)
-    beats_in_bar = np.maximum(np.asarray(track.beat_meters(), dtype=np.float64), 1.0)
-    fewer = np.clip(SHAPE_REFERENCE_BEATS / np.maximum(beats_in_bar, SHAPE_FEWEST_BEATS), 1.0, None)
+    beat_meters = track.beat_meters()
+    fewer = np.maximum(SHAPE_REFERENCE_BEATS / np.maximum(beat_meters, SHAPE_FEWEST_BEATS), 1.0)
     draws[:, SHAPE_CHANNELS] *= np.sqrt(fewer)[:, None]
-    arc = phrase_arc(bars, np.asarray(track.bar_position, dtype=int), track.beat_meters())
+    arc = phrase_arc(bars, np.asarray(track.bar_position, dtype=int), beat_meters)
     return BarShape(
         size=(1.0 + BAR_SIZE_SD * draws[:, 0]) * (1.0 + min(variation, 1.0) * PHRASE_SIZE * arc),
         rebound_height=1.0 + BAR_REBOUND_HEIGHT_SD * draws[:, 1],
