@@ -41,6 +41,10 @@ PARITY_SKIP_REASON = (
 
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+# Blender's user folders in a scratch folder before any test imports bpy: an extension the
+# developer installed in their own Blender puts its wheels on sys.path (another cffi than the
+# venv's broke soundfile in every later test).
+import extension_install  # noqa: E402, F401
 
 # The repository root imported as the package ``virtual_conductor`` (as Blender loads the extension),
 # so the add-on's relative imports work: ``import_extension("addon.apply")`` returns that module.
