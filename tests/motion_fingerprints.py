@@ -2,7 +2,7 @@
 should not alter behaviour (a restructuring, a speed-up) leaves the motion bit for bit as it was.
 
 ``python tests/motion_fingerprints.py record`` writes ``tests/data/motion_fingerprints.json``;
-``tests/test_motion_unchanged.py`` recomputes each case and compares. A fingerprint is the
+``tests/core/test_motion_unchanged.py`` recomputes each case and compares. A fingerprint is the
 SHA-256 of the float32 keypoints (bit-equality) with a strided sample of the values, so that on
 a CPU whose kernels sum in another order (oneDNN's AVX-512 against AVX2, NumPy's SIMD dispatch)
 the test can still say how far apart the two are. Re-record only with a change that is meant

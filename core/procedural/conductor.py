@@ -28,7 +28,7 @@ from .articulation import BeatSound, beat_sound
 from .body import move_body
 from .left_hand import LeftHand, left_hand, narrowed_for_mirroring
 from .loudness import loudness_30fps
-from .patterns import beat_patterns, pattern_name, regroup
+from .patterns import SUBDIVIDED, beat_patterns, pattern_name, regroup, subdivided, subdivides
 from .planning import BeatPlan, ictus_push, lead_in_frames, plan_beats, used_articulation
 from .hands import BATON_REST, FREE_REST, hand_channels
 from .pose import ELBOW_POLE, ELBOW_POLE_REST, REST_POSE, SKELETON_UNITS, hand_depth, mirrored_pole, place_elbows
@@ -85,7 +85,7 @@ def conduct(
         (the ready point and the preparatory beat, where the music starts too soon after its first
         beat for them; :func:`core.procedural.planning.lead_in_frames`); ``hands`` [shape=(T,
         2, 4), float32] each hand's flex, turn, curl and point; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
-        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2"),
+        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2", "4 subdivided"),
         ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
         ``articulation`` (share of the beats conducted legato, staccato and marcato),
         ``style`` (the controls used), ``skeleton_units`` (:data:`core.procedural.pose.SKELETON_UNITS`,
@@ -101,15 +101,19 @@ def conduct(
     samples, track, sound, pattern = hear(
         samples, sample_rate_hz, beats=beats, meter=meter, tracker=tracker, checkpoint=checkpoint
     )
-    lead_in = lead_in_frames(track)  # the preparation before the music, where it starts on the beat
+    # A grave piece is drawn on its beats and half beats; the motion reports the beats it conducts.
+    drawn, drawn_sound = subdivided(track, sound) if subdivides(track) else (track, sound)
+    lead_in = lead_in_frames(drawn)  # the preparation before the music, where it starts on the beat
     times_s = (np.arange(lead_in + frame_count) - lead_in) / MOTION_FPS
     # Before the music the level is its first frame's, so the lead-in reads as no crescendo.
     loudness_db = np.pad(loudness_30fps(samples, SAMPLE_RATE_HZ, frame_count), (lead_in, 0), mode="edge")
     rng = np.random.default_rng(seed)
     checkpoint(0.6, "Drawing the beat pattern")
     keypoints, hands = draw_figure(
-        track, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=sound, pattern=pattern
+        drawn, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=drawn_sound, pattern=pattern
     )
+    if drawn is not track:
+        pattern += SUBDIVIDED
     checkpoint(1.0, "Motion ready")
     return Motion(
         keypoints=keypoints,
@@ -275,7 +279,8 @@ def draw_figure(
     Parameters
     ----------
     track : BeatTrack
-        Beats, bar positions and meter (1 to 6; others are beaten in 4).
+        Beats, bar positions and meter (1 to 6; others are beaten in 4); a grave piece's beats
+        are drawn subdivided (:func:`core.procedural.patterns.subdivides`).
     loudness_db : np.ndarray [shape=(T,), float64]
         Level per motion frame (30 fps), dB, from :func:`core.procedural.loudness.loudness_30fps`.
     times_s : np.ndarray [shape=(T,), float64]
@@ -300,6 +305,8 @@ def draw_figure(
         Each hand's flex, turn, curl and point per frame (:data:`core.motion.skeleton.HAND_CHANNELS`).
     """
     style = style or ConductingStyle()
+    if subdivides(track):
+        track, sound = subdivided(track, sound)
     frame_count = times_s.size
     pose = np.tile(np.array([REST_POSE[name] for name in REST_POSE], dtype=np.float64), (frame_count, 1, 1))
     beats_s = np.asarray(track.beats_s, dtype=np.float64)

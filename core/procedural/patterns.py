@@ -3,7 +3,8 @@ and which pattern each beat of a piece is drawn in.
 
 Each meter has its pattern (1, 2, 3, 4, 5 as 2+3 or 3+2, and 6): beat 1 falls straight down, the
 last beat rises to prepare the next bar, in 4 the second beat crosses the body and the third goes
-out wide, in 3 the second goes out wide.
+out wide, in 3 the second goes out wide. A grave 2, 3 or 4 (slower than a conductor beats) is
+beaten subdivided: each beat's stroke, then a smaller one on its half beat (:func:`subdivided`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 
 import numpy as np
 
-from ..beats.track import BeatTrack
+from ..beats.track import CONDUCTED_TEMPO_BPM, BeatTrack
+from .articulation import BeatSound
 
 # Height of beat 1's ictus, the lowest of the pattern, at mezzo-forte: 0.16 below the shoulders
 # in arm units, about the navel of a figure of our proportions (the lift keeps the arms' lengths,
@@ -72,6 +74,93 @@ PATTERNS: dict[str, Pattern] = {
 }
 
 
+# A subdivided pattern (Rudolf): after each beat's ictus a smaller stroke on the half beat, a
+# little further the way the beat came (beat 1's, which falls straight, the way its rebound goes)
+# and a little higher; between them a small rebound of SUBDIVISION_REBOUND above both (the least
+# any rebound rises, REBOUND_CLEARANCE). The half beat's rebound is the beat's own, on to the next.
+SUBDIVISION_STEP, SUBDIVISION_RISE, SUBDIVISION_REBOUND = 0.05, 0.02, 0.08
+SUBDIVIDED_METERS = (2, 3, 4)
+SUBDIVIDED = " subdivided"  # the pattern's name after the meter's: "4 subdivided"
+
+
+def subdivided_pattern(pattern: Pattern) -> Pattern:
+    """``pattern`` with each beat followed by its half beat (see ``SUBDIVISION_*``): twice the places."""
+    ictus, rebound = np.asarray(pattern.ictus), np.asarray(pattern.rebound)
+    beats = ictus.shape[0]
+    places, rebounds = [], []
+    for beat in range(beats):
+        here = ictus[beat]
+        way = here[0] - ictus[beat - 1][0] if beat > 0 else rebound[0][0] - here[0]
+        half = here + (np.sign(way) * SUBDIVISION_STEP, SUBDIVISION_RISE)
+        small = (0.5 * (here[0] + half[0]), max(here[1], half[1]) + SUBDIVISION_REBOUND)
+        onward = (rebound[beat][0], max(rebound[beat][1], half[1] + SUBDIVISION_REBOUND))
+        places += [tuple(here), tuple(half)]
+        rebounds += [small, onward]
+    return Pattern(
+        ictus=tuple((float(x), float(y)) for x, y in places), rebound=tuple((float(x), float(y)) for x, y in rebounds)
+    )
+
+
+PATTERNS.update({f"{meter}{SUBDIVIDED}": subdivided_pattern(PATTERNS[str(meter)]) for meter in SUBDIVIDED_METERS})
+
+
+def subdivides(track: BeatTrack) -> bool:
+    """Whether a piece is beaten subdivided: its beats, each the notated beat of a bar of 2, 3 or
+    4 (not a compound beat, not regrouped), slower than a conductor beats
+    (:data:`core.beats.track.CONDUCTED_TEMPO_BPM`); an adagio at 30 a minute is beaten in eighths."""
+    meters = track.beat_meters()
+    return (
+        track.level == "beat"
+        and not track.compound
+        and 0.0 < float(track.tempo_bpm) < CONDUCTED_TEMPO_BPM[0]
+        and meters.size > 1
+        and bool(np.all(np.isin(meters, SUBDIVIDED_METERS)))
+    )
+
+
+def subdivided(track: BeatTrack, sound: BeatSound | None = None) -> tuple[BeatTrack, BeatSound | None]:
+    """The beats a subdivided piece is drawn on: each beat and its half beat (none after a beat
+    that holds: a fermata is not divided), at twice the places in bars of twice the beats; and
+    ``sound`` (of ``track``'s beats, or None) with each half beat played as its beat.
+
+    Returns
+    -------
+    drawn : BeatTrack
+        ``level`` "division": :func:`beat_patterns` draws it in the subdivided patterns.
+    sound : BeatSound or None
+    """
+    beats_s = np.asarray(track.beats_s, dtype=np.float64)
+    held = np.asarray(track.held, dtype=bool)
+    divided = np.flatnonzero(~held[:-1])
+    times_s = np.concatenate([beats_s, 0.5 * (beats_s[divided] + beats_s[divided + 1])])
+    source = np.concatenate([np.arange(beats_s.size), divided])
+    half = np.concatenate([np.zeros(beats_s.size, int), np.ones(divided.size, int)])
+    order = np.argsort(times_s, kind="stable")
+    times_s, source, half = times_s[order], source[order], half[order]
+    position = 2 * np.asarray(track.bar_position, dtype=int)[source] + half
+    curve = np.asarray(track.tempo_curve_bpm, dtype=np.float64)
+    drawn = BeatTrack(
+        beats_s=times_s,
+        downbeats_s=times_s[position == 0],
+        bar_position=position,
+        meter=2 * int(track.meter),
+        tempo_bpm=2.0 * float(track.tempo_bpm),
+        bar_number=np.asarray(track.bar_number, dtype=int)[source],
+        bar_meters=2 * np.asarray(track.bar_meters, dtype=int),
+        tempo_curve_bpm=2.0 * curve[source] if curve.size == beats_s.size else np.zeros(0),
+        notated_beats_s=track.notated_beats_s,
+        notated_meter=track.notated_meter,
+        level="division",
+        tracker=track.tracker,
+        held=held[source] & (half == 0),
+    )
+    if sound is not None:
+        sound = dataclasses.replace(
+            sound, rise_db=sound.rise_db[source], dip_db=sound.dip_db[source], peak_db=sound.peak_db[source]
+        )
+    return drawn, sound
+
+
 def plane_height(loudness: np.ndarray) -> np.ndarray:
     """The beat plane's image y [shape=(N,)] for each beat's loudness-driven size factor
     ``loudness`` [shape=(N,)] (1 at mezzo-forte): higher (smaller y) the louder the music."""
@@ -125,7 +214,12 @@ def pattern_name(meter: int, bar_position: np.ndarray, accent_db: np.ndarray) ->
 def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
     """The pattern each beat is drawn in, one per beat of ``track``: its bar's meter's (a bar of
     3 in a piece in 4 is beaten in 3, from its barline), the piece's own choice
-    (``piece_pattern``, a key of :data:`PATTERNS`: a 5 as 2+3 or 3+2) for the bars in its meter."""
+    (``piece_pattern``, a key of :data:`PATTERNS`: a 5 as 2+3 or 3+2) for the bars in its meter;
+    the subdivided patterns for the beats of :func:`subdivided` (a bar of 6 there is a 3's)."""
+    if track.level == "division" and not track.compound:
+        return [
+            PATTERNS.get(f"{int(meter) // 2}{SUBDIVIDED}", PATTERNS["4" + SUBDIVIDED]) for meter in track.beat_meters()
+        ]
     names = {int(track.meter): piece_pattern}
     return [
         PATTERNS[names.get(int(meter)) or pattern_name(int(meter), np.zeros(0, int), np.zeros(0))]

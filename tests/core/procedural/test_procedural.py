@@ -93,16 +93,23 @@ def test_music_that_starts_on_its_first_beat_is_prepared_before_it():
 
 
 def test_the_slowest_grid_s_lead_in_is_within_the_drift_drawn_before_the_music():
-    """A grid at 20 a minute (the slowest one allowed) from 0 s asks the longest preparation: the
-    body's drift is drawn for all of it (LONGEST_LEAD_IN_S), so none of it repeats a frame."""
+    """A grid at 20 a minute (the slowest one allowed) from 0 s in bars of 5 (a 3 is subdivided,
+    its preparation half a beat) asks the longest preparation: the body's drift is drawn for all
+    of it (LONGEST_LEAD_IN_S), so none of it repeats a frame."""
     from core.beats.grid import grid_from_times
     from core.procedural.irregularity import LONGEST_LEAD_IN_S
 
     samples, _ = metronome(4, 100.0, 40.0)
-    grid = grid_from_times(3.0 * np.arange(12), ["1", "2", "3"] * 4, duration_s=40.0)
+    grid = grid_from_times(3.0 * np.arange(12), [str(1 + k % 5) for k in range(12)], duration_s=40.0)
     motion = conduct(samples, seed=0, beats=grid)
+    assert motion.extra["pattern"] in ("2+3", "3+2")
     assert motion.lead_in_s == pytest.approx(READY_HOLD_S + 3.0, abs=1 / 30) and motion.lead_in_s < LONGEST_LEAD_IN_S
     assert np.all(np.isfinite(motion.keypoints))
+    in_three = conduct(
+        samples, seed=0, beats=grid_from_times(3.0 * np.arange(12), ["1", "2", "3"] * 4, duration_s=40.0)
+    )
+    assert in_three.extra["pattern"] == "3 subdivided"
+    assert in_three.lead_in_s == pytest.approx(READY_HOLD_S + 1.5, abs=1 / 30)
 
 
 def test_right_wrist_lowest_point_on_each_beat(demo_motion):

@@ -492,3 +492,55 @@ def test_the_meter_override_regroups_the_tracked_beats(meter):
         assert motion.extra["pattern"] in ("2+3", "3+2")
         assert np.all(np.diff(np.flatnonzero(np.isin(beats, downbeats))) == 5)
     assert beat_alignment(beats, ictus_beats(motion.keypoints)) > 0.9
+
+
+@pytest.mark.parametrize("meter", [2, 3, 4])
+def test_a_grave_beat_is_conducted_subdivided_with_a_smaller_stroke_on_each_half_beat(meter):
+    # Issue 24: a beat slower than a conductor beats (40 a minute) is shown subdivided, never
+    # as one two-second stroke. The motion still reports the notated beats it conducts.
+    samples, track = played(meter, 32.0, 5)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    assert motion.extra["pattern"] == f"{meter} subdivided"
+    assert motion.extra["meter"] == meter and motion.extra["beats_s"] == pytest.approx(track.beats_s, abs=1e-3)
+    kp = motion.keypoints[motion.frames_at(0.0) :]
+    halves_s = 0.5 * (track.beats_s[1:] + track.beats_s[:-1])
+    ictus = ictus_beats(kp)
+    assert beat_alignment(track.beats_s, ictus) > 0.9
+    assert beat_alignment(halves_s, ictus) > 0.85  # an ictus on each half beat too
+    # The half beat's stroke is the smaller: the rebound between a beat and its half beat rises
+    # less than the one that carries the half beat on to the next beat.
+    height = -kp[:, RIGHT, 1]
+    inner = range(meter, track.beats_s.size - meter)
+    small = [
+        height[frame(track.beats_s[i]) : frame(halves_s[i])].max() - height[frame(track.beats_s[i])] for i in inner
+    ]
+    onward = [
+        height[frame(halves_s[i]) : frame(track.beats_s[i + 1])].max() - height[frame(halves_s[i])] for i in inner
+    ]
+    assert np.median(small) < 0.8 * np.median(onward), (np.median(small), np.median(onward))
+    # At 45 a minute the beat is conducted as it is: nothing on the half beats.
+    samples, track = played(meter, 45.0, 5)
+    motion = conduct(samples, seed=0, variation=0.0, beats=track)
+    assert motion.extra["pattern"] == str(meter)
+    halves_s = 0.5 * (track.beats_s[1:] + track.beats_s[:-1])
+    assert beat_alignment(halves_s, ictus_beats(motion.keypoints[motion.frames_at(0.0) :])) < 0.3
+
+
+def test_a_fermata_in_a_subdivided_piece_is_not_divided_and_a_regrouped_or_compound_one_is_not_subdivided():
+    from core.procedural.patterns import subdivided, subdivides
+
+    beats_s = 1.0 + 2.0 * np.arange(12)
+    beats_s[8:] += 4.0  # a fermata on beat 8 (index 7)
+    place = np.arange(12) % 4
+    track = BeatTrack(beats_s=beats_s, downbeats_s=beats_s[place == 0], bar_position=place, meter=4, tempo_bpm=30.0)
+    assert track.held[7] and subdivides(track)
+    drawn, _ = subdivided(track)
+    assert drawn.beats_s.size == 2 * 12 - 2  # no half beat after the fermata nor after the last beat
+    assert not np.any((drawn.beats_s > beats_s[7]) & (drawn.beats_s < beats_s[8]))
+    assert list(drawn.bar_position[:8]) == list(range(8)) and drawn.meter == 8 and not subdivides(drawn)
+    for other in (
+        dataclasses.replace(track, compound=True),  # a slow 6/8 is beaten in its divisions by the tracker
+        dataclasses.replace(track, level="bar"),
+        dataclasses.replace(track, tempo_bpm=40.0),
+    ):
+        assert not subdivides(other)
