@@ -28,7 +28,7 @@ from .articulation import BeatSound, beat_sound
 from .body import move_body
 from .left_hand import LeftHand, left_hand, narrowed_for_mirroring
 from .loudness import loudness_30fps
-from .patterns import SUBDIVIDED, beat_patterns, pattern_name, regroup, subdivided, subdivides
+from .patterns import beat_patterns, pattern_name, regroup, subdivided, subdivided_name, subdivides
 from .planning import BeatPlan, ictus_push, lead_in_frames, plan_beats, used_articulation
 from .hands import BATON_REST, FREE_REST, hand_channels
 from .pose import ELBOW_POLE, ELBOW_POLE_REST, REST_POSE, SKELETON_UNITS, hand_depth, mirrored_pole, place_elbows
@@ -85,7 +85,7 @@ def conduct(
         (the ready point and the preparatory beat, where the music starts too soon after its first
         beat for them; :func:`core.procedural.planning.lead_in_frames`); ``hands`` [shape=(T,
         2, 4), float32] each hand's flex, turn, curl and point; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
-        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2", "4 subdivided"),
+        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2", "4 subdivided", "4 subdivided in three"),
         ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
         ``articulation`` (share of the beats conducted legato, staccato and marcato),
         ``style`` (the controls used), ``skeleton_units`` (:data:`core.procedural.pose.SKELETON_UNITS`,
@@ -113,7 +113,7 @@ def conduct(
         drawn, loudness_db, times_s, rng=rng, variation=variation, style=style, sound=drawn_sound, pattern=pattern
     )
     if drawn is not track:
-        pattern += SUBDIVIDED
+        pattern = subdivided_name(track.meter, track.compound)
     checkpoint(1.0, "Motion ready")
     return Motion(
         keypoints=keypoints,

@@ -4,7 +4,8 @@ and which pattern each beat of a piece is drawn in.
 Each meter has its pattern (1, 2, 3, 4, 5 as 2+3 or 3+2, and 6): beat 1 falls straight down, the
 last beat rises to prepare the next bar, in 4 the second beat crosses the body and the third goes
 out wide, in 3 the second goes out wide. A grave 2, 3 or 4 (slower than a conductor beats) is
-beaten subdivided: each beat's stroke, then a smaller one on its half beat (:func:`subdivided`).
+beaten subdivided: each beat's stroke, then smaller ones on its half beat, or on the second and
+third thirds of a compound beat (:func:`subdivided`).
 """
 
 from __future__ import annotations
@@ -74,44 +75,64 @@ PATTERNS: dict[str, Pattern] = {
 }
 
 
-# A subdivided pattern (Rudolf): after each beat's ictus a smaller stroke on the half beat, a
-# little further the way the beat came (beat 1's, which falls straight, the way its rebound goes)
-# and a little higher; between them a small rebound of SUBDIVISION_REBOUND above both (the least
-# any rebound rises, REBOUND_CLEARANCE). The half beat's rebound is the beat's own, on to the next.
+# A subdivided pattern (Rudolf): after each beat's ictus a smaller stroke on each of its
+# divisions (the half beat; the second and third thirds of a compound beat), each a little further
+# the way the beat came (beat 1's, which falls straight, the way its rebound goes) and a little
+# higher; between them a small rebound of SUBDIVISION_REBOUND above both (the least any rebound
+# rises, REBOUND_CLEARANCE). The last division's rebound is the beat's own, on to the next beat.
 SUBDIVISION_STEP, SUBDIVISION_RISE, SUBDIVISION_REBOUND = 0.05, 0.02, 0.08
 SUBDIVIDED_METERS = (2, 3, 4)
-SUBDIVIDED = " subdivided"  # the pattern's name after the meter's: "4 subdivided"
+SIMPLE_DIVISIONS, COMPOUND_DIVISIONS = 2, 3  # a simple beat subdivides in halves, a compound one in thirds
 
 
-def subdivided_pattern(pattern: Pattern) -> Pattern:
-    """``pattern`` with each beat followed by its half beat (see ``SUBDIVISION_*``): twice the places."""
+def subdivided_name(meter: int, compound: bool) -> str:
+    """The name of a meter's subdivided pattern in :data:`PATTERNS`: "4 subdivided" (halves),
+    "4 subdivided in three" (a slow 12/8 in twelve), or "6" for a 2 in thirds (a slow 6/8 in six
+    has a textbook pattern of its own)."""
+    if compound and meter == 2:
+        return "6"
+    return f"{meter} subdivided" + (" in three" if compound else "")
+
+
+def subdivided_pattern(pattern: Pattern, divisions: int) -> Pattern:
+    """``pattern`` with each beat followed by its further ``divisions - 1`` divisions (see
+    ``SUBDIVISION_*``): ``divisions`` times the places."""
     ictus, rebound = np.asarray(pattern.ictus), np.asarray(pattern.rebound)
     beats = ictus.shape[0]
     places, rebounds = [], []
     for beat in range(beats):
         here = ictus[beat]
         way = here[0] - ictus[beat - 1][0] if beat > 0 else rebound[0][0] - here[0]
-        half = here + (np.sign(way) * SUBDIVISION_STEP, SUBDIVISION_RISE)
-        small = (0.5 * (here[0] + half[0]), max(here[1], half[1]) + SUBDIVISION_REBOUND)
-        onward = (rebound[beat][0], max(rebound[beat][1], half[1] + SUBDIVISION_REBOUND))
-        places += [tuple(here), tuple(half)]
-        rebounds += [small, onward]
+        strokes = [here + k * np.array([np.sign(way) * SUBDIVISION_STEP, SUBDIVISION_RISE]) for k in range(divisions)]
+        for before, after in zip(strokes, strokes[1:]):
+            rebounds.append((0.5 * (before[0] + after[0]), max(before[1], after[1]) + SUBDIVISION_REBOUND))
+        rebounds.append((rebound[beat][0], max(rebound[beat][1], strokes[-1][1] + SUBDIVISION_REBOUND)))
+        places += strokes
     return Pattern(
         ictus=tuple((float(x), float(y)) for x, y in places), rebound=tuple((float(x), float(y)) for x, y in rebounds)
     )
 
 
-PATTERNS.update({f"{meter}{SUBDIVIDED}": subdivided_pattern(PATTERNS[str(meter)]) for meter in SUBDIVIDED_METERS})
+PATTERNS.update(
+    {
+        subdivided_name(meter, compound): subdivided_pattern(
+            PATTERNS[str(meter)], COMPOUND_DIVISIONS if compound else SIMPLE_DIVISIONS
+        )
+        for meter in SUBDIVIDED_METERS
+        for compound in (False, True)
+        if subdivided_name(meter, compound) not in PATTERNS
+    }
+)
 
 
 def subdivides(track: BeatTrack) -> bool:
     """Whether a piece is beaten subdivided: its beats, each the notated beat of a bar of 2, 3 or
-    4 (not a compound beat, not regrouped), slower than a conductor beats
-    (:data:`core.beats.track.CONDUCTED_TEMPO_BPM`); an adagio at 30 a minute is beaten in eighths."""
+    4 (not regrouped, not already divided by the tracker), slower than a conductor beats
+    (:data:`core.beats.track.CONDUCTED_TEMPO_BPM`): an adagio in 4 at 30 a minute is beaten in
+    eight, a slow 12/8 at 30 dotted quarters in twelve."""
     meters = track.beat_meters()
     return (
         track.level == "beat"
-        and not track.compound
         and 0.0 < float(track.tempo_bpm) < CONDUCTED_TEMPO_BPM[0]
         and meters.size > 1
         and bool(np.all(np.isin(meters, SUBDIVIDED_METERS)))
@@ -119,9 +140,10 @@ def subdivides(track: BeatTrack) -> bool:
 
 
 def subdivided(track: BeatTrack, sound: BeatSound | None = None) -> tuple[BeatTrack, BeatSound | None]:
-    """The beats a subdivided piece is drawn on: each beat and its half beat (none after a beat
-    that holds: a fermata is not divided), at twice the places in bars of twice the beats; and
-    ``sound`` (of ``track``'s beats, or None) with each half beat played as its beat.
+    """The beats a subdivided piece is drawn on: each beat and its divisions (halves, or thirds
+    of a compound beat; none after a beat that holds: a fermata is not divided), at that many
+    times the places in bars of that many times the beats; and ``sound`` (of ``track``'s beats,
+    or None) with each division played as its beat.
 
     Returns
     -------
@@ -129,30 +151,34 @@ def subdivided(track: BeatTrack, sound: BeatSound | None = None) -> tuple[BeatTr
         ``level`` "division": :func:`beat_patterns` draws it in the subdivided patterns.
     sound : BeatSound or None
     """
+    parts = COMPOUND_DIVISIONS if track.compound else SIMPLE_DIVISIONS
     beats_s = np.asarray(track.beats_s, dtype=np.float64)
     held = np.asarray(track.held, dtype=bool)
     divided = np.flatnonzero(~held[:-1])
-    times_s = np.concatenate([beats_s, 0.5 * (beats_s[divided] + beats_s[divided + 1])])
-    source = np.concatenate([np.arange(beats_s.size), divided])
-    half = np.concatenate([np.zeros(beats_s.size, int), np.ones(divided.size, int)])
+    share = np.arange(1, parts) / parts
+    later_s = beats_s[divided, None] + share[None, :] * (beats_s[divided + 1] - beats_s[divided])[:, None]
+    times_s = np.concatenate([beats_s, later_s.ravel()])
+    source = np.concatenate([np.arange(beats_s.size), np.repeat(divided, parts - 1)])
+    part = np.concatenate([np.zeros(beats_s.size, int), np.tile(np.arange(1, parts), divided.size)])
     order = np.argsort(times_s, kind="stable")
-    times_s, source, half = times_s[order], source[order], half[order]
-    position = 2 * np.asarray(track.bar_position, dtype=int)[source] + half
+    times_s, source, part = times_s[order], source[order], part[order]
+    position = parts * np.asarray(track.bar_position, dtype=int)[source] + part
     curve = np.asarray(track.tempo_curve_bpm, dtype=np.float64)
     drawn = BeatTrack(
         beats_s=times_s,
         downbeats_s=times_s[position == 0],
         bar_position=position,
-        meter=2 * int(track.meter),
-        tempo_bpm=2.0 * float(track.tempo_bpm),
+        meter=parts * int(track.meter),
+        tempo_bpm=parts * float(track.tempo_bpm),
         bar_number=np.asarray(track.bar_number, dtype=int)[source],
-        bar_meters=2 * np.asarray(track.bar_meters, dtype=int),
-        tempo_curve_bpm=2.0 * curve[source] if curve.size == beats_s.size else np.zeros(0),
+        bar_meters=parts * np.asarray(track.bar_meters, dtype=int),
+        tempo_curve_bpm=parts * curve[source] if curve.size == beats_s.size else np.zeros(0),
         notated_beats_s=track.notated_beats_s,
         notated_meter=track.notated_meter,
+        compound=track.compound,
         level="division",
         tracker=track.tracker,
-        held=held[source] & (half == 0),
+        held=held[source] & (part == 0),
     )
     if sound is not None:
         sound = dataclasses.replace(
@@ -215,11 +241,13 @@ def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
     """The pattern each beat is drawn in, one per beat of ``track``: its bar's meter's (a bar of
     3 in a piece in 4 is beaten in 3, from its barline), the piece's own choice
     (``piece_pattern``, a key of :data:`PATTERNS`: a 5 as 2+3 or 3+2) for the bars in its meter;
-    the subdivided patterns for the beats of :func:`subdivided` (a bar of 6 there is a 3's)."""
-    if track.level == "division" and not track.compound:
-        return [
-            PATTERNS.get(f"{int(meter) // 2}{SUBDIVIDED}", PATTERNS["4" + SUBDIVIDED]) for meter in track.beat_meters()
-        ]
+    a divided track's (:func:`subdivided`, or the tracker's 6/8 in six) in the subdivided patterns
+    (a bar of 6 halves there is a 3's)."""
+    if track.level == "division":
+        parts = COMPOUND_DIVISIONS if track.compound else SIMPLE_DIVISIONS
+        names = [subdivided_name(int(meter) // parts, track.compound) for meter in track.beat_meters()]
+        if all(name in PATTERNS for name in names):
+            return [PATTERNS[name] for name in names]
     names = {int(track.meter): piece_pattern}
     return [
         PATTERNS[names.get(int(meter)) or pattern_name(int(meter), np.zeros(0, int), np.zeros(0))]

@@ -518,6 +518,11 @@ def test_a_grave_beat_is_conducted_subdivided_with_a_smaller_stroke_on_each_half
         height[frame(halves_s[i]) : frame(track.beats_s[i + 1])].max() - height[frame(halves_s[i])] for i in inner
     ]
     assert np.median(small) < 0.8 * np.median(onward), (np.median(small), np.median(onward))
+    # A compound beat at 32 (a slow 12/8) is conducted in its thirds.
+    motion = conduct(samples, seed=0, variation=0.0, beats=dataclasses.replace(track, compound=True))
+    assert motion.extra["pattern"] == (f"{meter} subdivided in three" if meter > 2 else "6")
+    thirds_s = (track.beats_s[:-1, None] + np.diff(track.beats_s)[:, None] * np.array([1 / 3, 2 / 3])).ravel()
+    assert beat_alignment(thirds_s, ictus_beats(motion.keypoints[motion.frames_at(0.0) :])) > 0.8
     # At 45 a minute the beat is conducted as it is: nothing on the half beats.
     samples, track = played(meter, 45.0, 5)
     motion = conduct(samples, seed=0, variation=0.0, beats=track)
@@ -526,7 +531,7 @@ def test_a_grave_beat_is_conducted_subdivided_with_a_smaller_stroke_on_each_half
     assert beat_alignment(halves_s, ictus_beats(motion.keypoints[motion.frames_at(0.0) :])) < 0.3
 
 
-def test_a_fermata_in_a_subdivided_piece_is_not_divided_and_a_regrouped_or_compound_one_is_not_subdivided():
+def test_a_fermata_in_a_subdivided_piece_is_not_divided_a_compound_beat_is_divided_in_three():
     from core.procedural.patterns import subdivided, subdivides
 
     beats_s = 1.0 + 2.0 * np.arange(12)
@@ -538,9 +543,10 @@ def test_a_fermata_in_a_subdivided_piece_is_not_divided_and_a_regrouped_or_compo
     assert drawn.beats_s.size == 2 * 12 - 2  # no half beat after the fermata nor after the last beat
     assert not np.any((drawn.beats_s > beats_s[7]) & (drawn.beats_s < beats_s[8]))
     assert list(drawn.bar_position[:8]) == list(range(8)) and drawn.meter == 8 and not subdivides(drawn)
-    for other in (
-        dataclasses.replace(track, compound=True),  # a slow 6/8 is beaten in its divisions by the tracker
-        dataclasses.replace(track, level="bar"),
-        dataclasses.replace(track, tempo_bpm=40.0),
-    ):
+    # A compound beat (a slow 12/8) in thirds: twelve places a bar.
+    drawn, _ = subdivided(dataclasses.replace(track, compound=True))
+    assert drawn.beats_s.size == 3 * 12 - 2 * 2 and drawn.meter == 12
+    assert drawn.beats_s[1:3] == pytest.approx(beats_s[0] + np.array([2.0, 4.0]) / 3)
+    assert list(drawn.bar_position[:12]) == list(range(12))
+    for other in (dataclasses.replace(track, level="bar"), dataclasses.replace(track, tempo_bpm=40.0)):
         assert not subdivides(other)
