@@ -86,6 +86,8 @@ def animate(job: SceneJob, progress: Progress) -> Animated:
     armature, result = put_motion_in_scene(scene, motion, options, armature_obj=armature, camera=job.camera)
     for note in result.notes:  # the motion's (a MIDI file's offset) and the takes' (an action set aside)
         print(f"note: {job.audio.name}: {note}", file=sys.stderr, flush=True)
+    if result.beaten:  # as the panel's status says it: "beaten in 4 subdivided at 32 a minute, 31 beats"
+        print(f"{job.audio.name}: {result.beaten}", flush=True)
     if job.pack_audio:
         for sound in bpy.data.sounds:
             if sound.packed_file is None:

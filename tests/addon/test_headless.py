@@ -273,6 +273,8 @@ def test_blenders_own_log_lines_stay_out_of_a_headless_run(music: Path, tmp_path
             assert noise not in output, output
     # (Blender 5.3 may log its colour configuration as it starts, before any step of ours.)
     assert [line.split(" ")[0] for line in done.stdout.splitlines()[-4:]] == ["wrote", "wrote", "wrote", "done"]
+    # Before them, how it was conducted, as the panel's status says it.
+    assert done.stdout.splitlines()[-5].startswith(f"{music.name}: beaten in "), done.stdout
 
 
 @pytest.mark.slow
