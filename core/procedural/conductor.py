@@ -85,8 +85,8 @@ def conduct(
         (the ready point and the preparatory beat, where the music starts too soon after its first
         beat for them; :func:`core.procedural.planning.lead_in_frames`); ``hands`` [shape=(T,
         2, 4), float32] each hand's flex, turn, curl and point; ``weights_id`` "procedural"; ``extra`` holds ``beats_s``, ``downbeats_s``
-        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2", "4 subdivided", "4 subdivided in three"),
-        ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
+        (lists of seconds), ``meter`` (beats per bar), ``pattern`` (e.g. "4", "3+2", "4 subdivided",
+        "4 subdivided in three"), ``tempo_bpm``, ``tracker`` (:attr:`core.beats.track.BeatTrack.tracker`), ``variation``,
         ``articulation`` (share of the beats conducted legato, staccato and marcato),
         ``style`` (the controls used), ``skeleton_units`` (:data:`core.procedural.pose.SKELETON_UNITS`,
         the body for the lift to 3D) and ``noise_free`` (True: no jitter for the lift to smooth).
@@ -101,7 +101,7 @@ def conduct(
     samples, track, sound, pattern = hear(
         samples, sample_rate_hz, beats=beats, meter=meter, tracker=tracker, checkpoint=checkpoint
     )
-    # A grave piece is drawn on its beats and half beats; the motion reports the beats it conducts.
+    # A grave piece is drawn on its beats and their divisions; the motion reports the beats themselves.
     drawn, drawn_sound = subdivided(track, sound) if subdivides(track) else (track, sound)
     lead_in = lead_in_frames(drawn)  # the preparation before the music, where it starts on the beat
     times_s = (np.arange(lead_in + frame_count) - lead_in) / MOTION_FPS
@@ -305,7 +305,7 @@ def draw_figure(
         Each hand's flex, turn, curl and point per frame (:data:`core.motion.skeleton.HAND_CHANNELS`).
     """
     style = style or ConductingStyle()
-    if subdivides(track):
+    if subdivides(track):  # conduct() passes it drawn already; training/build_dataset.py passes labels
         track, sound = subdivided(track, sound)
     frame_count = times_s.size
     pose = np.tile(np.array([REST_POSE[name] for name in REST_POSE], dtype=np.float64), (frame_count, 1, 1))
