@@ -245,9 +245,9 @@ def beat_patterns(track: BeatTrack, piece_pattern: str) -> list[Pattern]:
     (a bar of 6 halves there is a 3's)."""
     if track.level == "division":
         parts = COMPOUND_DIVISIONS if track.compound else SIMPLE_DIVISIONS
-        names = [subdivided_name(int(meter) // parts, track.compound) for meter in track.beat_meters()]
-        if all(name in PATTERNS for name in names):
-            return [PATTERNS[name] for name in names]
+        divided = [subdivided_name(int(meter) // parts, track.compound) for meter in track.beat_meters()]
+        if all(name in PATTERNS for name in divided):
+            return [PATTERNS[name] for name in divided]
     names = {int(track.meter): piece_pattern}
     return [
         PATTERNS[names.get(int(meter)) or pattern_name(int(meter), np.zeros(0, int), np.zeros(0))]
