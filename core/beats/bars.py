@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from .decoding import METER_CHANGE, NOTATED_BAR_METERS, DecoderSettings, downbeat_log_ratio
-from .track import CONDUCTED_TEMPO_BPM
+from .track import COMPOUND_DIVISIONS, CONDUCTED_TEMPO_BPM
 
 BAR_BREAK = 1e-4  # probability that a bar ends early (a beat missed or added by the tracker)
 SLOW_COMPOUND_BPM = 62.0  # compound beats slower than this are conducted in their three divisions
@@ -225,10 +225,11 @@ def conducted_grid(beats_s: np.ndarray, bars: BarGrid, level: str) -> ConductedG
     if level == "division" and beats_s.size > 1:
         gaps = np.diff(beats_s)
         gaps = np.concatenate([gaps, gaps[-1:]])
-        divided = (beats_s[:, None] + gaps[:, None] * np.array([0.0, 1 / 3, 2 / 3])[None]).ravel()
-        new_position = (position[:, None] * 3 + np.arange(3)[None]).ravel()
-        new_number = np.repeat(number, 3)
-        return ConductedGrid(divided, new_position, new_number, bars.bar_meters * 3, level)
+        parts = np.arange(COMPOUND_DIVISIONS)
+        divided = (beats_s[:, None] + gaps[:, None] * (parts / COMPOUND_DIVISIONS)[None]).ravel()
+        new_position = (position[:, None] * COMPOUND_DIVISIONS + parts[None]).ravel()
+        new_number = np.repeat(number, COMPOUND_DIVISIONS)
+        return ConductedGrid(divided, new_position, new_number, bars.bar_meters * COMPOUND_DIVISIONS, level)
     return ConductedGrid(beats_s, position.copy(), number.copy(), bars.bar_meters.copy(), "beat")
 
 

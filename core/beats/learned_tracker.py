@@ -24,7 +24,15 @@ from ..installed_weights import BEAT_TRACKER_WEIGHTS_NAME, beat_tracker_weights_
 from .activations import FRAME_RATE_HZ, BeatNetwork, load_beat_network, spectrogram_features
 from .bars import BarGrid, bar_grid, bars_from_beats, compound_evidence, conducted_grid, conducting_level
 from .decoding import NOTATED_BAR_METERS, DecoderSettings, decode_bars, halve_alternating
-from .track import COVERAGE_BLOCK_S, BeatTrack, block_power, local_tempo_bpm, loud_level_db, sounding_blocks
+from .track import (
+    COMPOUND_DIVISIONS,
+    COVERAGE_BLOCK_S,
+    BeatTrack,
+    block_power,
+    local_tempo_bpm,
+    loud_level_db,
+    sounding_blocks,
+)
 
 SOUNDING_REACH_S = 0.5  # a frame sounds when a sounding block lies within this of it (notes with rests between)
 # The network hears the music levelled: its loudness over LEVELLING_WINDOW_S raised towards the
@@ -325,7 +333,7 @@ def _conducted_tempo_bpm(
     )
     factor = {
         "beat": np.ones(source.size),
-        "division": np.full(source.size, 3.0),
+        "division": np.full(source.size, float(COMPOUND_DIVISIONS)),
         "bar": 1.0 / per_bar,
         "half bar": 1.0 / np.where(per_bar % 2 == 0, per_bar // 2, 1),
     }[level]

@@ -18,6 +18,7 @@ TRACKED_METERS = (2, 3, 4, 6)
 # A conductor beats between 40 and 180 beats a minute: faster music is beaten in bars or half
 # bars, slower in divisions.
 CONDUCTED_TEMPO_BPM = (40.0, 180.0)
+COMPOUND_DIVISIONS = 3  # a compound beat (6/8's dotted quarter) divides in three; a slow one is beaten in them
 # The notated beats a tracker looks for: from a grave at 30 a minute (the conducted level is
 # chosen afterwards) to a presto 3/4's quarters.
 TRACKED_TEMPO_BPM = (30.0, 290.0)

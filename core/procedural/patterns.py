@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from ..beats.track import CONDUCTED_TEMPO_BPM, BeatTrack
+from ..beats.track import COMPOUND_DIVISIONS, CONDUCTED_TEMPO_BPM, BeatTrack
 from .articulation import BeatSound
 
 # Height of beat 1's ictus, the lowest of the pattern, at mezzo-forte: 0.16 below the shoulders
@@ -82,7 +82,7 @@ PATTERNS: dict[str, Pattern] = {
 # rises, REBOUND_CLEARANCE). The last division's rebound is the beat's own, on to the next beat.
 SUBDIVISION_STEP, SUBDIVISION_RISE, SUBDIVISION_REBOUND = 0.05, 0.02, 0.08
 SUBDIVIDED_METERS = (2, 3, 4)
-SIMPLE_DIVISIONS, COMPOUND_DIVISIONS = 2, 3  # a simple beat subdivides in halves, a compound one in thirds
+SIMPLE_DIVISIONS = 2  # a simple beat subdivides in halves (a compound one in COMPOUND_DIVISIONS)
 
 
 def subdivided_name(meter: int, compound: bool) -> str:
