@@ -27,7 +27,7 @@ from ..core.generate_options import runs_procedural as weights_run_procedural
 from ..core.motion.keypoints import MOTION_SUFFIXES
 from ..core.outputs import check_output_folder
 from . import compat
-from .apply import ApplyOptions
+from .apply import ApplyOptions, check_target, lead_in_notes, moved_music_frame, put_motion_in_scene, take_frames
 from .beat_markers import has_beat_markers
 from .background import BackgroundTask
 from .generation import dependency_paths
@@ -86,8 +86,6 @@ def resolve_music(settings, scene) -> Music:
         # The content start is where the sound's first sample plays, trimmed or not (a float since 4.x).
         music = Music(path, needs_strip=False, start_frame=int(round(compat.strip_start(strip))), placed_by_user=True)
     else:
-        from .apply import moved_music_frame
-
         if not settings.music_path:
             raise ConductorError("Choose a music file in the Music section.")
         path = absolute(settings.music_path)
@@ -222,8 +220,6 @@ def read_inputs(context, folder: str | None = None) -> Inputs:
         fixed_music_start=music.placed_by_user or has_beat_markers(scene),
     )
     if not create:
-        from .apply import check_target
-
         check_target(scene, armature, apply)  # the rig's bones against the mapping, before the music is read
     return Inputs(
         audio_path=music.path, generate=generate, apply=apply, create_conductor=create, save_motion_path=save_path
@@ -270,7 +266,6 @@ def apply_to_scene(scene, inputs: Inputs, motion_path: Path):
     (whichever scene is active now) through :func:`addon.apply.put_motion_in_scene`, all or
     nothing. Returns (armature object, ApplyResult)."""
     from ..core.motion.keypoints import Motion
-    from .apply import put_motion_in_scene
 
     motion = Motion.load(motion_path)
     if inputs.save_motion_path:
@@ -557,7 +552,6 @@ class CONDUCTOR_OT_analyse_beats(WorkerOperator):
         from ..core.beats.track import no_beats_heard
         from ..core.motion.keypoints import MOTION_FPS
         from ..core.procedural.planning import lead_in_frames
-        from .apply import lead_in_notes, take_frames
         from .beat_markers import put_beat_markers
         from .keyframes import scene_fps
 
